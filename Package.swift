@@ -1,0 +1,69 @@
+// swift-tools-version:6.0
+import PackageDescription
+import Foundation
+
+// MARK: - Target CPU
+//
+// Swift emits scalar code for SIMD16<Float> unless the Clang importer is told
+// the target CPU, so every Swift target gets `-Xcc -march=<cpu>`. The default is
+// the build machine (`native`); `VIDATTN_MARCH=x86-64-v3 make` builds for AVX2.
+// Whether the AVX-512 code paths (and SLEEF's 16-wide functions) are compiled is
+// decided here too, and can be forced with `VIDATTN_AVX512=0/1`.
+
+let env = ProcessInfo.processInfo.environment
+let march = env["VIDATTN_MARCH"].flatMap { $0.isEmpty ? nil : $0 } ?? "native"
+
+func targetHasAVX512(_ cpu: String) -> Bool {
+    if let forced = env["VIDATTN_AVX512"], !forced.isEmpty { return forced != "0" }
+    if cpu == "native" {
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        return info.contains(" avx512f ") && info.contains(" avx512bw ")
+    }
+    let avx512CPUs = ["x86-64-v4", "skylake-avx512", "cascadelake", "cooperlake", "cannonlake",
+                      "icelake-client", "icelake-server", "tigerlake", "rocketlake",
+                      "sapphirerapids", "emeraldrapids", "graniterapids", "znver4", "znver5"]
+    return avx512CPUs.contains(cpu)
+}
+
+let avx512 = targetHasAVX512(march)
+
+var simdSwiftSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-march=\(march)"]),
+]
+if avx512 { simdSwiftSettings.append(.define("VIDATTN_AVX512")) }
+
+// MARK: - Package
+
+let package = Package(
+    name: "vidattn",
+    products: [
+        // libvidattn.so: the C ABI (include/vidattn.h) for C programs and Python.
+        .library(name: "vidattn", type: .dynamic, targets: ["CInterface"]),
+        // The Swift API, for Swift packages (see README: depend by path or branch).
+        .library(name: "VidAttn", targets: ["VidAttn"]),
+        .executable(name: "vidattn-demo", targets: ["vidattn-demo"]),
+    ],
+    targets: [
+        // MARK: C libraries
+        .systemLibrary(name: "CSleef", path: "Sources/CSleef"),
+
+        // MARK: Swift modules
+        .target(name: "Kernels", dependencies: ["CSleef"],
+                swiftSettings: simdSwiftSettings),
+        .target(name: "VidAttn", dependencies: ["Kernels"],
+                swiftSettings: simdSwiftSettings),
+        .target(name: "CInterface", dependencies: ["VidAttn", "Kernels"],
+                swiftSettings: simdSwiftSettings,
+                // A self-contained .so: the Swift runtime is linked in and hidden.
+                linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
+
+        // MARK: Executables
+        .executableTarget(name: "vidattn-demo", dependencies: ["VidAttn", "Kernels"],
+                          swiftSettings: simdSwiftSettings),
+
+        // MARK: Tests
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"],
+                    swiftSettings: simdSwiftSettings),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,301 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+// Fused exact attention, flash style:  O = softmax(scale · Q·Kᵀ + bias) · V
+//
+// Shapes [B, H, N, d] described by strides, so Q, K and V can be read straight
+// out of a packed qkv buffer. Never materialises N×N: each worker holds a tile of
+// 96 queries and walks the keys in blocks of 96 with an online softmax.
+//
+// Scores are computed transposed (keys × queries) with the 12×32 micro-kernel:
+// the running max and sum are then vertical vector operations, and the
+// probability block is already in the k-major layout the P·V product reads.
+
+/// A [B, H, N, d] tensor view: element (b, h, n, i) at
+/// `base + b·batchStride + h·headStride + n·rowStride + i`.
+public struct HeadView<P> {
+    public var base: P
+    public var batchStride: Int, headStride: Int, rowStride: Int
+    public init(_ base: P, batchStride: Int, headStride: Int, rowStride: Int) {
+        self.base = base; self.batchStride = batchStride
+        self.headStride = headStride; self.rowStride = rowStride
+    }
+}
+
+public struct AttentionArgs {
+    public var batch: Int, heads: Int, nq: Int, nk: Int, d: Int
+    public var q: HeadView<UnsafePointer<Float>>
+    public var k: HeadView<UnsafePointer<Float>>
+    public var v: HeadView<UnsafePointer<Float>>
+    public var o: HeadView<UnsafeMutablePointer<Float>>
+    public var scale: Float
+    /// Additive bias, element (b, h, i, j) at base + b·batchStride + h·headStride
+    /// + i·rowStride + j. Zero strides broadcast.
+    public var bias: HeadView<UnsafePointer<Float>>? = nil
+    /// Key mask, nonzero = attend: element (b, j) at keyMask + b·keyMaskStride + j.
+    public var keyMask: UnsafePointer<UInt8>? = nil
+    public var keyMaskStride: Int = 0
+    /// Optional probabilities out, contiguous [B, H, nq, nk].
+    public var probs: UnsafeMutablePointer<Float>? = nil
+
+    public init(batch: Int, heads: Int, nq: Int, nk: Int, d: Int,
+                q: HeadView<UnsafePointer<Float>>, k: HeadView<UnsafePointer<Float>>,
+                v: HeadView<UnsafePointer<Float>>, o: HeadView<UnsafeMutablePointer<Float>>,
+                scale: Float) {
+        self.batch = batch; self.heads = heads; self.nq = nq; self.nk = nk; self.d = d
+        self.q = q; self.k = k; self.v = v; self.o = o; self.scale = scale
+    }
+}
+
+let attnQT = 96     // queries per tile (multiple of 12 and of 32)
+let attnKB = 96     // keys per block (multiple of 12)
+
+/// Runs fused attention. Returns false only if scratch memory could not be allocated.
+@discardableResult
+public func attention(_ args: AttentionArgs, threads: Int = Threads.count) -> Bool {
+    if KernelMode.useReference { attentionReference(args); return true }
+    let a = args
+    if a.batch == 0 || a.heads == 0 || a.nq == 0 { return true }
+    let qTiles = (a.nq + attnQT - 1) / attnQT
+    let items = a.batch * a.heads * qTiles
+    let workers = min(max(threads, 1), items)
+    let nkPad = (a.nk + MR - 1) / MR * MR
+    let dPad = (a.d + NR - 1) / NR * NR
+    let packV = a.d % NR != 0
+    // Per-worker scratch: packed K, (padded V), Qᵀ panels, scores, O accumulator, m, l, alpha.
+    let kSize = nkPad * a.d
+    let vSize = packV ? max(a.nk, 1) * dPad : 0
+    let qSize = attnQT * max(a.d, 1)
+    let sSize = attnKB * attnQT + 16
+    let oSize = attnQT * dPad
+    let perWorker = kSize + vSize + qSize + sSize + oSize + 3 * attnQT + 64
+    guard let scratch = allocFloats(workers * perWorker) else { return false }
+    defer { freeFloats(scratch) }
+
+    parallelRanges(items, threads: workers) { lo, hi, w in
+        var p = scratch + w * perWorker
+        let kp = p; p += kSize
+        let vp = p; p += vSize
+        let qt = p; p += qSize
+        let st = p; p += sSize
+        let ob = p; p += oSize
+        let m = p, l = p + attnQT, alpha = p + 2 * attnQT
+        var packedHead = -1
+        for item in lo..<hi {
+            let bh = item / qTiles, qtile = item % qTiles
+            let b = bh / a.heads, h = bh % a.heads
+            if bh != packedHead {
+                packKeys(a, b, h, kp)
+                if packV { packValues(a, b, h, vp, dPad) }
+                packedHead = bh
+            }
+            let vbase: UnsafePointer<Float>, ldv: Int
+            if packV { vbase = UnsafePointer(vp); ldv = dPad } else {
+                vbase = a.v.base + b * a.v.batchStride + h * a.v.headStride; ldv = a.v.rowStride
+            }
+            attentionTile(a, b, h, qtile * attnQT, UnsafePointer(kp), vbase, ldv, dPad,
+                          qt, st, ob, m, l, alpha)
+        }
+    }
+    return true
+}
+
+/// K of head (b, h) into 12-key panels: panel p holds K[12p + r][i] at i·12 + r.
+@inline(__always)
+func packKeys(_ a: AttentionArgs, _ b: Int, _ h: Int, _ dst: UnsafeMutablePointer<Float>) {
+    let base = a.k.base + b * a.k.batchStride + h * a.k.headStride
+    var j0 = 0
+    while j0 < a.nk {
+        let nr = min(MR, a.nk - j0)
+        let d = dst + j0 * a.d
+        for r in 0..<nr {
+            let src = base + (j0 + r) * a.k.rowStride
+            for i in 0..<a.d { d[i * MR + r] = src[i] }
+        }
+        if nr < MR { for i in 0..<a.d { for r in nr..<MR { d[i * MR + r] = 0 } } }
+        j0 += MR
+    }
+}
+
+/// V of head (b, h) into rows of dPad floats (zero-padded), for d not a multiple of 32.
+@inline(__always)
+func packValues(_ a: AttentionArgs, _ b: Int, _ h: Int, _ dst: UnsafeMutablePointer<Float>, _ dPad: Int) {
+    let base = a.v.base + b * a.v.batchStride + h * a.v.headStride
+    for j in 0..<a.nk {
+        let src = base + j * a.v.rowStride, d = dst + j * dPad
+        for i in 0..<a.d { d[i] = src[i] }
+        for i in a.d..<dPad { d[i] = 0 }
+    }
+}
+
+/// Scores for key block [j0, j0+kv) into st (keys × 96 queries), with bias and
+/// mask applied; rows of masked keys become −inf.
+@inline(__always)
+func scoreBlock(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int, _ j0: Int, _ kv: Int,
+                _ kp: UnsafePointer<Float>, _ qt: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>) {
+    var r0 = 0
+    while r0 < kv {
+        let apanel = kp + (j0 + r0) * a.d
+        for qp in 0..<(attnQT / NR) {
+            microKernel12x32(a.d, apanel, MR, qt + qp * NR * a.d, NR, st + r0 * attnQT + qp * NR, attnQT, 1, 0)
+        }
+        r0 += MR
+    }
+    if let bias = a.bias {
+        let bb = bias.base + b * bias.batchStride + h * bias.headStride
+        for qi in 0..<qv {
+            let brow = bb + (q0 + qi) * bias.rowStride + j0
+            for r in 0..<kv { st[r * attnQT + qi] += brow[r] }
+        }
+    }
+    if let mask = a.keyMask {
+        let mrow = mask + b * a.keyMaskStride + j0
+        for r in 0..<kv where mrow[r] == 0 {
+            let row = st + r * attnQT
+            for c in stride(from: 0, to: attnQT, by: 16) { vstore(Vec(repeating: -.infinity), row + c) }
+        }
+    }
+}
+
+@inline(__always)
+func attentionTile(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int,
+                   _ kp: UnsafePointer<Float>, _ vbase: UnsafePointer<Float>, _ ldv: Int, _ dPad: Int,
+                   _ qt: UnsafeMutablePointer<Float>, _ st: UnsafeMutablePointer<Float>,
+                   _ ob: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+                   _ l: UnsafeMutablePointer<Float>, _ alpha: UnsafeMutablePointer<Float>) {
+    let d = a.d
+    let qv = min(attnQT, a.nq - q0)
+    // Qᵀ in three 32-query panels, pre-scaled: panel p holds scale·Q[32p + c][i] at i·32 + c.
+    let qbase = a.q.base + b * a.q.batchStride + h * a.q.headStride
+    for p in 0..<(attnQT / NR) {
+        let dst = qt + p * NR * d
+        for c in 0..<NR {
+            let qi = p * NR + c
+            if qi < qv {
+                let src = qbase + (q0 + qi) * a.q.rowStride
+                for i in 0..<d { dst[i * NR + c] = a.scale * src[i] }
+            } else {
+                for i in 0..<d { dst[i * NR + c] = 0 }
+            }
+        }
+    }
+    let ninf = Vec(repeating: -.infinity)
+    for c in stride(from: 0, to: attnQT, by: 16) { vstore(ninf, m + c); vstore(Vec(), l + c) }
+    for i in stride(from: 0, to: attnQT * dPad, by: 16) { vstore(Vec(), ob + i) }
+
+    var j0 = 0
+    while j0 < a.nk {
+        let kv = min(attnKB, a.nk - j0)
+        scoreBlock(a, b, h, q0, qv, j0, kv, kp, qt, st)
+        // Online softmax over this block, sixteen queries at a time.
+        for c in stride(from: 0, to: attnQT, by: 16) {
+            var mx = vload(m + c)
+            let mOld = mx
+            for r in 0..<kv { let s = vload(st + r * attnQT + c); mx = mx.replacing(with: s, where: s .> mx) }
+            // Rows whose every score so far is −inf keep m = −inf; subtract 0 there.
+            let mSafe = mx.replacing(with: 0, where: mx .== ninf)
+            let al = vexp(mOld - mSafe)
+            var sum = Vec()
+            for r in 0..<kv {
+                let e = vexp(vload(st + r * attnQT + c) - mSafe)
+                vstore(e, st + r * attnQT + c); sum += e
+            }
+            vstore(mx, m + c)
+            vstore(sum.addingProduct(vload(l + c), al), l + c)
+            vstore(al, alpha + c)
+        }
+        if j0 > 0 {
+            for qi in 0..<qv where alpha[qi] != 1 {
+                let s = Vec(repeating: alpha[qi]), row = ob + qi * dPad
+                for i in stride(from: 0, to: dPad, by: 16) { vstore(vload(row + i) * s, row + i) }
+            }
+        }
+        // O += Pᵀ·V for this block.
+        let vblk = vbase + j0 * ldv
+        var r0 = 0
+        while r0 < qv {
+            for dp in stride(from: 0, to: dPad, by: NR) {
+                microKernel12x32(kv, st + r0, attnQT, vblk + dp, ldv, ob + r0 * dPad + dp, dPad, 1, 1)
+            }
+            r0 += MR
+        }
+        j0 += kv
+    }
+    // Normalise and write out.
+    let obase = a.o.base + b * a.o.batchStride + h * a.o.headStride
+    for qi in 0..<qv {
+        let inv: Float = l[qi] > 0 ? 1 / l[qi] : 0
+        let src = ob + qi * dPad, dst = obase + (q0 + qi) * a.o.rowStride
+        var i = 0
+        let vi = Vec(repeating: inv)
+        while i + 16 <= d { vstore(vload(src + i) * vi, dst + i); i += 16 }
+        while i < d { dst[i] = src[i] * inv; i += 1 }
+    }
+    if let probs = a.probs { writeProbs(a, b, h, q0, qv, kp, qt, st, m, l, probs) }
+}
+
+/// Second pass for callers that want the attention map: recompute each score
+/// block and write exp(s − m) / l, transposed back to [query, key].
+func writeProbs(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int,
+                _ kp: UnsafePointer<Float>, _ qt: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>,
+                _ m: UnsafePointer<Float>, _ l: UnsafePointer<Float>, _ probs: UnsafeMutablePointer<Float>) {
+    let base = probs + ((b * a.heads + h) * a.nq + q0) * a.nk
+    var j0 = 0
+    while j0 < a.nk {
+        let kv = min(attnKB, a.nk - j0)
+        scoreBlock(a, b, h, q0, qv, j0, kv, kp, qt, st)
+        for qi in 0..<qv {
+            let mq = m[qi] == -.infinity ? 0 : m[qi]
+            let inv: Float = l[qi] > 0 ? 1 / l[qi] : 0
+            let row = base + qi * a.nk + j0
+            for r in 0..<kv { row[r] = sexp(st[r * attnQT + qi] - mq) * inv }
+        }
+        j0 += kv
+    }
+}
+
+/// Scalar reference: materialises one row of scores at a time, accumulates in Double.
+public func attentionReference(_ a: AttentionArgs) {
+    var scores = [Double](repeating: 0, count: max(a.nk, 1))
+    for b in 0..<a.batch {
+        for h in 0..<a.heads {
+            let qb = a.q.base + b * a.q.batchStride + h * a.q.headStride
+            let kb = a.k.base + b * a.k.batchStride + h * a.k.headStride
+            let vb = a.v.base + b * a.v.batchStride + h * a.v.headStride
+            let ob = a.o.base + b * a.o.batchStride + h * a.o.headStride
+            for i in 0..<a.nq {
+                var mx = -Double.infinity
+                for j in 0..<a.nk {
+                    var s = 0.0
+                    for t in 0..<a.d { s += Double(qb[i * a.q.rowStride + t]) * Double(kb[j * a.k.rowStride + t]) }
+                    s *= Double(a.scale)
+                    if let bias = a.bias {
+                        s += Double(bias.base[b * bias.batchStride + h * bias.headStride + i * bias.rowStride + j])
+                    }
+                    if let mask = a.keyMask, mask[b * a.keyMaskStride + j] == 0 { s = -.infinity }
+                    scores[j] = s
+                    mx = max(mx, s)
+                }
+                var sum = 0.0
+                for j in 0..<a.nk {
+                    scores[j] = mx == -.infinity ? 0 : (scores[j] - mx).exp()
+                    sum += scores[j]
+                }
+                let inv = sum > 0 ? 1 / sum : 0
+                for t in 0..<a.d {
+                    var acc = 0.0
+                    for j in 0..<a.nk { acc += scores[j] * Double(vb[j * a.v.rowStride + t]) }
+                    ob[i * a.o.rowStride + t] = Float(acc * inv)
+                }
+                if let p = a.probs {
+                    let row = p + ((b * a.heads + h) * a.nq + i) * a.nk
+                    for j in 0..<a.nk { row[j] = Float(scores[j] * inv) }
+                }
+            }
+        }
+    }
+}
+
+private extension Double {
+    func exp() -> Double { Glibc.exp(self) }
+}

@@ -1,0 +1,230 @@
+// Packed single-precision GEMM.
+//
+//   C = act(alpha · op(A) · op(B) + beta · C + bias) + residual
+//
+// Row-major storage throughout. op(A) is M×K (A stored M×K, or K×M when
+// transposed); op(B) is K×N (B stored K×N, or N×K when transposed, the layout
+// of PyTorch `Linear` weights). bias has N entries (one per column of C).
+//
+// Blocking: B is packed once per call (or once per model, `PackedB`) into
+// KC×32 panels; each worker owns blocks of MC rows of C, packs the matching
+// A block into 12-row panels, and sweeps the 32-column panels of B, keeping one
+// B panel in L1 while it walks the A panels.
+
+public let gemmKC = 256
+public let gemmMC = 144
+
+/// Extra work fused into the GEMM after the last K block of each tile.
+public struct GemmEpilogue {
+    public var bias: UnsafePointer<Float>?
+    public var activation: Activation
+    public var residual: UnsafePointer<Float>?
+    public var ldResidual: Int
+
+    public init(bias: UnsafePointer<Float>? = nil, activation: Activation = .none,
+                residual: UnsafePointer<Float>? = nil, ldResidual: Int = 0) {
+        self.bias = bias; self.activation = activation
+        self.residual = residual; self.ldResidual = ldResidual
+    }
+    public static var none: GemmEpilogue { GemmEpilogue() }
+    var isNone: Bool { bias == nil && activation == .none && residual == nil }
+}
+
+/// op(B) packed into the micro-kernel's panel layout. Build one per weight
+/// matrix at load time and reuse it across calls.
+///
+/// Layout: for each K block starting at p0 (length kc), for each 32-column
+/// panel j: kc × 32 floats, at offset p0 · nPadded + j · kc · 32. Columns past
+/// N are zero.
+public final class PackedB: @unchecked Sendable {
+    public let k: Int
+    public let n: Int
+    public let nPadded: Int
+    public let data: UnsafeMutablePointer<Float>
+
+    /// Packs op(B) (K×N). Returns nil if the buffer cannot be allocated.
+    public init?(transposed: Bool, k: Int, n: Int, b: UnsafePointer<Float>, ldb: Int) {
+        precondition(k >= 0 && n >= 0)
+        self.k = k; self.n = n
+        self.nPadded = (n + NR - 1) / NR * NR
+        let (count, overflow) = k.multipliedReportingOverflow(by: nPadded)
+        guard !overflow, let p = allocFloats(max(count, 1)) else { return nil }
+        data = p
+        let panels = nPadded / NR
+        let kBlocks = (k + gemmKC - 1) / gemmKC
+        let data = self.data
+        parallelFor(kBlocks * panels) { item, _ in
+            let pb = item / panels, j = item % panels
+            let p0 = pb * gemmKC, kc = min(gemmKC, k - p0)
+            packBPanel(transposed, b, ldb, p0, kc, j * NR, n, data + p0 * self.nPadded + j * kc * NR)
+        }
+    }
+
+    deinit { freeFloats(data) }
+
+    @inline(__always) func panel(_ p0: Int, _ kc: Int, _ j: Int) -> UnsafePointer<Float> {
+        UnsafePointer(data + p0 * nPadded + j * kc * NR)
+    }
+}
+
+@inline(__always)
+func packBPanel(_ trans: Bool, _ b: UnsafePointer<Float>, _ ldb: Int, _ p0: Int, _ kc: Int,
+                _ j0: Int, _ n: Int, _ dst: UnsafeMutablePointer<Float>) {
+    let nr = min(NR, n - j0)
+    if !trans {
+        for kk in 0..<kc {
+            let src = b + (p0 + kk) * ldb + j0, d = dst + kk * NR
+            if nr == NR {
+                vstore(vload(src), d); vstore(vload(src + 16), d + 16)
+            } else {
+                for j in 0..<nr { d[j] = src[j] }
+                for j in nr..<NR { d[j] = 0 }
+            }
+        }
+    } else {
+        for j in 0..<nr {
+            let src = b + (j0 + j) * ldb + p0
+            for kk in 0..<kc { dst[kk * NR + j] = src[kk] }
+        }
+        if nr < NR { for kk in 0..<kc { for j in nr..<NR { dst[kk * NR + j] = 0 } } }
+    }
+}
+
+/// Packs rows i0..<i0+mc, columns p0..<p0+kc of op(A) into 12-row panels
+/// (k-major, rows past M zero).
+@inline(__always)
+func packABlock(_ trans: Bool, _ a: UnsafePointer<Float>, _ lda: Int, _ i0: Int, _ mc: Int,
+                _ p0: Int, _ kc: Int, _ dst: UnsafeMutablePointer<Float>) {
+    var r0 = 0
+    while r0 < mc {
+        let mr = min(MR, mc - r0)
+        let d = dst + r0 * kc
+        if !trans {
+            for r in 0..<mr {
+                let src = a + (i0 + r0 + r) * lda + p0
+                for kk in 0..<kc { d[kk * MR + r] = src[kk] }
+            }
+        } else {
+            for kk in 0..<kc {
+                let src = a + (p0 + kk) * lda + i0 + r0
+                for r in 0..<mr { d[kk * MR + r] = src[r] }
+            }
+        }
+        if mr < MR { for kk in 0..<kc { for r in mr..<MR { d[kk * MR + r] = 0 } } }
+        r0 += MR
+    }
+}
+
+/// C = act(alpha·op(A)·op(B) + beta·C + bias) + residual, with op(B) packed.
+public func sgemm(transA: Bool, m: Int, k: Int, alpha: Float,
+                  a: UnsafePointer<Float>, lda: Int, packedB: PackedB, beta: Float,
+                  c: UnsafeMutablePointer<Float>, ldc: Int,
+                  epilogue: GemmEpilogue = .none, threads: Int = Threads.count) {
+    let n = packedB.n
+    if m == 0 || n == 0 { return }
+    if k == 0 {
+        // No product: C = act(beta·C + bias) + residual.
+        for i in 0..<m {
+            let row = c + i * ldc
+            for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] }
+            applyEpilogue(epilogue, row, i, 0, n)
+        }
+        return
+    }
+    let mBlocks = (m + gemmMC - 1) / gemmMC
+    let panels = packedB.nPadded / NR
+    // Split N as well when there are too few row blocks to keep every worker busy.
+    var nChunks = 1
+    if mBlocks < 2 * threads && threads > 1 { nChunks = min(panels, (2 * threads + mBlocks - 1) / mBlocks) }
+    let kBlocks = (k + gemmKC - 1) / gemmKC
+    let workers = min(threads, mBlocks * nChunks)
+    let aScratch = allocFloats(workers * gemmMC * gemmKC)!
+    defer { freeFloats(aScratch) }
+
+    parallelFor(mBlocks * nChunks, threads: workers) { item, worker in
+        let mb = item / nChunks, nc = item % nChunks
+        let i0 = mb * gemmMC, mc = min(gemmMC, m - i0)
+        let jp0 = nc * panels / nChunks, jp1 = (nc + 1) * panels / nChunks
+        let ap = aScratch + worker * gemmMC * gemmKC
+        for pb in 0..<kBlocks {
+            let p0 = pb * gemmKC, kc = min(gemmKC, k - p0)
+            packABlock(transA, a, lda, i0, mc, p0, kc, ap)
+            let blockBeta: Float = pb == 0 ? beta : 1
+            let last = pb == kBlocks - 1
+            for jp in jp0..<jp1 {
+                let j0 = jp * NR, nr = min(NR, n - j0)
+                let bpanel = packedB.panel(p0, kc, jp)
+                var r0 = 0
+                while r0 < mc {
+                    let mr = min(MR, mc - r0)
+                    let cp = c + (i0 + r0) * ldc + j0
+                    if mr == MR && nr == NR {
+                        microKernel12x32(kc, ap + r0 * kc, MR, bpanel, NR, cp, ldc, alpha, blockBeta)
+                    } else {
+                        microKernelPartial(kc, mr, nr, ap + r0 * kc, MR, bpanel, NR, cp, ldc, alpha, blockBeta)
+                    }
+                    if last && !epilogue.isNone {
+                        for r in 0..<mr { applyEpilogue(epilogue, cp + r * ldc, i0 + r0 + r, j0, nr) }
+                    }
+                    r0 += MR
+                }
+            }
+        }
+    }
+}
+
+/// C = act(alpha·op(A)·op(B) + beta·C + bias) + residual (packs B per call).
+public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
+                  epilogue: GemmEpilogue = .none, threads: Int = Threads.count) -> Bool {
+    if KernelMode.useReference {
+        sgemmReference(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                       b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, epilogue: epilogue)
+        return true
+    }
+    guard let pb = PackedB(transposed: transB, k: k, n: n, b: b, ldb: ldb) else { return false }
+    sgemm(transA: transA, m: m, k: k, alpha: alpha, a: a, lda: lda, packedB: pb, beta: beta,
+          c: c, ldc: ldc, epilogue: epilogue, threads: threads)
+    return true
+}
+
+/// Applies bias, activation and residual to columns j0..<j0+nr of row i.
+@inline(__always)
+func applyEpilogue(_ e: GemmEpilogue, _ row: UnsafeMutablePointer<Float>, _ i: Int, _ j0: Int, _ nr: Int) {
+    var j = 0
+    while j < nr {
+        let w = min(16, nr - j)
+        var v = w == 16 ? vload(row + j) : vloadPartial(row + j, w)
+        if let bias = e.bias { v += w == 16 ? vload(bias + j0 + j) : vloadPartial(bias + j0 + j, w) }
+        v = activate(v, e.activation)
+        if let res = e.residual {
+            let rp = res + i * e.ldResidual + j0 + j
+            v += w == 16 ? vload(rp) : vloadPartial(rp, w)
+        }
+        if w == 16 { vstore(v, row + j) } else { vstorePartial(v, row + j, w) }
+        j += 16
+    }
+}
+
+/// Scalar reference SGEMM (fp32 accumulation in k order), same contract.
+public func sgemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                           a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
+                           epilogue: GemmEpilogue = .none) {
+    for i in 0..<m {
+        for j in 0..<n {
+            var s: Float = 0
+            for p in 0..<k {
+                let av = transA ? a[p * lda + i] : a[i * lda + p]
+                let bv = transB ? b[j * ldb + p] : b[p * ldb + j]
+                s += av * bv
+            }
+            var v = alpha * s + (beta == 0 ? 0 : beta * c[i * ldc + j])
+            if let bias = epilogue.bias { v += bias[j] }
+            v = activate(v, epilogue.activation)
+            if let r = epilogue.residual { v += r[i * epilogue.ldResidual + j] }
+            c[i * ldc + j] = v
+        }
+    }
+}

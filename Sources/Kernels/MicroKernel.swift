@@ -1,0 +1,98 @@
+// The 12×32 register-blocked micro-kernel shared by SGEMM and fused attention.
+//
+// C[12×32] = alpha · Σ_k A(r, k) · B(k, 0..<32) + beta · C
+// A is read as a[k * aStep + r] (a packed 12-row panel when aStep == 12, or any
+// k-major buffer with a wider row), B as 32 contiguous floats at b + k * ldb.
+// 24 zmm accumulators, two B loads and twelve broadcasts per k.
+
+public let MR = 12
+public let NR = 32
+
+@inline(__always)
+func storeRow(_ p: UnsafeMutablePointer<Float>, _ x: Vec, _ y: Vec, _ alpha: Float, _ beta: Float) {
+    let va = Vec(repeating: alpha)
+    if beta == 0 {
+        vstore(x * va, p); vstore(y * va, p + 16)
+    } else if beta == 1 {
+        vstore(vload(p).addingProduct(x, va), p)
+        vstore(vload(p + 16).addingProduct(y, va), p + 16)
+    } else {
+        let vb = Vec(repeating: beta)
+        vstore((vload(p) * vb).addingProduct(x, va), p)
+        vstore((vload(p + 16) * vb).addingProduct(y, va), p + 16)
+    }
+}
+
+@inline(never)
+public func microKernel12x32(_ kc: Int,
+                             _ a: UnsafePointer<Float>, _ aStep: Int,
+                             _ b: UnsafePointer<Float>, _ ldb: Int,
+                             _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                             _ alpha: Float, _ beta: Float) {
+    var c0a = Vec(), c0b = Vec()
+    var c1a = Vec(), c1b = Vec()
+    var c2a = Vec(), c2b = Vec()
+    var c3a = Vec(), c3b = Vec()
+    var c4a = Vec(), c4b = Vec()
+    var c5a = Vec(), c5b = Vec()
+    var c6a = Vec(), c6b = Vec()
+    var c7a = Vec(), c7b = Vec()
+    var c8a = Vec(), c8b = Vec()
+    var c9a = Vec(), c9b = Vec()
+    var c10a = Vec(), c10b = Vec()
+    var c11a = Vec(), c11b = Vec()
+    var ap = a, bp = b
+    var k = 0
+    while k < kc {
+        let b0 = vload(bp), b1 = vload(bp + 16)
+        var a: Vec
+        a = Vec(repeating: ap[0]); c0a.addProduct(a, b0); c0b.addProduct(a, b1)
+        a = Vec(repeating: ap[1]); c1a.addProduct(a, b0); c1b.addProduct(a, b1)
+        a = Vec(repeating: ap[2]); c2a.addProduct(a, b0); c2b.addProduct(a, b1)
+        a = Vec(repeating: ap[3]); c3a.addProduct(a, b0); c3b.addProduct(a, b1)
+        a = Vec(repeating: ap[4]); c4a.addProduct(a, b0); c4b.addProduct(a, b1)
+        a = Vec(repeating: ap[5]); c5a.addProduct(a, b0); c5b.addProduct(a, b1)
+        a = Vec(repeating: ap[6]); c6a.addProduct(a, b0); c6b.addProduct(a, b1)
+        a = Vec(repeating: ap[7]); c7a.addProduct(a, b0); c7b.addProduct(a, b1)
+        a = Vec(repeating: ap[8]); c8a.addProduct(a, b0); c8b.addProduct(a, b1)
+        a = Vec(repeating: ap[9]); c9a.addProduct(a, b0); c9b.addProduct(a, b1)
+        a = Vec(repeating: ap[10]); c10a.addProduct(a, b0); c10b.addProduct(a, b1)
+        a = Vec(repeating: ap[11]); c11a.addProduct(a, b0); c11b.addProduct(a, b1)
+        ap += aStep; bp += ldb; k += 1
+    }
+    storeRow(c, c0a, c0b, alpha, beta)
+    storeRow(c + ldc, c1a, c1b, alpha, beta)
+    storeRow(c + 2 * ldc, c2a, c2b, alpha, beta)
+    storeRow(c + 3 * ldc, c3a, c3b, alpha, beta)
+    storeRow(c + 4 * ldc, c4a, c4b, alpha, beta)
+    storeRow(c + 5 * ldc, c5a, c5b, alpha, beta)
+    storeRow(c + 6 * ldc, c6a, c6b, alpha, beta)
+    storeRow(c + 7 * ldc, c7a, c7b, alpha, beta)
+    storeRow(c + 8 * ldc, c8a, c8b, alpha, beta)
+    storeRow(c + 9 * ldc, c9a, c9b, alpha, beta)
+    storeRow(c + 10 * ldc, c10a, c10b, alpha, beta)
+    storeRow(c + 11 * ldc, c11a, c11b, alpha, beta)
+}
+
+/// The same product for a partial tile (mr ≤ 12 rows, nr ≤ 32 columns of C):
+/// the full tile is computed into scratch (A and B must be readable for the
+/// full 12×32, e.g. zero-padded panels) and only the valid part is merged.
+@inline(never)
+public func microKernelPartial(_ kc: Int, _ mr: Int, _ nr: Int,
+                               _ a: UnsafePointer<Float>, _ aStep: Int,
+                               _ b: UnsafePointer<Float>, _ ldb: Int,
+                               _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                               _ alpha: Float, _ beta: Float) {
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: MR * NR) { tile in
+        let t = tile.baseAddress!
+        microKernel12x32(kc, a, aStep, b, ldb, t, NR, 1, 0)
+        for r in 0..<mr {
+            let crow = c + r * ldc, trow = t + r * NR
+            if beta == 0 {
+                for j in 0..<nr { crow[j] = alpha * trow[j] }
+            } else {
+                for j in 0..<nr { crow[j] = alpha * trow[j] + beta * crow[j] }
+            }
+        }
+    }
+}

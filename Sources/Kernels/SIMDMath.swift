@@ -1,0 +1,64 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSleef
+
+/// Vector transcendental functions over 16 floats, backed by SLEEF (1-ulp
+/// variants). On AVX-512 builds each is one SLEEF call; on AVX2 builds two.
+
+public typealias Vec = SIMD16<Float>
+
+#if VIDATTN_AVX512
+@inline(__always) public func vexp(_ x: Vec) -> Vec { Sleef_expf16_u10(x) }
+@inline(__always) public func verf(_ x: Vec) -> Vec { Sleef_erff16_u10(x) }
+@inline(__always) public func vtanh(_ x: Vec) -> Vec { Sleef_tanhf16_u10(x) }
+#else
+@inline(__always) public func vexp(_ x: Vec) -> Vec {
+    Vec(lowHalf: Sleef_expf8_u10(x.lowHalf), highHalf: Sleef_expf8_u10(x.highHalf))
+}
+@inline(__always) public func verf(_ x: Vec) -> Vec {
+    Vec(lowHalf: Sleef_erff8_u10(x.lowHalf), highHalf: Sleef_erff8_u10(x.highHalf))
+}
+@inline(__always) public func vtanh(_ x: Vec) -> Vec {
+    Vec(lowHalf: Sleef_tanhf8_u10(x.lowHalf), highHalf: Sleef_tanhf8_u10(x.highHalf))
+}
+#endif
+
+/// Scalar counterparts, used by the reference paths and by tails.
+@inline(__always) public func sexp(_ x: Float) -> Float { Sleef_expf_u10(x) }
+@inline(__always) public func serf(_ x: Float) -> Float { Sleef_erff_u10(x) }
+@inline(__always) public func stanh(_ x: Float) -> Float { Sleef_tanhf_u10(x) }
+
+@inline(__always) func vload(_ p: UnsafePointer<Float>) -> Vec {
+    UnsafeRawPointer(p).loadUnaligned(as: Vec.self)
+}
+@inline(__always) func vload(_ p: UnsafeMutablePointer<Float>) -> Vec {
+    UnsafeRawPointer(p).loadUnaligned(as: Vec.self)
+}
+@inline(__always) func vstore(_ v: Vec, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
+}
+
+/// Loads `n < 16` floats, filling the other lanes with `fill`.
+@inline(__always) func vloadPartial(_ p: UnsafePointer<Float>, _ n: Int, fill: Float = 0) -> Vec {
+    var v = Vec(repeating: fill)
+    for i in 0..<n { v[i] = p[i] }
+    return v
+}
+@inline(__always) func vstorePartial(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
+    for i in 0..<n { p[i] = v[i] }
+}
+
+/// Forces the scalar reference implementations of every kernel (for parity
+/// checks and bisecting). Set from `VIDATTN_REFERENCE=1` or at run time.
+public enum KernelMode {
+    nonisolated(unsafe) public static var useReference: Bool = {
+        if let s = getenvString("VIDATTN_REFERENCE") { return s == "1" }
+        return false
+    }()
+}
+
+func getenvString(_ name: String) -> String? {
+    guard let p = getenv(name) else { return nil }
+    return String(cString: p)
+}

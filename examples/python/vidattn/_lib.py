@@ -1,0 +1,57 @@
+"""Locates libvidattn.so and declares the C signatures (include/vidattn.h)."""
+import ctypes
+import os
+from pathlib import Path
+
+_here = Path(__file__).resolve().parent
+
+c_float_p = ctypes.POINTER(ctypes.c_float)
+c_int64_p = ctypes.POINTER(ctypes.c_int64)
+c_uint8_p = ctypes.POINTER(ctypes.c_uint8)
+
+
+def _candidates():
+    env = os.environ.get("VIDATTN_LIB")
+    if env:
+        yield Path(env)
+    yield _here / "libvidattn.so"
+    # The repository's release build folder (examples/python/vidattn -> repo root).
+    repo = _here.parent.parent.parent
+    yield repo / ".build" / "release" / "libvidattn.so"
+
+
+def _load():
+    tried = []
+    for p in _candidates():
+        tried.append(str(p))
+        if p.is_file():
+            return ctypes.CDLL(str(p))
+    raise OSError("libvidattn.so not found; set VIDATTN_LIB or build with `make`. Tried: " + ", ".join(tried))
+
+
+lib = _load()
+
+_S = ctypes.c_int  # vidattn_status
+_sigs = {
+    "vidattn_version": (ctypes.c_char_p, []),
+    "vidattn_status_string": (ctypes.c_char_p, [ctypes.c_int]),
+    "vidattn_last_error": (ctypes.c_char_p, []),
+    "vidattn_get_num_threads": (ctypes.c_int, []),
+    "vidattn_set_num_threads": (_S, [ctypes.c_int]),
+    "vidattn_set_reference_kernels": (None, [ctypes.c_int]),
+    "vidattn_sgemm_fused": (_S, [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
+                                 ctypes.c_float, c_float_p, ctypes.c_int64, c_float_p, ctypes.c_int64,
+                                 ctypes.c_float, c_float_p, ctypes.c_int64,
+                                 c_float_p, ctypes.c_int, c_float_p, ctypes.c_int64]),
+    "vidattn_attention": (_S, [ctypes.c_int64] * 5 + [c_float_p] * 4 +
+                          [ctypes.c_float, c_float_p, c_int64_p, c_uint8_p, c_float_p]),
+    "vidattn_softmax": (_S, [ctypes.c_int64, ctypes.c_int64, c_float_p, ctypes.c_int64, ctypes.c_float,
+                             c_float_p, ctypes.c_int64]),
+    "vidattn_layer_norm": (_S, [ctypes.c_int64, ctypes.c_int64, c_float_p, c_float_p, c_float_p, c_float_p,
+                                ctypes.c_float]),
+    "vidattn_activation_apply": (_S, [ctypes.c_int, c_float_p, c_float_p, ctypes.c_int64]),
+}
+for _name, (_res, _args) in _sigs.items():
+    _f = getattr(lib, _name)
+    _f.restype = _res
+    _f.argtypes = _args

@@ -1,0 +1,156 @@
+/*
+ * vidattn — video-transformer inference on the CPU.
+ *
+ * Overview
+ *   libvidattn.so is a self-contained shared library (the Swift runtime is
+ *   linked in; it needs only libsleef, libstdc++, libm, libgcc_s and libc).
+ *   Every function returns a vidattn_status (0 = success, negative = error,
+ *   positive = stopped on request) or a plain value; on error a message naming
+ *   the problem is available from vidattn_last_error() on the same thread.
+ *   Nothing in the library aborts the host process on bad input.
+ *
+ *   All tensors are float32, row-major, owned by the caller. Thread safety:
+ *   every compute function may be called from several threads at once; each
+ *   call uses its own scratch memory.
+ *
+ * Example: fused attention over 12 heads of 3137 tokens
+ *
+ *   #include <vidattn.h>
+ *   #include <stdio.h>
+ *   #include <stdlib.h>
+ *
+ *   int main(void) {
+ *       int64_t h = 12, n = 3137, d = 64;
+ *       float *q = calloc(h * n * d, 4), *k = calloc(h * n * d, 4);
+ *       float *v = calloc(h * n * d, 4), *o = malloc(h * n * d * 4);
+ *       vidattn_set_num_threads(2);
+ *       vidattn_status s = vidattn_attention(1, h, n, n, d, q, k, v, o,
+ *                                            0.0f, NULL, NULL, NULL, NULL);
+ *       if (s != VIDATTN_OK) {
+ *           fprintf(stderr, "%s: %s\n", vidattn_status_string(s), vidattn_last_error());
+ *           return 1;
+ *       }
+ *       printf("vidattn %s: o[0] = %f\n", vidattn_version(), o[0]);
+ *       free(q); free(k); free(v); free(o);
+ *       return 0;
+ *   }
+ *
+ *   cc example.c $(pkg-config --cflags --libs vidattn)
+ */
+#ifndef VIDATTN_H
+#define VIDATTN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VIDATTN_VERSION_MAJOR 0
+#define VIDATTN_VERSION_MINOR 1
+#define VIDATTN_VERSION_PATCH 0
+#define VIDATTN_VERSION_STRING "0.1.0"
+
+/* ---- Status ------------------------------------------------------------ */
+
+typedef enum vidattn_status {
+    VIDATTN_OK                   = 0,
+    VIDATTN_ERR_INVALID_ARGUMENT = -1, /* a size, stride or option is out of range */
+    VIDATTN_ERR_NULL_POINTER     = -2, /* a required pointer is NULL */
+    VIDATTN_ERR_OUT_OF_MEMORY    = -3,
+    VIDATTN_ERR_SHAPE_MISMATCH   = -4, /* tensors whose shapes do not fit together */
+    VIDATTN_ERR_IO               = -5, /* a file could not be opened or read */
+    VIDATTN_ERR_BAD_FORMAT       = -6, /* a file is malformed or truncated */
+    VIDATTN_ERR_UNSUPPORTED      = -7, /* valid but not supported (e.g. model_type) */
+    VIDATTN_ERR_INTERNAL         = -8,
+    VIDATTN_ABORTED              = 1   /* the abort callback asked to stop */
+} vidattn_status;
+
+/* Library version, "MAJOR.MINOR.PATCH". Static string; thread-safe. */
+const char *vidattn_version(void);
+
+/* Short English name of a status. Static string; thread-safe. */
+const char *vidattn_status_string(vidattn_status status);
+
+/* Message describing the last error on the calling thread ("" if none).
+ * Valid until the next vidattn call on this thread. */
+const char *vidattn_last_error(void);
+
+/* ---- Threads ----------------------------------------------------------- */
+
+/* Worker threads used by each compute call. Default: VIDATTN_NUM_THREADS if
+ * set, else the number of online cores. May be changed between calls. */
+int vidattn_get_num_threads(void);
+/* n >= 1; returns VIDATTN_ERR_INVALID_ARGUMENT otherwise. */
+vidattn_status vidattn_set_num_threads(int n);
+
+/* ---- Kernels ------------------------------------------------------------- */
+
+typedef enum vidattn_activation {
+    VIDATTN_ACT_NONE      = 0,
+    VIDATTN_ACT_GELU      = 1, /* exact: 0.5 x (1 + erf(x / sqrt 2)) */
+    VIDATTN_ACT_GELU_TANH = 2, /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+    VIDATTN_ACT_TANH      = 3,
+    VIDATTN_ACT_RELU      = 4
+} vidattn_activation;
+
+/* C = alpha * op(A) * op(B) + beta * C, row-major with leading dimensions
+ * (row strides) lda, ldb, ldc. op(A) is m x k (A stored k x m when trans_a),
+ * op(B) is k x n (B stored n x k when trans_b, the layout of PyTorch Linear
+ * weights). C (m x n) is read when beta != 0 and written. */
+vidattn_status vidattn_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                             float alpha, const float *a, int64_t lda,
+                             const float *b, int64_t ldb,
+                             float beta, float *c, int64_t ldc);
+
+/* As vidattn_sgemm, with a fused epilogue:
+ *   C = act(alpha * op(A) * op(B) + beta * C + bias) + residual
+ * bias: n floats or NULL; residual: m x n with row stride ldr, or NULL. */
+vidattn_status vidattn_sgemm_fused(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                                   float alpha, const float *a, int64_t lda,
+                                   const float *b, int64_t ldb,
+                                   float beta, float *c, int64_t ldc,
+                                   const float *bias, vidattn_activation act,
+                                   const float *residual, int64_t ldr);
+
+/* Fused exact attention, out = softmax(scale * q k^T + bias) v, computed
+ * flash-style (online softmax over key blocks; no nq x nk buffer).
+ *   q:   [batch, heads, nq, d]      k, v: [batch, heads, nk, d]
+ *   out: [batch, heads, nq, d]      (all contiguous)
+ *   scale: 0 selects 1/sqrt(d).
+ *   bias: additive, or NULL. bias_strides = {batch, head, row} strides in
+ *         floats (0 broadcasts; keys are contiguous), or NULL for a contiguous
+ *         [batch, heads, nq, nk] bias.
+ *   key_mask: [batch, nk] bytes, nonzero = attend, or NULL. A query with every
+ *         key masked gets an all-zero output row.
+ *   probs: [batch, heads, nq, nk] output of the attention probabilities, or
+ *         NULL (they cost a second pass over the scores). */
+vidattn_status vidattn_attention(int64_t batch, int64_t heads, int64_t nq, int64_t nk, int64_t d,
+                                 const float *q, const float *k, const float *v, float *out,
+                                 float scale, const float *bias, const int64_t *bias_strides,
+                                 const uint8_t *key_mask, float *probs);
+
+/* Row softmax of a rows x cols matrix (row stride ld), in place:
+ * x = softmax(scale * x + bias), bias: rows x cols (row stride ld_bias, 0 =
+ * one row for all) or NULL. */
+vidattn_status vidattn_softmax(int64_t rows, int64_t cols, float *x, int64_t ld, float scale,
+                               const float *bias, int64_t ld_bias);
+
+/* LayerNorm over rows of cols floats: y = (x - mean)/sqrt(var + eps)*gamma + beta
+ * (biased variance). gamma and beta may be NULL; x and y may be the same. */
+vidattn_status vidattn_layer_norm(int64_t rows, int64_t cols, const float *x, float *y,
+                                  const float *gamma, const float *beta, float eps);
+
+/* y[i] = act(x[i]) for n floats; x and y may be the same. */
+vidattn_status vidattn_activation_apply(vidattn_activation act, const float *x, float *y, int64_t n);
+
+/* Nonzero forces the scalar reference implementation of every kernel (slow;
+ * for parity checks). Also set by the environment variable VIDATTN_REFERENCE=1. */
+void vidattn_set_reference_kernels(int enable);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VIDATTN_H */
