@@ -55,7 +55,7 @@ let package = Package(
         .target(name: "CInterface", dependencies: ["VidAttn", "Kernels"],
                 swiftSettings: simdSwiftSettings,
                 // A self-contained .so: the Swift runtime is linked in and hidden.
-                linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
+                linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "-soname=libvidattn.so.0"])]),
 
         // MARK: Executables
         .executableTarget(name: "vidattn-demo", dependencies: ["VidAttn", "Kernels"],

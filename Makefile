@@ -1,0 +1,62 @@
+# vidattn — top-level commands. See README.md.
+#   make demo    install system packages if missing, build release, run the kernel demo
+#   make test    every test: Swift (XCTest), the C API tests and examples, Python (pytest)
+#   make bench   kernel benchmarks against numpy / PyTorch when importable (see BENCHMARKS.md)
+# Build for another CPU:  VIDATTN_MARCH=x86-64-v3 make test
+
+SHELL := /bin/bash
+SWIFT ?= swift
+PYTHON ?= python3
+CC ?= cc
+BUILD := .build/release
+LIB := $(BUILD)/libvidattn.so
+CFLAGS ?= -O2 -std=c99 -Wall -Wextra -Werror
+C_RPATH := -Wl,-rpath,$(abspath $(BUILD))
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build demo test test-swift test-c test-python bench clean
+
+all: build
+
+# System packages: SLEEF (vector exp/erf/tanh); numpy and pytest for the Python tests.
+deps:
+	@if [ ! -f /usr/include/x86_64-linux-gnu/sleef.h ] && [ ! -f /usr/include/sleef.h ]; then \
+	  echo "installing libsleef-dev"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q libsleef-dev; fi
+	@$(PYTHON) -c "import numpy, pytest" 2>/dev/null || $(PYTHON) -m pip install -q numpy pytest
+
+build: deps
+	$(SWIFT) build -c release
+	@ln -sf libvidattn.so $(BUILD)/libvidattn.so.0   # the soname
+	@if ldd $(LIB) | grep -qi swift; then echo "error: $(LIB) depends on a Swift runtime library"; ldd $(LIB); exit 1; fi
+
+demo: build
+	$(BUILD)/vidattn-demo
+
+test: build test-swift test-c test-python
+
+test-swift:
+	$(SWIFT) test -c release
+
+$(BUILD)/c/%: tests/c/%.c include/vidattn.h $(LIB)
+	@mkdir -p $(BUILD)/c
+	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(BUILD) -lvidattn $(C_RPATH) -lm
+
+$(BUILD)/c/example_%: examples/c/%.c include/vidattn.h $(LIB)
+	@mkdir -p $(BUILD)/c
+	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(BUILD) -lvidattn $(C_RPATH) -lm
+
+# The C programs run with a minimal environment: no Swift toolchain on any loader path.
+test-c: $(BUILD)/c/test_capi $(BUILD)/c/example_attention
+	env -i PATH=/usr/bin:/bin $(BUILD)/c/test_capi
+	env -i PATH=/usr/bin:/bin VIDATTN_NUM_THREADS=2 $(BUILD)/c/example_attention
+
+test-python:
+	env -u LD_LIBRARY_PATH $(PYTHON) -m pytest -q tests/python
+
+bench: build
+	$(BUILD)/vidattn-demo --reps 7
+	-env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) bench/kernels.py
+
+clean:
+	rm -rf .build

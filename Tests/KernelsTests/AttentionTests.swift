@@ -1,0 +1,101 @@
+import XCTest
+@testable import Kernels
+
+/// Fused attention against the materialising Double-accumulating reference.
+/// Tolerance: 2e-6 absolute on outputs of O(1) inputs, 1e-6 on probabilities.
+final class AttentionTests: XCTestCase {
+    struct Case {
+        var b = 1, h = 1, nq = 1, nk = 1, d = 64
+        var bias = false, broadcastBias = false, mask = false, probs = false
+    }
+
+    func run(_ t: Case, threads: Int = 2, line: UInt = #line) {
+        let q = Buf(t.b * t.h * t.nq * t.d, seed: 1, scale: 2)
+        let k = Buf(t.b * t.h * t.nk * t.d, seed: 2, scale: 2)
+        let v = Buf(t.b * t.h * t.nk * t.d, seed: 3)
+        let bias = Buf(t.h * t.nq * t.nk, seed: 4)
+        var mask = [UInt8](repeating: 1, count: t.b * t.nk)
+        if t.mask {
+            for i in mask.indices where (i * 7) % 5 == 0 { mask[i] = 0 }
+            if t.b > 1 { for j in 0..<t.nk { mask[t.nk + j] = 0 } }  // batch 1: every key masked
+        }
+        let o1 = Buf(t.b * t.h * t.nq * t.d), o2 = Buf(t.b * t.h * t.nq * t.d)
+        let p1 = Buf(t.b * t.h * t.nq * t.nk), p2 = Buf(t.b * t.h * t.nq * t.nk)
+        func view(_ p: UnsafePointer<Float>, _ n: Int) -> HeadView<UnsafePointer<Float>> {
+            HeadView(p, batchStride: t.h * n * t.d, headStride: n * t.d, rowStride: t.d)
+        }
+        mask.withUnsafeBufferPointer { mp in
+            var a = AttentionArgs(batch: t.b, heads: t.h, nq: t.nq, nk: t.nk, d: t.d,
+                                  q: view(q.c, t.nq), k: view(k.c, t.nk), v: view(v.c, t.nk),
+                                  o: HeadView(o1.p, batchStride: t.h * t.nq * t.d, headStride: t.nq * t.d, rowStride: t.d),
+                                  scale: 1 / Float(t.d).squareRoot())
+            if t.bias {
+                a.bias = HeadView(bias.c, batchStride: 0, headStride: t.broadcastBias ? 0 : t.nq * t.nk, rowStride: t.nk)
+            }
+            if t.mask { a.keyMask = mp.baseAddress; a.keyMaskStride = t.nk }
+            if t.probs { a.probs = p1.p }
+            XCTAssertTrue(withOptimised { attention(a, threads: threads) })
+            a.o.base = o2.p
+            if t.probs { a.probs = p2.p }
+            attentionReference(a)
+        }
+        let err = maxAbsDiff(o1.c, o2.c, t.b * t.h * t.nq * t.d)
+        XCTAssertLessThanOrEqual(err, 2e-6, "\(t)", line: line)
+        if t.probs {
+            XCTAssertLessThanOrEqual(maxAbsDiff(p1.c, p2.c, t.b * t.h * t.nq * t.nk), 1e-6, "probs \(t)", line: line)
+        }
+    }
+
+    func testShapes() {
+        run(Case())                                   // one query, one key
+        run(Case(b: 2, h: 3, nq: 97, nk: 97, d: 64))  // one past the tile sizes
+        run(Case(b: 1, h: 2, nq: 5, nk: 300, d: 32))
+        run(Case(b: 1, h: 2, nq: 300, nk: 5, d: 64))
+        run(Case(b: 1, h: 1, nq: 200, nk: 197, d: 40))  // d not a multiple of 16
+        run(Case(b: 1, h: 1, nq: 13, nk: 29, d: 7))
+        run(Case(b: 1, h: 2, nq: 8, nk: 8, d: 96))
+        run(Case(b: 1, h: 1, nq: 400, nk: 400, d: 128))
+    }
+
+    func testBiasMaskAndProbs() {
+        run(Case(b: 2, h: 3, nq: 50, nk: 110, d: 32, bias: true))
+        run(Case(b: 2, h: 3, nq: 50, nk: 110, d: 32, bias: true, broadcastBias: true))
+        run(Case(b: 2, h: 2, nq: 100, nk: 130, d: 64, mask: true))
+        run(Case(b: 2, h: 2, nq: 33, nk: 98, d: 24, bias: true, mask: true, probs: true))
+        run(Case(b: 1, h: 1, nq: 1, nk: 1, d: 1, probs: true))
+    }
+
+    func testSingleThreadMatchesMultiThread() {
+        run(Case(b: 1, h: 3, nq: 150, nk: 150, d: 64), threads: 1)
+        run(Case(b: 1, h: 3, nq: 150, nk: 150, d: 64), threads: 3)
+    }
+
+    func testFullyMaskedQueriesGiveZeros() {
+        let nq = 4, nk = 20, d = 16
+        let q = Buf(nq * d), k = Buf(nk * d), v = Buf(nk * d), o = Buf(nq * d, seed: 9)
+        let mask = [UInt8](repeating: 0, count: nk)
+        mask.withUnsafeBufferPointer { mp in
+            var a = AttentionArgs(batch: 1, heads: 1, nq: nq, nk: nk, d: d,
+                                  q: HeadView(q.c, batchStride: 0, headStride: 0, rowStride: d),
+                                  k: HeadView(k.c, batchStride: 0, headStride: 0, rowStride: d),
+                                  v: HeadView(v.c, batchStride: 0, headStride: 0, rowStride: d),
+                                  o: HeadView(o.p, batchStride: 0, headStride: 0, rowStride: d), scale: 0.25)
+            a.keyMask = mp.baseAddress
+            XCTAssertTrue(withOptimised { attention(a) })
+        }
+        for i in 0..<(nq * d) { XCTAssertEqual(o.p[i], 0) }
+    }
+
+    func testLargeScoresStayFinite() {
+        let nq = 40, nk = 200, d = 64
+        let q = Buf(nq * d, seed: 1, scale: 100), k = Buf(nk * d, seed: 2, scale: 100), v = Buf(nk * d, seed: 3)
+        let o = Buf(nq * d)
+        let a = AttentionArgs(batch: 1, heads: 1, nq: nq, nk: nk, d: d,
+                              q: HeadView(q.c, batchStride: 0, headStride: 0, rowStride: d),
+                              k: HeadView(k.c, batchStride: 0, headStride: 0, rowStride: d),
+                              v: HeadView(v.c, batchStride: 0, headStride: 0, rowStride: d),
+                              o: HeadView(o.p, batchStride: 0, headStride: 0, rowStride: d), scale: 1)
+        XCTAssertTrue(withOptimised { attention(a) })
+        for i in 0..<(nq * d) { XCTAssertTrue(o.p[i].isFinite && abs(o.p[i]) <= 1) }
+    }
+}

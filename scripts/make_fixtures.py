@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Golden outputs from the PyTorch reference implementations.
+
+Run by a developer (needs torch), not by CI; the outputs are committed under
+tests/fixtures/ and checked by tests/python without PyTorch.
+
+    /path/to/venv/bin/python scripts/make_fixtures.py [kernels]
+"""
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+
+
+def kernels():
+    """Kernel-level fixtures: torch's SDPA, gelu, layer_norm, softmax, linear."""
+    g = torch.Generator().manual_seed(1234)
+    r = lambda *s, scale=1.0: (torch.randn(*s, generator=g) * scale).float()
+    f = {}
+    # SDPA: plain, with a per-head bias broadcast over the batch, with a key mask.
+    q, k, v = r(2, 3, 77, 40), r(2, 3, 61, 40), r(2, 3, 61, 40)
+    f["sdpa_q"], f["sdpa_k"], f["sdpa_v"] = q, k, v
+    f["sdpa_out"] = F.scaled_dot_product_attention(q, k, v)
+    bias = r(3, 77, 61)
+    mask = torch.rand(2, 61, generator=g) > 0.25
+    am = bias[None].expand(2, 3, 77, 61).masked_fill(~mask[:, None, None, :], float("-inf"))
+    f["sdpa_bias"], f["sdpa_mask"] = bias, mask
+    f["sdpa_bias_mask_out"] = F.scaled_dot_product_attention(q, k, v, attn_mask=am)
+    f["sdpa_scale_out"] = F.scaled_dot_product_attention(q, k, v, scale=0.05)
+    probs = torch.softmax(q @ k.transpose(-1, -2) / 40 ** 0.5 + am, dim=-1)
+    f["sdpa_bias_mask_probs"] = probs
+    # Elementwise.
+    x = r(1000, scale=4.0)
+    f["act_x"] = x
+    f["gelu"] = F.gelu(x)
+    f["gelu_tanh"] = F.gelu(x, approximate="tanh")
+    f["tanh"] = torch.tanh(x)
+    ln_x, ln_w, ln_b = r(7, 96, scale=3.0) + 2, r(96), r(96)
+    f["ln_x"], f["ln_w"], f["ln_b"] = ln_x, ln_w, ln_b
+    f["ln_out_1e-6"] = F.layer_norm(ln_x, (96,), ln_w, ln_b, eps=1e-6)
+    f["ln_out_1e-5"] = F.layer_norm(ln_x, (96,), ln_w, ln_b, eps=1e-5)
+    sm_x = r(9, 50, scale=5.0)
+    f["softmax_x"], f["softmax_out"] = sm_x, torch.softmax(sm_x, dim=-1)
+    # Linear + GELU (the ViT MLP's first half) and Linear + residual.
+    lx, lw, lb, lres = r(50, 96), r(384, 96), r(384), r(50, 384)
+    f["lin_x"], f["lin_w"], f["lin_b"], f["lin_res"] = lx, lw, lb, lres
+    f["lin_gelu_out"] = F.gelu(F.linear(lx, lw, lb))
+    f["lin_res_out"] = F.linear(lx, lw, lb) + lres
+    arrays = {k: v.numpy() for k, v in f.items()}
+    np.savez_compressed(OUT / "kernels.npz", torch_version=np.array(torch.__version__), **arrays)
+    print("wrote", OUT / "kernels.npz")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("which", nargs="*", help="fixture sets (default: all): kernels")
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)
+    for w in args.which or ["kernels"]:
+        globals()[w]()
+
+
+if __name__ == "__main__":
+    main()
