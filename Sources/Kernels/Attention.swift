@@ -69,8 +69,9 @@ public func attention(_ args: AttentionArgs, threads: Int = Threads.count) -> Bo
     let sSize = attnKB * attnQT + 16
     let oSize = attnQT * dPad
     let perWorker = kSize + vSize + qSize + sSize + oSize + 3 * attnQT + 64
-    guard let scratch = allocFloats(workers * perWorker) else { return false }
-    defer { freeFloats(scratch) }
+    guard let buf = ScratchPool.shared.take(workers * perWorker) else { return false }
+    defer { ScratchPool.shared.give(buf) }
+    let scratch = buf.p
 
     parallelRanges(items, threads: workers) { lo, hi, w in
         var p = scratch + w * perWorker

@@ -11,8 +11,18 @@
 // A block into 12-row panels, and sweeps the 32-column panels of B, keeping one
 // B panel in L1 while it walks the A panels.
 
-public let gemmKC = 256
-public let gemmMC = 144
+/// K block length: all of K up to 1024 (C is then written once), else K split
+/// into equal blocks of at most 1024 (a B panel of KC×32 stays in L2).
+@inline(__always) func gemmKC(_ k: Int) -> Int {
+    let blocks = max(1, (k + gemmKCMax - 1) / gemmKCMax)
+    return max(1, (k + blocks - 1) / blocks)
+}
+
+/// M block height: the packed A block (MC×KC) stays within ~384 KiB of L2.
+@inline(__always) func gemmMC(_ kc: Int) -> Int {
+    let rows = gemmABudget / (4 * max(kc, 1))
+    return min(240, max(MR, rows / MR * MR))
+}
 
 /// Extra work fused into the GEMM after the last K block of each tile.
 public struct GemmEpilogue {
@@ -40,27 +50,42 @@ public final class PackedB: @unchecked Sendable {
     public let k: Int
     public let n: Int
     public let nPadded: Int
+    /// K block length of the panels.
+    public let kc: Int
     public let data: UnsafeMutablePointer<Float>
 
+    private let pooled: (p: UnsafeMutablePointer<Float>, count: Int)?
+
     /// Packs op(B) (K×N). Returns nil if the buffer cannot be allocated.
-    public init?(transposed: Bool, k: Int, n: Int, b: UnsafePointer<Float>, ldb: Int) {
+    /// `scratch`: borrow the memory from the scratch pool (for per-call packing).
+    public init?(transposed: Bool, k: Int, n: Int, b: UnsafePointer<Float>, ldb: Int, scratch: Bool = false) {
         precondition(k >= 0 && n >= 0)
         self.k = k; self.n = n
         self.nPadded = (n + NR - 1) / NR * NR
+        let kcBlock = gemmKC(k)
+        self.kc = kcBlock
         let (count, overflow) = k.multipliedReportingOverflow(by: nPadded)
-        guard !overflow, let p = allocFloats(max(count, 1)) else { return nil }
-        data = p
+        if overflow { return nil }
+        if scratch {
+            guard let buf = ScratchPool.shared.take(max(count, 1)) else { return nil }
+            pooled = buf; data = buf.p
+        } else {
+            guard let p = allocFloats(max(count, 1)) else { return nil }
+            pooled = nil; data = p
+        }
         let panels = nPadded / NR
-        let kBlocks = (k + gemmKC - 1) / gemmKC
-        let data = self.data
+        let kBlocks = (k + kcBlock - 1) / kcBlock
+        let data = self.data, nPadded = self.nPadded
         parallelFor(kBlocks * panels) { item, _ in
             let pb = item / panels, j = item % panels
-            let p0 = pb * gemmKC, kc = min(gemmKC, k - p0)
-            packBPanel(transposed, b, ldb, p0, kc, j * NR, n, data + p0 * self.nPadded + j * kc * NR)
+            let p0 = pb * kcBlock, kc = min(kcBlock, k - p0)
+            packBPanel(transposed, b, ldb, p0, kc, j * NR, n, data + p0 * nPadded + j * kc * NR)
         }
     }
 
-    deinit { freeFloats(data) }
+    deinit {
+        if let pooled { ScratchPool.shared.give(pooled) } else { freeFloats(data) }
+    }
 
     @inline(__always) func panel(_ p0: Int, _ kc: Int, _ j: Int) -> UnsafePointer<Float> {
         UnsafePointer(data + p0 * nPadded + j * kc * NR)
@@ -82,9 +107,18 @@ func packBPanel(_ trans: Bool, _ b: UnsafePointer<Float>, _ ldb: Int, _ p0: Int,
             }
         }
     } else {
+        // 16×16 block transposes, then the ragged edges one element at a time.
+        let src = b + j0 * ldb + p0
+        let kFull = kc / 16 * 16, jFull = nr / 16 * 16
+        for jb in stride(from: 0, to: jFull, by: 16) {
+            for kb in stride(from: 0, to: kFull, by: 16) {
+                transpose16x16(src + jb * ldb + kb, ldb, dst + kb * NR + jb, NR)
+            }
+        }
         for j in 0..<nr {
-            let src = b + (j0 + j) * ldb + p0
-            for kk in 0..<kc { dst[kk * NR + j] = src[kk] }
+            let row = src + j * ldb
+            let kStart = j < jFull ? kFull : 0
+            for kk in kStart..<kc { dst[kk * NR + j] = row[kk] }
         }
         if nr < NR { for kk in 0..<kc { for j in nr..<NR { dst[kk * NR + j] = 0 } } }
     }
@@ -116,12 +150,13 @@ func packABlock(_ trans: Bool, _ a: UnsafePointer<Float>, _ lda: Int, _ i0: Int,
 }
 
 /// C = act(alpha·op(A)·op(B) + beta·C + bias) + residual, with op(B) packed.
+/// Returns false (C untouched) if scratch memory cannot be allocated.
 public func sgemm(transA: Bool, m: Int, k: Int, alpha: Float,
                   a: UnsafePointer<Float>, lda: Int, packedB: PackedB, beta: Float,
                   c: UnsafeMutablePointer<Float>, ldc: Int,
-                  epilogue: GemmEpilogue = .none, threads: Int = Threads.count) {
+                  epilogue: GemmEpilogue = .none, threads: Int = Threads.count) -> Bool {
     let n = packedB.n
-    if m == 0 || n == 0 { return }
+    if m == 0 || n == 0 { return true }
     if k == 0 {
         // No product: C = act(beta·C + bias) + residual.
         for i in 0..<m {
@@ -129,48 +164,58 @@ public func sgemm(transA: Bool, m: Int, k: Int, alpha: Float,
             for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] }
             applyEpilogue(epilogue, row, i, 0, n)
         }
-        return
+        return true
     }
-    let mBlocks = (m + gemmMC - 1) / gemmMC
+    let KC = packedB.kc, MC = gemmMC(KC)
     let panels = packedB.nPadded / NR
-    // Split N as well when there are too few row blocks to keep every worker busy.
+    let rowPanels = (m + MR - 1) / MR
+    // One contiguous range of 12-row panels per worker (balanced to within one
+    // panel); when there are too few rows to go round, N is split as well.
+    let mChunks = min(threads, rowPanels)
     var nChunks = 1
-    if mBlocks < 2 * threads && threads > 1 { nChunks = min(panels, (2 * threads + mBlocks - 1) / mBlocks) }
-    let kBlocks = (k + gemmKC - 1) / gemmKC
-    let workers = min(threads, mBlocks * nChunks)
-    let aScratch = allocFloats(workers * gemmMC * gemmKC)!
-    defer { freeFloats(aScratch) }
+    if rowPanels < 4 * threads && threads > 1 { nChunks = min(panels, (threads + mChunks - 1) / mChunks * 2) }
+    let kBlocks = (k + KC - 1) / KC
+    let workers = min(threads, mChunks * nChunks)
+    guard let aBuf = ScratchPool.shared.take(workers * MC * KC) else { return false }
+    defer { ScratchPool.shared.give(aBuf) }
+    let aScratch = aBuf.p
 
-    parallelFor(mBlocks * nChunks, threads: workers) { item, worker in
-        let mb = item / nChunks, nc = item % nChunks
-        let i0 = mb * gemmMC, mc = min(gemmMC, m - i0)
+    parallelFor(mChunks * nChunks, threads: workers) { item, worker in
+        let mi = item / nChunks, nc = item % nChunks
+        let rowLo = mi * rowPanels / mChunks * MR, rowHi = min(m, (mi + 1) * rowPanels / mChunks * MR)
         let jp0 = nc * panels / nChunks, jp1 = (nc + 1) * panels / nChunks
-        let ap = aScratch + worker * gemmMC * gemmKC
-        for pb in 0..<kBlocks {
-            let p0 = pb * gemmKC, kc = min(gemmKC, k - p0)
-            packABlock(transA, a, lda, i0, mc, p0, kc, ap)
-            let blockBeta: Float = pb == 0 ? beta : 1
-            let last = pb == kBlocks - 1
-            for jp in jp0..<jp1 {
-                let j0 = jp * NR, nr = min(NR, n - j0)
-                let bpanel = packedB.panel(p0, kc, jp)
-                var r0 = 0
-                while r0 < mc {
-                    let mr = min(MR, mc - r0)
-                    let cp = c + (i0 + r0) * ldc + j0
-                    if mr == MR && nr == NR {
-                        microKernel12x32(kc, ap + r0 * kc, MR, bpanel, NR, cp, ldc, alpha, blockBeta)
-                    } else {
-                        microKernelPartial(kc, mr, nr, ap + r0 * kc, MR, bpanel, NR, cp, ldc, alpha, blockBeta)
+        let ap = aScratch + worker * MC * KC
+        var i0 = rowLo
+        while i0 < rowHi {
+            let mc = min(MC, rowHi - i0)
+            for pb in 0..<kBlocks {
+                let p0 = pb * KC, kc = min(KC, k - p0)
+                packABlock(transA, a, lda, i0, mc, p0, kc, ap)
+                let blockBeta: Float = pb == 0 ? beta : 1
+                let last = pb == kBlocks - 1
+                for jp in jp0..<jp1 {
+                    let j0 = jp * NR, nr = min(NR, n - j0)
+                    let bpanel = packedB.panel(p0, kc, jp)
+                    var r0 = 0
+                    while r0 < mc {
+                        let mr = min(MR, mc - r0)
+                        let cp = c + (i0 + r0) * ldc + j0
+                        if mr == MR && nr == NR {
+                            microKernel12x32(kc, ap + r0 * kc, MR, bpanel, NR, cp, ldc, alpha, blockBeta)
+                        } else {
+                            microKernelPartial(kc, mr, nr, ap + r0 * kc, MR, bpanel, NR, cp, ldc, alpha, blockBeta)
+                        }
+                        if last && !epilogue.isNone {
+                            for r in 0..<mr { applyEpilogue(epilogue, cp + r * ldc, i0 + r0 + r, j0, nr) }
+                        }
+                        r0 += MR
                     }
-                    if last && !epilogue.isNone {
-                        for r in 0..<mr { applyEpilogue(epilogue, cp + r * ldc, i0 + r0 + r, j0, nr) }
-                    }
-                    r0 += MR
                 }
             }
+            i0 += mc
         }
     }
+    return true
 }
 
 /// C = act(alpha·op(A)·op(B) + beta·C + bias) + residual (packs B per call).
@@ -183,10 +228,9 @@ public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Flo
                        b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, epilogue: epilogue)
         return true
     }
-    guard let pb = PackedB(transposed: transB, k: k, n: n, b: b, ldb: ldb) else { return false }
-    sgemm(transA: transA, m: m, k: k, alpha: alpha, a: a, lda: lda, packedB: pb, beta: beta,
-          c: c, ldc: ldc, epilogue: epilogue, threads: threads)
-    return true
+    guard let pb = PackedB(transposed: transB, k: k, n: n, b: b, ldb: ldb, scratch: true) else { return false }
+    return sgemm(transA: transA, m: m, k: k, alpha: alpha, a: a, lda: lda, packedB: pb, beta: beta,
+                 c: c, ldc: ldc, epilogue: epilogue, threads: threads)
 }
 
 /// Applies bias, activation and residual to columns j0..<j0+nr of row i.
@@ -228,3 +272,13 @@ public func sgemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a
         }
     }
 }
+
+let gemmABudget: Int = {
+    if let s = getenvString("VIDATTN_GEMM_ABUDGET"), let v = Int(s) { return v }
+    return 192 * 1024
+}()
+
+let gemmKCMax: Int = {
+    if let s = getenvString("VIDATTN_GEMM_KCMAX"), let v = Int(s), v > 0 { return v }
+    return 1024
+}()

@@ -1,3 +1,5 @@
+import CSleef
+
 // The 12×32 register-blocked micro-kernel shared by SGEMM and fused attention.
 //
 // C[12×32] = alpha · Σ_k A(r, k) · B(k, 0..<32) + beta · C

@@ -48,17 +48,48 @@ func timeIt(_ body: () -> Void) -> Double {
     return median(ts)
 }
 
+if getenv("VIDATTN_DEMO_PROBE") != nil {
+    // Threading probe: per-worker start/end offsets of a partitioned GEMM.
+    let m = 3136, k = 768, n = 3072
+    let a = allocFloats(m * k)!, w = allocFloats(n * k)!, c = allocFloats(m * n)!
+    fillRandom(a, m * k, seed: 1); fillRandom(w, n * k, seed: 2)
+    let packed = PackedB(transposed: true, k: k, n: n, b: w, ldb: k)!
+    for _ in 0..<8 {
+        var marks = [Double](repeating: 0, count: 4)
+        let t0 = now()
+        marks.withUnsafeMutableBufferPointer { mk in
+            let mp = mk.baseAddress!
+            parallelFor(2) { i, _ in
+                mp[2 * i] = now() - t0
+                _ = sgemm(transA: false, m: m / 2, k: k, alpha: 1, a: a + i * (m / 2) * k, lda: k, packedB: packed,
+                          beta: 0, c: c + i * (m / 2) * n, ldc: n, threads: 1)
+                mp[2 * i + 1] = now() - t0
+            }
+        }
+        print(marks.map { Int($0 * 1e4) })
+    }
+    exit(0)
+}
+
 // GEMM: the ViT-B MLP up-projection on 3136 tokens, weights [out, in] as in PyTorch.
 do {
     let m = 3136, k = 768, n = 3072
     let a = allocFloats(m * k)!, w = allocFloats(n * k)!, c = allocFloats(m * n)!
     fillRandom(a, m * k, seed: 1); fillRandom(w, n * k, seed: 2)
     let packed = PackedB(transposed: true, k: k, n: n, b: w, ldb: k)!
-    let t = timeIt {
-        sgemm(transA: false, m: m, k: k, alpha: 1, a: a, lda: k, packedB: packed, beta: 0, c: c, ldc: n)
-    }
-    let t2 = timeIt {
+    // Interleaved so that both see the same machine noise.
+    var t1s: [Double] = [], t2s: [Double] = []
+    for r in 0...reps {
+        var t0 = now()
+        _ = sgemm(transA: false, m: m, k: k, alpha: 1, a: a, lda: k, packedB: packed, beta: 0, c: c, ldc: n)
+        if r > 0 { t1s.append(now() - t0) }
+        t0 = now()
         _ = sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: w, ldb: k, beta: 0, c: c, ldc: n)
+        if r > 0 { t2s.append(now() - t0) }
+    }
+    let t = median(t1s), t2 = median(t2s)
+    if getenv("VIDATTN_DEMO_VERBOSE") != nil {
+        print("prepacked:", t1s.map { Int($0 * 1e4) }, "\nper call:", t2s.map { Int($0 * 1e4) })
     }
     let gf = 2.0 * Double(m * n * k) / 1e9
     print(fmt("sgemm %dx%dx%d  pre-packed: %7.2f ms  %6.1f GFLOP/s   packing per call: %7.2f ms  %6.1f GFLOP/s",

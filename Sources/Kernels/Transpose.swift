@@ -1,0 +1,43 @@
+import CSleef
+
+// 16×16 float block transpose, used by the packing routines.
+// dst[c · ldd + r] = src[r · lds + c] for r, c in 0..<16.
+
+#if VIDATTN_AVX512
+/// permutex2var index vectors for the four butterfly stages (block 8, 4, 2, 1):
+/// `lo` gathers the first halves of each 2b-group from rows i and i+b, `hi` the second.
+private let transposeIndices: [(lo: __m512i, hi: __m512i)] = [8, 4, 2, 1].map { b in
+    var lo = SIMD16<Int32>(), hi = SIMD16<Int32>()
+    for c in 0..<16 {
+        let g = c / (2 * b), w = c % (2 * b)
+        lo[c] = Int32(w < b ? g * 2 * b + w : 16 + g * 2 * b + w - b)
+        hi[c] = Int32(w < b ? g * 2 * b + b + w : 16 + g * 2 * b + w)
+    }
+    return (unsafeBitCast(lo, to: __m512i.self), unsafeBitCast(hi, to: __m512i.self))
+}
+
+@inline(__always)
+func transpose16x16(_ src: UnsafePointer<Float>, _ lds: Int, _ dst: UnsafeMutablePointer<Float>, _ ldd: Int) {
+    withUnsafeTemporaryAllocation(of: Vec.self, capacity: 16) { rows in
+        for r in 0..<16 { rows[r] = vload(src + r * lds) }
+        var b = 8, stage = 0
+        while b >= 1 {
+            let (lo, hi) = transposeIndices[stage]
+            for g in stride(from: 0, to: 16, by: 2 * b) {
+                for i in g..<(g + b) {
+                    let x = rows[i], y = rows[i + b]
+                    rows[i] = _mm512_permutex2var_ps(x, lo, y)
+                    rows[i + b] = _mm512_permutex2var_ps(x, hi, y)
+                }
+            }
+            b /= 2; stage += 1
+        }
+        for r in 0..<16 { vstore(rows[r], dst + r * ldd) }
+    }
+}
+#else
+@inline(__always)
+func transpose16x16(_ src: UnsafePointer<Float>, _ lds: Int, _ dst: UnsafeMutablePointer<Float>, _ ldd: Int) {
+    for r in 0..<16 { for c in 0..<16 { dst[c * ldd + r] = src[r * lds + c] } }
+}
+#endif
