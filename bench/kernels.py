@@ -6,8 +6,8 @@
 
 Each thread count runs in its own subprocess with OPENBLAS_NUM_THREADS, OMP_NUM_THREADS,
 VIDATTN_NUM_THREADS and torch.set_num_threads all equal. Times are medians of --reps runs
-after one warm-up. Peak memory is measured in fresh subprocesses: the growth of ru_maxrss
-across one call, after the inputs are allocated and touched.
+after one warm-up. Peak memory is measured in fresh subprocesses: the peak RSS (VmHWM, reset through
+/proc/self/clear_refs) during one call minus the RSS before it, inputs and output touched.
 
 Unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (make bench does) or numpy runs Haswell kernels.
 """
@@ -15,7 +15,6 @@ import argparse
 import ctypes
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -118,11 +117,18 @@ def run_memory(impl, N, threads):
         def call():
             with torch.inference_mode():
                 F.scaled_dot_product_attention(tq, tk, tv)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    o.fill(1.0)  # touch the output pages first
+
+    def status(key):
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith(key + ":"))
+    before = status("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM) to the current RSS
+        f.write("5")
     t0 = time.perf_counter()
     call()
     t = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = status("VmHWM")
     return {"impl": impl, "N": N, "extra_mib": (after - before) / 1024, "seconds": t}
 
 
