@@ -149,6 +149,41 @@ vidattn_status vidattn_activation_apply(vidattn_activation act, const float *x, 
  * for parity checks). Also set by the environment variable VIDATTN_REFERENCE=1. */
 void vidattn_set_reference_kernels(int enable);
 
+/* ---- Attention mechanisms ------------------------------------------------
+ * Tensors are [batch, heads, tokens, d] float32, contiguous, caller-owned.
+ * Video token order: CLS first, then patches frame-major (token 1 + f*P + p).
+ * scale 0 selects 1/sqrt(d). */
+
+/* Joint space-time attention (ViViT): exact softmax attention over all
+ * tokens; key_mask [batch, tokens] bytes (nonzero = attend) or NULL. */
+vidattn_status vidattn_attn_joint(int64_t batch, int64_t heads, int64_t tokens, int64_t d,
+                                  const float *q, const float *k, const float *v, float *out,
+                                  float scale, const uint8_t *key_mask);
+
+typedef enum vidattn_grouping {
+    VIDATTN_GROUP_TIME  = 0, /* groups of F tokens: one spatial position across frames */
+    VIDATTN_GROUP_SPACE = 1  /* groups of P tokens: one frame */
+} vidattn_grouping;
+
+typedef enum vidattn_cls_scheme {
+    /* lucidrains TimeSformer-pytorch / Motionformer: the CLS query attends to
+     * all 1+F*P keys; each patch query attends to {CLS} + its group. */
+    VIDATTN_CLS_ALL_KEYS  = 0,
+    /* HF / original TimeSformer: time groups exclude CLS (its output row is 0);
+     * space groups are [CLS, frame] and the CLS output is the mean over frames. */
+    VIDATTN_CLS_PER_FRAME = 1
+} vidattn_cls_scheme;
+
+/* Divided space-time attention (TimeSformer): one grouping per call.
+ * q, k, v, out: [batch, heads, 1 + frames*patches, d].
+ * frame_mask: [batch, frames] bytes, nonzero = real frame, or NULL; with
+ * VIDATTN_CLS_ALL_KEYS padded frames are never attended (time groups and the
+ * CLS query); VIDATTN_CLS_PER_FRAME rejects masks (VIDATTN_ERR_UNSUPPORTED). */
+vidattn_status vidattn_attn_divided(int64_t batch, int64_t heads, int64_t frames, int64_t patches, int64_t d,
+                                    const float *q, const float *k, const float *v, float *out,
+                                    vidattn_grouping grouping, vidattn_cls_scheme cls, float scale,
+                                    const uint8_t *frame_mask);
+
 #ifdef __cplusplus
 }
 #endif

@@ -50,20 +50,53 @@ def kernels():
     f["lin_x"], f["lin_w"], f["lin_b"], f["lin_res"] = lx, lw, lb, lres
     f["lin_gelu_out"] = F.gelu(F.linear(lx, lw, lb))
     f["lin_res_out"] = F.linear(lx, lw, lb) + lres
-    arrays = {k: v.numpy() for k, v in f.items()}
+    arrays = {k: v.detach().numpy() for k, v in f.items()}
     np.savez_compressed(OUT / "kernels.npz", torch_version=np.array(torch.__version__), **arrays)
     print("wrote", OUT / "kernels.npz")
 
 
+def divided():
+    """Divided space-time attention, lucidrains scheme, from timesformer-pytorch's own
+    Attention module (to_out set to the identity so the mechanism itself is compared)."""
+    from timesformer_pytorch.timesformer_pytorch import Attention
+    torch.manual_seed(7)
+    B, H, dh, F_, hp, wp = 2, 3, 24, 4, 3, 5
+    P = hp * wp
+    dim = H * dh
+    att = Attention(dim, dim_head=dh, heads=H).eval()
+    with torch.no_grad():
+        att.to_out[0].weight.copy_(torch.eye(dim))
+        att.to_out[0].bias.zero_()
+    x = torch.randn(B, 1 + F_ * P, dim)
+    mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    q, k, v = att.to_qkv(x).chunk(3, dim=-1)
+    heads = lambda t: t.reshape(B, -1, H, dh).permute(0, 2, 1, 3).contiguous()
+    f = {"q": heads(q), "k": heads(k), "v": heads(v), "frame_mask": mask}
+    # Masks exactly as TimeSformer.forward builds them.
+    mask_with_cls = F.pad(mask, (1, 0), value=True)
+    frame_mask = mask_with_cls.repeat_interleave(H * P, dim=0)[:, None, :]
+    cls_mask = F.pad(mask.repeat_interleave(H, dim=0).repeat_interleave(P, dim=1)[:, None, :], (1, 0), value=True)
+    with torch.no_grad():
+        f["time_out"] = heads(att(x, "b (f n) d", "(b n) f d", n=P))
+        f["space_out"] = heads(att(x, "b (f n) d", "(b f) n d", f=F_))
+        f["time_masked_out"] = heads(att(x, "b (f n) d", "(b n) f d", n=P, mask=frame_mask, cls_mask=cls_mask))
+        f["space_masked_out"] = heads(att(x, "b (f n) d", "(b f) n d", f=F_, cls_mask=cls_mask))
+    arrays = {k: v.detach().numpy() for k, v in f.items()}
+    np.savez_compressed(OUT / "divided.npz", frames=F_, patches=P, **arrays)
+    print("wrote", OUT / "divided.npz")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", nargs="*", help="fixture sets (default: all): kernels")
+    ap.add_argument("which", nargs="*", help="fixture sets (default: all): " + ", ".join(SETS))
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
-    for w in args.which or ["kernels"]:
+    for w in args.which or SETS:
         globals()[w]()
 
+
+SETS = ["kernels", "divided"]
 
 if __name__ == "__main__":
     main()

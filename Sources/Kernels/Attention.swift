@@ -56,6 +56,7 @@ public func attention(_ args: AttentionArgs, threads: Int = Threads.count) -> Bo
     if KernelMode.useReference { attentionReference(args); return true }
     let a = args
     if a.batch == 0 || a.heads == 0 || a.nq == 0 { return true }
+    if a.nq <= shortQueryLimit { return attentionShort(a, threads: threads) }
     let qTiles = (a.nq + attnQT - 1) / attnQT
     let items = a.batch * a.heads * qTiles
     let workers = min(max(threads, 1), items)
@@ -252,6 +253,91 @@ func writeProbs(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int,
             for r in 0..<kv { row[r] = sexp(st[r * attnQT + qi] - mq) * inv }
         }
         j0 += kv
+    }
+}
+
+/// Sequences of at most this many queries (the temporal groups of divided
+/// attention, windows of a few tokens) skip the tiled path, whose 96-query tile
+/// would mostly compute padding.
+let shortQueryLimit = 24
+
+/// Short-sequence attention: one query at a time, scores in a small buffer,
+/// vectorised over d. Work is split over (batch, head) pairs.
+func attentionShort(_ a: AttentionArgs, threads: Int) -> Bool {
+    let items = a.batch * a.heads
+    let perItem = a.nq * a.nk * max(a.d, 16)
+    let chunk = max(1, min(items, 16384 / max(perItem, 1)))
+    let chunks = (items + chunk - 1) / chunk
+    let workers = min(max(threads, 1), chunks)
+    let sLen = (a.nk + 15) / 16 * 16
+    guard let buf = ScratchPool.shared.take(workers * (sLen + a.d + 32)) else { return false }
+    defer { ScratchPool.shared.give(buf) }
+    parallelFor(chunks, threads: workers) { ci, w in
+        let s = buf.p + w * (sLen + a.d + 32), acc = s + sLen + 16
+        for item in (ci * chunk)..<min(items, (ci + 1) * chunk) {
+            let b = item / a.heads, h = item % a.heads
+            shortHead(a, b, h, s, acc)
+        }
+    }
+    return true
+}
+
+@inline(__always)
+func shortHead(_ a: AttentionArgs, _ b: Int, _ h: Int, _ s: UnsafeMutablePointer<Float>, _ acc: UnsafeMutablePointer<Float>) {
+    let d = a.d
+    let qb = a.q.base + b * a.q.batchStride + h * a.q.headStride
+    let kb = a.k.base + b * a.k.batchStride + h * a.k.headStride
+    let vb = a.v.base + b * a.v.batchStride + h * a.v.headStride
+    let ob = a.o.base + b * a.o.batchStride + h * a.o.headStride
+    let mask = a.keyMask.map { $0 + b * a.keyMaskStride }
+    let dFull = d / 16 * 16
+    for i in 0..<a.nq {
+        let qi = qb + i * a.q.rowStride
+        var mx = -Float.infinity
+        for j in 0..<a.nk {
+            let kj = kb + j * a.k.rowStride
+            var vs = Vec(), t = 0
+            while t < dFull { vs.addProduct(vload(qi + t), vload(kj + t)); t += 16 }
+            var dot = vs.sum()
+            while t < d { dot += qi[t] * kj[t]; t += 1 }
+            var sc = dot * a.scale
+            if let bias = a.bias { sc += bias.base[b * bias.batchStride + h * bias.headStride + i * bias.rowStride + j] }
+            if let m = mask, m[j] == 0 { sc = -.infinity }
+            s[j] = sc
+            mx = max(mx, sc)
+        }
+        let oi = ob + i * a.o.rowStride
+        if mx == -.infinity {
+            for t in 0..<d { oi[t] = 0 }
+            if let p = a.probs { for j in 0..<a.nk { p[((b * a.heads + h) * a.nq + i) * a.nk + j] = 0 } }
+            continue
+        }
+        var sum: Float = 0
+        var j = 0
+        let vm = Vec(repeating: mx)
+        while j + 16 <= a.nk { let e = vexp(vload(s + j) - vm); vstore(e, s + j); sum += e.sum(); j += 16 }
+        if j < a.nk {
+            let e = vexp(vloadPartial(s + j, a.nk - j, fill: -.infinity) - vm)
+            vstorePartial(e, s + j, a.nk - j); sum += e.sum()
+        }
+        let inv = 1 / sum
+        var t = 0
+        while t < dFull { vstore(Vec(), acc + t); t += 16 }
+        while t < d { acc[t] = 0; t += 1 }
+        for j in 0..<a.nk {
+            let vj = vb + j * a.v.rowStride, pj = Vec(repeating: s[j])
+            t = 0
+            while t < dFull { vstore(vload(acc + t).addingProduct(pj, vload(vj + t)), acc + t); t += 16 }
+            while t < d { acc[t] += s[j] * vj[t]; t += 1 }
+        }
+        let vi = Vec(repeating: inv)
+        t = 0
+        while t < dFull { vstore(vload(acc + t) * vi, oi + t); t += 16 }
+        while t < d { oi[t] = acc[t] * inv; t += 1 }
+        if let p = a.probs {
+            let row = p + ((b * a.heads + h) * a.nq + i) * a.nk
+            for j in 0..<a.nk { row[j] = s[j] * inv }
+        }
     }
 }
 

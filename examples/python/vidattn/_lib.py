@@ -48,6 +48,9 @@ _sigs = {
                                  c_float_p, ctypes.c_int, c_float_p, ctypes.c_int64]),
     "vidattn_attention": (_S, [ctypes.c_int64] * 5 + [c_float_p] * 4 +
                           [ctypes.c_float, c_float_p, c_int64_p, c_uint8_p, c_float_p]),
+    "vidattn_attn_joint": (_S, [ctypes.c_int64] * 4 + [c_float_p] * 4 + [ctypes.c_float, c_uint8_p]),
+    "vidattn_attn_divided": (_S, [ctypes.c_int64] * 5 + [c_float_p] * 4 +
+                             [ctypes.c_int, ctypes.c_int, ctypes.c_float, c_uint8_p]),
     "vidattn_softmax": (_S, [ctypes.c_int64, ctypes.c_int64, c_float_p, ctypes.c_int64, ctypes.c_float,
                              c_float_p, ctypes.c_int64]),
     "vidattn_layer_norm": (_S, [ctypes.c_int64, ctypes.c_int64, c_float_p, c_float_p, c_float_p, c_float_p,

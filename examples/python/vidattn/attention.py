@@ -47,3 +47,60 @@ def exact(q, k, v, *, scale=None, bias=None, key_mask=None, return_probs=False):
     check(lib.vidattn_attention(B, H, nq, nk, d, fptr(q), fptr(k), fptr(v), fptr(out),
                                 0.0 if scale is None else float(scale), bptr, strides, u8ptr(mask), fptr(probs)))
     return (out, probs) if return_probs else out
+
+
+def _qkv4(q, k, v):
+    q = f32(q, "q"); k = f32(k, "k"); v = f32(v, "v")
+    if q.ndim != 4 or q.shape != k.shape or q.shape != v.shape:
+        raise ValueError(f"q, k, v must be equal 4-D [B, H, N, d]; got {q.shape}, {k.shape}, {v.shape}")
+    return q, k, v
+
+
+def joint(q, k, v, *, scale=None, key_mask=None):
+    """Joint space-time attention (ViViT): exact attention over all tokens. q, k, v: [B, H, N, d]."""
+    q, k, v = _qkv4(q, k, v)
+    B, H, N, d = q.shape
+    mask = None
+    if key_mask is not None:
+        mask = np.ascontiguousarray(np.asarray(key_mask), dtype=np.uint8)
+        if mask.shape != (B, N):
+            raise ValueError(f"key_mask must be [{B}, {N}]; got {mask.shape}")
+    out = np.empty_like(q)
+    check(lib.vidattn_attn_joint(B, H, N, d, fptr(q), fptr(k), fptr(v), fptr(out),
+                                 0.0 if scale is None else float(scale), u8ptr(mask)))
+    return out
+
+
+_GROUPING = {"time": 0, "space": 1}
+_CLS = {"all_keys": 0, "per_frame": 1}
+
+
+def divided(q, k, v, frames, *, grouping, cls="all_keys", scale=None, frame_mask=None):
+    """Divided space-time attention (TimeSformer), one grouping per call.
+
+    q, k, v: [B, H, 1 + frames*P, d], CLS first, patches frame-major.
+    grouping: 'time' (same patch across frames) or 'space' (same frame).
+    cls: 'all_keys' (lucidrains / Motionformer: CLS query sees every key, CLS key
+    prepended to every group) or 'per_frame' (HF: CLS excluded from time groups,
+    one CLS copy per frame in space groups, averaged).
+    frame_mask: bool [B, frames], True = real frame ('all_keys' only).
+    """
+    q, k, v = _qkv4(q, k, v)
+    B, H, T, d = q.shape
+    frames = int(frames)
+    if frames <= 0 or (T - 1) % frames != 0 or T < 2:
+        raise ValueError(f"token count {T} is not 1 + frames*patches for frames={frames}")
+    if grouping not in _GROUPING:
+        raise ValueError(f"grouping must be 'time' or 'space', got {grouping!r}")
+    if cls not in _CLS:
+        raise ValueError(f"cls must be 'all_keys' or 'per_frame', got {cls!r}")
+    mask = None
+    if frame_mask is not None:
+        mask = np.ascontiguousarray(np.asarray(frame_mask), dtype=np.uint8)
+        if mask.shape != (B, frames):
+            raise ValueError(f"frame_mask must be [{B}, {frames}]; got {mask.shape}")
+    out = np.empty_like(q)
+    check(lib.vidattn_attn_divided(B, H, frames, (T - 1) // frames, d, fptr(q), fptr(k), fptr(v), fptr(out),
+                                   _GROUPING[grouping], _CLS[cls], 0.0 if scale is None else float(scale),
+                                   u8ptr(mask)))
+    return out
