@@ -46,13 +46,15 @@ let package = Package(
     targets: [
         // MARK: C libraries
         .systemLibrary(name: "CSleef", path: "Sources/CSleef"),
+        // The C API's enums and structs (include/vidattn_types.h), for CInterface.
+        .systemLibrary(name: "CVidAttnTypes", path: "Sources/CVidAttnTypes"),
 
         // MARK: Swift modules
         .target(name: "Kernels", dependencies: ["CSleef"],
                 swiftSettings: simdSwiftSettings),
         .target(name: "VidAttn", dependencies: ["Kernels"],
                 swiftSettings: simdSwiftSettings),
-        .target(name: "CInterface", dependencies: ["VidAttn", "Kernels"],
+        .target(name: "CInterface", dependencies: ["VidAttn", "Kernels", "CVidAttnTypes"],
                 swiftSettings: simdSwiftSettings,
                 // A self-contained .so: the Swift runtime is linked in and hidden.
                 linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "-soname=libvidattn.so.0"])]),

@@ -43,6 +43,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vidattn_types.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -51,21 +53,6 @@ extern "C" {
 #define VIDATTN_VERSION_MINOR 1
 #define VIDATTN_VERSION_PATCH 0
 #define VIDATTN_VERSION_STRING "0.1.0"
-
-/* ---- Status ------------------------------------------------------------ */
-
-typedef enum vidattn_status {
-    VIDATTN_OK                   = 0,
-    VIDATTN_ERR_INVALID_ARGUMENT = -1, /* a size, stride or option is out of range */
-    VIDATTN_ERR_NULL_POINTER     = -2, /* a required pointer is NULL */
-    VIDATTN_ERR_OUT_OF_MEMORY    = -3,
-    VIDATTN_ERR_SHAPE_MISMATCH   = -4, /* tensors whose shapes do not fit together */
-    VIDATTN_ERR_IO               = -5, /* a file could not be opened or read */
-    VIDATTN_ERR_BAD_FORMAT       = -6, /* a file is malformed or truncated */
-    VIDATTN_ERR_UNSUPPORTED      = -7, /* valid but not supported (e.g. model_type) */
-    VIDATTN_ERR_INTERNAL         = -8,
-    VIDATTN_ABORTED              = 1   /* the abort callback asked to stop */
-} vidattn_status;
 
 /* Library version, "MAJOR.MINOR.PATCH". Static string; thread-safe. */
 const char *vidattn_version(void);
@@ -86,14 +73,6 @@ int vidattn_get_num_threads(void);
 vidattn_status vidattn_set_num_threads(int n);
 
 /* ---- Kernels ------------------------------------------------------------- */
-
-typedef enum vidattn_activation {
-    VIDATTN_ACT_NONE      = 0,
-    VIDATTN_ACT_GELU      = 1, /* exact: 0.5 x (1 + erf(x / sqrt 2)) */
-    VIDATTN_ACT_GELU_TANH = 2, /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
-    VIDATTN_ACT_TANH      = 3,
-    VIDATTN_ACT_RELU      = 4
-} vidattn_activation;
 
 /* C = alpha * op(A) * op(B) + beta * C, row-major with leading dimensions
  * (row strides) lda, ldb, ldc. op(A) is m x k (A stored k x m when trans_a),
@@ -160,20 +139,6 @@ vidattn_status vidattn_attn_joint(int64_t batch, int64_t heads, int64_t tokens, 
                                   const float *q, const float *k, const float *v, float *out,
                                   float scale, const uint8_t *key_mask);
 
-typedef enum vidattn_grouping {
-    VIDATTN_GROUP_TIME  = 0, /* groups of F tokens: one spatial position across frames */
-    VIDATTN_GROUP_SPACE = 1  /* groups of P tokens: one frame */
-} vidattn_grouping;
-
-typedef enum vidattn_cls_scheme {
-    /* lucidrains TimeSformer-pytorch / Motionformer: the CLS query attends to
-     * all 1+F*P keys; each patch query attends to {CLS} + its group. */
-    VIDATTN_CLS_ALL_KEYS  = 0,
-    /* HF / original TimeSformer: time groups exclude CLS (its output row is 0);
-     * space groups are [CLS, frame] and the CLS output is the mean over frames. */
-    VIDATTN_CLS_PER_FRAME = 1
-} vidattn_cls_scheme;
-
 /* Divided space-time attention (TimeSformer): one grouping per call.
  * q, k, v, out: [batch, heads, 1 + frames*patches, d].
  * frame_mask: [batch, frames] bytes, nonzero = real frame, or NULL; with
@@ -183,6 +148,21 @@ vidattn_status vidattn_attn_divided(int64_t batch, int64_t heads, int64_t frames
                                     const float *q, const float *k, const float *v, float *out,
                                     vidattn_grouping grouping, vidattn_cls_scheme cls, float scale,
                                     const uint8_t *frame_mask);
+
+/* Default trajectory options (see vidattn_trajectory_params). Thread-safe. */
+vidattn_trajectory_params vidattn_trajectory_default_params(void);
+
+/* Trajectory attention (Motionformer), up to but excluding the final proj.
+ * q, k, v: [batch, heads, 1 + frames*patches, d] (the heads-split qkv output);
+ * proj_q_weight [C, C], proj_kv_weight [2C, C] (PyTorch Linear layout, C =
+ * heads*d), biases [C] / [2C] or NULL; out: [batch, 1 + frames*patches, C].
+ * params NULL = defaults. Memory: tiles of 48 query tokens; the trajectory
+ * tensor [N, frames, C] is never held whole. */
+vidattn_status vidattn_attn_trajectory(int64_t batch, int64_t heads, int64_t frames, int64_t patches, int64_t d,
+                                       const float *q, const float *k, const float *v,
+                                       const float *proj_q_weight, const float *proj_q_bias,
+                                       const float *proj_kv_weight, const float *proj_kv_bias,
+                                       float *out, const vidattn_trajectory_params *params);
 
 #ifdef __cplusplus
 }

@@ -9,11 +9,14 @@ tests/fixtures/ and checked by tests/python without PyTorch.
 import argparse
 from pathlib import Path
 
+import sys
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def kernels():
@@ -86,6 +89,40 @@ def divided():
     print("wrote", OUT / "divided.npz")
 
 
+def trajectory():
+    """Motionformer trajectory attention and its approximations, from the spec-based
+    torch re-implementation in scripts/spec_reference.py (no package exists)."""
+    import spec_reference as R
+    g = torch.Generator().manual_seed(11)
+    # float32 values, computed on in float64.
+    rnd = lambda *s, scale=1.0: (torch.randn(*s, generator=g) * scale).double()
+    f = {}
+    # Two shapes: a small one with N % L != 0 and an odd head dim, and a 4-frame 7x7 grid.
+    for name, (B, H, F_, P, d, L) in {"a": (2, 2, 3, 10, 12, 7), "b": (1, 3, 4, 49, 16, 20)}.items():
+        C = H * d
+        q, k, v = rnd(B, H, 1 + F_ * P, d), rnd(B, H, 1 + F_ * P, d), rnd(B, H, 1 + F_ * P, d)
+        Wq, bq = rnd(C, C, scale=C ** -0.5), rnd(C, scale=0.1)
+        Wkv, bkv = rnd(2 * C, C, scale=C ** -0.5), rnd(2 * C, scale=0.1)
+        omega = rnd(24, d)
+        start = 3
+        f.update({f"{name}_q": q, f"{name}_k": k, f"{name}_v": v, f"{name}_wq": Wq, f"{name}_bq": bq,
+                  f"{name}_wkv": Wkv, f"{name}_bkv": bkv, f"{name}_omega": omega,
+                  f"{name}_shape": torch.tensor([B, H, F_, P, d, L, start])})
+        args = (q, k, v, Wq, bq, Wkv, bkv, F_, P)
+        f[f"{name}_none_orig"] = R.trajectory_attention(*args, use_original_code=True)
+        f[f"{name}_none_fixed"] = R.trajectory_attention(*args, use_original_code=False)
+        f[f"{name}_nystrom"] = R.trajectory_attention(
+            *args, spatial=lambda q_, k_, v_, F__, P__: R.spatial_nystrom(q_, k_, v_, F__, P__, L))
+        f[f"{name}_orthoformer"] = R.trajectory_attention(
+            *args, spatial=lambda q_, k_, v_, F__, P__: R.spatial_orthoformer(q_, k_, v_, F__, P__, L, start))
+        f[f"{name}_performer"] = R.trajectory_attention(
+            *args, spatial=lambda q_, k_, v_, F__, P__: R.spatial_performer(q_, k_, v_, F__, P__, omega))
+    # Inputs stored as float32; references computed in float64 from exactly those values.
+    arrays = {k: (v.float().numpy() if v.is_floating_point() else v.numpy()) for k, v in f.items()}
+    np.savez_compressed(OUT / "trajectory.npz", **arrays)
+    print("wrote", OUT / "trajectory.npz")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", nargs="*", help="fixture sets (default: all): " + ", ".join(SETS))
@@ -96,7 +133,7 @@ def main():
         globals()[w]()
 
 
-SETS = ["kernels", "divided"]
+SETS = ["kernels", "divided", "trajectory"]
 
 if __name__ == "__main__":
     main()

@@ -38,18 +38,18 @@ public struct VidAttnError: Error, Sendable, CustomStringConvertible {
 }
 
 @inline(__always)
-func require(_ cond: Bool, _ msg: @autoclosure () -> String, status: Status = .invalidArgument) throws {
+public func require(_ cond: Bool, _ msg: @autoclosure () -> String, status: Status = .invalidArgument) throws {
     if !cond { throw VidAttnError(status, msg()) }
 }
 
 @inline(__always)
-func nonNull<T>(_ p: T?, _ name: String) throws -> T {
+public func nonNull<T>(_ p: T?, _ name: String) throws -> T {
     guard let p else { throw VidAttnError(.nullPointer, "\(name) is NULL") }
     return p
 }
 
 /// a·b·…, or nil on overflow or a negative factor.
-func checkedProduct(_ xs: Int...) -> Int? {
+public func checkedProduct(_ xs: Int...) -> Int? {
     var r = 1
     for x in xs {
         if x < 0 { return nil }

@@ -31,6 +31,14 @@ def _load():
 
 lib = _load()
 
+class TrajectoryParams(ctypes.Structure):
+    """vidattn_trajectory_params (include/vidattn_types.h)."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("use_original_code", ctypes.c_int), ("approx", ctypes.c_int),
+                ("landmarks", ctypes.c_int64), ("orthoformer_start", ctypes.c_int64),
+                ("performer_projection", c_float_p), ("performer_features", ctypes.c_int64),
+                ("performer_seed", ctypes.c_uint64), ("scale", ctypes.c_float)]
+
+
 _S = ctypes.c_int  # vidattn_status
 _sigs = {
     "vidattn_version": (ctypes.c_char_p, []),
@@ -51,6 +59,8 @@ _sigs = {
     "vidattn_attn_joint": (_S, [ctypes.c_int64] * 4 + [c_float_p] * 4 + [ctypes.c_float, c_uint8_p]),
     "vidattn_attn_divided": (_S, [ctypes.c_int64] * 5 + [c_float_p] * 4 +
                              [ctypes.c_int, ctypes.c_int, ctypes.c_float, c_uint8_p]),
+    "vidattn_trajectory_default_params": (TrajectoryParams, []),
+    "vidattn_attn_trajectory": (_S, [ctypes.c_int64] * 5 + [c_float_p] * 8 + [ctypes.POINTER(TrajectoryParams)]),
     "vidattn_softmax": (_S, [ctypes.c_int64, ctypes.c_int64, c_float_p, ctypes.c_int64, ctypes.c_float,
                              c_float_p, ctypes.c_int64]),
     "vidattn_layer_norm": (_S, [ctypes.c_int64, ctypes.c_int64, c_float_p, c_float_p, c_float_p, c_float_p,

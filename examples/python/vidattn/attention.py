@@ -104,3 +104,55 @@ def divided(q, k, v, frames, *, grouping, cls="all_keys", scale=None, frame_mask
                                    _GROUPING[grouping], _CLS[cls], 0.0 if scale is None else float(scale),
                                    u8ptr(mask)))
     return out
+
+
+_APPROX = {None: 0, "none": 0, "nystrom": 1, "orthoformer": 2, "performer": 3}
+
+
+def trajectory(q, k, v, frames, proj_q_weight, proj_q_bias, proj_kv_weight, proj_kv_bias, *,
+               use_original_code=True, approx=None, landmarks=128, orthoformer_start=0,
+               performer_projection=None, performer_features=256, performer_seed=0, scale=None):
+    """Trajectory attention (Motionformer) up to, not including, the final proj.
+
+    q, k, v: [B, H, 1 + frames*P, d] heads-split qkv output (CLS first, frame-major).
+    proj_q_weight [C, C], proj_kv_weight [2C, C] (Linear layout, C = H*d); biases or None.
+    approx: None, 'nystrom', 'orthoformer' (greedy landmarks from `orthoformer_start`)
+    or 'performer' (FAVOR+ with `performer_projection` [m, d], else one generated from
+    `performer_seed`). Returns [B, 1 + frames*P, C].
+    """
+    from ._lib import TrajectoryParams
+    q, k, v = _qkv4(q, k, v)
+    B, H, T, d = q.shape
+    C = H * d
+    frames = int(frames)
+    if frames <= 0 or T < 2 or (T - 1) % frames:
+        raise ValueError(f"token count {T} is not 1 + frames*patches for frames={frames}")
+    if approx not in _APPROX:
+        raise ValueError(f"approx must be one of None, 'nystrom', 'orthoformer', 'performer'; got {approx!r}")
+    wq, wkv = f32(proj_q_weight, "proj_q_weight"), f32(proj_kv_weight, "proj_kv_weight")
+    if wq.shape != (C, C) or wkv.shape != (2 * C, C):
+        raise ValueError(f"proj_q_weight must be [{C}, {C}] and proj_kv_weight [{2 * C}, {C}]; "
+                         f"got {wq.shape} and {wkv.shape}")
+    bq = None if proj_q_bias is None else f32(proj_q_bias, "proj_q_bias")
+    bkv = None if proj_kv_bias is None else f32(proj_kv_bias, "proj_kv_bias")
+    if (bq is not None and bq.shape != (C,)) or (bkv is not None and bkv.shape != (2 * C,)):
+        raise ValueError(f"biases must be [{C}] and [{2 * C}]")
+    p = lib.vidattn_trajectory_default_params()
+    p.use_original_code = 1 if use_original_code else 0
+    p.approx = _APPROX[approx]
+    p.landmarks = int(landmarks)
+    p.orthoformer_start = int(orthoformer_start)
+    p.performer_features = int(performer_features)
+    p.performer_seed = int(performer_seed)
+    p.scale = 0.0 if scale is None else float(scale)
+    proj = None
+    if performer_projection is not None:
+        proj = f32(performer_projection, "performer_projection")
+        if proj.ndim != 2 or proj.shape[1] != d:
+            raise ValueError(f"performer_projection must be [m, {d}]; got {proj.shape}")
+        p.performer_projection = fptr(proj)
+        p.performer_features = proj.shape[0]
+    out = np.empty((B, T, C), np.float32)
+    check(lib.vidattn_attn_trajectory(B, H, frames, (T - 1) // frames, d, fptr(q), fptr(k), fptr(v),
+                                      fptr(wq), fptr(bq), fptr(wkv), fptr(bkv), fptr(out), ctypes.byref(p)))
+    return out
