@@ -164,6 +164,33 @@ vidattn_status vidattn_attn_trajectory(int64_t batch, int64_t heads, int64_t fra
                                        const float *proj_kv_weight, const float *proj_kv_bias,
                                        float *out, const vidattn_trajectory_params *params);
 
+/* Performer softmax-kernel attention (performer-pytorch FastAttention, non-causal).
+ * q [batch, heads, nq, d], k, v [batch, heads, nk, d], projection [features, d]
+ * (the Gaussian orthogonal matrix Omega), out [batch, heads, nq, d]. eps is the
+ * feature stabiliser (1e-4 in performer-pytorch); the key max is taken per
+ * (batch, head). Cost O((nq + nk) * features * d). */
+vidattn_status vidattn_attn_performer(int64_t batch, int64_t heads, int64_t nq, int64_t nk, int64_t d,
+                                      const float *q, const float *k, const float *v,
+                                      const float *projection, int64_t features, float eps, float *out);
+
+/* Fills projection [features, d] with a seeded Gaussian orthogonal random matrix
+ * (orthonormal blocks of d rows scaled by chi(d) row norms). Deterministic per
+ * seed on every platform; not PyTorch's stream. */
+vidattn_status vidattn_performer_projection(int64_t features, int64_t d, uint64_t seed, float *projection);
+
+typedef enum vidattn_fastformer_form {
+    VIDATTN_FASTFORMER_PAPER       = 0, /* global key vector: u_i = kbar (*) v_i */
+    VIDATTN_FASTFORMER_IMPLEMENTED = 1  /* FastTimeSformer's code: u_i = beta_i <qbar, k_i> v_i */
+} vidattn_fastformer_form;
+
+/* Fastformer additive attention per head. q, k, v, out: [batch, heads, n, d];
+ * wq, wk: [d] (Linear(d -> 1) weights shared by the heads); scale 0 = 1/sqrt(d).
+ * out receives u (before to_out and the query residual). */
+vidattn_status vidattn_attn_fastformer(int64_t batch, int64_t heads, int64_t n, int64_t d,
+                                       const float *q, const float *k, const float *v,
+                                       const float *wq, const float *wk, vidattn_fastformer_form form,
+                                       float scale, float *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -123,6 +123,21 @@ def trajectory():
     print("wrote", OUT / "trajectory.npz")
 
 
+def performer():
+    """performer-pytorch 1.1.4 FastAttention (non-causal softmax kernel), its own projection."""
+    from performer_pytorch import FastAttention
+    torch.manual_seed(3)
+    f = {}
+    for name, (B, H, nq, d, m) in {"a": (2, 3, 50, 32, 64), "b": (1, 2, 197, 64, 256)}.items():
+        fa = FastAttention(dim_heads=d, nb_features=m, causal=False)
+        q, k, v = (torch.randn(B, H, nq, d) for _ in range(3))
+        with torch.no_grad():
+            f.update({f"{name}_q": q, f"{name}_k": k, f"{name}_v": v,
+                      f"{name}_projection": fa.projection_matrix.clone(), f"{name}_out": fa(q, k, v)})
+    np.savez_compressed(OUT / "performer.npz", **{k: v.numpy() for k, v in f.items()})
+    print("wrote", OUT / "performer.npz")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", nargs="*", help="fixture sets (default: all): " + ", ".join(SETS))
@@ -133,7 +148,7 @@ def main():
         globals()[w]()
 
 
-SETS = ["kernels", "divided", "trajectory"]
+SETS = ["kernels", "divided", "trajectory", "performer"]
 
 if __name__ == "__main__":
     main()

@@ -89,3 +89,40 @@ public func vidattn_attn_trajectory(_ batch: Int64, _ heads: Int64, _ frames: In
         }
     }
 }
+
+@_cdecl("vidattn_attn_performer")
+public func vidattn_attn_performer(_ batch: Int64, _ heads: Int64, _ nq: Int64, _ nk: Int64, _ d: Int64,
+                                   _ q: UnsafePointer<Float>?, _ k: UnsafePointer<Float>?, _ v: UnsafePointer<Float>?,
+                                   _ projection: UnsafePointer<Float>?, _ features: Int64, _ eps: Float,
+                                   _ out: UnsafeMutablePointer<Float>?) -> Int32 {
+    guarded {
+        try Ops.performerAttention(batch: Int(batch), heads: Int(heads), nq: Int(nq), nk: Int(nk), d: Int(d),
+                                   q: q, k: k, v: v, projection: projection, features: Int(features), out: out, eps: eps)
+    }
+}
+
+@_cdecl("vidattn_performer_projection")
+public func vidattn_performer_projection(_ features: Int64, _ d: Int64, _ seed: UInt64,
+                                         _ projection: UnsafeMutablePointer<Float>?) -> Int32 {
+    guarded {
+        try require(features > 0 && d > 0 && features <= 1 << 20 && d <= 1 << 16,
+                    "features and d must be positive and reasonable (got \(features), \(d))")
+        let dst = try nonNull(projection, "projection")
+        let omega = performerProjection(features: Int(features), dim: Int(d), seed: seed)
+        omega.withUnsafeBufferPointer { dst.update(from: $0.baseAddress!, count: omega.count) }
+    }
+}
+
+@_cdecl("vidattn_attn_fastformer")
+public func vidattn_attn_fastformer(_ batch: Int64, _ heads: Int64, _ n: Int64, _ d: Int64,
+                                    _ q: UnsafePointer<Float>?, _ k: UnsafePointer<Float>?, _ v: UnsafePointer<Float>?,
+                                    _ wq: UnsafePointer<Float>?, _ wk: UnsafePointer<Float>?, _ form: Int32,
+                                    _ scale: Float, _ out: UnsafeMutablePointer<Float>?) -> Int32 {
+    guarded {
+        guard let f = FastformerForm(rawValue: form) else {
+            throw VidAttnError(.invalidArgument, "unknown fastformer form \(form) (0 = paper, 1 = implemented)")
+        }
+        try Ops.fastformer(batch: Int(batch), heads: Int(heads), n: Int(n), d: Int(d), q: q, k: k, v: v,
+                           wq: wq, wk: wk, out: out, form: f, scale: scale == 0 ? nil : scale)
+    }
+}

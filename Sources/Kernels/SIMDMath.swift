@@ -9,43 +9,43 @@ import CSleef
 public typealias Vec = SIMD16<Float>
 
 #if VIDATTN_AVX512
-@inline(__always) public func vexp(_ x: Vec) -> Vec { Sleef_expf16_u10(x) }
-@inline(__always) public func verf(_ x: Vec) -> Vec { Sleef_erff16_u10(x) }
-@inline(__always) public func vtanh(_ x: Vec) -> Vec { Sleef_tanhf16_u10(x) }
+@inlinable @inline(__always) public func vexp(_ x: Vec) -> Vec { Sleef_expf16_u10(x) }
+@inlinable @inline(__always) public func verf(_ x: Vec) -> Vec { Sleef_erff16_u10(x) }
+@inlinable @inline(__always) public func vtanh(_ x: Vec) -> Vec { Sleef_tanhf16_u10(x) }
 #else
-@inline(__always) public func vexp(_ x: Vec) -> Vec {
+@inlinable @inline(__always) public func vexp(_ x: Vec) -> Vec {
     Vec(lowHalf: Sleef_expf8_u10(x.lowHalf), highHalf: Sleef_expf8_u10(x.highHalf))
 }
-@inline(__always) public func verf(_ x: Vec) -> Vec {
+@inlinable @inline(__always) public func verf(_ x: Vec) -> Vec {
     Vec(lowHalf: Sleef_erff8_u10(x.lowHalf), highHalf: Sleef_erff8_u10(x.highHalf))
 }
-@inline(__always) public func vtanh(_ x: Vec) -> Vec {
+@inlinable @inline(__always) public func vtanh(_ x: Vec) -> Vec {
     Vec(lowHalf: Sleef_tanhf8_u10(x.lowHalf), highHalf: Sleef_tanhf8_u10(x.highHalf))
 }
 #endif
 
 /// Scalar counterparts, used by the reference paths and by tails.
-@inline(__always) public func sexp(_ x: Float) -> Float { Sleef_expf_u10(x) }
-@inline(__always) public func serf(_ x: Float) -> Float { Sleef_erff_u10(x) }
-@inline(__always) public func stanh(_ x: Float) -> Float { Sleef_tanhf_u10(x) }
+@inlinable @inline(__always) public func sexp(_ x: Float) -> Float { Sleef_expf_u10(x) }
+@inlinable @inline(__always) public func serf(_ x: Float) -> Float { Sleef_erff_u10(x) }
+@inlinable @inline(__always) public func stanh(_ x: Float) -> Float { Sleef_tanhf_u10(x) }
 
-@inline(__always) func vload(_ p: UnsafePointer<Float>) -> Vec {
+@inlinable @inline(__always) public func vload(_ p: UnsafePointer<Float>) -> Vec {
     UnsafeRawPointer(p).loadUnaligned(as: Vec.self)
 }
-@inline(__always) func vload(_ p: UnsafeMutablePointer<Float>) -> Vec {
+@inlinable @inline(__always) public func vload(_ p: UnsafeMutablePointer<Float>) -> Vec {
     UnsafeRawPointer(p).loadUnaligned(as: Vec.self)
 }
-@inline(__always) func vstore(_ v: Vec, _ p: UnsafeMutablePointer<Float>) {
+@inlinable @inline(__always) public func vstore(_ v: Vec, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
 }
 
 /// Loads `n < 16` floats, filling the other lanes with `fill`.
-@inline(__always) func vloadPartial(_ p: UnsafePointer<Float>, _ n: Int, fill: Float = 0) -> Vec {
+@inlinable @inline(__always) public func vloadPartial(_ p: UnsafePointer<Float>, _ n: Int, fill: Float = 0) -> Vec {
     var v = Vec(repeating: fill)
     for i in 0..<n { v[i] = p[i] }
     return v
 }
-@inline(__always) func vstorePartial(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
+@inlinable @inline(__always) public func vstorePartial(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
     for i in 0..<n { p[i] = v[i] }
 }
 

@@ -225,8 +225,13 @@ func favorFeatures(_ n: Int, _ d: Int, _ mf: Int, _ omega: UnsafePointer<Float>,
     for i in 0..<(n * d) { xs[i] = x[i] * s4 }
     mm(n, mf, d, xs, d, omega, d, phi, mf, bT: true)
     var globalMax = -Float.infinity
-    if !isQuery && !keyMaxPerRow { for i in 0..<(n * mf) { globalMax = max(globalMax, phi[i]) } }
-    let norm = 1 / Float(mf).squareRoot()
+    if !isQuery && !keyMaxPerRow {
+        var vm = Vec(repeating: -.infinity), i = 0
+        while i + 16 <= n * mf { let u = vload(phi + i); vm = vm.replacing(with: u, where: u .> vm); i += 16 }
+        globalMax = vm.max()
+        while i < n * mf { globalMax = max(globalMax, phi[i]); i += 1 }
+    }
+    let norm = Vec(repeating: 1 / Float(mf).squareRoot()), eps = Vec(repeating: stabiliser)
     for r in 0..<n {
         var h: Float = 0
         for j in 0..<d { h += xs[r * d + j] * xs[r * d + j] }
@@ -234,6 +239,9 @@ func favorFeatures(_ n: Int, _ d: Int, _ mf: Int, _ omega: UnsafePointer<Float>,
         let row = phi + r * mf
         var mx = globalMax
         if isQuery || keyMaxPerRow { mx = -Float.infinity; for j in 0..<mf { mx = max(mx, row[j]) } }
-        for j in 0..<mf { row[j] = norm * (sexp(row[j] - h - mx) + stabiliser) }
+        let sub = Vec(repeating: h + mx)
+        var j = 0
+        while j + 16 <= mf { vstore(norm * (vexp(vload(row + j) - sub) + eps), row + j); j += 16 }
+        while j < mf { row[j] = norm[0] * (sexp(row[j] - h - mx) + stabiliser); j += 1 }
     }
 }

@@ -156,3 +156,48 @@ def trajectory(q, k, v, frames, proj_q_weight, proj_q_bias, proj_kv_weight, proj
     check(lib.vidattn_attn_trajectory(B, H, frames, (T - 1) // frames, d, fptr(q), fptr(k), fptr(v),
                                       fptr(wq), fptr(bq), fptr(wkv), fptr(bkv), fptr(out), ctypes.byref(p)))
     return out
+
+
+def performer_projection(features, d, seed=0):
+    """A seeded Gaussian orthogonal random matrix [features, d] for FAVOR+."""
+    out = np.empty((int(features), int(d)), np.float32)
+    check(lib.vidattn_performer_projection(int(features), int(d), int(seed), fptr(out)))
+    return out
+
+
+def performer(q, k, v, projection, *, eps=1e-4):
+    """performer-pytorch's non-causal softmax-kernel attention with the given [m, d] projection.
+
+    q: [B, H, Nq, d]; k, v: [B, H, Nk, d]. Returns [B, H, Nq, d].
+    """
+    q = f32(q, "q"); k = f32(k, "k"); v = f32(v, "v")
+    if q.ndim != 4 or k.ndim != 4 or k.shape != v.shape or q.shape[:2] != k.shape[:2] or q.shape[3] != k.shape[3]:
+        raise ValueError(f"q must be [B, H, Nq, d] and k, v [B, H, Nk, d]; got {q.shape}, {k.shape}, {v.shape}")
+    B, H, nq, d = q.shape
+    proj = f32(projection, "projection")
+    if proj.ndim != 2 or proj.shape[1] != d:
+        raise ValueError(f"projection must be [m, {d}]; got {proj.shape}")
+    out = np.empty_like(q)
+    check(lib.vidattn_attn_performer(B, H, nq, k.shape[2], d, fptr(q), fptr(k), fptr(v), fptr(proj),
+                                     proj.shape[0], float(eps), fptr(out)))
+    return out
+
+
+_FORMS = {"paper": 0, "implemented": 1}
+
+
+def fastformer(q, k, v, wq, wk, *, form="paper", scale=None):
+    """Fastformer additive attention per head; returns u [B, H, n, d] (before to_out and the
+    query residual). wq, wk: [d]. form: 'paper' (global key vector) or 'implemented'
+    (FastTimeSformer's scalar per token)."""
+    q, k, v = _qkv4(q, k, v)
+    B, H, n, d = q.shape
+    wq, wk = f32(wq, "wq").reshape(-1), f32(wk, "wk").reshape(-1)
+    if wq.shape != (d,) or wk.shape != (d,):
+        raise ValueError(f"wq and wk must have {d} entries; got {wq.shape} and {wk.shape}")
+    if form not in _FORMS:
+        raise ValueError(f"form must be 'paper' or 'implemented', got {form!r}")
+    out = np.empty_like(q)
+    check(lib.vidattn_attn_fastformer(B, H, n, d, fptr(q), fptr(k), fptr(v), fptr(wq), fptr(wk), _FORMS[form],
+                                      0.0 if scale is None else float(scale), fptr(out)))
+    return out

@@ -1,0 +1,110 @@
+// Linear-cost attentions of FastTimeSformer and performer-pytorch (REFERENCE.md §3.3).
+import Kernels
+
+public enum FastformerForm: Int32, Sendable {
+    /// Wu et al. 2021: global key vector k̄ = Σ β_i p_i, u_i = k̄ ⊙ v_i.
+    case paper = 0
+    /// FastTimeSformer as implemented: a scalar κ_i = β_i⟨q̄, k_i⟩ per token, u_i = κ_i v_i.
+    case implemented = 1
+}
+
+extension Ops {
+    /// Performer softmax-kernel attention (performer-pytorch `FastAttention`, non-causal):
+    /// φ = FAVOR+ features with Ω [m, d] and stabiliser `eps` (1e-4 there), key max per
+    /// (batch, head); out = φq(φkᵀV) / (φq·Σφk). q [B, H, nq, d], k, v [B, H, nk, d].
+    public static func performerAttention(batch B: Int, heads H: Int, nq: Int, nk: Int, d: Int,
+                                          q: UnsafePointer<Float>?, k: UnsafePointer<Float>?, v: UnsafePointer<Float>?,
+                                          projection: UnsafePointer<Float>?, features m: Int,
+                                          out: UnsafeMutablePointer<Float>?, eps: Float = 1e-4) throws {
+        try require(B >= 0 && H >= 0 && nq >= 0 && nk > 0 && d > 0 && m > 0,
+                    "performer attention needs nk, d, features > 0 (got nk=\(nk), d=\(d), m=\(m))")
+        guard checkedProduct(B, H, max(nq, nk), max(m, d)) != nil else {
+            throw VidAttnError(.invalidArgument, "performer attention sizes overflow")
+        }
+        if B == 0 || H == 0 || nq == 0 { return }
+        let q = try nonNull(q, "q"), k = try nonNull(k, "k"), v = try nonNull(v, "v")
+        let omega = try nonNull(projection, "projection"), out = try nonNull(out, "out")
+        try require(eps.isFinite && eps >= 0, "eps must be finite and non-negative")
+        let per = nq * m + nk * m + max(nq, nk) * d + m * d + m + nq
+        var failed = false
+        parallelFor(B * H) { bh, _ in
+            let ok: Bool? = withScratch(per) { buf in
+                let pq = buf, pk = pq + nq * m, xs = pk + nk * m, ctx = xs + max(nq, nk) * d
+                let ksum = ctx + m * d, den = ksum + m
+                let qh = q + bh * nq * d, kh = k + bh * nk * d, vh = v + bh * nk * d, oh = out + bh * nq * d
+                favorFeatures(nq, d, m, omega, qh, xs, pq, isQuery: true, stabiliser: eps, keyMaxPerRow: false)
+                favorFeatures(nk, d, m, omega, kh, xs, pk, isQuery: false, stabiliser: eps, keyMaxPerRow: false)
+                _ = Kernels.sgemm(transA: true, transB: false, m: m, n: d, k: nk, alpha: 1, a: pk, lda: m, b: vh, ldb: d,
+                          beta: 0, c: ctx, ldc: d, threads: 1)
+                for j in 0..<m { ksum[j] = 0 }
+                for r in 0..<nk { let row = pk + r * m; for j in 0..<m { ksum[j] += row[j] } }
+                mm(nq, d, m, pq, m, ctx, d, oh, d)
+                mm(nq, 1, m, pq, m, ksum, 1, den, 1)
+                for i in 0..<nq {
+                    let inv = 1 / den[i]
+                    for t in 0..<d { oh[i * d + t] *= inv }
+                }
+                return true
+            }
+            if ok == nil { failed = true }
+        }
+        if failed { throw VidAttnError(.outOfMemory, "performer attention: cannot allocate scratch") }
+    }
+
+    /// Fastformer additive attention per head (FastTimeSformer `FastformerAttention`, §3.3):
+    /// α = softmax_i(s·wq·q_i), q̄ = Σ α_i q_i, p_i = q̄ ⊙ k_i, β = softmax_i(s·wk·p_i),
+    /// then u_i per `form`. wq, wk: [d], shared by all heads; s = scale (default d^−½).
+    /// q, k, v, out: [B, H, n, d]; out holds u (the caller applies to_out and the residual).
+    public static func fastformer(batch B: Int, heads H: Int, n: Int, d: Int,
+                                  q: UnsafePointer<Float>?, k: UnsafePointer<Float>?, v: UnsafePointer<Float>?,
+                                  wq: UnsafePointer<Float>?, wk: UnsafePointer<Float>?,
+                                  out: UnsafeMutablePointer<Float>?, form: FastformerForm,
+                                  scale: Float? = nil) throws {
+        try require(B >= 0 && H >= 0 && n >= 0 && d > 0, "fastformer needs d > 0 and non-negative sizes")
+        guard checkedProduct(B, H, n, d) != nil else { throw VidAttnError(.invalidArgument, "fastformer sizes overflow") }
+        if B == 0 || H == 0 || n == 0 { return }
+        let q = try nonNull(q, "q"), k = try nonNull(k, "k"), v = try nonNull(v, "v")
+        let wq = try nonNull(wq, "wq"), wk = try nonNull(wk, "wk"), out = try nonNull(out, "out")
+        let s = scale ?? 1 / Float(d).squareRoot()
+        parallelFor(B * H) { bh, _ in
+            let qh = q + bh * n * d, kh = k + bh * n * d, vh = v + bh * n * d, oh = out + bh * n * d
+            _ = withScratch(n + 2 * d) { buf in
+                let w = buf, qbar = buf + n, kbar = qbar + d
+                // α and the global query.
+                var mx = -Float.infinity
+                for i in 0..<n {
+                    var a: Float = 0
+                    for t in 0..<d { a += wq[t] * qh[i * d + t] }
+                    w[i] = s * a; mx = max(mx, w[i])
+                }
+                var sum: Float = 0
+                for i in 0..<n { w[i] = sexp(w[i] - mx); sum += w[i] }
+                for t in 0..<d { qbar[t] = 0 }
+                for i in 0..<n { let a = w[i] / sum; for t in 0..<d { qbar[t] += a * qh[i * d + t] } }
+                // β over p_i = q̄ ⊙ k_i.
+                mx = -Float.infinity
+                for i in 0..<n {
+                    var a: Float = 0
+                    for t in 0..<d { a += wk[t] * qbar[t] * kh[i * d + t] }
+                    w[i] = s * a; mx = max(mx, w[i])
+                }
+                sum = 0
+                for i in 0..<n { w[i] = sexp(w[i] - mx); sum += w[i] }
+                switch form {
+                case .paper:
+                    for t in 0..<d { kbar[t] = 0 }
+                    for i in 0..<n { let b = w[i] / sum; for t in 0..<d { kbar[t] += b * qbar[t] * kh[i * d + t] } }
+                    for i in 0..<n { for t in 0..<d { oh[i * d + t] = kbar[t] * vh[i * d + t] } }
+                case .implemented:
+                    for i in 0..<n {
+                        var dot: Float = 0
+                        for t in 0..<d { dot += qbar[t] * kh[i * d + t] }
+                        let kappa = w[i] / sum * dot
+                        for t in 0..<d { oh[i * d + t] = kappa * vh[i * d + t] }
+                    }
+                }
+                return true
+            }
+        }
+    }
+}
