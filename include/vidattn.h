@@ -191,6 +191,27 @@ vidattn_status vidattn_attn_fastformer(int64_t batch, int64_t heads, int64_t n, 
                                        const float *wq, const float *wk, vidattn_fastformer_form form,
                                        float scale, float *out);
 
+/* 3-D shifted-window attention (Video Swin; torchvision shifted_window_attention_3d),
+ * qkv and proj included. x, y: [batch, t, h, w, channels] (x already layer-normed).
+ * window[3], shift[3]: configured (t, h, w) window and shift; both are clamped
+ * per axis where the input is not larger than the window (shift 0 there).
+ * qkv_weight [3C, C], proj_weight [C, C] (PyTorch Linear layout), biases or NULL,
+ * relative_position_table [(2Wt-1)(2Wh-1)(2Ww-1), heads]. Padded tokens are zero
+ * before qkv and take part in attention, as in the reference; shifted windows
+ * add -100 between tokens of different regions. */
+vidattn_status vidattn_attn_window3d(int64_t batch, int64_t t, int64_t h, int64_t w, int64_t channels, int64_t heads,
+                                     const int64_t window[3], const int64_t shift[3], const float *x,
+                                     const float *qkv_weight, const float *qkv_bias,
+                                     const float *proj_weight, const float *proj_bias,
+                                     const float *relative_position_table, float *y);
+
+/* Swin patch merging: x [batch, t, h, w, c] -> y [batch, t, ceil(h/2), ceil(w/2), 2c]
+ * = reduction(LayerNorm([x(2i,2j), x(2i+1,2j), x(2i,2j+1), x(2i+1,2j+1)])), zero-padded
+ * to even h, w; reduction_weight [2c, 4c] (no bias); norm weight/bias [4c] or NULL. */
+vidattn_status vidattn_patch_merging(int64_t batch, int64_t t, int64_t h, int64_t w, int64_t c, const float *x,
+                                     const float *norm_weight, const float *norm_bias,
+                                     const float *reduction_weight, float eps, float *y);
+
 #ifdef __cplusplus
 }
 #endif

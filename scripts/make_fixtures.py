@@ -138,6 +138,39 @@ def performer():
     print("wrote", OUT / "performer.npz")
 
 
+def swin():
+    """torchvision's ShiftedWindowAttention3d and PatchMerging on regular and odd sizes
+    (padding, window clamping with the top-left index quirk, the -100 shift mask)."""
+    from torchvision.models.swin_transformer import PatchMerging
+    from torchvision.models.video.swin_transformer import ShiftedWindowAttention3d
+    torch.manual_seed(5)
+    f = {}
+    cases = {  # name: (input shape [B, T, H, W, C], heads, window, shift)
+        "regular": ((1, 8, 14, 14, 32), 2, [4, 7, 7], [2, 3, 3]),
+        "unshifted": ((1, 8, 14, 14, 32), 2, [4, 7, 7], [0, 0, 0]),
+        "odd": ((2, 5, 9, 11, 24), 3, [8, 7, 7], [4, 3, 3]),
+        "clamped": ((1, 3, 4, 6, 16), 2, [8, 7, 7], [4, 3, 3]),
+    }
+    for name, (shape, heads, window, shift) in cases.items():
+        C = shape[-1]
+        m = ShiftedWindowAttention3d(C, window, shift, heads).eval()
+        with torch.no_grad():
+            m.relative_position_bias_table.normal_(0, 0.5)
+            x = torch.randn(*shape)
+            f.update({f"{name}_x": x, f"{name}_qkv_w": m.qkv.weight.clone(), f"{name}_qkv_b": m.qkv.bias.clone(),
+                      f"{name}_proj_w": m.proj.weight.clone(), f"{name}_proj_b": m.proj.bias.clone(),
+                      f"{name}_table": m.relative_position_bias_table.clone(),
+                      f"{name}_cfg": torch.tensor([heads] + window + shift), f"{name}_y": m(x)})
+    pm = PatchMerging(24).eval()
+    with torch.no_grad():
+        pm.norm.weight.normal_(1, 0.2); pm.norm.bias.normal_(0, 0.2)
+        x = torch.randn(2, 3, 7, 10, 24)
+        f.update({"pm_x": x, "pm_norm_w": pm.norm.weight.clone(), "pm_norm_b": pm.norm.bias.clone(),
+                  "pm_reduction": pm.reduction.weight.clone(), "pm_y": pm(x)})
+    np.savez_compressed(OUT / "swin.npz", **{k: v.detach().numpy() for k, v in f.items()})
+    print("wrote", OUT / "swin.npz")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", nargs="*", help="fixture sets (default: all): " + ", ".join(SETS))
@@ -148,7 +181,7 @@ def main():
         globals()[w]()
 
 
-SETS = ["kernels", "divided", "trajectory", "performer"]
+SETS = ["kernels", "divided", "trajectory", "performer", "swin"]
 
 if __name__ == "__main__":
     main()

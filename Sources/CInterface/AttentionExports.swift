@@ -126,3 +126,41 @@ public func vidattn_attn_fastformer(_ batch: Int64, _ heads: Int64, _ n: Int64, 
                            wq: wq, wk: wk, out: out, form: f, scale: scale == 0 ? nil : scale)
     }
 }
+
+@_cdecl("vidattn_attn_window3d")
+public func vidattn_attn_window3d(_ batch: Int64, _ t: Int64, _ h: Int64, _ w: Int64, _ channels: Int64, _ heads: Int64,
+                                  _ window: UnsafePointer<Int64>?, _ shift: UnsafePointer<Int64>?,
+                                  _ x: UnsafePointer<Float>?, _ qkvW: UnsafePointer<Float>?, _ qkvB: UnsafePointer<Float>?,
+                                  _ projW: UnsafePointer<Float>?, _ projB: UnsafePointer<Float>?,
+                                  _ table: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?) -> Int32 {
+    guarded {
+        let win = try nonNull(window, "window"), sh = try nonNull(shift, "shift")
+        for i in 0..<3 {
+            try require(win[i] > 0 && win[i] <= 1024, "window[\(i)] = \(win[i]) must be in 1...1024")
+            try require(sh[i] >= 0 && sh[i] < win[i], "shift[\(i)] = \(sh[i]) must be in 0..<window[\(i)]")
+        }
+        try require(channels > 0 && heads > 0 && channels <= 1 << 20 && heads <= channels,
+                    "channels and heads must be positive (got \(channels), \(heads))")
+        let weights = try WindowAttention3DWeights(
+            channels: Int(channels), heads: Int(heads), window: (Int(win[0]), Int(win[1]), Int(win[2])),
+            qkvWeight: try nonNull(qkvW, "qkv_weight"), qkvBias: qkvB, projWeight: try nonNull(projW, "proj_weight"),
+            projBias: projB, relativePositionTable: try nonNull(table, "relative_position_table"))
+        try Ops.windowAttention3D(batch: Int(batch), t: Int(t), h: Int(h), w: Int(w), x: x, y: y, weights: weights,
+                                  shift: (Int(sh[0]), Int(sh[1]), Int(sh[2])))
+    }
+}
+
+@_cdecl("vidattn_patch_merging")
+public func vidattn_patch_merging(_ batch: Int64, _ t: Int64, _ h: Int64, _ w: Int64, _ c: Int64,
+                                  _ x: UnsafePointer<Float>?, _ normW: UnsafePointer<Float>?, _ normB: UnsafePointer<Float>?,
+                                  _ reduction: UnsafePointer<Float>?, _ eps: Float, _ y: UnsafeMutablePointer<Float>?) -> Int32 {
+    guarded {
+        try require(c > 0 && c <= 1 << 20, "channels must be positive (got \(c))")
+        let r = try nonNull(reduction, "reduction_weight")
+        guard let packed = PackedB(transposed: true, k: Int(4 * c), n: Int(2 * c), b: r, ldb: Int(4 * c)) else {
+            throw VidAttnError(.outOfMemory, "patch merging: cannot pack the reduction weight")
+        }
+        try Ops.patchMerging(batch: Int(batch), t: Int(t), h: Int(h), w: Int(w), c: Int(c), x: x, y: y,
+                             normWeight: normW, normBias: normB, reduction: packed, eps: eps)
+    }
+}

@@ -37,6 +37,12 @@ public struct AttentionArgs {
     public var keyMaskStride: Int = 0
     /// Optional probabilities out, contiguous [B, H, nq, nk].
     public var probs: UnsafeMutablePointer<Float>? = nil
+    /// Region labels for self-attention (nq == nk), element (b, i) at
+    /// regionLabels + b·regionStride + i: scores between tokens of different
+    /// labels get `regionPenalty` added (Swin's shifted-window mask, −100).
+    public var regionLabels: UnsafePointer<UInt8>? = nil
+    public var regionStride: Int = 0
+    public var regionPenalty: Float = -100
 
     public init(batch: Int, heads: Int, nq: Int, nk: Int, d: Int,
                 q: HeadView<UnsafePointer<Float>>, k: HeadView<UnsafePointer<Float>>,
@@ -148,6 +154,13 @@ func scoreBlock(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int, _ 
         for qi in 0..<qv {
             let brow = bb + (q0 + qi) * bias.rowStride + j0
             for r in 0..<kv { st[r * attnQT + qi] += brow[r] }
+        }
+    }
+    if let labels = a.regionLabels {
+        let lab = labels + b * a.regionStride
+        for r in 0..<kv {
+            let lk = lab[j0 + r], row = st + r * attnQT
+            for qi in 0..<qv where lab[q0 + qi] != lk { row[qi] += a.regionPenalty }
         }
     }
     if let mask = a.keyMask {
@@ -302,6 +315,7 @@ func shortHead(_ a: AttentionArgs, _ b: Int, _ h: Int, _ s: UnsafeMutablePointer
             while t < d { dot += qi[t] * kj[t]; t += 1 }
             var sc = dot * a.scale
             if let bias = a.bias { sc += bias.base[b * bias.batchStride + h * bias.headStride + i * bias.rowStride + j] }
+            if let lab = a.regionLabels, lab[b * a.regionStride + i] != lab[b * a.regionStride + j] { sc += a.regionPenalty }
             if let m = mask, m[j] == 0 { sc = -.infinity }
             s[j] = sc
             mx = max(mx, sc)
@@ -358,6 +372,9 @@ public func attentionReference(_ a: AttentionArgs) {
                     s *= Double(a.scale)
                     if let bias = a.bias {
                         s += Double(bias.base[b * bias.batchStride + h * bias.headStride + i * bias.rowStride + j])
+                    }
+                    if let lab = a.regionLabels, lab[b * a.regionStride + i] != lab[b * a.regionStride + j] {
+                        s += Double(a.regionPenalty)
                     }
                     if let mask = a.keyMask, mask[b * a.keyMaskStride + j] == 0 { s = -.infinity }
                     scores[j] = s

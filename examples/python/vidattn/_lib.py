@@ -64,6 +64,8 @@ _sigs = {
     "vidattn_attn_performer": (_S, [ctypes.c_int64] * 5 + [c_float_p] * 4 + [ctypes.c_int64, ctypes.c_float, c_float_p]),
     "vidattn_performer_projection": (_S, [ctypes.c_int64, ctypes.c_int64, ctypes.c_uint64, c_float_p]),
     "vidattn_attn_fastformer": (_S, [ctypes.c_int64] * 4 + [c_float_p] * 5 + [ctypes.c_int, ctypes.c_float, c_float_p]),
+    "vidattn_attn_window3d": (_S, [ctypes.c_int64] * 6 + [c_int64_p, c_int64_p] + [c_float_p] * 7),
+    "vidattn_patch_merging": (_S, [ctypes.c_int64] * 5 + [c_float_p] * 4 + [ctypes.c_float, c_float_p]),
     "vidattn_softmax": (_S, [ctypes.c_int64, ctypes.c_int64, c_float_p, ctypes.c_int64, ctypes.c_float,
                              c_float_p, ctypes.c_int64]),
     "vidattn_layer_norm": (_S, [ctypes.c_int64, ctypes.c_int64, c_float_p, c_float_p, c_float_p, c_float_p,

@@ -201,3 +201,49 @@ def fastformer(q, k, v, wq, wk, *, form="paper", scale=None):
     check(lib.vidattn_attn_fastformer(B, H, n, d, fptr(q), fptr(k), fptr(v), fptr(wq), fptr(wk), _FORMS[form],
                                       0.0 if scale is None else float(scale), fptr(out)))
     return out
+
+
+def window3d(x, qkv_weight, qkv_bias, proj_weight, proj_bias, relative_position_table, *, heads, window,
+             shift=(0, 0, 0)):
+    """Video Swin shifted-window attention (torchvision ShiftedWindowAttention3d.forward).
+
+    x: [B, T, H, W, C] (layer-normed). window, shift: configured (t, h, w) sizes; clamped to
+    the input as the reference does. Returns [B, T, H, W, C]."""
+    x = f32(x, "x")
+    if x.ndim != 5:
+        raise ValueError(f"x must be [B, T, H, W, C]; got {x.shape}")
+    B, T, H, W, C = x.shape
+    qw, pw = f32(qkv_weight, "qkv_weight"), f32(proj_weight, "proj_weight")
+    if qw.shape != (3 * C, C) or pw.shape != (C, C):
+        raise ValueError(f"qkv_weight must be [{3 * C}, {C}] and proj_weight [{C}, {C}]; got {qw.shape}, {pw.shape}")
+    qb = None if qkv_bias is None else f32(qkv_bias, "qkv_bias")
+    pb = None if proj_bias is None else f32(proj_bias, "proj_bias")
+    if (qb is not None and qb.shape != (3 * C,)) or (pb is not None and pb.shape != (C,)):
+        raise ValueError("qkv_bias must be [3C] and proj_bias [C]")
+    win = [int(v) for v in window]
+    rows = (2 * win[0] - 1) * (2 * win[1] - 1) * (2 * win[2] - 1)
+    table = f32(relative_position_table, "relative_position_table")
+    if table.shape != (rows, heads):
+        raise ValueError(f"relative_position_table must be [{rows}, {heads}]; got {table.shape}")
+    y = np.empty_like(x)
+    w3 = (ctypes.c_int64 * 3)(*win)
+    s3 = (ctypes.c_int64 * 3)(*[int(v) for v in shift])
+    check(lib.vidattn_attn_window3d(B, T, H, W, C, int(heads), w3, s3, fptr(x), fptr(qw), fptr(qb), fptr(pw),
+                                    fptr(pb), fptr(table), fptr(y)))
+    return y
+
+
+def patch_merging(x, norm_weight, norm_bias, reduction_weight, *, eps=1e-5):
+    """Swin patch merging: [B, T, H, W, C] -> [B, T, ceil(H/2), ceil(W/2), 2C]."""
+    x = f32(x, "x")
+    if x.ndim != 5:
+        raise ValueError(f"x must be [B, T, H, W, C]; got {x.shape}")
+    B, T, H, W, C = x.shape
+    r = f32(reduction_weight, "reduction_weight")
+    if r.shape != (2 * C, 4 * C):
+        raise ValueError(f"reduction_weight must be [{2 * C}, {4 * C}]; got {r.shape}")
+    nw = None if norm_weight is None else f32(norm_weight, "norm_weight")
+    nb = None if norm_bias is None else f32(norm_bias, "norm_bias")
+    y = np.empty((B, T, (H + 1) // 2, (W + 1) // 2, 2 * C), np.float32)
+    check(lib.vidattn_patch_merging(B, T, H, W, C, fptr(x), fptr(nw), fptr(nb), fptr(r), float(eps), fptr(y)))
+    return y

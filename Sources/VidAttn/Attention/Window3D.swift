@@ -1,0 +1,192 @@
+// 3-D shifted-window multi-head self-attention (Video Swin / torchvision
+// `shifted_window_attention_3d`, REFERENCE.md §4.2–4.4), and patch merging.
+//
+// x [B, T, H, W, C] → y [B, T, H, W, C]: window and shift clamped to the input,
+// zero padding to whole windows, cyclic shift, partition, qkv, attention with the
+// 3-D relative position bias (+ −100 between shift regions), proj, and back. The
+// shift, padding and partition are one gather (and one scatter) of token rows;
+// the −100 mask is applied inside the attention kernel from per-token region
+// labels, so no [windows, N, N] mask tensor is built.
+import Kernels
+
+/// Weights of one `ShiftedWindowAttention3d`.
+public final class WindowAttention3DWeights: @unchecked Sendable {
+    public let channels: Int, heads: Int
+    public let window: (Int, Int, Int)
+    let qkv: PackedB, proj: PackedB
+    let qkvBias: [Float]?, projBias: [Float]?
+    let table: [Float]          // [(2Wd−1)(2Wh−1)(2Ww−1), heads]
+
+    /// qkv [3C, C], proj [C, C] in PyTorch Linear layout; table as in the checkpoint.
+    public init(channels c: Int, heads: Int, window: (Int, Int, Int),
+                qkvWeight: UnsafePointer<Float>, qkvBias: UnsafePointer<Float>?,
+                projWeight: UnsafePointer<Float>, projBias: UnsafePointer<Float>?,
+                relativePositionTable: UnsafePointer<Float>) throws {
+        try require(c > 0 && heads > 0 && c % heads == 0, "channels \(c) must be a positive multiple of heads \(heads)")
+        try require(window.0 > 0 && window.1 > 0 && window.2 > 0, "window sizes must be positive")
+        guard let q = PackedB(transposed: true, k: c, n: 3 * c, b: qkvWeight, ldb: c),
+              let p = PackedB(transposed: true, k: c, n: c, b: projWeight, ldb: c) else {
+            throw VidAttnError(.outOfMemory, "window attention: cannot pack weights")
+        }
+        channels = c; self.heads = heads; self.window = window
+        qkv = q; proj = p
+        self.qkvBias = qkvBias.map { Array(UnsafeBufferPointer(start: $0, count: 3 * c)) }
+        self.projBias = projBias.map { Array(UnsafeBufferPointer(start: $0, count: c)) }
+        let rows = (2 * window.0 - 1) * (2 * window.1 - 1) * (2 * window.2 - 1)
+        table = Array(UnsafeBufferPointer(start: relativePositionTable, count: rows * heads))
+    }
+
+    /// Bias [heads, n, n] for a window clamped to n tokens: the top-left n×n block of
+    /// the configured window's relative index (the reference's quirk, §4.3).
+    func relativeBias(tokens n: Int) -> [Float] {
+        let (wd, wh, ww) = window
+        var out = [Float](repeating: 0, count: heads * n * n)
+        for a in 0..<n {
+            let (ad, ah, aw) = (a / (wh * ww), (a / ww) % wh, a % ww)
+            for b in 0..<n {
+                let (bd, bh, bw) = (b / (wh * ww), (b / ww) % wh, b % ww)
+                let idx = (ad - bd + wd - 1) * (2 * wh - 1) * (2 * ww - 1) + (ah - bh + wh - 1) * (2 * ww - 1) + (aw - bw + ww - 1)
+                for h in 0..<heads { out[(h * n + a) * n + b] = table[idx * heads + h] }
+            }
+        }
+        return out
+    }
+}
+
+extension Ops {
+    /// Shifted-window attention on x [B, T, H, W, C] (already layer-normed), into y.
+    /// `shift` is the configured shift ((0,0,0) for even blocks, window/2 for odd).
+    public static func windowAttention3D(batch B: Int, t T: Int, h H: Int, w W: Int,
+                                         x: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?,
+                                         weights wt: WindowAttention3DWeights, shift: (Int, Int, Int)) throws {
+        try require(B >= 0 && T > 0 && H > 0 && W > 0, "window attention needs positive T, H, W (got \(T), \(H), \(W))")
+        let C = wt.channels, nh = wt.heads, d = C / nh
+        guard checkedProduct(B, T + 8, H + 8, W + 8, 3 * C) != nil else {
+            throw VidAttnError(.invalidArgument, "window attention sizes overflow")
+        }
+        if B == 0 { return }
+        let x = try nonNull(x, "x"), y = try nonNull(y, "y")
+        // Clamp window and shift to the input (torchvision `_get_window_and_shift_size`).
+        let size = [T, H, W]
+        var win = [wt.window.0, wt.window.1, wt.window.2], sh = [shift.0, shift.1, shift.2]
+        for i in 0..<3 where size[i] <= win[i] { win[i] = size[i]; sh[i] = 0 }
+        let padded = (0..<3).map { (size[$0] + win[$0] - 1) / win[$0] * win[$0] }
+        let nWin = (0..<3).map { padded[$0] / win[$0] }
+        let N = win[0] * win[1] * win[2], windows = nWin[0] * nWin[1] * nWin[2]
+        let rows = B * windows * N
+        let shifted = sh.contains { $0 > 0 }
+
+        // Source position (or −1 for padding) of every window token, and its region label.
+        var src = [Int](repeating: -1, count: windows * N)
+        var labels = [UInt8](repeating: 0, count: shifted ? windows * N : 0)
+        func region(_ axis: Int, _ p: Int) -> Int {
+            if sh[axis] == 0 { return 2 }
+            return p < padded[axis] - win[axis] ? 0 : (p < padded[axis] - sh[axis] ? 1 : 2)
+        }
+        for wi in 0..<windows {
+            let wd = wi / (nWin[1] * nWin[2]), wh = (wi / nWin[2]) % nWin[1], ww = wi % nWin[2]
+            for a in 0..<N {
+                let ad = a / (win[1] * win[2]), ah = (a / win[2]) % win[1], aw = a % win[2]
+                let p = [wd * win[0] + ad, wh * win[1] + ah, ww * win[2] + aw]   // in the shifted, padded volume
+                let o = (0..<3).map { (p[$0] + sh[$0]) % padded[$0] }           // roll by −shift
+                if o[0] < T && o[1] < H && o[2] < W { src[wi * N + a] = (o[0] * H + o[1]) * W + o[2] }
+                if shifted { labels[wi * N + a] = UInt8(9 * region(0, p[0]) + 3 * region(1, p[1]) + region(2, p[2])) }
+            }
+        }
+        let bias = wt.relativeBias(tokens: N)
+        guard let xw = ScratchPool.shared.take(rows * C), let qkv = ScratchPool.shared.take(rows * 3 * C),
+              let ow = ScratchPool.shared.take(rows * C) else {
+            throw VidAttnError(.outOfMemory, "window attention: cannot allocate \(rows)×\(C) window buffers")
+        }
+        defer { [xw, qkv, ow].forEach { ScratchPool.shared.give($0) } }
+        let volume = T * H * W
+        // Gather (shift + pad + partition).
+        parallelFor(B * windows) { item, _ in
+            let b = item / windows, wi = item % windows
+            for a in 0..<N {
+                let dst = xw.p + (item * N + a) * C, s = src[wi * N + a]
+                if s < 0 { dst.update(repeating: 0, count: C) } else { dst.update(from: x + (b * volume + s) * C, count: C) }
+            }
+        }
+        let ok1 = withOptionalPointer(wt.qkvBias) { bp in
+            Kernels.sgemm(transA: false, m: rows, k: C, alpha: 1, a: xw.p, lda: C, packedB: wt.qkv, beta: 0, c: qkv.p,
+                  ldc: 3 * C, epilogue: GemmEpilogue(bias: bp))
+        }
+        guard ok1 else { throw VidAttnError(.outOfMemory, "window attention: qkv scratch") }
+        // Attention per batch item: windows × heads, bias per head, region labels per window.
+        let ok2: Bool = bias.withUnsafeBufferPointer { bp in
+            labels.withUnsafeBufferPointer { lp in
+                for b in 0..<B {
+                    let base = qkv.p + b * windows * N * 3 * C
+                    let view = { (off: Int) in
+                        HeadView(UnsafePointer(base + off), batchStride: N * 3 * C, headStride: d, rowStride: 3 * C)
+                    }
+                    var a = AttentionArgs(batch: windows, heads: nh, nq: N, nk: N, d: d,
+                                          q: view(0), k: view(C), v: view(2 * C),
+                                          o: HeadView(ow.p + b * windows * N * C, batchStride: N * C, headStride: d, rowStride: C),
+                                          scale: 1 / Float(d).squareRoot())
+                    a.bias = HeadView(bp.baseAddress!, batchStride: 0, headStride: N * N, rowStride: N)
+                    if shifted { a.regionLabels = lp.baseAddress; a.regionStride = N }
+                    if !Kernels.attention(a) { return false }
+                }
+                return true
+            }
+        }
+        guard ok2 else { throw VidAttnError(.outOfMemory, "window attention: attention scratch") }
+        // proj, in place into xw.
+        let ok3 = withOptionalPointer(wt.projBias) { bp in
+            Kernels.sgemm(transA: false, m: rows, k: C, alpha: 1, a: ow.p, lda: C, packedB: wt.proj, beta: 0, c: xw.p,
+                  ldc: C, epilogue: GemmEpilogue(bias: bp))
+        }
+        guard ok3 else { throw VidAttnError(.outOfMemory, "window attention: proj scratch") }
+        // Scatter (reverse partition, roll back, crop).
+        parallelFor(B * windows) { item, _ in
+            let b = item / windows, wi = item % windows
+            for a in 0..<N {
+                let s = src[wi * N + a]
+                if s >= 0 { (y + (b * volume + s) * C).update(from: xw.p + (item * N + a) * C, count: C) }
+            }
+        }
+    }
+
+    /// Patch merging (spatial 2×2, time untouched): x [B, T, H, W, C] →
+    /// y [B, T, ⌈H/2⌉, ⌈W/2⌉, 2C] = Linear_{4C→2C}(LN([x00, x10, x01, x11])).
+    public static func patchMerging(batch B: Int, t T: Int, h H: Int, w W: Int, c C: Int,
+                                    x: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?,
+                                    normWeight: UnsafePointer<Float>?, normBias: UnsafePointer<Float>?,
+                                    reduction: PackedB, eps: Float = 1e-5) throws {
+        try require(B >= 0 && T > 0 && H > 0 && W > 0 && C > 0, "patch merging needs positive sizes")
+        try require(reduction.k == 4 * C && reduction.n == 2 * C,
+                    "reduction must map \(4 * C) to \(2 * C) channels (got \(reduction.k)→\(reduction.n))",
+                    status: .shapeMismatch)
+        if B == 0 { return }
+        let x = try nonNull(x, "x"), y = try nonNull(y, "y")
+        let H2 = (H + 1) / 2, W2 = (W + 1) / 2, rows = B * T * H2 * W2
+        guard let cat = ScratchPool.shared.take(rows * 4 * C) else {
+            throw VidAttnError(.outOfMemory, "patch merging: cannot allocate \(rows)×\(4 * C)")
+        }
+        defer { ScratchPool.shared.give(cat) }
+        parallelFor(B * T) { bt, _ in
+            for i in 0..<H2 { for j in 0..<W2 {
+                let dst = cat.p + ((bt * H2 + i) * W2 + j) * 4 * C
+                for (phase, (di, dj)) in [(0, 0), (1, 0), (0, 1), (1, 1)].enumerated() {
+                    let hh = 2 * i + di, ww = 2 * j + dj, out = dst + phase * C
+                    if hh < H && ww < W { out.update(from: x + ((bt * H + hh) * W + ww) * C, count: C) }
+                    else { out.update(repeating: 0, count: C) }
+                }
+            } }
+        }
+        Kernels.layerNorm(rows: rows, cols: 4 * C, x: cat.p, ldx: 4 * C, y: cat.p, ldy: 4 * C,
+                          gamma: normWeight, beta: normBias, eps: eps)
+        guard Kernels.sgemm(transA: false, m: rows, k: 4 * C, alpha: 1, a: cat.p, lda: 4 * C, packedB: reduction,
+                            beta: 0, c: y, ldc: 2 * C) else {
+            throw VidAttnError(.outOfMemory, "patch merging: GEMM scratch")
+        }
+    }
+}
+
+@inline(__always)
+func withOptionalPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    if let a { return a.withUnsafeBufferPointer { body($0.baseAddress) } }
+    return body(nil)
+}
