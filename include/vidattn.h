@@ -212,6 +212,30 @@ vidattn_status vidattn_patch_merging(int64_t batch, int64_t t, int64_t h, int64_
                                      const float *norm_weight, const float *norm_bias,
                                      const float *reduction_weight, float eps, float *y);
 
+/* ---- Positional pieces (TimeSformer-pytorch) ------------------------------ */
+
+/* Rotary time table [frames, dim] into sin and cos (caller-owned). consistent = 0
+ * reproduces lucidrains' layout (halves concatenated, so an adjacent pair mixes two
+ * angles); 1 repeats each angle for its pair (a proper RoPE). */
+vidattn_status vidattn_rotary_time_table(int64_t frames, int64_t dim, int consistent, float *sin, float *cos);
+
+/* Axial rotary image table [h*w, dim] (AxialRotaryEmbedding, max_freq 10 there). */
+vidattn_status vidattn_rotary_image_table(int64_t h, int64_t w, int64_t dim, float max_freq, float *sin, float *cos);
+
+/* In place on x [rows, d]: channels < table_dim become x*cos + rotate_every_two(x)*sin
+ * with row i using table row positions[i] (positions NULL: row i). */
+vidattn_status vidattn_rotary_apply(int64_t rows, int64_t d, float *x, const float *sin, const float *cos,
+                                    int64_t table_rows, int64_t table_dim, const int64_t *positions);
+
+/* Token shift: x, y [batch, 1 + frames*patches, channels], must not overlap. */
+vidattn_status vidattn_token_shift(int64_t batch, int64_t frames, int64_t patches, int64_t channels,
+                                   const float *x, float *y);
+
+/* GEGLU feed-forward: y [rows, out] = W2 (a * gelu(g)) + b2, [a | g] = W1 x + b1;
+ * w1 [2*hidden, dim], w2 [out, hidden] (Linear layout), biases or NULL. */
+vidattn_status vidattn_geglu_ff(int64_t rows, int64_t dim, int64_t hidden, int64_t out, const float *x,
+                                const float *w1, const float *b1, const float *w2, const float *b2, float *y);
+
 #ifdef __cplusplus
 }
 #endif

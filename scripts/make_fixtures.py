@@ -171,6 +171,31 @@ def swin():
     print("wrote", OUT / "swin.npz")
 
 
+def positional():
+    """timesformer-pytorch's rotary tables, apply_rot_emb, PreTokenShift and FeedForward."""
+    from timesformer_pytorch.rotary import AxialRotaryEmbedding, RotaryEmbedding, apply_rot_emb
+    from timesformer_pytorch.timesformer_pytorch import FeedForward, PreTokenShift
+    torch.manual_seed(9)
+    f = {}
+    ts, tc = RotaryEmbedding(32)(6, device="cpu")
+    f["time_sin"], f["time_cos"] = ts[0], tc[0]
+    is_, ic = AxialRotaryEmbedding(32)(3, 5, device="cpu")
+    f["image_sin"], f["image_cos"] = is_[0], ic[0]
+    q, k = torch.randn(4, 6, 40), torch.randn(4, 6, 40)       # [(b n), f, d], d > rot dim 32
+    rq, rk = apply_rot_emb(q, k, (ts, tc))
+    f.update({"rot_q": q, "rot_k": k, "rot_q_out": rq, "rot_k_out": rk})
+    x = torch.randn(2, 1 + 4 * 3, 20)                          # C=20: chunks 6, 6, 6, 2
+    f["shift_x"] = x
+    f["shift_y"] = PreTokenShift(4, lambda t: t)(x)
+    ff = FeedForward(16, mult=4).eval()
+    xf = torch.randn(7, 16)
+    with torch.no_grad():
+        f.update({"ff_x": xf, "ff_w1": ff.net[0].weight.clone(), "ff_b1": ff.net[0].bias.clone(),
+                  "ff_w2": ff.net[3].weight.clone(), "ff_b2": ff.net[3].bias.clone(), "ff_y": ff(xf)})
+    np.savez_compressed(OUT / "positional.npz", **{k: v.detach().numpy() for k, v in f.items()})
+    print("wrote", OUT / "positional.npz")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", nargs="*", help="fixture sets (default: all): " + ", ".join(SETS))
@@ -181,7 +206,7 @@ def main():
         globals()[w]()
 
 
-SETS = ["kernels", "divided", "trajectory", "performer", "swin"]
+SETS = ["kernels", "divided", "trajectory", "performer", "swin", "positional"]
 
 if __name__ == "__main__":
     main()

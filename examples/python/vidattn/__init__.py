@@ -8,6 +8,7 @@ from .errors import (VidAttnError, InvalidArgument, NullPointer, OutOfMemory, Sh
                      BadFormat, Unsupported, InternalError, Aborted)
 from . import kernels
 from . import attention
+from . import positional
 
 __all__ = ["version", "set_num_threads", "get_num_threads", "kernels", "attention", "VidAttnError"]
 
