@@ -212,6 +212,14 @@ vidattn_status vidattn_patch_merging(int64_t batch, int64_t t, int64_t h, int64_
                                      const float *norm_weight, const float *norm_bias,
                                      const float *reduction_weight, float eps, float *y);
 
+/* Landmark attention over all keys (the Motionformer helpers with one frame).
+ * kind: VIDATTN_APPROX_NYSTROM (K1 pinv6(K2) K3 V, contiguous segment-mean landmarks) or
+ * VIDATTN_APPROX_ORTHOFORMER (greedy orthogonal landmarks from token `start`).
+ * q, k, v, out: [batch, heads, n, d]; scale is 1/sqrt(d). */
+vidattn_status vidattn_attn_landmark(vidattn_traj_approx kind, int64_t batch, int64_t heads, int64_t n, int64_t d,
+                                     const float *q, const float *k, const float *v, int64_t landmarks,
+                                     int64_t start, float *out);
+
 /* ---- Positional pieces (TimeSformer-pytorch) ------------------------------ */
 
 /* Rotary time table [frames, dim] into sin and cos (caller-owned). consistent = 0

@@ -117,6 +117,12 @@ def trajectory():
             *args, spatial=lambda q_, k_, v_, F__, P__: R.spatial_orthoformer(q_, k_, v_, F__, P__, L, start))
         f[f"{name}_performer"] = R.trajectory_attention(
             *args, spatial=lambda q_, k_, v_, F__, P__: R.spatial_performer(q_, k_, v_, F__, P__, omega))
+    # Generic (single-frame) landmark attentions on [B, H, n, d].
+    q, k, v = rnd(2, 2, 45, 16), rnd(2, 2, 45, 16), rnd(2, 2, 45, 16)
+    flat = lambda t: t.reshape(4, 45, 16)
+    f.update({"g_q": q, "g_k": k, "g_v": v})
+    f["g_nystrom"] = R.spatial_nystrom(flat(q), flat(k), flat(v), 1, 45, 8).reshape(2, 2, 45, 16)
+    f["g_orthoformer"] = R.spatial_orthoformer(flat(q), flat(k), flat(v), 1, 45, 8, 5).reshape(2, 2, 45, 16)
     # Inputs stored as float32; references computed in float64 from exactly those values.
     arrays = {k: (v.float().numpy() if v.is_floating_point() else v.numpy()) for k, v in f.items()}
     np.savez_compressed(OUT / "trajectory.npz", **arrays)

@@ -164,3 +164,16 @@ public func vidattn_patch_merging(_ batch: Int64, _ t: Int64, _ h: Int64, _ w: I
                              normWeight: normW, normBias: normB, reduction: packed, eps: eps)
     }
 }
+
+@_cdecl("vidattn_attn_landmark")
+public func vidattn_attn_landmark(_ kind: Int32, _ batch: Int64, _ heads: Int64, _ n: Int64, _ d: Int64,
+                                  _ q: UnsafePointer<Float>?, _ k: UnsafePointer<Float>?, _ v: UnsafePointer<Float>?,
+                                  _ landmarks: Int64, _ start: Int64, _ out: UnsafeMutablePointer<Float>?) -> Int32 {
+    guarded {
+        guard let kd = LandmarkKind(rawValue: kind) else {
+            throw VidAttnError(.invalidArgument, "landmark kind must be NYSTROM (1) or ORTHOFORMER (2), got \(kind)")
+        }
+        try Ops.landmarkAttention(kd, batch: Int(batch), heads: Int(heads), n: Int(n), d: Int(d), q: q, k: k, v: v,
+                                  out: out, landmarks: Int(landmarks), start: Int(start))
+    }
+}

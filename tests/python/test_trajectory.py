@@ -80,3 +80,10 @@ def test_errors():
         attention.trajectory(**dict(kw, proj_q_weight=kw["proj_q_weight"][:, :3]))
     with pytest.raises(ValueError, match="approx"):
         attention.trajectory(**kw, approx="linformer")
+
+
+def test_generic_landmark_attentions():
+    q, k, v = FIX["g_q"], FIX["g_k"], FIX["g_v"]
+    rel_close(attention.nystrom(q, k, v, landmarks=8), FIX["g_nystrom"], 1e-4)
+    np.testing.assert_allclose(attention.orthoformer(q, k, v, landmarks=8, start=5), FIX["g_orthoformer"],
+                               atol=1e-5, rtol=0)

@@ -108,3 +108,34 @@ extension Ops {
         }
     }
 }
+
+public enum LandmarkKind: Int32, Sendable {
+    case nystrom = 1
+    case orthoformer = 2
+}
+
+extension Ops {
+    /// Landmark attention over one softmax of all keys (the Motionformer helpers with a
+    /// single frame): Nyström = K1·pinv₆(K2)·(K3·V) with L contiguous segment-mean
+    /// landmarks; Orthoformer = K1·(K2·V) with greedy orthogonal landmarks from `start`.
+    /// q, k, v, out: [B, H, N, d]. Note: lucidrains' nystrom-attention package differs
+    /// (front padding, another pinv init, a conv residual); this is not that algorithm.
+    public static func landmarkAttention(_ kind: LandmarkKind, batch B: Int, heads H: Int, n N: Int, d: Int,
+                                         q: UnsafePointer<Float>?, k: UnsafePointer<Float>?, v: UnsafePointer<Float>?,
+                                         out: UnsafeMutablePointer<Float>?, landmarks L: Int, start: Int = 0) throws {
+        try require(B >= 0 && H >= 0 && N > 0 && d > 0, "landmark attention needs n, d > 0")
+        try require(L > 0 && L <= N, "landmark count \(L) must be in 1...\(N)")
+        try require(start >= 0 && start < N, "orthoformer start \(start) outside 0..<\(N)")
+        guard checkedProduct(B, H, N, max(L, d)) != nil else { throw VidAttnError(.invalidArgument, "sizes overflow") }
+        if B == 0 || H == 0 { return }
+        let q = try nonNull(q, "q"), k = try nonNull(k, "k"), v = try nonNull(v, "v"), out = try nonNull(out, "out")
+        let approx: TrajectoryApprox = kind == .nystrom ? .nystrom(landmarks: L) : .orthoformer(landmarks: L, start: start)
+        guard let f = SpatialFactors(B: B, H: H, F: 1, P: N, d: d, q: q, k: k, v: v, approx: approx, cls: 0) else {
+            throw VidAttnError(.outOfMemory, "landmark attention: cannot allocate factors")
+        }
+        parallelFor(B * H) { bh, _ in
+            _ = Kernels.sgemm(transA: false, transB: false, m: N, n: d, k: L, alpha: 1, a: f.w + bh * N * L, lda: L,
+                              b: f.m + bh * L * d, ldb: d, beta: 0, c: out + bh * N * d, ldc: d, threads: 1)
+        }
+    }
+}

@@ -10,8 +10,9 @@ final class SpatialFactors {
     let m: UnsafeMutablePointer<Float>     // [B·H, L, F·d]
     let z: UnsafeMutablePointer<Float>?    // [B·H, L, F]
 
+    /// q, k, v: [B, H, cls + F·P, d]; `cls` = 1 skips a leading CLS row per head.
     init?(B: Int, H: Int, F: Int, P: Int, d: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
-          v: UnsafePointer<Float>, approx: TrajectoryApprox) {
+          v: UnsafePointer<Float>, approx: TrajectoryApprox, cls: Int = 1) {
         let N = F * P
         switch approx {
         case .nystrom(let l), .orthoformer(let l, _): L = l; normalise = false
@@ -23,12 +24,12 @@ final class SpatialFactors {
         self.w = w; self.m = m
         z = normalise ? allocFloats(B * H * L * F) : nil
         if normalise && z == nil { freeFloats(w); freeFloats(m); return nil }
-        let T = 1 + N, L = self.L
+        let T = cls + N, L = self.L
         let zz = z
         var failed = false
         parallelFor(B * H) { bh, _ in
             // Patch tokens of this (b, h): rows 1... of [B, H, 1+N, d].
-            let qh = q + bh * T * d + d, kh = k + bh * T * d + d, vh = v + bh * T * d + d
+            let qh = q + bh * T * d + cls * d, kh = k + bh * T * d + cls * d, vh = v + bh * T * d + cls * d
             let wb = w + bh * N * L, mb = m + bh * L * F * d
             let ok: Bool
             switch approx {

@@ -72,6 +72,8 @@ _sigs = {
                                   ctypes.c_int64, ctypes.c_int64, c_int64_p]),
     "vidattn_token_shift": (_S, [ctypes.c_int64] * 4 + [c_float_p, c_float_p]),
     "vidattn_geglu_ff": (_S, [ctypes.c_int64] * 4 + [c_float_p] * 6),
+    "vidattn_attn_landmark": (_S, [ctypes.c_int] + [ctypes.c_int64] * 4 + [c_float_p] * 3 +
+                              [ctypes.c_int64, ctypes.c_int64, c_float_p]),
     "vidattn_softmax": (_S, [ctypes.c_int64, ctypes.c_int64, c_float_p, ctypes.c_int64, ctypes.c_float,
                              c_float_p, ctypes.c_int64]),
     "vidattn_layer_norm": (_S, [ctypes.c_int64, ctypes.c_int64, c_float_p, c_float_p, c_float_p, c_float_p,

@@ -247,3 +247,23 @@ def patch_merging(x, norm_weight, norm_bias, reduction_weight, *, eps=1e-5):
     y = np.empty((B, T, (H + 1) // 2, (W + 1) // 2, 2 * C), np.float32)
     check(lib.vidattn_patch_merging(B, T, H, W, C, fptr(x), fptr(nw), fptr(nb), fptr(r), float(eps), fptr(y)))
     return y
+
+
+def _landmark(kind, q, k, v, landmarks, start):
+    q, k, v = _qkv4(q, k, v)
+    B, H, n, d = q.shape
+    out = np.empty_like(q)
+    check(lib.vidattn_attn_landmark(kind, B, H, n, d, fptr(q), fptr(k), fptr(v), int(landmarks), int(start),
+                                    fptr(out)))
+    return out
+
+
+def nystrom(q, k, v, landmarks=128):
+    """Nystrom attention over all keys (Motionformer's helper with one frame): contiguous
+    segment-mean landmarks, 6 Newton-Schulz steps. q, k, v: [B, H, n, d]."""
+    return _landmark(1, q, k, v, landmarks, 0)
+
+
+def orthoformer(q, k, v, landmarks=128, start=0):
+    """Orthoformer attention over all keys: greedy max-min orthogonal landmarks from `start`."""
+    return _landmark(2, q, k, v, landmarks, start)
