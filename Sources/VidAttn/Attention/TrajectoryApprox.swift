@@ -108,9 +108,9 @@ func nystromFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ q: Unsaf
                     _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
                     _ w: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>) -> Bool {
     let scale = 1 / Float(d).squareRoot()
-    return withScratch(N * d + 2 * L * d + N * L + 5 * L * L) { buf in
-        let qs = buf, lq = qs + N * d, lk = lq + L * d, k1 = lk + L * d
-        let k2 = k1 + N * L, zA = k2 + L * L, zB = zA + L * L, kz = zB + L * L, t = kz + L * L
+    return withScratch(N * d + 2 * L * d + 5 * L * L) { buf in
+        let qs = buf, lq = qs + N * d, lk = lq + L * d
+        let k2 = lk + L * d, zA = k2 + L * L, zB = zA + L * L, kz = zB + L * L, t = kz + L * L
         for i in 0..<(N * d) { qs[i] = q[i] * scale }
         // Landmarks: segment means over the patch-major order (p, f) of the tokens.
         let segs = N / L
@@ -128,7 +128,7 @@ func nystromFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ q: Unsaf
             let inv = 1 / Float(len)
             for j in 0..<d { mq[j] *= inv; mk[j] *= inv }
         }
-        mm(N, L, d, qs, d, lk, d, k1, L, bT: true); softmaxInPlace(k1, N, L)
+        mm(N, L, d, qs, d, lk, d, w, L, bT: true); softmaxInPlace(w, N, L)      // K1, kept as W
         mm(L, L, d, lq, d, lk, d, k2, L, bT: true); softmaxInPlace(k2, L, L)
         guard perFrameLandmarkValues(F, P, d, L, lq, k, v, m) else { return false }
         // Z₀ = K2ᵀ / max column sum, then six Newton–Schulz steps.
@@ -150,7 +150,12 @@ func nystromFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ q: Unsaf
             mm(L, L, L, zc, L, t, L, zn, L, alpha: 0.25)              // ¼·Z·(13I − …)
             swap(&zc, &zn)
         }
-        mm(N, L, L, k1, L, zc, L, w, L)                               // W = K1·Z
+        // W·M = K1·(Z·M): keep W = K1 and fold Z into M (L×L×F·d instead of N×L×L).
+        let fd = F * d
+        guard let zm = allocFloats(L * fd) else { return false }
+        defer { freeFloats(zm) }
+        mm(L, fd, L, zc, L, m, fd, zm, fd)
+        m.update(from: zm, count: L * fd)
         return true
     } ?? false
 }
@@ -177,8 +182,11 @@ func orthoformerFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ star
             var arg = -1, argVal = Float.infinity
             let ul = u + last * d
             for n in 0..<N {
-                var c: Float = 0
-                for j in 0..<d { c += u[n * d + j] * ul[j] }
+                let un = u + n * d
+                var acc = Vec(), j = 0
+                while j + 16 <= d { acc.addProduct(vload(un + j), vload(ul + j)); j += 16 }
+                var c = acc.sum()
+                while j < d { c += un[j] * ul[j]; j += 1 }
                 best[n] = max(best[n], abs(c))
                 let val: Float = selected[n] ? 10 : best[n]
                 if val < argVal { argVal = val; arg = n }
