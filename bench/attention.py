@@ -6,7 +6,8 @@ Fastformer, and PyTorch's SDPA, performer-pytorch FastAttention and nystrom-atte
     python bench/attention.py [--threads 2] [--reps 5] [--sizes 393 785 1569 3137 6273 12545]
 
 Times are medians (implementations take turns in blocks, see bench/kernels.py); peak memory
-is the extra VmHWM of one call in a fresh process. All rows are the attention alone:
+is the extra VmHWM of the first call at that size in a fresh process (after a tiny warm-up
+call), so it includes the output array and all scratch memory. All rows are the attention alone:
 nystrom-attention's module is given the same q, k, v through a stand-in for its qkv
 projection and an identity output projection (its depthwise-conv residual, part of its
 algorithm, stays). Its algorithm differs from vidattn's Nyström (REFERENCE.md §1.5.1).
@@ -83,9 +84,8 @@ def worker(args):
         pass
     if args.memory:
         impl, name = args.memory
-        fns = make_fns(args.sizes[0], [impl])
-        fn = fns[name]
-        fn()  # load code paths and caches first: measure the steady-state call
+        make_fns(256, [impl])[name]()    # load libraries and code paths on a tiny problem first
+        fn = make_fns(args.sizes[0], [impl])[name]
 
         def status(key):
             with open("/proc/self/status") as f:
@@ -109,6 +109,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--sizes", type=int, nargs="+", default=[393, 785, 1569, 3137, 6273, 12545])
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--memory-only", action="store_true")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--torch", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--memory", nargs=2, help=argparse.SUPPRESS)
@@ -132,6 +133,8 @@ def main():
             raise RuntimeError(r.stderr)
         return json.loads(r.stdout.strip().splitlines()[-1])
     sizes = [str(s) for s in a.sizes]
+    if a.memory_only:
+        return memory_table(a, sizes, have_torch, run)
     times = run(["--reps", str(a.reps), "--sizes", *sizes] + (["--torch"] if have_torch else []))
     names = list(next(iter(times.values())).keys())
     print(f"# attention mechanisms, [1, {H}, N, {D}], {a.threads} threads, median of {a.reps} (ms)\n")
@@ -150,8 +153,11 @@ def main():
     for n in ["performer", "nystrom", "orthoformer", "fastformer"]:
         win = [N for N in sizes if times[N][n] < times[N]["exact"]]
         print(f"- {n}: {'N = ' + win[0] if win else 'not within the sizes measured'}")
-    if a.no_memory:
-        return
+    if not a.no_memory:
+        memory_table(a, sizes, have_torch, run)
+
+
+def memory_table(a, sizes, have_torch, run):
     print(f"\n## extra peak RSS of one call (MiB), {a.threads} threads\n")
     mem_names = [("vidattn", n) for n in ["exact", "performer", "nystrom", "orthoformer", "fastformer"]]
     if have_torch:

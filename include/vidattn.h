@@ -220,6 +220,24 @@ vidattn_status vidattn_attn_landmark(vidattn_traj_approx kind, int64_t batch, in
                                      const float *q, const float *k, const float *v, int64_t landmarks,
                                      int64_t start, float *out);
 
+/* AIM temporal attention: y = proj(softmax(q k^T / sqrt(d) + Bt) v) over the frames of
+ * each group, qkv/proj shared with the spatial window attention. z, y: [groups, frames, C];
+ * qkv_weight [3C, C], proj_weight [C, C], biases or NULL; temporal_table
+ * [2*frames - 1, heads] with Bt[h, i, j] = table[i - j + frames - 1, h]. */
+vidattn_status vidattn_attn_temporal_aim(int64_t groups, int64_t frames, int64_t channels, int64_t heads,
+                                         const float *z, const float *qkv_weight, const float *qkv_bias,
+                                         const float *proj_weight, const float *proj_bias,
+                                         const float *temporal_table, float *y);
+
+/* ---- FLOPs ------------------------------------------------------------------ */
+
+/* Default shape for vidattn_flops(). */
+vidattn_mechanism_shape vidattn_mechanism_default_shape(void);
+
+/* Multiply-accumulates of one clip through `mechanism`, both ways (see vidattn_macs);
+ * multiply by 2 for FLOPs. */
+vidattn_status vidattn_flops(vidattn_mechanism mechanism, const vidattn_mechanism_shape *shape, vidattn_macs *out);
+
 /* ---- Positional pieces (TimeSformer-pytorch) ------------------------------ */
 
 /* Rotary time table [frames, dim] into sin and cos (caller-owned). consistent = 0

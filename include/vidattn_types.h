@@ -77,6 +77,44 @@ typedef struct vidattn_trajectory_params {
     float scale;                 /* 0: 1/sqrt(d) */
 } vidattn_trajectory_params;
 
+/* Mechanisms known to vidattn_flops(). */
+typedef enum vidattn_mechanism {
+    VIDATTN_MECH_JOINT = 0,
+    VIDATTN_MECH_DIVIDED_TIME,        /* CLS attends to all keys (lucidrains / Motionformer) */
+    VIDATTN_MECH_DIVIDED_SPACE,
+    VIDATTN_MECH_DIVIDED_TIME_HF,     /* HF / original TimeSformer CLS scheme */
+    VIDATTN_MECH_DIVIDED_SPACE_HF,
+    VIDATTN_MECH_TRAJECTORY,
+    VIDATTN_MECH_TRAJECTORY_NYSTROM,
+    VIDATTN_MECH_TRAJECTORY_ORTHOFORMER,
+    VIDATTN_MECH_TRAJECTORY_PERFORMER,
+    VIDATTN_MECH_PERFORMER,
+    VIDATTN_MECH_NYSTROM,
+    VIDATTN_MECH_ORTHOFORMER,
+    VIDATTN_MECH_FASTFORMER,
+    VIDATTN_MECH_WINDOW3D,
+    VIDATTN_MECH_TEMPORAL_AIM,
+    VIDATTN_MECH_AIM_BLOCK            /* AIM Block.flops() of a temporal (even) block */
+} vidattn_mechanism;
+
+/* Shape for vidattn_flops(); unused fields are ignored. Start from
+ * vidattn_mechanism_default_shape() (ViT-B: C 768, 12 heads, 8 frames x 196 patches). */
+typedef struct vidattn_mechanism_shape {
+    size_t struct_size;
+    int64_t channels, heads;
+    int64_t frames, patches;   /* F and P (AIM: T' and unused) */
+    int64_t tokens;            /* N for generic mechanisms; 0 = 1 + frames*patches */
+    int64_t landmarks;         /* landmarks, or Performer features */
+    int64_t window[3];         /* Swin window (t, h, w); AIM uses window[1] */
+    int64_t grid[3];           /* Swin / AIM token grid (t, h, w) */
+} vidattn_mechanism_shape;
+
+/* Multiply-accumulate counts of one clip. */
+typedef struct vidattn_macs {
+    double attention;          /* the attention matmuls only (AIM / Video Swin flops() convention) */
+    double total;              /* every matmul, projections included */
+} vidattn_macs;
+
 #ifdef __cplusplus
 }
 #endif

@@ -177,3 +177,56 @@ public func vidattn_attn_landmark(_ kind: Int32, _ batch: Int64, _ heads: Int64,
                                   out: out, landmarks: Int(landmarks), start: Int(start))
     }
 }
+
+@_cdecl("vidattn_attn_temporal_aim")
+public func vidattn_attn_temporal_aim(_ groups: Int64, _ frames: Int64, _ channels: Int64, _ heads: Int64,
+                                      _ z: UnsafePointer<Float>?, _ qkvW: UnsafePointer<Float>?, _ qkvB: UnsafePointer<Float>?,
+                                      _ projW: UnsafePointer<Float>?, _ projB: UnsafePointer<Float>?,
+                                      _ table: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?) -> Int32 {
+    guarded {
+        try require(channels > 0 && channels <= 1 << 20, "channels must be positive (got \(channels))")
+        let c = Int(channels)
+        guard let q = PackedB(transposed: true, k: c, n: 3 * c, b: try nonNull(qkvW, "qkv_weight"), ldb: c),
+              let p = PackedB(transposed: true, k: c, n: c, b: try nonNull(projW, "proj_weight"), ldb: c) else {
+            throw VidAttnError(.outOfMemory, "temporal attention: cannot pack weights")
+        }
+        try Ops.temporalAttentionAIM(groups: Int(groups), frames: Int(frames), channels: c, heads: Int(heads), z: z,
+                                     qkv: q, qkvBias: qkvB, proj: p, projBias: projB, table: table, y: y)
+    }
+}
+
+@_cdecl("vidattn_mechanism_default_shape")
+public func vidattn_mechanism_default_shape() -> vidattn_mechanism_shape {
+    let s = MechanismShape()
+    return vidattn_mechanism_shape(
+        struct_size: MemoryLayout<vidattn_mechanism_shape>.size, channels: Int64(s.channels), heads: Int64(s.heads),
+        frames: Int64(s.frames), patches: Int64(s.patches), tokens: Int64(s.tokens), landmarks: Int64(s.landmarks),
+        window: (Int64(s.window.0), Int64(s.window.1), Int64(s.window.2)),
+        grid: (Int64(s.grid.0), Int64(s.grid.1), Int64(s.grid.2)))
+}
+
+@_cdecl("vidattn_flops")
+public func vidattn_flops(_ mechanism: Int32, _ shape: UnsafePointer<vidattn_mechanism_shape>?,
+                          _ out: UnsafeMutablePointer<vidattn_macs>?) -> Int32 {
+    guarded {
+        guard let m = Mechanism(rawValue: mechanism) else {
+            throw VidAttnError(.invalidArgument, "unknown mechanism \(mechanism)")
+        }
+        let sp = try nonNull(shape, "shape"), o = try nonNull(out, "out")
+        try require(sp.pointee.struct_size >= MemoryLayout<vidattn_mechanism_shape>.size,
+                    "shape.struct_size \(sp.pointee.struct_size) is smaller than this library's struct")
+        let c = sp.pointee
+        let fields = [c.channels, c.heads, c.frames, c.patches, c.landmarks, c.window.0, c.window.1, c.window.2,
+                      c.grid.0, c.grid.1, c.grid.2]
+        try require(fields.allSatisfy { $0 > 0 && $0 <= 1 << 24 } && c.tokens >= 0 && c.tokens <= 1 << 24,
+                    "shape fields must be positive (tokens may be 0) and at most 2^24")
+        try require(c.channels % c.heads == 0, "channels \(c.channels) must be a multiple of heads \(c.heads)")
+        var s = MechanismShape()
+        s.channels = Int(c.channels); s.heads = Int(c.heads); s.frames = Int(c.frames); s.patches = Int(c.patches)
+        s.tokens = Int(c.tokens); s.landmarks = Int(c.landmarks)
+        s.window = (Int(c.window.0), Int(c.window.1), Int(c.window.2))
+        s.grid = (Int(c.grid.0), Int(c.grid.1), Int(c.grid.2))
+        let r = macs(m, s)
+        o.pointee = vidattn_macs(attention: r.attention, total: r.total)
+    }
+}

@@ -39,6 +39,17 @@ class TrajectoryParams(ctypes.Structure):
                 ("performer_seed", ctypes.c_uint64), ("scale", ctypes.c_float)]
 
 
+class MechanismShape(ctypes.Structure):
+    """vidattn_mechanism_shape (include/vidattn_types.h)."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("channels", ctypes.c_int64), ("heads", ctypes.c_int64),
+                ("frames", ctypes.c_int64), ("patches", ctypes.c_int64), ("tokens", ctypes.c_int64),
+                ("landmarks", ctypes.c_int64), ("window", ctypes.c_int64 * 3), ("grid", ctypes.c_int64 * 3)]
+
+
+class MACs(ctypes.Structure):
+    _fields_ = [("attention", ctypes.c_double), ("total", ctypes.c_double)]
+
+
 _S = ctypes.c_int  # vidattn_status
 _sigs = {
     "vidattn_version": (ctypes.c_char_p, []),
@@ -74,6 +85,9 @@ _sigs = {
     "vidattn_geglu_ff": (_S, [ctypes.c_int64] * 4 + [c_float_p] * 6),
     "vidattn_attn_landmark": (_S, [ctypes.c_int] + [ctypes.c_int64] * 4 + [c_float_p] * 3 +
                               [ctypes.c_int64, ctypes.c_int64, c_float_p]),
+    "vidattn_attn_temporal_aim": (_S, [ctypes.c_int64] * 4 + [c_float_p] * 7),
+    "vidattn_mechanism_default_shape": (MechanismShape, []),
+    "vidattn_flops": (_S, [ctypes.c_int, ctypes.POINTER(MechanismShape), ctypes.POINTER(MACs)]),
     "vidattn_softmax": (_S, [ctypes.c_int64, ctypes.c_int64, c_float_p, ctypes.c_int64, ctypes.c_float,
                              c_float_p, ctypes.c_int64]),
     "vidattn_layer_norm": (_S, [ctypes.c_int64, ctypes.c_int64, c_float_p, c_float_p, c_float_p, c_float_p,

@@ -267,3 +267,21 @@ def nystrom(q, k, v, landmarks=128):
 def orthoformer(q, k, v, landmarks=128, start=0):
     """Orthoformer attention over all keys: greedy max-min orthogonal landmarks from `start`."""
     return _landmark(2, q, k, v, landmarks, start)
+
+
+def temporal_aim(z, qkv_weight, qkv_bias, proj_weight, proj_bias, temporal_table, *, heads):
+    """AIM temporal attention over the frames of each group: z [G, T', C] -> [G, T', C]."""
+    z = f32(z, "z")
+    if z.ndim != 3:
+        raise ValueError(f"z must be [groups, frames, C]; got {z.shape}")
+    G, T, C = z.shape
+    qw, pw, tt = f32(qkv_weight, "qkv_weight"), f32(proj_weight, "proj_weight"), f32(temporal_table, "temporal_table")
+    if qw.shape != (3 * C, C) or pw.shape != (C, C) or tt.shape != (2 * T - 1, heads):
+        raise ValueError(f"expected qkv_weight [{3 * C}, {C}], proj_weight [{C}, {C}], temporal_table "
+                         f"[{2 * T - 1}, {heads}]; got {qw.shape}, {pw.shape}, {tt.shape}")
+    qb = None if qkv_bias is None else f32(qkv_bias, "qkv_bias")
+    pb = None if proj_bias is None else f32(proj_bias, "proj_bias")
+    y = np.empty_like(z)
+    check(lib.vidattn_attn_temporal_aim(G, T, C, int(heads), fptr(z), fptr(qw), fptr(qb), fptr(pw), fptr(pb),
+                                        fptr(tt), fptr(y)))
+    return y

@@ -1,0 +1,48 @@
+// AIM's temporal attention (REFERENCE.md §4.7): the spatial window attention's qkv
+// and proj weights reused over the T' frames at each spatial position, with a
+// temporal relative position bias Bt[h, i, j] = table[i − j + T' − 1, h] and no mask.
+import Kernels
+
+extension Ops {
+    /// z, y: [groups, frames, C] (groups = batch · spatial positions); qkv [3C, C] and
+    /// proj [C, C] packed (Linear layout), biases optional; table [2·frames − 1, heads].
+    public static func temporalAttentionAIM(groups G: Int, frames T: Int, channels C: Int, heads nh: Int,
+                                            z: UnsafePointer<Float>?, qkv: PackedB, qkvBias: UnsafePointer<Float>?,
+                                            proj: PackedB, projBias: UnsafePointer<Float>?,
+                                            table: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?) throws {
+        try require(G >= 0 && T > 0 && C > 0 && nh > 0 && C % nh == 0,
+                    "temporal attention needs frames > 0 and channels divisible by heads (got \(T), \(C), \(nh))")
+        try require(qkv.k == C && qkv.n == 3 * C && proj.k == C && proj.n == C,
+                    "qkv must map \(C)→\(3 * C) and proj \(C)→\(C)", status: .shapeMismatch)
+        guard let rows = checkedProduct(G, T), checkedProduct(rows, 3 * C) != nil else {
+            throw VidAttnError(.invalidArgument, "temporal attention sizes overflow")
+        }
+        if G == 0 { return }
+        let z = try nonNull(z, "z"), y = try nonNull(y, "y"), table = try nonNull(table, "temporal table")
+        let d = C / nh
+        var bias = [Float](repeating: 0, count: nh * T * T)
+        for h in 0..<nh { for i in 0..<T { for j in 0..<T { bias[(h * T + i) * T + j] = table[(i - j + T - 1) * nh + h] } } }
+        guard let qkvBuf = ScratchPool.shared.take(rows * 3 * C), let ob = ScratchPool.shared.take(rows * C) else {
+            throw VidAttnError(.outOfMemory, "temporal attention: cannot allocate \(rows)×\(3 * C)")
+        }
+        defer { ScratchPool.shared.give(qkvBuf); ScratchPool.shared.give(ob) }
+        guard Kernels.sgemm(transA: false, m: rows, k: C, alpha: 1, a: z, lda: C, packedB: qkv, beta: 0, c: qkvBuf.p,
+                            ldc: 3 * C, epilogue: GemmEpilogue(bias: qkvBias)) else {
+            throw VidAttnError(.outOfMemory, "temporal attention: GEMM scratch")
+        }
+        let ok: Bool = bias.withUnsafeBufferPointer { bp in
+            let view = { (off: Int) in
+                HeadView(UnsafePointer(qkvBuf.p + off), batchStride: T * 3 * C, headStride: d, rowStride: 3 * C)
+            }
+            var a = AttentionArgs(batch: G, heads: nh, nq: T, nk: T, d: d, q: view(0), k: view(C), v: view(2 * C),
+                                  o: HeadView(ob.p, batchStride: T * C, headStride: d, rowStride: C),
+                                  scale: 1 / Float(d).squareRoot())
+            a.bias = HeadView(bp.baseAddress!, batchStride: 0, headStride: T * T, rowStride: T)
+            return Kernels.attention(a)
+        }
+        guard ok, Kernels.sgemm(transA: false, m: rows, k: C, alpha: 1, a: ob.p, lda: C, packedB: proj, beta: 0,
+                                c: y, ldc: C, epilogue: GemmEpilogue(bias: projBias)) else {
+            throw VidAttnError(.outOfMemory, "temporal attention: scratch")
+        }
+    }
+}
