@@ -38,11 +38,11 @@ test: build test-swift test-c test-python
 test-swift:
 	$(SWIFT) test -c release
 
-$(BUILD)/c/%: tests/c/%.c include/vidattn.h $(LIB)
+$(BUILD)/c/%: tests/c/%.c include/vidattn.h include/vidattn_types.h $(LIB)
 	@mkdir -p $(BUILD)/c
 	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(BUILD) -lvidattn $(C_RPATH) -lm
 
-$(BUILD)/c/example_%: examples/c/%.c include/vidattn.h $(LIB)
+$(BUILD)/c/example_%: examples/c/%.c include/vidattn.h include/vidattn_types.h $(LIB)
 	@mkdir -p $(BUILD)/c
 	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(BUILD) -lvidattn $(C_RPATH) -lm
 

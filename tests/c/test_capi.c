@@ -147,6 +147,64 @@ static void test_elementwise(void) {
     free(x); free(y);
 }
 
+/* Mechanisms through the C API: joint = exact on CLS+patches; divided with the
+ * per-frame CLS scheme on one frame equals joint attention; trajectory parameters. */
+static void test_mechanisms(void) {
+    const int64_t B = 1, H = 2, F = 1, P = 6, d = 8, T = 1 + F * P, C = H * d;
+    float *q = randv(B * H * T * d), *k = randv(B * H * T * d), *v = randv(B * H * T * d);
+    float *o1 = malloc(sizeof(float) * B * H * T * d), *o2 = malloc(sizeof(float) * B * H * T * d);
+    CHECK(vidattn_attn_joint(B, H, T, d, q, k, v, o1, 0, NULL) == VIDATTN_OK, "joint");
+    CHECK(vidattn_attn_divided(B, H, F, P, d, q, k, v, o2, VIDATTN_GROUP_SPACE, VIDATTN_CLS_PER_FRAME, 0, NULL)
+          == VIDATTN_OK, "divided space, per-frame CLS");
+    double err = 0;
+    for (int64_t i = 0; i < B * H * T * d; i++) err = fmax(err, fabs(o1[i] - o2[i]));
+    CHECK(err < 1e-6, "one-frame divided space attention equals joint attention (error %g)", err);
+    CHECK(vidattn_attn_divided(B, H, F, P, d, q, k, v, o2, (vidattn_grouping)7, VIDATTN_CLS_ALL_KEYS, 0, NULL)
+          == VIDATTN_ERR_INVALID_ARGUMENT, "bad grouping");
+
+    vidattn_trajectory_params p = vidattn_trajectory_default_params();
+    CHECK(p.struct_size == sizeof p && p.use_original_code == 1 && p.approx == VIDATTN_APPROX_NONE &&
+          p.landmarks == 128 && p.performer_features == 256, "trajectory defaults");
+    float *wq = randv(C * C), *wkv = randv(2 * C * C), *out = malloc(sizeof(float) * B * T * C);
+    CHECK(vidattn_attn_trajectory(B, H, F, P, d, q, k, v, wq, NULL, wkv, NULL, out, &p) == VIDATTN_OK,
+          "trajectory (%s)", vidattn_last_error());
+    /* One frame, original code: the temporal softmax has one point, so the patch outputs are
+     * plain attention of the patch queries over the patch keys (no CLS key), heads merged. */
+    err = 0;
+    for (int64_t h = 0; h < H; h++)
+        for (int64_t i = 1; i < T; i++) {
+            double s[16], mx = -INFINITY, sum = 0;
+            for (int64_t j = 1; j < T; j++) {
+                double t = 0;
+                for (int64_t c = 0; c < d; c++) t += (double)q[(h * T + i) * d + c] * k[(h * T + j) * d + c];
+                s[j] = t / sqrt((double)d);
+                if (s[j] > mx) mx = s[j];
+            }
+            for (int64_t j = 1; j < T; j++) { s[j] = exp(s[j] - mx); sum += s[j]; }
+            for (int64_t c = 0; c < d; c++) {
+                double acc = 0;
+                for (int64_t j = 1; j < T; j++) acc += s[j] * v[(h * T + j) * d + c];
+                err = fmax(err, fabs(acc / sum - out[i * C + h * d + c]));
+            }
+        }
+    CHECK(err < 1e-5, "one-frame trajectory attention (error %g)", err);
+    p.struct_size = 8;
+    CHECK(vidattn_attn_trajectory(B, H, F, P, d, q, k, v, wq, NULL, wkv, NULL, out, &p) == VIDATTN_ERR_INVALID_ARGUMENT,
+          "short struct_size rejected");
+    p = vidattn_trajectory_default_params();
+    p.approx = VIDATTN_APPROX_NYSTROM; p.landmarks = 100;
+    CHECK(vidattn_attn_trajectory(B, H, F, P, d, q, k, v, wq, NULL, wkv, NULL, out, &p) == VIDATTN_ERR_INVALID_ARGUMENT,
+          "too many landmarks rejected");
+    CHECK(strstr(vidattn_last_error(), "landmark") != NULL, "message names the landmarks: %s", vidattn_last_error());
+
+    vidattn_mechanism_shape sh = vidattn_mechanism_default_shape();
+    vidattn_macs m;
+    CHECK(vidattn_flops(VIDATTN_MECH_JOINT, &sh, &m) == VIDATTN_OK && m.attention == 2.0 * 768 * 1569 * 1569,
+          "joint MACs %g", m.attention);
+    CHECK(vidattn_flops(VIDATTN_MECH_JOINT, NULL, &m) == VIDATTN_ERR_NULL_POINTER, "flops NULL shape");
+    free(q); free(k); free(v); free(o1); free(o2); free(wq); free(wkv); free(out);
+}
+
 int main(void) {
     srand(7);
     test_version();
@@ -154,6 +212,7 @@ int main(void) {
     test_sgemm();
     test_attention();
     test_elementwise();
+    test_mechanisms();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
