@@ -128,6 +128,54 @@ vidattn_status vidattn_activation_apply(vidattn_activation act, const float *x, 
  * for parity checks). Also set by the environment variable VIDATTN_REFERENCE=1. */
 void vidattn_set_reference_kernels(int enable);
 
+/* ---- Models ----------------------------------------------------------------
+ * A checkpoint directory holds config.json and model.safetensors (or a sharded
+ * model.safetensors.index.json); config.json's model_type picks the architecture:
+ * "vivit" (HF ViViT, Hub 4.x or transformers 5.x key names) or "timesformer" (HF).
+ * pixel_values are float32 [batch, frames, channels, height, width], preprocessed. */
+
+/* Defaults for vidattn_model_load(). */
+vidattn_model_params vidattn_model_default_params(void);
+
+/* Loads a checkpoint directory. params NULL = defaults. On success *out owns the
+ * model (free with vidattn_model_free); on error *out is NULL and the status and
+ * vidattn_last_error() say why (missing tensor, wrong shape, unknown model_type,
+ * truncated file, ...). */
+vidattn_status vidattn_model_load(const char *path, const vidattn_model_params *params, vidattn_model **out);
+
+/* Frees a model; NULL is ignored. Not while another thread uses it. */
+void vidattn_model_free(vidattn_model *model);
+
+/* Facts about a loaded model. Strings live as long as the model. */
+const char *vidattn_model_type(const vidattn_model *model);
+const char *vidattn_model_config_json(const vidattn_model *model);   /* config.json as loaded */
+int64_t vidattn_model_num_labels(const vidattn_model *model);
+int64_t vidattn_model_hidden_size(const vidattn_model *model);
+int64_t vidattn_model_parameter_count(const vidattn_model *model);
+
+/* Defaults for vidattn_model_forward(). */
+vidattn_forward_params vidattn_forward_default_params(void);
+
+/* One forward pass. Thread-safe on a shared model (each call has its own scratch).
+ * params NULL = defaults. On success *out owns the outputs (vidattn_output_free). */
+vidattn_status vidattn_model_forward(const vidattn_model *model, const float *pixel_values,
+                                     int64_t batch, int64_t frames, int64_t channels, int64_t height, int64_t width,
+                                     const vidattn_forward_params *params, vidattn_output **out);
+
+/* Number of tensors of a kind in an output (hidden states: layers + 1; 0 if not kept). */
+int64_t vidattn_output_count(const vidattn_output *out, vidattn_output_kind kind);
+
+/* Shape of tensor `index` of a kind: writes up to 8 dims into shape, their count into *ndim. */
+vidattn_status vidattn_output_shape(const vidattn_output *out, vidattn_output_kind kind, int64_t index,
+                                    int64_t shape[8], int *ndim);
+
+/* Copies tensor `index` of a kind into dst (capacity floats; too small is an error). */
+vidattn_status vidattn_output_copy(const vidattn_output *out, vidattn_output_kind kind, int64_t index,
+                                   float *dst, int64_t capacity);
+
+/* Frees outputs; NULL is ignored. */
+void vidattn_output_free(vidattn_output *out);
+
 /* ---- Attention mechanisms ------------------------------------------------
  * Tensors are [batch, heads, tokens, d] float32, contiguous, caller-owned.
  * Video token order: CLS first, then patches frame-major (token 1 + f*P + p).

@@ -77,6 +77,41 @@ typedef struct vidattn_trajectory_params {
     float scale;                 /* 0: 1/sqrt(d) */
 } vidattn_trajectory_params;
 
+/* ---- Models ------------------------------------------------------------------ */
+
+/* A loaded model: immutable after loading, may be shared by threads. */
+typedef struct vidattn_model vidattn_model;
+/* The outputs of one forward pass (owned by the caller; free with vidattn_output_free). */
+typedef struct vidattn_output vidattn_output;
+
+/* Options for vidattn_model_load(); get them from vidattn_model_default_params(). */
+typedef struct vidattn_model_params {
+    size_t struct_size;        /* = sizeof(vidattn_model_params) */
+    int reserved;              /* 0 */
+} vidattn_model_params;
+
+/* Called between layers of a forward pass; return nonzero to continue, 0 to stop
+ * (the forward then returns VIDATTN_ABORTED and the model stays usable). */
+typedef int (*vidattn_progress_callback)(void *user_data, int layer, int layers);
+
+typedef struct vidattn_forward_params {
+    size_t struct_size;        /* = sizeof(vidattn_forward_params) */
+    int output_hidden_states;  /* keep every layer's output (memory: (layers+1) x tokens x hidden) */
+    int output_attentions;     /* keep attention probabilities (memory: layers x heads x tokens^2) */
+    const uint8_t *frame_mask; /* [batch, frames], nonzero = real frame; models that take one */
+    vidattn_progress_callback progress;
+    void *progress_user_data;
+} vidattn_forward_params;
+
+typedef enum vidattn_output_kind {
+    VIDATTN_OUT_LOGITS       = 0, /* [batch, labels] ([batch*frames, labels] for HF space_only) */
+    VIDATTN_OUT_LAST_HIDDEN  = 1, /* [batch, tokens, hidden], after the final norm */
+    VIDATTN_OUT_HIDDEN_STATE = 2, /* index 0..layers: embeddings, then each layer's output */
+    VIDATTN_OUT_ATTENTION    = 3, /* index 0..layers-1: [sequences, heads, n, n] */
+    VIDATTN_OUT_POOLED_CLS   = 4, /* [batch, hidden]: token 0 of the last hidden state */
+    VIDATTN_OUT_POOLED_MEAN  = 5  /* [batch, hidden]: mean over tokens of the last hidden state */
+} vidattn_output_kind;
+
 /* Mechanisms known to vidattn_flops(). */
 typedef enum vidattn_mechanism {
     VIDATTN_MECH_JOINT = 0,

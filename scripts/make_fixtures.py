@@ -202,6 +202,87 @@ def positional():
     print("wrote", OUT / "positional.npz")
 
 
+def _save_io(d, model, pixel_values, **kw):
+    """Runs `model` (HF) on pixel_values and stores inputs and outputs next to the checkpoint."""
+    model.set_attn_implementation("eager")   # SDPA returns no attention maps
+    with torch.no_grad():
+        out = model(pixel_values=pixel_values, output_hidden_states=True, output_attentions=True, **kw)
+    arrays = {"pixel_values": pixel_values, "logits": out.logits,
+              "last_hidden_state": getattr(out, "last_hidden_state", None)}
+    for i, h in enumerate(out.hidden_states):
+        arrays[f"hidden_{i}"] = h
+    for i, a in enumerate(out.attentions or []):
+        arrays[f"attention_{i}"] = a
+    np.savez_compressed(d / "io.npz", **{k: v.numpy() for k, v in arrays.items() if v is not None})
+
+
+def models():
+    """Small randomly initialised HF checkpoints (transformers' own save_pretrained), with
+    their outputs: ViViT (Hub 4.x key names, 5.x names, bf16, sharded) and TimeSformer
+    (divided_space_time, joint_space_time, space_only)."""
+    import json
+    import shutil
+    from safetensors.torch import load_file, save_file
+    from transformers import (TimesformerConfig, TimesformerForVideoClassification, VivitConfig,
+                              VivitForVideoClassification)
+    root = OUT / "models"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    labels = {i: f"label_{i}" for i in range(5)}
+    torch.manual_seed(21)
+    cfg = VivitConfig(image_size=32, num_frames=4, tubelet_size=[2, 8, 8], hidden_size=32, num_hidden_layers=2,
+                      num_attention_heads=4, intermediate_size=64, num_labels=5, id2label=labels,
+                      label2id={v: k for k, v in labels.items()})
+    m = VivitForVideoClassification(cfg).eval()
+    with torch.no_grad():  # make the tables and norms non-trivial
+        for name, p in m.named_parameters():
+            if "position" in name or "cls_token" in name or "layernorm" in name:
+                p.add_(torch.randn_like(p) * 0.5)
+    px = torch.randn(2, 4, 3, 32, 32)
+    d = root / "vivit"
+    m.save_pretrained(d)
+    _save_io(d, m, px)
+    # transformers 5.x in-memory names.
+    d5 = root / "vivit_v5names"
+    d5.mkdir()
+    shutil.copy(d / "config.json", d5)
+    sd = load_file(d / "model.safetensors")
+    ren = {}
+    for k, v in sd.items():
+        n = (k.replace("encoder.layer.", "layers.").replace("attention.attention.query", "attention.q_proj")
+             .replace("attention.attention.key", "attention.k_proj").replace("attention.attention.value", "attention.v_proj")
+             .replace("attention.output.dense", "attention.o_proj").replace("intermediate.dense", "mlp.fc1")
+             .replace("output.dense", "mlp.fc2"))
+        ren[n] = v
+    save_file(ren, d5 / "model.safetensors", metadata={"format": "pt"})
+    # bf16 weights: the reference runs the same bf16-rounded weights in fp32.
+    db = root / "vivit_bf16"
+    db.mkdir()
+    shutil.copy(d / "config.json", db)
+    save_file({k: v.to(torch.bfloat16) for k, v in sd.items()}, db / "model.safetensors", metadata={"format": "pt"})
+    mb = VivitForVideoClassification.from_pretrained(db, dtype=torch.float32).eval()
+    assert all(p.dtype == torch.float32 for p in mb.parameters())
+    _save_io(db, mb, px)
+    # Sharded.
+    ds = root / "vivit_sharded"
+    m.save_pretrained(ds, max_shard_size="60KB")
+    assert (ds / "model.safetensors.index.json").exists()
+    for at in ["divided_space_time", "joint_space_time", "space_only"]:
+        torch.manual_seed(22)
+        tc = TimesformerConfig(image_size=32, patch_size=8, num_frames=4, hidden_size=32, num_hidden_layers=2,
+                               num_attention_heads=4, intermediate_size=64, num_labels=5, attention_type=at,
+                               id2label=labels, label2id={v: k for k, v in labels.items()})
+        tm = TimesformerForVideoClassification(tc).eval()
+        with torch.no_grad():
+            for name, p in tm.named_parameters():
+                if "embeddings" in name or "layernorm" in name or "temporal_dense" in name:
+                    p.add_(torch.randn_like(p) * 0.5)
+        dt = root / f"timesformer_{at.split('_')[0]}"
+        tm.save_pretrained(dt)
+        _save_io(dt, tm, torch.randn(2, 4, 3, 32, 32))
+    print("wrote", root)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", nargs="*", help="fixture sets (default: all): " + ", ".join(SETS))
@@ -212,7 +293,7 @@ def main():
         globals()[w]()
 
 
-SETS = ["kernels", "divided", "trajectory", "performer", "swin", "positional"]
+SETS = ["kernels", "divided", "trajectory", "performer", "swin", "positional", "models"]
 
 if __name__ == "__main__":
     main()

@@ -49,7 +49,10 @@ public func nonNull<T>(_ p: T?, _ name: String) throws -> T {
 }
 
 /// a·b·…, or nil on overflow or a negative factor.
-public func checkedProduct(_ xs: Int...) -> Int? {
+public func checkedProduct(_ xs: Int...) -> Int? { checkedProduct(xs) }
+
+/// The product of xs, or nil on overflow or a negative factor.
+public func checkedProduct(_ xs: [Int]) -> Int? {
     var r = 1
     for x in xs {
         if x < 0 { return nil }

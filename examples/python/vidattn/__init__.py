@@ -9,8 +9,9 @@ from .errors import (VidAttnError, InvalidArgument, NullPointer, OutOfMemory, Sh
 from . import kernels
 from . import attention
 from . import positional
+from .model import Model, ModelOutput, load
 
-__all__ = ["version", "set_num_threads", "get_num_threads", "kernels", "attention", "positional", "flops",
+__all__ = ["load", "Model", "ModelOutput", "version", "set_num_threads", "get_num_threads", "kernels", "attention", "positional", "flops",
            "VidAttnError"]
 
 

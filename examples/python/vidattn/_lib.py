@@ -50,6 +50,19 @@ class MACs(ctypes.Structure):
     _fields_ = [("attention", ctypes.c_double), ("total", ctypes.c_double)]
 
 
+class ModelParams(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("reserved", ctypes.c_int)]
+
+
+PROGRESS = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int)
+
+
+class ForwardParams(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("output_hidden_states", ctypes.c_int),
+                ("output_attentions", ctypes.c_int), ("frame_mask", ctypes.POINTER(ctypes.c_uint8)),
+                ("progress", PROGRESS), ("progress_user_data", ctypes.c_void_p)]
+
+
 _S = ctypes.c_int  # vidattn_status
 _sigs = {
     "vidattn_version": (ctypes.c_char_p, []),
@@ -88,6 +101,22 @@ _sigs = {
     "vidattn_attn_temporal_aim": (_S, [ctypes.c_int64] * 4 + [c_float_p] * 7),
     "vidattn_mechanism_default_shape": (MechanismShape, []),
     "vidattn_flops": (_S, [ctypes.c_int, ctypes.POINTER(MechanismShape), ctypes.POINTER(MACs)]),
+    "vidattn_model_default_params": (ModelParams, []),
+    "vidattn_model_load": (_S, [ctypes.c_char_p, ctypes.POINTER(ModelParams), ctypes.POINTER(ctypes.c_void_p)]),
+    "vidattn_model_free": (None, [ctypes.c_void_p]),
+    "vidattn_model_type": (ctypes.c_char_p, [ctypes.c_void_p]),
+    "vidattn_model_config_json": (ctypes.c_char_p, [ctypes.c_void_p]),
+    "vidattn_model_num_labels": (ctypes.c_int64, [ctypes.c_void_p]),
+    "vidattn_model_hidden_size": (ctypes.c_int64, [ctypes.c_void_p]),
+    "vidattn_model_parameter_count": (ctypes.c_int64, [ctypes.c_void_p]),
+    "vidattn_forward_default_params": (ForwardParams, []),
+    "vidattn_model_forward": (_S, [ctypes.c_void_p, c_float_p] + [ctypes.c_int64] * 5 +
+                              [ctypes.POINTER(ForwardParams), ctypes.POINTER(ctypes.c_void_p)]),
+    "vidattn_output_count": (ctypes.c_int64, [ctypes.c_void_p, ctypes.c_int]),
+    "vidattn_output_shape": (_S, [ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, c_int64_p,
+                                  ctypes.POINTER(ctypes.c_int)]),
+    "vidattn_output_copy": (_S, [ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, c_float_p, ctypes.c_int64]),
+    "vidattn_output_free": (None, [ctypes.c_void_p]),
     "vidattn_softmax": (_S, [ctypes.c_int64, ctypes.c_int64, c_float_p, ctypes.c_int64, ctypes.c_float,
                              c_float_p, ctypes.c_int64]),
     "vidattn_layer_norm": (_S, [ctypes.c_int64, ctypes.c_int64, c_float_p, c_float_p, c_float_p, c_float_p,

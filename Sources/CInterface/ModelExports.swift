@@ -1,0 +1,175 @@
+// C exports of model loading and inference (vidattn_model_*, vidattn_output_*).
+#if canImport(Glibc)
+import Glibc
+#endif
+import VidAttn
+import CVidAttnTypes
+
+final class ModelBox {
+    let model: VideoModel
+    let typeString: UnsafeMutablePointer<CChar>
+    let configString: UnsafeMutablePointer<CChar>
+    init(_ m: VideoModel, configText: String) {
+        model = m
+        typeString = strdup(m.modelType)
+        configString = strdup(configText)
+    }
+    deinit { free(typeString); free(configString) }
+}
+
+final class OutputBox {
+    let out: ModelOutput
+    let cls: Tensor, mean: Tensor
+    init(_ o: ModelOutput, cls: Tensor, mean: Tensor) { out = o; self.cls = cls; self.mean = mean }
+
+    func tensors(_ kind: Int32) -> [Tensor] {
+        switch kind {
+        case 0: return [out.logits]
+        case 1: return [out.lastHiddenState]
+        case 2: return out.hiddenStates
+        case 3: return out.attentions
+        case 4: return [cls]
+        case 5: return [mean]
+        default: return []
+        }
+    }
+}
+
+private func box(_ p: OpaquePointer?) -> ModelBox? {
+    p.map { Unmanaged<ModelBox>.fromOpaque(UnsafeRawPointer($0)).takeUnretainedValue() }
+}
+private func outBox(_ p: OpaquePointer?) -> OutputBox? {
+    p.map { Unmanaged<OutputBox>.fromOpaque(UnsafeRawPointer($0)).takeUnretainedValue() }
+}
+
+@_cdecl("vidattn_model_default_params")
+public func vidattn_model_default_params() -> vidattn_model_params {
+    vidattn_model_params(struct_size: MemoryLayout<vidattn_model_params>.size, reserved: 0)
+}
+
+@_cdecl("vidattn_model_load")
+public func vidattn_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePointer<vidattn_model_params>?,
+                               _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded {
+        let out = try nonNull(out, "out")
+        out.pointee = nil
+        let path = String(cString: try nonNull(path, "path"))
+        if let params {
+            try require(params.pointee.struct_size >= MemoryLayout<vidattn_model_params>.size,
+                        "params.struct_size \(params.pointee.struct_size) is smaller than this library's struct")
+        }
+        let model = try loadModel(path: path)
+        let text = (try? MappedFile(path: path + "/config.json").text()) ?? "{}"
+        out.pointee = OpaquePointer(Unmanaged.passRetained(ModelBox(model, configText: text)).toOpaque())
+    }
+}
+
+@_cdecl("vidattn_model_free")
+public func vidattn_model_free(_ m: OpaquePointer?) {
+    guard let m else { return }
+    Unmanaged<ModelBox>.fromOpaque(UnsafeRawPointer(m)).release()
+}
+
+private let empty: UnsafeMutablePointer<CChar> = strdup("")
+
+@_cdecl("vidattn_model_type")
+public func vidattn_model_type(_ m: OpaquePointer?) -> UnsafePointer<CChar> {
+    UnsafePointer(box(m)?.typeString ?? empty)
+}
+@_cdecl("vidattn_model_config_json")
+public func vidattn_model_config_json(_ m: OpaquePointer?) -> UnsafePointer<CChar> {
+    UnsafePointer(box(m)?.configString ?? empty)
+}
+@_cdecl("vidattn_model_num_labels")
+public func vidattn_model_num_labels(_ m: OpaquePointer?) -> Int64 { Int64(box(m)?.model.numLabels ?? -1) }
+@_cdecl("vidattn_model_hidden_size")
+public func vidattn_model_hidden_size(_ m: OpaquePointer?) -> Int64 { Int64(box(m)?.model.hiddenSize ?? -1) }
+@_cdecl("vidattn_model_parameter_count")
+public func vidattn_model_parameter_count(_ m: OpaquePointer?) -> Int64 { Int64(box(m)?.model.parameterCount ?? -1) }
+
+@_cdecl("vidattn_forward_default_params")
+public func vidattn_forward_default_params() -> vidattn_forward_params {
+    vidattn_forward_params(struct_size: MemoryLayout<vidattn_forward_params>.size, output_hidden_states: 0,
+                           output_attentions: 0, frame_mask: nil, progress: nil, progress_user_data: nil)
+}
+
+@_cdecl("vidattn_model_forward")
+public func vidattn_model_forward(_ m: OpaquePointer?, _ pixels: UnsafePointer<Float>?, _ batch: Int64,
+                                  _ frames: Int64, _ channels: Int64, _ height: Int64, _ width: Int64,
+                                  _ params: UnsafePointer<vidattn_forward_params>?,
+                                  _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded {
+        let out = try nonNull(out, "out")
+        out.pointee = nil
+        guard let mb = box(m) else { throw VidAttnError(.nullPointer, "model is NULL") }
+        let px = try nonNull(pixels, "pixel_values")
+        try require(batch > 0 && frames > 0 && channels > 0 && height > 0 && width > 0,
+                    "pixel_values dimensions must be positive (got [\(batch), \(frames), \(channels), \(height), \(width)])")
+        guard let total = checkedProduct(Int(batch), Int(frames), Int(channels), Int(height), Int(width)),
+              total <= 1 << 34 else {
+            throw VidAttnError(.invalidArgument, "pixel_values of [\(batch), \(frames), \(channels), \(height), \(width)] is too large")
+        }
+        var p = vidattn_forward_default_params()
+        if let params {
+            try require(params.pointee.struct_size >= MemoryLayout<vidattn_forward_params>.size,
+                        "params.struct_size \(params.pointee.struct_size) is smaller than this library's struct")
+            p = params.pointee
+        }
+        var o = ForwardOptions()
+        o.outputHiddenStates = p.output_hidden_states != 0
+        o.outputAttentions = p.output_attentions != 0
+        o.frameMask = p.frame_mask
+        if let cb = p.progress {
+            let user = p.progress_user_data
+            o.shouldContinue = { layer, layers in cb(user, Int32(layer), Int32(layers)) != 0 }
+        }
+        let result = try mb.model.forward(px, batch: Int(batch), frames: Int(frames), channels: Int(channels),
+                                          height: Int(height), width: Int(width), options: o)
+        let ob = OutputBox(result, cls: try mb.model.pooled(result, .cls), mean: try mb.model.pooled(result, .mean))
+        out.pointee = OpaquePointer(Unmanaged.passRetained(ob).toOpaque())
+    }
+}
+
+@_cdecl("vidattn_output_count")
+public func vidattn_output_count(_ o: OpaquePointer?, _ kind: Int32) -> Int64 {
+    Int64(outBox(o)?.tensors(kind).count ?? 0)
+}
+
+private func outputTensor(_ o: OpaquePointer?, _ kind: Int32, _ index: Int64) throws -> Tensor {
+    guard let ob = outBox(o) else { throw VidAttnError(.nullPointer, "output is NULL") }
+    guard (0...5).contains(kind) else { throw VidAttnError(.invalidArgument, "unknown output kind \(kind)") }
+    let ts = ob.tensors(kind)
+    guard index >= 0, index < Int64(ts.count) else {
+        throw VidAttnError(.invalidArgument, "output index \(index) out of range (\(ts.count) tensors of kind \(kind); " +
+                           "hidden states and attentions must be requested in the forward params)")
+    }
+    return ts[Int(index)]
+}
+
+@_cdecl("vidattn_output_shape")
+public func vidattn_output_shape(_ o: OpaquePointer?, _ kind: Int32, _ index: Int64,
+                                 _ shape: UnsafeMutablePointer<Int64>?, _ ndim: UnsafeMutablePointer<Int32>?) -> Int32 {
+    guarded {
+        let t = try outputTensor(o, kind, index)
+        let s = try nonNull(shape, "shape"), n = try nonNull(ndim, "ndim")
+        for (i, d) in t.shape.prefix(8).enumerated() { s[i] = Int64(d) }
+        n.pointee = Int32(min(t.shape.count, 8))
+    }
+}
+
+@_cdecl("vidattn_output_copy")
+public func vidattn_output_copy(_ o: OpaquePointer?, _ kind: Int32, _ index: Int64, _ dst: UnsafeMutablePointer<Float>?,
+                                _ capacity: Int64) -> Int32 {
+    guarded {
+        let t = try outputTensor(o, kind, index)
+        let d = try nonNull(dst, "dst")
+        try require(capacity >= Int64(t.count), "dst holds \(capacity) floats but the tensor \(t.shape) has \(t.count)")
+        d.update(from: t.pointer, count: t.count)
+    }
+}
+
+@_cdecl("vidattn_output_free")
+public func vidattn_output_free(_ o: OpaquePointer?) {
+    guard let o else { return }
+    Unmanaged<OutputBox>.fromOpaque(UnsafeRawPointer(o)).release()
+}

@@ -1,0 +1,243 @@
+// Shared pieces of the models: weights as packed linears and norms, the forward
+// options and outputs, and the building blocks every ViT-style layer uses.
+import Kernels
+
+/// A PyTorch `Linear` (weight [out, in]) packed for the GEMM at load time.
+public struct Linear: Sendable {
+    public let inFeatures: Int, outFeatures: Int
+    let w: PackedB
+    let bias: Tensor?
+
+    public init(weight: Tensor, bias: Tensor?) throws {
+        guard weight.shape.count == 2 else {
+            throw VidAttnError(.shapeMismatch, "linear weight must be 2-D, got \(weight.shape)")
+        }
+        outFeatures = weight.shape[0]; inFeatures = weight.shape[1]
+        if let bias, bias.shape != [outFeatures] {
+            throw VidAttnError(.shapeMismatch, "linear bias has shape \(bias.shape), expected [\(outFeatures)]")
+        }
+        guard let p = PackedB(transposed: true, k: inFeatures, n: outFeatures, b: weight.pointer, ldb: inFeatures) else {
+            throw VidAttnError(.outOfMemory, "cannot pack a \(weight.shape) weight")
+        }
+        w = p; self.bias = bias
+    }
+
+    /// Several linears on the same input fused into one (rows stacked: [q; k; v]).
+    public init(stacking parts: [(Tensor, Tensor?)]) throws {
+        let inF = parts[0].0.shape[1]
+        let outF = parts.reduce(0) { $0 + $1.0.shape[0] }
+        let w = try Tensor(shape: [outF, inF])
+        let b = parts.allSatisfy { $0.1 != nil } ? try Tensor(shape: [outF]) : nil
+        var row = 0
+        for (pw, pb) in parts {
+            guard pw.shape.count == 2, pw.shape[1] == inF else {
+                throw VidAttnError(.shapeMismatch, "cannot stack a \(pw.shape) weight onto inputs of \(inF)")
+            }
+            (w.data + row * inF).update(from: pw.pointer, count: pw.count)
+            if let b, let pb { (b.data + row).update(from: pb.pointer, count: pb.count) }
+            row += pw.shape[0]
+        }
+        try self.init(weight: w, bias: b)
+    }
+
+    /// y[rows, out] = act(x·Wᵀ + b) (+ y when accumulate: residual add in place).
+    func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
+                        activation: Activation = .none, accumulate: Bool = false, ldx: Int? = nil) throws {
+        let ok = sgemm(transA: false, m: rows, k: inFeatures, alpha: 1, a: x, lda: ldx ?? inFeatures, packedB: w,
+                       beta: accumulate ? 1 : 0, c: y, ldc: outFeatures,
+                       epilogue: GemmEpilogue(bias: bias?.pointer, activation: activation))
+        if !ok { throw VidAttnError(.outOfMemory, "linear \(inFeatures)→\(outFeatures) on \(rows) rows: scratch") }
+    }
+}
+
+public struct LayerNormP: Sendable {
+    let gamma: Tensor, beta: Tensor
+    let eps: Float
+    func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        layerNorm(rows: rows, cols: gamma.count, x: x, ldx: gamma.count, y: y, ldy: gamma.count,
+                  gamma: gamma.pointer, beta: beta.pointer, eps: eps)
+    }
+}
+
+/// Options of one forward pass.
+public struct ForwardOptions {
+    public var outputHiddenStates = false
+    public var outputAttentions = false
+    /// [B, T] bytes, nonzero = real frame (models that take one).
+    public var frameMask: UnsafePointer<UInt8>? = nil
+    /// Called between layers with (layer, layers); return false to stop (status aborted).
+    public var shouldContinue: ((Int, Int) -> Bool)? = nil
+    public init() {}
+}
+
+/// What a forward pass returns. Token layouts follow the reference model.
+public final class ModelOutput: @unchecked Sendable {
+    public var logits: Tensor
+    public var lastHiddenState: Tensor
+    public var hiddenStates: [Tensor] = []
+    public var attentions: [Tensor] = []
+    init(logits: Tensor, lastHiddenState: Tensor) { self.logits = logits; self.lastHiddenState = lastHiddenState }
+}
+
+public enum Pooling: Int32, Sendable { case cls = 0, mean = 1 }
+
+/// A loaded video model: immutable, shareable between threads.
+public protocol VideoModel: AnyObject, Sendable {
+    var modelType: String { get }
+    var config: JSON { get }
+    var numLabels: Int { get }
+    var hiddenSize: Int { get }
+    var parameterCount: Int { get }
+    /// pixel_values [B, T, C, H, W], fp32.
+    func forward(_ pixels: UnsafePointer<Float>, batch: Int, frames: Int, channels: Int, height: Int, width: Int,
+                 options: ForwardOptions) throws -> ModelOutput
+}
+
+extension VideoModel {
+    /// CLS (token 0) or the mean over all tokens of the last hidden state: [B, hidden].
+    public func pooled(_ out: ModelOutput, _ pooling: Pooling) throws -> Tensor {
+        let h = out.lastHiddenState
+        let B = h.shape[0], N = h.shape[1], C = h.shape[2]
+        let r = try Tensor(zeros: [B, C])
+        for b in 0..<B {
+            let dst = r.data + b * C
+            switch pooling {
+            case .cls: dst.update(from: h.data + b * N * C, count: C)
+            case .mean:
+                for n in 0..<N { for c in 0..<C { dst[c] += h.data[(b * N + n) * C + c] } }
+                for c in 0..<C { dst[c] /= Float(N) }
+            }
+        }
+        return r
+    }
+}
+
+// MARK: - Config and weight access
+
+struct ConfigReader {
+    let json: JSON
+    let file: String
+    func int(_ key: String, _ def: Int? = nil) throws -> Int {
+        if let v = json[key] {
+            guard let i = v.int else { throw VidAttnError(.badFormat, "\(file): '\(key)' must be an integer") }
+            return i
+        }
+        if let def { return def }
+        throw VidAttnError(.badFormat, "\(file): missing '\(key)'")
+    }
+    func double(_ key: String, _ def: Double) throws -> Double {
+        guard let v = json[key] else { return def }
+        guard let d = v.double else { throw VidAttnError(.badFormat, "\(file): '\(key)' must be a number") }
+        return d
+    }
+    func string(_ key: String, _ def: String) throws -> String {
+        guard let v = json[key] else { return def }
+        guard let s = v.string else { throw VidAttnError(.badFormat, "\(file): '\(key)' must be a string") }
+        return s
+    }
+    func bool(_ key: String, _ def: Bool) throws -> Bool {
+        guard let v = json[key] else { return def }
+        guard let b = v.bool else { throw VidAttnError(.badFormat, "\(file): '\(key)' must be true or false") }
+        return b
+    }
+    func ints(_ key: String, _ def: [Int]) throws -> [Int] {
+        guard let v = json[key] else { return def }
+        guard let a = v.array, a.allSatisfy({ $0.int != nil }) else {
+            throw VidAttnError(.badFormat, "\(file): '\(key)' must be a list of integers")
+        }
+        return a.map { $0.int! }
+    }
+    /// Number of labels: num_labels, else the size of id2label, else `def`.
+    func labels(_ def: Int) throws -> Int {
+        if json["num_labels"] != nil { return try int("num_labels") }
+        if let m = json["id2label"]?.object { return m.count }
+        return def
+    }
+    func positive(_ values: [String: Int]) throws {
+        for (k, v) in values where v <= 0 { throw VidAttnError(.badFormat, "\(file): '\(k)' must be positive (got \(v))") }
+    }
+}
+
+/// Weight lookup with alternative spellings and shape checks; counts what it loads.
+final class Weights {
+    let store: WeightStore
+    var loaded = 0
+    init(_ store: WeightStore) { self.store = store }
+
+    func tensor(_ names: [String], shape: [Int]?) throws -> Tensor {
+        for n in names where store.has(n) {
+            let t = try store.tensor(n, shape: shape)
+            loaded += t.count
+            return t
+        }
+        throw VidAttnError(.badFormat, "missing tensor '\(names[0])'" + (names.count > 1 ? " (or '\(names[1])')" : ""))
+    }
+    func tensor(_ name: String, shape: [Int]?) throws -> Tensor { try tensor([name], shape: shape) }
+    func optional(_ name: String, shape: [Int]?) throws -> Tensor? {
+        store.has(name) ? try tensor(name, shape: shape) : nil
+    }
+    func linear(_ prefix: [String], in i: Int, out o: Int, bias: Bool = true) throws -> Linear {
+        let w = try tensor(prefix.map { $0 + ".weight" }, shape: [o, i])
+        let b = bias ? try tensor(prefix.map { $0 + ".bias" }, shape: [o]) : nil
+        return try Linear(weight: w, bias: b)
+    }
+    func linear(_ prefix: String, in i: Int, out o: Int, bias: Bool = true) throws -> Linear {
+        try linear([prefix], in: i, out: o, bias: bias)
+    }
+    func norm(_ prefix: [String], _ c: Int, eps: Float) throws -> LayerNormP {
+        LayerNormP(gamma: try tensor(prefix.map { $0 + ".weight" }, shape: [c]),
+                   beta: try tensor(prefix.map { $0 + ".bias" }, shape: [c]), eps: eps)
+    }
+    func norm(_ prefix: String, _ c: Int, eps: Float) throws -> LayerNormP { try norm([prefix], c, eps: eps) }
+}
+
+// MARK: - Building blocks
+
+/// Non-overlapping patches (a Conv3d with kernel = stride) as GEMM rows:
+/// pixels [B, T, C, H, W] → rows (b, t', i, j) of C·kt·kh·kw values ordered (c, dt, dy, dx),
+/// the layout of a PyTorch Conv3d weight [out, C, kt, kh, kw]. Trailing remainders dropped.
+func patchify(_ px: UnsafePointer<Float>, B: Int, T: Int, C: Int, H: Int, W: Int,
+              kt: Int, kh: Int, kw: Int, into dst: UnsafeMutablePointer<Float>) {
+    let Tp = T / kt, h = H / kh, w = W / kw, K = C * kt * kh * kw
+    parallelFor(B * Tp) { bt, _ in
+        let b = bt / Tp, tp = bt % Tp
+        for i in 0..<h { for j in 0..<w {
+            var o = dst + ((bt * h + i) * w + j) * K
+            for c in 0..<C { for dt in 0..<kt { for dy in 0..<kh {
+                let src = px + ((((b * T + tp * kt + dt) * C + c) * H + i * kh + dy) * W + j * kw)
+                o.update(from: src, count: kw)
+                o += kw
+            } } }
+        } }
+        _ = b
+    }
+}
+
+/// Self-attention of `seqs` sequences of n tokens from a fused qkv buffer [seqs·n, 3C]
+/// ([q | k | v], heads contiguous) into out [seqs·n, C]; probs [seqs, heads, n, n] if given.
+func selfAttention(qkv: UnsafePointer<Float>, seqs: Int, n: Int, channels C: Int, heads: Int,
+                   out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>? = nil) throws {
+    let d = C / heads
+    let view = { (off: Int) in HeadView(qkv + off, batchStride: n * 3 * C, headStride: d, rowStride: 3 * C) }
+    var a = AttentionArgs(batch: seqs, heads: heads, nq: n, nk: n, d: d, q: view(0), k: view(C), v: view(2 * C),
+                          o: HeadView(out, batchStride: n * C, headStride: d, rowStride: C),
+                          scale: 1 / Float(d).squareRoot())
+    a.probs = probs
+    guard attention(a) else { throw VidAttnError(.outOfMemory, "attention scratch for \(seqs)×\(n) tokens") }
+}
+
+func copyTensor(_ p: UnsafePointer<Float>, _ shape: [Int]) throws -> Tensor {
+    let t = try Tensor(shape: shape)
+    t.data.update(from: p, count: t.count)
+    return t
+}
+
+func activationNamed(_ s: String, file: String) throws -> Activation {
+    switch s {
+    case "gelu", "gelu_python": return .gelu
+    case "gelu_fast", "gelu_new", "gelu_pytorch_tanh", "gelu_tanh": return .geluTanh
+    case "relu": return .relu
+    case "tanh": return .tanh
+    default: throw VidAttnError(.unsupported, "\(file): hidden_act '\(s)' is not supported")
+    }
+}

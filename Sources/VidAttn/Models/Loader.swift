@@ -1,0 +1,19 @@
+// Loading a checkpoint directory: config.json picks the architecture by model_type.
+
+/// Loads `dir` (config.json + model.safetensors or a sharded index).
+public func loadModel(path dir: String) throws -> VideoModel {
+    let cfgPath = dir + "/config.json"
+    guard fileExists(cfgPath) else { throw VidAttnError(.io, "\(dir): no config.json") }
+    let config = try JSON.parse(try MappedFile(path: cfgPath).text())
+    guard config.object != nil else { throw VidAttnError(.badFormat, "\(cfgPath): not a JSON object") }
+    guard let type = config["model_type"]?.string else { throw VidAttnError(.badFormat, "\(cfgPath): no model_type") }
+    let store = try WeightStore(directory: dir)
+    let w = Weights(store)
+    switch type {
+    case "vivit": return try ViViT(config: config, weights: w, file: cfgPath)
+    case "timesformer": return try TimeSformerHF(config: config, weights: w, file: cfgPath)
+    default:
+        throw VidAttnError(.unsupported, "\(cfgPath): model_type '\(type)' is not supported " +
+                           "(supported: vivit, timesformer)")
+    }
+}

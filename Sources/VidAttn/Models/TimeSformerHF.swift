@@ -1,0 +1,242 @@
+// HuggingFace TimeSformer (REFERENCE.md §6): per-frame patch embedding, CLS and
+// position table per frame (nearest-neighbour resize), time table per spatial
+// position, tokens space-major (index 1 + s·T + t). attention_type
+// divided_space_time (temporal attention over patches only, temporal_dense,
+// spatial attention with one CLS copy per frame, averaged), joint_space_time or
+// space_only (per-frame sequences; logits per frame as in HF).
+// Unlike HF, frames and grid come from the input, so other frame counts work.
+import Kernels
+
+public final class TimeSformerHF: VideoModel, @unchecked Sendable {
+    public let modelType = "timesformer"
+    public let config: JSON
+    public let numLabels: Int, hiddenSize: Int
+    public private(set) var parameterCount = 0
+    let heads: Int, inter: Int, channels: Int, patchSize: Int
+    let attentionType: String
+    let act: Activation
+    let patch: Linear
+    let cls: Tensor, pos: Tensor, time: Tensor?
+    let blocks: [Block]
+    let finalNorm: LayerNormP
+    let classifier: Linear?
+
+    struct Block {
+        let tNorm: LayerNormP?, tQKV: Linear?, tOut: Linear?, tDense: Linear?
+        let ln1: LayerNormP, qkv: Linear, o: Linear, ln2: LayerNormP, fc1: Linear, fc2: Linear
+    }
+
+    init(config: JSON, weights w: Weights, file: String) throws {
+        let c = ConfigReader(json: config, file: file)
+        self.config = config
+        hiddenSize = try c.int("hidden_size", 768); heads = try c.int("num_attention_heads", 12)
+        let layers = try c.int("num_hidden_layers", 12)
+        inter = try c.int("intermediate_size", 3072); channels = try c.int("num_channels", 3)
+        patchSize = try c.int("patch_size", 16)
+        try c.positive(["hidden_size": hiddenSize, "num_attention_heads": heads, "num_hidden_layers": layers,
+                        "intermediate_size": inter, "num_channels": channels, "patch_size": patchSize])
+        guard hiddenSize % heads == 0 else {
+            throw VidAttnError(.badFormat, "\(file): hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(heads)")
+        }
+        attentionType = try c.string("attention_type", "divided_space_time")
+        guard ["divided_space_time", "space_only", "joint_space_time"].contains(attentionType) else {
+            throw VidAttnError(.unsupported, "\(file): attention_type '\(attentionType)' is not supported")
+        }
+        act = try activationNamed(try c.string("hidden_act", "gelu"), file: file)
+        let eps = Float(try c.double("layer_norm_eps", 1e-6))
+        let C = hiddenSize, p = patchSize, e = "timesformer.embeddings."
+        let pw = try w.tensor(e + "patch_embeddings.projection.weight", shape: [C, channels, p, p])
+        let flat = try Tensor(shape: [C, channels * p * p]); flat.data.update(from: pw.pointer, count: pw.count)
+        patch = try Linear(weight: flat, bias: try w.tensor(e + "patch_embeddings.projection.bias", shape: [C]))
+        cls = try w.tensor(e + "cls_token", shape: [1, 1, C])
+        guard let pi = w.store.info(e + "position_embeddings"), pi.shape.count == 3, pi.shape[0] == 1, pi.shape[2] == C,
+              pi.shape[1] >= 2 else {
+            throw VidAttnError(.badFormat, "missing or mis-shaped tensor '\(e)position_embeddings' (expected [1, 1+P, \(C)])")
+        }
+        pos = try w.tensor(e + "position_embeddings", shape: pi.shape)
+        let side = Int(Double(pi.shape[1] - 1).squareRoot())
+        guard side * side == pi.shape[1] - 1 else {
+            throw VidAttnError(.badFormat, "position_embeddings has \(pi.shape[1] - 1) patch rows, not a square grid")
+        }
+        if attentionType != "space_only" {
+            guard let ti = w.store.info(e + "time_embeddings"), ti.shape.count == 3, ti.shape[0] == 1, ti.shape[2] == C else {
+                throw VidAttnError(.badFormat, "missing or mis-shaped tensor '\(e)time_embeddings' (expected [1, T, \(C)])")
+            }
+            time = try w.tensor(e + "time_embeddings", shape: ti.shape)
+        } else { time = nil }
+        var bl: [Block] = []
+        for i in 0..<layers {
+            let l = "timesformer.encoder.layer.\(i)."
+            let divided = attentionType == "divided_space_time"
+            bl.append(Block(
+                tNorm: divided ? try w.norm(l + "temporal_layernorm", C, eps: eps) : nil,
+                tQKV: divided ? try w.linear(l + "temporal_attention.attention.qkv", in: C, out: 3 * C) : nil,
+                tOut: divided ? try w.linear(l + "temporal_attention.output.dense", in: C, out: C) : nil,
+                tDense: divided ? try w.linear(l + "temporal_dense", in: C, out: C) : nil,
+                ln1: try w.norm(l + "layernorm_before", C, eps: eps),
+                qkv: try w.linear(l + "attention.attention.qkv", in: C, out: 3 * C),
+                o: try w.linear(l + "attention.output.dense", in: C, out: C),
+                ln2: try w.norm(l + "layernorm_after", C, eps: eps),
+                fc1: try w.linear(l + "intermediate.dense", in: C, out: inter),
+                fc2: try w.linear(l + "output.dense", in: inter, out: C)))
+        }
+        blocks = bl
+        finalNorm = try w.norm("timesformer.layernorm", C, eps: eps)
+        if let ci = w.store.info("classifier.weight") {
+            numLabels = try c.labels(ci.shape.first ?? 0)
+            classifier = try w.linear("classifier", in: C, out: numLabels)
+        } else { classifier = nil; numLabels = 0 }
+        parameterCount = w.loaded
+    }
+
+    /// PyTorch `interpolate(mode="nearest")` source index.
+    @inline(__always) func nearest(_ i: Int, _ outSize: Int, _ inSize: Int) -> Int {
+        min(Int(Float(i) * (Float(inSize) / Float(outSize))), inSize - 1)
+    }
+
+    public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
+                        width W: Int, options: ForwardOptions) throws -> ModelOutput {
+        try require(Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
+        try require(H >= patchSize && W >= patchSize, "frames of \(H)×\(W) are smaller than one \(patchSize)-pixel patch",
+                    status: .shapeMismatch)
+        let C = hiddenSize, hp = H / patchSize, wp = W / patchSize, P = hp * wp
+        // Per-frame embeddings [B·T, 1+P, C] with the (resized) position table.
+        let K = channels * patchSize * patchSize
+        let patches = try Tensor(shape: [B * T * P, K]), emb = try Tensor(shape: [B * T * P, C])
+        patchify(px, B: B * T, T: 1, C: Cin, H: H, W: W, kt: 1, kh: patchSize, kw: patchSize, into: patches.data)
+        try patch(patches.pointer, rows: B * T * P, into: emb.data)
+        let side = Int(Double(pos.shape[1] - 1).squareRoot())
+        let posRow: (Int) -> Int = { s in
+            if P + 1 == self.pos.shape[1] { return 1 + s }
+            // HF: patch_height = (1+P) // patch_width, nearest resize of the side×side grid.
+            let ph = (1 + P) / wp, i = s / wp, j = s % wp
+            return 1 + self.nearest(i, ph, side) * side + self.nearest(j, wp, side)
+        }
+        if attentionType == "space_only" {
+            let S = 1 + P
+            let x = try Tensor(shape: [B * T, S, C])
+            for f in 0..<(B * T) {
+                let r0 = x.data + f * S * C
+                for c in 0..<C { r0[c] = cls[c] + pos[c] }
+                for s in 0..<P {
+                    let pr = pos.data + posRow(s) * C, src = emb.data + (f * P + s) * C, dst = r0 + (1 + s) * C
+                    for c in 0..<C { dst[c] = src[c] + pr[c] }
+                }
+            }
+            return try runPlain(x, seqs: B * T, S: S, options: options)
+        }
+        // Space-major sequence [B, 1 + P·T, C]: token 1 + s·T + t.
+        let time = self.time!, Tcfg = time.shape[1]
+        let S = 1 + P * T
+        let x = try Tensor(shape: [B, S, C])
+        for b in 0..<B {
+            let r0 = x.data + b * S * C
+            for c in 0..<C { r0[c] = cls[c] + pos[c] }
+            for s in 0..<P {
+                let pr = pos.data + posRow(s) * C
+                for t in 0..<T {
+                    let tr = time.data + (T == Tcfg ? t : nearest(t, T, Tcfg)) * C
+                    let src = emb.data + ((b * T + t) * P + s) * C, dst = r0 + (1 + s * T + t) * C
+                    for c in 0..<C { dst[c] = src[c] + pr[c] + tr[c] }
+                }
+            }
+        }
+        if attentionType == "joint_space_time" { return try runPlain(x, seqs: B, S: S, options: options) }
+        return try runDivided(x, B: B, T: T, P: P, options: options)
+    }
+
+    /// Standard pre-LN layers over `seqs` sequences of S tokens (space_only, joint_space_time).
+    func runPlain(_ x: Tensor, seqs: Int, S: Int, options: ForwardOptions) throws -> ModelOutput {
+        let C = hiddenSize, rows = seqs * S
+        let y = try Tensor(shape: [rows, max(3 * C, inter)]), a = try Tensor(shape: [rows, C])
+        var hidden: [Tensor] = [], atts: [Tensor] = []
+        if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
+        for (l, blk) in blocks.enumerated() {
+            if let go = options.shouldContinue, !go(l, blocks.count) {
+                throw VidAttnError(.aborted, "forward stopped by the callback before layer \(l)")
+            }
+            blk.ln1(x.pointer, rows: rows, into: a.data)
+            try blk.qkv(a.pointer, rows: rows, into: y.data)
+            let probs = options.outputAttentions ? try Tensor(shape: [seqs, heads, S, S]) : nil
+            try selfAttention(qkv: y.pointer, seqs: seqs, n: S, channels: C, heads: heads, out: a.data, probs: probs?.data)
+            if let probs { atts.append(probs) }
+            try blk.o(a.pointer, rows: rows, into: x.data, accumulate: true)
+            try mlp(blk, x, rows: rows, y: y, a: a)
+            if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
+        }
+        return try finish(x, seqs: seqs, S: S, hidden: hidden, atts: atts)
+    }
+
+    func mlp(_ blk: Block, _ x: Tensor, rows: Int, y: Tensor, a: Tensor) throws {
+        blk.ln2(x.pointer, rows: rows, into: a.data)
+        try blk.fc1(a.pointer, rows: rows, into: y.data, activation: act)
+        try blk.fc2(y.pointer, rows: rows, into: x.data, accumulate: true)
+    }
+
+    func finish(_ x: Tensor, seqs: Int, S: Int, hidden: [Tensor], atts: [Tensor]) throws -> ModelOutput {
+        let C = hiddenSize
+        let last = try Tensor(shape: [seqs, S, C])
+        finalNorm(x.pointer, rows: seqs * S, into: last.data)
+        let logits = try Tensor(zeros: [seqs, numLabels])
+        if let classifier {
+            for b in 0..<seqs { try classifier(last.pointer + b * S * C, rows: 1, into: logits.data + b * numLabels) }
+        }
+        let out = ModelOutput(logits: logits, lastHiddenState: last)
+        out.hiddenStates = hidden; out.attentions = atts
+        return out
+    }
+
+    /// divided_space_time layers on x [B, 1 + P·T, C] (space-major).
+    func runDivided(_ x: Tensor, B: Int, T: Int, P: Int, options: ForwardOptions) throws -> ModelOutput {
+        let C = hiddenSize, S = 1 + P * T, N = P * T
+        let rowsT = B * N, rowsS = B * T * (1 + P), rows = B * S
+        let big = max(rowsT, rowsS, rows)
+        let y = try Tensor(shape: [big, max(3 * C, inter)]), a = try Tensor(shape: [big, C])
+        let r = try Tensor(shape: [big, C]), sp = try Tensor(shape: [rowsS, C])
+        var hidden: [Tensor] = [], atts: [Tensor] = []
+        if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
+        for (l, blk) in blocks.enumerated() {
+            if let go = options.shouldContinue, !go(l, blocks.count) {
+                throw VidAttnError(.aborted, "forward stopped by the callback before layer \(l)")
+            }
+            // Temporal: patch tokens of each b are [P, T] rows already (space-major).
+            for b in 0..<B {
+                blk.tNorm!(x.pointer + (b * S + 1) * C, rows: N, into: a.data + b * N * C)
+            }
+            try blk.tQKV!(a.pointer, rows: rowsT, into: y.data)
+            try selfAttention(qkv: y.pointer, seqs: B * P, n: T, channels: C, heads: heads, out: a.data)
+            try blk.tOut!(a.pointer, rows: rowsT, into: r.data)
+            for b in 0..<B {   // x_patches += temporal_dense(Rt)
+                try blk.tDense!(r.pointer + b * N * C, rows: N, into: x.data + (b * S + 1) * C, accumulate: true)
+            }
+            // Spatial: [CLS, frame t's patches] for every (b, t).
+            for b in 0..<B { for t in 0..<T {
+                let seq = sp.data + (b * T + t) * (1 + P) * C
+                seq.update(from: x.data + b * S * C, count: C)
+                for s in 0..<P { (seq + (1 + s) * C).update(from: x.data + (b * S + 1 + s * T + t) * C, count: C) }
+            } }
+            blk.ln1(sp.pointer, rows: rowsS, into: a.data)
+            try blk.qkv(a.pointer, rows: rowsS, into: y.data)
+            let probs = options.outputAttentions ? try Tensor(shape: [B * T, heads, 1 + P, 1 + P]) : nil
+            try selfAttention(qkv: y.pointer, seqs: B * T, n: 1 + P, channels: C, heads: heads, out: a.data,
+                              probs: probs?.data)
+            if let probs { atts.append(probs) }
+            try blk.o(a.pointer, rows: rowsS, into: r.data)
+            for b in 0..<B {
+                let xb = x.data + b * S * C
+                for c in 0..<C {
+                    var m: Float = 0
+                    for t in 0..<T { m += r.data[(b * T + t) * (1 + P) * C + c] }
+                    xb[c] += m / Float(T)
+                }
+                for t in 0..<T { for s in 0..<P {
+                    let src = r.data + ((b * T + t) * (1 + P) + 1 + s) * C, dst = xb + (1 + s * T + t) * C
+                    for c in 0..<C { dst[c] += src[c] }
+                } }
+            }
+            try mlp(blk, x, rows: rows, y: y, a: a)
+            if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
+        }
+        return try finish(x, seqs: B, S: S, hidden: hidden, atts: atts)
+    }
+}

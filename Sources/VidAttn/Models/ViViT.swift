@@ -1,0 +1,136 @@
+// HuggingFace ViViT (REFERENCE.md §5): tubelet embedding, a learned 3-D position
+// table, pre-LN transformer layers with joint space-time attention, CLS classifier.
+// Accepts the Hub's 4.x key names and transformers 5.x names.
+import Kernels
+
+public final class ViViT: VideoModel, @unchecked Sendable {
+    public let modelType = "vivit"
+    public let config: JSON
+    public let numLabels: Int, hiddenSize: Int
+    public private(set) var parameterCount = 0
+    let heads: Int, layers: Int, inter: Int, channels: Int
+    let tubelet: (Int, Int, Int)
+    let act: Activation
+    let patch: Linear
+    let cls: Tensor, pos: Tensor
+    let blocks: [Block]
+    let finalNorm: LayerNormP
+    let classifier: Linear?
+
+    struct Block {
+        let ln1: LayerNormP, qkv: Linear, o: Linear, ln2: LayerNormP, fc1: Linear, fc2: Linear
+    }
+
+    init(config: JSON, weights w: Weights, file: String) throws {
+        let c = ConfigReader(json: config, file: file)
+        self.config = config
+        hiddenSize = try c.int("hidden_size", 768); heads = try c.int("num_attention_heads", 12)
+        layers = try c.int("num_hidden_layers", 12); inter = try c.int("intermediate_size", 3072)
+        channels = try c.int("num_channels", 3)
+        let tb = try c.ints("tubelet_size", [2, 16, 16])
+        guard tb.count == 3 else { throw VidAttnError(.badFormat, "\(file): tubelet_size must have 3 entries") }
+        tubelet = (tb[0], tb[1], tb[2])
+        try c.positive(["hidden_size": hiddenSize, "num_attention_heads": heads, "num_hidden_layers": layers,
+                        "intermediate_size": inter, "num_channels": channels, "tubelet t": tb[0], "tubelet h": tb[1],
+                        "tubelet w": tb[2]])
+        guard hiddenSize % heads == 0 else {
+            throw VidAttnError(.badFormat, "\(file): hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(heads)")
+        }
+        act = try activationNamed(try c.string("hidden_act", "gelu_fast"), file: file)
+        let eps = Float(try c.double("layer_norm_eps", 1e-6))
+        let C = hiddenSize, K = channels * tb[0] * tb[1] * tb[2]
+        let pw = try w.tensor("vivit.embeddings.patch_embeddings.projection.weight", shape: [C, channels, tb[0], tb[1], tb[2]])
+        let pb = try w.tensor("vivit.embeddings.patch_embeddings.projection.bias", shape: [C])
+        let flat = try Tensor(shape: [C, K]); flat.data.update(from: pw.pointer, count: pw.count)
+        patch = try Linear(weight: flat, bias: pb)
+        cls = try w.tensor("vivit.embeddings.cls_token", shape: [1, 1, C])
+        guard let posInfo = w.store.info("vivit.embeddings.position_embeddings"), posInfo.shape.count == 3,
+              posInfo.shape[0] == 1, posInfo.shape[2] == C else {
+            throw VidAttnError(.badFormat, "missing or mis-shaped tensor 'vivit.embeddings.position_embeddings' (expected [1, N+1, \(C)])")
+        }
+        pos = try w.tensor("vivit.embeddings.position_embeddings", shape: posInfo.shape)
+        var bl: [Block] = []
+        for i in 0..<layers {
+            let old = "vivit.encoder.layer.\(i).", new = "vivit.layers.\(i)."
+            let q = try w.tensor([old + "attention.attention.query.weight", new + "attention.q_proj.weight"], shape: [C, C])
+            let k = try w.tensor([old + "attention.attention.key.weight", new + "attention.k_proj.weight"], shape: [C, C])
+            let v = try w.tensor([old + "attention.attention.value.weight", new + "attention.v_proj.weight"], shape: [C, C])
+            let qb = try w.tensor([old + "attention.attention.query.bias", new + "attention.q_proj.bias"], shape: [C])
+            let kb = try w.tensor([old + "attention.attention.key.bias", new + "attention.k_proj.bias"], shape: [C])
+            let vb = try w.tensor([old + "attention.attention.value.bias", new + "attention.v_proj.bias"], shape: [C])
+            bl.append(Block(
+                ln1: try w.norm([old + "layernorm_before", new + "layernorm_before"], C, eps: eps),
+                qkv: try Linear(stacking: [(q, qb), (k, kb), (v, vb)]),
+                o: try w.linear([old + "attention.output.dense", new + "attention.o_proj"], in: C, out: C),
+                ln2: try w.norm([old + "layernorm_after", new + "layernorm_after"], C, eps: eps),
+                fc1: try w.linear([old + "intermediate.dense", new + "mlp.fc1"], in: C, out: inter),
+                fc2: try w.linear([old + "output.dense", new + "mlp.fc2"], in: inter, out: C)))
+        }
+        blocks = bl
+        finalNorm = try w.norm("vivit.layernorm", C, eps: eps)
+        if w.store.has("classifier.weight") {
+            let nl = try c.labels(w.store.info("classifier.weight")!.shape.first ?? 0)
+            classifier = try w.linear("classifier", in: C, out: nl)
+            numLabels = nl
+        } else {
+            classifier = nil; numLabels = 0
+        }
+        parameterCount = w.loaded
+    }
+
+    public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
+                        width W: Int, options: ForwardOptions) throws -> ModelOutput {
+        let (kt, kh, kw) = tubelet
+        try require(Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
+        try require(T >= kt && H >= kh && W >= kw,
+                    "input \(T)×\(H)×\(W) is smaller than one tubelet \(kt)×\(kh)×\(kw)", status: .shapeMismatch)
+        let N = (T / kt) * (H / kh) * (W / kw), S = 1 + N, C = hiddenSize
+        try require(pos.shape[1] == S,
+                    "input gives \(N) tubelets but the position table has \(pos.shape[1] - 1) " +
+                    "(frames \(T), size \(H)×\(W)); other sizes are not supported for ViViT yet", status: .shapeMismatch)
+        let rows = B * S
+        let x = try Tensor(shape: [B, S, C]), y = try Tensor(shape: [rows, max(3 * C, inter)])
+        let attn = try Tensor(shape: [rows, C])
+        // Embeddings.
+        let K = channels * kt * kh * kw
+        let patches = try Tensor(shape: [B * N, K]), emb = try Tensor(shape: [B * N, C])
+        patchify(px, B: B, T: T, C: Cin, H: H, W: W, kt: kt, kh: kh, kw: kw, into: patches.data)
+        try patch(patches.pointer, rows: B * N, into: emb.data)
+        for b in 0..<B {
+            let row0 = x.data + b * S * C
+            for c in 0..<C { row0[c] = cls[c] + pos[c] }
+            for n in 0..<N {
+                let dst = row0 + (1 + n) * C, src = emb.data + (b * N + n) * C, p = pos.data + (1 + n) * C
+                for c in 0..<C { dst[c] = src[c] + p[c] }
+            }
+        }
+        var hidden: [Tensor] = []
+        var attentions: [Tensor] = []
+        if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, [B, S, C])) }
+        for (l, blk) in blocks.enumerated() {
+            if let go = options.shouldContinue, !go(l, blocks.count) {
+                throw VidAttnError(.aborted, "forward stopped by the callback before layer \(l)")
+            }
+            blk.ln1(x.pointer, rows: rows, into: attn.data)
+            try blk.qkv(attn.pointer, rows: rows, into: y.data)
+            var probs: Tensor? = nil
+            if options.outputAttentions { probs = try Tensor(shape: [B, heads, S, S]) }
+            try selfAttention(qkv: y.pointer, seqs: B, n: S, channels: C, heads: heads, out: attn.data, probs: probs?.data)
+            if let probs { attentions.append(probs) }
+            try blk.o(attn.pointer, rows: rows, into: x.data, accumulate: true)
+            blk.ln2(x.pointer, rows: rows, into: attn.data)
+            try blk.fc1(attn.pointer, rows: rows, into: y.data, activation: act)
+            try blk.fc2(y.pointer, rows: rows, into: x.data, accumulate: true)
+            if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, [B, S, C])) }
+        }
+        let last = try Tensor(shape: [B, S, C])
+        finalNorm(x.pointer, rows: rows, into: last.data)
+        let logits = try Tensor(zeros: [B, max(numLabels, 0)])
+        if let classifier {
+            for b in 0..<B { try classifier(last.pointer + b * S * C, rows: 1, into: logits.data + b * numLabels) }
+        }
+        let out = ModelOutput(logits: logits, lastHiddenState: last)
+        out.hiddenStates = hidden; out.attentions = attentions
+        return out
+    }
+}

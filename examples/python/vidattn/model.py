@@ -1,0 +1,121 @@
+"""Loading checkpoints and running models."""
+import ctypes
+import json
+import os
+import weakref
+
+import numpy as np
+
+from ._lib import lib, ModelParams, ForwardParams, PROGRESS
+from ._arrays import f32, fptr, u8ptr
+from .errors import check
+
+LOGITS, LAST_HIDDEN, HIDDEN_STATE, ATTENTION, POOLED_CLS, POOLED_MEAN = range(6)
+
+
+class ModelOutput:
+    """Outputs of Model.forward: logits, last_hidden_state, hidden_states (tuple or None),
+    attentions (tuple or None) as numpy float32 arrays."""
+
+    def __init__(self, logits, last_hidden_state, hidden_states, attentions):
+        self.logits = logits
+        self.last_hidden_state = last_hidden_state
+        self.hidden_states = hidden_states
+        self.attentions = attentions
+
+    def __repr__(self):
+        return f"ModelOutput(logits={self.logits.shape}, last_hidden_state={self.last_hidden_state.shape})"
+
+
+def _fetch(handle, kind, index):
+    shape = (ctypes.c_int64 * 8)()
+    nd = ctypes.c_int()
+    check(lib.vidattn_output_shape(handle, kind, index, shape, ctypes.byref(nd)))
+    arr = np.empty(tuple(shape[i] for i in range(nd.value)), np.float32)
+    check(lib.vidattn_output_copy(handle, kind, index, fptr(arr), arr.size))
+    return arr
+
+
+class Model:
+    """A loaded checkpoint directory (config.json + model.safetensors).
+
+    Usable as a context manager; freed by close(), by the context manager, or when
+    garbage-collected. Thread-safe: several threads may call forward at once."""
+
+    def __init__(self, path):
+        path = os.fspath(path)
+        h = ctypes.c_void_p()
+        params = lib.vidattn_model_default_params()
+        check(lib.vidattn_model_load(path.encode(), ctypes.byref(params), ctypes.byref(h)))
+        self._h = h.value
+        self._finalizer = weakref.finalize(self, lib.vidattn_model_free, h.value)
+        self.path = path
+        self.config = json.loads(lib.vidattn_model_config_json(self._h).decode())
+        self.model_type = lib.vidattn_model_type(self._h).decode()
+        self.num_labels = lib.vidattn_model_num_labels(self._h)
+        self.hidden_size = lib.vidattn_model_hidden_size(self._h)
+        self.parameter_count = lib.vidattn_model_parameter_count(self._h)
+
+    def close(self):
+        """Frees the model now (idempotent)."""
+        self._finalizer()
+        self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _handle(self):
+        if self._h is None:
+            raise ValueError("the model was closed")
+        return self._h
+
+    def forward(self, pixel_values, output_hidden_states=False, output_attentions=False, mask=None, progress=None):
+        """pixel_values: float32 [B, T, C, H, W] (preprocessed). mask: bool [B, T], True = real
+        frame (models that take one). progress(layer, layers) -> bool: return False to stop."""
+        px = f32(pixel_values, "pixel_values")
+        if px.ndim != 5:
+            raise ValueError(f"pixel_values must be [B, T, C, H, W]; got shape {px.shape}")
+        p = lib.vidattn_forward_default_params()
+        p.output_hidden_states = 1 if output_hidden_states else 0
+        p.output_attentions = 1 if output_attentions else 0
+        m = None
+        if mask is not None:
+            m = np.ascontiguousarray(np.asarray(mask), dtype=np.uint8)
+            if m.shape != px.shape[:2]:
+                raise ValueError(f"mask must be [{px.shape[0]}, {px.shape[1]}]; got {m.shape}")
+            p.frame_mask = u8ptr(m)
+        cb = None
+        if progress is not None:
+            cb = PROGRESS(lambda user, layer, layers: 1 if progress(layer, layers) is not False else 0)
+            p.progress = cb
+        out = ctypes.c_void_p()
+        check(lib.vidattn_model_forward(self._handle(), fptr(px), *px.shape, ctypes.byref(p), ctypes.byref(out)))
+        try:
+            hs = tuple(_fetch(out, HIDDEN_STATE, i) for i in range(lib.vidattn_output_count(out, HIDDEN_STATE)))
+            at = tuple(_fetch(out, ATTENTION, i) for i in range(lib.vidattn_output_count(out, ATTENTION)))
+            return ModelOutput(_fetch(out, LOGITS, 0), _fetch(out, LAST_HIDDEN, 0),
+                               hs if output_hidden_states else None, at if output_attentions else None)
+        finally:
+            lib.vidattn_output_free(out)
+
+    def __call__(self, pixel_values, mask=None):
+        """Logits [B, num_labels]."""
+        return self.forward(pixel_values, mask=mask).logits
+
+    def embed(self, pixel_values, pooling="cls", mask=None):
+        """Pooled embeddings [B, hidden]: 'cls' (token 0) or 'mean' over tokens of the last hidden state."""
+        if pooling not in ("cls", "mean"):
+            raise ValueError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
+        h = self.forward(pixel_values, mask=mask).last_hidden_state
+        return h[:, 0].copy() if pooling == "cls" else h.mean(axis=1)
+
+    def __repr__(self):
+        return f"Model({self.path!r}, type={self.model_type}, labels={self.num_labels})"
+
+
+def load(path):
+    """Loads a checkpoint directory; see Model."""
+    return Model(path)

@@ -1,0 +1,130 @@
+"""Whole models from real checkpoint directories (written by transformers' save_pretrained in
+scripts/make_fixtures.py) against the outputs transformers computed on them.
+Tolerance: logits and hidden states within 1e-4 absolute (fp32)."""
+import os
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vidattn
+
+MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "models"
+
+
+def io(name):
+    return np.load(MODELS / name / "io.npz")
+
+
+@pytest.mark.parametrize("name,io_name", [("vivit", "vivit"), ("vivit_v5names", "vivit"), ("vivit_sharded", "vivit"),
+                                          ("vivit_bf16", "vivit_bf16"), ("timesformer_divided", None),
+                                          ("timesformer_joint", None), ("timesformer_space", None)])
+def test_logits_and_hidden_states_match_transformers(name, io_name):
+    ref = io(io_name or name)
+    with vidattn.load(MODELS / name) as m:
+        out = m.forward(ref["pixel_values"], output_hidden_states=True, output_attentions=True)
+    np.testing.assert_allclose(out.logits, ref["logits"], atol=1e-4, rtol=0)
+    if "last_hidden_state" in ref:
+        np.testing.assert_allclose(out.last_hidden_state, ref["last_hidden_state"], atol=1e-4, rtol=0)
+    n_hidden = len([k for k in ref.files if k.startswith("hidden_")])
+    assert len(out.hidden_states) == n_hidden
+    for i in range(n_hidden):
+        np.testing.assert_allclose(out.hidden_states[i], ref[f"hidden_{i}"], atol=1e-4, rtol=0, err_msg=f"layer {i}")
+    n_att = len([k for k in ref.files if k.startswith("attention_")])
+    assert len(out.attentions) == n_att
+    for i in range(n_att):
+        np.testing.assert_allclose(out.attentions[i], ref[f"attention_{i}"], atol=1e-5, rtol=0)
+
+
+def test_model_facts_and_call():
+    with vidattn.load(MODELS / "vivit") as m:
+        assert m.model_type == "vivit" and m.num_labels == 5 and m.hidden_size == 32
+        assert m.config["id2label"]["3"] == "label_3"
+        assert m.parameter_count > 10_000
+        px = io("vivit")["pixel_values"]
+        logits = m(px)
+        assert logits.shape == (2, 5)
+        e = m.embed(px, pooling="cls")
+        assert e.shape == (2, 32)
+        np.testing.assert_allclose(e, m.forward(px).last_hidden_state[:, 0], atol=0)
+        np.testing.assert_allclose(m.embed(px, pooling="mean"), m.forward(px).last_hidden_state.mean(1), atol=1e-6)
+
+
+def test_progress_callback_can_stop_and_model_stays_usable():
+    with vidattn.load(MODELS / "vivit") as m:
+        px = io("vivit")["pixel_values"]
+        seen = []
+        m.forward(px, progress=lambda layer, layers: seen.append((layer, layers)))
+        assert seen == [(0, 2), (1, 2)]
+        with pytest.raises(vidattn.Aborted):
+            m.forward(px, progress=lambda layer, layers: layer < 1)
+        np.testing.assert_allclose(m(px), io("vivit")["logits"], atol=1e-4, rtol=0)
+
+
+def test_closed_model_and_double_close():
+    m = vidattn.load(MODELS / "vivit")
+    m.close()
+    m.close()
+    with pytest.raises(ValueError, match="closed"):
+        m(io("vivit")["pixel_values"])
+
+
+def copy_model(tmp_path, name="vivit"):
+    d = tmp_path / name
+    shutil.copytree(MODELS / name, d)
+    return d
+
+
+def test_bad_checkpoints(tmp_path):
+    with pytest.raises(vidattn.IOFailure, match="config.json"):
+        vidattn.load(tmp_path)
+    d = copy_model(tmp_path)
+    # Unknown model_type.
+    cfg = (d / "config.json").read_text()
+    (d / "config.json").write_text(cfg.replace('"vivit"', '"resnet"'))
+    with pytest.raises(vidattn.Unsupported, match="resnet"):
+        vidattn.load(d)
+    (d / "config.json").write_text(cfg)
+    # Truncated weights.
+    data = (d / "model.safetensors").read_bytes()
+    (d / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(vidattn.BadFormat, match="data section|after the last tensor|past the end"):
+        vidattn.load(d)
+    # Header length past the end.
+    (d / "model.safetensors").write_bytes(struct.pack("<Q", 1 << 40) + data[8:100])
+    with pytest.raises(vidattn.BadFormat, match="header length"):
+        vidattn.load(d)
+    (d / "model.safetensors").write_bytes(data)
+    vidattn.load(d).close()
+
+
+def test_missing_and_misshaped_tensors(tmp_path):
+    from_names = io  # noqa: F841
+    d = copy_model(tmp_path)
+    raw = (d / "model.safetensors").read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = raw[8:8 + n].decode()
+    # Rename one tensor: now it is missing.
+    bad = header.replace("vivit.layernorm.weight", "vivit.layernorm.wEight")
+    (d / "model.safetensors").write_bytes(raw[:8] + bad.encode() + raw[8 + n:])
+    with pytest.raises(vidattn.BadFormat, match="missing tensor 'vivit.layernorm.weight'"):
+        vidattn.load(d)
+    # A config that disagrees with the weights' shapes.
+    (d / "model.safetensors").write_bytes(raw)
+    cfg = (d / "config.json").read_text().replace('"intermediate_size": 64', '"intermediate_size": 65')
+    (d / "config.json").write_text(cfg)
+    with pytest.raises(vidattn.ShapeMismatch, match="expected"):
+        vidattn.load(d)
+
+
+def test_wrong_input_shapes():
+    with vidattn.load(MODELS / "vivit") as m:
+        px = io("vivit")["pixel_values"]
+        with pytest.raises(ValueError, match="B, T, C, H, W"):
+            m(px[0])
+        with pytest.raises(vidattn.ShapeMismatch, match="channels"):
+            m(px[:, :, :2])
+        with pytest.raises(vidattn.ShapeMismatch, match="position table"):
+            m(np.zeros((1, 6, 3, 32, 32), np.float32))
