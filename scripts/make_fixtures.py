@@ -280,6 +280,25 @@ def models():
         dt = root / f"timesformer_{at.split('_')[0]}"
         tm.save_pretrained(dt)
         _save_io(dt, tm, torch.randn(2, 4, 3, 32, 32))
+    # torchvision Video Swin, small, through the converter in tools/.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    from convert_torchvision_swin3d import write_checkpoint
+    from torchvision.models.video.swin_transformer import SwinTransformer3d
+    torch.manual_seed(23)
+    kw = dict(patch_size=[2, 4, 4], embed_dim=16, depths=[2, 2, 2], num_heads=[2, 2, 4], window_size=[4, 7, 7])
+    sw = SwinTransformer3d(**kw, stochastic_depth_prob=0.0, num_classes=5).eval()
+    with torch.no_grad():
+        for name, p in sw.named_parameters():
+            if "relative_position_bias_table" in name or "norm" in name:
+                p.add_(torch.randn_like(p) * 0.3)
+    d = write_checkpoint(sw.state_dict(), root / "swin3d", id2label=labels, **kw)
+    arrays = {}
+    for tag, shape in {"regular": (1, 8, 3, 56, 56), "odd": (1, 5, 3, 50, 70)}.items():
+        px = torch.randn(*shape)
+        with torch.no_grad():
+            arrays[f"{tag}_pixel_values"] = px
+            arrays[f"{tag}_logits"] = sw(px.permute(0, 2, 1, 3, 4))      # torchvision takes [B, C, T, H, W]
+    np.savez_compressed(d / "io.npz", **{k: v.numpy() for k, v in arrays.items()})
     print("wrote", root)
 
 

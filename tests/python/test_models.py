@@ -128,3 +128,14 @@ def test_wrong_input_shapes():
             m(px[:, :, :2])
         with pytest.raises(vidattn.ShapeMismatch, match="position table"):
             m(np.zeros((1, 6, 3, 32, 32), np.float32))
+
+
+@pytest.mark.parametrize("tag", ["regular", "odd"])
+def test_swin3d_matches_torchvision(tag):
+    """torchvision SwinTransformer3d (written by tools/convert_torchvision_swin3d.py); the odd
+    input exercises patch padding, window clamping, padded windows and the shift mask."""
+    ref = io("swin3d")
+    with vidattn.load(MODELS / "swin3d") as m:
+        assert m.model_type == "torchvision_swin3d" and m.num_labels == 5
+        logits = m(ref[f"{tag}_pixel_values"])
+    np.testing.assert_allclose(logits, ref[f"{tag}_logits"], atol=1e-4, rtol=0)

@@ -12,8 +12,9 @@ public func loadModel(path dir: String) throws -> VideoModel {
     switch type {
     case "vivit": return try ViViT(config: config, weights: w, file: cfgPath)
     case "timesformer": return try TimeSformerHF(config: config, weights: w, file: cfgPath)
+    case "torchvision_swin3d": return try Swin3D(config: config, weights: w, file: cfgPath)
     default:
         throw VidAttnError(.unsupported, "\(cfgPath): model_type '\(type)' is not supported " +
-                           "(supported: vivit, timesformer)")
+                           "(supported: vivit, timesformer, torchvision_swin3d)")
     }
 }

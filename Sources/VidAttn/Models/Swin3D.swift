@@ -1,0 +1,173 @@
+// torchvision Video Swin (`swin3d_t/s/b`, REFERENCE.md §4): padded Conv3d patch
+// embedding + LayerNorm, stages of shifted-window blocks with patch merging in
+// between, final LayerNorm, global average pool, linear head.
+// config.json: model_type "torchvision_swin3d" with the constructor's fields
+// (patch_size, embed_dim, depths, num_heads, window_size, num_classes, mlp_ratio),
+// or "variant": "swin3d_t" | "swin3d_s" | "swin3d_b" for the published shapes.
+import Kernels
+
+public final class Swin3D: VideoModel, @unchecked Sendable {
+    public let modelType = "torchvision_swin3d"
+    public let config: JSON
+    public let numLabels: Int, hiddenSize: Int
+    public private(set) var parameterCount = 0
+    let patch: (Int, Int, Int)
+    let window: (Int, Int, Int)
+    let embedDim: Int
+    let patchProj: Linear, patchNorm: LayerNormP
+    let stages: [[Block]]
+    let merges: [(norm: LayerNormP, reduction: PackedB)]
+    let finalNorm: LayerNormP
+    let head: Linear
+    static let eps: Float = 1e-5
+
+    struct Block {
+        let norm1: LayerNormP, attn: WindowAttention3DWeights, norm2: LayerNormP, fc1: Linear, fc2: Linear
+        let shift: (Int, Int, Int)
+    }
+
+    static let variants: [String: (dim: Int, depths: [Int], heads: [Int])] = [
+        "swin3d_t": (96, [2, 2, 6, 2], [3, 6, 12, 24]),
+        "swin3d_s": (96, [2, 2, 18, 2], [3, 6, 12, 24]),
+        "swin3d_b": (128, [2, 2, 18, 2], [4, 8, 16, 32]),
+    ]
+
+    init(config: JSON, weights w: Weights, file: String) throws {
+        let c = ConfigReader(json: config, file: file)
+        self.config = config
+        var dim = 96, depths = [2, 2, 6, 2], heads = [3, 6, 12, 24]
+        if let v = config["variant"]?.string {
+            guard let p = Self.variants[v] else {
+                throw VidAttnError(.unsupported, "\(file): unknown variant '\(v)' (swin3d_t, swin3d_s, swin3d_b)")
+            }
+            (dim, depths, heads) = p
+        }
+        embedDim = try c.int("embed_dim", dim)
+        depths = try c.ints("depths", depths); heads = try c.ints("num_heads", heads)
+        let ps = try c.ints("patch_size", [2, 4, 4]), ws = try c.ints("window_size", [8, 7, 7])
+        let mlpRatio = try c.double("mlp_ratio", 4)
+        guard ps.count == 3, ws.count == 3, depths.count == heads.count, !depths.isEmpty,
+              (ps + ws + depths + heads).allSatisfy({ $0 > 0 }), embedDim > 0 else {
+            throw VidAttnError(.badFormat, "\(file): patch_size and window_size need 3 positive entries, depths and " +
+                               "num_heads positive entries of equal count")
+        }
+        patch = (ps[0], ps[1], ps[2]); window = (ws[0], ws[1], ws[2])
+        let C0 = embedDim, K = 3 * ps[0] * ps[1] * ps[2]
+        let pw = try w.tensor("patch_embed.proj.weight", shape: [C0, 3, ps[0], ps[1], ps[2]])
+        let flat = try Tensor(shape: [C0, K]); flat.data.update(from: pw.pointer, count: pw.count)
+        patchProj = try Linear(weight: flat, bias: try w.tensor("patch_embed.proj.bias", shape: [C0]))
+        patchNorm = try w.norm("patch_embed.norm", C0, eps: Self.eps)
+        var st: [[Block]] = [], mg: [(LayerNormP, PackedB)] = []
+        let tableRows = (2 * ws[0] - 1) * (2 * ws[1] - 1) * (2 * ws[2] - 1)
+        for (i, depth) in depths.enumerated() {
+            let C = C0 << i, nh = heads[i], hidden = Int(Double(C) * mlpRatio)
+            guard C % nh == 0 else { throw VidAttnError(.badFormat, "\(file): stage \(i) width \(C) not divisible by \(nh) heads") }
+            var blocks: [Block] = []
+            for j in 0..<depth {
+                let p = "features.\(2 * i).\(j)."
+                let qkv = try w.tensor(p + "attn.qkv.weight", shape: [3 * C, C]), qb = try w.tensor(p + "attn.qkv.bias", shape: [3 * C])
+                let pr = try w.tensor(p + "attn.proj.weight", shape: [C, C]), pb = try w.tensor(p + "attn.proj.bias", shape: [C])
+                let table = try w.tensor(p + "attn.relative_position_bias_table", shape: [tableRows, nh])
+                let attn = try WindowAttention3DWeights(channels: C, heads: nh, window: window, qkvWeight: qkv.pointer,
+                                                        qkvBias: qb.pointer, projWeight: pr.pointer, projBias: pb.pointer,
+                                                        relativePositionTable: table.pointer)
+                let shift = j % 2 == 0 ? (0, 0, 0) : (ws[0] / 2, ws[1] / 2, ws[2] / 2)
+                blocks.append(Block(norm1: try w.norm(p + "norm1", C, eps: Self.eps), attn: attn,
+                                    norm2: try w.norm(p + "norm2", C, eps: Self.eps),
+                                    fc1: try w.linear(p + "mlp.0", in: C, out: hidden),
+                                    fc2: try w.linear(p + "mlp.3", in: hidden, out: C), shift: shift))
+            }
+            st.append(blocks)
+            if i < depths.count - 1 {
+                let p = "features.\(2 * i + 1)."
+                let red = try w.tensor(p + "reduction.weight", shape: [2 * C, 4 * C])
+                guard let packed = PackedB(transposed: true, k: 4 * C, n: 2 * C, b: red.pointer, ldb: 4 * C) else {
+                    throw VidAttnError(.outOfMemory, "cannot pack \(p)reduction")
+                }
+                mg.append((try w.norm(p + "norm", 4 * C, eps: Self.eps), packed))
+            }
+        }
+        stages = st; merges = mg
+        hiddenSize = C0 << (depths.count - 1)
+        finalNorm = try w.norm("norm", hiddenSize, eps: Self.eps)
+        let hi = w.store.info("head.weight")
+        let nl = try c.labels(try c.int("num_classes", hi?.shape.first ?? 400))
+        head = try w.linear("head", in: hiddenSize, out: nl)
+        numLabels = nl
+        parameterCount = w.loaded
+    }
+
+    public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
+                        width W: Int, options: ForwardOptions) throws -> ModelOutput {
+        try require(Cin == 3, "pixel_values has \(Cin) channels, the model takes 3", status: .shapeMismatch)
+        let (pt, ph, pw) = patch
+        let Tp = (T + pt - 1) / pt * pt, Hp = (H + ph - 1) / ph * ph, Wp = (W + pw - 1) / pw * pw
+        // Zero-pad to whole patches ([B, T, C, H, W] layout), then patch rows.
+        var src = px
+        var padded: Tensor? = nil
+        if Tp != T || Hp != H || Wp != W {
+            let p = try Tensor(zeros: [B, Tp, 3, Hp, Wp])
+            for b in 0..<B { for t in 0..<T { for c in 0..<3 { for y in 0..<H {
+                (p.data + (((b * Tp + t) * 3 + c) * Hp + y) * Wp).update(from: px + (((b * T + t) * 3 + c) * H + y) * W, count: W)
+            } } } }
+            padded = p
+            src = p.pointer
+        }
+        var (gt, gh, gw) = (Tp / pt, Hp / ph, Wp / pw)
+        var C = embedDim
+        let patches = try Tensor(shape: [B * gt * gh * gw, 3 * pt * ph * pw])
+        patchify(src, B: B, T: Tp, C: 3, H: Hp, W: Wp, kt: pt, kh: ph, kw: pw, into: patches.data)
+        _ = padded
+        var x = try Tensor(shape: [B, gt, gh, gw, C])
+        try patchProj(patches.pointer, rows: B * gt * gh * gw, into: x.data)
+        patchNorm(x.pointer, rows: B * gt * gh * gw, into: x.data)
+        var hidden: [Tensor] = []
+        if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
+        let total = stages.reduce(0) { $0 + $1.count }
+        var done = 0
+        for (i, blocks) in stages.enumerated() {
+            let rows = B * gt * gh * gw
+            let y = try Tensor(shape: [rows, C]), z = try Tensor(shape: [rows, C])
+            let hbuf = try Tensor(shape: [rows, blocks.first.map { $0.fc1.outFeatures } ?? C])
+            for blk in blocks {
+                if let go = options.shouldContinue, !go(done, total) {
+                    throw VidAttnError(.aborted, "forward stopped by the callback before block \(done)")
+                }
+                blk.norm1(x.pointer, rows: rows, into: y.data)
+                try Ops.windowAttention3D(batch: B, t: gt, h: gh, w: gw, x: y.pointer, y: z.data, weights: blk.attn,
+                                          shift: blk.shift)
+                let xv = x.data, zv = z.data
+                parallelFor(rows) { r, _ in
+                    let a = xv + r * C, b = zv + r * C
+                    var j = 0
+                    while j + 16 <= C { vstore(vload(a + j) + vload(b + j), a + j); j += 16 }
+                    while j < C { a[j] += b[j]; j += 1 }
+                }
+                blk.norm2(x.pointer, rows: rows, into: y.data)
+                try blk.fc1(y.pointer, rows: rows, into: hbuf.data, activation: .gelu)
+                try blk.fc2(hbuf.pointer, rows: rows, into: x.data, accumulate: true)
+                done += 1
+            }
+            if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
+            if i < merges.count {
+                let ngh = (gh + 1) / 2, ngw = (gw + 1) / 2
+                let nx = try Tensor(shape: [B, gt, ngh, ngw, 2 * C])
+                try Ops.patchMerging(batch: B, t: gt, h: gh, w: gw, c: C, x: x.pointer, y: nx.data,
+                                     normWeight: merges[i].norm.gamma.pointer, normBias: merges[i].norm.beta.pointer,
+                                     reduction: merges[i].reduction, eps: Self.eps)
+                x = nx; gh = ngh; gw = ngw; C *= 2
+            }
+        }
+        let tokens = gt * gh * gw
+        let last = try Tensor(shape: [B, tokens, C])
+        finalNorm(x.pointer, rows: B * tokens, into: last.data)
+        let pooled = try Tensor(zeros: [B, C])
+        for b in 0..<B { for n in 0..<tokens { for c in 0..<C { pooled.data[b * C + c] += last.data[(b * tokens + n) * C + c] } } }
+        for i in 0..<(B * C) { pooled.data[i] /= Float(tokens) }
+        let logits = try Tensor(shape: [B, numLabels])
+        try head(pooled.pointer, rows: B, into: logits.data)
+        let out = ModelOutput(logits: logits, lastHiddenState: last)
+        out.hiddenStates = hidden
+        return out
+    }
+}
