@@ -299,6 +299,22 @@ def models():
             arrays[f"{tag}_pixel_values"] = px
             arrays[f"{tag}_logits"] = sw(px.permute(0, 2, 1, 3, 4))      # torchvision takes [B, C, T, H, W]
     np.savez_compressed(d / "io.npz", **{k: v.numpy() for k, v in arrays.items()})
+
+    # lucidrains TimeSformer-pytorch, through tools/convert_timesformer_pytorch.py.
+    from convert_timesformer_pytorch import write_checkpoint as write_lucid
+    from timesformer_pytorch import TimeSformer
+    for tag, extra in {"rotary": {}, "learned": {"rotary_emb": False}, "shift": {"shift_tokens": True}}.items():
+        torch.manual_seed(24)
+        ctor = dict(dim=32, num_frames=4, num_classes=5, image_size=32, patch_size=8, channels=3, depth=2, heads=2,
+                    dim_head=16, rotary_emb=True, shift_tokens=False)
+        ctor.update(extra)
+        tm = TimeSformer(**ctor).eval()
+        d = write_lucid(tm.state_dict(), root / f"timesformer_pytorch_{tag}", **ctor)
+        video = torch.randn(2, 4, 3, 32, 32)
+        mask = torch.tensor([[True, True, True, True], [True, True, True, False]])
+        with torch.no_grad():
+            arrays = {"pixel_values": video, "logits": tm(video), "mask": mask, "masked_logits": tm(video, mask=mask)}
+        np.savez_compressed(d / "io.npz", **{k: v.numpy() for k, v in arrays.items()})
     print("wrote", root)
 
 

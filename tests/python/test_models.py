@@ -139,3 +139,15 @@ def test_swin3d_matches_torchvision(tag):
         assert m.model_type == "torchvision_swin3d" and m.num_labels == 5
         logits = m(ref[f"{tag}_pixel_values"])
     np.testing.assert_allclose(logits, ref[f"{tag}_logits"], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("tag", ["rotary", "learned", "shift"])
+def test_timesformer_pytorch_matches_lucidrains(tag):
+    """timesformer-pytorch 0.4.1 (written by tools/convert_timesformer_pytorch.py): rotary
+    tables, learned positions, token shift, and a frame mask with a padded frame."""
+    name = f"timesformer_pytorch_{tag}"
+    ref = io(name)
+    with vidattn.load(MODELS / name) as m:
+        assert m.model_type == "timesformer_pytorch"
+        np.testing.assert_allclose(m(ref["pixel_values"]), ref["logits"], atol=1e-4, rtol=0)
+        np.testing.assert_allclose(m(ref["pixel_values"], mask=ref["mask"]), ref["masked_logits"], atol=1e-4, rtol=0)

@@ -13,8 +13,9 @@ public func loadModel(path dir: String) throws -> VideoModel {
     case "vivit": return try ViViT(config: config, weights: w, file: cfgPath)
     case "timesformer": return try TimeSformerHF(config: config, weights: w, file: cfgPath)
     case "torchvision_swin3d": return try Swin3D(config: config, weights: w, file: cfgPath)
+    case "timesformer_pytorch": return try TimeSformerLucidrains(config: config, weights: w, file: cfgPath)
     default:
         throw VidAttnError(.unsupported, "\(cfgPath): model_type '\(type)' is not supported " +
-                           "(supported: vivit, timesformer, torchvision_swin3d)")
+                           "(supported: vivit, timesformer, torchvision_swin3d, timesformer_pytorch)")
     }
 }

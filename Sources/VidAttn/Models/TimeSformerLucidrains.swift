@@ -1,0 +1,196 @@
+// lucidrains TimeSformer-pytorch 0.4.1 (REFERENCE.md §2): linear patch embedding,
+// rotary time/axial tables (or a learned table), divided attention with the CLS
+// query over all keys, optional token shift, GEGLU feed-forward, frame mask.
+// config.json: model_type "timesformer_pytorch" with the constructor's arguments.
+// last_hidden_state is the residual stream after the last layer (the reference
+// normalises only the CLS token, inside to_out).
+import Kernels
+
+public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
+    public let modelType = "timesformer_pytorch"
+    public let config: JSON
+    public let numLabels: Int, hiddenSize: Int
+    public private(set) var parameterCount = 0
+    let heads: Int, dimHead: Int, patchSize: Int, channels: Int, numFrames: Int
+    let rotary: Bool, shiftTokens: Bool, consistentRoPE: Bool
+    let patch: Linear
+    let cls: Tensor
+    let pos: Tensor?
+    let layers: [Layer]
+    let outNorm: LayerNormP, outLinear: Linear
+
+    struct Attn { let norm: LayerNormP; let qkv: Linear; let out: Linear }
+    struct Layer { let time: Attn; let space: Attn; let ffNorm: LayerNormP; let ff1: Linear; let ff2: Linear }
+
+    init(config: JSON, weights w: Weights, file: String) throws {
+        let c = ConfigReader(json: config, file: file)
+        self.config = config
+        hiddenSize = try c.int("dim"); numFrames = try c.int("num_frames")
+        let classes = try c.int("num_classes")
+        patchSize = try c.int("patch_size", 16); channels = try c.int("channels", 3)
+        let depth = try c.int("depth", 12)
+        heads = try c.int("heads", 8); dimHead = try c.int("dim_head", 64)
+        rotary = try c.bool("rotary_emb", true); shiftTokens = try c.bool("shift_tokens", false)
+        consistentRoPE = try c.bool("consistent_rope", false)
+        let imageSize = try c.int("image_size", 224)
+        try c.positive(["dim": hiddenSize, "num_frames": numFrames, "num_classes": classes, "patch_size": patchSize,
+                        "channels": channels, "depth": depth, "heads": heads, "dim_head": dimHead, "image_size": imageSize])
+        if rotary && dimHead % 4 != 0 {
+            throw VidAttnError(.badFormat, "\(file): rotary embeddings need dim_head divisible by 4 (got \(dimHead))")
+        }
+        let D = hiddenSize, inner = heads * dimHead, pd = channels * patchSize * patchSize
+        patch = try w.linear("to_patch_embedding", in: pd, out: D)
+        cls = try w.tensor("cls_token", shape: [1, D])
+        if !rotary {
+            let positions = numFrames * (imageSize / patchSize) * (imageSize / patchSize) + 1
+            pos = try w.tensor("pos_emb.weight", shape: [positions, D])
+        } else { pos = nil }
+        let mid = shiftTokens ? ".fn.fn" : ".fn"
+        var ls: [Layer] = []
+        for i in 0..<depth {
+            func attn(_ k: Int) throws -> Attn {
+                let p = "layers.\(i).\(k)"
+                return Attn(norm: try w.norm(p + ".norm", D, eps: 1e-5),
+                            qkv: try w.linear(p + mid + ".to_qkv", in: D, out: 3 * inner, bias: false),
+                            out: try w.linear(p + mid + ".to_out.0", in: inner, out: D))
+            }
+            let f = "layers.\(i).2"
+            ls.append(Layer(time: try attn(0), space: try attn(1), ffNorm: try w.norm(f + ".norm", D, eps: 1e-5),
+                            ff1: try w.linear(f + mid + ".net.0", in: D, out: 8 * D),
+                            ff2: try w.linear(f + mid + ".net.3", in: 4 * D, out: D)))
+        }
+        layers = ls
+        outNorm = try w.norm("to_out.0", D, eps: 1e-5)
+        outLinear = try w.linear("to_out.1", in: D, out: classes)
+        numLabels = classes
+        parameterCount = w.loaded
+    }
+
+    public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames F: Int, channels Cin: Int, height H: Int,
+                        width W: Int, options: ForwardOptions) throws -> ModelOutput {
+        let p = patchSize
+        try require(Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
+        try require(H % p == 0 && W % p == 0, "height \(H) and width \(W) must be divisible by the patch size \(p)",
+                    status: .shapeMismatch)
+        let hp = H / p, wp = W / p, P = hp * wp, N = F * P, T = 1 + N, D = hiddenSize
+        if let pos { try require(T <= pos.shape[0], "\(T) tokens exceed the learned position table's \(pos.shape[0])",
+                                 status: .shapeMismatch) }
+        // Patch vectors ordered (p1, p2, c): row inside the patch, column, channel fastest.
+        let pd = channels * p * p
+        let patches = try Tensor(shape: [B * N, pd])
+        for b in 0..<B { for f in 0..<F { for i in 0..<hp { for j in 0..<wp {
+            let row = patches.data + (((b * F + f) * hp + i) * wp + j) * pd
+            for p1 in 0..<p { for p2 in 0..<p { for c in 0..<channels {
+                row[(p1 * p + p2) * channels + c] = px[(((b * F + f) * channels + c) * H + i * p + p1) * W + j * p + p2]
+            } } }
+        } } } }
+        let x = try Tensor(shape: [B, T, D])
+        let emb = try Tensor(shape: [B * N, D])
+        try patch(patches.pointer, rows: B * N, into: emb.data)
+        for b in 0..<B {
+            (x.data + b * T * D).update(from: cls.pointer, count: D)
+            (x.data + (b * T + 1) * D).update(from: emb.pointer + b * N * D, count: N * D)
+            if let pos { for t in 0..<T { for c in 0..<D { x.data[(b * T + t) * D + c] += pos.data[t * D + c] } } }
+        }
+        let timeTab = rotary ? Rotary.timeTable(frames: F, dim: dimHead, consistent: consistentRoPE) : nil
+        let imageTab = rotary ? Rotary.imageTable(h: hp, w: wp, dim: dimHead) : nil
+        // CLS key mask: tokens of padded frames are never attended by the CLS query.
+        var clsMask: [UInt8] = []
+        if let fm = options.frameMask {
+            clsMask = [UInt8](repeating: 1, count: B * T)
+            for b in 0..<B { for f in 0..<F where fm[b * F + f] == 0 { for s in 0..<P { clsMask[b * T + 1 + f * P + s] = 0 } } }
+        }
+        let inner = heads * dimHead, rows = B * T
+        let y = try Tensor(shape: [rows, D]), ys = try Tensor(shape: [rows, D])
+        let qkv = try Tensor(shape: [rows, 3 * inner]), big = try Tensor(shape: [rows, 8 * D])
+        let q = try Tensor(shape: [B, heads, T, dimHead]), k = try Tensor(shape: [B, heads, T, dimHead])
+        let kr = try Tensor(shape: [B, heads, T, dimHead]), v = try Tensor(shape: [B, heads, T, dimHead])
+        let o = try Tensor(shape: [B, heads, T, dimHead]), merged = try Tensor(shape: [rows, inner])
+        var hidden: [Tensor] = []
+        if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
+
+        func prenorm(_ norm: LayerNormP) throws -> UnsafePointer<Float> {
+            norm(x.pointer, rows: rows, into: y.data)
+            if !shiftTokens { return y.pointer }
+            try Ops.tokenShift(batch: B, frames: F, patches: P, channels: D, x: y.pointer, y: ys.data)
+            return ys.pointer
+        }
+        func attention(_ a: Attn, _ grouping: DividedGrouping, _ table: (sin: [Float], cos: [Float])?) throws {
+            let inp = try prenorm(a.norm)
+            try a.qkv(inp, rows: rows, into: qkv.data)
+            // Split heads: qkv row [q (h d) | k | v] → [B, H, T, d].
+            for b in 0..<B { for t in 0..<T {
+                let src = qkv.data + (b * T + t) * 3 * inner
+                for h in 0..<heads {
+                    let off = ((b * heads + h) * T + t) * dimHead
+                    (q.data + off).update(from: src + h * dimHead, count: dimHead)
+                    (k.data + off).update(from: src + inner + h * dimHead, count: dimHead)
+                    (v.data + off).update(from: src + 2 * inner + h * dimHead, count: dimHead)
+                }
+            } }
+            kr.data.update(from: k.pointer, count: k.count)
+            if let table {
+                // Patch rows only: time groups rotate by frame, space groups by patch position.
+                let positions = (0..<N).map { grouping == .time ? $0 / P : $0 % P }
+                try positions.withUnsafeBufferPointer { pp in
+                    try table.sin.withUnsafeBufferPointer { sp in
+                        try table.cos.withUnsafeBufferPointer { cp in
+                            let tableRows = table.sin.count / dimHead
+                            for bh in 0..<(B * heads) {
+                                for buf in [q.data, kr.data] {
+                                    try Ops.applyRotary(rows: N, d: dimHead, x: buf + (bh * T + 1) * dimHead,
+                                                        sin: sp.baseAddress, cos: cp.baseAddress, tableRows: tableRows,
+                                                        tableDim: dimHead, positions: pp.baseAddress)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            try Ops.dividedAttention(DividedShape(batch: B, heads: heads, frames: F, patches: P, headDim: dimHead),
+                                     grouping: grouping, scheme: .clsAllKeys, q: q.pointer, k: kr.pointer, v: v.pointer,
+                                     out: o.data, frameMask: grouping == .time ? options.frameMask : nil)
+            // The CLS query attends to the unrotated keys.
+            let hv = { (t: Tensor) in HeadView(t.pointer, batchStride: self.heads * T * self.dimHead, headStride: T * self.dimHead,
+                                               rowStride: self.dimHead) }
+            var ca = AttentionArgs(batch: B, heads: heads, nq: 1, nk: T, d: dimHead, q: hv(q), k: hv(k), v: hv(v),
+                                   o: HeadView(o.data, batchStride: heads * T * dimHead, headStride: T * dimHead,
+                                               rowStride: dimHead), scale: 1 / Float(dimHead).squareRoot())
+            let ok: Bool = clsMask.withUnsafeBufferPointer { mp in
+                if options.frameMask != nil { ca.keyMask = mp.baseAddress; ca.keyMaskStride = T }
+                return Kernels.attention(ca)
+            }
+            guard ok else { throw VidAttnError(.outOfMemory, "attention scratch") }
+            for b in 0..<B { for t in 0..<T { for h in 0..<heads {
+                (merged.data + (b * T + t) * inner + h * dimHead).update(from: o.pointer + ((b * heads + h) * T + t) * dimHead,
+                                                                          count: dimHead)
+            } } }
+            try a.out(merged.pointer, rows: rows, into: x.data, accumulate: true)
+        }
+
+        for (l, layer) in layers.enumerated() {
+            if let go = options.shouldContinue, !go(l, layers.count) {
+                throw VidAttnError(.aborted, "forward stopped by the callback before layer \(l)")
+            }
+            try attention(layer.time, .time, timeTab)
+            try attention(layer.space, .space, imageTab)
+            let inp = try prenorm(layer.ffNorm)
+            try layer.ff1(inp, rows: rows, into: big.data)
+            let hd = 4 * D
+            for r in 0..<rows {
+                let row = big.data + r * 8 * D
+                activation(.gelu, row + hd, row + hd, hd)
+                for j in 0..<hd { row[j] *= row[hd + j] }
+            }
+            try layer.ff2(big.pointer, rows: rows, into: x.data, accumulate: true, ldx: 8 * D)
+            if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
+        }
+        let clsRows = try Tensor(shape: [B, D])
+        for b in 0..<B { outNorm(x.pointer + b * T * D, rows: 1, into: clsRows.data + b * D) }
+        let logits = try Tensor(shape: [B, numLabels])
+        try outLinear(clsRows.pointer, rows: B, into: logits.data)
+        let out = ModelOutput(logits: logits, lastHiddenState: try copyTensor(x.pointer, x.shape))
+        out.hiddenStates = hidden
+        return out
+    }
+}
