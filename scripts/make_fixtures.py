@@ -315,6 +315,33 @@ def models():
         with torch.no_grad():
             arrays = {"pixel_values": video, "logits": tm(video), "mask": mask, "masked_logits": tm(video, mask=mask)}
         np.savez_compressed(d / "io.npz", **{k: v.numpy() for k, v in arrays.items()})
+
+    # Motionformer (no package: the spec-based torch model of scripts/spec_reference.py),
+    # through tools/convert_motionformer.py. One trajectory checkpoint serves every
+    # approximation (config-only changes); its performer_projection buffers are the Omegas.
+    import spec_reference as R
+    from convert_motionformer import write_checkpoint as write_mf
+    base = dict(embed_dim=32, depth=2, num_heads=2, mlp_ratio=4.0, patch_size=8, patch_size_temp=2,
+                temporal_resolution=4, img_size=32, in_chans=3, num_classes=5, approx_attn_type="none",
+                approx_attn_dim=8, use_original_code=True, use_mlp=True, head_act="tanh", qkv_bias=True,
+                pos_embed="separate", orthoformer_start=0)
+    video = torch.randn(2, 8, 3, 32, 32)
+    for kind in ["trajectory", "joint", "divided"]:
+        torch.manual_seed(25)
+        cfg = dict(base, attn_layer=kind)
+        mf = R.MotionformerRef(cfg).eval()
+        d = write_mf(mf.state_dict(), root / f"motionformer_{kind}", cfg)
+        arrays = {"pixel_values": video}
+        variants = {"logits": {}}
+        if kind == "trajectory":
+            variants.update({"fixed_logits": {"use_original_code": False}, "nystrom_logits": {"approx_attn_type": "nystrom"},
+                             "orthoformer_logits": {"approx_attn_type": "orthoformer"},
+                             "performer_logits": {"approx_attn_type": "performer"}})
+        for key, change in variants.items():
+            mf.cfg = dict(cfg, **change)
+            with torch.no_grad():
+                arrays[key] = mf(video)
+        np.savez_compressed(d / "io.npz", **{k: v.numpy() for k, v in arrays.items()})
     print("wrote", root)
 
 

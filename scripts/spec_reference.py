@@ -126,3 +126,115 @@ def trajectory_attention(q, k, v, Wq, bq, Wkv, bkv, F, P, use_original_code=True
     out = torch.einsum("bhnf,bhnfd->bhnd", a, vals)
     out = torch.cat([cls_out, out], dim=2)                                          # [B, H, 1+N, d]
     return out.transpose(1, 2).reshape(B, T, C)
+
+
+class MotionformerRef(torch.nn.Module):
+    """Motionformer's VisionTransformer (REFERENCE.md §1.2-1.5) re-implemented in torch from
+    the spec, with its state-dict names, for golden outputs. Forward returns logits (the
+    eval-mode softmax of the original is left to the caller)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        nn = torch.nn
+        self.cfg = cfg
+        C, p, pt = cfg["embed_dim"], cfg["patch_size"], cfg["patch_size_temp"]
+        self.P = (cfg["img_size"] // p) ** 2
+        self.Tp = cfg["temporal_resolution"]
+        self.cls_token = nn.Parameter(torch.randn(1, 1, C) * 0.5)
+        self.pos_embed = nn.Parameter(torch.randn(1, 1 + self.P, C) * 0.5)
+        self.temp_embed = nn.Parameter(torch.randn(1, self.Tp, C) * 0.5)
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv2d(3, C, p, stride=p)
+        self.patch_embed_3d = nn.Module()
+        self.patch_embed_3d.proj = nn.Conv3d(3, C, (pt, p, p), stride=(pt, p, p))
+        self.blocks = nn.ModuleList()
+        H, kind = cfg["num_heads"], cfg["attn_layer"]
+        for _ in range(cfg["depth"]):
+            b = nn.Module()
+            b.norm1, b.norm2 = nn.LayerNorm(C, eps=1e-6), nn.LayerNorm(C, eps=1e-6)
+            b.attn = nn.Module()
+            b.attn.qkv, b.attn.proj = nn.Linear(C, 3 * C, bias=cfg["qkv_bias"]), nn.Linear(C, C)
+            if kind == "trajectory":
+                b.attn.proj_q, b.attn.proj_kv = nn.Linear(C, C, bias=cfg["qkv_bias"]), nn.Linear(C, 2 * C, bias=cfg["qkv_bias"])
+                b.attn.register_buffer("performer_projection", torch.randn(cfg["approx_attn_dim"], C // H))
+            if kind == "divided":
+                b.timeattn = nn.Module()
+                b.timeattn.qkv, b.timeattn.proj = nn.Linear(C, 3 * C, bias=cfg["qkv_bias"]), nn.Linear(C, C)
+                b.norm3 = nn.LayerNorm(C, eps=1e-6)
+            b.mlp = nn.Module()
+            b.mlp.fc1, b.mlp.fc2 = nn.Linear(C, int(C * cfg["mlp_ratio"])), nn.Linear(int(C * cfg["mlp_ratio"]), C)
+            self.blocks.append(b)
+        self.norm = nn.LayerNorm(C, eps=1e-6)
+        self.pre_logits = nn.Module()
+        self.pre_logits.fc = nn.Linear(C, C)
+        self.head = nn.Linear(C, cfg["num_classes"])
+        with torch.no_grad():
+            for n_, prm in self.named_parameters():
+                if "norm" in n_:
+                    prm.add_(torch.randn_like(prm) * 0.3)
+
+    def _heads(self, t):
+        B, N, C = t.shape
+        H = self.cfg["num_heads"]
+        return t.reshape(B, N, H, C // H).transpose(1, 2)
+
+    def _attn_joint(self, a, x):
+        q, k, v = (self._heads(t) for t in a.qkv(x).chunk(3, dim=-1))
+        d = q.shape[-1]
+        o = _softmax(q * d ** -0.5 @ k.transpose(-1, -2)) @ v
+        return a.proj(o.transpose(1, 2).reshape(x.shape))
+
+    def _attn_divided(self, a, x, grouping):
+        q, k, v = (self._heads(t) for t in a.qkv(x).chunk(3, dim=-1))     # [B, H, 1+N, d]
+        B, H, T, d = q.shape
+        q = q * d ** -0.5
+        F, P = self.Tp, self.P
+        cls_out = _softmax(q[:, :, :1] @ k.transpose(-1, -2)) @ v
+        def grp(t):  # patches -> [B, H, G, L, d]
+            t = t[:, :, 1:].reshape(B, H, F, P, d)
+            return t.transpose(2, 3) if grouping == "time" else t
+        qg, kg, vg = grp(q), grp(k), grp(v)
+        G, L = qg.shape[2], qg.shape[3]
+        kc = torch.cat([k[:, :, None, :1].expand(B, H, G, 1, d), kg], dim=3)
+        vc = torch.cat([v[:, :, None, :1].expand(B, H, G, 1, d), vg], dim=3)
+        o = _softmax(qg @ kc.transpose(-1, -2)) @ vc
+        o = o.transpose(2, 3) if grouping == "time" else o
+        o = torch.cat([cls_out, o.reshape(B, H, F * P, d)], dim=2)
+        return a.proj(o.transpose(1, 2).reshape(x.shape))
+
+    def _attn_trajectory(self, a, x):
+        c = self.cfg
+        q, k, v = (self._heads(t) for t in a.qkv(x).chunk(3, dim=-1))
+        approx, L = c["approx_attn_type"], c["approx_attn_dim"]
+        if approx == "none":
+            spatial = spatial_exact
+        elif approx == "nystrom":
+            spatial = lambda q_, k_, v_, F_, P_: spatial_nystrom(q_, k_, v_, F_, P_, L)
+        elif approx == "orthoformer":
+            spatial = lambda q_, k_, v_, F_, P_: spatial_orthoformer(q_, k_, v_, F_, P_, L, c["orthoformer_start"])
+        else:
+            spatial = lambda q_, k_, v_, F_, P_: spatial_performer(q_, k_, v_, F_, P_, a.performer_projection)
+        y = trajectory_attention(q, k, v, a.proj_q.weight, a.proj_q.bias, a.proj_kv.weight, a.proj_kv.bias,
+                                 self.Tp, self.P, use_original_code=c["use_original_code"], spatial=spatial)
+        return a.proj(y)
+
+    def forward(self, video):                       # video [B, T, 3, H, W]
+        c = self.cfg
+        x = self.patch_embed_3d.proj(video.transpose(1, 2))                     # [B, C, T', h, w]
+        B, C = x.shape[:2]
+        x = x.flatten(2).transpose(1, 2)                                          # frame-major tokens
+        pos = (self.pos_embed[:, 1:, None] + self.temp_embed[:, None]).transpose(1, 2).reshape(1, -1, C)
+        x = torch.cat([self.cls_token.expand(B, 1, C) + self.pos_embed[:, :1], x + pos], dim=1)
+        for b in self.blocks:
+            if c["attn_layer"] == "divided":
+                x = x + self._attn_divided(b.timeattn, b.norm3(x), "time")
+                x = x + self._attn_divided(b.attn, b.norm1(x), "space")
+            elif c["attn_layer"] == "joint":
+                x = x + self._attn_joint(b.attn, b.norm1(x))
+            else:
+                x = x + self._attn_trajectory(b.attn, b.norm1(x))
+            x = x + b.mlp.fc2(torch.nn.functional.gelu(b.mlp.fc1(b.norm2(x))))
+        h = self.norm(x)[:, 0]
+        if c["use_mlp"]:
+            h = torch.tanh(self.pre_logits.fc(h))
+        return self.head(h)

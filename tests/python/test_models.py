@@ -151,3 +151,44 @@ def test_timesformer_pytorch_matches_lucidrains(tag):
         assert m.model_type == "timesformer_pytorch"
         np.testing.assert_allclose(m(ref["pixel_values"]), ref["logits"], atol=1e-4, rtol=0)
         np.testing.assert_allclose(m(ref["pixel_values"], mask=ref["mask"]), ref["masked_logits"], atol=1e-4, rtol=0)
+
+
+def motionformer_variant(tmp_path, kind, **change):
+    import json
+    d = copy_model(tmp_path, f"motionformer_{kind}")
+    cfg = json.loads((d / "config.json").read_text())
+    cfg.update(change)
+    (d / "config.json").write_text(json.dumps(cfg))
+    return d
+
+
+@pytest.mark.parametrize("kind,key,change", [
+    ("trajectory", "logits", {}),
+    ("trajectory", "fixed_logits", {"use_original_code": False}),
+    ("trajectory", "nystrom_logits", {"approx_attn_type": "nystrom"}),
+    ("trajectory", "orthoformer_logits", {"approx_attn_type": "orthoformer"}),
+    ("trajectory", "performer_logits", {"approx_attn_type": "performer"}),
+    ("joint", "logits", {}),
+    ("divided", "logits", {}),
+])
+def test_motionformer_matches_spec_reference(tmp_path, kind, key, change):
+    """Motionformer (written by tools/convert_motionformer.py from the spec-based torch model):
+    trajectory attention with each approximation (the performer Omegas are stored in the
+    checkpoint), joint and divided baselines. 1e-4 absolute; Nyström and Performer 1e-4
+    relative to the logits' scale."""
+    ref = io(f"motionformer_{kind}")
+    with vidattn.load(motionformer_variant(tmp_path, kind, **change)) as m:
+        got = m(ref["pixel_values"])
+    want = ref[key]
+    if "nystrom" in key or "performer" in key:
+        assert np.abs(got - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
+    else:
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+
+
+def test_motionformer_eval_softmax_option(tmp_path):
+    ref = io("motionformer_joint")
+    with vidattn.load(motionformer_variant(tmp_path, "joint", eval_softmax=True)) as m:
+        p = m(ref["pixel_values"])
+    e = np.exp(ref["logits"] - ref["logits"].max(1, keepdims=True))
+    np.testing.assert_allclose(p, e / e.sum(1, keepdims=True), atol=1e-5)

@@ -14,8 +14,9 @@ public func loadModel(path dir: String) throws -> VideoModel {
     case "timesformer": return try TimeSformerHF(config: config, weights: w, file: cfgPath)
     case "torchvision_swin3d": return try Swin3D(config: config, weights: w, file: cfgPath)
     case "timesformer_pytorch": return try TimeSformerLucidrains(config: config, weights: w, file: cfgPath)
+    case "motionformer": return try Motionformer(config: config, weights: w, file: cfgPath)
     default:
         throw VidAttnError(.unsupported, "\(cfgPath): model_type '\(type)' is not supported " +
-                           "(supported: vivit, timesformer, torchvision_swin3d, timesformer_pytorch)")
+                           "(supported: vivit, timesformer, torchvision_swin3d, timesformer_pytorch, motionformer)")
     }
 }

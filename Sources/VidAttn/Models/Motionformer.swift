@@ -1,0 +1,251 @@
+// Motionformer (REFERENCE.md §1): tubelet (or per-frame) patch embedding, separate
+// space and time position tables, pre-LN blocks (ε 1e-6) with trajectory, joint or
+// divided attention, CLS head with tanh pre-logits. Returns logits; the original's
+// eval-mode softmax is the config option "eval_softmax": true.
+// Trajectory attention takes approx_attn_type none / nystrom / orthoformer /
+// performer (Ω from blocks.{i}.attn.performer_projection when present, else from
+// performer_seed), with orthoformer_start fixing the first landmark.
+import Kernels
+
+public final class Motionformer: VideoModel, @unchecked Sendable {
+    public let modelType = "motionformer"
+    public let config: JSON
+    public let numLabels: Int, hiddenSize: Int
+    public private(set) var parameterCount = 0
+    let heads: Int, patchSize: Int, patchT: Int, tRes: Int, gridP: Int
+    let attnLayer: String, approx: String, approxDim: Int, useOriginal: Bool, useMLP: Bool, evalSoftmax: Bool
+    let orthoStart: Int
+    let patch: Linear
+    let cls: Tensor, pos: Tensor, temp: Tensor
+    let blocks: [Block]
+    let norm: LayerNormP
+    let preLogits: Linear?, headAct: Activation
+    let heads_: [Linear]
+
+    struct Block {
+        let norm1: LayerNormP, qkv: Linear, proj: Linear, norm2: LayerNormP, fc1: Linear, fc2: Linear
+        let traj: TrajectoryWeights?, omega: [Float]?
+        let norm3: LayerNormP?, tQKV: Linear?, tProj: Linear?
+    }
+
+    init(config: JSON, weights w: Weights, file: String) throws {
+        let c = ConfigReader(json: config, file: file)
+        self.config = config
+        let C = try c.int("embed_dim", 768)
+        hiddenSize = C
+        let depth = try c.int("depth", 12)
+        heads = try c.int("num_heads", 12)
+        let mlpRatio = try c.double("mlp_ratio", 4)
+        patchSize = try c.int("patch_size", 16); patchT = try c.int("patch_size_temp", 2)
+        tRes = try c.int("temporal_resolution", 8)
+        let img = try c.int("img_size", 224), inCh = try c.int("in_chans", 3)
+        try c.positive(["embed_dim": C, "depth": depth, "num_heads": heads, "patch_size": patchSize,
+                        "patch_size_temp": patchT, "temporal_resolution": tRes, "img_size": img])
+        guard inCh == 3 else { throw VidAttnError(.unsupported, "\(file): in_chans must be 3") }
+        guard C % heads == 0 else { throw VidAttnError(.badFormat, "\(file): embed_dim not divisible by num_heads") }
+        attnLayer = try c.string("attn_layer", "trajectory")
+        approx = try c.string("approx_attn_type", "none")
+        approxDim = try c.int("approx_attn_dim", 128)
+        useOriginal = try c.bool("use_original_code", true)
+        useMLP = try c.bool("use_mlp", false)
+        evalSoftmax = try c.bool("eval_softmax", false)
+        orthoStart = try c.int("orthoformer_start", 0)
+        let seed = try c.int("performer_seed", 0)
+        guard ["trajectory", "joint", "divided"].contains(attnLayer) else {
+            throw VidAttnError(.unsupported, "\(file): attn_layer '\(attnLayer)' (trajectory, joint, divided)")
+        }
+        guard ["none", "nystrom", "orthoformer", "performer"].contains(approx) else {
+            throw VidAttnError(.unsupported, "\(file): approx_attn_type '\(approx)'")
+        }
+        guard try c.string("pos_embed", "separate") == "separate" else {
+            throw VidAttnError(.unsupported, "\(file): only pos_embed 'separate' is supported")
+        }
+        let qkvBias = try c.bool("qkv_bias", true)
+        gridP = (img / patchSize) * (img / patchSize)
+        if patchT > 1 {
+            let pw = try w.tensor("patch_embed_3d.proj.weight", shape: [C, 3, patchT, patchSize, patchSize])
+            let flat = try Tensor(shape: [C, pw.count / C]); flat.data.update(from: pw.pointer, count: pw.count)
+            patch = try Linear(weight: flat, bias: try w.tensor("patch_embed_3d.proj.bias", shape: [C]))
+        } else {
+            let pw = try w.tensor("patch_embed.proj.weight", shape: [C, 3, patchSize, patchSize])
+            let flat = try Tensor(shape: [C, pw.count / C]); flat.data.update(from: pw.pointer, count: pw.count)
+            patch = try Linear(weight: flat, bias: try w.tensor("patch_embed.proj.bias", shape: [C]))
+        }
+        cls = try w.tensor("cls_token", shape: [1, 1, C])
+        pos = try w.tensor("pos_embed", shape: [1, 1 + gridP, C])
+        temp = try w.tensor("temp_embed", shape: [1, tRes, C])
+        let hidden = Int(Double(C) * mlpRatio), d = C / heads
+        var bl: [Block] = []
+        for i in 0..<depth {
+            let p = "blocks.\(i)."
+            var traj: TrajectoryWeights? = nil
+            var omega: [Float]? = nil
+            if attnLayer == "trajectory" {
+                let wq = try w.tensor(p + "attn.proj_q.weight", shape: [C, C])
+                let bq = qkvBias ? try w.tensor(p + "attn.proj_q.bias", shape: [C]) : nil
+                let wkv = try w.tensor(p + "attn.proj_kv.weight", shape: [2 * C, C])
+                let bkv = qkvBias ? try w.tensor(p + "attn.proj_kv.bias", shape: [2 * C]) : nil
+                traj = try TrajectoryWeights(channels: C, projQ: wq.pointer, projQBias: bq?.pointer, projKV: wkv.pointer,
+                                             projKVBias: bkv?.pointer)
+                if approx == "performer" {
+                    if let info = w.store.info(p + "attn.performer_projection") {
+                        guard info.shape.count == 2, info.shape[1] == d else {
+                            throw VidAttnError(.shapeMismatch, "\(p)attn.performer_projection has shape \(info.shape), expected [m, \(d)]")
+                        }
+                        let t = try w.tensor(p + "attn.performer_projection", shape: info.shape)
+                        omega = Array(UnsafeBufferPointer(start: t.pointer, count: t.count))
+                    } else {
+                        omega = performerProjection(features: 256, dim: d, seed: UInt64(seed + i))
+                    }
+                }
+            }
+            let divided = attnLayer == "divided"
+            bl.append(Block(
+                norm1: try w.norm(p + "norm1", C, eps: 1e-6),
+                qkv: try w.linear(p + "attn.qkv", in: C, out: 3 * C, bias: qkvBias),
+                proj: try w.linear(p + "attn.proj", in: C, out: C),
+                norm2: try w.norm(p + "norm2", C, eps: 1e-6),
+                fc1: try w.linear(p + "mlp.fc1", in: C, out: hidden), fc2: try w.linear(p + "mlp.fc2", in: hidden, out: C),
+                traj: traj, omega: omega,
+                norm3: divided ? try w.norm(p + "norm3", C, eps: 1e-6) : nil,
+                tQKV: divided ? try w.linear(p + "timeattn.qkv", in: C, out: 3 * C, bias: qkvBias) : nil,
+                tProj: divided ? try w.linear(p + "timeattn.proj", in: C, out: C) : nil))
+        }
+        blocks = bl
+        norm = try w.norm("norm", C, eps: 1e-6)
+        preLogits = useMLP ? try w.linear("pre_logits.fc", in: C, out: C) : nil
+        headAct = try activationNamed(try c.string("head_act", "tanh"), file: file)
+        // num_classes may be a list (EPIC-Kitchens: head0, head1, ...): logits are concatenated.
+        var hs: [Linear] = []
+        if let list = config["num_classes"]?.array {
+            for (k, n) in list.enumerated() {
+                guard let n = n.int, n > 0 else { throw VidAttnError(.badFormat, "\(file): num_classes entries must be positive") }
+                hs.append(try w.linear("head\(k)", in: C, out: n))
+            }
+        } else {
+            hs.append(try w.linear("head", in: C, out: try c.int("num_classes", 400)))
+        }
+        heads_ = hs
+        numLabels = hs.reduce(0) { $0 + $1.outFeatures }
+        parameterCount = w.loaded
+    }
+
+    public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
+                        width W: Int, options: ForwardOptions) throws -> ModelOutput {
+        try require(Cin == 3, "pixel_values has \(Cin) channels, the model takes 3", status: .shapeMismatch)
+        let C = hiddenSize, p = patchSize, F = T / patchT, P = (H / p) * (W / p)
+        try require(F == tRes, "\(T) frames give \(F) time steps but the model has temporal_resolution \(tRes)",
+                    status: .shapeMismatch)
+        try require(P == gridP, "\(H)×\(W) frames give \(P) patches but the position table has \(gridP)",
+                    status: .shapeMismatch)
+        let N = F * P, S = 1 + N, rows = B * S
+        let patches = try Tensor(shape: [B * N, 3 * patchT * p * p]), emb = try Tensor(shape: [B * N, C])
+        patchify(px, B: B, T: T, C: 3, H: H, W: W, kt: patchT, kh: p, kw: p, into: patches.data)
+        try patch(patches.pointer, rows: B * N, into: emb.data)
+        let x = try Tensor(shape: [B, S, C])
+        for b in 0..<B {
+            for c in 0..<C { x.data[b * S * C + c] = cls[c] + pos[c] }
+            for f in 0..<F { for s in 0..<P {
+                let dst = x.data + (b * S + 1 + f * P + s) * C, src = emb.data + (b * N + f * P + s) * C
+                for c in 0..<C { dst[c] = src[c] + pos.data[(1 + s) * C + c] + temp.data[f * C + c] }
+            } }
+        }
+        let d = C / heads
+        let y = try Tensor(shape: [rows, C]), qkv = try Tensor(shape: [rows, 3 * C]), a = try Tensor(shape: [rows, C])
+        let hbuf = try Tensor(shape: [rows, blocks.first?.fc1.outFeatures ?? C])
+        let q = try Tensor(shape: [B, heads, S, d]), k = try Tensor(shape: [B, heads, S, d]), v = try Tensor(shape: [B, heads, S, d])
+        let o = try Tensor(shape: [B, heads, S, d])
+        var hidden: [Tensor] = []
+        if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
+
+        func splitHeads() {
+            for b in 0..<B { for t in 0..<S { for h in 0..<heads {
+                let src = qkv.data + (b * S + t) * 3 * C + h * d, off = ((b * heads + h) * S + t) * d
+                (q.data + off).update(from: src, count: d)
+                (k.data + off).update(from: src + C, count: d)
+                (v.data + off).update(from: src + 2 * C, count: d)
+            } } }
+        }
+        func mergeHeads() {
+            for b in 0..<B { for t in 0..<S { for h in 0..<heads {
+                (a.data + (b * S + t) * C + h * d).update(from: o.pointer + ((b * heads + h) * S + t) * d, count: d)
+            } } }
+        }
+        func divided(_ norm: LayerNormP, _ qkvL: Linear, _ projL: Linear, _ g: DividedGrouping) throws {
+            norm(x.pointer, rows: rows, into: y.data)
+            try qkvL(y.pointer, rows: rows, into: qkv.data)
+            splitHeads()
+            try Ops.dividedAttention(DividedShape(batch: B, heads: heads, frames: F, patches: P, headDim: d),
+                                     grouping: g, scheme: .clsAllKeys, q: q.pointer, k: k.pointer, v: v.pointer, out: o.data)
+            mergeHeads()
+            try projL(a.pointer, rows: rows, into: x.data, accumulate: true)
+        }
+        for (l, blk) in blocks.enumerated() {
+            if let go = options.shouldContinue, !go(l, blocks.count) {
+                throw VidAttnError(.aborted, "forward stopped by the callback before block \(l)")
+            }
+            switch attnLayer {
+            case "divided":
+                try divided(blk.norm3!, blk.tQKV!, blk.tProj!, .time)
+                try divided(blk.norm1, blk.qkv, blk.proj, .space)
+            case "joint":
+                blk.norm1(x.pointer, rows: rows, into: y.data)
+                try blk.qkv(y.pointer, rows: rows, into: qkv.data)
+                try selfAttention(qkv: qkv.pointer, seqs: B, n: S, channels: C, heads: heads, out: a.data)
+                try blk.proj(a.pointer, rows: rows, into: x.data, accumulate: true)
+            default:
+                blk.norm1(x.pointer, rows: rows, into: y.data)
+                try blk.qkv(y.pointer, rows: rows, into: qkv.data)
+                splitHeads()
+                let mode: TrajectoryApprox
+                switch approx {
+                case "nystrom": mode = .nystrom(landmarks: approxDim)
+                case "orthoformer": mode = .orthoformer(landmarks: approxDim, start: orthoStart)
+                case "performer": mode = .none
+                default: mode = .none
+                }
+                if approx == "performer", let om = blk.omega {
+                    try om.withUnsafeBufferPointer { op in
+                        try Ops.trajectoryAttention(batch: B, heads: heads, frames: F, patches: P, headDim: d, q: q.pointer,
+                                                    k: k.pointer, v: v.pointer, weights: blk.traj!, out: a.data,
+                                                    useOriginalCode: useOriginal,
+                                                    approx: .performer(projection: op.baseAddress!, features: om.count / d))
+                    }
+                } else {
+                    try Ops.trajectoryAttention(batch: B, heads: heads, frames: F, patches: P, headDim: d, q: q.pointer,
+                                                k: k.pointer, v: v.pointer, weights: blk.traj!, out: a.data,
+                                                useOriginalCode: useOriginal, approx: mode)
+                }
+                try blk.proj(a.pointer, rows: rows, into: x.data, accumulate: true)
+            }
+            blk.norm2(x.pointer, rows: rows, into: y.data)
+            try blk.fc1(y.pointer, rows: rows, into: hbuf.data, activation: .gelu)
+            try blk.fc2(hbuf.pointer, rows: rows, into: x.data, accumulate: true)
+            if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
+        }
+        let last = try Tensor(shape: [B, S, C])
+        norm(x.pointer, rows: rows, into: last.data)
+        let h = try Tensor(shape: [B, C])
+        for b in 0..<B { (h.data + b * C).update(from: last.pointer + b * S * C, count: C) }
+        if let preLogits {
+            let t = try Tensor(shape: [B, C])
+            try preLogits(h.pointer, rows: B, into: t.data, activation: headAct)
+            h.data.update(from: t.pointer, count: B * C)
+        }
+        let logits = try Tensor(shape: [B, numLabels])
+        var col = 0
+        let tmp = try Tensor(shape: [B, numLabels])
+        for hd in heads_ {
+            try hd(h.pointer, rows: B, into: tmp.data)
+            for b in 0..<B {
+                let row = logits.data + b * numLabels + col
+                row.update(from: tmp.pointer + b * hd.outFeatures, count: hd.outFeatures)
+                if evalSoftmax { softmaxInPlace(row, 1, hd.outFeatures) }
+            }
+            col += hd.outFeatures
+        }
+        let out = ModelOutput(logits: logits, lastHiddenState: last)
+        out.hiddenStates = hidden
+        return out
+    }
+}
