@@ -47,9 +47,15 @@ $(BUILD)/c/example_%: examples/c/%.c include/vidattn.h include/vidattn_types.h $
 	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(BUILD) -lvidattn $(C_RPATH) -lm
 
 # The C programs run with a minimal environment: no Swift toolchain on any loader path.
-test-c: $(BUILD)/c/test_capi $(BUILD)/c/example_attention
+C_MODELS := vivit vivit_v5names vivit_sharded vivit_bf16 timesformer_divided timesformer_joint timesformer_space \
+            swin3d timesformer_pytorch_rotary timesformer_pytorch_learned timesformer_pytorch_shift \
+            motionformer_trajectory motionformer_joint motionformer_divided
+
+test-c: $(BUILD)/c/test_capi $(BUILD)/c/example_attention $(BUILD)/c/test_models
 	env -i PATH=/usr/bin:/bin $(BUILD)/c/test_capi
 	env -i PATH=/usr/bin:/bin VIDATTN_NUM_THREADS=2 $(BUILD)/c/example_attention
+	$(PYTHON) tests/c/prepare_io.py $(BUILD)/c/io
+	env -i PATH=/usr/bin:/bin $(BUILD)/c/test_models tests/fixtures/models $(BUILD)/c/io $(C_MODELS)
 
 test-python:
 	env -u LD_LIBRARY_PATH $(PYTHON) -m pytest -q tests/python

@@ -1,0 +1,97 @@
+/* test_models.c — loads each fixture checkpoint through the C API, runs a forward pass and
+ * compares the logits with the reference framework's (max abs error <= 1e-4), and checks the
+ * model API's error contract. Usage: test_models FIXTURE_MODELS_DIR IO_DIR MODEL... */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vidattn.h>
+
+static int passed, failed;
+#define CHECK(cond, ...) do { if (cond) passed++; else { failed++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+    printf(__VA_ARGS__); printf("\n"); } } while (0)
+
+typedef struct { int64_t ndim, dims[8], count; float *data; } array;
+
+static int read_array(const char *path, array *a) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    int ok = fread(&a->ndim, 8, 1, f) == 1 && a->ndim > 0 && a->ndim <= 8 &&
+             fread(a->dims, 8, (size_t)a->ndim, f) == (size_t)a->ndim;
+    a->count = 1;
+    for (int64_t i = 0; ok && i < a->ndim; i++) a->count *= a->dims[i];
+    a->data = ok ? malloc(sizeof(float) * (size_t)a->count) : NULL;
+    ok = ok && a->data && fread(a->data, 4, (size_t)a->count, f) == (size_t)a->count;
+    fclose(f);
+    return ok;
+}
+
+static int stop_at_one(void *user, int layer, int layers) { (void)layers; ++*(int *)user; return layer < 1; }
+
+static void check_model(const char *models, const char *io, const char *name) {
+    char path[1024], px_path[1024], lg_path[1024];
+    snprintf(path, sizeof path, "%s/%s", models, name);
+    snprintf(px_path, sizeof px_path, "%s/%s/pixel_values.bin", io, name);
+    snprintf(lg_path, sizeof lg_path, "%s/%s/logits.bin", io, name);
+    array px, want;
+    if (!read_array(px_path, &px) || !read_array(lg_path, &want) || px.ndim != 5) {
+        CHECK(0, "%s: cannot read its io files", name);
+        return;
+    }
+    vidattn_model *m = NULL;
+    vidattn_status st = vidattn_model_load(path, NULL, &m);
+    CHECK(st == VIDATTN_OK && m, "%s: load: %s", name, vidattn_last_error());
+    if (!m) return;
+    vidattn_output *out = NULL;
+    st = vidattn_model_forward(m, px.data, px.dims[0], px.dims[1], px.dims[2], px.dims[3], px.dims[4], NULL, &out);
+    CHECK(st == VIDATTN_OK, "%s: forward: %s", name, vidattn_last_error());
+    if (st == VIDATTN_OK) {
+        int64_t shape[8]; int nd = 0;
+        CHECK(vidattn_output_shape(out, VIDATTN_OUT_LOGITS, 0, shape, &nd) == VIDATTN_OK && nd == 2 &&
+              shape[0] * shape[1] == want.count, "%s: logits shape", name);
+        float *got = malloc(sizeof(float) * (size_t)want.count);
+        CHECK(vidattn_output_copy(out, VIDATTN_OUT_LOGITS, 0, got, want.count - 1) == VIDATTN_ERR_INVALID_ARGUMENT,
+              "%s: a too-small buffer is refused", name);
+        CHECK(vidattn_output_copy(out, VIDATTN_OUT_LOGITS, 0, got, want.count) == VIDATTN_OK, "%s: copy", name);
+        double err = 0;
+        for (int64_t i = 0; i < want.count; i++) err = fmax(err, fabs(got[i] - want.data[i]));
+        CHECK(err <= 1e-4, "%s: logits differ from the reference by %g", name, err);
+        printf("%-28s logits max |error| %.2e\n", name, err);
+        CHECK(vidattn_output_count(out, VIDATTN_OUT_HIDDEN_STATE) == 0, "%s: no hidden states unless asked", name);
+        CHECK(vidattn_output_copy(out, VIDATTN_OUT_HIDDEN_STATE, 0, got, want.count) == VIDATTN_ERR_INVALID_ARGUMENT,
+              "%s: absent hidden state refused", name);
+        free(got);
+        vidattn_output_free(out);
+    }
+    /* The progress callback stops the forward between layers; the model stays usable. */
+    vidattn_forward_params fp = vidattn_forward_default_params();
+    int calls = 0;
+    fp.progress = stop_at_one; fp.progress_user_data = &calls;
+    out = NULL;
+    st = vidattn_model_forward(m, px.data, px.dims[0], px.dims[1], px.dims[2], px.dims[3], px.dims[4], &fp, &out);
+    CHECK(st == VIDATTN_ABORTED && out == NULL && calls == 2, "%s: abort after one layer (status %d, %d calls)",
+          name, st, calls);
+    CHECK(vidattn_model_forward(m, NULL, 1, 1, 1, 1, 1, NULL, &out) == VIDATTN_ERR_NULL_POINTER, "%s: NULL pixels", name);
+    CHECK(vidattn_model_forward(m, px.data, 0, px.dims[1], px.dims[2], px.dims[3], px.dims[4], NULL, &out)
+          == VIDATTN_ERR_INVALID_ARGUMENT, "%s: zero batch", name);
+    vidattn_model_free(m);
+    free(px.data); free(want.data);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) { fprintf(stderr, "usage: %s MODELS_DIR IO_DIR MODEL...\n", argv[0]); return 2; }
+    vidattn_model *m = (vidattn_model *)1;
+    CHECK(vidattn_model_load(NULL, NULL, &m) == VIDATTN_ERR_NULL_POINTER && m == NULL, "NULL path");
+    CHECK(vidattn_model_load("/nonexistent/model", NULL, &m) == VIDATTN_ERR_IO, "missing directory");
+    CHECK(strstr(vidattn_last_error(), "config.json") != NULL, "message names config.json: %s", vidattn_last_error());
+    vidattn_model_params mp = vidattn_model_default_params();
+    mp.struct_size = 1;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", argv[1], argv[3]);
+    CHECK(vidattn_model_load(path, &mp, &m) == VIDATTN_ERR_INVALID_ARGUMENT, "short params struct");
+    vidattn_model_free(NULL);
+    vidattn_output_free(NULL);
+    for (int i = 3; i < argc; i++) check_model(argv[1], argv[2], argv[i]);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
