@@ -342,6 +342,24 @@ def models():
             with torch.no_grad():
                 arrays[key] = mf(video)
         np.savez_compressed(d / "io.npz", **{k: v.numpy() for k, v in arrays.items()})
+
+    # FastTimeSformer (no installable package: the spec-based torch model), through
+    # tools/convert_fasttimesformer.py; each mechanism in parity and intended mode.
+    from convert_fasttimesformer import write_checkpoint as write_ft
+    video = torch.randn(2, 4, 3, 32, 32)
+    for mech in ["regular", "fastformer", "performer"]:
+        for kind in (["divided", "joint"] if mech == "fastformer" else ["divided"]):
+            torch.manual_seed(26)
+            cfg = dict(frames=4, channels=3, height=32, width=32, num_classes=5, dim=32, patch_size=8, depth=2,
+                       dim_head=16, rotary_emb=True, attn_mechanism=mech, attn_type=kind, parity=True)
+            ft = R.FastTimeSformerRef(cfg).eval()
+            d = write_ft(ft.state_dict(), root / f"fasttimesformer_{mech}_{kind}", **cfg)
+            arrays = {"pixel_values": video}
+            with torch.no_grad():
+                arrays["logits"] = ft(video)
+                ft.cfg = dict(cfg, parity=False)
+                arrays["intended_logits"] = ft(video)
+            np.savez_compressed(d / "io.npz", **{k: v.numpy() for k, v in arrays.items()})
     print("wrote", root)
 
 

@@ -238,3 +238,151 @@ class MotionformerRef(torch.nn.Module):
         if c["use_mlp"]:
             h = torch.tanh(self.pre_logits.fc(h))
         return self.head(h)
+
+
+def _lucid_tables(F, hp, wp, d):
+    """timesformer-pytorch's rotary tables (FastTimeSformer uses the same ones)."""
+    from timesformer_pytorch.rotary import AxialRotaryEmbedding, RotaryEmbedding
+    ts, tc = RotaryEmbedding(d)(F, device="cpu")
+    is_, ic = AxialRotaryEmbedding(d)(hp, wp, device="cpu")
+    return (ts[0], tc[0]), (is_[0], ic[0])
+
+
+def _rotate(x, table, skip_first):
+    """x [..., L, d]; rotates rows (all, or all but the first) with table rows 0..."""
+    sin, cos = table
+    def rot(t):
+        t2 = torch.stack((-t[..., 1::2], t[..., 0::2]), dim=-1).flatten(-2)
+        return t * cos + t2 * sin
+    if skip_first:
+        return torch.cat([x[..., :1, :], rot(x[..., 1:, :])], dim=-2)
+    return rot(x)
+
+
+class FastTimeSformerRef(torch.nn.Module):
+    """FastTimeSformer (REFERENCE.md §3) re-implemented in torch from the spec, with its
+    state-dict names, in both modes: parity (the repository's computations: frame-fastest
+    regrouping of frame-major tokens, Fastformer's scalar per token, Performer as raw linear
+    attention, joint blocks without residuals) and intended (§8 item 4)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        nn = torch.nn
+        self.cfg = c = cfg
+        D, dh, p = c["dim"], c["dim_head"], c["patch_size"]
+        self.hp, self.wp = c["height"] // p, c["width"] // p
+        self.P, self.F = self.hp * self.wp, c["frames"]
+        self.project_in = nn.Linear(c["channels"] * p * p, D)
+        self.cls_token = nn.Parameter(torch.randn(1, D))
+        if not c["rotary_emb"]:
+            self.pos_emb = nn.Embedding(self.F * self.P + 1, D)
+        self.blocks = nn.ModuleList()
+        mech = c["attn_mechanism"]
+        def attn():
+            m = nn.Module()
+            m.norm = nn.LayerNorm(D)
+            m.fn = nn.Module()
+            m.fn.to_qkv, m.fn.to_out = nn.Linear(D, 3 * D, bias=False), nn.Linear(D, D)
+            if mech == "fastformer":
+                m.fn.Wq, m.fn.Wk = nn.Linear(dh, 1, bias=False), nn.Linear(dh, 1, bias=False)
+            if mech == "performer":
+                m.fn.register_buffer("projection_matrix", torch.randn(c.get("nb_features", 24), dh))
+            return m
+        for _ in range(c["depth"]):
+            b = nn.Module()
+            b.attn_s = attn()
+            if c["attn_type"] == "divided":
+                b.attn_t, b.fc_t = attn(), nn.Linear(D, D)
+            b.mlp = nn.Module()
+            b.mlp.norm = nn.LayerNorm(D)
+            b.mlp.fn = nn.Module()
+            b.mlp.fn.net = nn.Sequential(nn.Linear(D, 8 * D), nn.Identity(), nn.Identity(), nn.Linear(4 * D, D))
+            self.blocks.append(b)
+        self.to_out = nn.Module()
+        self.to_out.norm, self.to_out.fn = nn.LayerNorm(D), nn.Linear(D, c["num_classes"])
+        with torch.no_grad():
+            for n_, prm in self.named_parameters():
+                if "norm" in n_ or "cls" in n_:
+                    prm.add_(torch.randn_like(prm) * 0.3)
+
+    def _attend(self, m, x, table, cls_first):
+        c = self.cfg
+        parity, mech, dh = c["parity"], c["attn_mechanism"], c["dim_head"]
+        x = m.norm(x)
+        qo, ko, vo = m.fn.to_qkv(x).chunk(3, dim=-1)
+        G, L, D = x.shape
+        H = D // dh
+        heads = lambda t: t.reshape(G, L, H, dh).transpose(1, 2)
+        q, k, v = heads(qo), heads(ko), heads(vo)
+        if table is not None:
+            q, k = _rotate(q, table, cls_first), _rotate(k, table, cls_first)
+        if mech == "regular":
+            o = _softmax(q @ k.transpose(-1, -2) * dh ** -0.5) @ v
+        elif mech == "fastformer":
+            s = dh ** -0.5
+            alpha = _softmax(m.fn.Wq(q) * s, dim=-2)
+            qg = (alpha * q).sum(-2, keepdim=True)
+            pp = qg * k
+            beta = _softmax(m.fn.Wk(pp) * s, dim=-2)
+            kg = (beta * pp).sum(-1, keepdim=True) if parity else (beta * pp).sum(-2, keepdim=True)
+            o = kg * v
+        else:
+            if parity:
+                qq, kk = q, k
+            else:
+                om = m.fn.projection_matrix
+                def phi(t, is_query):
+                    ts = t * dh ** -0.25
+                    U = ts @ om.T
+                    h = (ts ** 2).sum(-1, keepdim=True) / 2
+                    mx = U.amax(-1, keepdim=True) if is_query else U.amax(dim=(-1, -2), keepdim=True)
+                    return om.shape[0] ** -0.5 * (torch.exp(U - h - mx) + 1e-4)
+                qq, kk = phi(q, True), phi(k, False)
+            ctx = kk.transpose(-1, -2) @ v
+            o = (qq @ ctx) / (qq @ kk.sum(-2, keepdim=True).transpose(-1, -2))
+        o = m.fn.to_out(o.transpose(1, 2).reshape(G, L, D))
+        return o + qo if mech == "fastformer" else o
+
+    def forward(self, video):
+        c = self.cfg
+        B, F, C, Hh, Ww = video.shape
+        p, P, D = c["patch_size"], self.P, c["dim"]
+        patches = video.reshape(B, F, C, self.hp, p, self.wp, p).permute(0, 1, 3, 5, 4, 6, 2).reshape(B, F * P, p * p * C)
+        x = torch.cat([self.cls_token.expand(B, 1, D), self.project_in(patches)], dim=1)
+        tt = it = None
+        if c["rotary_emb"]:
+            tt, it = _lucid_tables(F, self.hp, self.wp, c["dim_head"])
+        else:
+            x = x + self.pos_emb.weight[: x.shape[1]]
+        parity = c["parity"]
+        N = F * P
+        r = torch.arange(N)
+        # Token r (frame-major) -> (time group, index in it) and (space group, index in it).
+        tg, ti = (r // F, r % F) if parity else (r % P, r // P)
+        sg, si = (r % F, r // F) if parity else (r // P, r % P)
+        for b in self.blocks:
+            if c["attn_type"] == "joint":
+                y = self._attend(b.attn_s, x, None, False)
+                x = y + x if not parity else y
+                y = self._geglu(b, x)
+                x = y + x if not parity else y
+                continue
+            cls0, xt = x[:, :1], x[:, 1:]
+            grp = torch.empty(B, P, F, D)
+            grp[:, tg, ti] = xt
+            rt = self._attend(b.attn_t, grp.reshape(B * P, F, D), tt, False).reshape(B, P, F, D)
+            out_t = b.fc_t(rt[:, tg, ti]) + xt
+            sp = torch.empty(B, F, P, D)
+            sp[:, sg, si] = out_t
+            seq = torch.cat([cls0[:, None].expand(B, F, 1, D), sp], dim=2).reshape(B * F, 1 + P, D)
+            rs = self._attend(b.attn_s, seq, it, True).reshape(B, F, 1 + P, D)
+            cls1 = rs[:, :, 0].mean(1, keepdim=True)
+            out_s = rs[:, :, 1:][:, sg, si]
+            x = torch.cat([cls0 + cls1, out_t + out_s], dim=1)
+            x = x + self._geglu(b, x)
+        return self.to_out.fn(self.to_out.norm(x[:, 0]))
+
+    def _geglu(self, b, x):
+        h = b.mlp.fn.net[0](b.mlp.norm(x))
+        a, g = h.chunk(2, dim=-1)
+        return b.mlp.fn.net[3](a * torch.nn.functional.gelu(g))

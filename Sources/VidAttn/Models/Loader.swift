@@ -15,8 +15,9 @@ public func loadModel(path dir: String) throws -> VideoModel {
     case "torchvision_swin3d": return try Swin3D(config: config, weights: w, file: cfgPath)
     case "timesformer_pytorch": return try TimeSformerLucidrains(config: config, weights: w, file: cfgPath)
     case "motionformer": return try Motionformer(config: config, weights: w, file: cfgPath)
+    case "fasttimesformer": return try FastTimeSformer(config: config, weights: w, file: cfgPath)
     default:
         throw VidAttnError(.unsupported, "\(cfgPath): model_type '\(type)' is not supported " +
-                           "(supported: vivit, timesformer, torchvision_swin3d, timesformer_pytorch, motionformer)")
+                           "(supported: vivit, timesformer, torchvision_swin3d, timesformer_pytorch, motionformer, fasttimesformer)")
     }
 }

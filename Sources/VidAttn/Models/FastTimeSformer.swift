@@ -1,0 +1,261 @@
+// FastTimeSformer (adam-mehdi/FastTimeSformer, REFERENCE.md §3). config.json:
+// model_type "fasttimesformer" with the constructor's arguments (frames, channels,
+// height, width, num_classes, dim, patch_size, depth, dim_head, rotary_emb,
+// attn_mechanism regular|fastformer|performer, attn_type divided|joint) and `parity`:
+//   true  (default) — the repository's computations: divided blocks regroup the
+//         frame-major tokens as if frame-fastest, Fastformer keeps a scalar per token,
+//         "performer" is linear attention on the raw rotated q, k, joint blocks have
+//         no residual connections;
+//   false — the intended ones: geometric grouping, the paper's Fastformer, FAVOR+
+//         features (key max per batch·head), residual joint blocks.
+// heads = dim / dim_head (the constructor's `heads` is ignored, as in the reference).
+import Kernels
+
+public final class FastTimeSformer: VideoModel, @unchecked Sendable {
+    public let modelType = "fasttimesformer"
+    public let config: JSON
+    public let numLabels: Int, hiddenSize: Int
+    public private(set) var parameterCount = 0
+    let frames: Int, dimHead: Int, heads: Int, patchSize: Int, channels: Int, hp: Int, wp: Int
+    let rotary: Bool, parity: Bool, mechanism: String, divided: Bool
+    let projectIn: Linear, cls: Tensor, pos: Tensor?
+    let blocks: [Block]
+    let outNorm: LayerNormP, outFn: Linear
+
+    struct Attn {
+        let norm: LayerNormP, qkv: Linear, out: Linear
+        let wq: Tensor?, wk: Tensor?, omega: Tensor?
+    }
+    struct Block { let s: Attn; let t: Attn?; let fcT: Linear?; let ffNorm: LayerNormP; let ff1: Linear; let ff2: Linear }
+
+    init(config: JSON, weights w: Weights, file: String) throws {
+        let c = ConfigReader(json: config, file: file)
+        self.config = config
+        frames = try c.int("frames"); channels = try c.int("channels", 3)
+        let H = try c.int("height"), W = try c.int("width"), classes = try c.int("num_classes")
+        hiddenSize = try c.int("dim", 128); patchSize = try c.int("patch_size", 16)
+        let depth = try c.int("depth", 12)
+        dimHead = try c.int("dim_head", 64)
+        rotary = try c.bool("rotary_emb", true); parity = try c.bool("parity", true)
+        mechanism = try c.string("attn_mechanism", "fastformer")
+        let type = try c.string("attn_type", "divided")
+        try c.positive(["frames": frames, "channels": channels, "height": H, "width": W, "num_classes": classes,
+                        "dim": hiddenSize, "patch_size": patchSize, "depth": depth, "dim_head": dimHead])
+        guard ["regular", "fastformer", "performer"].contains(mechanism), ["divided", "joint"].contains(type) else {
+            throw VidAttnError(.unsupported, "\(file): attn_mechanism '\(mechanism)' / attn_type '\(type)'")
+        }
+        guard hiddenSize % dimHead == 0, H % patchSize == 0, W % patchSize == 0 else {
+            throw VidAttnError(.badFormat, "\(file): dim must be a multiple of dim_head, height and width of patch_size")
+        }
+        if rotary && dimHead % 4 != 0 { throw VidAttnError(.badFormat, "\(file): rotary needs dim_head divisible by 4") }
+        divided = type == "divided"
+        heads = hiddenSize / dimHead
+        hp = H / patchSize; wp = W / patchSize
+        let D = hiddenSize
+        projectIn = try w.linear("project_in", in: channels * patchSize * patchSize, out: D)
+        cls = try w.tensor("cls_token", shape: [1, D])
+        pos = rotary ? nil : try w.tensor("pos_emb.weight", shape: [frames * hp * wp + 1, D])
+        let (dimHead, mechanism, parity) = (self.dimHead, self.mechanism, self.parity)
+        func attn(_ p: String) throws -> Attn {
+            let qkvBias = w.store.has(p + ".fn.to_qkv.bias")
+            var omega: Tensor? = nil
+            if mechanism == "performer", let info = w.store.info(p + ".fn.projection_matrix") {
+                guard info.shape.count == 2, info.shape[1] == dimHead else {
+                    throw VidAttnError(.shapeMismatch, "\(p).fn.projection_matrix has shape \(info.shape), expected [m, \(dimHead)]")
+                }
+                omega = try w.tensor(p + ".fn.projection_matrix", shape: info.shape)
+            }
+            if mechanism == "performer" && !parity && omega == nil {
+                throw VidAttnError(.badFormat, "missing tensor '\(p).fn.projection_matrix' (needed by parity=false)")
+            }
+            return Attn(norm: try w.norm(p + ".norm", D, eps: 1e-5),
+                        qkv: try w.linear(p + ".fn.to_qkv", in: D, out: 3 * D, bias: qkvBias),
+                        out: try w.linear(p + ".fn.to_out", in: D, out: D),
+                        wq: mechanism == "fastformer" ? try w.tensor(p + ".fn.Wq.weight", shape: [1, dimHead]) : nil,
+                        wk: mechanism == "fastformer" ? try w.tensor(p + ".fn.Wk.weight", shape: [1, dimHead]) : nil,
+                        omega: omega)
+        }
+        var bl: [Block] = []
+        for i in 0..<depth {
+            let p = "blocks.\(i)"
+            bl.append(Block(s: try attn(p + ".attn_s"), t: divided ? try attn(p + ".attn_t") : nil,
+                            fcT: divided ? try w.linear(p + ".fc_t", in: D, out: D) : nil,
+                            ffNorm: try w.norm(p + ".mlp.norm", D, eps: 1e-5),
+                            ff1: try w.linear(p + ".mlp.fn.net.0", in: D, out: 8 * D),
+                            ff2: try w.linear(p + ".mlp.fn.net.3", in: 4 * D, out: D)))
+        }
+        blocks = bl
+        outNorm = try w.norm("to_out.norm", D, eps: 1e-5)
+        outFn = try w.linear("to_out.fn", in: D, out: classes)
+        numLabels = classes
+        parameterCount = w.loaded
+    }
+
+    /// PreNorm attention over G sequences of L tokens (rows of x), result into y.
+    /// table: rotary rows for tokens (skipping token 0 of each sequence when skipFirst).
+    func attend(_ a: Attn, _ x: UnsafePointer<Float>, G: Int, L: Int, table: (sin: [Float], cos: [Float])?,
+                skipFirst: Bool, into y: UnsafeMutablePointer<Float>) throws {
+        let D = hiddenSize, d = dimHead, H = heads, rows = G * L
+        let xn = try Tensor(shape: [rows, D]), qkv = try Tensor(shape: [rows, 3 * D])
+        a.norm(x, rows: rows, into: xn.data)
+        try a.qkv(xn.pointer, rows: rows, into: qkv.data)
+        let q = try Tensor(shape: [G, H, L, d]), k = try Tensor(shape: [G, H, L, d]), v = try Tensor(shape: [G, H, L, d])
+        for g in 0..<G { for t in 0..<L { for h in 0..<H {
+            let src = qkv.data + (g * L + t) * 3 * D + h * d, off = ((g * H + h) * L + t) * d
+            (q.data + off).update(from: src, count: d); (k.data + off).update(from: src + D, count: d)
+            (v.data + off).update(from: src + 2 * D, count: d)
+        } } }
+        if let table {
+            let start = skipFirst ? 1 : 0
+            try table.sin.withUnsafeBufferPointer { sp in try table.cos.withUnsafeBufferPointer { cp in
+                for gh in 0..<(G * H) { for buf in [q.data, k.data] {
+                    try Ops.applyRotary(rows: L - start, d: d, x: buf + (gh * L + start) * d, sin: sp.baseAddress,
+                                        cos: cp.baseAddress, tableRows: table.sin.count / d, tableDim: d)
+                } }
+            } }
+        }
+        let o = try Tensor(shape: [G, H, L, d])
+        switch mechanism {
+        case "regular":
+            try Ops.attention(batch: G, heads: H, nq: L, nk: L, d: d, q: q.pointer, k: k.pointer, v: v.pointer, out: o.data)
+        case "fastformer":
+            try Ops.fastformer(batch: G, heads: H, n: L, d: d, q: q.pointer, k: k.pointer, v: v.pointer,
+                               wq: a.wq!.pointer, wk: a.wk!.pointer, out: o.data, form: parity ? .implemented : .paper)
+        default:
+            if parity {
+                // Linear attention on the raw q, k: (q·(kᵀv)) / (q·Σk), no feature map, no ε.
+                for gh in 0..<(G * H) {
+                    let qh = q.pointer + gh * L * d, kh = k.pointer + gh * L * d, vh = v.pointer + gh * L * d
+                    var ctx = [Float](repeating: 0, count: d * d), ks = [Float](repeating: 0, count: d)
+                    for t in 0..<L { for i in 0..<d { ks[i] += kh[t * d + i]; for j in 0..<d { ctx[i * d + j] += kh[t * d + i] * vh[t * d + j] } } }
+                    for t in 0..<L {
+                        var den: Float = 0
+                        for i in 0..<d { den += qh[t * d + i] * ks[i] }
+                        for j in 0..<d {
+                            var num: Float = 0
+                            for i in 0..<d { num += qh[t * d + i] * ctx[i * d + j] }
+                            o.data[(gh * L + t) * d + j] = num / den
+                        }
+                    }
+                }
+            } else {
+                let om = a.omega!
+                try Ops.performerAttention(batch: G, heads: H, nq: L, nk: L, d: d, q: q.pointer, k: k.pointer, v: v.pointer,
+                                           projection: om.pointer, features: om.shape[0], out: o.data, eps: 1e-4)
+            }
+        }
+        let merged = try Tensor(shape: [rows, D])
+        for g in 0..<G { for t in 0..<L { for h in 0..<H {
+            (merged.data + (g * L + t) * D + h * d).update(from: o.pointer + ((g * H + h) * L + t) * d, count: d)
+        } } }
+        try a.out(merged.pointer, rows: rows, into: y)
+        if mechanism == "fastformer" {   // + the un-rotated, un-split query projection
+            for r in 0..<rows { for c in 0..<D { y[r * D + c] += qkv.data[r * 3 * D + c] } }
+        }
+    }
+
+    func geglu(_ blk: Block, _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool) throws {
+        let D = hiddenSize
+        let xn = try Tensor(shape: [rows, D]), h = try Tensor(shape: [rows, 8 * D])
+        blk.ffNorm(x, rows: rows, into: xn.data)
+        try blk.ff1(xn.pointer, rows: rows, into: h.data)
+        for r in 0..<rows {
+            let row = h.data + r * 8 * D
+            activation(.gelu, row + 4 * D, row + 4 * D, 4 * D)
+            for j in 0..<(4 * D) { row[j] *= row[4 * D + j] }
+        }
+        try blk.ff2(h.pointer, rows: rows, into: y, accumulate: accumulate, ldx: 8 * D)
+    }
+
+    public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames F: Int, channels Cin: Int, height H: Int,
+                        width W: Int, options: ForwardOptions) throws -> ModelOutput {
+        let p = patchSize, D = hiddenSize
+        try require(Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
+        try require(H == hp * p && W == wp * p, "frames must be \(hp * p)×\(wp * p) (got \(H)×\(W))", status: .shapeMismatch)
+        try require(!divided || F == frames, "divided blocks take exactly \(frames) frames (got \(F))", status: .shapeMismatch)
+        let P = hp * wp, N = F * P, S = 1 + N
+        if let pos { try require(S <= pos.shape[0], "\(S) tokens exceed the position table", status: .shapeMismatch) }
+        let pd = channels * p * p
+        let patches = try Tensor(shape: [B * N, pd])
+        for b in 0..<B { for f in 0..<F { for i in 0..<hp { for j in 0..<wp {
+            let row = patches.data + (((b * F + f) * hp + i) * wp + j) * pd
+            for p1 in 0..<p { for p2 in 0..<p { for c in 0..<channels {
+                row[(p1 * p + p2) * channels + c] = px[(((b * F + f) * channels + c) * H + i * p + p1) * W + j * p + p2]
+            } } }
+        } } } }
+        let x = try Tensor(shape: [B, S, D]), emb = try Tensor(shape: [B * N, D])
+        try projectIn(patches.pointer, rows: B * N, into: emb.data)
+        for b in 0..<B {
+            (x.data + b * S * D).update(from: cls.pointer, count: D)
+            (x.data + (b * S + 1) * D).update(from: emb.pointer + b * N * D, count: N * D)
+            if let pos { for t in 0..<S { for c in 0..<D { x.data[(b * S + t) * D + c] += pos.data[t * D + c] } } }
+        }
+        let timeTab = rotary ? Rotary.timeTable(frames: F, dim: dimHead) : nil
+        let imageTab = rotary ? Rotary.imageTable(h: hp, w: wp, dim: dimHead) : nil
+        // Token r (frame-major) → (time group, slot) and (space group, slot).
+        let tg: (Int) -> (Int, Int) = parity ? { ($0 / F, $0 % F) } : { ($0 % P, $0 / P) }
+        let sg: (Int) -> (Int, Int) = parity ? { ($0 % F, $0 / F) } : { ($0 / P, $0 % P) }
+        var hidden: [Tensor] = []
+        if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
+        let y = try Tensor(shape: [B * S, D])
+        for (l, blk) in blocks.enumerated() {
+            if let go = options.shouldContinue, !go(l, blocks.count) {
+                throw VidAttnError(.aborted, "forward stopped by the callback before block \(l)")
+            }
+            if !divided {
+                try attend(blk.s, x.pointer, G: B, L: S, table: nil, skipFirst: false, into: y.data)
+                if parity { x.data.update(from: y.pointer, count: B * S * D) } else { for i in 0..<(B * S * D) { x.data[i] += y.data[i] } }
+                try geglu(blk, x.pointer, rows: B * S, into: y.data, accumulate: false)
+                if parity { x.data.update(from: y.pointer, count: B * S * D) } else { for i in 0..<(B * S * D) { x.data[i] += y.data[i] } }
+            } else {
+                // Temporal: groups of F tokens.
+                let grp = try Tensor(shape: [B * P * F, D]), rt = try Tensor(shape: [B * P * F, D])
+                for b in 0..<B { for r in 0..<N {
+                    let (g, t) = tg(r)
+                    (grp.data + ((b * P + g) * F + t) * D).update(from: x.pointer + (b * S + 1 + r) * D, count: D)
+                } }
+                try attend(blk.t!, grp.pointer, G: B * P, L: F, table: timeTab, skipFirst: false, into: rt.data)
+                let ordered = try Tensor(shape: [B * N, D])
+                for b in 0..<B { for r in 0..<N {
+                    let (g, t) = tg(r)
+                    (ordered.data + (b * N + r) * D).update(from: rt.pointer + ((b * P + g) * F + t) * D, count: D)
+                } }
+                let outT = try Tensor(shape: [B * N, D])
+                for b in 0..<B { (outT.data + b * N * D).update(from: x.pointer + (b * S + 1) * D, count: N * D) }
+                try blk.fcT!(ordered.pointer, rows: B * N, into: outT.data, accumulate: true)
+                // Spatial: [CLS, group] per (b, space group).
+                let seq = try Tensor(shape: [B * F * (1 + P), D]), rs = try Tensor(shape: [B * F * (1 + P), D])
+                for b in 0..<B {
+                    for g in 0..<F { (seq.data + (b * F + g) * (1 + P) * D).update(from: x.pointer + b * S * D, count: D) }
+                    for r in 0..<N {
+                        let (g, j) = sg(r)
+                        (seq.data + ((b * F + g) * (1 + P) + 1 + j) * D).update(from: outT.pointer + (b * N + r) * D, count: D)
+                    }
+                }
+                try attend(blk.s, seq.pointer, G: B * F, L: 1 + P, table: imageTab, skipFirst: true, into: rs.data)
+                for b in 0..<B {
+                    let xb = x.data + b * S * D
+                    for c in 0..<D {
+                        var m: Float = 0
+                        for g in 0..<F { m += rs.data[(b * F + g) * (1 + P) * D + c] }
+                        xb[c] += m / Float(F)
+                    }
+                    for r in 0..<N {
+                        let (g, j) = sg(r)
+                        let dst = xb + (1 + r) * D, a = outT.data + (b * N + r) * D, s = rs.data + ((b * F + g) * (1 + P) + 1 + j) * D
+                        for c in 0..<D { dst[c] = a[c] + s[c] }
+                    }
+                }
+                try geglu(blk, x.pointer, rows: B * S, into: x.data, accumulate: true)
+            }
+            if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
+        }
+        let clsRows = try Tensor(shape: [B, D])
+        for b in 0..<B { outNorm(x.pointer + b * S * D, rows: 1, into: clsRows.data + b * D) }
+        let logits = try Tensor(shape: [B, numLabels])
+        try outFn(clsRows.pointer, rows: B, into: logits.data)
+        let out = ModelOutput(logits: logits, lastHiddenState: try copyTensor(x.pointer, x.shape))
+        out.hiddenStates = hidden
+        return out
+    }
+}
