@@ -50,7 +50,8 @@ $(BUILD)/c/example_%: examples/c/%.c include/vidattn.h include/vidattn_types.h $
 C_MODELS := vivit vivit_v5names vivit_sharded vivit_bf16 timesformer_divided timesformer_joint timesformer_space \
             swin3d timesformer_pytorch_rotary timesformer_pytorch_learned timesformer_pytorch_shift \
             motionformer_trajectory motionformer_joint motionformer_divided fasttimesformer_regular_divided \
-            fasttimesformer_fastformer_divided fasttimesformer_fastformer_joint fasttimesformer_performer_divided
+            fasttimesformer_fastformer_divided fasttimesformer_fastformer_joint \
+            fasttimesformer_performer_divided:2e-3  # unstable by design: see tests/python/test_models.py
 
 test-c: $(BUILD)/c/test_capi $(BUILD)/c/example_attention $(BUILD)/c/test_models
 	env -i PATH=/usr/bin:/bin $(BUILD)/c/test_capi

@@ -140,6 +140,7 @@ class MotionformerRef(torch.nn.Module):
         C, p, pt = cfg["embed_dim"], cfg["patch_size"], cfg["patch_size_temp"]
         self.P = (cfg["img_size"] // p) ** 2
         self.Tp = cfg["temporal_resolution"]
+        self.grid = None
         self.cls_token = nn.Parameter(torch.randn(1, 1, C) * 0.5)
         self.pos_embed = nn.Parameter(torch.randn(1, 1 + self.P, C) * 0.5)
         self.temp_embed = nn.Parameter(torch.randn(1, self.Tp, C) * 0.5)
@@ -222,8 +223,16 @@ class MotionformerRef(torch.nn.Module):
         c = self.cfg
         x = self.patch_embed_3d.proj(video.transpose(1, 2))                     # [B, C, T', h, w]
         B, C = x.shape[:2]
+        h2, w2 = x.shape[3], x.shape[4]
+        self.P = h2 * w2                                                          # patches of this input
         x = x.flatten(2).transpose(1, 2)                                          # frame-major tokens
-        pos = (self.pos_embed[:, 1:, None] + self.temp_embed[:, None]).transpose(1, 2).reshape(1, -1, C)
+        space = self.pos_embed[:, 1:]
+        side = int(round(space.shape[1] ** 0.5))
+        if (h2, w2) != (side, side):   # bicubic resize of the spatial table, as for other crops
+            grid = space.reshape(1, side, side, C).permute(0, 3, 1, 2)
+            space = torch.nn.functional.interpolate(grid, size=(h2, w2), mode="bicubic", align_corners=False)
+            space = space.permute(0, 2, 3, 1).reshape(1, h2 * w2, C)
+        pos = (space[:, :, None] + self.temp_embed[:, None]).transpose(1, 2).reshape(1, -1, C)
         x = torch.cat([self.cls_token.expand(B, 1, C) + self.pos_embed[:, :1], x + pos], dim=1)
         for b in self.blocks:
             if c["attn_layer"] == "divided":
@@ -368,11 +377,11 @@ class FastTimeSformerRef(torch.nn.Module):
                 x = y + x if not parity else y
                 continue
             cls0, xt = x[:, :1], x[:, 1:]
-            grp = torch.empty(B, P, F, D)
+            grp = torch.empty(B, P, F, D, dtype=x.dtype)
             grp[:, tg, ti] = xt
             rt = self._attend(b.attn_t, grp.reshape(B * P, F, D), tt, False).reshape(B, P, F, D)
             out_t = b.fc_t(rt[:, tg, ti]) + xt
-            sp = torch.empty(B, F, P, D)
+            sp = torch.empty(B, F, P, D, dtype=x.dtype)
             sp[:, sg, si] = out_t
             seq = torch.cat([cls0[:, None].expand(B, F, 1, D), sp], dim=2).reshape(B * F, 1 + P, D)
             rs = self._attend(b.attn_s, seq, it, True).reshape(B, F, 1 + P, D)

@@ -126,15 +126,20 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
                 // Linear attention on the raw q, k: (q·(kᵀv)) / (q·Σk), no feature map, no ε.
                 for gh in 0..<(G * H) {
                     let qh = q.pointer + gh * L * d, kh = k.pointer + gh * L * d, vh = v.pointer + gh * L * d
-                    var ctx = [Float](repeating: 0, count: d * d), ks = [Float](repeating: 0, count: d)
-                    for t in 0..<L { for i in 0..<d { ks[i] += kh[t * d + i]; for j in 0..<d { ctx[i * d + j] += kh[t * d + i] * vh[t * d + j] } } }
+                    // Double accumulation: the denominators can come close to zero (REFERENCE.md §8 item 5).
+                    var ctx = [Double](repeating: 0, count: d * d), ks = [Double](repeating: 0, count: d)
+                    for t in 0..<L { for i in 0..<d {
+                        let kv = Double(kh[t * d + i])
+                        ks[i] += kv
+                        for j in 0..<d { ctx[i * d + j] += kv * Double(vh[t * d + j]) }
+                    } }
                     for t in 0..<L {
-                        var den: Float = 0
-                        for i in 0..<d { den += qh[t * d + i] * ks[i] }
+                        var den = 0.0
+                        for i in 0..<d { den += Double(qh[t * d + i]) * ks[i] }
                         for j in 0..<d {
-                            var num: Float = 0
-                            for i in 0..<d { num += qh[t * d + i] * ctx[i * d + j] }
-                            o.data[(gh * L + t) * d + j] = num / den
+                            var num = 0.0
+                            for i in 0..<d { num += Double(qh[t * d + i]) * ctx[i * d + j] }
+                            o.data[(gh * L + t) * d + j] = Float(num / den)
                         }
                     }
                 }

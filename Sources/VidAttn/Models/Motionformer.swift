@@ -134,10 +134,12 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
                         width W: Int, options: ForwardOptions) throws -> ModelOutput {
         try require(Cin == 3, "pixel_values has \(Cin) channels, the model takes 3", status: .shapeMismatch)
         let C = hiddenSize, p = patchSize, F = T / patchT, P = (H / p) * (W / p)
-        try require(F == tRes, "\(T) frames give \(F) time steps but the model has temporal_resolution \(tRes)",
+        try require(F > 0 && P > 0, "input \(T)×\(H)×\(W) is smaller than one \(patchT)×\(p)×\(p) patch",
                     status: .shapeMismatch)
-        try require(P == gridP, "\(H)×\(W) frames give \(P) patches but the position table has \(gridP)",
-                    status: .shapeMismatch)
+        // Other grids: space table bicubic (as the reference does for other crops), time linear (an extension).
+        let side = Int(Double(gridP).squareRoot())
+        let spaceTab = Resize.bicubic(pos.pointer + C, h: side, w: side, c: C, toH: H / p, toW: W / p)
+        let timeTab = Resize.linear(Array(UnsafeBufferPointer(start: temp.pointer, count: tRes * C)), t: tRes, n: C, to: F)
         let N = F * P, S = 1 + N, rows = B * S
         let patches = try Tensor(shape: [B * N, 3 * patchT * p * p]), emb = try Tensor(shape: [B * N, C])
         patchify(px, B: B, T: T, C: 3, H: H, W: W, kt: patchT, kh: p, kw: p, into: patches.data)
@@ -147,7 +149,7 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
             for c in 0..<C { x.data[b * S * C + c] = cls[c] + pos[c] }
             for f in 0..<F { for s in 0..<P {
                 let dst = x.data + (b * S + 1 + f * P + s) * C, src = emb.data + (b * N + f * P + s) * C
-                for c in 0..<C { dst[c] = src[c] + pos.data[(1 + s) * C + c] + temp.data[f * C + c] }
+                for c in 0..<C { dst[c] = src[c] + spaceTab[s * C + c] + timeTab[f * C + c] }
             } }
         }
         let d = C / heads

@@ -78,6 +78,30 @@ public final class ViViT: VideoModel, @unchecked Sendable {
         parameterCount = w.loaded
     }
 
+    /// The position table for a tp×h×w tubelet grid. The configured grid comes from
+    /// config (num_frames, image_size); another grid resizes each frame's table bicubically
+    /// and the frames linearly (an extension: HF 5.23 cannot, see REFERENCE.md §5.4).
+    func positionTable(tp: Int, h: Int, w: Int) throws -> Tensor {
+        if pos.shape[1] == 1 + tp * h * w { return pos }
+        let c = ConfigReader(json: config, file: "config.json")
+        let img = try c.int("image_size", 224), nf = try c.int("num_frames", 32)
+        let (t0, h0, w0) = (nf / tubelet.0, img / tubelet.1, img / tubelet.2)
+        guard t0 * h0 * w0 + 1 == pos.shape[1] else {
+            throw VidAttnError(.shapeMismatch, "the position table's \(pos.shape[1] - 1) rows do not match the configured " +
+                               "grid \(t0)×\(h0)×\(w0); cannot resize it to \(tp)×\(h)×\(w)")
+        }
+        let C = hiddenSize
+        var frames: [Float] = []
+        for t in 0..<t0 {
+            frames += Resize.bicubic(pos.pointer + (1 + t * h0 * w0) * C, h: h0, w: w0, c: C, toH: h, toW: w)
+        }
+        let all = Resize.linear(frames, t: t0, n: h * w * C, to: tp)
+        let out = try Tensor(shape: [1, 1 + tp * h * w, C])
+        out.data.update(from: pos.pointer, count: C)
+        all.withUnsafeBufferPointer { (out.data + C).update(from: $0.baseAddress!, count: all.count) }
+        return out
+    }
+
     public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
                         width W: Int, options: ForwardOptions) throws -> ModelOutput {
         let (kt, kh, kw) = tubelet
@@ -85,9 +109,7 @@ public final class ViViT: VideoModel, @unchecked Sendable {
         try require(T >= kt && H >= kh && W >= kw,
                     "input \(T)×\(H)×\(W) is smaller than one tubelet \(kt)×\(kh)×\(kw)", status: .shapeMismatch)
         let N = (T / kt) * (H / kh) * (W / kw), S = 1 + N, C = hiddenSize
-        try require(pos.shape[1] == S,
-                    "input gives \(N) tubelets but the position table has \(pos.shape[1] - 1) " +
-                    "(frames \(T), size \(H)×\(W)); other sizes are not supported for ViViT yet", status: .shapeMismatch)
+        let pos = try positionTable(tp: T / kt, h: H / kh, w: W / kw)
         let rows = B * S
         let x = try Tensor(shape: [B, S, C]), y = try Tensor(shape: [rows, max(3 * C, inter)])
         let attn = try Tensor(shape: [rows, C])
