@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""End-to-end model benchmarks: the same randomly initialised models in PyTorch and in
+vidattn, from one checkpoint directory, in the same run.
+
+    python bench/compare.py [--threads 2] [--reps 5] [--only vivit timesformer swin3d_t ...]
+
+For each workload: build the PyTorch model (transformers / torchvision / timesformer-pytorch,
+or the spec-based torch model for Motionformer), save it as a vidattn checkpoint directory in
+a temporary folder, check that the logits agree, and time both: one warm-up, then the median
+of --reps forwards (torch.inference_mode, same thread count). Peak RSS of each side is
+measured in separate processes (VmHWM of a process that loads the model and runs one
+forward). Batch 1, fp32.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "examples" / "python"))
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "tools"))
+
+WORKLOADS = ["vivit", "timesformer", "swin3d_t", "motionformer", "motionformer_nystrom", "motionformer_orthoformer",
+             "motionformer_performer", "timesformer_pytorch"]
+
+
+def build(name, out_dir):
+    """Returns (torch_fn(video [B,T,C,H,W]) -> logits, video, checkpoint dir)."""
+    import torch
+    torch.manual_seed(0)
+    d = Path(out_dir) / name
+    if name == "vivit":
+        from transformers import VivitConfig, VivitForVideoClassification
+        m = VivitForVideoClassification(VivitConfig(num_labels=400)).eval()
+        m.save_pretrained(d)
+        return lambda v: m(pixel_values=v).logits, torch.randn(1, 32, 3, 224, 224), d
+    if name == "timesformer":
+        from transformers import TimesformerConfig, TimesformerForVideoClassification
+        m = TimesformerForVideoClassification(TimesformerConfig(num_labels=400)).eval()
+        m.save_pretrained(d)
+        return lambda v: m(pixel_values=v).logits, torch.randn(1, 8, 3, 224, 224), d
+    if name == "swin3d_t":
+        import torchvision
+        from convert_torchvision_swin3d import write_checkpoint
+        m = torchvision.models.video.swin3d_t().eval()
+        write_checkpoint(m.state_dict(), d, patch_size=[2, 4, 4], embed_dim=96, depths=[2, 2, 6, 2],
+                         num_heads=[3, 6, 12, 24], window_size=[8, 7, 7])
+        return lambda v: m(v.transpose(1, 2)), torch.randn(1, 16, 3, 224, 224), d
+    if name.startswith("motionformer"):
+        import spec_reference as R
+        from convert_motionformer import write_checkpoint
+        approx = name.split("_")[1] if "_" in name else "none"
+        cfg = dict(embed_dim=768, depth=12, num_heads=12, mlp_ratio=4.0, patch_size=16, patch_size_temp=2,
+                   temporal_resolution=8, img_size=224, in_chans=3, num_classes=400, approx_attn_type=approx,
+                   approx_attn_dim=128 if approx != "performer" else 256, use_original_code=True, use_mlp=True,
+                   head_act="tanh", qkv_bias=True, pos_embed="separate", orthoformer_start=0, attn_layer="trajectory")
+        m = R.MotionformerRef(cfg).eval()
+        write_checkpoint(m.state_dict(), d, cfg)
+        return m, torch.randn(1, 16, 3, 224, 224), d
+    if name == "timesformer_pytorch":
+        from convert_timesformer_pytorch import write_checkpoint
+        from timesformer_pytorch import TimeSformer
+        ctor = dict(dim=512, num_frames=8, num_classes=400, image_size=224, patch_size=16, channels=3, depth=12,
+                    heads=8, dim_head=64, rotary_emb=True, shift_tokens=False)
+        m = TimeSformer(**ctor).eval()
+        write_checkpoint(m.state_dict(), d, **ctor)
+        return m, torch.randn(1, 8, 3, 224, 224), d
+    raise ValueError(name)
+
+
+def median_time(fn, reps):
+    fn()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def peak(args):
+    """Subprocess: load one side and run one forward; print VmHWM in MiB."""
+    import numpy as np
+    side, name, ckpt, video, threads = args
+    if side == "torch":
+        import torch
+        torch.set_num_threads(int(threads))
+        with tempfile.TemporaryDirectory() as tmp:
+            fn, _, _ = build(name, tmp)
+        v = torch.from_numpy(np.load(video))
+        with torch.inference_mode():
+            fn(v)
+    else:
+        import vidattn
+        vidattn.set_num_threads(int(threads))
+        with vidattn.load(ckpt) as m:
+            m(np.load(video))
+    with open("/proc/self/status") as f:
+        print(next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--only", nargs="+", choices=WORKLOADS, default=WORKLOADS)
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--peak", nargs=5, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.peak:
+        return peak(a.peak)
+    import numpy as np
+    import torch
+    import vidattn
+    torch.set_num_threads(a.threads)
+    vidattn.set_num_threads(a.threads)
+    print(f"# end-to-end forward, batch 1, fp32, {a.threads} threads, median of {a.reps} (torch {torch.__version__})\n")
+    print("| workload | PyTorch | vidattn | speed-up | vidattn GFLOP/s | max logit diff | peak RSS torch | peak RSS vidattn |")
+    print("|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in a.only:
+            fn, video, ckpt = build(name, tmp)
+            vnp = video.numpy()
+            with torch.inference_mode():
+                t_torch = median_time(lambda: fn(video), a.reps)
+                ref = fn(video).numpy()
+            m = vidattn.load(ckpt)
+            t_va = median_time(lambda: m(vnp), a.reps)
+            diff = float(np.abs(m(vnp) - ref).max())
+            flops = gflops(name, m)
+            m.close()
+            mem = ("-", "-")
+            if not a.no_memory:
+                vpath = Path(tmp) / f"{name}.npy"
+                np.save(vpath, vnp)
+                env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), VIDATTN_NUM_THREADS=str(a.threads))
+                mem = tuple(f"{float(subprocess.run([sys.executable, __file__, '--peak', side, name, str(ckpt), str(vpath), str(a.threads)], env=env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]):.0f} MiB"
+                            for side in ("torch", "vidattn"))
+            gf = f"{flops / t_va:.0f}" if flops else "-"
+            print(f"| {name} | {t_torch:.2f} s | {t_va:.2f} s | {t_torch / t_va:.2f}x | {gf} | {diff:.1e} | {mem[0]} | {mem[1]} |",
+                  flush=True)
+
+
+def gflops(name, m):
+    """Total fp32 GFLOPs of one forward (matmuls only), from the library's MAC counters."""
+    import vidattn
+    if name == "vivit":
+        f = vidattn.flops("joint", channels=768, frames=16, patches=196)["total"] + 3137 * 768 * 3072 * 2
+        return 2 * (12 * f + 3136 * 768 * 1536) / 1e9
+    if name == "timesformer":
+        t = vidattn.flops("divided_time_hf", channels=768, frames=8, patches=196)["total"]
+        s = vidattn.flops("divided_space_hf", channels=768, frames=8, patches=196)["total"]
+        mlp = 1569 * 768 * 3072 * 2
+        return 2 * (12 * (t + s + mlp) + 1568 * 768 * 768) / 1e9
+    return None
+
+
+if __name__ == "__main__":
+    main()
