@@ -53,11 +53,12 @@ C_MODELS := vivit vivit_v5names vivit_sharded vivit_bf16 timesformer_divided tim
             fasttimesformer_fastformer_divided fasttimesformer_fastformer_joint \
             fasttimesformer_performer_divided:2e-3  # unstable by design: see tests/python/test_models.py
 
-test-c: $(BUILD)/c/test_capi $(BUILD)/c/example_attention $(BUILD)/c/test_models
+test-c: $(BUILD)/c/test_capi $(BUILD)/c/example_attention $(BUILD)/c/test_models $(BUILD)/c/example_classify
 	env -i PATH=/usr/bin:/bin $(BUILD)/c/test_capi
 	env -i PATH=/usr/bin:/bin VIDATTN_NUM_THREADS=2 $(BUILD)/c/example_attention
 	$(PYTHON) tests/c/prepare_io.py $(BUILD)/c/io
 	env -i PATH=/usr/bin:/bin $(BUILD)/c/test_models tests/fixtures/models $(BUILD)/c/io $(C_MODELS)
+	$(PYTHON) tests/c/check_classify.py $(BUILD)/c/example_classify
 
 test-python:
 	env -u LD_LIBRARY_PATH $(PYTHON) -m pytest -q tests/python

@@ -153,6 +153,24 @@ int64_t vidattn_model_num_labels(const vidattn_model *model);
 int64_t vidattn_model_hidden_size(const vidattn_model *model);
 int64_t vidattn_model_parameter_count(const vidattn_model *model);
 
+/* Frames the model expects per clip (config num_frames / frames; 0 if any count works). */
+int64_t vidattn_model_num_frames(const vidattn_model *model);
+
+/* Label of class `index` from config.json id2label, or NULL. Lives as long as the model. */
+const char *vidattn_model_label(const vidattn_model *model, int64_t index);
+
+/* Size of preprocessed frames for input frames of height x width (after the checkpoint's
+ * resize and centre crop). */
+vidattn_status vidattn_model_input_size(const vidattn_model *model, int64_t height, int64_t width,
+                                        int64_t *out_height, int64_t *out_width);
+
+/* Preprocesses decoded frames per the checkpoint's preprocessor_config.json (shortest-edge
+ * resize, bilinear; centre crop; rescale; normalise): rgb [frames, height, width, 3] bytes
+ * -> pixel_values [frames, 3, H, W] (H, W from vidattn_model_input_size); capacity in floats.
+ * Sample the frames first (the model wants vidattn_model_num_frames of them). */
+vidattn_status vidattn_model_preprocess(const vidattn_model *model, const uint8_t *rgb, int64_t frames,
+                                        int64_t height, int64_t width, float *pixel_values, int64_t capacity);
+
 /* Defaults for vidattn_model_forward(). */
 vidattn_forward_params vidattn_forward_default_params(void);
 

@@ -9,12 +9,20 @@ final class ModelBox {
     let model: VideoModel
     let typeString: UnsafeMutablePointer<CChar>
     let configString: UnsafeMutablePointer<CChar>
-    init(_ m: VideoModel, configText: String) {
+    let labels: [Int: UnsafeMutablePointer<CChar>]
+    let preprocess: PreprocessConfig
+    init(_ m: VideoModel, configText: String, preprocess: PreprocessConfig) {
         model = m
         typeString = strdup(m.modelType)
         configString = strdup(configText)
+        var l: [Int: UnsafeMutablePointer<CChar>] = [:]
+        for (k, v) in m.config["id2label"]?.object ?? [:] {
+            if let i = Int(k), let s = v.string { l[i] = strdup(s) }
+        }
+        labels = l
+        self.preprocess = preprocess
     }
-    deinit { free(typeString); free(configString) }
+    deinit { free(typeString); free(configString); labels.values.forEach { free($0) } }
 }
 
 final class OutputBox {
@@ -60,7 +68,8 @@ public func vidattn_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePo
         }
         let model = try loadModel(path: path)
         let text = (try? MappedFile(path: path + "/config.json").text()) ?? "{}"
-        out.pointee = OpaquePointer(Unmanaged.passRetained(ModelBox(model, configText: text)).toOpaque())
+        let pre = try PreprocessConfig(directory: path, modelConfig: model.config)
+        out.pointee = OpaquePointer(Unmanaged.passRetained(ModelBox(model, configText: text, preprocess: pre)).toOpaque())
     }
 }
 
@@ -172,4 +181,40 @@ public func vidattn_output_copy(_ o: OpaquePointer?, _ kind: Int32, _ index: Int
 public func vidattn_output_free(_ o: OpaquePointer?) {
     guard let o else { return }
     Unmanaged<OutputBox>.fromOpaque(UnsafeRawPointer(o)).release()
+}
+
+@_cdecl("vidattn_model_num_frames")
+public func vidattn_model_num_frames(_ m: OpaquePointer?) -> Int64 { Int64(box(m)?.preprocess.numFrames ?? 0) }
+
+@_cdecl("vidattn_model_label")
+public func vidattn_model_label(_ m: OpaquePointer?, _ index: Int64) -> UnsafePointer<CChar>? {
+    guard let b = box(m), index >= 0, index < Int64(Int32.max), let s = b.labels[Int(index)] else { return nil }
+    return UnsafePointer(s)
+}
+
+@_cdecl("vidattn_model_input_size")
+public func vidattn_model_input_size(_ m: OpaquePointer?, _ h: Int64, _ w: Int64, _ oh: UnsafeMutablePointer<Int64>?,
+                                     _ ow: UnsafeMutablePointer<Int64>?) -> Int32 {
+    guarded {
+        guard let b = box(m) else { throw VidAttnError(.nullPointer, "model is NULL") }
+        try require(h > 0 && w > 0 && h <= 1 << 16 && w <= 1 << 16, "frame size \(h)×\(w) out of range")
+        let (a, c) = b.preprocess.outputSize(h: Int(h), w: Int(w))
+        try nonNull(oh, "out_height").pointee = Int64(a)
+        try nonNull(ow, "out_width").pointee = Int64(c)
+    }
+}
+
+@_cdecl("vidattn_model_preprocess")
+public func vidattn_model_preprocess(_ m: OpaquePointer?, _ rgb: UnsafePointer<UInt8>?, _ frames: Int64, _ h: Int64,
+                                     _ w: Int64, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64) -> Int32 {
+    guarded {
+        guard let b = box(m) else { throw VidAttnError(.nullPointer, "model is NULL") }
+        try require(frames > 0 && h > 0 && w > 0 && h <= 1 << 16 && w <= 1 << 16 && frames <= 1 << 16,
+                    "frames, height, width must be positive (got \(frames), \(h), \(w))")
+        let src = try nonNull(rgb, "rgb"), dst = try nonNull(out, "pixel_values")
+        let (oh, ow) = b.preprocess.outputSize(h: Int(h), w: Int(w))
+        let need = Int64(frames) * 3 * Int64(oh) * Int64(ow)
+        try require(capacity >= need, "pixel_values holds \(capacity) floats but \(frames)×3×\(oh)×\(ow) = \(need) are needed")
+        b.preprocess.apply(rgb: src, frames: Int(frames), h: Int(h), w: Int(w), into: dst)
+    }
 }

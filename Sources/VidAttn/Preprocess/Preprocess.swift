@@ -41,7 +41,11 @@ public struct PreprocessConfig: Sendable {
            let pt = modelConfig["patch_size_temp"]?.int { numFrames = t * pt }
         if let img = modelConfig["image_size"]?.int ?? modelConfig["img_size"]?.int { crop = (img, img) }
         let path = dir + "/preprocessor_config.json"
-        guard fileExists(path) else { return }
+        guard fileExists(path) else {
+            // No processor config: resize the short side straight to the crop.
+            if let c = crop { shortestEdge = min(c.h, c.w) }
+            return
+        }
         let j = try JSON.parse(try MappedFile(path: path).text())
         let file = path
         func num(_ v: JSON?) throws -> Float? {
@@ -101,20 +105,19 @@ public struct PreprocessConfig: Sendable {
     public func apply(rgb: UnsafePointer<UInt8>, frames T: Int, h: Int, w: Int, into out: UnsafeMutablePointer<Float>) {
         let (rh, rw) = resized(h: h, w: w)
         let (oh, ow) = outputSize(h: h, w: w)
-        let top = (rh - oh) / 2, left = (rw - ow) / 2   // torchvision centre crop: int(round((rh - oh) / 2.0))
+        // Centre crop offsets as torchvision computes them: int(round((rh - oh) / 2)).
         let ct = Int((Double(rh - oh) / 2).rounded()), cl = Int((Double(rw - ow) / 2).rounded())
-        _ = (top, left)
-        let sy = Float(h) / Float(rh), sx = Float(w) / Float(rw)
+        let sy = Double(h) / Double(rh), sx = Double(w) / Double(rw)
         let scale = rescale
         let mean = self.mean, std = self.std, offset = self.offset, normalize = self.normalize
         parallelFor(T) { t, _ in
             let src = rgb + t * h * w * 3
             for y in 0..<oh {
-                let fy = max((Float(y + ct) + 0.5) * sy - 0.5, 0)
-                let y0 = min(Int(fy), h - 1), y1 = min(y0 + 1, h - 1), ly = fy - Float(y0)
+                let fy = max((Double(y + ct) + 0.5) * sy - 0.5, 0)
+                let y0 = min(Int(fy), h - 1), y1 = min(y0 + 1, h - 1), ly = Float(fy - Double(y0))
                 for x in 0..<ow {
-                    let fx = max((Float(x + cl) + 0.5) * sx - 0.5, 0)
-                    let x0 = min(Int(fx), w - 1), x1 = min(x0 + 1, w - 1), lx = fx - Float(x0)
+                    let fx = max((Double(x + cl) + 0.5) * sx - 0.5, 0)
+                    let x0 = min(Int(fx), w - 1), x1 = min(x0 + 1, w - 1), lx = Float(fx - Double(x0))
                     for c in 0..<3 {
                         let v00 = Float(src[(y0 * w + x0) * 3 + c]), v01 = Float(src[(y0 * w + x1) * 3 + c])
                         let v10 = Float(src[(y1 * w + x0) * 3 + c]), v11 = Float(src[(y1 * w + x1) * 3 + c])

@@ -110,6 +110,11 @@ _sigs = {
     "vidattn_model_hidden_size": (ctypes.c_int64, [ctypes.c_void_p]),
     "vidattn_model_parameter_count": (ctypes.c_int64, [ctypes.c_void_p]),
     "vidattn_forward_default_params": (ForwardParams, []),
+    "vidattn_model_num_frames": (ctypes.c_int64, [ctypes.c_void_p]),
+    "vidattn_model_label": (ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_int64]),
+    "vidattn_model_input_size": (_S, [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, c_int64_p, c_int64_p]),
+    "vidattn_model_preprocess": (_S, [ctypes.c_void_p, c_uint8_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
+                                      c_float_p, ctypes.c_int64]),
     "vidattn_model_forward": (_S, [ctypes.c_void_p, c_float_p] + [ctypes.c_int64] * 5 +
                               [ctypes.POINTER(ForwardParams), ctypes.POINTER(ctypes.c_void_p)]),
     "vidattn_output_count": (ctypes.c_int64, [ctypes.c_void_p, ctypes.c_int]),

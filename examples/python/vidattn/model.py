@@ -105,6 +105,42 @@ class Model:
         """Logits [B, num_labels]."""
         return self.forward(pixel_values, mask=mask).logits
 
+    @property
+    def num_frames(self):
+        """Frames the model expects per clip (0: any)."""
+        return lib.vidattn_model_num_frames(self._handle())
+
+    def label(self, index):
+        """The id2label name of class `index`, or None."""
+        s = lib.vidattn_model_label(self._handle(), int(index))
+        return None if s is None else s.decode()
+
+    def preprocess(self, frames, sample=True):
+        """uint8 RGB frames [T, H, W, 3] -> pixel_values [1, T', 3, H', W'] per the checkpoint's
+        preprocessor_config.json (shortest-edge bilinear resize, centre crop, rescale, normalise).
+        With sample=True, T' = num_frames frames are picked uniformly (centre of each segment)."""
+        fr = np.ascontiguousarray(frames)
+        if fr.dtype != np.uint8 or fr.ndim != 4 or fr.shape[3] != 3:
+            raise ValueError(f"frames must be uint8 [T, H, W, 3]; got {fr.dtype} {fr.shape}")
+        n = self.num_frames
+        if sample and n > 0:
+            idx = [min(len(fr) - 1, int((i + 0.5) * len(fr) / n)) for i in range(n)]
+            fr = np.ascontiguousarray(fr[idx])
+        T, H, W, _ = fr.shape
+        oh, ow = ctypes.c_int64(), ctypes.c_int64()
+        check(lib.vidattn_model_input_size(self._handle(), H, W, ctypes.byref(oh), ctypes.byref(ow)))
+        out = np.empty((1, T, 3, oh.value, ow.value), np.float32)
+        check(lib.vidattn_model_preprocess(self._handle(), u8ptr(fr), T, H, W, fptr(out), out.size))
+        return out
+
+    def classify(self, frames, top=5):
+        """[(label, probability)] of the top classes for uint8 RGB frames [T, H, W, 3]."""
+        logits = self(self.preprocess(frames))[0].astype(np.float64)
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        order = np.argsort(-p)[:top]
+        return [(self.label(i) or str(i), float(p[i])) for i in order]
+
     def embed(self, pixel_values, pooling="cls", mask=None):
         """Pooled embeddings [B, hidden]: 'cls' (token 0) or 'mean' over tokens of the last hidden state."""
         if pooling not in ("cls", "mean"):
