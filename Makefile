@@ -14,26 +14,34 @@ CFLAGS ?= -O2 -std=c99 -Wall -Wextra -Werror
 C_RPATH := -Wl,-rpath,$(abspath $(BUILD))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build demo test test-swift test-c test-python bench clean
+PREFIX ?= /usr/local
+DESTDIR ?=
+VERSION := $(shell sed -n 's/^\#define VIDATTN_VERSION_STRING "\(.*\)"/\1/p' include/vidattn.h)
+MAJOR := $(firstword $(subst ., ,$(VERSION)))
+
+.PHONY: all deps build demo test test-swift test-c test-python test-install bench install clean
 
 all: build
 
-# System packages: SLEEF (vector exp/erf/tanh); numpy and pytest for the Python tests.
+# System packages: SLEEF (vector exp/erf/tanh), ffmpeg (video decoding for the CLI);
+# numpy and pytest for the Python tests.
 deps:
 	@if [ ! -f /usr/include/x86_64-linux-gnu/sleef.h ] && [ ! -f /usr/include/sleef.h ]; then \
 	  echo "installing libsleef-dev"; \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q libsleef-dev; fi
+	@command -v ffmpeg >/dev/null || { echo "installing ffmpeg"; $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q ffmpeg; }
 	@$(PYTHON) -c "import numpy, pytest" 2>/dev/null || $(PYTHON) -m pip install -q numpy pytest
 
 build: deps
 	$(SWIFT) build -c release
-	@ln -sf libvidattn.so $(BUILD)/libvidattn.so.0   # the soname
+	@ln -sf libvidattn.so $(BUILD)/libvidattn.so.$(MAJOR)   # the soname
+	@mkdir -p $(BUILD)/bin && ln -sf ../vidattn-cli $(BUILD)/bin/vidattn
 	@if ldd $(LIB) | grep -qi swift; then echo "error: $(LIB) depends on a Swift runtime library"; ldd $(LIB); exit 1; fi
 
 demo: build
 	$(BUILD)/vidattn-demo
 
-test: build test-swift test-c test-python
+test: build test-swift test-c test-install test-python
 
 test-swift:
 	$(SWIFT) test -c release
@@ -66,6 +74,20 @@ test-python:
 bench: build
 	$(BUILD)/vidattn-demo --reps 7
 	-env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) bench/kernels.py
+
+# Installs the header, libvidattn.so.X.Y.Z with its symlinks, vidattn.pc and the CLI.
+install: build
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/vidattn.h include/vidattn_types.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libvidattn.so.$(VERSION)
+	ln -sf libvidattn.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libvidattn.so.$(MAJOR)
+	ln -sf libvidattn.so.$(MAJOR) $(DESTDIR)$(PREFIX)/lib/libvidattn.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' packaging/vidattn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vidattn.pc
+	install -m 755 $(BUILD)/vidattn-cli $(DESTDIR)$(PREFIX)/bin/vidattn
+
+# Installs into a temporary prefix and builds the C examples against it with pkg-config.
+test-install: build
+	bash tests/install/check_install.sh
 
 clean:
 	rm -rf .build

@@ -42,6 +42,11 @@ let package = Package(
         // The Swift API, for Swift packages (see README: depend by path or branch).
         .library(name: "VidAttn", targets: ["VidAttn"]),
         .executable(name: "vidattn-demo", targets: ["vidattn-demo"]),
+        // The command-line tool, installed as `vidattn` (the library product owns that name).
+        .executable(name: "vidattn-cli", targets: ["vidattn-cli"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         // MARK: C libraries
@@ -61,6 +66,10 @@ let package = Package(
 
         // MARK: Executables
         .executableTarget(name: "vidattn-demo", dependencies: ["VidAttn", "Kernels"],
+                          swiftSettings: simdSwiftSettings),
+        .executableTarget(name: "vidattn-cli",
+                          dependencies: ["VidAttn", "Kernels",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: simdSwiftSettings),
 
         // MARK: Tests

@@ -62,6 +62,7 @@ public func attention(_ args: AttentionArgs, threads: Int = Threads.count) -> Bo
     if KernelMode.useReference { attentionReference(args); return true }
     let a = args
     if a.batch == 0 || a.heads == 0 || a.nq == 0 { return true }
+    FlopCounter.addAttention(4 * a.batch * a.heads * a.nq * a.nk * a.d)
     if a.nq <= shortQueryLimit { return attentionShort(a, threads: threads) }
     let qTiles = (a.nq + attnQT - 1) / attnQT
     let items = a.batch * a.heads * qTiles

@@ -157,6 +157,7 @@ public func sgemm(transA: Bool, m: Int, k: Int, alpha: Float,
                   epilogue: GemmEpilogue = .none, threads: Int = Threads.count) -> Bool {
     let n = packedB.n
     if m == 0 || n == 0 { return true }
+    FlopCounter.addGemm(2 * m * n * k)
     if k == 0 {
         // No product: C = act(beta·C + bias) + residual.
         for i in 0..<m {

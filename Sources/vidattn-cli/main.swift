@@ -1,0 +1,232 @@
+// vidattn — the command-line tool: info, classify, flops, bench.
+import ArgumentParser
+import Foundation
+import VidAttn
+
+@main
+struct VidAttnCLI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vidattn",
+        abstract: "Video-transformer inference on the CPU.",
+        version: Version.string,
+        subcommands: [Info.self, Classify.self, Flops.self, Bench.self])
+}
+
+struct Common: ParsableArguments {
+    @Option(name: .long, help: "Worker threads (default: VIDATTN_NUM_THREADS or all cores).")
+    var threads: Int?
+    @Flag(name: .long, help: "Machine-readable JSON on stdout.")
+    var json = false
+
+    func apply() throws {
+        if let t = threads {
+            guard t >= 1 else { throw ValidationError("--threads must be at least 1") }
+            Threads.count = t
+        }
+    }
+}
+
+func stderrLine(_ s: String) { FileHandle.standardError.write((s + "\n").data(using: .utf8)!) }
+
+func printJSON(_ obj: Any) {
+    let data = try! JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
+    print(String(data: data, encoding: .utf8)!)
+}
+
+func now() -> Double { Date().timeIntervalSince1970 }
+
+func peakRSSMiB() -> Double {
+    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
+    return (Double(line.split(separator: " ").dropFirst().first { !$0.isEmpty } ?? "0") ?? 0) / 1024
+}
+
+/// A loaded model with its preprocessing and the input it expects by default.
+struct Loaded {
+    let model: VideoModel
+    let pre: PreprocessConfig
+    let path: String
+
+    init(_ path: String) throws {
+        let t0 = now()
+        model = try loadModel(path: path)
+        pre = try PreprocessConfig(directory: path, modelConfig: model.config)
+        self.path = path
+        stderrLine(String(format: "loaded %@ (%@, %.1f M parameters) in %.2f s", path, model.modelType,
+                          Double(model.parameterCount) / 1e6, now() - t0))
+    }
+
+    var defaultFrames: Int { pre.numFrames ?? 16 }
+    var defaultSize: (h: Int, w: Int) { pre.crop ?? (224, 224) }
+
+    func label(_ i: Int) -> String { model.config["id2label"]?[String(i)]?.string ?? String(i) }
+
+    /// Runs a forward on zeros of the default shape, counting FLOPs.
+    func countFlops() throws -> (gemm: Int, attention: Int, seconds: Double) {
+        let (h, w) = defaultSize, t = defaultFrames
+        let px = try Tensor(zeros: [1, t, 3, h, w])
+        FlopCounter.reset(); FlopCounter.enabled = true
+        defer { FlopCounter.enabled = false }
+        let t0 = now()
+        _ = try model.forward(px.pointer, batch: 1, frames: t, channels: 3, height: h, width: w, options: ForwardOptions())
+        return (FlopCounter.gemm, FlopCounter.attention, now() - t0)
+    }
+}
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Architecture, parameters and FLOPs of a checkpoint.")
+    @Argument(help: "Checkpoint directory (config.json + model.safetensors).") var model: String
+    @OptionGroup var common: Common
+
+    func run() throws {
+        try common.apply()
+        let m = try Loaded(model)
+        let f = try m.countFlops()
+        let (h, w) = m.defaultSize
+        if common.json {
+            printJSON(["model_type": m.model.modelType, "parameters": m.model.parameterCount, "labels": m.model.numLabels,
+                       "hidden_size": m.model.hiddenSize, "input": [1, m.defaultFrames, 3, h, w],
+                       "gflops_total": Double(f.gemm + f.attention) / 1e9, "gflops_attention": Double(f.attention) / 1e9])
+        } else {
+            print("model type   \(m.model.modelType)")
+            print("parameters   \(m.model.parameterCount)")
+            print("labels       \(m.model.numLabels)")
+            print("hidden size  \(m.model.hiddenSize)")
+            print("input        [1, \(m.defaultFrames), 3, \(h), \(w)]")
+            print(String(format: "GFLOPs       %.2f total (all matmuls), %.2f in attention matmuls",
+                         Double(f.gemm + f.attention) / 1e9, Double(f.attention) / 1e9))
+        }
+    }
+}
+
+struct Flops: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "FLOPs of one forward at the model's default input, both ways.")
+    @Argument(help: "Checkpoint directory.") var model: String
+    @OptionGroup var common: Common
+
+    func run() throws {
+        try common.apply()
+        let m = try Loaded(model)
+        let f = try m.countFlops()
+        if common.json {
+            printJSON(["total": f.gemm + f.attention, "attention": f.attention, "gemm": f.gemm])
+        } else {
+            print(String(format: "total      %.3f GFLOPs (every matmul)", Double(f.gemm + f.attention) / 1e9))
+            print(String(format: "attention  %.3f GFLOPs (Q·Kᵀ and A·V only, the AIM/Swin convention)", Double(f.attention) / 1e9))
+        }
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Median forward latency, GFLOP/s and peak memory.")
+    @Argument(help: "Checkpoint directory.") var model: String
+    @Option(help: "Timed runs after one warm-up.") var reps = 5
+    @OptionGroup var common: Common
+
+    func run() throws {
+        try common.apply()
+        guard reps >= 1 else { throw ValidationError("--reps must be at least 1") }
+        let m = try Loaded(model)
+        let f = try m.countFlops()
+        let (h, w) = m.defaultSize, t = m.defaultFrames
+        let px = try Tensor(zeros: [1, t, 3, h, w])
+        var times: [Double] = []
+        for i in 0...reps {
+            let t0 = now()
+            _ = try m.model.forward(px.pointer, batch: 1, frames: t, channels: 3, height: h, width: w, options: ForwardOptions())
+            if i > 0 { times.append(now() - t0); stderrLine(String(format: "run %d/%d: %.3f s", i, reps, times.last!)) }
+        }
+        let med = times.sorted()[times.count / 2]
+        let gf = Double(f.gemm + f.attention) / 1e9
+        if common.json {
+            printJSON(["median_seconds": med, "gflops_per_second": gf / med, "peak_rss_mib": peakRSSMiB(),
+                       "threads": Threads.count, "input": [1, t, 3, h, w]])
+        } else {
+            print(String(format: "median %.3f s over %d runs, %.1f GFLOP/s, peak RSS %.0f MiB, %d threads, input [1, %d, 3, %d, %d]",
+                         med, reps, gf / med, peakRSSMiB(), Threads.count, t, h, w))
+        }
+    }
+}
+
+struct Classify: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Classify a video (any format ffmpeg reads).")
+    @Argument(help: "Checkpoint directory.") var model: String
+    @Argument(help: "Video file.") var video: String
+    @Option(help: "Frames to sample (default: what the model expects).") var frames: Int?
+    @Option(help: "How many classes to print.") var top = 5
+    @OptionGroup var common: Common
+
+    func run() throws {
+        try common.apply()
+        guard top >= 1 else { throw ValidationError("--top must be at least 1") }
+        guard FileManager.default.isReadableFile(atPath: video) else { throw ValidationError("cannot read \(video)") }
+        let m = try Loaded(model)
+        let t0 = now()
+        let (rgb, count, h, w) = try decode(video)
+        let tDecode = now() - t0
+        stderrLine(String(format: "decoded %d frames of %dx%d in %.2f s", count, w, h, tDecode))
+        let n = frames ?? m.defaultFrames
+        guard n >= 1 else { throw ValidationError("--frames must be at least 1") }
+        let idx = sampleFrameIndices(available: count, count: n)
+        var clip = [UInt8](repeating: 0, count: n * h * w * 3)
+        for (i, s) in idx.enumerated() { for b in 0..<(h * w * 3) { clip[i * h * w * 3 + b] = rgb[s * h * w * 3 + b] } }
+        let (oh, ow) = m.pre.outputSize(h: h, w: w)
+        let px = try Tensor(shape: [1, n, 3, oh, ow])
+        clip.withUnsafeBufferPointer { m.pre.apply(rgb: $0.baseAddress!, frames: n, h: h, w: w, into: px.data) }
+        FlopCounter.reset(); FlopCounter.enabled = true
+        var opts = ForwardOptions()
+        opts.shouldContinue = { layer, layers in stderrLine("layer \(layer + 1)/\(layers)"); return true }
+        let t1 = now()
+        let out = try m.model.forward(px.pointer, batch: 1, frames: n, channels: 3, height: oh, width: ow, options: opts)
+        let tFwd = now() - t1
+        FlopCounter.enabled = false
+        let logits = Array(UnsafeBufferPointer(start: out.logits.pointer, count: m.model.numLabels))
+        let mx = logits.max() ?? 0
+        let e = logits.map { Foundation.exp(Double($0 - mx)) }
+        let sum = e.reduce(0, +)
+        let order = e.indices.sorted { e[$0] > e[$1] }.prefix(top)
+        let gf = Double(FlopCounter.gemm + FlopCounter.attention) / 1e9
+        if common.json {
+            printJSON(["video": video, "frames_decoded": count, "frames_used": n,
+                       "top": order.map { ["label": m.label($0), "index": $0, "probability": e[$0] / sum] },
+                       "seconds": ["decode": tDecode, "forward": tFwd], "gflops": gf, "gflops_per_second": gf / tFwd])
+        } else {
+            for (r, i) in order.enumerated() { print(String(format: "%2d. %-28@ %6.2f%%", r + 1, m.label(i), 100 * e[i] / sum)) }
+            print(String(format: "%d of %d frames, forward %.3f s (%.1f GFLOP/s), decode %.2f s", n, count, tFwd, gf / tFwd, tDecode))
+        }
+    }
+
+    /// All frames as RGB24 through the ffmpeg executable.
+    func decode(_ path: String) throws -> ([UInt8], Int, Int, Int) {
+        let probe = try run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height",
+                             "-of", "csv=p=0", path])
+        let dims = String(decoding: probe, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            .split(separator: ",").compactMap { Int($0) }
+        guard dims.count == 2, dims[0] > 0, dims[1] > 0 else { throw ValidationError("\(path): no video stream") }
+        let (w, h) = (dims[0], dims[1])
+        let raw = try run(["ffmpeg", "-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        let count = raw.count / (w * h * 3)
+        guard count > 0 else { throw ValidationError("\(path): no frames decoded") }
+        return ([UInt8](raw), count, h, w)
+    }
+
+    func run(_ args: [String]) throws -> Data {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        do { try p.run() } catch { throw ValidationError("cannot run \(args[0]): \(error) (install ffmpeg)") }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            throw ValidationError("\(args[0]) failed: \(msg.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        return data
+    }
+}
+
+extension VidAttnError: LocalizedError {
+    public var errorDescription: String? { description }
+}
