@@ -13,27 +13,28 @@
  *   every compute function may be called from several threads at once; each
  *   call uses its own scratch memory.
  *
- * Example: fused attention over 12 heads of 3137 tokens
+ * Example: classify a preprocessed clip (pixel_values [1, 8, 3, 224, 224])
  *
- *   #include <vidattn.h>
  *   #include <stdio.h>
- *   #include <stdlib.h>
+ *   #include <vidattn.h>
  *
- *   int main(void) {
- *       int64_t h = 12, n = 3137, d = 64;
- *       float *q = calloc(h * n * d, 4), *k = calloc(h * n * d, 4);
- *       float *v = calloc(h * n * d, 4), *o = malloc(h * n * d * 4);
- *       vidattn_set_num_threads(2);
- *       vidattn_status s = vidattn_attention(1, h, n, n, d, q, k, v, o,
- *                                            0.0f, NULL, NULL, NULL, NULL);
- *       if (s != VIDATTN_OK) {
- *           fprintf(stderr, "%s: %s\n", vidattn_status_string(s), vidattn_last_error());
- *           return 1;
- *       }
- *       printf("vidattn %s: o[0] = %f\n", vidattn_version(), o[0]);
- *       free(q); free(k); free(v); free(o);
- *       return 0;
+ *   int classify(const char *dir, const float *pixels) {
+ *       vidattn_model *model = NULL;
+ *       vidattn_output *out = NULL;
+ *       float logits[1000];
+ *       vidattn_status s = vidattn_model_load(dir, NULL, &model);
+ *       if (s == VIDATTN_OK) s = vidattn_model_forward(model, pixels, 1, 8, 3, 224, 224, NULL, &out);
+ *       if (s == VIDATTN_OK) s = vidattn_output_copy(out, VIDATTN_OUT_LOGITS, 0, logits, 1000);
+ *       if (s != VIDATTN_OK) fprintf(stderr, "%s: %s\n", vidattn_status_string(s), vidattn_last_error());
+ *       else printf("logit 0 (%s): %f\n", vidattn_model_label(model, 0), logits[0]);
+ *       vidattn_output_free(out);
+ *       vidattn_model_free(model);
+ *       return s == VIDATTN_OK ? 0 : 1;
  *   }
+ *
+ * Kernels and attention mechanisms work on caller-owned buffers the same way, e.g.
+ * vidattn_attention(1, 12, 3137, 3137, 64, q, k, v, out, 0.0f, NULL, NULL, NULL, NULL).
+ * Complete programs: examples/c/classify.c (decoded frames -> top-5) and attention.c.
  *
  *   cc example.c $(pkg-config --cflags --libs vidattn)
  */
