@@ -30,7 +30,7 @@ deps:
 	  echo "installing libsleef-dev"; \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q libsleef-dev; fi
 	@command -v ffmpeg >/dev/null || { echo "installing ffmpeg"; $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q ffmpeg; }
-	@$(PYTHON) -c "import numpy, pytest" 2>/dev/null || $(PYTHON) -m pip install -q numpy pytest
+	@$(PYTHON) -c "import numpy, pytest, setuptools, wheel" 2>/dev/null || $(PYTHON) -m pip install -q numpy pytest setuptools wheel
 
 build: deps
 	$(SWIFT) build -c release
