@@ -385,6 +385,30 @@ def models():
     print("wrote", root)
 
 
+def preprocess():
+    """HF's slow image processors (PIL resize) on small synthetic clips: VideoMAEImageProcessor
+    (TimeSformer checkpoints) downscaling and upscaling, VivitImageProcessor with its offset."""
+    import json
+    from transformers import VideoMAEImageProcessor, VivitImageProcessor
+    rng = np.random.default_rng(7)
+    f = {}
+    cases = {
+        "videomae_down": (VideoMAEImageProcessor(size={"shortest_edge": 36}, crop_size={"height": 32, "width": 32},
+                                                 image_mean=[0.45] * 3, image_std=[0.225] * 3), (48, 64)),
+        "videomae_up": (VideoMAEImageProcessor(size={"shortest_edge": 40}, crop_size={"height": 32, "width": 32},
+                                               image_mean=[0.45] * 3, image_std=[0.225] * 3), (21, 30)),
+        "vivit": (VivitImageProcessor(size={"shortest_edge": 40}, crop_size={"height": 32, "width": 32}), (50, 70)),
+    }
+    configs = {}
+    for name, (proc, (h, w)) in cases.items():
+        frames = rng.integers(0, 256, size=(4, h, w, 3), dtype=np.uint8)
+        out = proc(list(frames), return_tensors="np")["pixel_values"]
+        f[f"{name}_frames"], f[f"{name}_out"] = frames, out.astype(np.float32)
+        configs[name] = proc.to_dict()
+    np.savez_compressed(OUT / "preprocess.npz", configs=np.array(json.dumps(configs)), **f)
+    print("wrote", OUT / "preprocess.npz")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", nargs="*", help="fixture sets (default: all): " + ", ".join(SETS))
@@ -395,7 +419,7 @@ def main():
         globals()[w]()
 
 
-SETS = ["kernels", "divided", "trajectory", "performer", "swin", "positional", "models"]
+SETS = ["kernels", "divided", "trajectory", "performer", "swin", "positional", "models", "preprocess"]
 
 if __name__ == "__main__":
     main()

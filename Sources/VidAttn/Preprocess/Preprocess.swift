@@ -19,6 +19,14 @@ public struct PreprocessConfig: Sendable {
     public var normalize = true
     /// Frames the model wants (from config.json: num_frames / frames), if known.
     public var numFrames: Int? = nil
+    /// Resize like Pillow's BILINEAR on 8-bit images (HF's slow image processors) instead
+    /// of a plain bilinear without antialiasing (torchvision's video preset).
+    public var pillowResize = false
+    /// HF centre crop offsets are floor((h − crop) / 2); torchvision rounds.
+    var floorCrop = false
+    /// Fixed-point weights of the antialiased resize: torch's int16 (processors on the
+    /// torchvision backend, e.g. VideoMAEImageProcessor) or Pillow's (VivitImageProcessor).
+    var torchResizeWeights = true
 
     public init() {}
 
@@ -62,12 +70,21 @@ public struct PreprocessConfig: Sendable {
             return a.map { Float($0.double!) }
         }
         if j["processor"]?.string == "torchvision_video_classification" {
+            rescale = 1.0 / 255; offset = false
             shortestEdge = j["resize_size"]?.array?.first?.int ?? 256
             if let c = j["crop_size"]?.array, c.count == 2, let h = c[0].int, let w = c[1].int { crop = (h, w) }
         } else if j["processor"]?.string == "motionformer" {
+            rescale = 1.0 / 255; offset = false
             shortestEdge = j["resize_short_side"]?.int ?? shortestEdge
             if let c = j["crop_size"]?.int { crop = (c, c) }
         } else {
+            // HF image processors: PIL resize (resample 2 = BILINEAR, 3 = BICUBIC), floor crop.
+            pillowResize = true
+            floorCrop = true
+            torchResizeWeights = !(j["image_processor_type"]?.string ?? "").hasPrefix("Vivit")
+            if let r = j["resample"]?.int, r != 2 {
+                throw VidAttnError(.unsupported, "\(file): resample \(r) is not supported (only 2, bilinear)")
+            }
             if j["do_resize"]?.bool == false { shortestEdge = nil; resizeTo = nil }
             else if let size = j["size"] {
                 if let se = size["shortest_edge"]?.int { shortestEdge = se; resizeTo = nil }
@@ -105,6 +122,25 @@ public struct PreprocessConfig: Sendable {
     public func apply(rgb: UnsafePointer<UInt8>, frames T: Int, h: Int, w: Int, into out: UnsafeMutablePointer<Float>) {
         let (rh, rw) = resized(h: h, w: w)
         let (oh, ow) = outputSize(h: h, w: w)
+        if pillowResize {
+            let ct = (rh - oh) / 2, cl = (rw - ow) / 2
+            let scale = rescale, mean = self.mean, std = self.std, offset = self.offset, normalize = self.normalize
+            // transformers 5.x resizes uint8 frames with torchvision's antialiased bilinear:
+            // Pillow's filter with int16 fixed-point weights.
+            let torchWeights = torchResizeWeights
+            parallelFor(T) { t, _ in
+                let img = PILResize.resize(rgb + t * h * w * 3, h: h, w: w, toH: rh, toW: rw, torchPrecision: torchWeights)
+                for y in 0..<oh { for x in 0..<ow { for c in 0..<3 {
+                    let yy = y + ct, xx = x + cl
+                    var v: Float = 0
+                    if yy >= 0 && yy < rh && xx >= 0 && xx < rw { v = Float(img[(yy * rw + xx) * 3 + c]) }
+                    v = v * scale - (offset ? 1 : 0)
+                    if normalize { v = (v - mean[c]) / std[c] }
+                    out[((t * 3 + c) * oh + y) * ow + x] = v
+                } } }
+            }
+            return
+        }
         // Centre crop offsets as torchvision computes them: int(round((rh - oh) / 2)).
         let ct = Int((Double(rh - oh) / 2).rounded()), cl = Int((Double(rw - ow) / 2).rounded())
         let sy = Double(h) / Double(rh), sx = Double(w) / Double(rw)
