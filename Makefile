@@ -1,5 +1,5 @@
 # vidattn — top-level commands. See README.md.
-#   make demo    install system packages if missing, build release, run the kernel demo
+#   make demo    install system packages if missing, build release, classify the bundled clips
 #   make test    every test: Swift (XCTest), the C API tests and examples, Python (pytest)
 #   make bench   kernel benchmarks against numpy / PyTorch when importable (see BENCHMARKS.md)
 # Build for another CPU:  VIDATTN_MARCH=x86-64-v3 make test
@@ -38,7 +38,13 @@ build: deps
 	@mkdir -p $(BUILD)/bin && ln -sf ../vidattn-cli $(BUILD)/bin/vidattn
 	@if ldd $(LIB) | grep -qi swift; then echo "error: $(LIB) depends on a Swift runtime library"; ldd $(LIB); exit 1; fi
 
+# The bundled demo: a small TimeSformer trained to tell which way an object moves
+# (models/demo) classifies the bundled clips; then an attention map and the kernel timings.
 demo: build
+	@for clip in examples/data/*.mp4; do \
+	  echo "== $$clip"; $(BUILD)/vidattn-cli classify models/demo $$clip --top 3 || exit 1; done
+	@$(PYTHON) examples/python/attention_map.py examples/data/left.mp4 models/demo $(BUILD)/demo_attention.png
+	@echo "== kernels"
 	$(BUILD)/vidattn-demo
 
 test: build test-swift test-c test-install test-python

@@ -409,6 +409,30 @@ def preprocess():
     print("wrote", OUT / "preprocess.npz")
 
 
+def demo():
+    """The bundled demo model on the bundled clips: frames decoded by ffmpeg, pixel_values from
+    transformers' own processor, logits from transformers' model (models/demo/clips.npz)."""
+    import subprocess
+    from transformers import AutoModelForVideoClassification, VideoMAEImageProcessor
+    root = Path(__file__).resolve().parent.parent
+    d = root / "models" / "demo"
+    model = AutoModelForVideoClassification.from_pretrained(d).eval()
+    proc = VideoMAEImageProcessor.from_pretrained(d)
+    arrays = {}
+    for clip in sorted((root / "examples" / "data").glob("*.mp4")):
+        raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                             capture_output=True, check=True).stdout
+        frames = np.frombuffer(raw, np.uint8).reshape(-1, 96, 96, 3)
+        n = model.config.num_frames
+        idx = [min(len(frames) - 1, int((i + 0.5) * len(frames) / n)) for i in range(n)]
+        px = proc(list(frames[idx]), return_tensors="pt")["pixel_values"]
+        with torch.no_grad():
+            arrays[f"{clip.stem}_pixel_values"] = px
+            arrays[f"{clip.stem}_logits"] = model(pixel_values=px).logits
+    np.savez_compressed(d / "clips.npz", **{k: v.numpy() for k, v in arrays.items()})
+    print("wrote", d / "clips.npz")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", nargs="*", help="fixture sets (default: all): " + ", ".join(SETS))
@@ -419,7 +443,7 @@ def main():
         globals()[w]()
 
 
-SETS = ["kernels", "divided", "trajectory", "performer", "swin", "positional", "models", "preprocess"]
+SETS = ["kernels", "divided", "trajectory", "performer", "swin", "positional", "models", "preprocess", "demo"]
 
 if __name__ == "__main__":
     main()

@@ -191,7 +191,12 @@ struct Classify: ParsableCommand {
                        "top": order.map { ["label": m.label($0), "index": $0, "probability": e[$0] / sum] },
                        "seconds": ["decode": tDecode, "forward": tFwd], "gflops": gf, "gflops_per_second": gf / tFwd])
         } else {
-            for (r, i) in order.enumerated() { print(String(format: "%2d. %-28@ %6.2f%%", r + 1, m.label(i), 100 * e[i] / sum)) }
+            let width = order.map { m.label($0).count }.max() ?? 0
+            for (r, i) in order.enumerated() {
+                let name = m.label(i)
+                print("\(String(format: "%2d.", r + 1)) \(name)\(String(repeating: " ", count: width - name.count))  " +
+                      String(format: "%6.2f%%", 100 * e[i] / sum))
+            }
             print(String(format: "%d of %d frames, forward %.3f s (%.1f GFLOP/s), decode %.2f s", n, count, tFwd, gf / tFwd, tDecode))
         }
     }

@@ -74,7 +74,9 @@ def main():
         big = np.kron(heat(m), np.ones((H // m.shape[0], W // m.shape[1], 1), np.uint8))
         big = np.pad(big, ((0, H - big.shape[0]), (0, W - big.shape[1]), (0, 0)))
         tiles.append(np.concatenate([shown[min(t * step, len(shown) - 1)], big], axis=0))
-    write_png(a.out, np.concatenate(tiles, axis=1))
+    img = np.concatenate(tiles, axis=1)
+    zoom = max(1, 256 // img.shape[0])                  # small models: enlarge for viewing
+    write_png(a.out, np.kron(img, np.ones((zoom, zoom, 1), np.uint8)))
     print(f"wrote {a.out}: {len(tiles)} frames, CLS attention of the last layer")
 
 
