@@ -213,6 +213,20 @@ func patchify(_ px: UnsafePointer<Float>, B: Int, T: Int, C: Int, H: Int, W: Int
     }
 }
 
+/// einops `b f c (h p1) (w p2) -> b (f h w) (p1 p2 c)` (lucidrains and FastTimeSformer):
+/// patch rows of p·p·C values, channel fastest. Returns [B·F·(H/p)·(W/p), p·p·C].
+func patchifyChannelsLast(_ px: UnsafePointer<Float>, B: Int, F: Int, C: Int, H: Int, W: Int, p: Int) throws -> Tensor {
+    let hp = H / p, wp = W / p, pd = C * p * p
+    let patches = try Tensor(shape: [B * F * hp * wp, pd])
+    for b in 0..<B { for f in 0..<F { for i in 0..<hp { for j in 0..<wp {
+        let row = patches.data + (((b * F + f) * hp + i) * wp + j) * pd
+        for p1 in 0..<p { for p2 in 0..<p { for c in 0..<C {
+            row[(p1 * p + p2) * C + c] = px[(((b * F + f) * C + c) * H + i * p + p1) * W + j * p + p2]
+        } } }
+    } } } }
+    return patches
+}
+
 /// Self-attention of `seqs` sequences of n tokens from a fused qkv buffer [seqs·n, 3C]
 /// ([q | k | v], heads contiguous) into out [seqs·n, C]; probs [seqs, heads, n, n] if given.
 func selfAttention(qkv: UnsafePointer<Float>, seqs: Int, n: Int, channels C: Int, heads: Int,

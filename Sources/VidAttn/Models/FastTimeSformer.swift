@@ -180,14 +180,7 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
         try require(!divided || F == frames, "divided blocks take exactly \(frames) frames (got \(F))", status: .shapeMismatch)
         let P = hp * wp, N = F * P, S = 1 + N
         if let pos { try require(S <= pos.shape[0], "\(S) tokens exceed the position table", status: .shapeMismatch) }
-        let pd = channels * p * p
-        let patches = try Tensor(shape: [B * N, pd])
-        for b in 0..<B { for f in 0..<F { for i in 0..<hp { for j in 0..<wp {
-            let row = patches.data + (((b * F + f) * hp + i) * wp + j) * pd
-            for p1 in 0..<p { for p2 in 0..<p { for c in 0..<channels {
-                row[(p1 * p + p2) * channels + c] = px[(((b * F + f) * channels + c) * H + i * p + p1) * W + j * p + p2]
-            } } }
-        } } } }
+        let patches = try patchifyChannelsLast(px, B: B, F: F, C: channels, H: H, W: W, p: p)
         let x = try Tensor(shape: [B, S, D]), emb = try Tensor(shape: [B * N, D])
         try projectIn(patches.pointer, rows: B * N, into: emb.data)
         for b in 0..<B {

@@ -75,15 +75,7 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
         let hp = H / p, wp = W / p, P = hp * wp, N = F * P, T = 1 + N, D = hiddenSize
         if let pos { try require(T <= pos.shape[0], "\(T) tokens exceed the learned position table's \(pos.shape[0])",
                                  status: .shapeMismatch) }
-        // Patch vectors ordered (p1, p2, c): row inside the patch, column, channel fastest.
-        let pd = channels * p * p
-        let patches = try Tensor(shape: [B * N, pd])
-        for b in 0..<B { for f in 0..<F { for i in 0..<hp { for j in 0..<wp {
-            let row = patches.data + (((b * F + f) * hp + i) * wp + j) * pd
-            for p1 in 0..<p { for p2 in 0..<p { for c in 0..<channels {
-                row[(p1 * p + p2) * channels + c] = px[(((b * F + f) * channels + c) * H + i * p + p1) * W + j * p + p2]
-            } } }
-        } } } }
+        let patches = try patchifyChannelsLast(px, B: B, F: F, C: channels, H: H, W: W, p: p)
         let x = try Tensor(shape: [B, T, D])
         let emb = try Tensor(shape: [B * N, D])
         try patch(patches.pointer, rows: B * N, into: emb.data)
