@@ -7,7 +7,7 @@ vidattn, from one checkpoint directory, in the same run.
 For each workload: build the PyTorch model (transformers / torchvision / timesformer-pytorch,
 or the spec-based torch model for Motionformer), save it as a vidattn checkpoint directory in
 a temporary folder, check that the logits agree, and time both: one warm-up, then the median
-of --reps forwards (torch.inference_mode, same thread count). Peak RSS of each side is
+of --reps forwards, the two sides alternating (torch.inference_mode, same thread count). Peak RSS of each side is
 measured in separate processes (VmHWM of a process that loads the model and runs one
 forward). Batch 1, fp32.
 """
@@ -74,14 +74,20 @@ def build(name, out_dir):
     raise ValueError(name)
 
 
-def median_time(fn, reps):
-    fn()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
+def median_times(fns, reps):
+    """Medians of each function, run alternately (one warm-up each, then reps rounds of one
+    call each, 0.1 s apart so that spinning OpenMP workers settle): slow drifts of the
+    machine's speed then hit both sides alike."""
+    for fn in fns:
         fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+    ts = [[] for _ in fns]
+    for _ in range(reps):
+        for i, fn in enumerate(fns):
+            time.sleep(0.1)
+            t0 = time.perf_counter()
+            fn()
+            ts[i].append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in ts]
 
 
 def peak(args):
@@ -127,11 +133,13 @@ def main():
         for name in a.only:
             fn, video, ckpt = build(name, tmp)
             vnp = video.numpy()
-            with torch.inference_mode():
-                t_torch = median_time(lambda: fn(video), a.reps)
-                ref = fn(video).numpy()
             m = vidattn.load(ckpt)
-            t_va = median_time(lambda: m(vnp), a.reps)
+
+            def torch_fn():
+                with torch.inference_mode():
+                    return fn(video)
+            t_torch, t_va = median_times([torch_fn, lambda: m(vnp)], a.reps)
+            ref = torch_fn().numpy()
             diff = float(np.abs(m(vnp) - ref).max())
             flops = gflops(name, m)
             m.close()

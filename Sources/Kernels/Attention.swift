@@ -32,6 +32,9 @@ public struct AttentionArgs {
     /// Additive bias, element (b, h, i, j) at base + b·batchStride + h·headStride
     /// + i·rowStride + j. Zero strides broadcast.
     public var bias: HeadView<UnsafePointer<Float>>? = nil
+    /// The bias is stored key-major: element (b, h, i, j) at base + b·batchStride +
+    /// h·headStride + j·rowStride + i. Lets the tiled kernel add it with vector loads.
+    public var biasKeyMajor: Bool = false
     /// Key mask, nonzero = attend: element (b, j) at keyMask + b·keyMaskStride + j.
     public var keyMask: UnsafePointer<UInt8>? = nil
     public var keyMaskStride: Int = 0
@@ -152,16 +155,37 @@ func scoreBlock(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int, _ 
     }
     if let bias = a.bias {
         let bb = bias.base + b * bias.batchStride + h * bias.headStride
-        for qi in 0..<qv {
-            let brow = bb + (q0 + qi) * bias.rowStride + j0
-            for r in 0..<kv { st[r * attnQT + qi] += brow[r] }
+        if a.biasKeyMajor {
+            for r in 0..<kv {
+                let brow = bb + (j0 + r) * bias.rowStride + q0, row = st + r * attnQT
+                var qi = 0
+                while qi + 16 <= qv { vstore(vload(row + qi) + vload(brow + qi), row + qi); qi += 16 }
+                while qi < qv { row[qi] += brow[qi]; qi += 1 }
+            }
+        } else {
+            for qi in 0..<qv {
+                let brow = bb + (q0 + qi) * bias.rowStride + j0
+                for r in 0..<kv { st[r * attnQT + qi] += brow[r] }
+            }
         }
     }
     if let labels = a.regionLabels {
         let lab = labels + b * a.regionStride
-        for r in 0..<kv {
-            let lk = lab[j0 + r], row = st + r * attnQT
-            for qi in 0..<qv where lab[q0 + qi] != lk { row[qi] += a.regionPenalty }
+        // Query labels as float vectors once per block, then one compare per key row and chunk.
+        withUnsafeTemporaryAllocation(of: Vec.self, capacity: attnQT / 16) { ql in
+            for c in 0..<(attnQT / 16) {
+                var v = Vec(repeating: -1)
+                for l in 0..<16 where c * 16 + l < qv { v[l] = Float(lab[q0 + c * 16 + l]) }
+                ql[c] = v
+            }
+            let pen = Vec(repeating: a.regionPenalty), zero = Vec()
+            for r in 0..<kv {
+                let lk = Vec(repeating: Float(lab[j0 + r])), row = st + r * attnQT
+                for c in 0..<((qv + 15) / 16) {
+                    let add = zero.replacing(with: pen, where: ql[c] .!= lk)
+                    vstore(vload(row + c * 16) + add, row + c * 16)
+                }
+            }
         }
     }
     if let mask = a.keyMask {
@@ -315,7 +339,9 @@ func shortHead(_ a: AttentionArgs, _ b: Int, _ h: Int, _ s: UnsafeMutablePointer
             var dot = vs.sum()
             while t < d { dot += qi[t] * kj[t]; t += 1 }
             var sc = dot * a.scale
-            if let bias = a.bias { sc += bias.base[b * bias.batchStride + h * bias.headStride + i * bias.rowStride + j] }
+            if let bias = a.bias {
+                sc += bias.base[b * bias.batchStride + h * bias.headStride + (a.biasKeyMajor ? j * bias.rowStride + i : i * bias.rowStride + j)]
+            }
             if let lab = a.regionLabels, lab[b * a.regionStride + i] != lab[b * a.regionStride + j] { sc += a.regionPenalty }
             if let m = mask, m[j] == 0 { sc = -.infinity }
             s[j] = sc
@@ -372,7 +398,8 @@ public func attentionReference(_ a: AttentionArgs) {
                     for t in 0..<a.d { s += Double(qb[i * a.q.rowStride + t]) * Double(kb[j * a.k.rowStride + t]) }
                     s *= Double(a.scale)
                     if let bias = a.bias {
-                        s += Double(bias.base[b * bias.batchStride + h * bias.headStride + i * bias.rowStride + j])
+                        let off = a.biasKeyMajor ? j * bias.rowStride + i : i * bias.rowStride + j
+                        s += Double(bias.base[b * bias.batchStride + h * bias.headStride + off])
                     }
                     if let lab = a.regionLabels, lab[b * a.regionStride + i] != lab[b * a.regionStride + j] {
                         s += Double(a.regionPenalty)

@@ -36,8 +36,8 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
         table = Array(UnsafeBufferPointer(start: relativePositionTable, count: rows * heads))
     }
 
-    /// Bias [heads, n, n] for a window clamped to n tokens: the top-left n×n block of
-    /// the configured window's relative index (the reference's quirk, §4.3).
+    /// Bias for a window clamped to n tokens, key-major [heads, key, query]: the top-left
+    /// n×n block of the configured window's relative index (the reference's quirk, §4.3).
     func relativeBias(tokens n: Int) -> [Float] {
         let (wd, wh, ww) = window
         var out = [Float](repeating: 0, count: heads * n * n)
@@ -46,7 +46,7 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
             for b in 0..<n {
                 let (bd, bh, bw) = (b / (wh * ww), (b / ww) % wh, b % ww)
                 let idx = (ad - bd + wd - 1) * (2 * wh - 1) * (2 * ww - 1) + (ah - bh + wh - 1) * (2 * ww - 1) + (aw - bw + ww - 1)
-                for h in 0..<heads { out[(h * n + a) * n + b] = table[idx * heads + h] }
+                for h in 0..<heads { out[(h * n + b) * n + a] = table[idx * heads + h] }
             }
         }
         return out
@@ -126,6 +126,7 @@ extension Ops {
                                           o: HeadView(ow.p + b * windows * N * C, batchStride: N * C, headStride: d, rowStride: C),
                                           scale: 1 / Float(d).squareRoot())
                     a.bias = HeadView(bp.baseAddress!, batchStride: 0, headStride: N * N, rowStride: N)
+                    a.biasKeyMajor = true
                     if shifted { a.regionLabels = lp.baseAddress; a.regionStride = N }
                     if !Kernels.attention(a) { return false }
                 }
