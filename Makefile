@@ -19,7 +19,7 @@ DESTDIR ?=
 VERSION := $(shell sed -n 's/^\#define VIDATTN_VERSION_STRING "\(.*\)"/\1/p' include/vidattn.h)
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: all deps build demo test test-swift test-c test-python test-install bench install clean
+.PHONY: all deps build demo test test-swift test-c test-python test-install bench install fuzz clean
 
 all: build
 
@@ -94,6 +94,23 @@ install: build
 # Installs into a temporary prefix and builds the C examples against it with pkg-config.
 test-install: build
 	bash tests/install/check_install.sh
+
+# libFuzzer (with ASan on the harness) over checkpoint loading through the C API: the input
+# is model.safetensors, then config.json, of a checkpoint; FUZZ_SECONDS per target. Seed
+# corpora are the fixtures' files. The Swift library itself is not instrumented, so coverage
+# feedback comes from the harness only.
+FUZZ_SECONDS ?= 60
+CLANG ?= $(dir $(shell command -v swift))clang
+fuzz: build
+	@mkdir -p $(BUILD)/fuzz/weights $(BUILD)/fuzz/config
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address -Iinclude tests/fuzz/fuzz_checkpoint.c -o $(BUILD)/fuzz/fuzz_checkpoint \
+	  -L$(BUILD) -lvidattn $(C_RPATH) 2>/dev/null
+	cp tests/fixtures/models/vivit/model.safetensors tests/fixtures/models/vivit_bf16/model.safetensors $(BUILD)/fuzz/weights/ 2>/dev/null; \
+	  for d in tests/fixtures/models/*/; do cp $$d/config.json $(BUILD)/fuzz/config/$$(basename $$d).json; done
+	FUZZ_FILE=weights $(BUILD)/fuzz/fuzz_checkpoint -max_total_time=$(FUZZ_SECONDS) -max_len=300000 \
+	  -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/weights 2>&1 | tail -2
+	FUZZ_FILE=config $(BUILD)/fuzz/fuzz_checkpoint -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+	  -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/config 2>&1 | tail -2
 
 clean:
 	rm -rf .build
