@@ -255,3 +255,16 @@ func activationNamed(_ s: String, file: String) throws -> Activation {
     default: throw VidAttnError(.unsupported, "\(file): hidden_act '\(s)' is not supported")
     }
 }
+
+/// The lucidrains-style head: LayerNorm of each sequence's token 0, then a linear layer.
+/// last_hidden_state is the residual stream x [B, S, D] itself.
+func clsHeadOutput(_ x: Tensor, B: Int, S: Int, norm: LayerNormP, head: Linear, hidden: [Tensor]) throws -> ModelOutput {
+    let D = x.shape[2]
+    let clsRows = try Tensor(shape: [B, D])
+    for b in 0..<B { norm(x.pointer + b * S * D, rows: 1, into: clsRows.data + b * D) }
+    let logits = try Tensor(shape: [B, head.outFeatures])
+    try head(clsRows.pointer, rows: B, into: logits.data)
+    let out = ModelOutput(logits: logits, lastHiddenState: try copyTensor(x.pointer, x.shape))
+    out.hiddenStates = hidden
+    return out
+}

@@ -248,12 +248,6 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
             }
             if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
         }
-        let clsRows = try Tensor(shape: [B, D])
-        for b in 0..<B { outNorm(x.pointer + b * S * D, rows: 1, into: clsRows.data + b * D) }
-        let logits = try Tensor(shape: [B, numLabels])
-        try outFn(clsRows.pointer, rows: B, into: logits.data)
-        let out = ModelOutput(logits: logits, lastHiddenState: try copyTensor(x.pointer, x.shape))
-        out.hiddenStates = hidden
-        return out
+        return try clsHeadOutput(x, B: B, S: S, norm: outNorm, head: outFn, hidden: hidden)
     }
 }

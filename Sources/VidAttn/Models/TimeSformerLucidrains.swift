@@ -177,12 +177,6 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
             try layer.ff2(big.pointer, rows: rows, into: x.data, accumulate: true, ldx: 8 * D)
             if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
         }
-        let clsRows = try Tensor(shape: [B, D])
-        for b in 0..<B { outNorm(x.pointer + b * T * D, rows: 1, into: clsRows.data + b * D) }
-        let logits = try Tensor(shape: [B, numLabels])
-        try outLinear(clsRows.pointer, rows: B, into: logits.data)
-        let out = ModelOutput(logits: logits, lastHiddenState: try copyTensor(x.pointer, x.shape))
-        out.hiddenStates = hidden
-        return out
+        return try clsHeadOutput(x, B: B, S: T, norm: outNorm, head: outLinear, hidden: hidden)
     }
 }
