@@ -1,0 +1,48 @@
+"""One loaded model shared by 8 Python threads doing forwards on different inputs gives
+bit-identical results to sequential runs (ctypes releases the GIL during the calls); the
+thread-count setting may change between calls."""
+import threading
+from pathlib import Path
+
+import numpy as np
+
+import vidattn
+
+MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "models"
+
+
+def test_shared_model_many_threads():
+    rng = np.random.default_rng(0)
+    inputs = [rng.standard_normal((1, 4, 3, 32, 32)).astype(np.float32) for _ in range(8)]
+    with vidattn.load(MODELS / "timesformer_divided") as m:
+        sequential = [m(x) for x in inputs]
+        results = [None] * 8
+        errors = []
+
+        def work(i):
+            try:
+                for _ in range(5):
+                    results[i] = m(inputs[i])
+            except Exception as e:        # noqa: BLE001 - reported below
+                errors.append(e)
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        for got, want in zip(results, sequential):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_thread_count_changes_between_calls():
+    x = np.random.default_rng(1).standard_normal((2, 4, 3, 32, 32)).astype(np.float32)
+    n = vidattn.get_num_threads()
+    with vidattn.load(MODELS / "vivit") as m:
+        outs = []
+        for t in (1, 2, 3, 1):
+            vidattn.set_num_threads(t)
+            outs.append(m(x))
+    vidattn.set_num_threads(n)
+    for o in outs[1:]:
+        np.testing.assert_array_equal(o, outs[0])
