@@ -119,6 +119,12 @@ public final class SafeTensorsFile: @unchecked Sendable {
         default:
             throw VidAttnError(.unsupported, "\(file.path): tensor '\(t.name)' has dtype \(t.dtype.rawValue), not a float type")
         }
+        // The copy is made: let the kernel drop the file's pages, so that a load never holds
+        // the mapped file and the model's own weights in memory at once.
+        let page = UInt(max(Int(sysconf(Int32(_SC_PAGESIZE))), 4096))
+        let lo = (UInt(bitPattern: src) + page - 1) & ~(page - 1)
+        let hi = UInt(bitPattern: src + (t.end - t.begin)) & ~(page - 1)
+        if hi > lo, let p = UnsafeMutableRawPointer(bitPattern: lo) { _ = madvise(p, Int(hi - lo), MADV_DONTNEED) }
     }
 }
 
