@@ -13,11 +13,8 @@ MODELS = ROOT / "tests" / "fixtures" / "models"
 
 
 @pytest.fixture(scope="module")
-def video(tmp_path_factory):
-    path = tmp_path_factory.mktemp("v") / "clip.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-t", "1",
-                    "-pix_fmt", "yuv420p", str(path)], check=True)
-    return path
+def video(encoded_video):
+    return encoded_video(1)
 
 
 def test_classify_video(video):
