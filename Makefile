@@ -52,9 +52,9 @@ test: build test-swift test-c test-install test-python
 test-swift:
 	$(SWIFT) test -c release
 
-$(BUILD)/c/%: tests/c/%.c include/vidattn.h include/vidattn_types.h $(LIB)
+$(BUILD)/c/%: tests/c/%.c tests/c/common.h include/vidattn.h include/vidattn_types.h $(LIB)
 	@mkdir -p $(BUILD)/c
-	$(CC) $(CFLAGS) -Iinclude $< -o $@ -L$(BUILD) -lvidattn $(C_RPATH) -lm
+	$(CC) $(CFLAGS) -pthread -Iinclude $< -o $@ -L$(BUILD) -lvidattn $(C_RPATH) -lm
 
 $(BUILD)/c/example_%: examples/c/%.c include/vidattn.h include/vidattn_types.h $(LIB)
 	@mkdir -p $(BUILD)/c
@@ -67,11 +67,20 @@ C_MODELS := vivit vivit_v5names vivit_sharded vivit_bf16 timesformer_divided tim
             fasttimesformer_fastformer_divided fasttimesformer_fastformer_joint \
             fasttimesformer_performer_divided:2e-3  # unstable by design: see tests/python/test_models.py
 
-test-c: $(BUILD)/c/test_capi $(BUILD)/c/example_attention $(BUILD)/c/test_models $(BUILD)/c/example_classify
+# Every allocation failure of a load + forward, per architecture (test_robust oom).
+OOM_MODELS := $(filter-out %:2e-3,$(C_MODELS)) fasttimesformer_performer_divided
+SOAK_CYCLES ?= 1000
+
+test-c: $(BUILD)/c/test_capi $(BUILD)/c/example_attention $(BUILD)/c/test_models $(BUILD)/c/example_classify \
+        $(BUILD)/c/test_robust
 	env -i PATH=/usr/bin:/bin $(BUILD)/c/test_capi
 	env -i PATH=/usr/bin:/bin VIDATTN_NUM_THREADS=2 $(BUILD)/c/example_attention
 	$(PYTHON) tests/c/prepare_io.py $(BUILD)/c/io
 	env -i PATH=/usr/bin:/bin $(BUILD)/c/test_models tests/fixtures/models $(BUILD)/c/io $(C_MODELS)
+	env -i PATH=/usr/bin:/bin $(BUILD)/c/test_robust oom tests/fixtures/models $(BUILD)/c/io $(OOM_MODELS)
+	env -i PATH=/usr/bin:/bin $(BUILD)/c/test_robust threads tests/fixtures/models $(BUILD)/c/io \
+	  timesformer_divided vivit swin3d motionformer_trajectory timesformer_pytorch_rotary fasttimesformer_fastformer_joint
+	env -i PATH=/usr/bin:/bin $(BUILD)/c/test_robust soak tests/fixtures/models $(BUILD)/c/io vivit $(SOAK_CYCLES)
 	$(PYTHON) tests/c/check_classify.py $(BUILD)/c/example_classify
 
 test-python:

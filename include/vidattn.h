@@ -73,6 +73,20 @@ int vidattn_get_num_threads(void);
 /* n >= 1; returns VIDATTN_ERR_INVALID_ARGUMENT otherwise. */
 vidattn_status vidattn_set_num_threads(int n);
 
+/* ---- Memory -------------------------------------------------------------- */
+
+/* Returns the scratch buffers the library keeps between calls (at most 6 buffers,
+ * 512 MiB) to the system. Loaded models keep their weights. Thread-safe. */
+void vidattn_release_cached_memory(void);
+
+/* Testing aid: the n-th buffer allocation from now on (0-based, counted across all
+ * threads) fails once, as if memory were exhausted, and the call that needed it
+ * returns VIDATTN_ERR_OUT_OF_MEMORY; n < 0 disarms. vidattn_debug_allocation_count()
+ * tells how many allocations were requested since it was armed, so a test can arm it
+ * with a large n, count one call's allocations, then fail each in turn. */
+void vidattn_debug_fail_allocation(int64_t n);
+int64_t vidattn_debug_allocation_count(void);
+
 /* ---- Kernels ------------------------------------------------------------- */
 
 /* C = alpha * op(A) * op(B) + beta * C, row-major with leading dimensions

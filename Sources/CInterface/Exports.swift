@@ -5,6 +5,17 @@ import Glibc
 #endif
 import VidAttn
 
+// MARK: - Memory
+
+@_cdecl("vidattn_release_cached_memory")
+public func vidattn_release_cached_memory() { ScratchPool.shared.trim() }
+
+@_cdecl("vidattn_debug_fail_allocation")
+public func vidattn_debug_fail_allocation(_ n: Int64) { AllocationFaults.failAfter(Int(n)) }
+
+@_cdecl("vidattn_debug_allocation_count")
+public func vidattn_debug_allocation_count() -> Int64 { Int64(AllocationFaults.count) }
+
 // MARK: - Errors
 
 private let errorKey: pthread_key_t = {

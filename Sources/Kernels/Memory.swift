@@ -1,12 +1,43 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
+
+/// Allocation-failure injection for tests: after `failAfter(n)`, the n-th following
+/// call of `allocFloats` (0-based) returns nil once, as if memory were exhausted.
+/// Every allocation of the library goes through `allocFloats`, so sweeping n over a
+/// whole load + forward reaches every out-of-memory path. Disarmed, the cost is one
+/// relaxed atomic load per allocation.
+public enum AllocationFaults {
+    static let armed = Atomic<Bool>(false)
+    static let remaining = Atomic<Int>(0)
+    static let seen = Atomic<Int>(0)
+
+    /// Arms the injection (n >= 0) or disarms it (n < 0); resets the allocation count.
+    public static func failAfter(_ n: Int) {
+        seen.store(0, ordering: .relaxed)
+        remaining.store(n, ordering: .relaxed)
+        armed.store(n >= 0, ordering: .sequentiallyConsistent)
+    }
+    /// Allocations requested since the last `failAfter`, while armed.
+    public static var count: Int { seen.load(ordering: .relaxed) }
+
+    @inline(__always) static func shouldFail() -> Bool {
+        guard armed.load(ordering: .relaxed) else { return false }
+        seen.add(1, ordering: .relaxed)
+        if remaining.subtract(1, ordering: .relaxed).newValue == -1 {
+            armed.store(false, ordering: .relaxed)
+            return true
+        }
+        return false
+    }
+}
 
 /// 64-byte aligned float buffers. Returns nil instead of trapping when memory
 /// is exhausted, so callers can report an out-of-memory status.
 public func allocFloats(_ count: Int) -> UnsafeMutablePointer<Float>? {
     let (bytes, overflow) = max(count, 1).multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
-    if overflow { return nil }
+    if overflow || AllocationFaults.shouldFail() { return nil }
     var raw: UnsafeMutableRawPointer? = nil
     if posix_memalign(&raw, 64, bytes) != 0 { return nil }
     return raw?.bindMemory(to: Float.self, capacity: max(count, 1))

@@ -1,5 +1,6 @@
 // Linear-cost attentions of FastTimeSformer and performer-pytorch (REFERENCE.md §3.3).
 import Kernels
+import Synchronization
 
 public enum FastformerForm: Int32, Sendable {
     /// Wu et al. 2021: global key vector k̄ = Σ β_i p_i, u_i = k̄ ⊙ v_i.
@@ -26,29 +27,31 @@ extension Ops {
         let omega = try nonNull(projection, "projection"), out = try nonNull(out, "out")
         try require(eps.isFinite && eps >= 0, "eps must be finite and non-negative")
         let per = nq * m + nk * m + max(nq, nk) * d + m * d + m + nq
-        var failed = false
+        let failed = Atomic<Bool>(false)
         parallelFor(B * H) { bh, _ in
             let ok: Bool? = withScratch(per) { buf in
                 let pq = buf, pk = pq + nq * m, xs = pk + nk * m, ctx = xs + max(nq, nk) * d
                 let ksum = ctx + m * d, den = ksum + m
                 let qh = q + bh * nq * d, kh = k + bh * nk * d, vh = v + bh * nk * d, oh = out + bh * nq * d
-                favorFeatures(nq, d, m, omega, qh, xs, pq, isQuery: true, stabiliser: eps, keyMaxPerRow: false)
-                favorFeatures(nk, d, m, omega, kh, xs, pk, isQuery: false, stabiliser: eps, keyMaxPerRow: false)
-                _ = Kernels.sgemm(transA: true, transB: false, m: m, n: d, k: nk, alpha: 1, a: pk, lda: m, b: vh, ldb: d,
-                          beta: 0, c: ctx, ldc: d, threads: 1)
+                guard favorFeatures(nq, d, m, omega, qh, xs, pq, isQuery: true, stabiliser: eps, keyMaxPerRow: false) else { return false }
+                guard favorFeatures(nk, d, m, omega, kh, xs, pk, isQuery: false, stabiliser: eps, keyMaxPerRow: false) else { return false }
+                guard Kernels.sgemm(transA: true, transB: false, m: m, n: d, k: nk, alpha: 1, a: pk, lda: m,
+                                    b: vh, ldb: d, beta: 0, c: ctx, ldc: d, threads: 1) else { return false }
                 for j in 0..<m { ksum[j] = 0 }
                 for r in 0..<nk { let row = pk + r * m; for j in 0..<m { ksum[j] += row[j] } }
-                mm(nq, d, m, pq, m, ctx, d, oh, d)
-                mm(nq, 1, m, pq, m, ksum, 1, den, 1)
+                guard mm(nq, d, m, pq, m, ctx, d, oh, d) else { return false }
+                guard mm(nq, 1, m, pq, m, ksum, 1, den, 1) else { return false }
                 for i in 0..<nq {
                     let inv = 1 / den[i]
                     for t in 0..<d { oh[i * d + t] *= inv }
                 }
                 return true
             }
-            if ok == nil { failed = true }
+            if ok != true { failed.store(true, ordering: .relaxed) }
         }
-        if failed { throw VidAttnError(.outOfMemory, "performer attention: cannot allocate scratch") }
+        if failed.load(ordering: .relaxed) {
+            throw VidAttnError(.outOfMemory, "performer attention: cannot allocate scratch")
+        }
     }
 
     /// Fastformer additive attention per head (FastTimeSformer `FastformerAttention`, §3.3):
@@ -66,9 +69,10 @@ extension Ops {
         let q = try nonNull(q, "q"), k = try nonNull(k, "k"), v = try nonNull(v, "v")
         let wq = try nonNull(wq, "wq"), wk = try nonNull(wk, "wk"), out = try nonNull(out, "out")
         let s = scale ?? 1 / Float(d).squareRoot()
+        let failures = Atomic<Int>(0)
         parallelFor(B * H) { bh, _ in
             let qh = q + bh * n * d, kh = k + bh * n * d, vh = v + bh * n * d, oh = out + bh * n * d
-            _ = withScratch(n + 2 * d) { buf in
+            let done: Bool? = withScratch(n + 2 * d) { buf in
                 let w = buf, qbar = buf + n, kbar = qbar + d
                 // α and the global query.
                 var mx = -Float.infinity
@@ -105,6 +109,10 @@ extension Ops {
                 }
                 return true
             }
+            if done == nil { failures.add(1, ordering: .relaxed) }
+        }
+        if failures.load(ordering: .relaxed) > 0 {
+            throw VidAttnError(.outOfMemory, "fastformer attention: cannot allocate scratch for n=\(n)")
         }
     }
 }
@@ -133,9 +141,15 @@ extension Ops {
         guard let f = SpatialFactors(B: B, H: H, F: 1, P: N, d: d, q: q, k: k, v: v, approx: approx, cls: 0) else {
             throw VidAttnError(.outOfMemory, "landmark attention: cannot allocate factors")
         }
+        let failed = Atomic<Bool>(false)
         parallelFor(B * H) { bh, _ in
-            _ = Kernels.sgemm(transA: false, transB: false, m: N, n: d, k: L, alpha: 1, a: f.w + bh * N * L, lda: L,
-                              b: f.m + bh * L * d, ldb: d, beta: 0, c: out + bh * N * d, ldc: d, threads: 1)
+            if !Kernels.sgemm(transA: false, transB: false, m: N, n: d, k: L, alpha: 1, a: f.w + bh * N * L, lda: L,
+                              b: f.m + bh * L * d, ldb: d, beta: 0, c: out + bh * N * d, ldc: d, threads: 1) {
+                failed.store(true, ordering: .relaxed)
+            }
+        }
+        if failed.load(ordering: .relaxed) {
+            throw VidAttnError(.outOfMemory, "landmark attention: cannot allocate GEMM scratch")
         }
     }
 }

@@ -9,6 +9,7 @@
 // processed in tiles of `trajectoryTile` tokens: Ỹ for the tile, its own-frame
 // diagonal, proj_q, proj_kv and the temporal softmax all happen per tile.
 import Kernels
+import Synchronization
 
 public enum TrajectoryApprox {
     case none
@@ -99,7 +100,7 @@ extension Ops {
             throw VidAttnError(.outOfMemory, "trajectory attention: cannot allocate tile scratch")
         }
         defer { ScratchPool.shared.give(scratch) }
-        var failed = false
+        let failed = Atomic<Bool>(false)
         parallelFor(B * tiles, threads: workers) { item, w in
             let b = item / tiles, s0 = (item % tiles) * Tq, tq = min(Tq, N - s0)
             var p = scratch.p + w * per
@@ -110,7 +111,7 @@ extension Ops {
             let v2 = p
             // 1. Ỹ for the tile.
             if let fac = factors {
-                fac.trajectoryTile(b: b, s0: s0, tq: tq, into: ytile)
+                if !fac.trajectoryTile(b: b, s0: s0, tq: tq, into: ytile) { failed.store(true, ordering: .relaxed); return }
             } else {
                 for f in 0..<F {
                     let a = AttentionArgs(
@@ -119,7 +120,7 @@ extension Ops {
                         k: HeadView(k + b * H * T * d + (1 + f * P) * d, batchStride: 0, headStride: T * d, rowStride: d),
                         v: HeadView(v + b * H * T * d + (1 + f * P) * d, batchStride: 0, headStride: T * d, rowStride: d),
                         o: HeadView(ytile + f * C, batchStride: 0, headStride: d, rowStride: F * C), scale: s)
-                    if !Kernels.attention(a, threads: 1) { failed = true; return }
+                    if !Kernels.attention(a, threads: 1) { failed.store(true, ordering: .relaxed); return }
                 }
             }
             // 2. ŷ_s = Ỹ[s, frame(s)].
@@ -131,13 +132,15 @@ extension Ops {
             let ok1 = linear(yhat, tq, weights.projQ, weights.biasQ, q2)
             let ok2 = linear(ytile, tq * F, weights.projK, weights.biasK, k2)
             let ok3 = useOriginalCode || linear(ytile, tq * F, weights.projV, weights.biasV, v2)
-            if !(ok1 && ok2 && ok3) { failed = true; return }
+            if !(ok1 && ok2 && ok3) { failed.store(true, ordering: .relaxed); return }
             // 4. Temporal softmax over the F trajectory points, per head.
             let values = useOriginalCode ? UnsafePointer(ytile) : UnsafePointer(v2)
             let orow = out + b * T * C + (1 + s0) * C
             temporalStep(tq, F, H, d, s, UnsafePointer(q2), UnsafePointer(k2), values, orow)
         }
-        if failed { throw VidAttnError(.outOfMemory, "trajectory attention: scratch allocation failed") }
+        if failed.load(ordering: .relaxed) {
+            throw VidAttnError(.outOfMemory, "trajectory attention: scratch allocation failed")
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 // Each reduces, per (batch, head), to factors W [N, L] and M [L, F·d] with
 // Ỹ[n, f, :] = (W·M)[n, f·d ..< f·d+d], divided by (W·Z)[n, f] for Performer.
 import Kernels
+import Synchronization
 
 final class SpatialFactors {
     let B: Int, H: Int, F: Int, P: Int, d: Int, L: Int
@@ -20,13 +21,16 @@ final class SpatialFactors {
         case .none: return nil
         }
         self.B = B; self.H = H; self.F = F; self.P = P; self.d = d
-        guard let w = allocFloats(B * H * N * L), let m = allocFloats(B * H * L * F * d) else { return nil }
+        // Once every stored property is set, a failing init runs deinit, which frees
+        // the three buffers; before that, each buffer is freed here.
+        guard let w = allocFloats(B * H * N * L) else { return nil }
+        guard let m = allocFloats(B * H * L * F * d) else { freeFloats(w); return nil }
         self.w = w; self.m = m
         z = normalise ? allocFloats(B * H * L * F) : nil
-        if normalise && z == nil { freeFloats(w); freeFloats(m); return nil }
+        if normalise && z == nil { return nil }
         let T = cls + N, L = self.L
         let zz = z
-        var failed = false
+        let failed = Atomic<Bool>(false)
         parallelFor(B * H) { bh, _ in
             // Patch tokens of this (b, h): rows 1... of [B, H, 1+N, d].
             let qh = q + bh * T * d + cls * d, kh = k + bh * T * d + cls * d, vh = v + bh * T * d + cls * d
@@ -38,28 +42,26 @@ final class SpatialFactors {
             case .performer(let omega, _): ok = performerFactors(N, F, P, d, L, omega, qh, kh, vh, wb, mb, zz! + bh * L * F)
             case .none: ok = true
             }
-            if !ok { failed = true }
+            if !ok { failed.store(true, ordering: .relaxed) }
         }
-        if failed { return nil }
+        if failed.load(ordering: .relaxed) { return nil }
     }
 
     deinit { freeFloats(w); freeFloats(m); freeFloats(z) }
 
-    /// Ỹ for patch queries s0 ..< s0+tq of batch b, into y [tq, F, H·d].
-    func trajectoryTile(b: Int, s0: Int, tq: Int, into y: UnsafeMutablePointer<Float>) {
+    /// Ỹ for patch queries s0 ..< s0+tq of batch b, into y [tq, F, H·d]; false if out of memory.
+    func trajectoryTile(b: Int, s0: Int, tq: Int, into y: UnsafeMutablePointer<Float>) -> Bool {
         let N = F * P, C = H * d, Fd = F * d
-        withScratch(tq * Fd + tq * F) { tmp in
+        return withScratch(tq * Fd + tq * F) { tmp -> Bool in
             let den = tmp + tq * Fd
             for h in 0..<H {
                 let bh = b * H + h
-                _ = sgemm(transA: false, transB: false, m: tq, n: Fd, k: L, alpha: 1,
-                          a: w + (bh * N + s0) * L, lda: L, b: m + bh * L * Fd, ldb: Fd, beta: 0,
-                          c: tmp, ldc: Fd, threads: 1)
-                if let z {
-                    _ = sgemm(transA: false, transB: false, m: tq, n: F, k: L, alpha: 1,
-                              a: w + (bh * N + s0) * L, lda: L, b: z + bh * L * F, ldb: F, beta: 0,
-                              c: den, ldc: F, threads: 1)
-                }
+                guard sgemm(transA: false, transB: false, m: tq, n: Fd, k: L, alpha: 1,
+                            a: w + (bh * N + s0) * L, lda: L, b: m + bh * L * Fd, ldb: Fd, beta: 0,
+                            c: tmp, ldc: Fd, threads: 1) else { return false }
+                if let z, !sgemm(transA: false, transB: false, m: tq, n: F, k: L, alpha: 1,
+                                 a: w + (bh * N + s0) * L, lda: L, b: z + bh * L * F, ldb: F, beta: 0,
+                                 c: den, ldc: F, threads: 1) { return false }
                 for i in 0..<tq {
                     for f in 0..<F {
                         let src = tmp + i * Fd + f * d, dst = y + (i * F + f) * C + h * d
@@ -72,7 +74,8 @@ final class SpatialFactors {
                     }
                 }
             }
-        }
+            return true
+        } ?? false
     }
 }
 
@@ -83,7 +86,7 @@ final class SpatialFactors {
 }
 
 /// C[m, n] = A[m, k]·B[k, n] (or ·Bᵀ when bT), single-threaded.
-@inline(__always) @discardableResult
+@inline(__always)
 func mm(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, bT: Bool = false, alpha: Float = 1, beta: Float = 0) -> Bool {
     sgemm(transA: false, transB: bT, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
@@ -95,9 +98,9 @@ func perFrameLandmarkValues(_ F: Int, _ P: Int, _ d: Int, _ L: Int, _ lq: Unsafe
                             _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>) -> Bool {
     withScratch(L * P) { s in
         for f in 0..<F {
-            mm(L, P, d, lq, d, k + f * P * d, d, s, P, bT: true)
+            guard mm(L, P, d, lq, d, k + f * P * d, d, s, P, bT: true) else { return false }
             softmaxInPlace(s, L, P)
-            mm(L, d, P, UnsafePointer(s), P, v + f * P * d, d, m + f * d, F * d)
+            guard mm(L, d, P, UnsafePointer(s), P, v + f * P * d, d, m + f * d, F * d) else { return false }
         }
         return true
     } ?? false
@@ -128,10 +131,9 @@ func nystromFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ q: Unsaf
             let inv = 1 / Float(len)
             for j in 0..<d { mq[j] *= inv; mk[j] *= inv }
         }
-        mm(N, L, d, qs, d, lk, d, w, L, bT: true); softmaxInPlace(w, N, L)      // K1, kept as W
-        mm(L, L, d, lq, d, lk, d, k2, L, bT: true); softmaxInPlace(k2, L, L)
-        guard perFrameLandmarkValues(F, P, d, L, lq, k, v, m) else { return false }
-        // Z₀ = K2ᵀ / max column sum, then six Newton–Schulz steps.
+        guard mm(N, L, d, qs, d, lk, d, w, L, bT: true) else { return false }; softmaxInPlace(w, N, L)      // K1, kept as W
+        guard mm(L, L, d, lq, d, lk, d, k2, L, bT: true) else { return false }; softmaxInPlace(k2, L, L)
+        guard perFrameLandmarkValues(F, P, d, L, lq, k, v, m) else { return false }  // Z₀ = K2ᵀ / max column sum, then six Newton–Schulz steps.
         var maxCol: Float = 0
         for j in 0..<L {
             var c: Float = 0
@@ -141,20 +143,20 @@ func nystromFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ q: Unsaf
         for i in 0..<L { for j in 0..<L { zA[i * L + j] = k2[j * L + i] / maxCol } }
         var zc = zA, zn = zB
         for _ in 0..<6 {
-            mm(L, L, L, k2, L, zc, L, kz, L)                          // KZ = K2·Z
+            guard mm(L, L, L, k2, L, zc, L, kz, L) else { return false }  // KZ = K2·Z
             for i in 0..<(L * L) { t[i] = -kz[i] }; for i in 0..<L { t[i * L + i] += 7 }
-            mm(L, L, L, kz, L, t, L, zn, L)                           // KZ·(7I − KZ)
+            guard mm(L, L, L, kz, L, t, L, zn, L) else { return false }  // KZ·(7I − KZ)
             for i in 0..<(L * L) { t[i] = -zn[i] }; for i in 0..<L { t[i * L + i] += 15 }
-            mm(L, L, L, kz, L, t, L, zn, L)                           // KZ·(15I − …)
+            guard mm(L, L, L, kz, L, t, L, zn, L) else { return false }  // KZ·(15I − …)
             for i in 0..<(L * L) { t[i] = -zn[i] }; for i in 0..<L { t[i * L + i] += 13 }
-            mm(L, L, L, zc, L, t, L, zn, L, alpha: 0.25)              // ¼·Z·(13I − …)
+            guard mm(L, L, L, zc, L, t, L, zn, L, alpha: 0.25) else { return false }  // ¼·Z·(13I − …)
             swap(&zc, &zn)
         }
         // W·M = K1·(Z·M): keep W = K1 and fold Z into M (L×L×F·d instead of N×L×L).
         let fd = F * d
         guard let zm = allocFloats(L * fd) else { return false }
         defer { freeFloats(zm) }
-        mm(L, fd, L, zc, L, m, fd, zm, fd)
+        guard mm(L, fd, L, zc, L, m, fd, zm, fd) else { return false }
         m.update(from: zm, count: L * fd)
         return true
     } ?? false
@@ -196,7 +198,7 @@ func orthoformerFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ star
         }
         var l = 0
         for n in 0..<N where selected[n] { (lq + l * d).update(from: qs + n * d, count: d); l += 1 }
-        mm(N, L, d, qs, d, lq, d, w, L, bT: true); softmaxInPlace(w, N, L)   // K1
+        guard mm(N, L, d, qs, d, lq, d, w, L, bT: true) else { return false }; softmaxInPlace(w, N, L)   // K1
         return perFrameLandmarkValues(F, P, d, L, lq, ks, v, m)
     } ?? false
 }
@@ -208,12 +210,12 @@ func performerFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ mf: Int, _ omega
                       _ z: UnsafeMutablePointer<Float>) -> Bool {
     withScratch(N * mf + N * d) { buf in
         let phik = buf, xs = buf + N * mf
-        favorFeatures(N, d, mf, omega, q, xs, w, isQuery: true, stabiliser: 1e-6, keyMaxPerRow: false)
-        favorFeatures(N, d, mf, omega, k, xs, phik, isQuery: false, stabiliser: 1e-6, keyMaxPerRow: false)
+        guard favorFeatures(N, d, mf, omega, q, xs, w, isQuery: true, stabiliser: 1e-6, keyMaxPerRow: false) else { return false }
+        guard favorFeatures(N, d, mf, omega, k, xs, phik, isQuery: false, stabiliser: 1e-6, keyMaxPerRow: false) else { return false }
         for f in 0..<F {
             // KV_f = φk_fᵀ·v_f [mf, d] → M[:, f·d...]; z_f = Σ_p φk_{f,p} → Z[:, f].
-            _ = sgemm(transA: true, transB: false, m: mf, n: d, k: P, alpha: 1, a: phik + f * P * mf, lda: mf,
-                      b: v + f * P * d, ldb: d, beta: 0, c: m + f * d, ldc: F * d, threads: 1)
+            guard sgemm(transA: true, transB: false, m: mf, n: d, k: P, alpha: 1, a: phik + f * P * mf, lda: mf,
+                        b: v + f * P * d, ldb: d, beta: 0, c: m + f * d, ldc: F * d, threads: 1) else { return false }
             for j in 0..<mf {
                 var s: Float = 0
                 for p in 0..<P { s += phik[(f * P + p) * mf + j] }
@@ -229,10 +231,10 @@ func performerFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ mf: Int, _ omega
 /// taken per row for queries and over the whole tensor for keys (unless keyMaxPerRow).
 func favorFeatures(_ n: Int, _ d: Int, _ mf: Int, _ omega: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
                    _ xs: UnsafeMutablePointer<Float>, _ phi: UnsafeMutablePointer<Float>,
-                   isQuery: Bool, stabiliser: Float, keyMaxPerRow: Bool) {
+                   isQuery: Bool, stabiliser: Float, keyMaxPerRow: Bool) -> Bool {
     let s4 = 1 / Float(d).squareRoot().squareRoot()
     for i in 0..<(n * d) { xs[i] = x[i] * s4 }
-    mm(n, mf, d, xs, d, omega, d, phi, mf, bT: true)
+    guard mm(n, mf, d, xs, d, omega, d, phi, mf, bT: true) else { return false }
     var globalMax = -Float.infinity
     if !isQuery && !keyMaxPerRow {
         var vm = Vec(repeating: -.infinity), i = 0
@@ -253,4 +255,5 @@ func favorFeatures(_ n: Int, _ d: Int, _ mf: Int, _ omega: UnsafePointer<Float>,
         while j + 16 <= mf { vstore(norm * (vexp(vload(row + j) - sub) + eps), row + j); j += 16 }
         while j < mf { row[j] = norm[0] * (sexp(row[j] - h - mx) + stabiliser); j += 1 }
     }
+    return true
 }

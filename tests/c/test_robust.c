@@ -1,0 +1,324 @@
+/* test_robust.c — resources and concurrency through the C API.
+ *
+ *   test_robust oom MODELS IO MODEL...
+ *       Counts the buffer allocations of one load + forward, then makes each of them fail in
+ *       turn (vidattn_debug_fail_allocation): every run must return VIDATTN_ERR_OUT_OF_MEMORY
+ *       with a message, and afterwards the model must load and give bit-identical results.
+ *       The same for each attention mechanism called on its own (trajectory with every
+ *       approximation, divided, joint, Performer, Nystrom, Orthoformer, Fastformer, Swin).
+ *   test_robust threads MODELS IO MODEL...
+ *       8 pthreads share one loaded model and run forwards on 8 different inputs, while the
+ *       main thread changes the thread-count setting: every result is bit-identical to the
+ *       sequential run of the same input.
+ *   test_robust soak MODELS IO MODEL CYCLES
+ *       CYCLES load/forward/free cycles: resident memory after the last cycle is within 4 MiB
+ *       of that after the first 10% (leaks themselves are reported by LeakSanitizer in
+ *       `make test-asan`).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <vidattn.h>
+
+#include "common.h"
+
+typedef struct { array px, want; char path[1024]; } fixture;
+
+static int load_fixture(const char *models, const char *io, const char *name, fixture *f) {
+    char p[1024];
+    snprintf(f->path, sizeof f->path, "%s/%s", models, name);
+    snprintf(p, sizeof p, "%s/%s/pixel_values.bin", io, name);
+    int ok = read_array(p, &f->px) && f->px.ndim == 5;
+    snprintf(p, sizeof p, "%s/%s/logits.bin", io, name);
+    ok = ok && read_array(p, &f->want);
+    CHECK(ok, "%s: cannot read its io files under %s", name, io);
+    return ok;
+}
+
+/* One forward of `px` (any [B, T, C, H, W] buffer of the fixture's shape); the last hidden
+ * state (or the logits if the model has none) is copied into a new buffer *res of *n floats. */
+static vidattn_status forward(const vidattn_model *m, const fixture *f, const float *px, float **res, int64_t *n) {
+    vidattn_output *out = NULL;
+    const int64_t *d = f->px.dims;
+    vidattn_status st = vidattn_model_forward(m, px, d[0], d[1], d[2], d[3], d[4], NULL, &out);
+    *res = NULL;
+    *n = 0;
+    if (st != VIDATTN_OK) return st;
+    vidattn_output_kind kind = vidattn_output_count(out, VIDATTN_OUT_LAST_HIDDEN) ? VIDATTN_OUT_LAST_HIDDEN
+                                                                                  : VIDATTN_OUT_LOGITS;
+    int64_t shape[8], count = 1;
+    int nd = 0;
+    st = vidattn_output_shape(out, kind, 0, shape, &nd);
+    for (int i = 0; i < nd; i++) count *= shape[i];
+    if (st == VIDATTN_OK) {
+        *res = malloc(sizeof(float) * (size_t)count);
+        st = vidattn_output_copy(out, kind, 0, *res, count);
+        *n = count;
+    }
+    vidattn_output_free(out);
+    return st;
+}
+
+static int same_bits(const float *a, const float *b, int64_t n) { return memcmp(a, b, sizeof(float) * (size_t)n) == 0; }
+
+/* ---- Allocation failures ---------------------------------------------------------- */
+
+static void oom_sweep(const char *models, const char *io, const char *name) {
+    fixture f;
+    if (!load_fixture(models, io, name, &f)) return;
+    vidattn_set_num_threads(1);   /* one allocation order, so every index is reached */
+    vidattn_model *m = NULL;
+    float *ref = NULL, *res = NULL;
+    int64_t nref = 0, n = 0;
+
+    vidattn_release_cached_memory();
+    vidattn_debug_fail_allocation(INT64_MAX / 2);   /* armed far away: counts */
+    vidattn_status st = vidattn_model_load(f.path, NULL, &m);
+    if (st == VIDATTN_OK) st = forward(m, &f, f.px.data, &ref, &nref);
+    int64_t total = vidattn_debug_allocation_count();
+    vidattn_debug_fail_allocation(-1);
+    vidattn_model_free(m);
+    CHECK(st == VIDATTN_OK && total > 0, "%s: counting run (status %d, %lld allocations)", name, st, (long long)total);
+
+    int oom = 0, other = 0, silent = 0;
+    for (int64_t i = 0; i < total; i++) {
+        vidattn_release_cached_memory();
+        vidattn_debug_fail_allocation(i);
+        m = NULL;
+        st = vidattn_model_load(f.path, NULL, &m);
+        if (st == VIDATTN_OK) {
+            CHECK(m != NULL, "%s: load OK without a model", name);
+            st = forward(m, &f, f.px.data, &res, &n);
+            free(res);
+            vidattn_model_free(m);
+        } else {
+            CHECK(m == NULL, "%s: a failed load returned a model", name);
+        }
+        vidattn_debug_fail_allocation(-1);
+        if (st == VIDATTN_ERR_OUT_OF_MEMORY && vidattn_last_error()[0]) oom++;
+        else if (st == VIDATTN_OK) silent++;
+        else { other++; printf("  allocation %lld: status %d: %s\n", (long long)i, st, vidattn_last_error()); }
+    }
+    CHECK(oom == total && other == 0 && silent == 0,
+          "%s: of %lld failed allocations, %d reported out of memory, %d another status, %d went unnoticed",
+          name, (long long)total, oom, other, silent);
+
+    /* Nothing is left broken: the same load + forward gives the same bits. */
+    vidattn_release_cached_memory();
+    m = NULL;
+    st = vidattn_model_load(f.path, NULL, &m);
+    if (st == VIDATTN_OK) st = forward(m, &f, f.px.data, &res, &n);
+    CHECK(st == VIDATTN_OK && n == nref && res && ref && same_bits(res, ref, n), "%s: result after the sweep", name);
+    printf("%-28s %lld allocations, each failure reported as out of memory\n", name, (long long)total);
+    free(res); free(ref);
+    vidattn_model_free(m);
+    free(f.px.data); free(f.want.data);
+    vidattn_set_num_threads(2);
+}
+
+/* ---- Allocation failures in the mechanisms ---------------------------------------- */
+
+enum { B = 1, H = 2, F = 4, P = 36, D = 16, C = H * D, T = 1 + F * P };
+static float *q, *k, *v, *wq, *wkv, *out, *omega, *swin_x, *swin_qkv, *swin_proj, *swin_table;
+
+static float *noise(int64_t n, unsigned seed) {
+    float *x = malloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) { seed = seed * 1103515245u + 12345u; x[i] = (float)((seed >> 8) % 2001) / 2000.0f - 0.5f; }
+    return x;
+}
+
+static vidattn_status traj(vidattn_traj_approx approx) {
+    vidattn_trajectory_params tp = vidattn_trajectory_default_params();
+    tp.approx = approx;
+    tp.landmarks = 8;
+    tp.performer_features = 32;
+    return vidattn_attn_trajectory(B, H, F, P, D, q, k, v, wq, NULL, wkv, NULL, out, &tp);
+}
+static vidattn_status m_traj_exact(void) { return traj(VIDATTN_APPROX_NONE); }
+static vidattn_status m_traj_nystrom(void) { return traj(VIDATTN_APPROX_NYSTROM); }
+static vidattn_status m_traj_ortho(void) { return traj(VIDATTN_APPROX_ORTHOFORMER); }
+static vidattn_status m_traj_performer(void) { return traj(VIDATTN_APPROX_PERFORMER); }
+static vidattn_status m_divided_time(void) {
+    return vidattn_attn_divided(B, H, F, P, D, q, k, v, out, VIDATTN_GROUP_TIME, VIDATTN_CLS_ALL_KEYS, 0, NULL);
+}
+static vidattn_status m_divided_space(void) {
+    return vidattn_attn_divided(B, H, F, P, D, q, k, v, out, VIDATTN_GROUP_SPACE, VIDATTN_CLS_PER_FRAME, 0, NULL);
+}
+static vidattn_status m_joint(void) { return vidattn_attn_joint(B, H, T, D, q, k, v, out, 0, NULL); }
+static vidattn_status m_performer(void) { return vidattn_attn_performer(B, H, T, T, D, q, k, v, omega, 32, 1e-4f, out); }
+static vidattn_status m_nystrom(void) { return vidattn_attn_landmark(VIDATTN_APPROX_NYSTROM, B, H, T - 1, D, q, k, v, 8, 0, out); }
+static vidattn_status m_ortho(void) { return vidattn_attn_landmark(VIDATTN_APPROX_ORTHOFORMER, B, H, T, D, q, k, v, 8, 0, out); }
+static vidattn_status m_fastformer(void) {
+    return vidattn_attn_fastformer(B, H, T, D, q, k, v, wq, wq + D, VIDATTN_FASTFORMER_PAPER, 0, out);
+}
+static vidattn_status m_window3d(void) {
+    const int64_t window[3] = {2, 4, 4}, shift[3] = {1, 2, 2};
+    return vidattn_attn_window3d(B, 4, 6, 6, C, H, window, shift, swin_x, swin_qkv, NULL, swin_proj, NULL, swin_table, out);
+}
+static vidattn_status m_sgemm(void) {   /* B not pre-packed: the packing buffer is scratch */
+    return vidattn_sgemm(0, 1, T, C, C, 1, q, C, wq, C, 0, out, C);
+}
+
+static void oom_mechanisms(void) {
+    q = noise(B * H * T * D, 1); k = noise(B * H * T * D, 2); v = noise(B * H * T * D, 3);
+    wq = noise(C * C, 4); wkv = noise(2 * C * C, 5); out = malloc(sizeof(float) * B * T * C * 2);
+    omega = malloc(sizeof(float) * 32 * D);
+    vidattn_performer_projection(32, D, 7, omega);
+    swin_x = noise(B * 4 * 6 * 6 * C, 8); swin_qkv = noise(3 * C * C, 9); swin_proj = noise(C * C, 10);
+    swin_table = noise(3 * 7 * 7 * H, 11);
+    struct { const char *name; vidattn_status (*fn)(void); int64_t n; } mechs[] = {
+        {"trajectory exact", m_traj_exact, B * T * C}, {"trajectory nystrom", m_traj_nystrom, B * T * C},
+        {"trajectory orthoformer", m_traj_ortho, B * T * C}, {"trajectory performer", m_traj_performer, B * T * C},
+        {"divided time", m_divided_time, B * T * C}, {"divided space", m_divided_space, B * T * C},
+        {"joint", m_joint, B * T * C}, {"performer", m_performer, B * T * C}, {"nystrom", m_nystrom, B * (T - 1) * C},
+        {"orthoformer", m_ortho, B * T * C}, {"fastformer", m_fastformer, B * T * C},
+        {"window3d", m_window3d, B * 4 * 6 * 6 * C}, {"sgemm", m_sgemm, T * C},
+    };
+    vidattn_set_num_threads(1);
+    for (size_t i = 0; i < sizeof mechs / sizeof mechs[0]; i++) {
+        vidattn_release_cached_memory();
+        vidattn_debug_fail_allocation(INT64_MAX / 2);
+        vidattn_status st = mechs[i].fn();
+        int64_t total = vidattn_debug_allocation_count();
+        vidattn_debug_fail_allocation(-1);
+        CHECK(st == VIDATTN_OK, "%s: %s", mechs[i].name, vidattn_last_error());
+        float *ref = malloc(sizeof(float) * (size_t)mechs[i].n);
+        memcpy(ref, out, sizeof(float) * (size_t)mechs[i].n);
+        int oom = 0;
+        for (int64_t a = 0; a < total; a++) {
+            vidattn_release_cached_memory();
+            vidattn_debug_fail_allocation(a);
+            st = mechs[i].fn();
+            vidattn_debug_fail_allocation(-1);
+            if (st == VIDATTN_ERR_OUT_OF_MEMORY && vidattn_last_error()[0]) oom++;
+            else printf("  %s, allocation %lld: status %d\n", mechs[i].name, (long long)a, st);
+        }
+        memset(out, 0, sizeof(float) * (size_t)mechs[i].n);
+        st = mechs[i].fn();
+        CHECK(oom == total, "%s: %d of %lld failed allocations reported as out of memory", mechs[i].name, oom,
+              (long long)total);
+        CHECK(st == VIDATTN_OK && same_bits(out, ref, mechs[i].n), "%s: same result after the sweep", mechs[i].name);
+        printf("%-28s %lld allocations, each failure reported as out of memory\n", mechs[i].name, (long long)total);
+        free(ref);
+    }
+    vidattn_set_num_threads(2);
+    free(q); free(k); free(v); free(wq); free(wkv); free(out); free(omega);
+    free(swin_x); free(swin_qkv); free(swin_proj); free(swin_table);
+}
+
+/* ---- Threads ---------------------------------------------------------------------- */
+
+enum { WORKERS = 8, ROUNDS = 3 };
+
+typedef struct {
+    const vidattn_model *m;
+    const fixture *f;
+    const float *px;
+    const float *ref;
+    int64_t nref;
+    int mismatches, errors;
+} job;
+
+static void *worker(void *arg) {
+    job *j = arg;
+    for (int r = 0; r < ROUNDS; r++) {
+        float *res = NULL;
+        int64_t n = 0;
+        if (forward(j->m, j->f, j->px, &res, &n) != VIDATTN_OK) j->errors++;
+        else if (n != j->nref || !same_bits(res, j->ref, n)) j->mismatches++;
+        free(res);
+    }
+    return NULL;
+}
+
+static void threads(const char *models, const char *io, const char *name) {
+    fixture f;
+    if (!load_fixture(models, io, name, &f)) return;
+    vidattn_model *m = NULL;
+    CHECK(vidattn_model_load(f.path, NULL, &m) == VIDATTN_OK, "%s: load: %s", name, vidattn_last_error());
+    if (!m) return;
+    float *inputs[WORKERS], *refs[WORKERS];
+    int64_t nrefs[WORKERS];
+    job jobs[WORKERS];
+    for (int w = 0; w < WORKERS; w++) {   /* a different input per thread */
+        inputs[w] = malloc(sizeof(float) * (size_t)f.px.count);
+        for (int64_t i = 0; i < f.px.count; i++) inputs[w][i] = f.px.data[i] + 0.05f * (float)((i * (w + 3)) % 7 - 3);
+        CHECK(forward(m, &f, inputs[w], &refs[w], &nrefs[w]) == VIDATTN_OK, "%s: sequential forward %d", name, w);
+    }
+    CHECK(!same_bits(refs[0], refs[1], nrefs[0]), "%s: the inputs give different results", name);
+    pthread_t tid[WORKERS];
+    for (int w = 0; w < WORKERS; w++) {
+        jobs[w] = (job){m, &f, inputs[w], refs[w], nrefs[w], 0, 0};
+        CHECK(pthread_create(&tid[w], NULL, worker, &jobs[w]) == 0, "pthread_create");
+    }
+    for (int k = 0; k < 20; k++) {   /* the setting changes while forwards run */
+        vidattn_set_num_threads(1 + k % 2);
+        nanosleep(&(struct timespec){0, 2000000}, NULL);
+    }
+    int mismatches = 0, errors = 0;
+    for (int w = 0; w < WORKERS; w++) {
+        pthread_join(tid[w], NULL);
+        mismatches += jobs[w].mismatches;
+        errors += jobs[w].errors;
+    }
+    CHECK(errors == 0 && mismatches == 0, "%s: %d threads x %d forwards: %d errors, %d results differ from sequential",
+          name, WORKERS, ROUNDS, errors, mismatches);
+    printf("%-28s %d threads x %d forwards bit-identical to sequential\n", name, WORKERS, ROUNDS);
+    for (int w = 0; w < WORKERS; w++) { free(inputs[w]); free(refs[w]); }
+    vidattn_model_free(m);
+    vidattn_set_num_threads(2);
+    free(f.px.data); free(f.want.data);
+}
+
+/* ---- Soak ------------------------------------------------------------------------- */
+
+static double rss_mib(void) {
+    long pages = 0, resident = 0;
+    FILE *fp = fopen("/proc/self/statm", "r");
+    if (!fp) return 0;
+    if (fscanf(fp, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    fclose(fp);
+    return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1 << 20);
+}
+
+static void soak(const char *models, const char *io, const char *name, int cycles) {
+    fixture f;
+    if (!load_fixture(models, io, name, &f)) return;
+    double warm = 0;
+    int bad = 0;
+    for (int c = 0; c < cycles; c++) {
+        vidattn_model *m = NULL;
+        float *res = NULL;
+        int64_t n = 0;
+        if (vidattn_model_load(f.path, NULL, &m) != VIDATTN_OK || forward(m, &f, f.px.data, &res, &n) != VIDATTN_OK) bad++;
+        free(res);
+        vidattn_model_free(m);
+        if (c == cycles / 10) warm = rss_mib();
+    }
+    double end = rss_mib();
+    CHECK(bad == 0, "%s: %d of %d cycles failed", name, bad, cycles);
+    CHECK(end - warm <= 4.0, "%s: RSS grew from %.1f to %.1f MiB over %d cycles", name, warm, end, cycles);
+    printf("%-28s %d load/forward/free cycles: RSS %.1f MiB after %d, %.1f MiB at the end\n",
+           name, cycles, warm, cycles / 10, end);
+    free(f.px.data); free(f.want.data);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 5) {
+        fprintf(stderr, "usage: %s oom|threads|soak MODELS_DIR IO_DIR MODEL... [CYCLES]\n", argv[0]);
+        return 2;
+    }
+    if (!strcmp(argv[1], "oom")) {
+        for (int i = 4; i < argc; i++) oom_sweep(argv[2], argv[3], argv[i]);
+        oom_mechanisms();
+    }
+    else if (!strcmp(argv[1], "threads")) for (int i = 4; i < argc; i++) threads(argv[2], argv[3], argv[i]);
+    else if (!strcmp(argv[1], "soak")) soak(argv[2], argv[3], argv[4], argc > 5 ? atoi(argv[5]) : 1000);
+    else { fprintf(stderr, "unknown test %s\n", argv[1]); return 2; }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
