@@ -19,7 +19,8 @@ DESTDIR ?=
 VERSION := $(shell sed -n 's/^\#define VIDATTN_VERSION_STRING "\(.*\)"/\1/p' include/vidattn.h)
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: all deps build demo test test-swift test-c test-python test-install bench install fuzz clean
+.PHONY: all deps build demo test test-swift test-c test-python test-install bench install fuzz clean \
+        test-asan test-tsan
 
 all: build
 
@@ -90,6 +91,29 @@ bench: build
 	$(BUILD)/vidattn-demo --reps 7
 	-env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) bench/kernels.py
 
+# The Swift tests and the C tests (API contract, every fixture model, allocation failures,
+# 8 pthreads sharing a model, the load/forward/free soak) under AddressSanitizer (with
+# LeakSanitizer) and ThreadSanitizer: the library, the Swift tests and the C programs are
+# instrumented, each sanitizer in its own build directory. Any report fails the target.
+# TSan's runtime intercepts libdispatch: the C programs link the toolchain's copy.
+SWIFT_LIBDIR = $(abspath $(dir $(shell command -v swift))../lib/swift/linux)
+SWIFT_RUNTIME_LINK = -L$(SWIFT_LIBDIR) -ldispatch -lBlocksRuntime -Wl,-rpath,$(SWIFT_LIBDIR)
+SAN_CFLAGS := -O1 -g -std=c99 -Wall -Wextra -Werror -fno-omit-frame-pointer -fuse-ld=lld
+test-asan: deps
+	$(SWIFT) build -c release --sanitize=address --build-path .build-asan
+	@ln -sf libvidattn.so .build-asan/release/libvidattn.so.$(MAJOR)
+	LSAN_OPTIONS=suppressions=$(abspath tests/sanitizers/lsan.supp) \
+	  $(SWIFT) test -c release --sanitize=address --build-path .build-asan
+	$(MAKE) --no-print-directory test-c BUILD=.build-asan/release CC=$(CLANG) \
+	  CFLAGS="$(SAN_CFLAGS) -fsanitize=address" SOAK_CYCLES=1000
+
+test-tsan: deps
+	VIDATTN_DYNAMIC_STDLIB=1 $(SWIFT) build -c release --sanitize=thread --build-path .build-tsan
+	@ln -sf libvidattn.so .build-tsan/release/libvidattn.so.$(MAJOR)
+	VIDATTN_DYNAMIC_STDLIB=1 $(SWIFT) test -c release --sanitize=thread --build-path .build-tsan
+	$(MAKE) --no-print-directory test-c BUILD=.build-tsan/release CC=$(CLANG) \
+	  CFLAGS="$(SAN_CFLAGS) -fsanitize=thread $(SWIFT_RUNTIME_LINK)" SOAK_CYCLES=100
+
 # Installs the header, libvidattn.so.X.Y.Z with its symlinks, vidattn.pc and the CLI.
 install: build
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
@@ -122,4 +146,4 @@ fuzz: build
 	  -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/config 2>&1 | tail -2
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-asan .build-tsan

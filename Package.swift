@@ -32,6 +32,13 @@ var simdSwiftSettings: [SwiftSetting] = [
 ]
 if avx512 { simdSwiftSettings.append(.define("VIDATTN_AVX512")) }
 
+// A self-contained .so links the Swift runtime (and libdispatch) statically. The
+// ThreadSanitizer build links them dynamically instead (`VIDATTN_DYNAMIC_STDLIB=1`):
+// TSan understands Dispatch's synchronisation only through its interceptors of the
+// shared libdispatch, and would report the statically linked copy's as races.
+let staticStdlib = env["VIDATTN_DYNAMIC_STDLIB"] != "1"
+let libraryLinkFlags = (staticStdlib ? ["-static-stdlib"] : []) + ["-Xlinker", "-soname=libvidattn.so.0"]
+
 // MARK: - Package
 
 let package = Package(
@@ -62,7 +69,7 @@ let package = Package(
         .target(name: "CInterface", dependencies: ["VidAttn", "Kernels", "CVidAttnTypes"],
                 swiftSettings: simdSwiftSettings,
                 // A self-contained .so: the Swift runtime is linked in and hidden.
-                linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "-soname=libvidattn.so.0"])]),
+                linkerSettings: [.unsafeFlags(libraryLinkFlags)]),
 
         // MARK: Executables
         .executableTarget(name: "vidattn-demo", dependencies: ["VidAttn", "Kernels"],

@@ -75,6 +75,17 @@ public final class ScratchPool: @unchecked Sendable {
         return (p, count)
     }
 
+    /// Buffers of at least `counts[i]` floats, or nil (with none kept) if any of them
+    /// cannot be had.
+    public func take(_ counts: Int...) -> [(p: UnsafeMutablePointer<Float>, count: Int)]? {
+        var got: [(p: UnsafeMutablePointer<Float>, count: Int)] = []
+        for c in counts {
+            guard let b = take(c) else { got.forEach(give); return nil }
+            got.append(b)
+        }
+        return got
+    }
+
     public func give(_ b: (p: UnsafeMutablePointer<Float>, count: Int)) {
         pthread_mutex_lock(&lock)
         free_.append(b)

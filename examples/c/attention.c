@@ -32,9 +32,9 @@ int main(void) {
     float *ref = malloc(size * sizeof(float));
     srand(1);
     for (int64_t i = 0; i < size; i++) {
-        q[i] = (float)rand() / RAND_MAX - 0.5f;
-        k[i] = (float)rand() / RAND_MAX - 0.5f;
-        v[i] = (float)rand() / RAND_MAX - 0.5f;
+        q[i] = (float)((double)rand() / RAND_MAX) - 0.5f;
+        k[i] = (float)((double)rand() / RAND_MAX) - 0.5f;
+        v[i] = (float)((double)rand() / RAND_MAX) - 0.5f;
     }
     vidattn_status st = vidattn_attention(1, heads, n, n, d, q, k, v, o, 0.0f, NULL, NULL, NULL, NULL);
     if (st != VIDATTN_OK) {

@@ -11,7 +11,7 @@ static int passed, failed;
 #define CHECK(cond, ...) do { if (cond) passed++; else { failed++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
     printf(__VA_ARGS__); printf("\n"); } } while (0)
 
-static float frand(void) { return (float)rand() / RAND_MAX * 2 - 1; }
+static float frand(void) { return (float)((double)rand() / RAND_MAX) * 2 - 1; }
 static float *randv(int64_t n) { float *p = malloc(sizeof(float) * (n ? n : 1)); for (int64_t i = 0; i < n; i++) p[i] = frand(); return p; }
 
 static void test_version(void) {

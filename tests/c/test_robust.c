@@ -26,6 +26,15 @@
 
 #include "common.h"
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
 typedef struct { array px, want; char path[1024]; } fixture;
 
 static int load_fixture(const char *models, const char *io, const char *name, fixture *f) {
@@ -301,7 +310,12 @@ static void soak(const char *models, const char *io, const char *name, int cycle
     }
     double end = rss_mib();
     CHECK(bad == 0, "%s: %d of %d cycles failed", name, bad, cycles);
+#if SANITIZED
+    /* ASan's quarantine keeps freed memory resident; LeakSanitizer checks at exit instead. */
+    printf("%-28s RSS not checked under a sanitizer\n", name);
+#else
     CHECK(end - warm <= 4.0, "%s: RSS grew from %.1f to %.1f MiB over %d cycles", name, warm, end, cycles);
+#endif
     printf("%-28s %d load/forward/free cycles: RSS %.1f MiB after %d, %.1f MiB at the end\n",
            name, cycles, warm, cycles / 10, end);
     free(f.px.data); free(f.want.data);

@@ -66,13 +66,10 @@ extension Ops {
         @inline(__always) func member(_ g: Int, _ i: Int) -> Int {
             grouping == .time ? 1 + i * P + g : 1 + g * P + i
         }
-        guard let qb = ScratchPool.shared.take(groups * nq * d),
-              let kb = ScratchPool.shared.take(groups * nk * d),
-              let vb = ScratchPool.shared.take(groups * nk * d),
-              let ob = ScratchPool.shared.take(groups * nq * d) else {
-            throw VidAttnError(.outOfMemory, "divided attention: cannot allocate group buffers")
-        }
-        defer { [qb, kb, vb, ob].forEach { ScratchPool.shared.give($0) } }
+        guard let bufs = ScratchPool.shared.take(groups * nq * d, groups * nk * d, groups * nk * d, groups * nq * d)
+        else { throw VidAttnError(.outOfMemory, "divided attention: cannot allocate group buffers") }
+        defer { bufs.forEach(ScratchPool.shared.give) }
+        let qb = bufs[0], kb = bufs[1], vb = bufs[2], ob = bufs[3]
         var maskBuf: [UInt8] = []
         let timeMask = frameMask != nil && grouping == .time
         if timeMask { maskBuf = [UInt8](repeating: 1, count: groups * nk) }

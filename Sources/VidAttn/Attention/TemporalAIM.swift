@@ -22,10 +22,11 @@ extension Ops {
         let d = C / nh
         var bias = [Float](repeating: 0, count: nh * T * T)
         for h in 0..<nh { for i in 0..<T { for j in 0..<T { bias[(h * T + i) * T + j] = table[(i - j + T - 1) * nh + h] } } }
-        guard let qkvBuf = ScratchPool.shared.take(rows * 3 * C), let ob = ScratchPool.shared.take(rows * C) else {
+        guard let bufs = ScratchPool.shared.take(rows * 3 * C, rows * C) else {
             throw VidAttnError(.outOfMemory, "temporal attention: cannot allocate \(rows)×\(3 * C)")
         }
-        defer { ScratchPool.shared.give(qkvBuf); ScratchPool.shared.give(ob) }
+        defer { bufs.forEach(ScratchPool.shared.give) }
+        let qkvBuf = bufs[0], ob = bufs[1]
         guard Kernels.sgemm(transA: false, m: rows, k: C, alpha: 1, a: z, lda: C, packedB: qkv, beta: 0, c: qkvBuf.p,
                             ldc: 3 * C, epilogue: GemmEpilogue(bias: qkvBias)) else {
             throw VidAttnError(.outOfMemory, "temporal attention: GEMM scratch")

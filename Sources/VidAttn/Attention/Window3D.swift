@@ -94,11 +94,11 @@ extension Ops {
             }
         }
         let bias = wt.relativeBias(tokens: N)
-        guard let xw = ScratchPool.shared.take(rows * C), let qkv = ScratchPool.shared.take(rows * 3 * C),
-              let ow = ScratchPool.shared.take(rows * C) else {
+        guard let bufs = ScratchPool.shared.take(rows * C, rows * 3 * C, rows * C) else {
             throw VidAttnError(.outOfMemory, "window attention: cannot allocate \(rows)×\(C) window buffers")
         }
-        defer { [xw, qkv, ow].forEach { ScratchPool.shared.give($0) } }
+        defer { bufs.forEach(ScratchPool.shared.give) }
+        let xw = bufs[0], qkv = bufs[1], ow = bufs[2]
         let volume = T * H * W
         // Gather (shift + pad + partition).
         parallelFor(B * windows) { item, _ in
