@@ -95,6 +95,7 @@ bench: build
 # 8 pthreads sharing a model, the load/forward/free soak) under AddressSanitizer (with
 # LeakSanitizer) and ThreadSanitizer: the library, the Swift tests and the C programs are
 # instrumented, each sanitizer in its own build directory. Any report fails the target.
+CLANG ?= $(dir $(shell command -v swift))clang
 # TSan's runtime intercepts libdispatch: the C programs link the toolchain's copy.
 SWIFT_LIBDIR = $(abspath $(dir $(shell command -v swift))../lib/swift/linux)
 SWIFT_RUNTIME_LINK = -L$(SWIFT_LIBDIR) -ldispatch -lBlocksRuntime -Wl,-rpath,$(SWIFT_LIBDIR)
@@ -128,22 +129,29 @@ install: build
 test-install: build
 	bash tests/install/check_install.sh
 
-# libFuzzer (with ASan on the harness) over checkpoint loading through the C API: the input
-# is model.safetensors, then config.json, of a checkpoint; FUZZ_SECONDS per target. Seed
-# corpora are the fixtures' files. The Swift library itself is not instrumented, so coverage
-# feedback comes from the harness only.
+# libFuzzer over checkpoint loading through the C API, with the library itself built for
+# fuzzing (coverage feedback from the Swift code) and AddressSanitizer (.build-fuzz). The
+# input is a checkpoint's model.safetensors, its config.json, then a sharded checkpoint's
+# index; FUZZ_SECONDS per target. Seed corpora: the fixtures' files.
 FUZZ_SECONDS ?= 60
-CLANG ?= $(dir $(shell command -v swift))clang
-fuzz: build
-	@mkdir -p $(BUILD)/fuzz/weights $(BUILD)/fuzz/config
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address -Iinclude tests/fuzz/fuzz_checkpoint.c -o $(BUILD)/fuzz/fuzz_checkpoint \
-	  -L$(BUILD) -lvidattn $(C_RPATH) 2>/dev/null
-	cp tests/fixtures/models/vivit/model.safetensors tests/fixtures/models/vivit_bf16/model.safetensors $(BUILD)/fuzz/weights/ 2>/dev/null; \
-	  for d in tests/fixtures/models/*/; do cp $$d/config.json $(BUILD)/fuzz/config/$$(basename $$d).json; done
-	FUZZ_FILE=weights $(BUILD)/fuzz/fuzz_checkpoint -max_total_time=$(FUZZ_SECONDS) -max_len=300000 \
-	  -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/weights 2>&1 | tail -2
-	FUZZ_FILE=config $(BUILD)/fuzz/fuzz_checkpoint -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
-	  -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/config 2>&1 | tail -2
+FUZZ := .build-fuzz/release
+fuzz: deps
+	$(SWIFT) build -c release --sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \
+	  --build-path .build-fuzz --product vidattn
+	@ln -sf libvidattn.so $(FUZZ)/libvidattn.so.$(MAJOR)
+	@mkdir -p $(FUZZ)/corpus/weights $(FUZZ)/corpus/config $(FUZZ)/corpus/index
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address -fuse-ld=lld -Iinclude tests/fuzz/fuzz_checkpoint.c \
+	  -o $(FUZZ)/fuzz_checkpoint -L$(FUZZ) -lvidattn -Wl,-rpath,$(abspath $(FUZZ))
+	cp tests/fixtures/models/vivit/model.safetensors $(FUZZ)/corpus/weights/vivit.safetensors
+	cp tests/fixtures/models/vivit_bf16/model.safetensors $(FUZZ)/corpus/weights/vivit_bf16.safetensors
+	for d in tests/fixtures/models/*/; do cp $$d/config.json $(FUZZ)/corpus/config/$$(basename $$d).json; done
+	cp tests/fixtures/models/vivit_sharded/model.safetensors.index.json $(FUZZ)/corpus/index/
+	@for t in weights:300000 config:8192 index:16384; do \
+	  echo "== fuzz $${t%%:*} ($(FUZZ_SECONDS) s)"; \
+	  FUZZ_FILE=$${t%%:*} $(FUZZ)/fuzz_checkpoint -max_total_time=$(FUZZ_SECONDS) -max_len=$${t##*:} \
+	    -artifact_prefix=$(FUZZ)/ $(FUZZ)/corpus/$${t%%:*} > $(FUZZ)/$${t%%:*}.log 2>&1 \
+	    || { tail -40 $(FUZZ)/$${t%%:*}.log; exit 1; }; \
+	  grep -E "DONE|^Done" $(FUZZ)/$${t%%:*}.log; done
 
 clean:
-	rm -rf .build .build-asan .build-tsan
+	rm -rf .build .build-asan .build-tsan .build-fuzz

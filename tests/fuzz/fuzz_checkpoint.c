@@ -1,7 +1,9 @@
 /* libFuzzer target over the C API: the input becomes a checkpoint directory's
- * model.safetensors (FUZZ_FILE=weights, default) or its config.json (FUZZ_FILE=config),
- * next to a valid counterpart, and vidattn_model_load must return a status, never crash.
- * Build and run: make fuzz. */
+ * model.safetensors (FUZZ_FILE=weights, default: the safetensors reader), its config.json
+ * (FUZZ_FILE=config: the JSON parser and the architectures' config checks) or the
+ * model.safetensors.index.json of a sharded checkpoint (FUZZ_FILE=index), next to valid
+ * counterparts; vidattn_model_load must return a status, never crash, and a loaded model
+ * must run a forward. Build and run: make fuzz. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,18 +39,29 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
     if (system(cmd) != 0) abort();
     which = getenv("FUZZ_FILE") ? getenv("FUZZ_FILE") : "weights";
-    const char *base = getenv("FUZZ_BASE") ? getenv("FUZZ_BASE") : "tests/fixtures/models/vivit";
-    char path[512];
+    int index = strcmp(which, "index") == 0;
+    const char *base = getenv("FUZZ_BASE") ? getenv("FUZZ_BASE")
+                     : index ? "tests/fixtures/models/vivit_sharded" : "tests/fixtures/models/vivit";
+    char path[512], name[64];
     snprintf(path, sizeof path, "%s/config.json", base);
     copy_from(path, "config.json");
-    snprintf(path, sizeof path, "%s/model.safetensors", base);
-    copy_from(path, "model.safetensors");
+    if (index) {
+        for (int i = 1; i <= 3; i++) {
+            snprintf(name, sizeof name, "model-%05d-of-00003.safetensors", i);
+            snprintf(path, sizeof path, "%s/%s", base, name);
+            copy_from(path, name);
+        }
+    } else {
+        snprintf(path, sizeof path, "%s/model.safetensors", base);
+        copy_from(path, "model.safetensors");
+    }
     vidattn_set_num_threads(1);
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    write_file(strcmp(which, "config") == 0 ? "config.json" : "model.safetensors", data, size);
+    write_file(!strcmp(which, "config") ? "config.json" : !strcmp(which, "index") ? "model.safetensors.index.json"
+                                                                                : "model.safetensors", data, size);
     vidattn_model *m = NULL;
     vidattn_status s = vidattn_model_load(dir, NULL, &m);
     if (s == VIDATTN_OK) {
