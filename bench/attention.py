@@ -110,6 +110,7 @@ def main():
     ap.add_argument("--sizes", type=int, nargs="+", default=[393, 785, 1569, 3137, 6273, 12545])
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--memory-only", action="store_true")
+    ap.add_argument("--plot", metavar="PNG", help="also draw time vs tokens (log-log) into this PNG (needs matplotlib)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--torch", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--memory", nargs=2, help=argparse.SUPPRESS)
@@ -153,8 +154,33 @@ def main():
     for n in ["performer", "nystrom", "orthoformer", "fastformer"]:
         win = [N for N in sizes if times[N][n] < times[N]["exact"]]
         print(f"- {n}: {'N = ' + win[0] if win else 'not within the sizes measured'}")
+    if a.plot:
+        plot(a, sizes, names, times)
     if not a.no_memory:
         memory_table(a, sizes, have_torch, run)
+
+
+def plot(a, sizes, names, times):
+    """Time per call against the token count, log-log: vidattn solid, PyTorch dashed."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
+    xs = [int(N) for N in sizes]
+    for n in names:
+        ax.plot(xs, [times[N][n] * 1e3 for N in sizes], "--" if n.startswith("torch") else "-", marker="o",
+                markersize=3, label=n)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(xs, [str(x) for x in xs])
+    ax.set_xlabel("tokens N")
+    ax.set_ylabel("time per call (ms)")
+    ax.set_title(f"attention [1, {H}, N, {D}], fp32, {a.threads} threads (vidattn solid, PyTorch dashed)", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(a.plot)
+    print(f"\nplot: {a.plot}")
 
 
 def memory_table(a, sizes, have_torch, run):

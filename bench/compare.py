@@ -2,14 +2,16 @@
 """End-to-end model benchmarks: the same randomly initialised models in PyTorch and in
 vidattn, from one checkpoint directory, in the same run.
 
-    python bench/compare.py [--threads 2] [--reps 5] [--only vivit timesformer swin3d_t ...]
+    python bench/compare.py [--threads 2] [--reps 5] [--only vivit timesformer swin3d_t ...] [--no-onnx]
 
 For each workload: build the PyTorch model (transformers / torchvision / timesformer-pytorch,
 or the spec-based torch model for Motionformer), save it as a vidattn checkpoint directory in
 a temporary folder, check that the logits agree, and time both: one warm-up, then the median
 of --reps forwards, the two sides alternating (torch.inference_mode, same thread count). Peak RSS of each side is
 measured in separate processes (VmHWM of a process that loads the model and runs one
-forward). Batch 1, fp32.
+forward). Batch 1, fp32. When onnxruntime is importable, the HF models (ViViT, TimeSformer)
+are also exported to ONNX (TorchScript exporter, opset 18) and timed in onnxruntime's CPU
+provider with the same thread count, as a third side.
 """
 import argparse
 import json
@@ -117,6 +119,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--only", nargs="+", choices=WORKLOADS, default=WORKLOADS)
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime side")
     ap.add_argument("--peak", nargs=5, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.peak:
@@ -127,8 +130,9 @@ def main():
     torch.set_num_threads(a.threads)
     vidattn.set_num_threads(a.threads)
     print(f"# end-to-end forward, batch 1, fp32, {a.threads} threads, median of {a.reps} (torch {torch.__version__})\n")
-    print("| workload | PyTorch | vidattn | speed-up | vidattn GFLOP/s | max logit diff | peak RSS torch | peak RSS vidattn |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| workload | PyTorch | onnxruntime | vidattn | speed-up vs PyTorch | vs onnxruntime | vidattn GFLOP/s "
+          "| max logit diff | peak RSS torch | peak RSS vidattn |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.only:
             fn, video, ckpt = build(name, tmp)
@@ -138,8 +142,15 @@ def main():
             def torch_fn():
                 with torch.inference_mode():
                     return fn(video)
-            t_torch, t_va = median_times([torch_fn, lambda: m(vnp)], a.reps)
+            ort_fn = None if a.no_onnx else onnx_session(name, fn, video, tmp, a.threads)
+            fns = [torch_fn, lambda: m(vnp)] + ([ort_fn] if ort_fn else [])
+            times = median_times(fns, a.reps)
+            t_torch, t_va = times[0], times[1]
+            t_ort = times[2] if ort_fn else None
             ref = torch_fn().numpy()
+            if ort_fn:
+                diff_ort = float(np.abs(ort_fn() - ref).max())
+                assert diff_ort < 1e-3, f"onnxruntime disagrees with PyTorch by {diff_ort}"
             diff = float(np.abs(m(vnp) - ref).max())
             flops = gflops(name, m)
             m.close()
@@ -151,8 +162,35 @@ def main():
                 mem = tuple(f"{float(subprocess.run([sys.executable, __file__, '--peak', side, name, str(ckpt), str(vpath), str(a.threads)], env=env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]):.0f} MiB"
                             for side in ("torch", "vidattn"))
             gf = f"{flops / t_va:.0f}" if flops else "-"
-            print(f"| {name} | {t_torch:.2f} s | {t_va:.2f} s | {t_torch / t_va:.2f}x | {gf} | {diff:.1e} | {mem[0]} | {mem[1]} |",
-                  flush=True)
+            ort = (f"{t_ort:.2f} s", f"{t_ort / t_va:.2f}x") if t_ort else ("-", "-")
+            print(f"| {name} | {t_torch:.2f} s | {ort[0]} | {t_va:.2f} s | {t_torch / t_va:.2f}x | {ort[1]} | {gf} | {diff:.1e} "
+                  f"| {mem[0]} | {mem[1]} |", flush=True)
+
+
+def onnx_session(name, fn, video, tmp, threads):
+    """The HF models exported to ONNX and loaded in onnxruntime (CPU), or None."""
+    if name not in ("vivit", "timesformer"):
+        return None
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    import torch
+
+    class Wrap(torch.nn.Module):
+        def forward(self, x):
+            return fn(x)
+    path = Path(tmp) / f"{name}.onnx"
+    with torch.inference_mode(False), torch.no_grad():
+        torch.onnx.export(Wrap(), (video,), str(path), input_names=["pixel_values"], output_names=["logits"],
+                          dynamo=False, opset_version=18)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    x = video.numpy()
+    return lambda: sess.run(None, {"pixel_values": x})[0]
 
 
 def gflops(name, m):

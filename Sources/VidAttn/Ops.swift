@@ -44,6 +44,7 @@ public enum Ops {
                                  bias: UnsafePointer<Float>? = nil, biasStrides: (Int, Int, Int)? = nil,
                                  keyMask: UnsafePointer<UInt8>? = nil,
                                  probs: UnsafeMutablePointer<Float>? = nil) throws {
+        let profiled = Profile.begin(.attention); defer { Profile.end(profiled, .attention) }
         try require(batch >= 0 && heads >= 0 && nq >= 0 && nk >= 0 && d >= 0,
                     "sizes must be non-negative (batch=\(batch), heads=\(heads), nq=\(nq), nk=\(nk), d=\(d))")
         try require(d > 0, "head dimension d must be positive")

@@ -121,6 +121,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Median forward latency, GFLOP/s and peak memory.")
     @Argument(help: "Checkpoint directory.") var model: String
     @Option(help: "Timed runs after one warm-up.") var reps = 5
+    @Flag(help: "After the timed runs, one profiled run: time per kind of work and per layer.") var profile = false
     @OptionGroup var common: Common
 
     func run() throws {
@@ -138,13 +139,57 @@ struct Bench: ParsableCommand {
         }
         let med = times.sorted()[times.count / 2]
         let gf = Double(f.gemm + f.attention) / 1e9
+        let prof = profile ? try profiledRun(m, px) : nil
         if common.json {
-            printJSON(["median_seconds": med, "gflops_per_second": gf / med, "peak_rss_mib": peakRSSMiB(),
-                       "threads": Threads.count, "input": [1, t, 3, h, w]])
+            var j: [String: Any] = ["median_seconds": med, "gflops_per_second": gf / med, "peak_rss_mib": peakRSSMiB(),
+                                    "threads": Threads.count, "input": [1, t, 3, h, w]]
+            if let prof {
+                j["profile"] = ["total_seconds": prof.total, "layer_seconds": prof.layers,
+                                "sections": Dictionary(uniqueKeysWithValues: prof.sections.map { ($0.key.name, $0.value) })]
+            }
+            printJSON(j)
         } else {
             print(String(format: "median %.3f s over %d runs, %.1f GFLOP/s, peak RSS %.0f MiB, %d threads, input [1, %d, 3, %d, %d]",
                          med, reps, gf / med, peakRSSMiB(), Threads.count, t, h, w))
+            if let prof { printProfile(prof) }
         }
+    }
+
+    struct Breakdown { var total = 0.0, layers: [Double] = [], sections: [Profile.Section: Double] = [:] }
+
+    /// One forward with the section profile on and a timestamp at each layer boundary.
+    func profiledRun(_ m: Loaded, _ px: Tensor) throws -> Breakdown {
+        var b = Breakdown(), marks: [Double] = []
+        var opts = ForwardOptions()
+        opts.shouldContinue = { _, _ in marks.append(now()); return true }
+        let (h, w) = m.defaultSize, t = m.defaultFrames
+        Profile.start()
+        let t0 = now()
+        defer { _ = Profile.stop() }
+        _ = try m.model.forward(px.pointer, batch: 1, frames: t, channels: 3, height: h, width: w, options: opts)
+        b.total = now() - t0
+        b.sections = Profile.stop()
+        // marks[i] follows layer i; the time before the first layer (embeddings) is not a layer.
+        for i in 1..<max(marks.count, 1) { b.layers.append(marks[i] - marks[i - 1]) }
+        if let first = marks.first { b.layers.insert(first - t0, at: 0) }
+        return b
+    }
+
+    func printProfile(_ b: Breakdown) {
+        print(String(format: "profiled run: %.1f ms", 1e3 * b.total))
+        var rest = b.total
+        func row(_ name: String, _ v: Double, _ note: String = "") {
+            print("  " + name.padding(toLength: 10, withPad: " ", startingAt: 0) +
+                  String(format: "%9.1f ms  %5.1f%%", 1e3 * v, 100 * v / b.total) + note)
+        }
+        for s in Profile.Section.allCases {
+            let v = b.sections[s] ?? 0
+            rest -= v
+            row(s.name, v)
+        }
+        row("other", rest, "  (embedding, gathers, residual adds, head)")
+        print("  per layer (ms; the first includes the embedding):")
+        print("   " + b.layers.map { String(format: " %.1f", 1e3 * $0) }.joined())
     }
 }
 

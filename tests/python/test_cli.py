@@ -49,6 +49,13 @@ def test_info_flops_bench():
     r = run("bench", MODELS / "timesformer_divided", "--reps", "2", "--json")
     b = json.loads(r.stdout)
     assert r.returncode == 0 and b["median_seconds"] > 0 and b["peak_rss_mib"] > 0
+    # --profile: the sections fit in the profiled run, and there is one time per layer.
+    r = run("bench", MODELS / "vivit", "--reps", "1", "--profile", "--json")
+    p = json.loads(r.stdout)["profile"]
+    sections = p["sections"]
+    assert set(sections) == {"linear", "attention", "norm"}
+    assert all(v > 0 for v in sections.values()) and sum(sections.values()) <= p["total_seconds"]
+    assert len(p["layer_seconds"]) == 2 and sum(p["layer_seconds"]) <= p["total_seconds"]
 
 
 def test_bad_input(video, tmp_path):

@@ -39,6 +39,7 @@ extension Ops {
                                         q: UnsafePointer<Float>?, k: UnsafePointer<Float>?,
                                         v: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>?,
                                         scale: Float? = nil, frameMask: UnsafePointer<UInt8>? = nil) throws {
+        let profiled = Profile.begin(.attention); defer { Profile.end(profiled, .attention) }
         let B = sh.batch, H = sh.heads, F = sh.frames, P = sh.patches, d = sh.headDim
         try require(B >= 0 && H >= 0 && F > 0 && P > 0 && d > 0,
                     "divided attention needs batch, heads >= 0 and frames, patches, head_dim > 0 " +

@@ -17,6 +17,7 @@ extension Ops {
                                           q: UnsafePointer<Float>?, k: UnsafePointer<Float>?, v: UnsafePointer<Float>?,
                                           projection: UnsafePointer<Float>?, features m: Int,
                                           out: UnsafeMutablePointer<Float>?, eps: Float = 1e-4) throws {
+        let profiled = Profile.begin(.attention); defer { Profile.end(profiled, .attention) }
         try require(B >= 0 && H >= 0 && nq >= 0 && nk > 0 && d > 0 && m > 0,
                     "performer attention needs nk, d, features > 0 (got nk=\(nk), d=\(d), m=\(m))")
         guard checkedProduct(B, H, max(nq, nk), max(m, d)) != nil else {
@@ -63,6 +64,7 @@ extension Ops {
                                   wq: UnsafePointer<Float>?, wk: UnsafePointer<Float>?,
                                   out: UnsafeMutablePointer<Float>?, form: FastformerForm,
                                   scale: Float? = nil) throws {
+        let profiled = Profile.begin(.attention); defer { Profile.end(profiled, .attention) }
         try require(B >= 0 && H >= 0 && n >= 0 && d > 0, "fastformer needs d > 0 and non-negative sizes")
         guard checkedProduct(B, H, n, d) != nil else { throw VidAttnError(.invalidArgument, "fastformer sizes overflow") }
         if B == 0 || H == 0 || n == 0 { return }
@@ -131,6 +133,7 @@ extension Ops {
     public static func landmarkAttention(_ kind: LandmarkKind, batch B: Int, heads H: Int, n N: Int, d: Int,
                                          q: UnsafePointer<Float>?, k: UnsafePointer<Float>?, v: UnsafePointer<Float>?,
                                          out: UnsafeMutablePointer<Float>?, landmarks L: Int, start: Int = 0) throws {
+        let profiled = Profile.begin(.attention); defer { Profile.end(profiled, .attention) }
         try require(B >= 0 && H >= 0 && N > 0 && d > 0, "landmark attention needs n, d > 0")
         try require(L > 0 && L <= N, "landmark count \(L) must be in 1...\(N)")
         try require(start >= 0 && start < N, "orthoformer start \(start) outside 0..<\(N)")

@@ -10,6 +10,7 @@ extension Ops {
                                             z: UnsafePointer<Float>?, qkv: PackedB, qkvBias: UnsafePointer<Float>?,
                                             proj: PackedB, projBias: UnsafePointer<Float>?,
                                             table: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?) throws {
+        let profiled = Profile.begin(.attention); defer { Profile.end(profiled, .attention) }
         try require(G >= 0 && T > 0 && C > 0 && nh > 0 && C % nh == 0,
                     "temporal attention needs frames > 0 and channels divisible by heads (got \(T), \(C), \(nh))")
         try require(qkv.k == C && qkv.n == 3 * C && proj.k == C && proj.n == C,

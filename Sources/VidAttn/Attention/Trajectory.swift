@@ -54,6 +54,7 @@ extension Ops {
                                            v: UnsafePointer<Float>?, weights: TrajectoryWeights,
                                            out: UnsafeMutablePointer<Float>?, useOriginalCode: Bool = true,
                                            approx: TrajectoryApprox = .none, scale: Float? = nil) throws {
+        let profiled = Profile.begin(.attention); defer { Profile.end(profiled, .attention) }
         try require(B >= 0 && H > 0 && F > 0 && P > 0 && d > 0,
                     "trajectory attention needs heads, frames, patches, head_dim > 0 (got \(H), \(F), \(P), \(d))")
         try require(weights.channels == H * d,

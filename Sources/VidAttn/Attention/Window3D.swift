@@ -59,6 +59,7 @@ extension Ops {
     public static func windowAttention3D(batch B: Int, t T: Int, h H: Int, w W: Int,
                                          x: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?,
                                          weights wt: WindowAttention3DWeights, shift: (Int, Int, Int)) throws {
+        let profiled = Profile.begin(.attention); defer { Profile.end(profiled, .attention) }
         try require(B >= 0 && T > 0 && H > 0 && W > 0, "window attention needs positive T, H, W (got \(T), \(H), \(W))")
         let C = wt.channels, nh = wt.heads, d = C / nh
         guard checkedProduct(B, T + 8, H + 8, W + 8, 3 * C) != nil else {
@@ -156,6 +157,7 @@ extension Ops {
                                     x: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?,
                                     normWeight: UnsafePointer<Float>?, normBias: UnsafePointer<Float>?,
                                     reduction: PackedB, eps: Float = 1e-5) throws {
+        let profiled = Profile.begin(.linear); defer { Profile.end(profiled, .linear) }
         try require(B >= 0 && T > 0 && H > 0 && W > 0 && C > 0, "patch merging needs positive sizes")
         try require(reduction.k == 4 * C && reduction.n == 2 * C,
                     "reduction must map \(4 * C) to \(2 * C) channels (got \(reduction.k)→\(reduction.n))",

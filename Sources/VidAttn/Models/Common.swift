@@ -43,6 +43,7 @@ public struct Linear: Sendable {
     /// y[rows, out] = act(x·Wᵀ + b) (+ y when accumulate: residual add in place).
     func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
                         activation: Activation = .none, accumulate: Bool = false, ldx: Int? = nil) throws {
+        let profiled = Profile.begin(.linear); defer { Profile.end(profiled, .linear) }
         let ok = sgemm(transA: false, m: rows, k: inFeatures, alpha: 1, a: x, lda: ldx ?? inFeatures, packedB: w,
                        beta: accumulate ? 1 : 0, c: y, ldc: outFeatures,
                        epilogue: GemmEpilogue(bias: bias?.pointer, activation: activation))
@@ -54,6 +55,7 @@ public struct LayerNormP: Sendable {
     let gamma: Tensor, beta: Tensor
     let eps: Float
     func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        let profiled = Profile.begin(.norm); defer { Profile.end(profiled, .norm) }
         layerNorm(rows: rows, cols: gamma.count, x: x, ldx: gamma.count, y: y, ldy: gamma.count,
                   gamma: gamma.pointer, beta: beta.pointer, eps: eps)
     }
@@ -231,6 +233,7 @@ func patchifyChannelsLast(_ px: UnsafePointer<Float>, B: Int, F: Int, C: Int, H:
 /// ([q | k | v], heads contiguous) into out [seqs·n, C]; probs [seqs, heads, n, n] if given.
 func selfAttention(qkv: UnsafePointer<Float>, seqs: Int, n: Int, channels C: Int, heads: Int,
                    out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>? = nil) throws {
+    let profiled = Profile.begin(.attention); defer { Profile.end(profiled, .attention) }
     let d = C / heads
     let view = { (off: Int) in HeadView(qkv + off, batchStride: n * 3 * C, headStride: d, rowStride: 3 * C) }
     var a = AttentionArgs(batch: seqs, heads: heads, nq: n, nk: n, d: d, q: view(0), k: view(C), v: view(2 * C),
