@@ -175,6 +175,29 @@ def test_large_inputs_stay_finite():
     assert np.isfinite(attention.exact(q, q, q)).all()
 
 
+@pytest.mark.parametrize("kind", ["uniform 1e4", "constant 1e4", "zeros"])
+def test_linear_attentions_stay_finite(kind):
+    """The approximations never divide by zero: Performer (even with eps = 0, where every
+    feature of a row can underflow), Fastformer, Nystrom, Orthoformer, and trajectory
+    attention with each approximation, for inputs of magnitude 1e4 and all zeros."""
+    shape = (1, 2, 65, 16)
+    q = {"uniform 1e4": np.random.default_rng(0).uniform(-1e4, 1e4, shape),
+         "constant 1e4": np.full(shape, 1e4), "zeros": np.zeros(shape)}[kind].astype(np.float32)
+    proj = attention.performer_projection(32, 16, seed=1)
+    ones = np.ones(16, np.float32)
+    outs = {"performer": attention.performer(q, q, q, proj), "performer eps=0": attention.performer(q, q, q, proj, eps=0.0),
+            "fastformer": attention.fastformer(q, q, q, ones, ones),
+            "fastformer implemented": attention.fastformer(q, q, q, ones, ones, form="implemented"),
+            "nystrom": attention.nystrom(q[:, :, :64], q[:, :, :64], q[:, :, :64], landmarks=8),
+            "orthoformer": attention.orthoformer(q, q, q, landmarks=8)}
+    w = np.eye(32, dtype=np.float32)
+    for approx in [None, "nystrom", "orthoformer", "performer"]:   # 1 + 4 frames x 16 patches
+        outs[f"trajectory {approx}"] = attention.trajectory(
+            q, q, q, 4, w, None, np.concatenate([w, w]), None, approx=approx, landmarks=8, performer_features=32)
+    bad = [name for name, o in outs.items() if not np.isfinite(o).all()]
+    assert not bad, f"non-finite output from {bad}"
+
+
 def test_thread_count_validation():
     with pytest.raises(vidattn.InvalidArgument, match="thread count"):
         vidattn.set_num_threads(-3)

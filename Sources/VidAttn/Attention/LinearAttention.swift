@@ -43,7 +43,7 @@ extension Ops {
                 guard mm(nq, d, m, pq, m, ctx, d, oh, d) else { return false }
                 guard mm(nq, 1, m, pq, m, ksum, 1, den, 1) else { return false }
                 for i in 0..<nq {
-                    let inv = 1 / den[i]
+                    let inv = den[i] > 0 ? 1 / den[i] : 0   // all features underflowed (eps = 0): no mass
                     for t in 0..<d { oh[i * d + t] *= inv }
                 }
                 return true

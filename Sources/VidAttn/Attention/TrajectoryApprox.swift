@@ -66,7 +66,7 @@ final class SpatialFactors {
                     for f in 0..<F {
                         let src = tmp + i * Fd + f * d, dst = y + (i * F + f) * C + h * d
                         if z != nil {
-                            let inv = 1 / den[i * F + f]
+                            let inv = den[i * F + f] > 0 ? 1 / den[i * F + f] : 0   // underflow: no mass
                             for t in 0..<d { dst[t] = src[t] * inv }
                         } else {
                             dst.update(from: src, count: d)

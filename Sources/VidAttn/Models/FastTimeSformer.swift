@@ -139,7 +139,8 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
                         for j in 0..<d {
                             var num = 0.0
                             for i in 0..<d { num += Double(qh[t * d + i]) * ctx[i * d + j] }
-                            o.data[(gh * L + t) * d + j] = Float(num / den)
+                            // The reference divides even by an exact 0 (inf/NaN); here that row is 0.
+                            o.data[(gh * L + t) * d + j] = den == 0 ? 0 : Float(num / den)
                         }
                     }
                 }
