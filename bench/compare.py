@@ -32,6 +32,20 @@ WORKLOADS = ["vivit", "timesformer", "swin3d_t", "motionformer", "motionformer_n
              "motionformer_performer", "timesformer_pytorch"]
 
 
+def HFLogits(m):
+    """A module returning the logits of an HF video classifier (exportable to ONNX)."""
+    import torch
+
+    class Logits(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = m
+
+        def forward(self, pixel_values):
+            return self.m(pixel_values=pixel_values).logits
+    return Logits().eval()
+
+
 def build(name, out_dir):
     """Returns (torch_fn(video [B,T,C,H,W]) -> logits, video, checkpoint dir)."""
     import torch
@@ -41,12 +55,12 @@ def build(name, out_dir):
         from transformers import VivitConfig, VivitForVideoClassification
         m = VivitForVideoClassification(VivitConfig(num_labels=400)).eval()
         m.save_pretrained(d)
-        return lambda v: m(pixel_values=v).logits, torch.randn(1, 32, 3, 224, 224), d
+        return HFLogits(m), torch.randn(1, 32, 3, 224, 224), d
     if name == "timesformer":
         from transformers import TimesformerConfig, TimesformerForVideoClassification
         m = TimesformerForVideoClassification(TimesformerConfig(num_labels=400)).eval()
         m.save_pretrained(d)
-        return lambda v: m(pixel_values=v).logits, torch.randn(1, 8, 3, 224, 224), d
+        return HFLogits(m), torch.randn(1, 8, 3, 224, 224), d
     if name == "swin3d_t":
         import torchvision
         from convert_torchvision_swin3d import write_checkpoint
@@ -176,13 +190,9 @@ def onnx_session(name, fn, video, tmp, threads):
     except ImportError:
         return None
     import torch
-
-    class Wrap(torch.nn.Module):
-        def forward(self, x):
-            return fn(x)
     path = Path(tmp) / f"{name}.onnx"
-    with torch.inference_mode(False), torch.no_grad():
-        torch.onnx.export(Wrap(), (video,), str(path), input_names=["pixel_values"], output_names=["logits"],
+    with torch.no_grad():
+        torch.onnx.export(fn, (video,), str(path), input_names=["pixel_values"], output_names=["logits"],
                           dynamo=False, opset_version=18)
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads

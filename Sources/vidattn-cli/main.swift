@@ -144,7 +144,7 @@ struct Bench: ParsableCommand {
             var j: [String: Any] = ["median_seconds": med, "gflops_per_second": gf / med, "peak_rss_mib": peakRSSMiB(),
                                     "threads": Threads.count, "input": [1, t, 3, h, w]]
             if let prof {
-                j["profile"] = ["total_seconds": prof.total, "layer_seconds": prof.layers,
+                j["profile"] = ["total_seconds": prof.total, "embedding_seconds": prof.embedding, "layer_seconds": prof.layers,
                                 "sections": Dictionary(uniqueKeysWithValues: prof.sections.map { ($0.key.name, $0.value) })]
             }
             printJSON(j)
@@ -155,7 +155,9 @@ struct Bench: ParsableCommand {
         }
     }
 
-    struct Breakdown { var total = 0.0, layers: [Double] = [], sections: [Profile.Section: Double] = [:] }
+    struct Breakdown {
+        var total = 0.0, embedding = 0.0, layers: [Double] = [], sections: [Profile.Section: Double] = [:]
+    }
 
     /// One forward with the section profile on and a timestamp at each layer boundary.
     func profiledRun(_ m: Loaded, _ px: Tensor) throws -> Breakdown {
@@ -167,11 +169,13 @@ struct Bench: ParsableCommand {
         let t0 = now()
         defer { _ = Profile.stop() }
         _ = try m.model.forward(px.pointer, batch: 1, frames: t, channels: 3, height: h, width: w, options: opts)
-        b.total = now() - t0
+        let t1 = now()
+        b.total = t1 - t0
         b.sections = Profile.stop()
-        // marks[i] follows layer i; the time before the first layer (embeddings) is not a layer.
-        for i in 1..<max(marks.count, 1) { b.layers.append(marks[i] - marks[i - 1]) }
-        if let first = marks.first { b.layers.insert(first - t0, at: 0) }
+        // The callback runs before each layer: marks[i] is where layer i starts.
+        let points = [t0] + marks + [t1]
+        b.embedding = marks.isEmpty ? 0 : marks[0] - t0
+        for i in 1..<(points.count - 1) { b.layers.append(points[i + 1] - points[i]) }
         return b
     }
 
@@ -188,7 +192,8 @@ struct Bench: ParsableCommand {
             row(s.name, v)
         }
         row("other", rest, "  (embedding, gathers, residual adds, head)")
-        print("  per layer (ms; the first includes the embedding):")
+        print(String(format: "  before the first layer (embedding): %.1f ms", 1e3 * b.embedding))
+        print("  per layer (ms; the last includes the final norm and head):")
         print("   " + b.layers.map { String(format: " %.1f", 1e3 * $0) }.joined())
     }
 }

@@ -64,15 +64,8 @@ extension Ops {
         for i in 0..<rows {
             let p = positions?[i] ?? i
             try require(p >= 0 && p < tableRows, "position \(p) of row \(i) is outside the table's \(tableRows) rows")
-            let row = x + i * ld, st = sn + p * r, ct = cs + p * r
-            var j = 0
-            while j < r {
-                let a = row[j], b = row[j + 1]
-                row[j] = a * ct[j] - b * st[j]
-                row[j + 1] = b * ct[j + 1] + a * st[j + 1]
-                j += 2
-            }
         }
+        rotateRows(rows, r, x, ld, sn, cs, positions)
     }
 
     /// Token shift of TimeSformer-pytorch (§2.6) on x [B, 1+F·P, C] → y: channel chunk 0
@@ -127,6 +120,23 @@ extension Ops {
         guard Kernels.sgemm(transA: false, m: rows, k: hidden, alpha: 1, a: hb.p, lda: 2 * hidden, packedB: w2,
                             beta: 0, c: y, ldc: w2.n, epilogue: GemmEpilogue(bias: b2)) else {
             throw VidAttnError(.outOfMemory, "GEGLU: GEMM scratch")
+        }
+    }
+}
+
+/// The rotation of `applyRotary` with the positions already checked against the table.
+@inline(__always)
+func rotateRows(_ rows: Int, _ r: Int, _ x: UnsafeMutablePointer<Float>, _ ld: Int, _ sn: UnsafePointer<Float>,
+                _ cs: UnsafePointer<Float>, _ positions: UnsafePointer<Int>?) {
+    for i in 0..<rows {
+        let p = positions?[i] ?? i
+        let row = x + i * ld, st = sn + p * r, ct = cs + p * r
+        var j = 0
+        while j < r {
+            let a = row[j], b = row[j + 1]
+            row[j] = a * ct[j] - b * st[j]
+            row[j + 1] = b * ct[j + 1] + a * st[j + 1]
+            j += 2
         }
     }
 }

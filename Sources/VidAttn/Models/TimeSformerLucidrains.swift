@@ -110,30 +110,31 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
         func attention(_ a: Attn, _ grouping: DividedGrouping, _ table: (sin: [Float], cos: [Float])?) throws {
             let inp = try prenorm(a.norm)
             try a.qkv(inp, rows: rows, into: qkv.data)
-            // Split heads: qkv row [q (h d) | k | v] → [B, H, T, d].
-            for b in 0..<B { for t in 0..<T {
-                let src = qkv.data + (b * T + t) * 3 * inner
-                for h in 0..<heads {
-                    let off = ((b * heads + h) * T + t) * dimHead
-                    (q.data + off).update(from: src + h * dimHead, count: dimHead)
-                    (k.data + off).update(from: src + inner + h * dimHead, count: dimHead)
-                    (v.data + off).update(from: src + 2 * inner + h * dimHead, count: dimHead)
-                }
-            } }
-            kr.data.update(from: k.pointer, count: k.count)
+            // Split heads: qkv row [q (h d) | k | v] → [B, H, T, d]; kr = k, then q and kr of
+            // the patch rows rotate (time groups by frame, space groups by patch position).
+            let positions = (0..<N).map { grouping == .time ? $0 / P : $0 % P }
             if let table {
-                // Patch rows only: time groups rotate by frame, space groups by patch position.
-                let positions = (0..<N).map { grouping == .time ? $0 / P : $0 % P }
-                try positions.withUnsafeBufferPointer { pp in
-                    try table.sin.withUnsafeBufferPointer { sp in
-                        try table.cos.withUnsafeBufferPointer { cp in
-                            let tableRows = table.sin.count / dimHead
-                            for bh in 0..<(B * heads) {
-                                for buf in [q.data, kr.data] {
-                                    try Ops.applyRotary(rows: N, d: dimHead, x: buf + (bh * T + 1) * dimHead,
-                                                        sin: sp.baseAddress, cos: cp.baseAddress, tableRows: tableRows,
-                                                        tableDim: dimHead, positions: pp.baseAddress)
-                                }
+                let tableRows = table.sin.count / dimHead
+                try require(table.cos.count == table.sin.count && positions.allSatisfy { $0 < tableRows },
+                            "rotary table of \(tableRows) rows is too short for this input")
+            }
+            let (qd, kd, vd, krd, src0) = (q.data, k.data, v.data, kr.data, qkv.pointer)
+            let (H, dh) = (heads, dimHead)
+            positions.withUnsafeBufferPointer { pp in
+                (table?.sin ?? []).withUnsafeBufferPointer { sp in
+                    (table?.cos ?? []).withUnsafeBufferPointer { cp in
+                        parallelFor(B * H) { bh, _ in
+                            let b = bh / H, h = bh % H
+                            for t in 0..<T {
+                                let src = src0 + (b * T + t) * 3 * inner + h * dh, off = (bh * T + t) * dh
+                                (qd + off).update(from: src, count: dh)
+                                (kd + off).update(from: src + inner, count: dh)
+                                (krd + off).update(from: src + inner, count: dh)
+                                (vd + off).update(from: src + 2 * inner, count: dh)
+                            }
+                            if let s = sp.baseAddress, let c = cp.baseAddress, table != nil {
+                                rotateRows(N, dh, qd + (bh * T + 1) * dh, dh, s, c, pp.baseAddress)
+                                rotateRows(N, dh, krd + (bh * T + 1) * dh, dh, s, c, pp.baseAddress)
                             }
                         }
                     }
@@ -153,10 +154,13 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
                 return Kernels.attention(ca)
             }
             guard ok else { throw VidAttnError(.outOfMemory, "attention scratch") }
-            for b in 0..<B { for t in 0..<T { for h in 0..<heads {
-                (merged.data + (b * T + t) * inner + h * dimHead).update(from: o.pointer + ((b * heads + h) * T + t) * dimHead,
-                                                                          count: dimHead)
-            } } }
+            let (md, od) = (merged.data, o.pointer)
+            parallelFor(B * T) { bt, _ in
+                let b = bt / T, t = bt % T
+                for h in 0..<H {
+                    (md + bt * inner + h * dh).update(from: od + ((b * H + h) * T + t) * dh, count: dh)
+                }
+            }
             try a.out(merged.pointer, rows: rows, into: x.data, accumulate: true)
         }
 
@@ -168,9 +172,9 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
             try attention(layer.space, .space, imageTab)
             let inp = try prenorm(layer.ffNorm)
             try layer.ff1(inp, rows: rows, into: big.data)
-            let hd = 4 * D
-            for r in 0..<rows {
-                let row = big.data + r * 8 * D
+            let hd = 4 * D, bd = big.data
+            parallelFor(rows) { r, _ in   // GEGLU: x · gelu(gate)
+                let row = bd + r * 8 * D
                 activation(.gelu, row + hd, row + hd, hd)
                 for j in 0..<hd { row[j] *= row[hd + j] }
             }
