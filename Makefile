@@ -20,7 +20,7 @@ VERSION := $(shell sed -n 's/^\#define VIDATTN_VERSION_STRING "\(.*\)"/\1/p' inc
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
 
 .PHONY: all deps build demo test test-swift test-c test-python test-install bench install fuzz clean \
-        test-asan test-tsan
+        test-asan test-tsan cli-static
 
 all: build
 
@@ -115,15 +115,20 @@ test-tsan: deps
 	$(MAKE) --no-print-directory test-c BUILD=.build-tsan/release CC=$(CLANG) \
 	  CFLAGS="$(SAN_CFLAGS) -fsanitize=thread $(SWIFT_RUNTIME_LINK)" SOAK_CYCLES=100
 
+# The CLI as installed: the Swift runtime and Foundation linked in statically, so that it
+# runs without the toolchain (its own build directory; ~60 MB once stripped).
+cli-static: deps
+	$(SWIFT) build -c release --product vidattn-cli --static-swift-stdlib --build-path .build-static
+
 # Installs the header, libvidattn.so.X.Y.Z with its symlinks, vidattn.pc and the CLI.
-install: build
+install: build cli-static
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/vidattn.h include/vidattn_types.h $(DESTDIR)$(PREFIX)/include/
 	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libvidattn.so.$(VERSION)
 	ln -sf libvidattn.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libvidattn.so.$(MAJOR)
 	ln -sf libvidattn.so.$(MAJOR) $(DESTDIR)$(PREFIX)/lib/libvidattn.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' packaging/vidattn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vidattn.pc
-	install -m 755 $(BUILD)/vidattn-cli $(DESTDIR)$(PREFIX)/bin/vidattn
+	install -m 755 -s .build-static/release/vidattn-cli $(DESTDIR)$(PREFIX)/bin/vidattn
 
 # Installs into a temporary prefix and builds the C examples against it with pkg-config.
 test-install: build
@@ -154,4 +159,4 @@ fuzz: deps
 	  grep -E "DONE|^Done" $(FUZZ)/$${t%%:*}.log; done
 
 clean:
-	rm -rf .build .build-asan .build-tsan .build-fuzz
+	rm -rf .build .build-asan .build-tsan .build-fuzz .build-static
