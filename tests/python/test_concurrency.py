@@ -46,3 +46,33 @@ def test_thread_count_changes_between_calls():
     vidattn.set_num_threads(n)
     for o in outs[1:]:
         np.testing.assert_array_equal(o, outs[0])
+
+
+def test_close_while_other_threads_run_forwards():
+    """close() from one thread while 4 others run forwards: nothing crashes, the forwards
+    that had started finish with correct results, and later calls raise ValueError."""
+    x = np.random.default_rng(2).standard_normal((1, 4, 3, 32, 32)).astype(np.float32)
+    m = vidattn.load(MODELS / "vivit")
+    want = m(x)
+    started = threading.Barrier(5)
+    outcomes = []
+
+    def work():
+        started.wait()
+        for _ in range(200):
+            try:
+                got = m(x)
+            except ValueError as e:
+                outcomes.append(("closed", str(e)))
+                return
+            outcomes.append(("ok", bool(np.array_equal(got, want))))
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    started.wait()
+    m.close()
+    for t in threads:
+        t.join()
+    assert all(ok for kind, ok in outcomes if kind == "ok"), "a forward racing close() gave wrong results"
+    closed = [msg for kind, msg in outcomes if kind == "closed"]
+    assert len(closed) == 4 and all("closed" in msg for msg in closed)

@@ -1,7 +1,9 @@
 """Loading checkpoints and running models."""
+import contextlib
 import ctypes
 import json
 import os
+import threading
 import weakref
 
 import numpy as np
@@ -40,7 +42,9 @@ class Model:
     """A loaded checkpoint directory (config.json + model.safetensors).
 
     Usable as a context manager; freed by close(), by the context manager, or when
-    garbage-collected. Thread-safe: several threads may call forward at once."""
+    garbage-collected. Thread-safe: several threads may call forward at once, and close()
+    from one thread while others run forwards frees the model when the last one returns
+    (calls that start after close() raise ValueError)."""
 
     def __init__(self, path):
         path = os.fspath(path)
@@ -48,6 +52,8 @@ class Model:
         params = lib.vidattn_model_default_params()
         check(lib.vidattn_model_load(path.encode(), ctypes.byref(params), ctypes.byref(h)))
         self._h = h.value
+        self._lock = threading.Lock()
+        self._active = 0   # calls using the handle now
         self._finalizer = weakref.finalize(self, lib.vidattn_model_free, h.value)
         self.path = path
         self.config = json.loads(lib.vidattn_model_config_json(self._h).decode())
@@ -57,9 +63,11 @@ class Model:
         self.parameter_count = lib.vidattn_model_parameter_count(self._h)
 
     def close(self):
-        """Frees the model now (idempotent)."""
-        self._finalizer()
-        self._h = None
+        """Frees the model (idempotent): now, or when the calls running on other threads end."""
+        with self._lock:
+            self._h = None
+            if self._active == 0:
+                self._finalizer()
 
     def __enter__(self):
         return self
@@ -67,10 +75,21 @@ class Model:
     def __exit__(self, *exc):
         self.close()
 
+    @contextlib.contextmanager
     def _handle(self):
-        if self._h is None:
-            raise ValueError("the model was closed")
-        return self._h
+        """The native handle, kept alive (not freed by a concurrent close) while in use."""
+        with self._lock:
+            if self._h is None:
+                raise ValueError("the model was closed")
+            self._active += 1
+            h = self._h
+        try:
+            yield h
+        finally:
+            with self._lock:
+                self._active -= 1
+                if self._h is None and self._active == 0:
+                    self._finalizer()
 
     def forward(self, pixel_values, output_hidden_states=False, output_attentions=False, mask=None, progress=None):
         """pixel_values: float32 [B, T, C, H, W] (preprocessed). mask: bool [B, T], True = real
@@ -92,7 +111,8 @@ class Model:
             cb = PROGRESS(lambda user, layer, layers: 1 if progress(layer, layers) is not False else 0)
             p.progress = cb
         out = ctypes.c_void_p()
-        check(lib.vidattn_model_forward(self._handle(), fptr(px), *px.shape, ctypes.byref(p), ctypes.byref(out)))
+        with self._handle() as h:
+            check(lib.vidattn_model_forward(h, fptr(px), *px.shape, ctypes.byref(p), ctypes.byref(out)))
         try:
             hs = tuple(_fetch(out, HIDDEN_STATE, i) for i in range(lib.vidattn_output_count(out, HIDDEN_STATE)))
             at = tuple(_fetch(out, ATTENTION, i) for i in range(lib.vidattn_output_count(out, ATTENTION)))
@@ -108,12 +128,14 @@ class Model:
     @property
     def num_frames(self):
         """Frames the model expects per clip (0: any)."""
-        return lib.vidattn_model_num_frames(self._handle())
+        with self._handle() as h:
+            return lib.vidattn_model_num_frames(h)
 
     def label(self, index):
         """The id2label name of class `index`, or None."""
-        s = lib.vidattn_model_label(self._handle(), int(index))
-        return None if s is None else s.decode()
+        with self._handle() as h:
+            s = lib.vidattn_model_label(h, int(index))
+            return None if s is None else s.decode()
 
     def preprocess(self, frames, sample=True):
         """uint8 RGB frames [T, H, W, 3] -> pixel_values [1, T', 3, H', W'] per the checkpoint's
@@ -128,9 +150,10 @@ class Model:
             fr = np.ascontiguousarray(fr[idx])
         T, H, W, _ = fr.shape
         oh, ow = ctypes.c_int64(), ctypes.c_int64()
-        check(lib.vidattn_model_input_size(self._handle(), H, W, ctypes.byref(oh), ctypes.byref(ow)))
-        out = np.empty((1, T, 3, oh.value, ow.value), np.float32)
-        check(lib.vidattn_model_preprocess(self._handle(), u8ptr(fr), T, H, W, fptr(out), out.size))
+        with self._handle() as h:
+            check(lib.vidattn_model_input_size(h, H, W, ctypes.byref(oh), ctypes.byref(ow)))
+            out = np.empty((1, T, 3, oh.value, ow.value), np.float32)
+            check(lib.vidattn_model_preprocess(h, u8ptr(fr), T, H, W, fptr(out), out.size))
         return out
 
     def classify(self, frames, top=5):
