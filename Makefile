@@ -93,7 +93,8 @@ bench: build
 
 # The Swift tests and the C tests (API contract, every fixture model, allocation failures,
 # 8 pthreads sharing a model, the load/forward/free soak) under AddressSanitizer (with
-# LeakSanitizer) and ThreadSanitizer: the library, the Swift tests and the C programs are
+# LeakSanitizer; the Python suite, with its catalogue of hostile files, runs on the ASan
+# library too) and ThreadSanitizer: the library, the Swift tests and the C programs are
 # instrumented, each sanitizer in its own build directory. Any report fails the target.
 CLANG ?= $(dir $(shell command -v swift))clang
 # TSan's runtime intercepts libdispatch: the C programs link the toolchain's copy.
@@ -107,6 +108,9 @@ test-asan: deps
 	  $(SWIFT) test -c release --sanitize=address --build-path .build-asan
 	$(MAKE) --no-print-directory test-c BUILD=.build-asan/release CC=$(CLANG) \
 	  CFLAGS="$(SAN_CFLAGS) -fsanitize=address" SOAK_CYCLES=1000
+	@echo "== Python tests with the ASan library (leak checking off: CPython keeps its own objects)"
+	env -u LD_LIBRARY_PATH LD_PRELOAD=$$($(CLANG) -print-file-name=libclang_rt.asan-x86_64.so) \
+	  ASAN_OPTIONS=detect_leaks=0 VIDATTN_LIB=$(abspath .build-asan/release/libvidattn.so) $(PYTHON) -m pytest -q tests/python
 
 test-tsan: deps
 	VIDATTN_DYNAMIC_STDLIB=1 $(SWIFT) build -c release --sanitize=thread --build-path .build-tsan
