@@ -40,16 +40,29 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
     /// n×n block of the configured window's relative index (the reference's quirk, §4.3).
     func relativeBias(tokens n: Int) -> [Float] {
         let (wd, wh, ww) = window
-        var out = [Float](repeating: 0, count: heads * n * n)
-        for a in 0..<n {
-            let (ad, ah, aw) = (a / (wh * ww), (a / ww) % wh, a % ww)
-            for b in 0..<n {
-                let (bd, bh, bw) = (b / (wh * ww), (b / ww) % wh, b % ww)
-                let idx = (ad - bd + wd - 1) * (2 * wh - 1) * (2 * ww - 1) + (ah - bh + wh - 1) * (2 * ww - 1) + (aw - bw + ww - 1)
-                for h in 0..<heads { out[(h * n + b) * n + a] = table[idx * heads + h] }
+        // The table row of each (key b, query a) pair, then one contiguous gather per head.
+        var index = [Int32](repeating: 0, count: n * n)
+        for b in 0..<n {
+            let (bd, bh, bw) = (b / (wh * ww), (b / ww) % wh, b % ww)
+            for a in 0..<n {
+                let (ad, ah, aw) = (a / (wh * ww), (a / ww) % wh, a % ww)
+                index[b * n + a] = Int32((ad - bd + wd - 1) * (2 * wh - 1) * (2 * ww - 1) +
+                                         (ah - bh + wh - 1) * (2 * ww - 1) + (aw - bw + ww - 1))
             }
         }
-        return out
+        let H = heads, nn = n * n
+        return [Float](unsafeUninitializedCapacity: H * nn) { out, count in
+            table.withUnsafeBufferPointer { t in
+                index.withUnsafeBufferPointer { ix in
+                    let (o, tp, ip) = (out.baseAddress!, t.baseAddress!, ix.baseAddress!)
+                    parallelFor(H) { h, _ in
+                        let dst = o + h * nn, src = tp + h
+                        for i in 0..<nn { dst[i] = src[Int(ip[i]) * H] }
+                    }
+                }
+            }
+            count = H * nn
+        }
     }
 }
 
