@@ -2,6 +2,7 @@
 #   make demo    install system packages if missing, build release, classify the bundled clips
 #   make test    every test: Swift (XCTest), the C API tests and examples, Python (pytest)
 #   make bench   kernel benchmarks against numpy / PyTorch when importable (see BENCHMARKS.md)
+#   make bench-models PYTHON=venv/bin/python   end-to-end models and attention vs PyTorch
 # Build for another CPU:  VIDATTN_MARCH=x86-64-v3 make test
 
 SHELL := /bin/bash
@@ -19,7 +20,7 @@ DESTDIR ?=
 VERSION := $(shell sed -n 's/^\#define VIDATTN_VERSION_STRING "\(.*\)"/\1/p' include/vidattn.h)
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: all deps build demo test test-swift test-c test-python test-install bench install fuzz clean \
+.PHONY: all deps build demo test test-swift test-c test-python test-install bench bench-models install fuzz clean \
         test-asan test-tsan cli-static
 
 all: build
@@ -90,6 +91,14 @@ test-python:
 bench: build
 	$(BUILD)/vidattn-demo --reps 7
 	-env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) bench/kernels.py
+
+# End-to-end models against PyTorch (and onnxruntime for the HF models when installed),
+# and the attention mechanisms with the time-vs-tokens plot; needs a Python with torch,
+# transformers, torchvision, timesformer-pytorch, performer-pytorch, nystrom-attention.
+BENCH_THREADS ?= 2
+bench-models: build
+	$(PYTHON) bench/compare.py --threads $(BENCH_THREADS) --reps 5
+	$(PYTHON) bench/attention.py --threads $(BENCH_THREADS) --reps 5 --plot bench/attention_time.png
 
 # The Swift tests and the C tests (API contract, every fixture model, allocation failures,
 # 8 pthreads sharing a model, the load/forward/free soak) under AddressSanitizer (with
