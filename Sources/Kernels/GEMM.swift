@@ -1,6 +1,6 @@
 // Packed single-precision GEMM.
 //
-//   C = act(alpha · op(A) · op(B) + beta · C + bias) + residual
+//   C = act(alpha · op(A) · op(B) + beta · C + bias) · multiplier + residual
 //
 // Row-major storage throughout. op(A) is M×K (A stored M×K, or K×M when
 // transposed); op(B) is K×N (B stored K×N, or N×K when transposed, the layout
@@ -30,14 +30,20 @@ public struct GemmEpilogue {
     public var activation: Activation
     public var residual: UnsafePointer<Float>?
     public var ldResidual: Int
+    /// Element-wise factor [M, N] (row stride ldMultiplier), applied after the activation:
+    /// a gated unit (GEGLU's x · gelu(gate)) as one GEMM for x with the gate as multiplier.
+    public var multiplier: UnsafePointer<Float>?
+    public var ldMultiplier: Int
 
     public init(bias: UnsafePointer<Float>? = nil, activation: Activation = .none,
-                residual: UnsafePointer<Float>? = nil, ldResidual: Int = 0) {
+                residual: UnsafePointer<Float>? = nil, ldResidual: Int = 0,
+                multiplier: UnsafePointer<Float>? = nil, ldMultiplier: Int = 0) {
         self.bias = bias; self.activation = activation
         self.residual = residual; self.ldResidual = ldResidual
+        self.multiplier = multiplier; self.ldMultiplier = ldMultiplier
     }
     public static var none: GemmEpilogue { GemmEpilogue() }
-    var isNone: Bool { bias == nil && activation == .none && residual == nil }
+    var isNone: Bool { bias == nil && activation == .none && residual == nil && multiplier == nil }
 }
 
 /// op(B) packed into the micro-kernel's panel layout. Build one per weight
@@ -243,6 +249,10 @@ func applyEpilogue(_ e: GemmEpilogue, _ row: UnsafeMutablePointer<Float>, _ i: I
         var v = w == 16 ? vload(row + j) : vloadPartial(row + j, w)
         if let bias = e.bias { v += w == 16 ? vload(bias + j0 + j) : vloadPartial(bias + j0 + j, w) }
         v = activate(v, e.activation)
+        if let mul = e.multiplier {
+            let mp = mul + i * e.ldMultiplier + j0 + j
+            v *= w == 16 ? vload(mp) : vloadPartial(mp, w)
+        }
         if let res = e.residual {
             let rp = res + i * e.ldResidual + j0 + j
             v += w == 16 ? vload(rp) : vloadPartial(rp, w)
@@ -268,6 +278,7 @@ public func sgemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a
             var v = alpha * s + (beta == 0 ? 0 : beta * c[i * ldc + j])
             if let bias = epilogue.bias { v += bias[j] }
             v = activate(v, epilogue.activation)
+            if let mp = epilogue.multiplier { v *= mp[i * epilogue.ldMultiplier + j] }
             if let r = epilogue.residual { v += r[i * epilogue.ldResidual + j] }
             c[i * ldc + j] = v
         }

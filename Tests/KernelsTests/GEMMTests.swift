@@ -6,13 +6,14 @@ import XCTest
 final class GEMMTests: XCTestCase {
     func check(m: Int, n: Int, k: Int, transA: Bool, transB: Bool, alpha: Float = 1, beta: Float = 0,
                epilogue: (bias: Bool, act: Activation, residual: Bool) = (false, .none, false),
-               threads: Int = 2, line: UInt = #line) {
+               multiplier: Bool = false, threads: Int = 2, line: UInt = #line) {
         let a = Buf(m * k, seed: 1), b = Buf(k * n, seed: 2), c0 = Buf(m * n, seed: 3)
-        let bias = Buf(n, seed: 4), res = Buf(m * n, seed: 5)
+        let bias = Buf(n, seed: 4), res = Buf(m * n, seed: 5), mul = Buf(m * (n + 3), seed: 6)
         let lda = transA ? m : k, ldb = transB ? k : n
         let cOpt = Buf(copying: c0), cRef = Buf(copying: c0)
         let ep = GemmEpilogue(bias: epilogue.bias ? bias.c : nil, activation: epilogue.act,
-                              residual: epilogue.residual ? res.c : nil, ldResidual: n)
+                              residual: epilogue.residual ? res.c : nil, ldResidual: n,
+                              multiplier: multiplier ? mul.c : nil, ldMultiplier: n + 3)
         let ok = withOptimised {
             sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a.c, lda: max(lda, 1),
                   b: b.c, ldb: max(ldb, 1), beta: beta, c: cOpt.p, ldc: max(n, 1), epilogue: ep, threads: threads)
@@ -44,6 +45,9 @@ final class GEMMTests: XCTestCase {
         }
         check(m: 30, n: 70, k: 260, transA: false, transB: true, beta: 1, epilogue: (true, .none, true))
         check(m: 29, n: 45, k: 10, transA: false, transB: false, epilogue: (false, .gelu, true))
+        // Gated units: x · multiplier, with and without bias / residual, ragged tiles.
+        check(m: 30, n: 70, k: 260, transA: false, transB: true, epilogue: (true, .none, false), multiplier: true)
+        check(m: 13, n: 33, k: 7, transA: false, transB: true, epilogue: (false, .gelu, true), multiplier: true)
     }
 
     func testEmptyDoesNothing() {

@@ -22,6 +22,22 @@ public struct Linear: Sendable {
         w = p; self.bias = bias
     }
 
+    /// Output rows lo..<hi of a weight [out, in] (and its bias): one half of a GEGLU projection.
+    public init(weight: Tensor, bias: Tensor?, rows lo: Int, _ hi: Int) throws {
+        guard weight.shape.count == 2, 0 <= lo, lo < hi, hi <= weight.shape[0] else {
+            throw VidAttnError(.shapeMismatch, "cannot take rows \(lo)..<\(hi) of a \(weight.shape) weight")
+        }
+        let inF = weight.shape[1]
+        let w = try Tensor(shape: [hi - lo, inF])
+        w.data.update(from: weight.pointer + lo * inF, count: (hi - lo) * inF)
+        var b: Tensor? = nil
+        if let bias {
+            b = try Tensor(shape: [hi - lo])
+            b!.data.update(from: bias.pointer + lo, count: hi - lo)
+        }
+        try self.init(weight: w, bias: b)
+    }
+
     /// Several linears on the same input fused into one (rows stacked: [q; k; v]).
     public init(stacking parts: [(Tensor, Tensor?)]) throws {
         let inF = parts[0].0.shape[1]
@@ -42,11 +58,13 @@ public struct Linear: Sendable {
 
     /// y[rows, out] = act(x·Wᵀ + b) (+ y when accumulate: residual add in place).
     func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
-                        activation: Activation = .none, accumulate: Bool = false, ldx: Int? = nil) throws {
+                        activation: Activation = .none, accumulate: Bool = false, ldx: Int? = nil,
+                        multiplier: UnsafePointer<Float>? = nil) throws {
         let profiled = Profile.begin(.linear); defer { Profile.end(profiled, .linear) }
         let ok = sgemm(transA: false, m: rows, k: inFeatures, alpha: 1, a: x, lda: ldx ?? inFeatures, packedB: w,
                        beta: accumulate ? 1 : 0, c: y, ldc: outFeatures,
-                       epilogue: GemmEpilogue(bias: bias?.pointer, activation: activation))
+                       epilogue: GemmEpilogue(bias: bias?.pointer, activation: activation,
+                                              multiplier: multiplier, ldMultiplier: outFeatures))
         if !ok { throw VidAttnError(.outOfMemory, "linear \(inFeatures)→\(outFeatures) on \(rows) rows: scratch") }
     }
 }

@@ -20,7 +20,8 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
     let outNorm: LayerNormP, outLinear: Linear
 
     struct Attn { let norm: LayerNormP; let qkv: Linear; let out: Linear }
-    struct Layer { let time: Attn; let space: Attn; let ffNorm: LayerNormP; let ff1: Linear; let ff2: Linear }
+    /// ff1x / ff1gate: the two halves of the GEGLU projection `net.0` (x, gate).
+    struct Layer { let time: Attn; let space: Attn; let ffNorm: LayerNormP; let ff1x: Linear; let ff1gate: Linear; let ff2: Linear }
 
     init(config: JSON, weights w: Weights, file: String) throws {
         let c = ConfigReader(json: config, file: file)
@@ -55,8 +56,11 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
                             out: try w.linear(p + mid + ".to_out.0", in: inner, out: D))
             }
             let f = "layers.\(i).2"
+            let w1 = try w.tensor(f + mid + ".net.0.weight", shape: [8 * D, D])
+            let b1 = try w.tensor(f + mid + ".net.0.bias", shape: [8 * D])
             ls.append(Layer(time: try attn(0), space: try attn(1), ffNorm: try w.norm(f + ".norm", D, eps: 1e-5),
-                            ff1: try w.linear(f + mid + ".net.0", in: D, out: 8 * D),
+                            ff1x: try Linear(weight: w1, bias: b1, rows: 0, 4 * D),
+                            ff1gate: try Linear(weight: w1, bias: b1, rows: 4 * D, 8 * D),
                             ff2: try w.linear(f + mid + ".net.3", in: 4 * D, out: D)))
         }
         layers = ls
@@ -171,14 +175,12 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
             try attention(layer.time, .time, timeTab)
             try attention(layer.space, .space, imageTab)
             let inp = try prenorm(layer.ffNorm)
-            try layer.ff1(inp, rows: rows, into: big.data)
-            let hd = 4 * D, bd = big.data
-            parallelFor(rows) { r, _ in   // GEGLU: x · gelu(gate)
-                let row = bd + r * 8 * D
-                activation(.gelu, row + hd, row + hd, hd)
-                for j in 0..<hd { row[j] *= row[hd + j] }
-            }
-            try layer.ff2(big.pointer, rows: rows, into: x.data, accumulate: true, ldx: 8 * D)
+            // GEGLU x · gelu(gate) as two GEMMs: the gate with GELU fused, then x with the
+            // gate as the epilogue's multiplier.
+            let gate = big.data, hx = big.data + rows * 4 * D
+            try layer.ff1gate(inp, rows: rows, into: gate, activation: .gelu)
+            try layer.ff1x(inp, rows: rows, into: hx, multiplier: gate)
+            try layer.ff2(hx, rows: rows, into: x.data, accumulate: true)
             if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
         }
         return try clsHeadOutput(x, B: B, S: T, norm: outNorm, head: outLinear, hidden: hidden)
