@@ -18,6 +18,10 @@
     return max(1, (k + blocks - 1) / blocks)
 }
 
+/// Most B panels (32 columns each) for which A is read in place rather than packed;
+/// 0 packs always (the comparison path of the benchmark).
+nonisolated(unsafe) public var gemmDirectAPanels = 4
+
 /// M block height: the packed A block (MC×KC) stays within ~384 KiB of L2.
 @inline(__always) func gemmMC(_ kc: Int) -> Int {
     let rows = gemmABudget / (4 * max(kc, 1))
@@ -183,6 +187,8 @@ public func sgemm(transA: Bool, m: Int, k: Int, alpha: Float,
     if rowPanels < 4 * threads && threads > 1 { nChunks = min(panels, (threads + mChunks - 1) / mChunks * 2) }
     let kBlocks = (k + KC - 1) / KC
     let workers = min(threads, mChunks * nChunks)
+    // With at most four B panels a packed A block would serve few tiles; read A in place.
+    let directA = !transA && panels <= gemmDirectAPanels
     guard let aBuf = ScratchPool.shared.take(workers * MC * KC) else { return false }
     defer { ScratchPool.shared.give(aBuf) }
     let aScratch = aBuf.p
@@ -195,9 +201,10 @@ public func sgemm(transA: Bool, m: Int, k: Int, alpha: Float,
         var i0 = rowLo
         while i0 < rowHi {
             let mc = min(MC, rowHi - i0)
+            let fullRows = directA ? mc / MR * MR : 0   // rows read in place, not packed
             for pb in 0..<kBlocks {
                 let p0 = pb * KC, kc = min(KC, k - p0)
-                packABlock(transA, a, lda, i0, mc, p0, kc, ap)
+                if mc > fullRows { packABlock(transA, a, lda, i0 + fullRows, mc - fullRows, p0, kc, ap + fullRows * kc) }
                 let blockBeta: Float = pb == 0 ? beta : 1
                 let last = pb == kBlocks - 1
                 for jp in jp0..<jp1 {
@@ -207,7 +214,12 @@ public func sgemm(transA: Bool, m: Int, k: Int, alpha: Float,
                     while r0 < mc {
                         let mr = min(MR, mc - r0)
                         let cp = c + (i0 + r0) * ldc + j0
-                        if mr == MR && nr == NR {
+                        if r0 < fullRows && nr == NR {
+                            microKernel12x32RowA(kc, a + (i0 + r0) * lda + p0, lda, bpanel, NR, cp, ldc, alpha, blockBeta)
+                        } else if r0 < fullRows {   // ragged N edge: this panel packed on its own
+                            packABlock(false, a, lda, i0 + r0, MR, p0, kc, ap + r0 * kc)
+                            microKernelPartial(kc, mr, nr, ap + r0 * kc, MR, bpanel, NR, cp, ldc, alpha, blockBeta)
+                        } else if mr == MR && nr == NR {
                             microKernel12x32(kc, ap + r0 * kc, MR, bpanel, NR, cp, ldc, alpha, blockBeta)
                         } else {
                             microKernelPartial(kc, mr, nr, ap + r0 * kc, MR, bpanel, NR, cp, ldc, alpha, blockBeta)

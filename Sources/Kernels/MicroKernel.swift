@@ -76,6 +76,61 @@ public func microKernel12x32(_ kc: Int,
     storeRow(c + 11 * ldc, c11a, c11b, alpha, beta)
 }
 
+/// The same tile with A read in place, row-major (A(r, k) = a[r · lda + k]): for GEMMs
+/// with few B panels, where packing A would cost about as much as using it.
+@inline(never)
+public func microKernel12x32RowA(_ kc: Int,
+                                 _ a: UnsafePointer<Float>, _ lda: Int,
+                                 _ b: UnsafePointer<Float>, _ ldb: Int,
+                                 _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                                 _ alpha: Float, _ beta: Float) {
+    var c0a = Vec(), c0b = Vec()
+    var c1a = Vec(), c1b = Vec()
+    var c2a = Vec(), c2b = Vec()
+    var c3a = Vec(), c3b = Vec()
+    var c4a = Vec(), c4b = Vec()
+    var c5a = Vec(), c5b = Vec()
+    var c6a = Vec(), c6b = Vec()
+    var c7a = Vec(), c7b = Vec()
+    var c8a = Vec(), c8b = Vec()
+    var c9a = Vec(), c9b = Vec()
+    var c10a = Vec(), c10b = Vec()
+    var c11a = Vec(), c11b = Vec()
+    // Two bases four rows apart keep every row within base + {0,1,2,4}·lda addressing.
+    let a0 = a, a4 = a + 4 * lda, a8 = a + 8 * lda, l2 = 2 * lda, l3 = 3 * lda
+    var bp = b
+    var k = 0
+    while k < kc {
+        let b0 = vload(bp), b1 = vload(bp + 16)
+        var v: Vec
+        v = Vec(repeating: a0[k]); c0a.addProduct(v, b0); c0b.addProduct(v, b1)
+        v = Vec(repeating: a0[lda + k]); c1a.addProduct(v, b0); c1b.addProduct(v, b1)
+        v = Vec(repeating: a0[l2 + k]); c2a.addProduct(v, b0); c2b.addProduct(v, b1)
+        v = Vec(repeating: a0[l3 + k]); c3a.addProduct(v, b0); c3b.addProduct(v, b1)
+        v = Vec(repeating: a4[k]); c4a.addProduct(v, b0); c4b.addProduct(v, b1)
+        v = Vec(repeating: a4[lda + k]); c5a.addProduct(v, b0); c5b.addProduct(v, b1)
+        v = Vec(repeating: a4[l2 + k]); c6a.addProduct(v, b0); c6b.addProduct(v, b1)
+        v = Vec(repeating: a4[l3 + k]); c7a.addProduct(v, b0); c7b.addProduct(v, b1)
+        v = Vec(repeating: a8[k]); c8a.addProduct(v, b0); c8b.addProduct(v, b1)
+        v = Vec(repeating: a8[lda + k]); c9a.addProduct(v, b0); c9b.addProduct(v, b1)
+        v = Vec(repeating: a8[l2 + k]); c10a.addProduct(v, b0); c10b.addProduct(v, b1)
+        v = Vec(repeating: a8[l3 + k]); c11a.addProduct(v, b0); c11b.addProduct(v, b1)
+        bp += ldb; k += 1
+    }
+    storeRow(c, c0a, c0b, alpha, beta)
+    storeRow(c + ldc, c1a, c1b, alpha, beta)
+    storeRow(c + 2 * ldc, c2a, c2b, alpha, beta)
+    storeRow(c + 3 * ldc, c3a, c3b, alpha, beta)
+    storeRow(c + 4 * ldc, c4a, c4b, alpha, beta)
+    storeRow(c + 5 * ldc, c5a, c5b, alpha, beta)
+    storeRow(c + 6 * ldc, c6a, c6b, alpha, beta)
+    storeRow(c + 7 * ldc, c7a, c7b, alpha, beta)
+    storeRow(c + 8 * ldc, c8a, c8b, alpha, beta)
+    storeRow(c + 9 * ldc, c9a, c9b, alpha, beta)
+    storeRow(c + 10 * ldc, c10a, c10b, alpha, beta)
+    storeRow(c + 11 * ldc, c11a, c11b, alpha, beta)
+}
+
 /// The same product for a partial tile (mr ≤ 12 rows, nr ≤ 32 columns of C):
 /// the full tile is computed into scratch (A and B must be readable for the
 /// full 12×32, e.g. zero-padded panels) and only the valid part is merged.

@@ -28,7 +28,8 @@ final class GEMMTests: XCTestCase {
 
     func testShapesAndTransposes() {
         let shapes = [(1, 1, 1), (12, 32, 1), (13, 33, 7), (11, 31, 300), (100, 70, 257), (250, 129, 513),
-                      (1, 200, 64), (200, 1, 64), (37, 64, 0)]
+                      (1, 200, 64), (200, 1, 64), (37, 64, 0),
+                      (250, 96, 1500), (61, 128, 70), (49, 100, 33)]   // A read in place (≤ 4 panels)
         for (m, n, k) in shapes {
             for ta in [false, true] { for tb in [false, true] { check(m: m, n: n, k: k, transA: ta, transB: tb) } }
         }
