@@ -5,7 +5,11 @@ import Synchronization
 public enum FlopCounter {
     static let gemmCount = Atomic<Int>(0)
     static let attentionCount = Atomic<Int>(0)
-    nonisolated(unsafe) public static var enabled = false
+    static let on = Atomic<Bool>(false)
+    public static var enabled: Bool {
+        get { on.load(ordering: .relaxed) }
+        set { on.store(newValue, ordering: .relaxed) }
+    }
 
     @inline(__always) static func addGemm(_ n: Int) { if enabled { gemmCount.add(n, ordering: .relaxed) } }
     @inline(__always) static func addAttention(_ n: Int) { if enabled { attentionCount.add(n, ordering: .relaxed) } }

@@ -18,9 +18,9 @@
     return max(1, (k + blocks - 1) / blocks)
 }
 
-/// Most B panels (32 columns each) for which A is read in place rather than packed;
-/// 0 packs always (the comparison path of the benchmark).
-nonisolated(unsafe) public var gemmDirectAPanels = 4
+/// Most B panels (32 columns each) for which A is read in place rather than packed
+/// (measured in BENCHMARKS.md: a clear gain up to here, mixed beyond).
+let gemmDirectAPanels = 4
 
 /// M block height: the packed A block (MC×KC) stays within ~384 KiB of L2.
 @inline(__always) func gemmMC(_ kc: Int) -> Int {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CSleef
+import Synchronization
 
 /// Vector transcendental functions over 16 floats, backed by SLEEF (1-ulp
 /// variants). On AVX-512 builds each is one SLEEF call; on AVX2 builds two.
@@ -52,10 +53,12 @@ public typealias Vec = SIMD16<Float>
 /// Forces the scalar reference implementations of every kernel (for parity
 /// checks and bisecting). Set from `VIDATTN_REFERENCE=1` or at run time.
 public enum KernelMode {
-    nonisolated(unsafe) public static var useReference: Bool = {
-        if let s = getenvString("VIDATTN_REFERENCE") { return s == "1" }
-        return false
-    }()
+    private static let reference = Atomic<Bool>(getenvString("VIDATTN_REFERENCE") == "1")
+    /// May be changed from any thread, also while kernels run (atomic, relaxed).
+    public static var useReference: Bool {
+        get { reference.load(ordering: .relaxed) }
+        set { reference.store(newValue, ordering: .relaxed) }
+    }
 }
 
 func getenvString(_ name: String) -> String? {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Dispatch
+import Synchronization
 
 /// Thread count used by every multithreaded kernel.
 ///
@@ -9,11 +10,13 @@ import Dispatch
 /// cores. Changing it between calls is allowed; a call in flight keeps the count
 /// it started with.
 public enum Threads {
-    nonisolated(unsafe) private static var _count: Int = defaultCount()
+    // Atomic: another thread may change the setting while forwards run (relaxed is
+    // enough, each call reads it once per kernel).
+    private static let _count = Atomic<Int>(defaultCount())
 
     public static var count: Int {
-        get { _count }
-        set { _count = max(1, min(newValue, 1024)) }
+        get { _count.load(ordering: .relaxed) }
+        set { _count.store(max(1, min(newValue, 1024)), ordering: .relaxed) }
     }
 
     public static func defaultCount() -> Int {
