@@ -289,3 +289,15 @@ func clsHeadOutput(_ x: Tensor, B: Int, S: Int, norm: LayerNormP, head: Linear, 
     out.hiddenStates = hidden
     return out
 }
+
+/// Per-frame attention with its own CLS copy (HF TimeSformer's spatial step, FastTimeSformer):
+/// x's CLS row += the mean over the `groups` CLS outputs, row 0 of each group of
+/// `groupTokens` rows in r.
+func addMeanCLS(_ x: UnsafeMutablePointer<Float>, _ r: UnsafePointer<Float>, groups: Int, groupTokens: Int,
+                channels C: Int) {
+    for c in 0..<C {
+        var m: Float = 0
+        for g in 0..<groups { m += r[g * groupTokens * C + c] }
+        x[c] += m / Float(groups)
+    }
+}

@@ -234,11 +234,7 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
                 try attend(blk.s, seq.pointer, G: B * F, L: 1 + P, table: imageTab, skipFirst: true, into: rs.data)
                 for b in 0..<B {
                     let xb = x.data + b * S * D
-                    for c in 0..<D {
-                        var m: Float = 0
-                        for g in 0..<F { m += rs.data[(b * F + g) * (1 + P) * D + c] }
-                        xb[c] += m / Float(F)
-                    }
+                    addMeanCLS(xb, rs.pointer + b * F * (1 + P) * D, groups: F, groupTokens: 1 + P, channels: D)
                     for r in 0..<N {
                         let (g, j) = sg(r)
                         let dst = xb + (1 + r) * D, a = outT.data + (b * N + r) * D, s = rs.data + ((b * F + g) * (1 + P) + 1 + j) * D

@@ -224,11 +224,7 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
             try blk.o(a.pointer, rows: rowsS, into: r.data)
             for b in 0..<B {
                 let xb = x.data + b * S * C
-                for c in 0..<C {
-                    var m: Float = 0
-                    for t in 0..<T { m += r.data[(b * T + t) * (1 + P) * C + c] }
-                    xb[c] += m / Float(T)
-                }
+                addMeanCLS(xb, r.pointer + b * T * (1 + P) * C, groups: T, groupTokens: 1 + P, channels: C)
                 for t in 0..<T { for s in 0..<P {
                     let src = r.data + ((b * T + t) * (1 + P) + 1 + s) * C, dst = xb + (1 + s * T + t) * C
                     for c in 0..<C { dst[c] += src[c] }
