@@ -60,9 +60,12 @@ let package = Package(
         .systemLibrary(name: "CSleef", path: "Sources/CSleef"),
         // The C API's enums and structs (include/vidattn_types.h), for CInterface.
         .systemLibrary(name: "CVidAttnTypes", path: "Sources/CVidAttnTypes"),
+        // Floating-point mode, CPU detection, and micro-kernels Swift cannot emit
+        // (per-function target attributes: no unsafeFlags, runs on any x86-64).
+        .target(name: "CKernels", path: "Sources/CKernels"),
 
         // MARK: Swift modules
-        .target(name: "Kernels", dependencies: ["CSleef"],
+        .target(name: "Kernels", dependencies: ["CSleef", "CKernels"],
                 swiftSettings: simdSwiftSettings),
         .target(name: "VidAttn", dependencies: ["Kernels"],
                 swiftSettings: simdSwiftSettings),

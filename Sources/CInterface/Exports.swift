@@ -34,7 +34,8 @@ private func setLastError(_ message: String) {
 @inline(__always)
 func guarded(_ body: () throws -> Void) -> Int32 {
     do {
-        try body()
+        // Library work runs with FTZ/DAZ; the caller's MXCSR is restored on return.
+        try FloatMode.withFlushToZero(body)
         return Status.ok.rawValue
     } catch let e as VidAttnError {
         setLastError(e.message)

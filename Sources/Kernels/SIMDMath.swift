@@ -9,13 +9,20 @@ import Synchronization
 
 public typealias Vec = SIMD16<Float>
 
+/// Below ln(FLT_MIN) exp is subnormal: `vexp` and `sexp` return an exact 0 there, so no
+/// subnormal probability ever reaches a later multiply (they cost assists on Intel).
+public let expSubnormalBelow: Float = -87.33654
+
 #if VIDATTN_AVX512
-@inlinable @inline(__always) public func vexp(_ x: Vec) -> Vec { Sleef_expf16_u10(x) }
+@inlinable @inline(__always) public func vexp(_ x: Vec) -> Vec {
+    Sleef_expf16_u10(x).replacing(with: 0, where: x .< expSubnormalBelow)
+}
 @inlinable @inline(__always) public func verf(_ x: Vec) -> Vec { Sleef_erff16_u10(x) }
 @inlinable @inline(__always) public func vtanh(_ x: Vec) -> Vec { Sleef_tanhf16_u10(x) }
 #else
 @inlinable @inline(__always) public func vexp(_ x: Vec) -> Vec {
     Vec(lowHalf: Sleef_expf8_u10(x.lowHalf), highHalf: Sleef_expf8_u10(x.highHalf))
+        .replacing(with: 0, where: x .< expSubnormalBelow)
 }
 @inlinable @inline(__always) public func verf(_ x: Vec) -> Vec {
     Vec(lowHalf: Sleef_erff8_u10(x.lowHalf), highHalf: Sleef_erff8_u10(x.highHalf))
@@ -26,7 +33,9 @@ public typealias Vec = SIMD16<Float>
 #endif
 
 /// Scalar counterparts, used by the reference paths and by tails.
-@inlinable @inline(__always) public func sexp(_ x: Float) -> Float { Sleef_expf_u10(x) }
+@inlinable @inline(__always) public func sexp(_ x: Float) -> Float {
+    x < expSubnormalBelow ? 0 : Sleef_expf_u10(x)
+}
 @inlinable @inline(__always) public func serf(_ x: Float) -> Float { Sleef_erff_u10(x) }
 @inlinable @inline(__always) public func stanh(_ x: Float) -> Float { Sleef_tanhf_u10(x) }
 

@@ -29,6 +29,8 @@ public enum Threads {
 
 /// Runs `body(i)` for `i` in `0..<n` on up to `threads` workers.
 ///
+/// Every worker runs with flush-to-zero set (`FloatMode`), its own MXCSR restored after.
+///
 /// Work is split statically into contiguous ranges, one per worker, so callers
 /// should make items coarse (waking a Dispatch worker costs 10–20 µs here).
 /// `body` receives the item index and the worker index (for per-worker scratch).
@@ -37,13 +39,13 @@ public func parallelFor(_ n: Int, threads: Int = Threads.count, _ body: (_ item:
     if n <= 0 { return }
     let workers = min(max(threads, 1), n)
     if workers == 1 {
-        for i in 0..<n { body(i, 0) }
+        FloatMode.withFlushToZero { for i in 0..<n { body(i, 0) } }
         return
     }
     withoutActuallyEscaping(body) { body in
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             let lo = w * n / workers, hi = (w + 1) * n / workers
-            for i in lo..<hi { body(i, w) }
+            FloatMode.withFlushToZero { for i in lo..<hi { body(i, w) } }
         }
     }
 }
@@ -53,10 +55,10 @@ public func parallelFor(_ n: Int, threads: Int = Threads.count, _ body: (_ item:
 public func parallelRanges(_ n: Int, threads: Int = Threads.count, _ body: (_ lo: Int, _ hi: Int, _ worker: Int) -> Void) {
     if n <= 0 { return }
     let workers = min(max(threads, 1), n)
-    if workers == 1 { body(0, n, 0); return }
+    if workers == 1 { FloatMode.withFlushToZero { body(0, n, 0) }; return }
     withoutActuallyEscaping(body) { body in
         DispatchQueue.concurrentPerform(iterations: workers) { w in
-            body(w * n / workers, (w + 1) * n / workers, w)
+            FloatMode.withFlushToZero { body(w * n / workers, (w + 1) * n / workers, w) }
         }
     }
 }

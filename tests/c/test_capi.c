@@ -1,6 +1,7 @@
 /* test_capi.c — the C ABI of libvidattn.so: results against plain C
  * references and the error contract (status codes, messages, no crashes).
  * Prints "N passed, N failed" and exits nonzero on any failure. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,6 +206,48 @@ static void test_mechanisms(void) {
     free(q); free(k); free(v); free(o1); free(o2); free(wq); free(wkv); free(out);
 }
 
+/* The caller's floating-point mode survives every call (the library sets FTZ/DAZ only
+ * while it works), and a −100-masked softmax produces exact zeros, never subnormals. */
+static unsigned get_mxcsr(void) { return __builtin_ia32_stmxcsr(); }
+static void set_mxcsr(unsigned v) { __builtin_ia32_ldmxcsr(v); }
+
+static void test_float_mode(void) {
+    const int64_t B = 1, H = 2, n = 97, d = 16;
+    float *q = randv(B * H * n * d), *k = randv(B * H * n * d), *v = randv(B * H * n * d);
+    float *o = malloc(sizeof(float) * B * H * n * d), *p = malloc(sizeof(float) * B * H * n * n);
+    float *bias = malloc(sizeof(float) * n * n);
+    for (int64_t i = 0; i < n * n; i++) bias[i] = ((i / n) % 3 == (i % n) % 3) ? 0.0f : -100.0f;  /* region mask */
+    for (int64_t i = 0; i < B * H * n * d; i++) q[i] *= 3.0f;
+    int64_t strides[3] = {0, 0, n};
+    /* Caller modes: the default, round-toward-zero with a sticky flag, and FTZ already on. */
+    unsigned modes[3] = {0x1F80, 0x1F80 | 0x6000 | 0x20, 0x1F80 | 0x8040};
+    for (int m = 0; m < 3; m++) {
+        set_mxcsr(modes[m]);
+        vidattn_status st = vidattn_attention(B, H, n, n, d, q, k, v, o, 0.25f, bias, strides, NULL, p);
+        unsigned after = get_mxcsr();
+        set_mxcsr(0x1F80);
+        CHECK(st == VIDATTN_OK, "attention status %d", st);
+        CHECK(after == modes[m], "caller MXCSR %#x changed to %#x by a forward", modes[m], after);
+        int64_t subnormal = 0, zeros = 0;
+        for (int64_t i = 0; i < B * H * n * n; i++) {
+            if (p[i] != 0 && fabsf(p[i]) < FLT_MIN) subnormal++;
+            if (p[i] == 0) zeros++;
+        }
+        CHECK(subnormal == 0, "%lld subnormal probabilities (mode %#x)", (long long)subnormal, modes[m]);
+        CHECK(zeros > 0, "masked probabilities underflow to exact zeros (mode %#x)", modes[m]);
+        set_mxcsr(modes[m]);
+        st = vidattn_softmax(n, n, bias, n, 1.0f, NULL, 0);
+        after = get_mxcsr();
+        set_mxcsr(0x1F80);
+        CHECK(st == VIDATTN_OK && after == modes[m], "softmax keeps MXCSR %#x (got %#x)", modes[m], after);
+        for (int64_t i = 0; i < n * n; i++)
+            if (bias[i] != 0 && fabsf(bias[i]) < FLT_MIN) { subnormal++; }
+        CHECK(subnormal == 0, "softmax: no subnormal (mode %#x)", modes[m]);
+        for (int64_t i = 0; i < n * n; i++) bias[i] = ((i / n) % 3 == (i % n) % 3) ? 0.0f : -100.0f;
+    }
+    free(q); free(k); free(v); free(o); free(p); free(bias);
+}
+
 int main(void) {
     srand(7);
     test_version();
@@ -213,6 +256,7 @@ int main(void) {
     test_attention();
     test_elementwise();
     test_mechanisms();
+    test_float_mode();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
