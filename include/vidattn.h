@@ -73,6 +73,18 @@ int vidattn_get_num_threads(void);
 /* n >= 1; returns VIDATTN_ERR_INVALID_ARGUMENT otherwise. */
 vidattn_status vidattn_set_num_threads(int n);
 
+/* ---- CPU ----------------------------------------------------------------- */
+
+/* What the library detected on this machine, one line of "key=value" pairs separated by
+ * "; ": cpu=<brand>; flags=<cpuinfo names: avx2 fma avx512f avx512_bf16 amx_tile ...>;
+ * l1d=<bytes>; l2=<bytes>; l3=<bytes>; amx_permitted=0|1. Static string; thread-safe. */
+const char *vidattn_cpu_features(void);
+
+/* Measures this machine's fp32 FMA peak in GFLOP/s on `threads` threads (chains of
+ * independent FMAs in registers, AVX-512 where present, else AVX2; best of 5 runs of
+ * ~50 ms). For benchmarks: efficiency is a percentage of it. threads >= 1. */
+double vidattn_fma_peak_gflops(int threads);
+
 /* ---- Memory -------------------------------------------------------------- */
 
 /* Returns the scratch buffers the library keeps between calls (at most 6 buffers,

@@ -86,6 +86,20 @@ public func vidattn_set_num_threads(_ n: Int32) -> Int32 {
 @_cdecl("vidattn_set_reference_kernels")
 public func vidattn_set_reference_kernels(_ enable: Int32) { KernelMode.useReference = enable != 0 }
 
+// MARK: - CPU
+
+private let cpuFeaturesString: UnsafeMutablePointer<CChar> = {
+    let c = CPU.caches
+    return strdup("cpu=\(CPU.brand); flags=\(CPU.flags.joined(separator: " ")); l1d=\(c.l1d); l2=\(c.l2); l3=\(c.l3); "
+                  + "amx_permitted=\(CPU.info.amx_permitted)")
+}()
+
+@_cdecl("vidattn_cpu_features")
+public func vidattn_cpu_features() -> UnsafePointer<CChar> { UnsafePointer(cpuFeaturesString) }
+
+@_cdecl("vidattn_fma_peak_gflops")
+public func vidattn_fma_peak_gflops(_ threads: Int32) -> Double { CPU.measureFMAPeak(threads: max(1, Int(threads))) }
+
 // MARK: - Kernels
 
 @_cdecl("vidattn_sgemm")

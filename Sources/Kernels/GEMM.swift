@@ -1,3 +1,5 @@
+import Synchronization
+
 // Packed single-precision GEMM.
 //
 //   C = act(alpha · op(A) · op(B) + beta · C + bias) · multiplier + residual
@@ -11,21 +13,57 @@
 // A block into 12-row panels, and sweeps the 32-column panels of B, keeping one
 // B panel in L1 while it walks the A panels.
 
-/// K block length: all of K up to 1024 (C is then written once), else K split
-/// into equal blocks of at most 1024 (a B panel of KC×32 stays in L2).
-@inline(__always) func gemmKC(_ k: Int) -> Int {
-    let blocks = max(1, (k + gemmKCMax - 1) / gemmKCMax)
-    return max(1, (k + blocks - 1) / blocks)
-}
+/// Cache blocking of the packed SGEMM, derived from this CPU's cache sizes at first use
+/// (CPUID via sysconf), overridable for experiments (`VIDATTN_GEMM_KC`, `VIDATTN_GEMM_MC`)
+/// and settable by benchmarks. Changing it affects later calls; `PackedB` keeps the K
+/// block it was packed with.
+public struct GemmBlocking: Sendable, Equatable {
+    /// Most K steps per block. A K×32 B panel (4·32·KC bytes) is reused across every
+    /// 12-row A panel of a row block, so it should stay in L1 with room for the A stream.
+    public var kcMax: Int
+    /// Most rows per row block: its packed A block (4·MC·KC bytes) stays in L2 while the
+    /// B panels stream past it, and it is the unit of work handed to a thread.
+    public var mcMax: Int
+    /// Most B panels (32 columns each) for which A is read in place rather than packed.
+    public var directAPanels: Int
 
-/// Most B panels (32 columns each) for which A is read in place rather than packed
-/// (measured in BENCHMARKS.md: a clear gain up to here, mixed beyond).
-let gemmDirectAPanels = 4
+    public init(kcMax: Int, mcMax: Int, directAPanels: Int = 4) {
+        self.kcMax = max(16, kcMax); self.mcMax = max(MR, mcMax / MR * MR); self.directAPanels = directAPanels
+    }
 
-/// M block height: the packed A block (MC×KC) stays within ~384 KiB of L2.
-@inline(__always) func gemmMC(_ kc: Int) -> Int {
-    let rows = gemmABudget / (4 * max(kc, 1))
-    return min(240, max(MR, rows / MR * MR))
+    /// The blocking for caches of `l1d` and `l2` bytes (per core). Measured on Sapphire
+    /// Rapids (BENCHMARKS.md, `VIDATTN_DEMO_AB`): K blocks below 768 lose 5–25% (C is
+    /// reloaded per block), and the A block wants most of L2 (MC 480 beat 240 by 5–10% and
+    /// 60 by 10–16% at K = 768); beyond that it is flat.
+    public static func forCaches(l1d: Int, l2: Int) -> GemmBlocking {
+        let l2b = l2 > 0 ? l2 : 1 << 20
+        let kc = 1024
+        // A block in about three quarters of L2 at K = 768 (1 MiB L2 -> 252 rows, 2 MiB -> 480).
+        let mc = min(480, max(48, (l2b * 3 / 4) / (4 * 768) / MR * MR))
+        return GemmBlocking(kcMax: kc, mcMax: mc)
+    }
+
+    /// What this machine uses unless a benchmark sets another.
+    public static let detected: GemmBlocking = {
+        let c = CPU.caches
+        var b = forCaches(l1d: c.l1d, l2: c.l2)
+        if let s = getenvString("VIDATTN_GEMM_KC"), let v = Int(s), v > 0 { b.kcMax = v }
+        if let s = getenvString("VIDATTN_GEMM_MC"), let v = Int(s), v > 0 { b.mcMax = max(MR, v / MR * MR) }
+        return b
+    }()
+
+    private static let _current = Mutex<GemmBlocking>(detected)
+    /// The blocking new calls use (thread-safe).
+    public static var current: GemmBlocking {
+        get { _current.withLock { $0 } }
+        set { _current.withLock { $0 = newValue } }
+    }
+
+    /// K block length for a K of `k`: K split into equal blocks of at most kcMax.
+    @inline(__always) func kc(_ k: Int) -> Int {
+        let blocks = max(1, (k + kcMax - 1) / kcMax)
+        return max(1, (k + blocks - 1) / blocks)
+    }
 }
 
 /// Extra work fused into the GEMM after the last K block of each tile.
@@ -72,7 +110,7 @@ public final class PackedB: @unchecked Sendable {
         precondition(k >= 0 && n >= 0)
         self.k = k; self.n = n
         self.nPadded = (n + NR - 1) / NR * NR
-        let kcBlock = gemmKC(k)
+        let kcBlock = GemmBlocking.current.kc(k)
         self.kc = kcBlock
         let (count, overflow) = k.multipliedReportingOverflow(by: nPadded)
         if overflow { return nil }
@@ -177,25 +215,32 @@ public func sgemm(transA: Bool, m: Int, k: Int, alpha: Float,
         }
         return true
     }
-    let KC = packedB.kc, MC = gemmMC(KC)
+    let blocking = GemmBlocking.current
+    let KC = packedB.kc
     let panels = packedB.nPadded / NR
-    let rowPanels = (m + MR - 1) / MR
-    // One contiguous range of 12-row panels per worker (balanced to within one
-    // panel); when there are too few rows to go round, N is split as well.
-    let mChunks = min(threads, rowPanels)
-    var nChunks = 1
-    if rowPanels < 4 * threads && threads > 1 { nChunks = min(panels, (threads + mChunks - 1) / mChunks * 2) }
     let kBlocks = (k + KC - 1) / KC
-    let workers = min(threads, mChunks * nChunks)
-    // With at most four B panels a packed A block would serve few tiles; read A in place.
-    let directA = !transA && panels <= gemmDirectAPanels
+    // Work items: row blocks of at most MC rows (whole 12-row panels, equal sizes) times
+    // column chunks of B panels, enough items that threads pulling them one at a time from
+    // a shared counter finish together even when one core runs slower than the other.
+    let rowPanels = (m + MR - 1) / MR
+    let wantItems = threads > 1 ? 4 * threads : 1
+    var mBlocks = max(1, (rowPanels * MR + blocking.mcMax - 1) / blocking.mcMax)
+    var nChunks = 1
+    if mBlocks < wantItems { nChunks = min(panels, (wantItems + mBlocks - 1) / mBlocks) }
+    mBlocks = min(rowPanels, max(mBlocks, (wantItems + nChunks - 1) / nChunks))
+    let MC = (rowPanels + mBlocks - 1) / mBlocks * MR
+    mBlocks = (rowPanels * MR + MC - 1) / MC
+    let items = mBlocks * nChunks
+    let workers = min(threads, items)
+    // With few B panels a packed A block would serve few tiles; read A in place.
+    let directA = !transA && panels <= blocking.directAPanels
     guard let aBuf = ScratchPool.shared.take(workers * MC * KC) else { return false }
     defer { ScratchPool.shared.give(aBuf) }
     let aScratch = aBuf.p
 
-    parallelFor(mChunks * nChunks, threads: workers) { item, worker in
+    parallelDynamic(items, threads: workers) { item, worker in
         let mi = item / nChunks, nc = item % nChunks
-        let rowLo = mi * rowPanels / mChunks * MR, rowHi = min(m, (mi + 1) * rowPanels / mChunks * MR)
+        let rowLo = mi * MC, rowHi = min(m, (mi + 1) * MC)
         let jp0 = nc * panels / nChunks, jp1 = (nc + 1) * panels / nChunks
         let ap = aScratch + worker * MC * KC
         var i0 = rowLo
@@ -296,13 +341,3 @@ public func sgemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a
         }
     }
 }
-
-let gemmABudget: Int = {
-    if let s = getenvString("VIDATTN_GEMM_ABUDGET"), let v = Int(s) { return v }
-    return 192 * 1024
-}()
-
-let gemmKCMax: Int = {
-    if let s = getenvString("VIDATTN_GEMM_KCMAX"), let v = Int(s), v > 0 { return v }
-    return 1024
-}()

@@ -62,3 +62,28 @@ public func parallelRanges(_ n: Int, threads: Int = Threads.count, _ body: (_ lo
         }
     }
 }
+
+/// Runs `body(item, worker)` for every item of `0..<n`; up to `threads` workers take the
+/// next item from a shared counter, so a worker on a slower core simply takes fewer
+/// (these VMs are noisy: static halves wait for the slower one). Items should be coarse.
+@inline(__always)
+public func parallelDynamic(_ n: Int, threads: Int = Threads.count, _ body: (_ item: Int, _ worker: Int) -> Void) {
+    if n <= 0 { return }
+    let workers = min(max(threads, 1), n)
+    if workers == 1 {
+        FloatMode.withFlushToZero { for i in 0..<n { body(i, 0) } }
+        return
+    }
+    let next = Atomic<Int>(0)
+    withoutActuallyEscaping(body) { body in
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            FloatMode.withFlushToZero {
+                while true {
+                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if i >= n { break }
+                    body(i, w)
+                }
+            }
+        }
+    }
+}

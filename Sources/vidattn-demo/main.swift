@@ -40,12 +40,86 @@ while let a = args.next() {
 }
 
 print("vidattn \(Version.string) — kernel demo, \(Threads.count) thread(s), median of \(reps) runs")
+// The machine first: results from different CPUs compare only as a percentage of their own peak.
+let peak1 = CPU.measureFMAPeak(threads: 1)
+let peakAll = CPU.measureFMAPeak(threads: Threads.count)
+print("cpu: \(CPU.brand); flags: \(CPU.flags.joined(separator: " "))")
+print(fmt("fp32 FMA peak: %.1f GFLOP/s per core, %.1f GFLOP/s on %d thread(s)", peak1, peakAll, Threads.count))
+func pct(_ gflops: Double) -> String { fmt("%.0f%% of peak", 100 * gflops / peakAll) }
 
 func timeIt(_ body: () -> Void) -> Double {
     body()  // warm-up
     var ts: [Double] = []
     for _ in 0..<reps { let t0 = now(); body(); ts.append(now() - t0) }
     return median(ts)
+}
+
+if let kcs = getenv("VIDATTN_DEMO_MK") {
+    // Micro-kernel alone: A and B panels of kc steps, reused from cache.
+    let kc = Int(String(cString: kcs)) ?? 256
+    let a = allocFloats(MR * kc)!, b = allocFloats(NR * kc)!, c = allocFloats(MR * NR * 8)!
+    fillRandom(a, MR * kc, seed: 1); fillRandom(b, NR * kc, seed: 2)
+    for _ in 0..<5 {
+        let calls = 200_000_000 / kc
+        let t0 = now()
+        for i in 0..<calls { microKernel12x32(kc, a, MR, b, NR, c + (i & 7) * MR * NR, NR, 1, 0) }
+        let dt = now() - t0
+        print(fmt("micro-kernel kc=%d: %.1f GFLOP/s (%.0f%% of peak)", kc, 2.0 * Double(MR * NR * kc * calls) / dt / 1e9,
+                  100 * 2.0 * Double(MR * NR * kc * calls) / dt / 1e9 / peak1))
+    }
+    exit(0)
+}
+
+if let cfgs = getenv("VIDATTN_DEMO_AB") {
+    // Blocking A/B: "kc:mc,kc:mc,..." alternated round by round on the same data.
+    let configs = String(cString: cfgs).split(separator: ",").map { c -> GemmBlocking in
+        let p = c.split(separator: ":").map { Int($0)! }
+        return GemmBlocking(kcMax: p[0], mcMax: p[1])
+    }
+    for (m, k, n) in [(3137, 768, 2304), (1569, 3072, 768), (6272, 192, 768), (392, 768, 2304)] {
+        let a = allocFloats(m * k)!, w = allocFloats(n * k)!, c = allocFloats(m * n)!
+        fillRandom(a, m * k, seed: 1); fillRandom(w, n * k, seed: 2)
+        let packs = configs.map { cfg -> PackedB in
+            GemmBlocking.current = cfg
+            return PackedB(transposed: true, k: k, n: n, b: w, ldb: k)!
+        }
+        var ts = [[Double]](repeating: [], count: configs.count)
+        for _ in 0..<reps {
+            for (i, cfg) in configs.enumerated() {
+                GemmBlocking.current = cfg
+                let t0 = now()
+                _ = sgemm(transA: false, m: m, k: k, alpha: 1, a: a, lda: k, packedB: packs[i], beta: 0, c: c, ldc: n)
+                ts[i].append(now() - t0)
+            }
+        }
+        let base = median(ts[0])
+        print("\(m)x\(k)->\(n):", configs.indices.map { fmt("%d:%d %.1fms (%.2fx)", configs[$0].kcMax, configs[$0].mcMax, median(ts[$0]) * 1e3, base / median(ts[$0])) }.joined(separator: "  "))
+    }
+    exit(0)
+}
+
+if getenv("VIDATTN_DEMO_SPLIT") != nil {
+    // Where a per-call GEMM's time goes: packing B vs the prepacked product.
+    for (m, k, n) in [(3137, 768, 2304), (1569, 3072, 768), (6272, 192, 768), (392, 768, 2304)] {
+        let a = allocFloats(m * k)!, w = allocFloats(n * k)!, c = allocFloats(m * n)!
+        fillRandom(a, m * k, seed: 1); fillRandom(w, n * k, seed: 2)
+        var tp: [Double] = [], tg: [Double] = [], tf: [Double] = []
+        for _ in 0..<reps {
+            var t0 = now()
+            let packed = PackedB(transposed: true, k: k, n: n, b: w, ldb: k, scratch: true)!
+            tp.append(now() - t0)
+            t0 = now()
+            _ = sgemm(transA: false, m: m, k: k, alpha: 1, a: a, lda: k, packedB: packed, beta: 0, c: c, ldc: n)
+            tg.append(now() - t0)
+            t0 = now()
+            _ = sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: w, ldb: k, beta: 0, c: c, ldc: n)
+            tf.append(now() - t0)
+        }
+        let gf = 2.0 * Double(m * n * k) / 1e9
+        print(fmt("%dx%d->%d: pack %.2f ms, prepacked gemm %.2f ms (%.0f%% peak), per-call %.2f ms (%.0f%%)", m, k, n,
+                  median(tp) * 1e3, median(tg) * 1e3, 100 * gf / median(tg) / peakAll, median(tf) * 1e3, 100 * gf / median(tf) / peakAll))
+    }
+    exit(0)
 }
 
 if getenv("VIDATTN_DEMO_PROBE") != nil {
@@ -92,8 +166,8 @@ do {
         print("prepacked:", t1s.map { Int($0 * 1e4) }, "\nper call:", t2s.map { Int($0 * 1e4) })
     }
     let gf = 2.0 * Double(m * n * k) / 1e9
-    print(fmt("sgemm %dx%dx%d  pre-packed: %7.2f ms  %6.1f GFLOP/s   packing per call: %7.2f ms  %6.1f GFLOP/s",
-                 m, k, n, t * 1e3, gf / t, t2 * 1e3, gf / t2))
+    print(fmt("sgemm %dx%dx%d  pre-packed: %7.2f ms  %6.1f GFLOP/s", m, k, n, t * 1e3, gf / t)
+          + " (\(pct(gf / t)))" + fmt("   packing per call: %7.2f ms  %6.1f GFLOP/s", t2 * 1e3, gf / t2))
 }
 
 // Fused attention: ViT-B at 3137 tokens, 12 heads × 64.

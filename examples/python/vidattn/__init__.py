@@ -12,7 +12,7 @@ from . import positional
 from .model import Model, ModelOutput, load
 
 __all__ = ["load", "Model", "ModelOutput", "version", "set_num_threads", "get_num_threads", "kernels", "attention", "positional", "flops",
-           "VidAttnError"]
+           "cpu_features", "fma_peak_gflops", "VidAttnError"]
 
 
 def version():
@@ -28,6 +28,28 @@ def set_num_threads(n):
 
 def get_num_threads():
     return lib.vidattn_get_num_threads()
+
+
+def cpu_features():
+    """What the library detected: a dict with 'cpu' (brand string), 'flags' (a list of
+    /proc/cpuinfo names such as 'avx512f', 'avx512_bf16', 'amx_tile'), cache sizes in bytes
+    ('l1d', 'l2', 'l3') and 'amx_permitted' (the kernel granted the AMX tile state)."""
+    out = {}
+    for part in lib.vidattn_cpu_features().decode().split("; "):
+        key, _, value = part.partition("=")
+        out[key] = value
+    out["flags"] = out.get("flags", "").split()
+    for key in ("l1d", "l2", "l3", "amx_permitted"):
+        out[key] = int(out.get(key, 0))
+    return out
+
+
+def fma_peak_gflops(threads=1):
+    """This machine's measured fp32 FMA peak in GFLOP/s on `threads` threads (for benchmarks)."""
+    if int(threads) < 1:
+        from .errors import InvalidArgument
+        raise InvalidArgument("threads must be at least 1")
+    return lib.vidattn_fma_peak_gflops(int(threads))
 
 
 MECHANISMS = ["joint", "divided_time", "divided_space", "divided_time_hf", "divided_space_hf", "trajectory",

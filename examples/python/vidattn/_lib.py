@@ -66,6 +66,8 @@ class ForwardParams(ctypes.Structure):
 _S = ctypes.c_int  # vidattn_status
 _sigs = {
     "vidattn_version": (ctypes.c_char_p, []),
+    "vidattn_cpu_features": (ctypes.c_char_p, []),
+    "vidattn_fma_peak_gflops": (ctypes.c_double, [ctypes.c_int]),
     "vidattn_status_string": (ctypes.c_char_p, [ctypes.c_int]),
     "vidattn_last_error": (ctypes.c_char_p, []),
     "vidattn_get_num_threads": (ctypes.c_int, []),
