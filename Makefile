@@ -67,10 +67,13 @@ C_MODELS := vivit vivit_v5names vivit_sharded vivit_bf16 timesformer_divided tim
             swin3d timesformer_pytorch_rotary timesformer_pytorch_learned timesformer_pytorch_shift \
             motionformer_trajectory motionformer_joint motionformer_divided fasttimesformer_regular_divided \
             fasttimesformer_fastformer_divided fasttimesformer_fastformer_joint \
+            motionformer_orig_traj_336 motionformer_orig_traj_new_80 motionformer_orig_nystrom_336 \
+            motionformer_orig_orthoformer_80 motionformer_orig_performer_336 motionformer_orig_joint_posjoint_224 \
+            motionformer_orig_divided_336 \
             fasttimesformer_performer_divided:2e-3  # unstable by design: see tests/python/test_models.py
 
 # Every allocation failure of a load + forward, per architecture (test_robust oom).
-OOM_MODELS := $(filter-out %:2e-3,$(C_MODELS)) fasttimesformer_performer_divided
+OOM_MODELS := $(filter-out %:2e-3 motionformer_orig_%,$(C_MODELS)) fasttimesformer_performer_divided motionformer_orig_traj_336
 SOAK_CYCLES ?= 1000
 
 test-c: $(BUILD)/c/test_capi $(BUILD)/c/example_attention $(BUILD)/c/test_models $(BUILD)/c/example_classify \

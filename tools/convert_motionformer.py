@@ -8,7 +8,9 @@ and safetensors; run by users, not by the library.
          --approx-attn-type none --approx-attn-dim 128 --use-original-code 1]
 
 Released checkpoints: embed_dim 768, depth 12, 12 heads, patch 16, patch_size_temp 2,
-use_mlp true, head_act tanh, qkv_bias true; temporal_resolution = frames / 2.
+use_mlp true, head_act tanh, qkv_bias true; temporal_resolution = frames / 2. The "HR" models
+take --img-size 336: their pos_embed stays at the 224 grid (197 rows) and vidattn resizes it
+as the original does. pos_embed "joint" is recognised by an st_embed tensor.
 """
 import argparse
 import json
@@ -49,7 +51,7 @@ def main():
                temporal_resolution=a.num_frames // 2, img_size=a.img_size, in_chans=3, num_classes=a.num_classes,
                attn_layer=a.attn_layer, approx_attn_type=a.approx_attn_type, approx_attn_dim=a.approx_attn_dim,
                use_original_code=bool(a.use_original_code), use_mlp=True, head_act="tanh", qkv_bias=True,
-               pos_embed="separate")
+               pos_embed="joint" if "st_embed" in sd else "separate")
     write_checkpoint(sd, a.out_dir, cfg)
     print("wrote", a.out_dir)
 

@@ -11,6 +11,11 @@ SHARES = {"vivit_v5names": "vivit", "vivit_sharded": "vivit"}   # same weights, 
 PAIRS = {"pixel_values": ["pixel_values", "regular_pixel_values"], "logits": ["logits", "regular_logits"]}
 
 
+def seeded_input(z):
+    """A fixture input stored as its seed and shape (scripts/original_goldens.py)."""
+    return np.random.default_rng(int(z["seed"])).standard_normal(tuple(z["shape"]), dtype=np.float32)
+
+
 def write(path, a):
     a = np.ascontiguousarray(a, dtype=np.float32)
     with open(path, "wb") as f:
@@ -25,8 +30,10 @@ def main(out):
         src_dir = MODELS / SHARES.get(d.name, d.name)
         if not (src_dir / "io.npz").exists():
             continue
-        z = np.load(src_dir / "io.npz")
-        names = {k: next((c for c in cands if c in z.files), None) for k, cands in PAIRS.items()}
+        z = dict(np.load(src_dir / "io.npz"))
+        if "seed" in z and "pixel_values" not in z:   # inputs regenerated from their seed (no torch)
+            z["pixel_values"] = seeded_input(z)
+        names = {k: next((c for c in cands if c in z), None) for k, cands in PAIRS.items()}
         if None in names.values():
             continue
         (out / d.name).mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@
 // performer (Ω from blocks.{i}.attn.performer_projection when present, else from
 // performer_seed), with orthoformer_start fixing the first landmark.
 import Kernels
+import Synchronization
 
 public final class Motionformer: VideoModel, @unchecked Sendable {
     public let modelType = "motionformer"
@@ -16,7 +17,12 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
     let attnLayer: String, approx: String, approxDim: Int, useOriginal: Bool, useMLP: Bool, evalSoftmax: Bool
     let orthoStart: Int
     let patch: Linear
-    let cls: Tensor, pos: Tensor, temp: Tensor
+    /// `pos_embed`: [1, 1 + side², C], side = 224/patch in released checkpoints whatever the crop
+    /// (or the crop's own grid); `temp_embed` [1, T', C] ("separate"); `st_embed` ("joint").
+    let cls: Tensor, pos: Tensor, temp: Tensor?, stEmbed: Tensor?
+    let posSide: Int
+    /// The space table resized to each input grid seen (key h·65536 + w), made once per grid.
+    private let spaceTables = Mutex<[Int: [Float]]>([:])
     let blocks: [Block]
     let norm: LayerNormP
     let preLogits: Linear?, headAct: Activation
@@ -57,8 +63,9 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
         guard ["none", "nystrom", "orthoformer", "performer"].contains(approx) else {
             throw VidAttnError(.unsupported, "\(file): approx_attn_type '\(approx)'")
         }
-        guard try c.string("pos_embed", "separate") == "separate" else {
-            throw VidAttnError(.unsupported, "\(file): only pos_embed 'separate' is supported")
+        let posKind = try c.string("pos_embed", "separate")
+        guard posKind == "separate" || posKind == "joint" else {
+            throw VidAttnError(.unsupported, "\(file): pos_embed '\(posKind)' (separate, joint)")
         }
         let qkvBias = try c.bool("qkv_bias", true)
         gridP = (img / patchSize) * (img / patchSize)
@@ -72,8 +79,25 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
             patch = try Linear(weight: flat, bias: try w.tensor("patch_embed.proj.bias", shape: [C]))
         }
         cls = try w.tensor("cls_token", shape: [1, 1, C])
-        pos = try w.tensor("pos_embed", shape: [1, 1 + gridP, C])
-        temp = try w.tensor("temp_embed", shape: [1, tRes, C])
+        // The released model sizes pos_embed for a 224 image whatever the crop and resizes it
+        // on every forward when the crop differs; a table at the crop's own grid is accepted too.
+        let grid224 = (224 / patchSize) * (224 / patchSize)
+        let posRows = w.store.info("pos_embed").flatMap { $0.shape.count == 3 ? $0.shape[1] : nil } ?? 1 + grid224
+        let side = Int(Double(max(posRows - 1, 0)).squareRoot().rounded())
+        guard posRows == 1 + grid224 || posRows == 1 + gridP, side * side == posRows - 1 else {
+            throw VidAttnError(.shapeMismatch, "\(file): tensor 'pos_embed' has \(posRows) rows, expected \(1 + grid224) "
+                               + "(the 224-pixel grid of the released models) or \(1 + gridP) (the img_size grid)")
+        }
+        posSide = side
+        pos = try w.tensor("pos_embed", shape: [1, posRows, C])
+        if posKind == "joint" {
+            let rows = w.store.info("st_embed").flatMap { $0.shape.count == 3 ? $0.shape[1] : nil } ?? 1 + tRes * grid224
+            stEmbed = try w.tensor("st_embed", shape: [1, rows, C])
+            temp = nil
+        } else {
+            temp = try w.tensor("temp_embed", shape: [1, tRes, C])
+            stEmbed = nil
+        }
         let hidden = Int(Double(C) * mlpRatio), d = C / heads
         var bl: [Block] = []
         for i in 0..<depth {
@@ -136,21 +160,35 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
         let C = hiddenSize, p = patchSize, F = T / patchT, P = (H / p) * (W / p)
         try require(F > 0 && P > 0, "input \(T)×\(H)×\(W) is smaller than one \(patchT)×\(p)×\(p) patch",
                     status: .shapeMismatch)
-        // Other grids: space table bicubic (as the reference does for other crops), time linear (an extension).
-        let side = Int(Double(gridP).squareRoot())
-        let spaceTab = Resize.bicubic(pos.pointer + C, h: side, w: side, c: C, toH: H / p, toW: W / p)
-        let timeTab = Resize.linear(Array(UnsafeBufferPointer(start: temp.pointer, count: tRes * C)), t: tRes, n: C, to: F)
+        let gh = H / p, gw = W / p
         let N = F * P, S = 1 + N, rows = B * S
         let patches = try Tensor(shape: [B * N, 3 * patchT * p * p]), emb = try Tensor(shape: [B * N, C])
         patchify(px, B: B, T: T, C: 3, H: H, W: W, kt: patchT, kh: p, kw: p, into: patches.data)
         try patch(patches.pointer, rows: B * N, into: emb.data)
         let x = try Tensor(shape: [B, S, C])
-        for b in 0..<B {
-            for c in 0..<C { x.data[b * S * C + c] = cls[c] + pos[c] }
-            for f in 0..<F { for s in 0..<P {
-                let dst = x.data + (b * S + 1 + f * P + s) * C, src = emb.data + (b * N + f * P + s) * C
-                for c in 0..<C { dst[c] = src[c] + spaceTab[s * C + c] + timeTab[f * C + c] }
-            } }
+        if let st = stEmbed {
+            // "joint": one table added as it is (the original cannot resize it either).
+            try require(st.shape[1] == S, "st_embed has \(st.shape[1]) rows and the input gives 1 + \(F)×\(P) tokens: "
+                        + "a joint table only fits the frame count and crop it was trained for", status: .shapeMismatch)
+            for b in 0..<B {
+                for c in 0..<C { x.data[b * S * C + c] = cls[c] + st[c] }
+                for t in 0..<N {
+                    let dst = x.data + (b * S + 1 + t) * C, src = emb.data + (b * N + t) * C, e = st.pointer + (1 + t) * C
+                    for c in 0..<C { dst[c] = src[c] + e[c] }
+                }
+            }
+        } else {
+            // "separate": the space table resized to this grid (bicubic, as the original does for
+            // other crops), the time table linearly for other frame counts (an extension).
+            let spaceTab = spaceTable(gh, gw)
+            let timeTab = Resize.linear(Array(UnsafeBufferPointer(start: temp!.pointer, count: tRes * C)), t: tRes, n: C, to: F)
+            for b in 0..<B {
+                for c in 0..<C { x.data[b * S * C + c] = cls[c] + pos[c] }
+                for f in 0..<F { for s in 0..<P {
+                    let dst = x.data + (b * S + 1 + f * P + s) * C, src = emb.data + (b * N + f * P + s) * C
+                    for c in 0..<C { dst[c] = src[c] + spaceTab[s * C + c] + timeTab[f * C + c] }
+                } }
+            }
         }
         let d = C / heads
         let y = try Tensor(shape: [rows, C]), qkv = try Tensor(shape: [rows, 3 * C]), a = try Tensor(shape: [rows, C])
@@ -249,5 +287,23 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
         let out = ModelOutput(logits: logits, lastHiddenState: last)
         out.hiddenStates = hidden
         return out
+    }
+
+    /// The spatial position rows (without CLS) for a gh×gw grid: the stored table when it has
+    /// that grid, else resized as the original does, `interpolate(scale_factor=sqrt(P/N),
+    /// mode="bicubic", align_corners=False)`, whose source step is Float(1/scale_factor)
+    /// (non-square grids, an extension, use the size form). Cached per grid.
+    func spaceTable(_ gh: Int, _ gw: Int) -> [Float] {
+        let key = gh << 16 | gw
+        if let t = spaceTables.withLock({ $0[key] }) { return t }
+        let C = hiddenSize, side = posSide
+        var sh: Float? = nil, sw: Float? = nil
+        if gh == gw {
+            let factor = (Double(gh * gw) / Double(side * side)).squareRoot()
+            sh = Float(1.0 / factor); sw = sh
+        }
+        let t = Resize.bicubic(pos.pointer + C, h: side, w: side, c: C, toH: gh, toW: gw, scaleH: sh, scaleW: sw)
+        spaceTables.withLock { $0[key] = t }
+        return t
     }
 }

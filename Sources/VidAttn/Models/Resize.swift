@@ -7,8 +7,10 @@ enum Resize {
     @inline(__always) static func cubic2(_ x: Float) -> Float { let a: Float = -0.75; return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a }
 
     /// Source taps and weights of output index i for a bicubic resize in → out.
-    static func cubicTaps(_ i: Int, _ inSize: Int, _ outSize: Int) -> ([Int], [Float]) {
-        let scale = Float(inSize) / Float(outSize)
+    /// `scale` (source step per output step) defaults to in/out, PyTorch's `size=` form;
+    /// with `scale_factor=s` PyTorch uses Float(1/s) instead.
+    static func cubicTaps(_ i: Int, _ inSize: Int, _ outSize: Int, scale given: Float? = nil) -> ([Int], [Float]) {
+        let scale = given ?? Float(inSize) / Float(outSize)
         let real = (Float(i) + 0.5) * scale - 0.5
         let x0 = Int(real.rounded(.down)), t = real - Float(x0)
         let w: [Float] = [cubic2(t + 1), cubic1(t), cubic1(1 - t), cubic2(2 - t)]
@@ -17,16 +19,18 @@ enum Resize {
     }
 
     /// src [h, w, C] → [h2, w2, C], bicubic.
-    static func bicubic(_ src: UnsafePointer<Float>, h: Int, w: Int, c: Int, toH h2: Int, toW w2: Int) -> [Float] {
+    /// `scaleH`/`scaleW`: PyTorch's scale-factor form (see `cubicTaps`).
+    static func bicubic(_ src: UnsafePointer<Float>, h: Int, w: Int, c: Int, toH h2: Int, toW w2: Int,
+                        scaleH: Float? = nil, scaleW: Float? = nil) -> [Float] {
         if h == h2 && w == w2 { return Array(UnsafeBufferPointer(start: src, count: h * w * c)) }
         var rows = [Float](repeating: 0, count: h * w2 * c)       // along x first
         for x in 0..<w2 {
-            let (ix, wx) = cubicTaps(x, w, w2)
+            let (ix, wx) = cubicTaps(x, w, w2, scale: scaleW)
             for y in 0..<h { for k in 0..<4 { for ch in 0..<c { rows[(y * w2 + x) * c + ch] += wx[k] * src[(y * w + ix[k]) * c + ch] } } }
         }
         var out = [Float](repeating: 0, count: h2 * w2 * c)
         for y in 0..<h2 {
-            let (iy, wy) = cubicTaps(y, h, h2)
+            let (iy, wy) = cubicTaps(y, h, h2, scale: scaleH)
             for x in 0..<w2 { for k in 0..<4 { for ch in 0..<c { out[(y * w2 + x) * c + ch] += wy[k] * rows[(iy[k] * w2 + x) * c + ch] } } }
         }
         return out

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Golden outputs from the original repositories' own model code (not from our reading of it).
+
+    python scripts/original_goldens.py --motionformer /path/to/Motionformer.git [--out tests/fixtures/models]
+
+The original code is read from a git checkout or bare mirror of the repository (`git show` at the
+commit named below), written to a temporary folder outside this repository, imported there and run
+on random weights; only its outputs and the converted checkpoints are written here. None of its code
+is committed. Needs torch, timm, einops, safetensors (a venv outside the repository).
+
+Motionformer, facebookresearch/Motionformer at bf43d50 (slowfast/models/{video_model_builder,
+vit_helper,nystrom_helper,orthoformer_helper,performer_helper}.py), with these shims:
+  * `slowfast/models/build.py` is replaced by a stub registry (the real one needs fvcore, and only
+    registers the class);
+  * `torch.randint` returns zeros while the model runs: Orthoformer's first landmark is drawn at
+    random, and the checkpoints say `orthoformer_start: 0`;
+  * `performer_helper.create_projection_matrix` returns a fixed matrix per layer (the original seeds
+    it from the data, which cannot be reproduced outside PyTorch); the matrices are stored in the
+    checkpoint as `blocks.{i}.attn.performer_projection`, which vidattn reads;
+  * the Nyström and Performer branches of `TrajectoryAttention.forward` crash as released (einops
+    patterns for 4-D tensors applied to 3-D ones); the evident-intent fix: the helpers get the
+    `[(B·heads), N, d]` tensors they are given (Performer with a singleton head axis), and their
+    `[(B·heads), N, F, d]` output is used as it is. Applied as text replacements, listed in NYSTROM_FIX
+    and PERFORMER_FIX.
+The logits are read from the `head` layer (the eval-mode model returns their softmax), and the
+last hidden state from the final `norm` layer, by forward hooks. Inputs are not stored: they are
+`numpy.random.default_rng(seed).standard_normal(shape, dtype=float32)`, reproducible without torch.
+"""
+import argparse
+import importlib
+import json
+import subprocess
+import sys
+import tempfile
+import types
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+MOTIONFORMER_COMMIT = "bf43d50"
+MF_FILES = ["video_model_builder", "vit_helper", "nystrom_helper", "orthoformer_helper", "performer_helper"]
+
+NYSTROM_FIX = [
+    ("""            q_, k_, v_ = map(
+                lambda t: rearrange(t, f'b h p d -> (b h) p d', h=h), (q_, k_, v_))
+            x = nystrom_helper""", """            x = nystrom_helper"""),
+    ("""            x = rearrange(x, f'(b h) p f d -> b h p f d', f=F, h=h)
+        elif approx == "orthoformer":""", """        elif approx == "orthoformer":"""),
+]
+PERFORMER_FIX = [
+    ("""            q_, k_ = map(lambda t: rearrange(t, f'b h p d -> b p h d'), (q_, k_))""",
+     """            q_, k_ = map(lambda t: t.unsqueeze(2), (q_, k_))"""),
+    ("""            v_ = rearrange(v_, 'b h (f n) d -> b h f n d', f=F)""",
+     """            v_ = rearrange(v_.unsqueeze(1), 'b h (f n) d -> b h f n d', f=F)"""),
+    ("""            x = qkv / normaliser.unsqueeze(-1)""", """            x = (qkv / normaliser.unsqueeze(-1)).squeeze(1)"""),
+]
+
+
+def git_show(repo, commit, path):
+    return subprocess.run(["git", "-C", str(repo), "show", f"{commit}:{path}"], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def import_motionformer(repo, tmp):
+    pkg = Path(tmp) / "mf_original" / "slowfast"
+    (pkg / "models").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "models" / "__init__.py").write_text("")
+    (pkg / "models" / "build.py").write_text(
+        "class _Registry:\n    def register(self):\n        return lambda cls: cls\nMODEL_REGISTRY = _Registry()\n")
+    for name in MF_FILES:
+        text = git_show(repo, MOTIONFORMER_COMMIT, f"slowfast/models/{name}.py")
+        if name == "vit_helper":
+            for old, new in NYSTROM_FIX + PERFORMER_FIX:
+                assert text.count(old) == 1, f"fix target not found once in vit_helper.py: {old[:60]!r}"
+                text = text.replace(old, new)
+        (pkg / "models" / f"{name}.py").write_text(text)
+    sys.path.insert(0, str(pkg.parent))
+    return (importlib.import_module("slowfast.models.video_model_builder"),
+            importlib.import_module("slowfast.models.performer_helper"))
+
+
+def mf_cfg(crop, attn, approx, pos, original, tres, dim, depth, heads, classes, landmarks):
+    ns = types.SimpleNamespace
+    return ns(
+        DATA=ns(TRAIN_CROP_SIZE=crop),
+        TRAIN=ns(DATASET="kinetics"),
+        MODEL=ns(NUM_CLASSES=classes),
+        VIT=ns(PATCH_SIZE=16, PATCH_SIZE_TEMP=2, CHANNELS=3, EMBED_DIM=dim, DEPTH=depth, NUM_HEADS=heads,
+               MLP_RATIO=2.0, QKV_BIAS=True, DROP=0.0, DROP_PATH=0.0, HEAD_DROPOUT=0.0, VIDEO_INPUT=True,
+               TEMPORAL_RESOLUTION=tres, USE_MLP=True, HEAD_ACT="tanh", POS_EMBED=pos, POS_DROPOUT=0.0,
+               ATTN_DROPOUT=0.0, ATTN_LAYER=attn, USE_ORIGINAL_TRAJ_ATTN_CODE=original,
+               APPROX_ATTN_TYPE=approx, APPROX_ATTN_DIM=landmarks))
+
+
+# name: (crop, attn_layer, approx, pos_embed, use_original_code)
+MF_VARIANTS = {
+    "traj_80": (80, "trajectory", "none", "separate", True),
+    "traj_224": (224, "trajectory", "none", "separate", True),
+    "traj_336": (336, "trajectory", "none", "separate", True),
+    "traj_new_336": (336, "trajectory", "none", "separate", False),
+    "traj_new_80": (80, "trajectory", "none", "separate", False),
+    "nystrom_336": (336, "trajectory", "nystrom", "separate", True),
+    "nystrom_80": (80, "trajectory", "nystrom", "separate", True),
+    "orthoformer_336": (336, "trajectory", "orthoformer", "separate", True),
+    "orthoformer_80": (80, "trajectory", "orthoformer", "separate", True),
+    "performer_336": (336, "trajectory", "performer", "separate", True),
+    "performer_80": (80, "trajectory", "performer", "separate", True),
+    "joint_80": (80, "joint", "none", "separate", True),
+    "joint_336": (336, "joint", "none", "separate", True),
+    "divided_80": (80, "divided", "none", "separate", True),
+    "divided_336": (336, "divided", "none", "separate", True),
+    # The original adds st_embed as it is, sized for a 224 crop: the joint table runs only there.
+    "traj_posjoint_224": (224, "trajectory", "none", "joint", True),
+    "joint_posjoint_224": (224, "joint", "none", "joint", True),
+    "divided_posjoint_224": (224, "divided", "none", "joint", False),
+}
+
+
+def motionformer(repo, out_root):
+    import torch
+    from convert_motionformer import write_checkpoint
+    with tempfile.TemporaryDirectory() as tmp:
+        vmb, ph = import_motionformer(repo, tmp)
+        for i, (name, (crop, attn, approx, pos, original)) in enumerate(MF_VARIANTS.items()):
+            tres, dim, depth, heads, classes, landmarks = 2, 16, 2, 2, 5, 8
+            torch.manual_seed(100 + i)
+            cfg = mf_cfg(crop, attn, approx, pos, original, tres, dim, depth, heads, classes, landmarks)
+            model = vmb.VisionTransformer(cfg).eval()
+            with torch.no_grad():   # random weights everywhere (the init zeroes some of them)
+                for p in model.parameters():
+                    p.copy_(torch.randn_like(p) * 0.3)
+                for n_, p in model.named_parameters():
+                    if n_.endswith("norm1.weight") or n_.endswith("norm2.weight") or n_.endswith("norm3.weight") \
+                            or n_ == "norm.weight":
+                        p.add_(1.0)
+            d = dim // heads
+            projections = [torch.randn(256, d, generator=torch.Generator().manual_seed(7 + b)) for b in range(depth)]
+            calls = []
+
+            def fixed_projection(m, d_, seed=0, scaling=0, struct_mode=False, device=None, dtype=None):
+                mat = projections[len(calls) % depth]
+                calls.append(1)
+                return mat.to(dtype=dtype or torch.float32)
+            ph.create_projection_matrix = fixed_projection
+            seen = {}
+            model.head.register_forward_hook(lambda m, a, o: seen.__setitem__("logits", o.detach().clone()))
+            model.norm.register_forward_hook(lambda m, a, o: seen.__setitem__("last", o.detach().clone()))
+            shape = (1, 2 * tres, 3, crop, crop)
+            seed = 1000 + i
+            px = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+            real_randint = torch.randint
+            torch.randint = lambda high, size, **kw: torch.zeros(size, dtype=torch.long, device=kw.get("device"))
+            try:
+                with torch.no_grad():
+                    probs = model([torch.from_numpy(px).permute(0, 2, 1, 3, 4).contiguous()])
+            finally:
+                torch.randint = real_randint
+            assert torch.allclose(probs, torch.softmax(seen["logits"], -1), atol=1e-6)
+            extra = {}
+            if approx == "performer":
+                extra = {f"blocks.{b}.attn.performer_projection": projections[b].float().contiguous() for b in range(depth)}
+            vcfg = dict(embed_dim=dim, depth=depth, num_heads=heads, mlp_ratio=2.0, patch_size=16, patch_size_temp=2,
+                        temporal_resolution=tres, img_size=crop, in_chans=3, num_classes=classes,
+                        approx_attn_type=approx, approx_attn_dim=landmarks, use_original_code=original, use_mlp=True,
+                        head_act="tanh", qkv_bias=True, pos_embed=pos, orthoformer_start=0, attn_layer=attn)
+            out = write_checkpoint(model.state_dict(), Path(out_root) / f"motionformer_orig_{name}", vcfg, extra)
+            np.savez_compressed(out / "io.npz", seed=np.int64(seed), shape=np.array(shape, np.int64),
+                                logits=seen["logits"].numpy(), last_hidden_state=seen["last"].numpy(),
+                                probabilities=probs.numpy())
+            print("wrote", out, "logits", seen["logits"].numpy().round(4).tolist())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--motionformer", required=True, help="git directory of facebookresearch/Motionformer")
+    ap.add_argument("--out", default=str(ROOT / "tests" / "fixtures" / "models"))
+    a = ap.parse_args()
+    motionformer(a.motionformer, a.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Motionformer against goldens made by the original repository's own code
+(scripts/original_goldens.py: facebookresearch/Motionformer bf43d50 run untouched but for the
+documented shims), at crops 80, 224 and 336 with the released 224-grid position table, every
+attention kind and approximation, and both position-table kinds. Tolerance 1e-4 absolute on the
+logits and on the last hidden state (the final LayerNorm over every token)."""
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vidattn
+
+MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "models"
+
+NAMES = sorted(p.name for p in MODELS.iterdir() if p.name.startswith("motionformer_orig_"))
+
+
+def seeded_input(io):
+    return np.random.default_rng(int(io["seed"])).standard_normal(tuple(io["shape"]), dtype=np.float32)
+
+
+def test_every_variant_is_present():
+    kinds = {"traj", "traj_new", "nystrom", "orthoformer", "performer", "joint", "divided"}
+    for kind in kinds:
+        for crop in (80, 336):
+            assert f"motionformer_orig_{kind}_{crop}" in NAMES, (kind, crop)
+    assert {"motionformer_orig_traj_224", "motionformer_orig_traj_posjoint_224", "motionformer_orig_joint_posjoint_224",
+            "motionformer_orig_divided_posjoint_224"} <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_matches_original_code(name):
+    io = np.load(MODELS / name / "io.npz")
+    with vidattn.load(MODELS / name) as m:
+        out = m.forward(seeded_input(io))
+    np.testing.assert_allclose(out.logits, io["logits"], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(out.last_hidden_state, io["last_hidden_state"], atol=1e-4, rtol=0)
+
+
+def test_released_position_table_is_resized_not_refused():
+    # The 336 checkpoints keep pos_embed at the 224 grid (1 + 14² rows).
+    raw = (MODELS / "motionformer_orig_traj_336" / "model.safetensors").read_bytes()
+    header = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])
+    assert header["pos_embed"]["shape"] == [1, 197, 16]
+    assert json.loads((MODELS / "motionformer_orig_traj_336" / "config.json").read_text())["img_size"] == 336
+
+
+def test_joint_table_at_another_crop_is_a_clear_error():
+    io = np.load(MODELS / "motionformer_orig_traj_posjoint_224" / "io.npz")
+    px = seeded_input(io)[:, :, :, :160, :160]
+    with vidattn.load(MODELS / "motionformer_orig_traj_posjoint_224") as m:
+        with pytest.raises(vidattn.VidAttnError, match="st_embed"):
+            m(px)
+
+
+def test_probabilities_option_matches_eval_mode(tmp_path):
+    import shutil
+    src = MODELS / "motionformer_orig_traj_80"
+    dst = tmp_path / "m"
+    shutil.copytree(src, dst)
+    cfg = json.loads((dst / "config.json").read_text())
+    cfg["eval_softmax"] = True
+    (dst / "config.json").write_text(json.dumps(cfg))
+    io = np.load(src / "io.npz")
+    with vidattn.load(dst) as m:
+        np.testing.assert_allclose(m(seeded_input(io)), io["probabilities"], atol=1e-5, rtol=0)
