@@ -158,7 +158,15 @@ void vidattn_set_reference_kernels(int enable);
 /* ---- Models ----------------------------------------------------------------
  * A checkpoint directory holds config.json and model.safetensors (or a sharded
  * model.safetensors.index.json); config.json's model_type picks the architecture:
- * "vivit" (HF ViViT, Hub 4.x or transformers 5.x key names) or "timesformer" (HF).
+ *   "vivit"               HF ViViT (Hub 4.x or transformers 5.x key names)
+ *   "timesformer"         HF TimeSformer (divided / joint / space-only)
+ *   "videomae"            HF VideoMAE for video classification (mean or first-token pooling)
+ *   "torchvision_swin3d"  torchvision swin3d_t/s/b (tools/convert_torchvision_swin3d.py)
+ *   "timesformer_pytorch" lucidrains TimeSformer-pytorch (tools/convert_timesformer_pytorch.py)
+ *   "motionformer"        Motionformer, any crop incl. the 336-pixel HR models (tools/convert_motionformer.py)
+ *   "fasttimesformer"     FastTimeSformer (tools/convert_fasttimesformer.py)
+ * A directory with only pytorch_model.bin is refused with VIDATTN_ERR_UNSUPPORTED and a
+ * message naming tools/convert_pytorch_bin.py, which writes model.safetensors beside it.
  * pixel_values are float32 [batch, frames, channels, height, width], preprocessed. */
 
 /* Defaults for vidattn_model_load(). */

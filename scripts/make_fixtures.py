@@ -443,7 +443,61 @@ def main():
         globals()[w]()
 
 
-SETS = ["kernels", "divided", "trajectory", "performer", "swin", "positional", "models", "preprocess", "demo"]
+def videomae():
+    """VideoMAEForVideoClassification (transformers' own save_pretrained): mean pooling + fc_norm
+    with the names save_pretrained writes, and first-token pooling after the final LayerNorm at an
+    odd size (40 px, 6 frames, patch 8) with the other naming of the q/v biases (4.x `q_bias` /
+    5.x `query.bias`); LayerNorms and biases perturbed. Outputs: logits, hidden states, attention
+    maps, and last_hidden_state from the base model (VideoMAEModel)."""
+    import json
+    import shutil
+    from safetensors.torch import load_file, save_file
+    from transformers import VideoMAEConfig, VideoMAEForVideoClassification, VideoMAEImageProcessor
+    root = OUT / "models"
+    labels = {i: f"label_{i}" for i in range(4)}
+    for name, mean, size, frames, seed in [("videomae", True, 32, 4, 31), ("videomae_first_token", False, 40, 6, 32)]:
+        torch.manual_seed(seed)
+        cfg = VideoMAEConfig(image_size=size, patch_size=8, num_frames=frames, tubelet_size=2, hidden_size=32,
+                             num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, num_labels=4,
+                             id2label=labels, label2id={v: k for k, v in labels.items()}, use_mean_pooling=mean)
+        m = VideoMAEForVideoClassification(cfg).eval()
+        with torch.no_grad():
+            for pname, p in m.named_parameters():
+                if "norm" in pname or "bias" in pname:
+                    p.add_(torch.randn_like(p) * 0.5)
+        d = root / name
+        shutil.rmtree(d, ignore_errors=True)
+        m.save_pretrained(d)
+        VideoMAEImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}).save_pretrained(d)
+        px = torch.randn(2, frames, 3, size, size)
+        m.set_attn_implementation("eager")
+        with torch.no_grad():
+            out = m(pixel_values=px, output_hidden_states=True, output_attentions=True)
+            last = m.videomae(pixel_values=px).last_hidden_state
+        arrays = {"pixel_values": px, "logits": out.logits, "last_hidden_state": last}
+        for i, h in enumerate(out.hidden_states):
+            arrays[f"hidden_{i}"] = h
+        for i, a in enumerate(out.attentions):
+            arrays[f"attention_{i}"] = a
+        np.savez_compressed(d / "io.npz", **{k: v.numpy() for k, v in arrays.items()})
+        if not mean:   # the other spelling of the q/v biases
+            sd = load_file(d / "model.safetensors")
+            swap = {"attention.attention.q_bias": "attention.attention.query.bias",
+                    "attention.attention.v_bias": "attention.attention.value.bias"}
+            renamed = {}
+            for k, v in sd.items():
+                for a, b in swap.items():
+                    if a in k:
+                        k = k.replace(a, b)
+                    elif b in k:
+                        k = k.replace(b, a)
+                renamed[k] = v
+            assert renamed.keys() != sd.keys()
+            save_file(renamed, d / "model.safetensors", metadata={"format": "pt"})
+        print("wrote", d, sorted(k for k in load_file(d / "model.safetensors") if "layer.0.attention.attention" in k))
+
+
+SETS = ["kernels", "divided", "trajectory", "performer", "swin", "positional", "models", "videomae", "preprocess", "demo"]
 
 if __name__ == "__main__":
     main()

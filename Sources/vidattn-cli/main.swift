@@ -74,7 +74,9 @@ struct Loaded {
 }
 
 struct Info: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Architecture, parameters and FLOPs of a checkpoint.")
+    static let configuration = CommandConfiguration(
+        abstract: "Architecture, parameters and FLOPs of a checkpoint.",
+        discussion: "Model types: \(supportedModelTypes.joined(separator: ", ")).")
     @Argument(help: "Checkpoint directory (config.json + model.safetensors).") var model: String
     @OptionGroup var common: Common
 
@@ -86,15 +88,17 @@ struct Info: ParsableCommand {
         if common.json {
             printJSON(["model_type": m.model.modelType, "parameters": m.model.parameterCount, "labels": m.model.numLabels,
                        "hidden_size": m.model.hiddenSize, "input": [1, m.defaultFrames, 3, h, w],
-                       "gflops_total": Double(f.gemm + f.attention) / 1e9, "gflops_attention": Double(f.attention) / 1e9])
+                       "gflops_total": Double(f.gemm + f.attention) / 1e9, "gflops_attention": Double(f.attention) / 1e9,
+                       "supported_model_types": supportedModelTypes, "cpu": CPU.brand, "cpu_flags": CPU.flags])
         } else {
-            print("model type   \(m.model.modelType)")
+            print("model type   \(m.model.modelType) (supported: \(supportedModelTypes.joined(separator: ", ")))")
             print("parameters   \(m.model.parameterCount)")
             print("labels       \(m.model.numLabels)")
             print("hidden size  \(m.model.hiddenSize)")
             print("input        [1, \(m.defaultFrames), 3, \(h), \(w)]")
             print(String(format: "GFLOPs       %.2f total (all matmuls), %.2f in attention matmuls",
                          Double(f.gemm + f.attention) / 1e9, Double(f.attention) / 1e9))
+            print("cpu          \(CPU.brand); \(CPU.flags.joined(separator: " "))")
         }
     }
 }

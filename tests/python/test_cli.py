@@ -36,6 +36,14 @@ def test_classify_text_and_json(video):
     assert probs == sorted(probs, reverse=True) and 0.99 < sum(probs) <= 1.0 + 1e-9
 
 
+def test_classify_videomae(video):
+    r = run("classify", MODELS / "videomae", video, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["frames_used"] == 4 and len(out["top"]) == 4
+    assert 0.99 < sum(t["probability"] for t in out["top"]) <= 1.0 + 1e-9
+
+
 def test_info_flops_bench():
     r = run("info", MODELS / "swin3d", "--json")
     assert r.returncode == 0, r.stderr

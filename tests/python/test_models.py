@@ -11,7 +11,8 @@ import pytest
 
 import vidattn
 
-MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "models"
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = ROOT / "tests" / "fixtures" / "models"
 
 
 def io(name):
@@ -20,7 +21,8 @@ def io(name):
 
 @pytest.mark.parametrize("name,io_name", [("vivit", "vivit"), ("vivit_v5names", "vivit"), ("vivit_sharded", "vivit"),
                                           ("vivit_bf16", "vivit_bf16"), ("timesformer_divided", None),
-                                          ("timesformer_joint", None), ("timesformer_space", None)])
+                                          ("timesformer_joint", None), ("timesformer_space", None),
+                                          ("videomae", None), ("videomae_first_token", None)])
 def test_logits_and_hidden_states_match_transformers(name, io_name):
     ref = io(io_name or name)
     with vidattn.load(MODELS / name) as m:
@@ -231,3 +233,44 @@ def test_fasttimesformer_matches_spec_reference(tmp_path, name, mode):
     # one case gets 1e-3 relative (measured: 1.6e-4); every other case 1e-4.
     rel = 1e-3 if (mode == "parity" and "performer" in name) else 1e-4
     assert np.abs(got - want).max() <= rel * max(1.0, np.abs(want).max()), np.abs(got - want).max()
+
+
+def test_videomae_last_hidden_state_and_pooling_are_checked():
+    # Both fixtures carry the base model's last_hidden_state (the test above compares it);
+    # mean pooling over all tokens then fc_norm (eps 1e-5) gives the logits, first-token
+    # pooling after the final LayerNorm the other.
+    for name, mean in [("videomae", True), ("videomae_first_token", False)]:
+        ref = io(name)
+        assert "last_hidden_state" in ref.files
+        with vidattn.load(MODELS / name) as m:
+            assert m.model_type == "videomae"
+            emb = m.embed(ref["pixel_values"], pooling="mean" if mean else "cls")
+        want = ref["last_hidden_state"].mean(1) if mean else ref["last_hidden_state"][:, 0]
+        np.testing.assert_allclose(emb, want, atol=1e-4, rtol=0)
+
+
+def test_pytorch_bin_only_directory_names_the_converter(tmp_path):
+    (tmp_path / "config.json").write_text((MODELS / "videomae" / "config.json").read_text())
+    (tmp_path / "pytorch_model.bin").write_bytes(b"PK\x03\x04 not read")
+    with pytest.raises(vidattn.VidAttnError, match="tools/convert_pytorch_bin.py"):
+        vidattn.load(tmp_path)
+
+
+def test_convert_pytorch_bin(tmp_path):
+    """tools/convert_pytorch_bin.py needs torch (users run it once); CI has no torch, so this
+    runs where torch is importable and is reported as skipped elsewhere."""
+    torch = pytest.importorskip("torch", reason="converter test needs torch (not in CI)")
+    import shutil
+    import subprocess
+    import sys
+    from safetensors.numpy import load_file
+    src = MODELS / "videomae"
+    shutil.copy(src / "config.json", tmp_path / "config.json")
+    sd = {k: torch.from_numpy(v.copy()) for k, v in load_file(src / "model.safetensors").items()}
+    torch.save(sd, tmp_path / "pytorch_model.bin")
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "convert_pytorch_bin.py"), str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    ref = io("videomae")
+    with vidattn.load(tmp_path) as m:
+        np.testing.assert_allclose(m(ref["pixel_values"]), ref["logits"], atol=1e-4, rtol=0)

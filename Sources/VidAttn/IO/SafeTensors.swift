@@ -153,6 +153,11 @@ public final class WeightStore: @unchecked Sendable {
             for (name, v) in map where index[name] == nil {
                 throw VidAttnError(.badFormat, "\(indexPath): tensor '\(name)' is not in its shard \(v.string ?? "?")")
             }
+        } else if let bin = ["pytorch_model.bin", "pytorch_model.bin.index.json"].first(where: { fileExists(dir + "/" + $0) }) {
+            // PyTorch pickles are not read (executing a pickle is unsafe and needs PyTorch).
+            throw VidAttnError(.unsupported, "\(dir): only \(bin) found, a PyTorch pickle vidattn does not read; convert it "
+                               + "once with `python tools/convert_pytorch_bin.py \(dir)` (needs torch), which writes "
+                               + "model.safetensors beside it")
         } else {
             throw VidAttnError(.io, "\(dir): neither model.safetensors nor model.safetensors.index.json found")
         }

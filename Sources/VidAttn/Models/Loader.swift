@@ -16,8 +16,13 @@ public func loadModel(path dir: String) throws -> VideoModel {
     case "timesformer_pytorch": return try TimeSformerLucidrains(config: config, weights: w, file: cfgPath)
     case "motionformer": return try Motionformer(config: config, weights: w, file: cfgPath)
     case "fasttimesformer": return try FastTimeSformer(config: config, weights: w, file: cfgPath)
+    case "videomae": return try VideoMAE(config: config, weights: w, file: cfgPath)
     default:
         throw VidAttnError(.unsupported, "\(cfgPath): model_type '\(type)' is not supported " +
-                           "(supported: vivit, timesformer, torchvision_swin3d, timesformer_pytorch, motionformer, fasttimesformer)")
+                           "(supported: \(supportedModelTypes.joined(separator: ", ")))")
     }
 }
+
+/// Every `model_type` `loadModel` accepts.
+public let supportedModelTypes = ["vivit", "timesformer", "videomae", "torchvision_swin3d", "timesformer_pytorch",
+                                  "motionformer", "fasttimesformer"]

@@ -1,0 +1,172 @@
+// HuggingFace VideoMAE (`VideoMAEForVideoClassification`, docs/models.md): tubelet embedding,
+// a fixed sinusoidal position table (computed, never stored in the checkpoint), pre-LN
+// layers whose query and value projections carry biases and whose key projection has none,
+// and either mean pooling over every token followed by `fc_norm` (LayerNorm with PyTorch's
+// default ε 1e-5, not the config's) or a final LayerNorm and the first token (VideoMAE has
+// no CLS token). Accepts the Hub's 4.x names (`attention.attention.q_bias`, `v_bias`) and
+// transformers 5.x names (`query.bias`, `value.bias`).
+#if canImport(Glibc)
+import Glibc
+#endif
+import Kernels
+
+public final class VideoMAE: VideoModel, @unchecked Sendable {
+    public let modelType = "videomae"
+    public let config: JSON
+    public let numLabels: Int, hiddenSize: Int
+    public private(set) var parameterCount = 0
+    let heads: Int, inter: Int, channels: Int
+    let tubelet: (Int, Int, Int)
+    let act: Activation
+    let meanPooling: Bool
+    let patch: Linear
+    let blocks: [Block]
+    /// `videomae.layernorm` (use_mean_pooling false) or `fc_norm` (true).
+    let finalNorm: LayerNormP?, fcNorm: LayerNormP?
+    let classifier: Linear?
+
+    struct Block {
+        let ln1: LayerNormP, qkv: Linear, o: Linear, ln2: LayerNormP, fc1: Linear, fc2: Linear
+    }
+
+    init(config: JSON, weights w: Weights, file: String) throws {
+        let c = ConfigReader(json: config, file: file)
+        self.config = config
+        hiddenSize = try c.int("hidden_size", 768); heads = try c.int("num_attention_heads", 12)
+        let layers = try c.int("num_hidden_layers", 12)
+        inter = try c.int("intermediate_size", 3072)
+        channels = try c.int("num_channels", 3)
+        let p = try c.int("patch_size", 16), tt = try c.int("tubelet_size", 2)
+        tubelet = (tt, p, p)
+        try c.positive(["hidden_size": hiddenSize, "num_attention_heads": heads, "num_hidden_layers": layers,
+                        "intermediate_size": inter, "num_channels": channels, "patch_size": p, "tubelet_size": tt])
+        guard hiddenSize % heads == 0 else {
+            throw VidAttnError(.badFormat, "\(file): hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(heads)")
+        }
+        act = try activationNamed(try c.string("hidden_act", "gelu"), file: file)
+        meanPooling = try c.bool("use_mean_pooling", true)
+        let eps = Float(try c.double("layer_norm_eps", 1e-12))
+        let C = hiddenSize, K = channels * tt * p * p
+        let pw = try w.tensor("videomae.embeddings.patch_embeddings.projection.weight", shape: [C, channels, tt, p, p])
+        let pb = try w.tensor("videomae.embeddings.patch_embeddings.projection.bias", shape: [C])
+        let flat = try Tensor(shape: [C, K]); flat.data.update(from: pw.pointer, count: pw.count)
+        patch = try Linear(weight: flat, bias: pb)
+        let zeros = try Tensor(zeros: [C])
+        var bl: [Block] = []
+        for i in 0..<layers {
+            let l = "videomae.encoder.layer.\(i).", a = l + "attention.attention."
+            let q = try w.tensor(a + "query.weight", shape: [C, C])
+            let k = try w.tensor(a + "key.weight", shape: [C, C])
+            let v = try w.tensor(a + "value.weight", shape: [C, C])
+            // qkv_bias (4.x) / qv_bias (5.x) false: no biases at all.
+            let qb = try w.optional(a + "q_bias", shape: [C]) ?? w.optional(a + "query.bias", shape: [C]) ?? zeros
+            let vb = try w.optional(a + "v_bias", shape: [C]) ?? w.optional(a + "value.bias", shape: [C]) ?? zeros
+            bl.append(Block(
+                ln1: try w.norm(l + "layernorm_before", C, eps: eps),
+                qkv: try Linear(stacking: [(q, qb), (k, zeros), (v, vb)]),
+                o: try w.linear(l + "attention.output.dense", in: C, out: C),
+                ln2: try w.norm(l + "layernorm_after", C, eps: eps),
+                fc1: try w.linear(l + "intermediate.dense", in: C, out: inter),
+                fc2: try w.linear(l + "output.dense", in: inter, out: C)))
+        }
+        blocks = bl
+        if meanPooling {
+            finalNorm = nil
+            fcNorm = w.store.has("fc_norm.weight") ? try w.norm("fc_norm", C, eps: 1e-5) : nil
+        } else {
+            finalNorm = try w.norm("videomae.layernorm", C, eps: eps)
+            fcNorm = nil
+        }
+        if w.store.has("classifier.weight") {
+            let nl = try c.labels(w.store.info("classifier.weight")!.shape.first ?? 0)
+            classifier = try w.linear("classifier", in: C, out: nl)
+            numLabels = nl
+        } else {
+            classifier = nil; numLabels = 0
+        }
+        parameterCount = w.loaded
+    }
+
+    /// transformers' `get_sinusoid_encoding_table(n, C)`: angle(pos, j) = pos / 10000^(2⌊j/2⌋/C),
+    /// sin on even j and cos on odd j, computed in double and rounded to float. For another
+    /// token count than the configured one the table simply has that many rows (an extension:
+    /// transformers' table has exactly num_patches rows).
+    static func sinusoidTable(_ n: Int, _ c: Int) throws -> Tensor {
+        let t = try Tensor(shape: [n, c])
+        for j in 0..<c {
+            let denom = pow(10000.0, 2.0 * Double(j / 2) / Double(c))
+            for p in 0..<n {
+                let angle = Double(p) / denom
+                t.data[p * c + j] = Float(j % 2 == 0 ? sin(angle) : cos(angle))
+            }
+        }
+        return t
+    }
+
+    public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
+                        width W: Int, options: ForwardOptions) throws -> ModelOutput {
+        let (kt, kh, kw) = tubelet
+        try require(Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
+        try require(T >= kt && H >= kh && W >= kw,
+                    "input \(T)×\(H)×\(W) is smaller than one tubelet \(kt)×\(kh)×\(kw)", status: .shapeMismatch)
+        let N = (T / kt) * (H / kh) * (W / kw), C = hiddenSize, rows = B * N
+        let pos = try VideoMAE.sinusoidTable(N, C)
+        let x = try Tensor(shape: [B, N, C]), y = try Tensor(shape: [rows, max(3 * C, inter)])
+        let attn = try Tensor(shape: [rows, C])
+        let patches = try Tensor(shape: [rows, channels * kt * kh * kw])
+        patchify(px, B: B, T: T, C: Cin, H: H, W: W, kt: kt, kh: kh, kw: kw, into: patches.data)
+        try patch(patches.pointer, rows: rows, into: x.data)
+        for b in 0..<B { addRows(x.data + b * N * C, pos.pointer, N * C) }
+        var hidden: [Tensor] = []
+        var attentions: [Tensor] = []
+        if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, [B, N, C])) }
+        for (l, blk) in blocks.enumerated() {
+            if let go = options.shouldContinue, !go(l, blocks.count) {
+                throw VidAttnError(.aborted, "forward stopped by the callback before layer \(l)")
+            }
+            blk.ln1(x.pointer, rows: rows, into: attn.data)
+            try blk.qkv(attn.pointer, rows: rows, into: y.data)
+            var probs: Tensor? = nil
+            if options.outputAttentions { probs = try Tensor(shape: [B, heads, N, N]) }
+            try selfAttention(qkv: y.pointer, seqs: B, n: N, channels: C, heads: heads, out: attn.data, probs: probs?.data)
+            if let probs { attentions.append(probs) }
+            try blk.o(attn.pointer, rows: rows, into: x.data, accumulate: true)
+            blk.ln2(x.pointer, rows: rows, into: attn.data)
+            try blk.fc1(attn.pointer, rows: rows, into: y.data, activation: act)
+            try blk.fc2(y.pointer, rows: rows, into: x.data, accumulate: true)
+            if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, [B, N, C])) }
+        }
+        // last_hidden_state is VideoMAEModel's output: after videomae.layernorm when the model
+        // has one (use_mean_pooling false), else the residual stream itself.
+        let last = try Tensor(shape: [B, N, C])
+        if let finalNorm { finalNorm(x.pointer, rows: rows, into: last.data) } else { last.data.update(from: x.pointer, count: x.count) }
+        let feat = try Tensor(zeros: [B, C])
+        for b in 0..<B {
+            let dst = feat.data + b * C, src = last.pointer + b * N * C
+            if meanPooling {
+                for n in 0..<N { addRows(dst, src + n * C, C) }
+                for ch in 0..<C { dst[ch] /= Float(N) }
+            } else {
+                dst.update(from: src, count: C)   // the first token (no CLS in VideoMAE)
+            }
+        }
+        var pooled = feat
+        if let fcNorm {
+            pooled = try Tensor(shape: [B, C])
+            fcNorm(feat.pointer, rows: B, into: pooled.data)
+        }
+        let logits = try Tensor(zeros: [B, max(numLabels, 0)])
+        if let classifier { try classifier(pooled.pointer, rows: B, into: logits.data) }
+        let out = ModelOutput(logits: logits, lastHiddenState: last)
+        out.hiddenStates = hidden; out.attentions = attentions
+        return out
+    }
+}
+
+/// dst[i] += src[i] for n floats.
+@inline(__always)
+func addRows(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 16 <= n { vstore(vload(dst + i) + vload(src + i), dst + i); i += 16 }
+    while i < n { dst[i] += src[i]; i += 1 }
+}
