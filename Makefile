@@ -21,6 +21,7 @@ VERSION := $(shell sed -n 's/^\#define VIDATTN_VERSION_STRING "\(.*\)"/\1/p' inc
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
 
 .PHONY: all deps build demo test test-swift test-c test-python test-install bench bench-models install fuzz clean \
+        test-isa-levels \
         test-asan test-tsan cli-static
 
 all: build
@@ -49,7 +50,7 @@ demo: build
 	@echo "== kernels"
 	$(BUILD)/vidattn-demo
 
-test: build test-swift test-c test-install test-python
+test: build test-swift test-c test-install test-python test-isa-levels
 
 test-swift:
 	$(SWIFT) test -c release
@@ -90,6 +91,18 @@ test-c: $(BUILD)/c/test_capi $(BUILD)/c/example_attention $(BUILD)/c/test_models
 
 test-python:
 	env -u LD_LIBRARY_PATH $(PYTHON) -m pytest -q tests/python
+
+# The bf16 model suite once per bf16 unit (VIDATTN_MAX_ISA caps the choice): AMX, AVX512-BF16,
+# and the emulation on fp32 kernels; units this CPU lacks are reported as not run, by name.
+test-isa-levels:
+	@flags=" $$(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "; ran=""; lacked=""; \
+	for level in amx avx512_bf16 avx512; do \
+	  case $$level in amx) need=amx_bf16;; avx512_bf16) need=avx512_bf16;; avx512) need=avx512f;; esac; \
+	  if echo "$$flags" | grep -q " $$need "; then \
+	    echo "== bf16 models with VIDATTN_MAX_ISA=$$level"; \
+	    env -u LD_LIBRARY_PATH VIDATTN_MAX_ISA=$$level $(PYTHON) -m pytest -q tests/python/test_precision.py || exit 1; \
+	    ran="$$ran $$level"; else lacked="$$lacked $$level"; fi; done; \
+	echo "ISA levels run:$$ran; not run (this CPU lacks them):$${lacked:- none}"
 
 bench: build
 	$(BUILD)/vidattn-demo --reps 7

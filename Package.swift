@@ -75,7 +75,7 @@ let package = Package(
                 linkerSettings: [.unsafeFlags(libraryLinkFlags)]),
 
         // MARK: Executables
-        .executableTarget(name: "vidattn-demo", dependencies: ["VidAttn", "Kernels"],
+        .executableTarget(name: "vidattn-demo", dependencies: ["VidAttn", "Kernels", "CKernels"],
                           swiftSettings: simdSwiftSettings),
         .executableTarget(name: "vidattn-cli",
                           dependencies: ["VidAttn", "Kernels",
@@ -83,7 +83,7 @@ let package = Package(
                           swiftSettings: simdSwiftSettings),
 
         // MARK: Tests
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"],
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"],
                     swiftSettings: simdSwiftSettings),
     ],
     swiftLanguageModes: [.v5]

@@ -84,10 +84,21 @@ typedef struct vidattn_model vidattn_model;
 /* The outputs of one forward pass (owned by the caller; free with vidattn_output_free). */
 typedef struct vidattn_output vidattn_output;
 
+/* Precision of a model's Linear layers (qkv, projections, MLP, patch embedding). */
+typedef enum vidattn_precision {
+    VIDATTN_PRECISION_FP32 = 0,   /* default */
+    /* Weights converted to bf16 at load, activations rounded to bf16 (nearest even) as they
+     * enter each Linear, fp32 accumulation; LayerNorm, softmax, GELU, attention and the
+     * residual stream stay fp32. Runs on AMX where present, else AVX512-BF16; on a CPU with
+     * neither, the fp32 kernels run on the rounded weights (same numbers, no speed-up):
+     * vidattn_cpu_features() says which ("bf16=amx|avx512_bf16|emulated"). */
+    VIDATTN_PRECISION_BF16 = 1
+} vidattn_precision;
+
 /* Options for vidattn_model_load(); get them from vidattn_model_default_params(). */
 typedef struct vidattn_model_params {
     size_t struct_size;        /* = sizeof(vidattn_model_params) */
-    int reserved;              /* 0 */
+    int precision;             /* a vidattn_precision; VIDATTN_PRECISION_FP32 by default */
 } vidattn_model_params;
 
 /* Called between layers of a forward pass; return nonzero to continue, 0 to stop

@@ -52,7 +52,7 @@ private func outBox(_ p: OpaquePointer?) -> OutputBox? {
 
 @_cdecl("vidattn_model_default_params")
 public func vidattn_model_default_params() -> vidattn_model_params {
-    vidattn_model_params(struct_size: MemoryLayout<vidattn_model_params>.size, reserved: 0)
+    vidattn_model_params(struct_size: MemoryLayout<vidattn_model_params>.size, precision: Int32(VIDATTN_PRECISION_FP32.rawValue))
 }
 
 @_cdecl("vidattn_model_load")
@@ -62,11 +62,17 @@ public func vidattn_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePo
         let out = try nonNull(out, "out")
         out.pointee = nil
         let path = String(cString: try nonNull(path, "path"))
+        var precision = Precision.fp32
         if let params {
             try require(params.pointee.struct_size >= MemoryLayout<vidattn_model_params>.size,
                         "params.struct_size \(params.pointee.struct_size) is smaller than this library's struct")
+            switch params.pointee.precision {
+            case Int32(VIDATTN_PRECISION_FP32.rawValue): precision = .fp32
+            case Int32(VIDATTN_PRECISION_BF16.rawValue): precision = .bf16
+            default: throw VidAttnError(.invalidArgument, "params.precision \(params.pointee.precision) is not a vidattn_precision")
+            }
         }
-        let model = try loadModel(path: path)
+        let model = try loadModel(path: path, precision: precision)
         let text = (try? MappedFile(path: path + "/config.json").text()) ?? "{}"
         let pre = try PreprocessConfig(directory: path, modelConfig: model.config)
         out.pointee = OpaquePointer(Unmanaged.passRetained(ModelBox(model, configText: text, preprocess: pre)).toOpaque())

@@ -341,3 +341,26 @@ public func sgemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a
         }
     }
 }
+
+/// Scalar reference of the pre-packed SGEMM (fp32 accumulation in k order), reading B from
+/// its packed panels: what `VIDATTN_REFERENCE=1` runs for every model Linear.
+public func sgemmPackedReference(m: Int, a: UnsafePointer<Float>, lda: Int, packedB pb: PackedB, beta: Float,
+                                 c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: GemmEpilogue = .none) {
+    let k = pb.k, n = pb.n, kc = pb.kc
+    FlopCounter.addGemm(2 * m * n * k)
+    for i in 0..<m {
+        for j in 0..<n {
+            var s: Float = 0
+            for p in 0..<k {
+                let p0 = p / kc * kc, len = min(kc, k - p0)
+                s += a[i * lda + p] * pb.panel(p0, len, j / NR)[(p - p0) * NR + j % NR]
+            }
+            var v = s + (beta == 0 ? 0 : beta * c[i * ldc + j])
+            if let bias = epilogue.bias { v += bias[j] }
+            v = activate(v, epilogue.activation)
+            if let mp = epilogue.multiplier { v *= mp[i * epilogue.ldMultiplier + j] }
+            if let r = epilogue.residual { v += r[i * epilogue.ldResidual + j] }
+            c[i * ldc + j] = v
+        }
+    }
+}

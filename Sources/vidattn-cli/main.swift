@@ -17,8 +17,20 @@ struct Common: ParsableArguments {
     var threads: Int?
     @Flag(name: .long, help: "Machine-readable JSON on stdout.")
     var json = false
+    @Option(name: .long, help: "Linear layers in fp32 (default) or bf16 (AMX / AVX512-BF16 where present).")
+    var precision = "fp32"
+
+    var loadPrecision: Precision {
+        get throws {
+            guard let p = Precision(rawValue: precision) else {
+                throw ValidationError("--precision must be fp32 or bf16 (got \(precision))")
+            }
+            return p
+        }
+    }
 
     func apply() throws {
+        _ = try loadPrecision
         if let t = threads {
             guard t >= 1 else { throw ValidationError("--threads must be at least 1") }
             Threads.count = t
@@ -47,13 +59,14 @@ struct Loaded {
     let pre: PreprocessConfig
     let path: String
 
-    init(_ path: String) throws {
+    init(_ path: String, precision: Precision = .fp32) throws {
         let t0 = now()
-        model = try loadModel(path: path)
+        model = try loadModel(path: path, precision: precision)
         pre = try PreprocessConfig(directory: path, modelConfig: model.config)
         self.path = path
-        stderrLine(String(format: "loaded %@ (%@, %.1f M parameters) in %.2f s", path, model.modelType,
-                          Double(model.parameterCount) / 1e6, now() - t0))
+        stderrLine(String(format: "loaded %@ (%@, %.1f M parameters, %@) in %.2f s", path, model.modelType,
+                          Double(model.parameterCount) / 1e6,
+                          precision == .bf16 ? "bf16 on \(BF16Unit.detected.rawValue)" : "fp32", now() - t0))
     }
 
     var defaultFrames: Int { pre.numFrames ?? 16 }
@@ -82,7 +95,7 @@ struct Info: ParsableCommand {
 
     func run() throws {
         try common.apply()
-        let m = try Loaded(model)
+        let m = try Loaded(model, precision: try common.loadPrecision)
         let f = try m.countFlops()
         let (h, w) = m.defaultSize
         if common.json {
@@ -110,7 +123,7 @@ struct Flops: ParsableCommand {
 
     func run() throws {
         try common.apply()
-        let m = try Loaded(model)
+        let m = try Loaded(model, precision: try common.loadPrecision)
         let f = try m.countFlops()
         if common.json {
             printJSON(["total": f.gemm + f.attention, "attention": f.attention, "gemm": f.gemm])
@@ -131,7 +144,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         try common.apply()
         guard reps >= 1 else { throw ValidationError("--reps must be at least 1") }
-        let m = try Loaded(model)
+        let m = try Loaded(model, precision: try common.loadPrecision)
         let f = try m.countFlops()
         let (h, w) = m.defaultSize, t = m.defaultFrames
         let px = try Tensor(zeros: [1, t, 3, h, w])
@@ -214,7 +227,7 @@ struct Classify: ParsableCommand {
         try common.apply()
         guard top >= 1 else { throw ValidationError("--top must be at least 1") }
         guard FileManager.default.isReadableFile(atPath: video) else { throw ValidationError("cannot read \(video)") }
-        let m = try Loaded(model)
+        let m = try Loaded(model, precision: try common.loadPrecision)
         let t0 = now()
         let (rgb, count, h, w) = try decode(video)
         let tDecode = now() - t0

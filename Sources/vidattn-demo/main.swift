@@ -1,4 +1,5 @@
 import VidAttn
+import CKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -119,6 +120,52 @@ if getenv("VIDATTN_DEMO_SPLIT") != nil {
         print(fmt("%dx%d->%d: pack %.2f ms, prepacked gemm %.2f ms (%.0f%% peak), per-call %.2f ms (%.0f%%)", m, k, n,
                   median(tp) * 1e3, median(tg) * 1e3, 100 * gf / median(tg) / peakAll, median(tf) * 1e3, 100 * gf / median(tf) / peakAll))
     }
+    exit(0)
+}
+
+if getenv("VIDATTN_DEMO_BF16") != nil {
+    // bf16 GEMM (packed weights, activations rounded per call) against fp32, same shapes, alternating.
+    for (m, k, n) in [(1576, 768, 2304), (1569, 768, 3072), (1569, 3072, 768), (3137, 768, 2304), (6272, 192, 768)] {
+        let a = allocFloats(m * k)!, w = allocFloats(n * k)!, c = allocFloats(m * n)!
+        fillRandom(a, m * k, seed: 1); fillRandom(w, n * k, seed: 2)
+        let p32 = PackedB(transposed: true, k: k, n: n, b: w, ldb: k)!
+        let p16 = PackedBF16B(weight: w, n: n, k: k, ldw: k)!
+        var t32: [Double] = [], t16: [Double] = []
+        for _ in 0..<reps {
+            var t0 = now()
+            _ = sgemm(transA: false, m: m, k: k, alpha: 1, a: a, lda: k, packedB: p32, beta: 0, c: c, ldc: n)
+            t32.append(now() - t0)
+            t0 = now()
+            _ = gemmBF16(m: m, a: a, lda: k, packedB: p16, accumulate: false, c: c, ldc: n)
+            t16.append(now() - t0)
+        }
+        let gf = 2.0 * Double(m * n * k) / 1e9
+        print(fmt("%dx%d->%d: fp32 %.1f ms (%.0f GF/s), bf16 %.1f ms (%.0f GF/s), %.2fx", m, k, n, median(t32) * 1e3,
+                  gf / median(t32), median(t16) * 1e3, gf / median(t16), median(t32) / median(t16)))
+    }
+    exit(0)
+}
+
+if let kps = getenv("VIDATTN_DEMO_AMX") {
+    // bf16 block kernel alone: the tile peak, then 32×32 blocks with A and B reused from cache.
+    let kp = Int(String(cString: kps)) ?? 768
+    vidattn_amx_begin()
+    for _ in 0..<3 {
+        let t0 = now(); let f = vidattn_amx_probe(2_000_000); let dt = now() - t0
+        print(fmt("AMX tile peak: %.0f GFLOP/s", f / dt / 1e9))
+    }
+    let strips = 8
+    let a = UnsafeMutablePointer<UInt16>.allocate(capacity: 32 * kp * strips); a.initialize(repeating: 0x3F80, count: 32 * kp * strips)
+    let b = UnsafeMutablePointer<UInt16>.allocate(capacity: 32 * kp); b.initialize(repeating: 0x3F80, count: 32 * kp)
+    let c = allocFloats(32 * 32)!
+    for _ in 0..<3 {
+        let calls = 400_000_000 / kp
+        let t0 = now()
+        for i in 0..<calls { vidattn_amx_bf16_32x32(kp, a + (i % strips) * 32 * kp, kp, b, c, 32, 0) }
+        let dt = now() - t0
+        print(fmt("AMX 32x32 block kernel, kp=%d, %d A strips: %.0f GFLOP/s", kp, strips, 2.0 * 32 * 32 * Double(kp) * Double(calls) / dt / 1e9))
+    }
+    vidattn_amx_end()
     exit(0)
 }
 

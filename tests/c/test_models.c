@@ -78,6 +78,15 @@ int main(int argc, char **argv) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", argv[1], "vivit");
     CHECK(vidattn_model_load(path, &mp, &m) == VIDATTN_ERR_INVALID_ARGUMENT, "short params struct");
+    mp = vidattn_model_default_params();
+    CHECK(mp.precision == VIDATTN_PRECISION_FP32, "fp32 by default");
+    mp.precision = 7;
+    CHECK(vidattn_model_load(path, &mp, &m) == VIDATTN_ERR_INVALID_ARGUMENT && m == NULL, "unknown precision refused");
+    CHECK(strstr(vidattn_last_error(), "precision") != NULL, "message names the precision: %s", vidattn_last_error());
+    mp.precision = VIDATTN_PRECISION_BF16;
+    CHECK(vidattn_model_load(path, &mp, &m) == VIDATTN_OK && m != NULL, "bf16 load");
+    vidattn_model_free(m);
+    CHECK(strstr(vidattn_cpu_features(), "bf16=") != NULL, "cpu features name the bf16 unit: %s", vidattn_cpu_features());
     vidattn_model_free(NULL);
     vidattn_output_free(NULL);
     for (int i = 3; i < argc; i++) check_model(argv[1], argv[2], argv[i]);

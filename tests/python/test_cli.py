@@ -44,6 +44,18 @@ def test_classify_videomae(video):
     assert 0.99 < sum(t["probability"] for t in out["top"]) <= 1.0 + 1e-9
 
 
+def test_classify_bf16_and_bad_precision(video):
+    a = json.loads(run("classify", MODELS / "videomae", video, "--json").stdout)
+    r = run("classify", MODELS / "videomae", video, "--json", "--precision", "bf16")
+    assert r.returncode == 0, r.stderr
+    assert "bf16 on" in r.stderr
+    b = json.loads(r.stdout)
+    assert a["top"][0]["label"] == b["top"][0]["label"]
+    assert abs(a["top"][0]["probability"] - b["top"][0]["probability"]) < 1e-2
+    r = run("classify", MODELS / "videomae", video, "--precision", "fp16")
+    assert r.returncode != 0 and "--precision" in r.stderr
+
+
 def test_info_flops_bench():
     r = run("info", MODELS / "swin3d", "--json")
     assert r.returncode == 0, r.stderr

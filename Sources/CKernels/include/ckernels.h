@@ -44,6 +44,36 @@ typedef struct vidattn_cpu_info {
 /// the first time, only if the CPU has AMX and the OS enables its state).
 const vidattn_cpu_info *vidattn_cpu_detect(void);
 
+// MARK: - bf16 micro-kernels
+//
+// A 32×32 fp32 block of C = A · B, with
+//   A: 32 rows of bf16 (uint16), K contiguous, row stride lda elements, K padded to kp
+//      (a multiple of 32) with zeros;
+//   B: one packed panel of 32 columns, pair-interleaved ("VNNI" layout, read by both
+//      tdpbf16ps and vdpbf16ps): element (k, n) at ((k / 2) · 32 + n) · 2 + k % 2;
+//   C: 32 rows of 32 floats at row stride ldc, overwritten, or added to when accumulate.
+
+/// Loads the tile configuration this library uses (8 tiles of 16 rows × 64 bytes) on the
+/// calling thread. Call before vidattn_amx_bf16_32x32 on each thread; vidattn_amx_end after.
+void vidattn_amx_begin(void);
+/// Releases the calling thread's tile state.
+void vidattn_amx_end(void);
+/// The block on AMX (tdpbf16ps, four 16×16 accumulator tiles). Needs AMX-BF16 and the
+/// permission (vidattn_cpu_detect()->amx_permitted) and vidattn_amx_begin on this thread.
+void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, long lda, const uint16_t *b, float *c, long ldc,
+                            int accumulate);
+/// The same block with AVX512-BF16 (vdpbf16ps, four 8-row passes of 16 zmm accumulators).
+void vidattn_avx512bf16_32x32(long kp, const uint16_t *a, long lda, const uint16_t *b, float *c, long ldc,
+                              int accumulate);
+/// fp32 -> bf16 (round to nearest even, NaN stays NaN, subnormals become signed zero) of n values.
+void vidattn_f32_to_bf16(const float *src, uint16_t *dst, long n);
+/// The same through a given path (tests): 0 = AVX2 integer rounding, 1 = vcvtne2ps2bf16.
+void vidattn_f32_to_bf16_path(const float *src, uint16_t *dst, long n, int path);
+/// Scalar emulation of the same contract (bf16 products summed in fp32, pair by pair): the
+/// reference that checks the data layout on machines without AMX.
+void vidattn_bf16_32x32_ref(long kp, const uint16_t *a, long lda, const uint16_t *b, float *c, long ldc,
+                            int accumulate);
+
 // MARK: - Peak probes (benchmarks)
 
 /// Runs `iters` steps of 24 independent AVX-512 FMA chains (16 lanes each) and
@@ -51,6 +81,9 @@ const vidattn_cpu_info *vidattn_cpu_detect(void);
 double vidattn_fma_probe_avx512(long iters);
 /// The same with 12 AVX2 (8-lane) chains. Needs AVX2 and FMA.
 double vidattn_fma_probe_avx2(long iters);
+/// `iters` steps of four independent tdpbf16ps on resident tiles (16×16×32 each); returns
+/// the floating-point operations done. Needs AMX-BF16 and vidattn_amx_begin.
+double vidattn_amx_probe(long iters);
 
 #ifdef __cplusplus
 }

@@ -2,10 +2,21 @@
 // options and outputs, and the building blocks every ViT-style layer uses.
 import Kernels
 
-/// A PyTorch `Linear` (weight [out, in]) packed for the GEMM at load time.
+/// How the model being loaded stores its Linear layers; set by `loadModel(path:precision:)`
+/// for the duration of a load (every Linear built then takes it).
+public enum LoadContext {
+    @TaskLocal public static var precision: Precision = .fp32
+}
+
+/// A PyTorch `Linear` (weight [out, in]) packed for the GEMM at load time: fp32 panels, or
+/// bf16 pair-interleaved panels when loaded at `Precision.bf16` (on a CPU without a bf16
+/// unit, fp32 panels of the bf16-rounded weights: the same numbers, no speed-up).
 public struct Linear: Sendable {
     public let inFeatures: Int, outFeatures: Int
-    let w: PackedB
+    let w: PackedB?
+    let w16: PackedBF16B?
+    /// bf16 without a bf16 unit: inputs are rounded to bf16 before the fp32 GEMM.
+    let roundInputs: Bool
     let bias: Tensor?
 
     public init(weight: Tensor, bias: Tensor?) throws {
@@ -16,10 +27,31 @@ public struct Linear: Sendable {
         if let bias, bias.shape != [outFeatures] {
             throw VidAttnError(.shapeMismatch, "linear bias has shape \(bias.shape), expected [\(outFeatures)]")
         }
+        self.bias = bias
+        if LoadContext.precision == .bf16 {
+            guard let p16 = PackedBF16B(weight: weight.pointer, n: outFeatures, k: inFeatures, ldw: inFeatures) else {
+                throw VidAttnError(.outOfMemory, "cannot pack a \(weight.shape) weight as bf16")
+            }
+            if BF16Unit.detected != .emulated {
+                w16 = p16; w = nil; roundInputs = false
+                return
+            }
+            // No bf16 unit: fp32 kernels on the rounded weights and rounded inputs.
+            guard let rounded = allocFloats(weight.count) else {
+                throw VidAttnError(.outOfMemory, "cannot round a \(weight.shape) weight")
+            }
+            defer { freeFloats(rounded) }
+            p16.unpacked(into: rounded)
+            guard let p = PackedB(transposed: true, k: inFeatures, n: outFeatures, b: rounded, ldb: inFeatures) else {
+                throw VidAttnError(.outOfMemory, "cannot pack a \(weight.shape) weight")
+            }
+            w = p; w16 = nil; roundInputs = true
+            return
+        }
         guard let p = PackedB(transposed: true, k: inFeatures, n: outFeatures, b: weight.pointer, ldb: inFeatures) else {
             throw VidAttnError(.outOfMemory, "cannot pack a \(weight.shape) weight")
         }
-        w = p; self.bias = bias
+        w = p; w16 = nil; roundInputs = false
     }
 
     /// Output rows lo..<hi of a weight [out, in] (and its bias): one half of a GEGLU projection.
@@ -61,10 +93,30 @@ public struct Linear: Sendable {
                         activation: Activation = .none, accumulate: Bool = false, ldx: Int? = nil,
                         multiplier: UnsafePointer<Float>? = nil) throws {
         let profiled = Profile.begin(.linear); defer { Profile.end(profiled, .linear) }
-        let ok = sgemm(transA: false, m: rows, k: inFeatures, alpha: 1, a: x, lda: ldx ?? inFeatures, packedB: w,
-                       beta: accumulate ? 1 : 0, c: y, ldc: outFeatures,
-                       epilogue: GemmEpilogue(bias: bias?.pointer, activation: activation,
-                                              multiplier: multiplier, ldMultiplier: outFeatures))
+        let epilogue = GemmEpilogue(bias: bias?.pointer, activation: activation,
+                                    multiplier: multiplier, ldMultiplier: outFeatures)
+        let ok: Bool
+        if roundInputs {
+            let ld = ldx ?? inFeatures
+            guard let xr = ScratchPool.shared.take(max(rows * inFeatures, 1)) else {
+                throw VidAttnError(.outOfMemory, "linear \(inFeatures)→\(outFeatures) on \(rows) rows: scratch")
+            }
+            defer { ScratchPool.shared.give(xr) }
+            roundToBF16(rows: rows, cols: inFeatures, x, ld, into: xr.p)
+            ok = sgemm(transA: false, m: rows, k: inFeatures, alpha: 1, a: xr.p, lda: inFeatures, packedB: w!,
+                       beta: accumulate ? 1 : 0, c: y, ldc: outFeatures, epilogue: epilogue)
+        } else if let w16 {
+            ok = gemmBF16(m: rows, a: x, lda: ldx ?? inFeatures, packedB: w16, accumulate: accumulate, c: y,
+                          ldc: outFeatures, epilogue: epilogue)
+        } else if KernelMode.useReference {
+            // The scalar reference (VIDATTN_REFERENCE=1) covers the packed GEMM too.
+            sgemmPackedReference(m: rows, a: x, lda: ldx ?? inFeatures, packedB: w!, beta: accumulate ? 1 : 0,
+                                 c: y, ldc: outFeatures, epilogue: epilogue)
+            ok = true
+        } else {
+            ok = sgemm(transA: false, m: rows, k: inFeatures, alpha: 1, a: x, lda: ldx ?? inFeatures, packedB: w!,
+                       beta: accumulate ? 1 : 0, c: y, ldc: outFeatures, epilogue: epilogue)
+        }
         if !ok { throw VidAttnError(.outOfMemory, "linear \(inFeatures)→\(outFeatures) on \(rows) rows: scratch") }
     }
 }

@@ -1,7 +1,12 @@
 // Loading a checkpoint directory: config.json picks the architecture by model_type.
 
-/// Loads `dir` (config.json + model.safetensors or a sharded index).
-public func loadModel(path dir: String) throws -> VideoModel {
+/// Loads `dir` (config.json + model.safetensors or a sharded index); `precision` chooses how
+/// the Linear layers are stored and run (bf16: converted once here, see `Linear`).
+public func loadModel(path dir: String, precision: Precision = .fp32) throws -> VideoModel {
+    try LoadContext.$precision.withValue(precision) { try loadModelHere(dir) }
+}
+
+private func loadModelHere(_ dir: String) throws -> VideoModel {
     let cfgPath = dir + "/config.json"
     guard fileExists(cfgPath) else { throw VidAttnError(.io, "\(dir): no config.json") }
     let config = try JSON.parse(try MappedFile(path: cfgPath).text())

@@ -51,7 +51,7 @@ class MACs(ctypes.Structure):
 
 
 class ModelParams(ctypes.Structure):
-    _fields_ = [("struct_size", ctypes.c_size_t), ("reserved", ctypes.c_int)]
+    _fields_ = [("struct_size", ctypes.c_size_t), ("precision", ctypes.c_int)]
 
 
 PROGRESS = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int)

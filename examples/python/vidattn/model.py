@@ -46,10 +46,17 @@ class Model:
     from one thread while others run forwards frees the model when the last one returns
     (calls that start after close() raise ValueError)."""
 
-    def __init__(self, path):
+    PRECISIONS = {"fp32": 0, "bf16": 1}   # vidattn_precision
+
+    def __init__(self, path, precision="fp32"):
         path = os.fspath(path)
+        if precision not in self.PRECISIONS:
+            from .errors import InvalidArgument
+            raise InvalidArgument(f"precision must be one of {sorted(self.PRECISIONS)}, got {precision!r}")
         h = ctypes.c_void_p()
         params = lib.vidattn_model_default_params()
+        params.precision = self.PRECISIONS[precision]
+        self.precision = precision
         check(lib.vidattn_model_load(path.encode(), ctypes.byref(params), ctypes.byref(h)))
         self._h = h.value
         self._lock = threading.Lock()
@@ -175,6 +182,7 @@ class Model:
         return f"Model({self.path!r}, type={self.model_type}, labels={self.num_labels})"
 
 
-def load(path):
-    """Loads a checkpoint directory; see Model."""
-    return Model(path)
+def load(path, precision="fp32"):
+    """Loads a checkpoint directory; see Model. precision: "fp32" or "bf16" (Linear layers in
+    bf16 on AMX / AVX512-BF16, fp32 accumulation; see vidattn_precision in vidattn.h)."""
+    return Model(path, precision=precision)

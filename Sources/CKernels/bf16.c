@@ -1,0 +1,169 @@
+// bf16 micro-kernels (see ckernels.h for the data layout). Each function carries its own
+// target attribute, so the file builds for any x86-64 and the caller picks a kernel the
+// CPU has at run time.
+#include "ckernels.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_config;
+
+__attribute__((target("amx-tile")))
+void vidattn_amx_begin(void) {
+    tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
+    _tile_loadconfig(&cfg);
+}
+
+__attribute__((target("amx-tile")))
+void vidattn_amx_end(void) { _tile_release(); }
+
+// Tiles: 0..3 accumulate C (rows 0-15 / 16-31 × cols 0-15 / 16-31); 4, 5 hold A rows
+// 0-15 / 16-31 (32 bf16 of K each); 6, 7 hold B columns 0-15 / 16-31 (16 K pairs each).
+__attribute__((target("amx-tile,amx-bf16")))
+void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, long lda, const uint16_t *b, float *c, long ldc,
+                            int accumulate) {
+    const long strideC = ldc * 4;
+    if (accumulate) {
+        _tile_loadd(0, c, strideC);
+        _tile_loadd(1, c + 16, strideC);
+        _tile_loadd(2, c + 16 * ldc, strideC);
+        _tile_loadd(3, c + 16 * ldc + 16, strideC);
+    } else {
+        _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+    }
+    const long strideA = lda * 2;
+    // Tile registers are not renamed: each load is placed right before the products that
+    // need it, so that the next step's loads wait on as few products as possible; the step
+    // after next is prefetched into L1.
+    for (long k = 0; k < kp; k += 32) {
+        if (k + 64 < kp) {
+            for (int r = 0; r < 32; r++) _mm_prefetch((const char *)(a + r * lda + k + 64), _MM_HINT_T0);
+            for (int l = 0; l < 32; l++) _mm_prefetch((const char *)(b + (k + 64) * 32 + l * 32), _MM_HINT_T0);
+        }
+        _tile_loadd(4, a + k, strideA);
+        _tile_loadd(6, b + k * 32, 128);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_loadd(7, b + k * 32 + 32, 128);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_loadd(5, a + 16 * lda + k, strideA);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, c, strideC);
+    _tile_stored(1, c + 16, strideC);
+    _tile_stored(2, c + 16 * ldc, strideC);
+    _tile_stored(3, c + 16 * ldc + 16, strideC);
+}
+
+__attribute__((target("avx512f,avx512bf16")))
+void vidattn_avx512bf16_32x32(long kp, const uint16_t *a, long lda, const uint16_t *b, float *c, long ldc,
+                              int accumulate) {
+    for (int r0 = 0; r0 < 32; r0 += 8) {
+        __m512 acc[16];
+        for (int r = 0; r < 8; r++) {
+            acc[2 * r] = accumulate ? _mm512_loadu_ps(c + (r0 + r) * ldc) : _mm512_setzero_ps();
+            acc[2 * r + 1] = accumulate ? _mm512_loadu_ps(c + (r0 + r) * ldc + 16) : _mm512_setzero_ps();
+        }
+        const uint16_t *ar = a + r0 * lda;
+        for (long kk = 0; kk < kp / 2; kk++) {
+            __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + kk * 64);
+            __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + kk * 64 + 32);
+#pragma clang loop unroll(full)
+            for (int r = 0; r < 8; r++) {
+                uint32_t pair;
+                memcpy(&pair, ar + r * lda + 2 * kk, 4);
+                __m512bh av = (__m512bh)_mm512_set1_epi32((int)pair);
+                acc[2 * r] = _mm512_dpbf16_ps(acc[2 * r], av, b0);
+                acc[2 * r + 1] = _mm512_dpbf16_ps(acc[2 * r + 1], av, b1);
+            }
+        }
+        for (int r = 0; r < 8; r++) {
+            _mm512_storeu_ps(c + (r0 + r) * ldc, acc[2 * r]);
+            _mm512_storeu_ps(c + (r0 + r) * ldc + 16, acc[2 * r + 1]);
+        }
+    }
+}
+
+static inline float bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+void vidattn_bf16_32x32_ref(long kp, const uint16_t *a, long lda, const uint16_t *b, float *c, long ldc,
+                            int accumulate) {
+    for (int r = 0; r < 32; r++)
+        for (int n = 0; n < 32; n++) {
+            float s = accumulate ? c[r * ldc + n] : 0;
+            for (long kk = 0; kk < kp / 2; kk++) {
+                float a0 = bf16_to_f32(a[r * lda + 2 * kk]), a1 = bf16_to_f32(a[r * lda + 2 * kk + 1]);
+                float b0 = bf16_to_f32(b[(kk * 32 + n) * 2]), b1 = bf16_to_f32(b[(kk * 32 + n) * 2 + 1]);
+                s += a0 * b0 + a1 * b1;
+            }
+            c[r * ldc + n] = s;
+        }
+}
+
+__attribute__((target("amx-tile,amx-bf16")))
+double vidattn_amx_probe(long iters) {
+    static uint16_t buf[16 * 32] __attribute__((aligned(64)));
+    _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+    _tile_loadd(4, buf, 64); _tile_loadd(5, buf, 64); _tile_loadd(6, buf, 64); _tile_loadd(7, buf, 64);
+    for (long i = 0; i < iters; i++) {
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    float sink[16 * 16];
+    _tile_stored(0, sink, 64);
+    return (double)iters * 4 * 16 * 16 * 32 * 2;
+}
+
+// fp32 -> bf16, round to nearest even, NaN kept NaN, subnormals to signed zero (what
+// vcvtne2ps2bf16 does). That instruction where the CPU has it.
+__attribute__((target("avx512f,avx512bw,avx512bf16")))
+static void to_bf16_avx512bf16(const float *src, uint16_t *dst, long n) {
+    long i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+        _mm512_storeu_si512(dst + i, (__m512i)v);
+    }
+    if (i < n) {
+        __mmask32 m = (__mmask32)((1ull << (n - i)) - 1);
+        __mmask16 lo = (__mmask16)(m & 0xFFFF), hi = (__mmask16)(m >> 16);
+        __m512 a = _mm512_maskz_loadu_ps(lo, src + i), b = _mm512_maskz_loadu_ps(hi, src + i + 16);
+        _mm512_mask_storeu_epi16(dst + i, m, (__m512i)_mm512_cvtne2ps_pbh(b, a));
+    }
+}
+
+static inline uint16_t to_bf16_1(float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, 4);
+    if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((bits >> 16) | 0x40);
+    if ((bits & 0x7F800000u) == 0) return (uint16_t)((bits >> 16) & 0x8000u);   // subnormal -> signed 0
+    return (uint16_t)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
+__attribute__((target("avx2")))
+static void to_bf16_avx2(const float *src, uint16_t *dst, long n) {
+    for (long i = 0; i < n; i++) dst[i] = to_bf16_1(src[i]);   // vectorised by the compiler
+}
+
+void vidattn_f32_to_bf16_path(const float *src, uint16_t *dst, long n, int path) {
+    if (path == 1) to_bf16_avx512bf16(src, dst, n);
+    else to_bf16_avx2(src, dst, n);
+}
+
+void vidattn_f32_to_bf16(const float *src, uint16_t *dst, long n) {
+    const vidattn_cpu_info *c = vidattn_cpu_detect();
+    vidattn_f32_to_bf16_path(src, dst, n, c->avx512_bf16 && c->avx512bw ? 1 : 0);
+}

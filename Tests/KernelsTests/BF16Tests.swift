@@ -1,0 +1,96 @@
+import CKernels
+import XCTest
+@testable import Kernels
+
+/// The bf16 GEMM: rounding, the packed layout, and every block kernel the CPU has (AMX,
+/// AVX512-BF16) against the scalar emulation and an fp64 reference on the rounded inputs.
+/// Kernels the machine cannot run are reported as not run, by name.
+final class BF16Tests: XCTestCase {
+    func testRoundingToNearestEven() {
+        XCTAssertEqual(bf16Round(1.0), 0x3F80)
+        XCTAssertEqual(bf16Round(Float(bitPattern: 0x3F80_8000)), 0x3F80)     // tie, even below
+        XCTAssertEqual(bf16Round(Float(bitPattern: 0x3F81_8000)), 0x3F82)     // tie, even above
+        XCTAssertEqual(bf16Round(Float(bitPattern: 0x3F80_8001)), 0x3F81)
+        XCTAssertEqual(bf16Round(.infinity), 0x7F80)
+        XCTAssertEqual(bf16Round(-.infinity), 0xFF80)
+        XCTAssertTrue(bf16ToFloat(bf16Round(.nan)).isNaN)
+        XCTAssertEqual(bf16ToFloat(bf16Round(-2.5)), -2.5)
+        // Every conversion path gives the same bits as bf16Round.
+        let info = CPU.info
+        var xs: [Float] = [0, -0, 1, .infinity, -.infinity, .nan, Float.greatestFiniteMagnitude, 1e-40, -3.3e38]
+        var s: UInt32 = 12345
+        for _ in 0..<2000 { s = s &* 1664525 &+ 1013904223; xs.append(Float(bitPattern: s)) }
+        for path: Int32 in [0, 1] {
+            if path == 1 && (info.avx512_bf16 == 0 || info.avx512bw == 0) {
+                print("bf16 conversion path vcvtne2ps2bf16: not run (CPU lacks AVX512-BF16)")
+                continue
+            }
+            var out = [UInt16](repeating: 0, count: xs.count)
+            vidattn_f32_to_bf16_path(xs, &out, xs.count, path)
+            for (x, h) in zip(xs, out) {
+                if x.isNaN { XCTAssertTrue(bf16ToFloat(h).isNaN, "path \(path): NaN"); continue }
+                XCTAssertEqual(h, bf16Round(x), "path \(path): \(x.bitPattern)")
+            }
+        }
+    }
+
+    func testPackedLayoutRoundTrips() {
+        let n = 45, k = 70
+        let w = Buf(n * k, seed: 3)
+        let p = PackedBF16B(weight: w.p, n: n, k: k, ldw: k)!
+        XCTAssertEqual(p.kp, 96)
+        XCTAssertEqual(p.panels, 2)
+        let back = Buf(n * k)
+        p.unpacked(into: back.p)
+        for i in 0..<(n * k) { XCTAssertEqual(back.p[i], bf16ToFloat(bf16Round(w.p[i]))) }
+        // Element (k, n) of panel j sits at ((k / 2) · 32 + n) · 2 + k % 2.
+        let panel1 = p.panel(1)
+        XCTAssertEqual(panel1[((5 / 2) * 32 + 3) * 2 + 1], bf16Round(w.p[(32 + 3) * k + 5]))
+        XCTAssertEqual(panel1[((69 / 2) * 32 + 12) * 2 + 1], bf16Round(w.p[(32 + 12) * k + 69]))
+        XCTAssertEqual(panel1[((69 / 2) * 32 + 13) * 2 + 1], 0, "columns past N are zero")
+        XCTAssertEqual(panel1[((80 / 2) * 32 + 2) * 2], 0, "K past k is zero")
+    }
+
+    func kernels() -> [BF16Kernel] {
+        var ks: [BF16Kernel] = [.reference]
+        let i = CPU.info
+        if i.amx_bf16 != 0 && i.amx_permitted != 0 { ks.append(.amx) } else {
+            print("bf16 kernel amx: not run (CPU lacks AMX-BF16 or the permission)")
+        }
+        if i.avx512_bf16 != 0 { ks.append(.avx512bf16) } else {
+            print("bf16 kernel avx512_bf16: not run (CPU lacks AVX512-BF16)")
+        }
+        return ks
+    }
+
+    func testGemmAgainstRoundedReference() {
+        for (m, k, n) in [(77, 100, 45), (32, 32, 32), (300, 768, 96), (5, 3, 70)] {
+            let a = Buf(m * k, seed: 1), w = Buf(n * k, seed: 2, scale: 0.5), bias = Buf(n, seed: 4)
+            let res = Buf(m * n, seed: 5), c0 = Buf(m * n, seed: 6)
+            let packed = PackedBF16B(weight: w.p, n: n, k: k, ldw: k)!
+            for accumulate in [false, true] {
+                // fp64 reference on bf16-rounded inputs, then the fp32 epilogue.
+                var want = [Float](repeating: 0, count: m * n)
+                for i in 0..<m { for j in 0..<n {
+                    var s = 0.0
+                    for p in 0..<k {
+                        s += Double(bf16ToFloat(bf16Round(a.p[i * k + p]))) * Double(bf16ToFloat(bf16Round(w.p[j * k + p])))
+                    }
+                    var v = Float(s) + (accumulate ? c0.p[i * n + j] : 0) + bias.p[j]
+                    v = activate(v, .gelu)
+                    want[i * n + j] = v + res.p[i * n + j]
+                } }
+                for kernel in kernels() {
+                    let c = Buf(copying: c0)
+                    let ok = gemmBF16(m: m, a: a.p, lda: k, packedB: packed, accumulate: accumulate, c: c.p, ldc: n,
+                                      epilogue: GemmEpilogue(bias: bias.p, activation: .gelu, residual: res.p, ldResidual: n),
+                                      kernel: kernel, threads: 2)
+                    XCTAssertTrue(ok)
+                    var err: Float = 0
+                    for i in 0..<(m * n) { err = max(err, abs(c.p[i] - want[i])) }
+                    XCTAssertLessThan(err, 2e-5 * Float(k).squareRoot(), "\(kernel) \(m)x\(k)x\(n) accumulate \(accumulate)")
+                }
+            }
+        }
+    }
+}
