@@ -70,7 +70,7 @@ C_MODELS := vivit vivit_v5names vivit_sharded vivit_bf16 timesformer_divided tim
             fasttimesformer_fastformer_divided fasttimesformer_fastformer_joint \
             motionformer_orig_traj_336 motionformer_orig_traj_new_80 motionformer_orig_nystrom_336 \
             motionformer_orig_orthoformer_80 motionformer_orig_performer_336 motionformer_orig_joint_posjoint_224 \
-            motionformer_orig_divided_336 videomae videomae_first_token \
+            motionformer_orig_divided_336 videomae videomae_first_token aim_swin aim_swin_temporal_embedding \
             fasttimesformer_performer_divided:2e-3  # unstable by design: see tests/python/test_models.py
 
 # Every allocation failure of a load + forward, per architecture (test_robust oom).

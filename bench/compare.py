@@ -134,10 +134,14 @@ def main():
     ap.add_argument("--only", nargs="+", choices=WORKLOADS, default=WORKLOADS)
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime side")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: PyTorch fp32 and bf16 autocast against vidattn fp32 and bf16 (4 sides)")
     ap.add_argument("--peak", nargs=5, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.peak:
         return peak(a.peak)
+    if a.precision == "bf16":
+        return bf16_table(a)
     import numpy as np
     import torch
     import vidattn
@@ -179,6 +183,42 @@ def main():
             ort = (f"{t_ort:.2f} s", f"{t_ort / t_va:.2f}x") if t_ort else ("-", "-")
             print(f"| {name} | {t_torch:.2f} s | {ort[0]} | {t_va:.2f} s | {t_torch / t_va:.2f}x | {ort[1]} | {gf} | {diff:.1e} "
                   f"| {mem[0]} | {mem[1]} |", flush=True)
+
+
+def bf16_table(a):
+    """PyTorch eager fp32 and torch.autocast("cpu", bfloat16) against vidattn fp32 and bf16,
+    the four sides alternating in one run."""
+    import numpy as np
+    import torch
+    import vidattn
+    torch.set_num_threads(a.threads)
+    vidattn.set_num_threads(a.threads)
+    feats = vidattn.cpu_features()
+    print(f"# end-to-end forward, batch 1, {a.threads} threads, median of {a.reps} (torch {torch.__version__}); "
+          f"cpu: {feats['cpu']}; vidattn bf16 unit: {feats['bf16']}\n")
+    print("| workload | PyTorch fp32 | PyTorch bf16 autocast | vidattn fp32 | vidattn bf16 | bf16 vs PyTorch bf16 "
+          "| bf16 vs vidattn fp32 | max logit diff bf16 vs fp32 | top-1 same |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in a.only:
+            fn, video, ckpt = build(name, tmp)
+            vnp = video.numpy()
+            m32, m16 = vidattn.load(ckpt), vidattn.load(ckpt, precision="bf16")
+
+            def torch32():
+                with torch.inference_mode():
+                    return fn(video)
+
+            def torch16():
+                with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                    return fn(video)
+            t = median_times([torch32, torch16, lambda: m32(vnp), lambda: m16(vnp)], a.reps)
+            l32, l16 = m32(vnp), m16(vnp)
+            diff = float(np.abs(l32 - l16).max())
+            same = bool((l32.argmax(-1) == l16.argmax(-1)).all())
+            print(f"| {name} | {t[0]:.2f} s | {t[1]:.2f} s | {t[2]:.2f} s | {t[3]:.2f} s | {t[1] / t[3]:.2f}x "
+                  f"| {t[2] / t[3]:.2f}x | {diff:.1e} | {same} |", flush=True)
+            m32.close(); m16.close()
 
 
 def onnx_session(name, fn, video, tmp, threads):

@@ -162,6 +162,7 @@ void vidattn_set_reference_kernels(int enable);
  *   "timesformer"         HF TimeSformer (divided / joint / space-only)
  *   "videomae"            HF VideoMAE for video classification (mean or first-token pooling)
  *   "torchvision_swin3d"  torchvision swin3d_t/s/b (tools/convert_torchvision_swin3d.py)
+ *   "aim_swin"            AIM's Swin with adapters and temporal attention (tools/convert_aim_swin.py)
  *   "timesformer_pytorch" lucidrains TimeSformer-pytorch (tools/convert_timesformer_pytorch.py)
  *   "motionformer"        Motionformer, any crop incl. the 336-pixel HR models (tools/convert_motionformer.py)
  *   "fasttimesformer"     FastTimeSformer (tools/convert_fasttimesformer.py)

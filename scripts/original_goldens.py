@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Golden outputs from the original repositories' own model code (not from our reading of it).
 
-    python scripts/original_goldens.py --motionformer /path/to/Motionformer.git [--out tests/fixtures/models]
+    python scripts/original_goldens.py --motionformer /path/to/Motionformer.git --aim /path/to/adapt-image-models.git \
+        [--out tests/fixtures/models]
 
 The original code is read from a git checkout or bare mirror of the repository (`git show` at the
 commit named below), written to a temporary folder outside this repository, imported there and run
@@ -22,7 +23,14 @@ vit_helper,nystrom_helper,orthoformer_helper,performer_helper}.py), with these s
     `[(B·heads), N, d]` tensors they are given (Performer with a singleton head axis), and their
     `[(B·heads), N, F, d]` output is used as it is. Applied as text replacements, listed in NYSTROM_FIX
     and PERFORMER_FIX.
-The logits are read from the `head` layer (the eval-mode model returns their softmax), and the
+AIM, taoyang1122/adapt-image-models at b3580d2 (mmaction/models/backbones/swin2d_adapter.py,
+`SwinTransformer2D_Adapter`), with these shims: `..builder.BACKBONES` is a stub registry and
+`mmaction.utils.get_root_logger` a stub (both only register or log). The head is mmaction2's
+I3DHead at inference (mean over T'×H×W, then `fc_cls`), written here in three lines since it is
+not in that file. The original fixes the spatial size at 224 (its PatchEmbed3D is built with the
+default img_size), so the fixtures are 224×224 clips of 4 frames with a narrow model.
+
+The Motionformer logits are read from the `head` layer (the eval-mode model returns their softmax), and the
 last hidden state from the final `norm` layer, by forward hooks. Inputs are not stored: they are
 `numpy.random.default_rng(seed).standard_normal(shape, dtype=float32)`, reproducible without torch.
 """
@@ -174,12 +182,80 @@ def motionformer(repo, out_root):
             print("wrote", out, "logits", seen["logits"].numpy().round(4).tolist())
 
 
+AIM_COMMIT = "b3580d2"
+
+# name: (embed_dim, depths, heads, num_frames, t_relative)
+AIM_VARIANTS = {
+    "aim_swin": (8, [2, 2, 2, 2], [1, 2, 2, 4], 4, True),
+    "aim_swin_temporal_embedding": (8, [2, 2, 2, 2], [2, 2, 4, 4], 6, False),
+}
+
+
+def import_aim(repo, tmp):
+    root = Path(tmp) / "aim_original"
+    (root / "mmaction" / "models" / "backbones").mkdir(parents=True)
+    (root / "mmaction" / "__init__.py").write_text("")
+    (root / "mmaction" / "utils.py").write_text(
+        "import logging\ndef get_root_logger(*a, **k):\n    return logging.getLogger('aim')\n")
+    (root / "mmaction" / "models" / "__init__.py").write_text("")
+    (root / "mmaction" / "models" / "builder.py").write_text(
+        "class _Registry:\n    def register_module(self, *a, **k):\n        return lambda cls: cls\nBACKBONES = _Registry()\n")
+    (root / "mmaction" / "models" / "backbones" / "__init__.py").write_text("")
+    text = git_show(repo, AIM_COMMIT, "mmaction/models/backbones/swin2d_adapter.py")
+    (root / "mmaction" / "models" / "backbones" / "swin2d_adapter.py").write_text(text)
+    sys.path.insert(0, str(root))
+    return importlib.import_module("mmaction.models.backbones.swin2d_adapter")
+
+
+def aim(repo, out_root):
+    import torch
+    from convert_aim_swin import write_checkpoint
+    with tempfile.TemporaryDirectory() as tmp:
+        mod = import_aim(repo, tmp)
+        for i, (name, (dim, depths, heads, frames, t_rel)) in enumerate(AIM_VARIANTS.items()):
+            torch.manual_seed(300 + i)
+            bb = mod.SwinTransformer2D_Adapter(patch_size=(2, 4, 4), num_frames=frames, embed_dim=dim, depths=depths,
+                                               num_heads=heads, window_size=7, drop_path_rate=0.0,
+                                               t_relative=t_rel)
+            bb.eval()   # its train() override returns None, so not chained
+            fc = torch.nn.Linear(dim * 8, 5)
+            with torch.no_grad():   # random weights everywhere (the adapters' fc2 start at zero)
+                for n_, p in list(bb.named_parameters()) + list(fc.named_parameters()):
+                    p.copy_(torch.randn_like(p) * (0.2 if p.dim() > 1 else 0.5))
+                    if n_.endswith("norm1.weight") or n_.endswith("norm2.weight") or n_.endswith("norm.weight"):
+                        p.add_(1.0)
+            shape = (1, frames, 3, 224, 224)
+            seed = 2000 + i
+            px = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+            seen = {}
+            bb.norm.register_forward_hook(lambda m, a, o: seen.__setitem__("last", o.detach().clone()))
+            with torch.no_grad():
+                feat = bb(torch.from_numpy(px).permute(0, 2, 1, 3, 4).contiguous())   # [B, C, T', H', W']
+                logits = fc(feat.mean(dim=(2, 3, 4)))                                  # I3DHead at inference
+            sd = {f"backbone.{k}": v for k, v in bb.state_dict().items()}
+            sd.update({"cls_head.fc_cls.weight": fc.weight, "cls_head.fc_cls.bias": fc.bias})
+            cfg = dict(embed_dim=dim, depths=depths, num_heads=heads, window_size=7, patch_size=[2, 4, 4],
+                       img_size=224, num_frames=frames, mlp_ratio=4.0, t_relative=t_rel, patch_norm=True, num_classes=5)
+            out = write_checkpoint(sd, Path(out_root) / name, cfg)
+            # last_hidden_state: the final norm's output, tokens (t, h, w) per clip.
+            last = seen["last"].reshape(1, -1, dim * 8)
+            np.savez_compressed(out / "io.npz", seed=np.int64(seed), shape=np.array(shape, np.int64),
+                                logits=logits.numpy(), last_hidden_state=last.numpy())
+            print("wrote", out, "logits", logits.numpy().round(4).tolist())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--motionformer", required=True, help="git directory of facebookresearch/Motionformer")
+    ap.add_argument("--motionformer", help="git directory of facebookresearch/Motionformer")
+    ap.add_argument("--aim", help="git directory of taoyang1122/adapt-image-models")
     ap.add_argument("--out", default=str(ROOT / "tests" / "fixtures" / "models"))
     a = ap.parse_args()
-    motionformer(a.motionformer, a.out)
+    if not (a.motionformer or a.aim):
+        ap.error("give --motionformer and/or --aim")
+    if a.motionformer:
+        motionformer(a.motionformer, a.out)
+    if a.aim:
+        aim(a.aim, a.out)
 
 
 if __name__ == "__main__":

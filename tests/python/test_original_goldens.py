@@ -1,8 +1,10 @@
-"""Motionformer against goldens made by the original repository's own code
+"""Motionformer and AIM Swin against goldens made by the original repositories' own code
 (scripts/original_goldens.py: facebookresearch/Motionformer bf43d50 run untouched but for the
 documented shims), at crops 80, 224 and 336 with the released 224-grid position table, every
 attention kind and approximation, and both position-table kinds. Tolerance 1e-4 absolute on the
-logits and on the last hidden state (the final LayerNorm over every token)."""
+logits and on the last hidden state (the final LayerNorm over every token). AIM Swin
+(taoyang1122/adapt-image-models b3580d2, SwinTransformer2D_Adapter + the I3DHead mean and fc):
+relative temporal bias and the learned temporal embedding variant, 224×224 as the original fixes."""
 import json
 import struct
 from pathlib import Path
@@ -15,6 +17,7 @@ import vidattn
 MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "models"
 
 NAMES = sorted(p.name for p in MODELS.iterdir() if p.name.startswith("motionformer_orig_"))
+AIM = ["aim_swin", "aim_swin_temporal_embedding"]
 
 
 def seeded_input(io):
@@ -30,7 +33,7 @@ def test_every_variant_is_present():
             "motionformer_orig_divided_posjoint_224"} <= set(NAMES)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", NAMES + AIM)
 def test_matches_original_code(name):
     io = np.load(MODELS / name / "io.npz")
     with vidattn.load(MODELS / name) as m:
@@ -66,3 +69,25 @@ def test_probabilities_option_matches_eval_mode(tmp_path):
     io = np.load(src / "io.npz")
     with vidattn.load(dst) as m:
         np.testing.assert_allclose(m(seeded_input(io)), io["probabilities"], atol=1e-5, rtol=0)
+
+
+def test_aim_swin_refuses_other_sizes_and_counts_flops():
+    import subprocess
+    io = np.load(MODELS / "aim_swin" / "io.npz")
+    px = seeded_input(io)
+    with vidattn.load(MODELS / "aim_swin") as m:
+        with pytest.raises(vidattn.VidAttnError, match="224"):
+            m(px[:, :, :, :112, :112])
+        assert m.model_type == "aim_swin"
+    cli = Path(__file__).resolve().parents[2] / ".build" / "release" / "vidattn-cli"
+    r = subprocess.run([str(cli), "flops", str(MODELS / "aim_swin"), "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    f = json.loads(r.stdout)
+    # Attention matmuls, as the AIM flops() counts them (x2 for multiply-adds): per even block
+    # 2·C·H·W·T² (temporal) and per block 2·C·H·W·ws²·T (windows); 2 blocks per stage.
+    T, ws, total = 2, 7, 0
+    for i, C in enumerate([8, 16, 32, 64]):
+        hw = (56 >> i) ** 2
+        w = min(ws, 56 >> i)
+        total += 2 * C * hw * T * T + 2 * (2 * C * hw * w * w * T)
+    assert f["attention"] == 2 * total, (f, 2 * total)

@@ -22,6 +22,7 @@ private func loadModelHere(_ dir: String) throws -> VideoModel {
     case "motionformer": return try Motionformer(config: config, weights: w, file: cfgPath)
     case "fasttimesformer": return try FastTimeSformer(config: config, weights: w, file: cfgPath)
     case "videomae": return try VideoMAE(config: config, weights: w, file: cfgPath)
+    case "aim_swin": return try AIMSwin(config: config, weights: w, file: cfgPath)
     default:
         throw VidAttnError(.unsupported, "\(cfgPath): model_type '\(type)' is not supported " +
                            "(supported: \(supportedModelTypes.joined(separator: ", ")))")
@@ -29,5 +30,5 @@ private func loadModelHere(_ dir: String) throws -> VideoModel {
 }
 
 /// Every `model_type` `loadModel` accepts.
-public let supportedModelTypes = ["vivit", "timesformer", "videomae", "torchvision_swin3d", "timesformer_pytorch",
-                                  "motionformer", "fasttimesformer"]
+public let supportedModelTypes = ["vivit", "timesformer", "videomae", "torchvision_swin3d", "aim_swin",
+                                  "timesformer_pytorch", "motionformer", "fasttimesformer"]

@@ -73,7 +73,8 @@ public struct PreprocessConfig: Sendable {
             rescale = 1.0 / 255; offset = false
             shortestEdge = j["resize_size"]?.array?.first?.int ?? 256
             if let c = j["crop_size"]?.array, c.count == 2, let h = c[0].int, let w = c[1].int { crop = (h, w) }
-        } else if j["processor"]?.string == "motionformer" {
+        } else if j["processor"]?.string == "motionformer" || j["processor"]?.string == "mmaction" {
+            // Short side resized, centre crop, x/255 then mean/std (mmaction's 0-255 constants / 255).
             rescale = 1.0 / 255; offset = false
             shortestEdge = j["resize_short_side"]?.int ?? shortestEdge
             if let c = j["crop_size"]?.int { crop = (c, c) }
