@@ -1,4 +1,4 @@
-"""Torch re-implementations, written from shared/spec/REFERENCE.md, of the reference
+"""Torch re-implementations, written from shared/spec/docs/models.md, of the reference
 systems that have no installable package (Motionformer's trajectory attention and its
 approximation helpers). Used only by scripts/make_fixtures.py to make golden outputs."""
 import math
@@ -129,7 +129,7 @@ def trajectory_attention(q, k, v, Wq, bq, Wkv, bkv, F, P, use_original_code=True
 
 
 class MotionformerRef(torch.nn.Module):
-    """Motionformer's VisionTransformer (REFERENCE.md §1.2-1.5) re-implemented in torch from
+    """Motionformer's VisionTransformer (docs/models.md) re-implemented in torch from
     the spec, with its state-dict names, for golden outputs. Forward returns logits (the
     eval-mode softmax of the original is left to the caller)."""
 
@@ -269,7 +269,7 @@ def _rotate(x, table, skip_first):
 
 
 class FastTimeSformerRef(torch.nn.Module):
-    """FastTimeSformer (REFERENCE.md §3) re-implemented in torch from the spec, with its
+    """FastTimeSformer (docs/models.md) re-implemented in torch from the spec, with its
     state-dict names, in both modes: parity (the repository's computations: frame-fastest
     regrouping of frame-major tokens, Fastformer's scalar per token, Performer as raw linear
     attention, joint blocks without residuals) and intended (§8 item 4)."""

@@ -1,4 +1,4 @@
-"""AIM temporal attention against a numpy transcription of REFERENCE.md §4.7, and the
+"""AIM temporal attention against a numpy transcription of docs/models.md, and the
 MAC counters against hand-computed formulas. Tolerance 1e-5 absolute (fp32)."""
 import numpy as np
 import pytest

@@ -1,6 +1,6 @@
 """Divided space-time attention: the lucidrains scheme against timesformer-pytorch's own
 Attention module (fixtures), the HF per-frame-CLS scheme against a numpy transcription of
-REFERENCE.md §6.3. Tolerance 1e-5 absolute (fp32)."""
+docs/models.md Tolerance 1e-5 absolute (fp32)."""
 from pathlib import Path
 
 import numpy as np

@@ -1,5 +1,5 @@
 """Performer (against performer-pytorch 1.1.4 FastAttention fixtures) and Fastformer
-(against a numpy transcription of REFERENCE.md §3.3). Tolerance 1e-4 relative to the
+(against a numpy transcription of docs/models.md). Tolerance 1e-4 relative to the
 output's scale for Performer (linear attentions), 1e-5 absolute for Fastformer."""
 from pathlib import Path
 

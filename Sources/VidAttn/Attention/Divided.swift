@@ -1,7 +1,7 @@
 // Divided space-time attention (TimeSformer), on q, k, v laid out [B, H, 1+F·P, d]
 // with the CLS token first and patch tokens frame-major (token 1 + f·P + p).
 //
-// Two CLS schemes exist in the reference code (REFERENCE.md §1.3.2, §2.3, §6.3):
+// Two CLS schemes exist in the reference code (docs/attention.md):
 //  - `.clsAllKeys` (lucidrains TimeSformer-pytorch, Motionformer): the CLS query
 //    attends to all 1+F·P keys; every patch query attends to {CLS} ∪ its group.
 //  - `.perFrameCopy` (HF / original TimeSformer): temporal attention runs on

@@ -1,4 +1,4 @@
-// Linear-cost attentions of FastTimeSformer and performer-pytorch (REFERENCE.md §3.3).
+// Linear-cost attentions of FastTimeSformer and performer-pytorch (docs/attention.md).
 import Kernels
 import Synchronization
 

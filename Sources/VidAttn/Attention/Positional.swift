@@ -1,4 +1,4 @@
-// Positional pieces of TimeSformer-pytorch / FastTimeSformer (REFERENCE.md §2.4–2.7):
+// Positional pieces of TimeSformer-pytorch / FastTimeSformer (docs/attention.md):
 // rotary tables and their application, token shift, and the GEGLU feed-forward.
 #if canImport(Glibc)
 import Glibc

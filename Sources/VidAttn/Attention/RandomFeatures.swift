@@ -3,7 +3,7 @@ import Glibc
 #endif
 // Seeded Gaussian orthogonal random features for Performer (FAVOR+).
 //
-// Follows the construction of REFERENCE.md §1.5.3 (blocks of d orthonormal rows
+// Follows the construction of docs/attention.md (blocks of d orthonormal rows
 // from the QR of a Gaussian matrix, rows rescaled by the norms of Gaussian rows)
 // with this library's own generator: the same seed gives the same matrix on
 // every platform, but not PyTorch's matrix (its Gaussian stream cannot be

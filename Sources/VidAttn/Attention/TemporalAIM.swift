@@ -1,4 +1,4 @@
-// AIM's temporal attention (REFERENCE.md §4.7): the spatial window attention's qkv
+// AIM's temporal attention (docs/attention.md): the spatial window attention's qkv
 // and proj weights reused over the T' frames at each spatial position, with a
 // temporal relative position bias Bt[h, i, j] = table[i − j + T' − 1, h] and no mask.
 import Kernels

@@ -1,4 +1,4 @@
-// Trajectory attention (Motionformer, REFERENCE.md §1.4), with the spatial step
+// Trajectory attention (Motionformer, docs/attention.md), with the spatial step
 // exact or approximated (Nyström, Orthoformer, Performer — §1.5).
 //
 // Inputs are the heads-split q, k, v of `qkv(x)`: [B, H, 1+N, d], N = F·P tokens

@@ -1,4 +1,4 @@
-// The approximations of trajectory attention's spatial step (REFERENCE.md §1.5).
+// The approximations of trajectory attention's spatial step (docs/attention.md).
 // Each reduces, per (batch, head), to factors W [N, L] and M [L, F·d] with
 // Ỹ[n, f, :] = (W·M)[n, f·d ..< f·d+d], divided by (W·Z)[n, f] for Performer.
 import Kernels

@@ -1,5 +1,5 @@
 // 3-D shifted-window multi-head self-attention (Video Swin / torchvision
-// `shifted_window_attention_3d`, REFERENCE.md §4.2–4.4), and patch merging.
+// `shifted_window_attention_3d`, docs/attention.md), and patch merging.
 //
 // x [B, T, H, W, C] → y [B, T, H, W, C]: window and shift clamped to the input,
 // zero padding to whole windows, cyclic shift, partition, qkv, attention with the

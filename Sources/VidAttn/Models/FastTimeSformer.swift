@@ -1,4 +1,4 @@
-// FastTimeSformer (adam-mehdi/FastTimeSformer, REFERENCE.md §3). config.json:
+// FastTimeSformer (adam-mehdi/FastTimeSformer, docs/models.md). config.json:
 // model_type "fasttimesformer" with the constructor's arguments (frames, channels,
 // height, width, num_classes, dim, patch_size, depth, dim_head, rotary_emb,
 // attn_mechanism regular|fastformer|performer, attn_type divided|joint) and `parity`:
@@ -126,7 +126,7 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
                 // Linear attention on the raw q, k: (q·(kᵀv)) / (q·Σk), no feature map, no ε.
                 for gh in 0..<(G * H) {
                     let qh = q.pointer + gh * L * d, kh = k.pointer + gh * L * d, vh = v.pointer + gh * L * d
-                    // Double accumulation: the denominators can come close to zero (REFERENCE.md §8 item 5).
+                    // Double accumulation: the denominators can come close to zero (docs/models.md).
                     var ctx = [Double](repeating: 0, count: d * d), ks = [Double](repeating: 0, count: d)
                     for t in 0..<L { for i in 0..<d {
                         let kv = Double(kh[t * d + i])

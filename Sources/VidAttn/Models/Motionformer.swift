@@ -1,4 +1,4 @@
-// Motionformer (REFERENCE.md §1): tubelet (or per-frame) patch embedding, separate
+// Motionformer (docs/models.md): tubelet (or per-frame) patch embedding, separate
 // space and time position tables, pre-LN blocks (ε 1e-6) with trajectory, joint or
 // divided attention, CLS head with tanh pre-logits. Returns logits; the original's
 // eval-mode softmax is the config option "eval_softmax": true.

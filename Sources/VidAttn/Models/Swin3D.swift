@@ -1,4 +1,4 @@
-// torchvision Video Swin (`swin3d_t/s/b`, REFERENCE.md §4): padded Conv3d patch
+// torchvision Video Swin (`swin3d_t/s/b`, docs/models.md): padded Conv3d patch
 // embedding + LayerNorm, stages of shifted-window blocks with patch merging in
 // between, final LayerNorm, global average pool, linear head.
 // config.json: model_type "torchvision_swin3d" with the constructor's fields

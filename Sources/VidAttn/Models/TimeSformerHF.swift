@@ -1,4 +1,4 @@
-// HuggingFace TimeSformer (REFERENCE.md §6): per-frame patch embedding, CLS and
+// HuggingFace TimeSformer (docs/models.md): per-frame patch embedding, CLS and
 // position table per frame (nearest-neighbour resize), time table per spatial
 // position, tokens space-major (index 1 + s·T + t). attention_type
 // divided_space_time (temporal attention over patches only, temporal_dense,

@@ -1,4 +1,4 @@
-// lucidrains TimeSformer-pytorch 0.4.1 (REFERENCE.md §2): linear patch embedding,
+// lucidrains TimeSformer-pytorch 0.4.1 (docs/models.md): linear patch embedding,
 // rotary time/axial tables (or a learned table), divided attention with the CLS
 // query over all keys, optional token shift, GEGLU feed-forward, frame mask.
 // config.json: model_type "timesformer_pytorch" with the constructor's arguments.

@@ -1,4 +1,4 @@
-// HuggingFace ViViT (REFERENCE.md §5): tubelet embedding, a learned 3-D position
+// HuggingFace ViViT (docs/models.md): tubelet embedding, a learned 3-D position
 // table, pre-LN transformer layers with joint space-time attention, CLS classifier.
 // Accepts the Hub's 4.x key names and transformers 5.x names.
 import Kernels
@@ -80,7 +80,7 @@ public final class ViViT: VideoModel, @unchecked Sendable {
 
     /// The position table for a tp×h×w tubelet grid. The configured grid comes from
     /// config (num_frames, image_size); another grid resizes each frame's table bicubically
-    /// and the frames linearly (an extension: HF 5.23 cannot, see REFERENCE.md §5.4).
+    /// and the frames linearly (an extension: HF 5.23 cannot, see docs/models.md).
     func positionTable(tp: Int, h: Int, w: Int) throws -> Tensor {
         if pos.shape[1] == 1 + tp * h * w { return pos }
         let c = ConfigReader(json: config, file: "config.json")
