@@ -73,9 +73,12 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[2, 1])
     ap.add_argument("--reps", type=int, default=9)
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--only", help="only the shapes of this model (ViViT-B, TimeSformer-B, swin3d_t)")
     ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
+        if args.only:
+            SHAPES[:] = [s for s in SHAPES if s[0] == args.only]
         print(json.dumps(worker(args.worker, args.reps)))
         return
     import vidattn
@@ -83,7 +86,8 @@ def main():
     print(f"cpu: {feats['cpu']}; flags: {' '.join(feats['flags'])}")
     for th in args.threads:
         env = dict(os.environ, VIDATTN_NUM_THREADS=str(th), OMP_NUM_THREADS=str(th))
-        out = subprocess.run([sys.executable, __file__, "--worker", str(th), "--reps", str(args.reps)],
+        out = subprocess.run([sys.executable, __file__, "--worker", str(th), "--reps", str(args.reps)]
+                             + (["--only", args.only] if args.only else []),
                              env=env, capture_output=True, text=True, check=True)
         res = json.loads(out.stdout.strip().splitlines()[-1])
         peak = res["peak_gflops"]

@@ -224,10 +224,11 @@ public func sgemm(transA: Bool, m: Int, k: Int, alpha: Float,
     // a shared counter finish together even when one core runs slower than the other.
     let rowPanels = (m + MR - 1) / MR
     let wantItems = threads > 1 ? 4 * threads : 1
-    var mBlocks = max(1, (rowPanels * MR + blocking.mcMax - 1) / blocking.mcMax)
+    // Rows are split first (each item then packs its A rows once and sweeps its B panels);
+    // columns only when there are too few 12-row panels to go round.
+    var mBlocks = min(rowPanels, max((rowPanels * MR + blocking.mcMax - 1) / blocking.mcMax, wantItems))
     var nChunks = 1
     if mBlocks < wantItems { nChunks = min(panels, (wantItems + mBlocks - 1) / mBlocks) }
-    mBlocks = min(rowPanels, max(mBlocks, (wantItems + nChunks - 1) / nChunks))
     let MC = (rowPanels + mBlocks - 1) / mBlocks * MR
     mBlocks = (rowPanels * MR + MC - 1) / MC
     let items = mBlocks * nChunks
