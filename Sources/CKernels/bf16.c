@@ -27,8 +27,7 @@ void vidattn_amx_end(void) { _tile_release(); }
 // Tiles: 0..3 accumulate C (rows 0-15 / 16-31 × cols 0-15 / 16-31); 4, 5 hold A rows
 // 0-15 / 16-31 (32 bf16 of K each); 6, 7 hold B columns 0-15 / 16-31 (16 K pairs each).
 __attribute__((target("amx-tile,amx-bf16")))
-void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, long lda, const uint16_t *b, float *c, long ldc,
-                            int accumulate) {
+void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate) {
     const long strideC = ldc * 4;
     if (accumulate) {
         _tile_loadd(0, c, strideC);
@@ -38,21 +37,22 @@ void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, long lda, const uint16_t
     } else {
         _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
     }
-    const long strideA = lda * 2;
-    // Tile registers are not renamed: each load is placed right before the products that
-    // need it, so that the next step's loads wait on as few products as possible; the step
-    // after next is prefetched into L1.
+    // A and B tiles are each 1 KiB contiguous (64-byte rows). Tile registers are not renamed:
+    // each load sits right before the products that need it.
     for (long k = 0; k < kp; k += 32) {
-        if (k + 64 < kp) {
-            for (int r = 0; r < 32; r++) _mm_prefetch((const char *)(a + r * lda + k + 64), _MM_HINT_T0);
-            for (int l = 0; l < 32; l++) _mm_prefetch((const char *)(b + (k + 64) * 32 + l * 32), _MM_HINT_T0);
+        const uint16_t *ak = a + k * 32, *bk = b + k * 32;
+        if (k + 64 < kp) {   // the step after next into L1: 2 KiB of A and 2 KiB of B
+            for (int l = 0; l < 32; l++) {
+                _mm_prefetch((const char *)(ak + 2048 + l * 32), _MM_HINT_T0);
+                _mm_prefetch((const char *)(bk + 2048 + l * 32), _MM_HINT_T0);
+            }
         }
-        _tile_loadd(4, a + k, strideA);
-        _tile_loadd(6, b + k * 32, 128);
+        _tile_loadd(4, ak, 64);
+        _tile_loadd(6, bk, 128);
         _tile_dpbf16ps(0, 4, 6);
-        _tile_loadd(7, b + k * 32 + 32, 128);
+        _tile_loadd(7, bk + 32, 128);
         _tile_dpbf16ps(1, 4, 7);
-        _tile_loadd(5, a + 16 * lda + k, strideA);
+        _tile_loadd(5, ak + 512, 64);
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
     }
@@ -63,22 +63,21 @@ void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, long lda, const uint16_t
 }
 
 __attribute__((target("avx512f,avx512bf16")))
-void vidattn_avx512bf16_32x32(long kp, const uint16_t *a, long lda, const uint16_t *b, float *c, long ldc,
-                              int accumulate) {
+void vidattn_avx512bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate) {
     for (int r0 = 0; r0 < 32; r0 += 8) {
         __m512 acc[16];
         for (int r = 0; r < 8; r++) {
             acc[2 * r] = accumulate ? _mm512_loadu_ps(c + (r0 + r) * ldc) : _mm512_setzero_ps();
             acc[2 * r + 1] = accumulate ? _mm512_loadu_ps(c + (r0 + r) * ldc + 16) : _mm512_setzero_ps();
         }
-        const uint16_t *ar = a + r0 * lda;
         for (long kk = 0; kk < kp / 2; kk++) {
+            const uint16_t *ar = a + (kk / 16) * 1024 + r0 * 32 + (2 * kk) % 32;
             __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + kk * 64);
             __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + kk * 64 + 32);
 #pragma clang loop unroll(full)
             for (int r = 0; r < 8; r++) {
                 uint32_t pair;
-                memcpy(&pair, ar + r * lda + 2 * kk, 4);
+                memcpy(&pair, ar + r * 32, 4);
                 __m512bh av = (__m512bh)_mm512_set1_epi32((int)pair);
                 acc[2 * r] = _mm512_dpbf16_ps(acc[2 * r], av, b0);
                 acc[2 * r + 1] = _mm512_dpbf16_ps(acc[2 * r + 1], av, b1);
@@ -98,13 +97,13 @@ static inline float bf16_to_f32(uint16_t h) {
     return f;
 }
 
-void vidattn_bf16_32x32_ref(long kp, const uint16_t *a, long lda, const uint16_t *b, float *c, long ldc,
-                            int accumulate) {
+void vidattn_bf16_32x32_ref(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate) {
     for (int r = 0; r < 32; r++)
         for (int n = 0; n < 32; n++) {
             float s = accumulate ? c[r * ldc + n] : 0;
             for (long kk = 0; kk < kp / 2; kk++) {
-                float a0 = bf16_to_f32(a[r * lda + 2 * kk]), a1 = bf16_to_f32(a[r * lda + 2 * kk + 1]);
+                const uint16_t *ap = a + (kk / 16) * 1024 + r * 32 + (2 * kk) % 32;
+                float a0 = bf16_to_f32(ap[0]), a1 = bf16_to_f32(ap[1]);
                 float b0 = bf16_to_f32(b[(kk * 32 + n) * 2]), b1 = bf16_to_f32(b[(kk * 32 + n) * 2 + 1]);
                 s += a0 * b0 + a1 * b1;
             }

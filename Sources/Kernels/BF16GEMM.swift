@@ -158,7 +158,9 @@ public func gemmBF16(m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedB
     let workers = min(threads, items)
     let blockRows = min(bf16RowBlock, strips * 32)
     // Per worker: the bf16 A block (blockRows × kp halves) and a 32×32 fp32 result block.
-    let perWorker = (blockRows * kp + 1) / 2 + 32 * 32
+    // Per worker: the result block, the bf16 A block, and one bf16 row being converted.
+    let aHalves = (blockRows * kp + 1) / 2
+    let perWorker = 32 * 32 + aHalves + (kp + 1) / 2
     guard let scratch = ScratchPool.shared.take(workers * perWorker) else { return false }
     defer { ScratchPool.shared.give(scratch) }
     let base = scratch.p
@@ -169,13 +171,19 @@ public func gemmBF16(m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedB
         let wbase = base + worker * perWorker
         let tile = wbase
         let ab = UnsafeMutableRawPointer(wbase + 32 * 32).bindMemory(to: UInt16.self, capacity: blockRows * kp)
-        // Pack: rows rounded to bf16, K and the last strip's missing rows zero.
+        // Pack: rows rounded to bf16 into 32-row strips of 32×32 blocks (each 16-row half a
+        // contiguous 1 KiB tile), K and the last strip's missing rows zero.
         let paddedRows = (rows + 31) / 32 * 32
+        let row16 = UnsafeMutableRawPointer(wbase + 32 * 32 + aHalves).bindMemory(to: UInt16.self, capacity: kp)
         for r in 0..<paddedRows {
-            let dst = ab + r * kp
-            if r >= rows { dst.initialize(repeating: 0, count: kp); continue }
-            vidattn_f32_to_bf16(a + (r0 + r) * lda, dst, k)
-            if kp > k { (dst + k).initialize(repeating: 0, count: kp - k) }
+            let strip = ab + (r / 32) * 32 * kp + (r % 32) * 32
+            if r >= rows {
+                for kb in 0..<(kp / 32) { (strip + kb * 1024).initialize(repeating: 0, count: 32) }
+                continue
+            }
+            vidattn_f32_to_bf16(a + (r0 + r) * lda, row16, k)
+            if kp > k { (row16 + k).initialize(repeating: 0, count: kp - k) }
+            for kb in 0..<(kp / 32) { (strip + kb * 1024).update(from: row16 + kb * 32, count: 32) }
         }
         if kernel == .amx { vidattn_amx_begin() }
         for jp in jp0..<jp1 {
@@ -191,9 +199,9 @@ public func gemmBF16(m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedB
                 let ldo = direct ? ldc : 32
                 let acc: Int32 = direct && accumulate ? 1 : 0
                 switch kernel {
-                case .amx: vidattn_amx_bf16_32x32(kp, aStrip, kp, bp, out, ldo, acc)
-                case .avx512bf16: vidattn_avx512bf16_32x32(kp, aStrip, kp, bp, out, ldo, acc)
-                case .reference: vidattn_bf16_32x32_ref(kp, aStrip, kp, bp, out, ldo, acc)
+                case .amx: vidattn_amx_bf16_32x32(kp, aStrip, bp, out, ldo, acc)
+                case .avx512bf16: vidattn_avx512bf16_32x32(kp, aStrip, bp, out, ldo, acc)
+                case .reference: vidattn_bf16_32x32_ref(kp, aStrip, bp, out, ldo, acc)
                 }
                 for r in 0..<mr {
                     let i = i0 + r

@@ -47,8 +47,9 @@ const vidattn_cpu_info *vidattn_cpu_detect(void);
 // MARK: - bf16 micro-kernels
 //
 // A 32×32 fp32 block of C = A · B, with
-//   A: 32 rows of bf16 (uint16), K contiguous, row stride lda elements, K padded to kp
-//      (a multiple of 32) with zeros;
+//   A: 32 rows of bf16 (uint16) in K blocks of 32: block kb holds rows 0..31 × 32 values,
+//      element (r, k) at (k / 32) · 1024 + r · 32 + k % 32 (each 16-row half is one 1 KiB
+//      tile); K padded to kp (a multiple of 32) with zeros;
 //   B: one packed panel of 32 columns, pair-interleaved ("VNNI" layout, read by both
 //      tdpbf16ps and vdpbf16ps): element (k, n) at ((k / 2) · 32 + n) · 2 + k % 2;
 //   C: 32 rows of 32 floats at row stride ldc, overwritten, or added to when accumulate.
@@ -60,19 +61,16 @@ void vidattn_amx_begin(void);
 void vidattn_amx_end(void);
 /// The block on AMX (tdpbf16ps, four 16×16 accumulator tiles). Needs AMX-BF16 and the
 /// permission (vidattn_cpu_detect()->amx_permitted) and vidattn_amx_begin on this thread.
-void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, long lda, const uint16_t *b, float *c, long ldc,
-                            int accumulate);
+void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate);
 /// The same block with AVX512-BF16 (vdpbf16ps, four 8-row passes of 16 zmm accumulators).
-void vidattn_avx512bf16_32x32(long kp, const uint16_t *a, long lda, const uint16_t *b, float *c, long ldc,
-                              int accumulate);
+void vidattn_avx512bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate);
 /// fp32 -> bf16 (round to nearest even, NaN stays NaN, subnormals become signed zero) of n values.
 void vidattn_f32_to_bf16(const float *src, uint16_t *dst, long n);
 /// The same through a given path (tests): 0 = AVX2 integer rounding, 1 = vcvtne2ps2bf16.
 void vidattn_f32_to_bf16_path(const float *src, uint16_t *dst, long n, int path);
 /// Scalar emulation of the same contract (bf16 products summed in fp32, pair by pair): the
 /// reference that checks the data layout on machines without AMX.
-void vidattn_bf16_32x32_ref(long kp, const uint16_t *a, long lda, const uint16_t *b, float *c, long ldc,
-                            int accumulate);
+void vidattn_bf16_32x32_ref(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate);
 
 // MARK: - Peak probes (benchmarks)
 
