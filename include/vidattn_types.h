@@ -120,7 +120,8 @@ typedef enum vidattn_output_kind {
     VIDATTN_OUT_HIDDEN_STATE = 2, /* index 0..layers: embeddings, then each layer's output */
     VIDATTN_OUT_ATTENTION    = 3, /* index 0..layers-1: [sequences, heads, n, n] */
     VIDATTN_OUT_POOLED_CLS   = 4, /* [batch, hidden]: token 0 of the last hidden state */
-    VIDATTN_OUT_POOLED_MEAN  = 5  /* [batch, hidden]: mean over tokens of the last hidden state */
+    VIDATTN_OUT_POOLED_MEAN  = 5  /* [batch, hidden]: mean over the patch tokens of the last hidden
+                                    state (the CLS token left out, as timm's average pooling) */
 } vidattn_output_kind;
 
 /* Mechanisms known to vidattn_flops(). */

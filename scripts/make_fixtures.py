@@ -207,8 +207,10 @@ def _save_io(d, model, pixel_values, **kw):
     model.set_attn_implementation("eager")   # SDPA returns no attention maps
     with torch.no_grad():
         out = model(pixel_values=pixel_values, output_hidden_states=True, output_attentions=True, **kw)
-    arrays = {"pixel_values": pixel_values, "logits": out.logits,
-              "last_hidden_state": getattr(out, "last_hidden_state", None)}
+    # last_hidden_state: the base model's output (classifier outputs do not carry it).
+    with torch.no_grad():
+        base = getattr(model, model.base_model_prefix)(pixel_values=pixel_values, **kw)
+    arrays = {"pixel_values": pixel_values, "logits": out.logits, "last_hidden_state": base.last_hidden_state}
     for i, h in enumerate(out.hidden_states):
         arrays[f"hidden_{i}"] = h
     for i, a in enumerate(out.attentions or []):
@@ -495,6 +497,23 @@ def videomae():
             assert renamed.keys() != sd.keys()
             save_file(renamed, d / "model.safetensors", metadata={"format": "pt"})
         print("wrote", d, sorted(k for k in load_file(d / "model.safetensors") if "layer.0.attention.attention" in k))
+
+
+def last_hidden_states():
+    """Adds the base model's last_hidden_state to the io.npz of the HF fixtures made before
+    _save_io recorded it (weights and other arrays untouched)."""
+    from transformers import AutoModelForVideoClassification
+    for name in ["vivit", "vivit_bf16", "timesformer_divided", "timesformer_joint", "timesformer_space"]:
+        d = OUT / "models" / name
+        z = dict(np.load(d / "io.npz"))
+        m = AutoModelForVideoClassification.from_pretrained(d, torch_dtype=torch.float32).eval()
+        with torch.no_grad():
+            base = getattr(m, m.base_model_prefix)(pixel_values=torch.from_numpy(z["pixel_values"]))
+            logits = m(pixel_values=torch.from_numpy(z["pixel_values"])).logits.numpy()
+        assert np.abs(logits - z["logits"]).max() < 1e-5, name
+        z["last_hidden_state"] = base.last_hidden_state.numpy()
+        np.savez_compressed(d / "io.npz", **z)
+        print("added last_hidden_state", z["last_hidden_state"].shape, "to", d)
 
 
 SETS = ["kernels", "divided", "trajectory", "performer", "swin", "positional", "models", "videomae", "preprocess", "demo"]

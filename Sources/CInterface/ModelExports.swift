@@ -30,14 +30,15 @@ final class OutputBox {
     let cls: Tensor, mean: Tensor
     init(_ o: ModelOutput, cls: Tensor, mean: Tensor) { out = o; self.cls = cls; self.mean = mean }
 
+    /// The tensors of one vidattn_output_kind (include/vidattn_types.h).
     func tensors(_ kind: Int32) -> [Tensor] {
-        switch kind {
-        case 0: return [out.logits]
-        case 1: return [out.lastHiddenState]
-        case 2: return out.hiddenStates
-        case 3: return out.attentions
-        case 4: return [cls]
-        case 5: return [mean]
+        switch UInt32(bitPattern: kind) {
+        case VIDATTN_OUT_LOGITS.rawValue: return [out.logits]
+        case VIDATTN_OUT_LAST_HIDDEN.rawValue: return [out.lastHiddenState]
+        case VIDATTN_OUT_HIDDEN_STATE.rawValue: return out.hiddenStates
+        case VIDATTN_OUT_ATTENTION.rawValue: return out.attentions
+        case VIDATTN_OUT_POOLED_CLS.rawValue: return [cls]
+        case VIDATTN_OUT_POOLED_MEAN.rawValue: return [mean]
         default: return []
         }
     }
@@ -152,7 +153,9 @@ public func vidattn_output_count(_ o: OpaquePointer?, _ kind: Int32) -> Int64 {
 
 private func outputTensor(_ o: OpaquePointer?, _ kind: Int32, _ index: Int64) throws -> Tensor {
     guard let ob = outBox(o) else { throw VidAttnError(.nullPointer, "output is NULL") }
-    guard (0...5).contains(kind) else { throw VidAttnError(.invalidArgument, "unknown output kind \(kind)") }
+    guard kind >= 0 && kind <= Int32(VIDATTN_OUT_POOLED_MEAN.rawValue) else {
+        throw VidAttnError(.invalidArgument, "unknown output kind \(kind)")
+    }
     let ts = ob.tensors(kind)
     guard index >= 0, index < Int64(ts.count) else {
         throw VidAttnError(.invalidArgument, "output index \(index) out of range (\(ts.count) tensors of kind \(kind); " +

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the fixtures' inputs and expected logits as raw files for the C model test:
 <out>/<model>/{pixel_values,logits}.bin = int64 ndim, int64 dims[ndim], float32 data."""
+import json
 import sys
 from pathlib import Path
 
@@ -39,6 +40,16 @@ def main(out):
         (out / d.name).mkdir(parents=True, exist_ok=True)
         for k, src in names.items():
             write(out / d.name / f"{k}.bin", z[src])
+        if "last_hidden_state" in z and src_dir.name != "timesformer_space":
+            # The reference's last hidden state and the pooled embeddings expected from it:
+            # token 0, and the mean over the patch tokens (CLS left out where there is one).
+            h = z["last_hidden_state"]
+            cfg = json.loads((src_dir / "config.json").read_text())
+            first = 1 if cfg["model_type"] in ("vivit", "timesformer", "motionformer", "timesformer_pytorch",
+                                               "fasttimesformer") else 0
+            write(out / d.name / "last_hidden_state.bin", h)
+            write(out / d.name / "pooled_cls.bin", h[:, 0])
+            write(out / d.name / "pooled_mean.bin", h[:, first:].mean(1))
         n += 1
     print(f"prepared {n} models in {out}")
 

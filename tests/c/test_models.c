@@ -46,6 +46,34 @@ static void check_model(const char *models, const char *io, const char *spec) {
         for (int64_t i = 0; i < want.count; i++) err = fmax(err, fabs(got[i] - want.data[i]));
         CHECK(err <= tol, "%s: logits differ from the reference by %g (tolerance %g)", name, err, tol);
         printf("%-28s logits max |error| %.2e\n", name, err);
+        /* The last hidden state and both pooled embeddings, where the fixture has the reference's. */
+        const char *extra[3] = {"last_hidden_state", "pooled_cls", "pooled_mean"};
+        vidattn_output_kind kinds[3] = {VIDATTN_OUT_LAST_HIDDEN, VIDATTN_OUT_POOLED_CLS, VIDATTN_OUT_POOLED_MEAN};
+        for (int e = 0; e < 3; e++) {
+            char ref_path[1024];
+            snprintf(ref_path, sizeof ref_path, "%s/%s/%s.bin", io, name, extra[e]);
+            array ref;
+            FILE *f = fopen(ref_path, "rb");
+            if (!f) continue;
+            fclose(f);
+            if (!read_array(ref_path, &ref)) { CHECK(0, "%s: cannot read %s", name, ref_path); continue; }
+            int64_t shp[8];
+            int64_t count = 1;
+            int ndims = 0;
+            CHECK(vidattn_output_shape(out, kinds[e], 0, shp, &ndims) == VIDATTN_OK, "%s: %s shape", name, extra[e]);
+            for (int i = 0; i < ndims; i++) count *= shp[i];
+            CHECK(count == ref.count, "%s: %s has %lld values, the reference %lld", name, extra[e], (long long)count,
+                  (long long)ref.count);
+            if (count == ref.count) {
+                float *buf = malloc(sizeof(float) * (size_t)count);
+                CHECK(vidattn_output_copy(out, kinds[e], 0, buf, count) == VIDATTN_OK, "%s: copy %s", name, extra[e]);
+                double e2 = 0;
+                for (int64_t i = 0; i < count; i++) e2 = fmax(e2, fabs(buf[i] - ref.data[i]));
+                CHECK(e2 <= 1e-4, "%s: %s differs from the reference by %g", name, extra[e], e2);
+                free(buf);
+            }
+            free(ref.data);
+        }
         CHECK(vidattn_output_count(out, VIDATTN_OUT_HIDDEN_STATE) == 0, "%s: no hidden states unless asked", name);
         CHECK(vidattn_output_copy(out, VIDATTN_OUT_HIDDEN_STATE, 0, got, want.count) == VIDATTN_ERR_INVALID_ARGUMENT,
               "%s: absent hidden state refused", name);

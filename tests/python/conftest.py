@@ -22,3 +22,18 @@ def encoded_video(tmp_path_factory):
             made[seconds] = path
         return made[seconds]
     return make
+
+
+def safetensors_shapes(path):
+    """{name: shape} from a safetensors file's header (no safetensors package needed)."""
+    import json
+    import struct
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+    return {k: v["shape"] for k, v in header.items() if k != "__metadata__"}
+
+
+def safetensors_numel(path):
+    import math
+    return sum(math.prod(s) for s in safetensors_shapes(path).values())

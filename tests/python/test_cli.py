@@ -60,7 +60,9 @@ def test_info_flops_bench():
     r = run("info", MODELS / "swin3d", "--json")
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
-    assert info["model_type"] == "torchvision_swin3d" and info["labels"] == 5 and info["parameters"] > 100_000
+    from conftest import safetensors_numel
+    n_params = safetensors_numel(MODELS / "swin3d" / "model.safetensors")
+    assert info["model_type"] == "torchvision_swin3d" and info["labels"] == 5 and info["parameters"] == n_params
     assert 0 < info["gflops_attention"] < info["gflops_total"]
     r = run("flops", MODELS / "vivit", "--json")
     f = json.loads(r.stdout)

@@ -21,8 +21,29 @@ from classify_video import decode  # noqa: E402
 def test_bundle_is_complete():
     labels = set(json.loads((DEMO / "config.json").read_text())["id2label"].values())
     assert {c.stem for c in CLIPS} == labels and len(labels) == 5
-    log = (DEMO / "training_log.txt").read_text()
-    assert float(log.strip().split()[-1]) >= 0.95          # the held-out accuracy it was trained to
+
+
+def test_held_out_accuracy_fp32_and_bf16():
+    """The demo model on the 700 held-out clips it was evaluated on in training (seed 2000000,
+    rendered here by tools/demo_clips.py), through vidattn: accuracy >= 0.95 at fp32 (training
+    measured 1.000 in PyTorch), bf16 within 1 point of fp32 and agreeing with fp32's top-1 on
+    >= 99 % of the clips. Prints both accuracies."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from demo_clips import LABELS, batch
+    clips, labels = batch(np.random.default_rng(2_000_000), 700)
+    px = ((clips.astype(np.float32) / 255 - 0.5) / 0.5).transpose(0, 1, 4, 2, 3)
+    order = json.loads((DEMO / "config.json").read_text())["id2label"]
+    names = [order[str(i)] for i in range(len(order))]
+    want = np.array([names.index(LABELS[l]) for l in labels])
+    preds = {}
+    for precision in ("fp32", "bf16"):
+        with vidattn.load(DEMO, precision=precision) as m:
+            preds[precision] = np.concatenate([m(px[i:i + 100]).argmax(-1) for i in range(0, len(px), 100)])
+    acc = {p: float((v == want).mean()) for p, v in preds.items()}
+    agree = float((preds["fp32"] == preds["bf16"]).mean())
+    print(f"demo model held-out accuracy: fp32 {acc['fp32']:.4f}, bf16 {acc['bf16']:.4f}, top-1 agreement {agree:.4f}")
+    assert acc["fp32"] >= 0.95
+    assert abs(acc["bf16"] - acc["fp32"]) <= 0.01 and agree >= 0.99
 
 
 @pytest.mark.parametrize("clip", CLIPS, ids=lambda c: c.stem)

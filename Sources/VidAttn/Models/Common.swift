@@ -166,18 +166,26 @@ public protocol VideoModel: AnyObject, Sendable {
 }
 
 extension VideoModel {
-    /// CLS (token 0) or the mean over all tokens of the last hidden state: [B, hidden].
+    /// Tokens before the patch tokens in `lastHiddenState` (the CLS token), which mean pooling
+    /// leaves out as timm's average pooling does: 1 for the families with a CLS token, else 0.
+    public var prefixTokens: Int {
+        ["vivit", "timesformer", "motionformer", "timesformer_pytorch", "fasttimesformer"].contains(modelType) ? 1 : 0
+    }
+
+    /// CLS (token 0), or the mean over the patch tokens (the CLS token left out), of the last
+    /// hidden state: [B, hidden].
     public func pooled(_ out: ModelOutput, _ pooling: Pooling) throws -> Tensor {
         let h = out.lastHiddenState
         let B = h.shape[0], N = h.shape[1], C = h.shape[2]
         let r = try Tensor(zeros: [B, C])
+        let first = min(prefixTokens, N - 1)
         for b in 0..<B {
             let dst = r.data + b * C
             switch pooling {
             case .cls: dst.update(from: h.data + b * N * C, count: C)
             case .mean:
-                for n in 0..<N { for c in 0..<C { dst[c] += h.data[(b * N + n) * C + c] } }
-                for c in 0..<C { dst[c] /= Float(N) }
+                for n in first..<N { for c in 0..<C { dst[c] += h.data[(b * N + n) * C + c] } }
+                for c in 0..<C { dst[c] /= Float(N - first) }
             }
         }
         return r

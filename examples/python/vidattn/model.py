@@ -17,13 +17,17 @@ LOGITS, LAST_HIDDEN, HIDDEN_STATE, ATTENTION, POOLED_CLS, POOLED_MEAN = range(6)
 
 class ModelOutput:
     """Outputs of Model.forward: logits, last_hidden_state, hidden_states (tuple or None),
-    attentions (tuple or None) as numpy float32 arrays."""
+    attentions (tuple or None), pooled_cls and pooled_mean (the library's pooled embeddings:
+    token 0, and the mean over the patch tokens with the CLS token left out) as numpy float32
+    arrays."""
 
-    def __init__(self, logits, last_hidden_state, hidden_states, attentions):
+    def __init__(self, logits, last_hidden_state, hidden_states, attentions, pooled_cls=None, pooled_mean=None):
         self.logits = logits
         self.last_hidden_state = last_hidden_state
         self.hidden_states = hidden_states
         self.attentions = attentions
+        self.pooled_cls = pooled_cls
+        self.pooled_mean = pooled_mean
 
     def __repr__(self):
         return f"ModelOutput(logits={self.logits.shape}, last_hidden_state={self.last_hidden_state.shape})"
@@ -124,7 +128,8 @@ class Model:
             hs = tuple(_fetch(out, HIDDEN_STATE, i) for i in range(lib.vidattn_output_count(out, HIDDEN_STATE)))
             at = tuple(_fetch(out, ATTENTION, i) for i in range(lib.vidattn_output_count(out, ATTENTION)))
             return ModelOutput(_fetch(out, LOGITS, 0), _fetch(out, LAST_HIDDEN, 0),
-                               hs if output_hidden_states else None, at if output_attentions else None)
+                               hs if output_hidden_states else None, at if output_attentions else None,
+                               _fetch(out, POOLED_CLS, 0), _fetch(out, POOLED_MEAN, 0))
         finally:
             lib.vidattn_output_free(out)
 
@@ -172,11 +177,13 @@ class Model:
         return [(self.label(i) or str(i), float(p[i])) for i in order]
 
     def embed(self, pixel_values, pooling="cls", mask=None):
-        """Pooled embeddings [B, hidden]: 'cls' (token 0) or 'mean' over tokens of the last hidden state."""
+        """Pooled embeddings [B, hidden] from the library: 'cls' (token 0 of the last hidden
+        state) or 'mean' (the mean over the patch tokens, the CLS token left out, as timm's
+        average pooling; models without a CLS token average every token)."""
         if pooling not in ("cls", "mean"):
             raise ValueError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
-        h = self.forward(pixel_values, mask=mask).last_hidden_state
-        return h[:, 0].copy() if pooling == "cls" else h.mean(axis=1)
+        out = self.forward(pixel_values, mask=mask)
+        return out.pooled_cls if pooling == "cls" else out.pooled_mean
 
     def __repr__(self):
         return f"Model({self.path!r}, type={self.model_type}, labels={self.num_labels})"
