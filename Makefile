@@ -21,7 +21,7 @@ VERSION := $(shell sed -n 's/^\#define VIDATTN_VERSION_STRING "\(.*\)"/\1/p' inc
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
 
 .PHONY: all deps build demo test test-swift test-c test-python test-install bench bench-models install fuzz clean \
-        test-isa-levels \
+        test-isa-levels test-avx2 \
         test-asan test-tsan cli-static
 
 all: build
@@ -33,6 +33,8 @@ deps:
 	  echo "installing libsleef-dev"; \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q libsleef-dev; fi
 	@command -v ffmpeg >/dev/null || { echo "installing ffmpeg"; $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q ffmpeg; }
+	@command -v qemu-x86_64 >/dev/null || { echo "installing qemu-user (AVX2-only CPU for test-avx2)"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q qemu-user; }
 	@$(PYTHON) -c "import numpy, pytest, setuptools, wheel" 2>/dev/null || $(PYTHON) -m pip install -q numpy pytest setuptools wheel
 
 build: deps
@@ -50,7 +52,7 @@ demo: build
 	@echo "== kernels"
 	$(BUILD)/vidattn-demo
 
-test: build test-swift test-c test-install test-python test-isa-levels
+test: build test-swift test-c test-install test-python test-isa-levels test-avx2
 
 test-swift:
 	$(SWIFT) test -c release
@@ -71,6 +73,7 @@ C_MODELS := vivit vivit_v5names vivit_sharded vivit_bf16 timesformer_divided tim
             motionformer_orig_traj_336 motionformer_orig_traj_new_80 motionformer_orig_nystrom_336 \
             motionformer_orig_orthoformer_80 motionformer_orig_performer_336 motionformer_orig_joint_posjoint_224 \
             motionformer_orig_divided_336 videomae videomae_first_token aim_swin aim_swin_temporal_embedding \
+            fasttimesformer_orig_performer_joint fasttimesformer_orig_fastformer_divided_norotary \
             fasttimesformer_performer_divided:2e-3  # unstable by design: see tests/python/test_models.py
 
 # Every allocation failure of a load + forward, per architecture (test_robust oom).
@@ -91,6 +94,22 @@ test-c: $(BUILD)/c/test_capi $(BUILD)/c/example_attention $(BUILD)/c/test_models
 
 test-python:
 	env -u LD_LIBRARY_PATH $(PYTHON) -m pytest -q tests/python
+
+# The AVX2 SIMD path: the library built for x86-64-v3 (AVX2 + FMA, no AVX-512) in its own build
+# directory, then the C API and model parity tests against it, natively and on an emulated
+# AVX2-only CPU (qemu-user -cpu Haswell: any AVX-512 instruction would raise SIGILL there).
+AVX2_BUILD := .build-avx2/release
+test-avx2: deps
+	VIDATTN_MARCH=x86-64-v3 $(SWIFT) build -c release --product vidattn --build-path .build-avx2
+	@ln -sf libvidattn.so $(AVX2_BUILD)/libvidattn.so.$(MAJOR)
+	$(MAKE) --no-print-directory $(AVX2_BUILD)/c/test_capi $(AVX2_BUILD)/c/test_models BUILD=$(AVX2_BUILD)
+	$(PYTHON) tests/c/prepare_io.py $(AVX2_BUILD)/c/io
+	env -i PATH=/usr/bin:/bin $(AVX2_BUILD)/c/test_capi
+	env -i PATH=/usr/bin:/bin $(AVX2_BUILD)/c/test_models tests/fixtures/models $(AVX2_BUILD)/c/io $(C_MODELS)
+	@echo "== the same on an emulated AVX2-only CPU (qemu-x86_64 -cpu Haswell)"
+	env -i PATH=/usr/bin:/bin qemu-x86_64 -cpu Haswell $(AVX2_BUILD)/c/test_capi
+	env -i PATH=/usr/bin:/bin qemu-x86_64 -cpu Haswell $(AVX2_BUILD)/c/test_models tests/fixtures/models \
+	  $(AVX2_BUILD)/c/io vivit timesformer_divided videomae swin3d motionformer_orig_traj_80 aim_swin
 
 # The bf16 model suite once per bf16 unit (VIDATTN_MAX_ISA caps the choice): AMX, AVX512-BF16,
 # and the emulation on fp32 kernels; units this CPU lacks are reported as not run, by name.

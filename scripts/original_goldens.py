@@ -2,7 +2,7 @@
 """Golden outputs from the original repositories' own model code (not from our reading of it).
 
     python scripts/original_goldens.py --motionformer /path/to/Motionformer.git --aim /path/to/adapt-image-models.git \
-        [--out tests/fixtures/models]
+        --fasttimesformer /path/to/FastTimeSformer.git [--out tests/fixtures/models]
 
 The original code is read from a git checkout or bare mirror of the repository (`git show` at the
 commit named below), written to a temporary folder outside this repository, imported there and run
@@ -29,6 +29,14 @@ AIM, taoyang1122/adapt-image-models at b3580d2 (mmaction/models/backbones/swin2d
 I3DHead at inference (mean over T'×H×W, then `fc_cls`), written here in three lines since it is
 not in that file. The original fixes the spatial size at 224 (its PatchEmbed3D is built with the
 default img_size), so the fixtures are 224×224 clips of 4 frames with a narrow model.
+
+FastTimeSformer, adam-mehdi/FastTimeSformer at 43689e0 (fast_timesformer/{model,rotary}.py), run
+untouched but for one shim: its Performer draws the random matrix with `torch.qr`, which
+PyTorch has removed; `torch.linalg.qr(mode="reduced")` (the documented replacement for
+`some=True`) stands in. Regular / fastformer / performer attention, divided and joint, with and
+without rotary embeddings; the Performer's projection is the registered buffer of the original
+class, stored in the checkpoint. vidattn runs these in its `parity` mode (the repository's
+computations, docs/models.md).
 
 The Motionformer logits are read from the `head` layer (the eval-mode model returns their softmax), and the
 last hidden state from the final `norm` layer, by forward hooks. Inputs are not stored: they are
@@ -182,6 +190,53 @@ def motionformer(repo, out_root):
             print("wrote", out, "logits", seen["logits"].numpy().round(4).tolist())
 
 
+FTS_COMMIT = "43689e0"
+# name: (attn_mechanism, attn_type, rotary_emb)
+FTS_VARIANTS = {
+    "regular_divided": ("regular", "divided", True), "regular_joint": ("regular", "joint", True),
+    "fastformer_divided": ("fastformer", "divided", True), "fastformer_joint": ("fastformer", "joint", True),
+    "performer_divided": ("performer", "divided", True), "performer_joint": ("performer", "joint", True),
+    "regular_divided_norotary": ("regular", "divided", False),
+    "fastformer_divided_norotary": ("fastformer", "divided", False),
+}
+
+
+def fasttimesformer(repo, out_root):
+    import torch
+    from convert_fasttimesformer import write_checkpoint
+    with tempfile.TemporaryDirectory() as tmp:
+        pkg = Path(tmp) / "fts_original" / "fast_timesformer"
+        pkg.mkdir(parents=True)
+        for name in ["__init__", "model", "rotary"]:
+            (pkg / f"{name}.py").write_text(git_show(repo, FTS_COMMIT, f"fast_timesformer/{name}.py"))
+        sys.path.insert(0, str(pkg.parent))
+        from fast_timesformer import FastTimeSformer
+        # Shim: the Performer's random matrix calls torch.qr, removed from PyTorch (2.x);
+        # torch.linalg.qr with mode "reduced" is its documented replacement for some=True.
+        if not hasattr(torch, "_vidattn_qr_shim"):
+            torch.qr = lambda a, some=True: torch.linalg.qr(a, mode="reduced" if some else "complete")
+            torch._vidattn_qr_shim = True
+        for i, (name, (mech, kind, rotary)) in enumerate(FTS_VARIANTS.items()):
+            torch.manual_seed(400 + i)
+            cfg = dict(frames=4, channels=3, height=32, width=32, num_classes=5, dim=32, patch_size=8, depth=2,
+                       dim_head=16, rotary_emb=rotary, attn_mechanism=mech, attn_type=kind)
+            m = FastTimeSformer(**cfg, drop_path=0.0).eval()
+            with torch.no_grad():
+                for n_, p in m.named_parameters():
+                    if "norm" in n_ and n_.endswith("weight"):
+                        p.add_(torch.randn_like(p) * 0.3)
+                    elif "norm" in n_ or n_.endswith("bias"):
+                        p.add_(torch.randn_like(p) * 0.3)
+            shape = (2, 4, 3, 32, 32)
+            seed = 3000 + i
+            px = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+            with torch.no_grad():
+                logits = m(torch.from_numpy(px))
+            out = write_checkpoint(m.state_dict(), Path(out_root) / f"fasttimesformer_orig_{name}", **cfg, parity=True)
+            np.savez_compressed(out / "io.npz", seed=np.int64(seed), shape=np.array(shape, np.int64), logits=logits.numpy())
+            print("wrote", out, "logits", logits.numpy()[0].round(4).tolist())
+
+
 AIM_COMMIT = "b3580d2"
 
 # name: (embed_dim, depths, heads, num_frames, t_relative)
@@ -248,14 +303,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--motionformer", help="git directory of facebookresearch/Motionformer")
     ap.add_argument("--aim", help="git directory of taoyang1122/adapt-image-models")
+    ap.add_argument("--fasttimesformer", help="git directory of adam-mehdi/FastTimeSformer")
     ap.add_argument("--out", default=str(ROOT / "tests" / "fixtures" / "models"))
     a = ap.parse_args()
-    if not (a.motionformer or a.aim):
-        ap.error("give --motionformer and/or --aim")
+    if not (a.motionformer or a.aim or a.fasttimesformer):
+        ap.error("give --motionformer, --aim and/or --fasttimesformer")
     if a.motionformer:
         motionformer(a.motionformer, a.out)
     if a.aim:
         aim(a.aim, a.out)
+    if a.fasttimesformer:
+        fasttimesformer(a.fasttimesformer, a.out)
 
 
 if __name__ == "__main__":

@@ -33,20 +33,26 @@ func layerNormRow(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer
     var q = vq.sum()
     while j < n { let d = x[j] - mean; q += d * d; j += 1 }
     let rstd = 1 / (q / Float(n) + eps).squareRoot()
-    let vr = Vec(repeating: rstd)
-    j = 0
-    while j + 16 <= n {
-        var v = (vload(x + j) - vmean) * vr
-        if let g = gamma { v *= vload(g + j) }
-        if let b = beta { v += vload(b + j) }
-        vstore(v, y + j); j += 16
+    // gamma and beta are unwrapped outside the loops: optional loads inside them compile to
+    // masked loads (vmaskmovps) that read through NULL with an all-false mask, which real
+    // CPUs allow and emulators (qemu 7.2's TCG) fault on.
+    let one = Vec(repeating: 1), zero = Vec()
+    switch (gamma, beta) {
+    case let (g?, b?): layerNormApply(n, x, y, mean, rstd) { v, j in v * vload(g + j) + vload(b + j) } _: { v, j in v * g[j] + b[j] }
+    case let (g?, nil): layerNormApply(n, x, y, mean, rstd) { v, j in v * vload(g + j) } _: { v, j in v * g[j] }
+    case let (nil, b?): layerNormApply(n, x, y, mean, rstd) { v, j in v * one + vload(b + j) } _: { v, j in v + b[j] }
+    case (nil, nil): layerNormApply(n, x, y, mean, rstd) { v, _ in v + zero } _: { v, _ in v }
     }
-    while j < n {
-        var v = (x[j] - mean) * rstd
-        if let g = gamma { v *= g[j] }
-        if let b = beta { v += b[j] }
-        y[j] = v; j += 1
-    }
+}
+
+/// y = affine((x − mean) · rstd) over a row, 16 at a time, then the tail.
+@inline(__always)
+func layerNormApply(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ mean: Float, _ rstd: Float,
+                    _ affine: (Vec, Int) -> Vec, _ affine1: (Float, Int) -> Float) {
+    let vmean = Vec(repeating: mean), vr = Vec(repeating: rstd)
+    var j = 0
+    while j + 16 <= n { vstore(affine((vload(x + j) - vmean) * vr, j), y + j); j += 16 }
+    while j < n { y[j] = affine1((x[j] - mean) * rstd, j); j += 1 }
 }
 
 /// Scalar reference for `layerNorm` (two-pass, double accumulation).

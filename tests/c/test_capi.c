@@ -248,15 +248,17 @@ static void test_float_mode(void) {
     free(q); free(k); free(v); free(o); free(p); free(bias);
 }
 
+#define RUN(test) do { fprintf(stderr, "== %s\n", #test); test(); } while (0)
+
 int main(void) {
     srand(7);
-    test_version();
-    test_threads();
-    test_sgemm();
-    test_attention();
-    test_elementwise();
-    test_mechanisms();
-    test_float_mode();
+    RUN(test_version);
+    RUN(test_threads);
+    RUN(test_sgemm);
+    RUN(test_attention);
+    RUN(test_elementwise);
+    RUN(test_mechanisms);
+    RUN(test_float_mode);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -50,29 +50,35 @@ def test_thread_count_changes_between_calls():
 
 def test_close_while_other_threads_run_forwards():
     """close() from one thread while 4 others run forwards: nothing crashes, the forwards
-    that had started finish with correct results, and later calls raise ValueError."""
+    that had started finish with correct results, and later calls raise ValueError.
+    Deterministic: every worker finishes one forward before close() (a barrier), then keeps
+    calling until a call raises, which must happen once close() has run."""
     x = np.random.default_rng(2).standard_normal((1, 4, 3, 32, 32)).astype(np.float32)
     m = vidattn.load(MODELS / "vivit")
     want = m(x)
-    started = threading.Barrier(5)
-    outcomes = []
+    started, one_done = threading.Barrier(5), threading.Barrier(5)
+    outcomes = {i: [] for i in range(4)}
 
-    def work():
+    def work(i):
         started.wait()
-        for _ in range(200):
+        outcomes[i].append(("ok", bool(np.array_equal(m(x), want))))
+        one_done.wait()
+        for _ in range(100_000):
             try:
                 got = m(x)
             except ValueError as e:
-                outcomes.append(("closed", str(e)))
+                outcomes[i].append(("closed", str(e)))
                 return
-            outcomes.append(("ok", bool(np.array_equal(got, want))))
-    threads = [threading.Thread(target=work) for _ in range(4)]
+            outcomes[i].append(("ok", bool(np.array_equal(got, want))))
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
     started.wait()
+    one_done.wait()
     m.close()
     for t in threads:
         t.join()
-    assert all(ok for kind, ok in outcomes if kind == "ok"), "a forward racing close() gave wrong results"
-    closed = [msg for kind, msg in outcomes if kind == "closed"]
-    assert len(closed) == 4 and all("closed" in msg for msg in closed)
+    for i, out in outcomes.items():
+        assert out[0] == ("ok", True), f"worker {i}: the forward before close() failed"
+        assert all(ok for kind, ok in out if kind == "ok"), f"worker {i}: a forward racing close() was wrong"
+        assert out[-1][0] == "closed" and "closed" in out[-1][1], f"worker {i} never saw the model closed"

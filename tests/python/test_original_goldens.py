@@ -1,4 +1,4 @@
-"""Motionformer and AIM Swin against goldens made by the original repositories' own code
+"""Motionformer, AIM Swin and FastTimeSformer against goldens made by the original repositories' own code
 (scripts/original_goldens.py: facebookresearch/Motionformer bf43d50 run untouched but for the
 documented shims), at crops 80, 224 and 336 with the released 224-grid position table, every
 attention kind and approximation, and both position-table kinds. Tolerance 1e-4 absolute on the
@@ -18,6 +18,7 @@ MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "models"
 
 NAMES = sorted(p.name for p in MODELS.iterdir() if p.name.startswith("motionformer_orig_"))
 AIM = ["aim_swin", "aim_swin_temporal_embedding"]
+FTS = sorted(p.name for p in MODELS.iterdir() if p.name.startswith("fasttimesformer_orig_"))
 
 
 def seeded_input(io):
@@ -33,13 +34,19 @@ def test_every_variant_is_present():
             "motionformer_orig_divided_posjoint_224"} <= set(NAMES)
 
 
-@pytest.mark.parametrize("name", NAMES + AIM)
+@pytest.mark.parametrize("name", NAMES + AIM + FTS)
 def test_matches_original_code(name):
     io = np.load(MODELS / name / "io.npz")
     with vidattn.load(MODELS / name) as m:
         out = m.forward(seeded_input(io))
     np.testing.assert_allclose(out.logits, io["logits"], atol=1e-4, rtol=0)
-    np.testing.assert_allclose(out.last_hidden_state, io["last_hidden_state"], atol=1e-4, rtol=0)
+    if "last_hidden_state" in io.files:   # FastTimeSformer's original exposes only logits
+        np.testing.assert_allclose(out.last_hidden_state, io["last_hidden_state"], atol=1e-4, rtol=0)
+
+
+def test_fasttimesformer_variants_present():
+    want = {f"fasttimesformer_orig_{m}_{k}" for m in ("regular", "fastformer", "performer") for k in ("divided", "joint")}
+    assert want | {"fasttimesformer_orig_regular_divided_norotary"} <= set(FTS)
 
 
 def test_released_position_table_is_resized_not_refused():
