@@ -27,7 +27,7 @@ def test_classify_text_and_json(video):
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 4 and all(l.split()[1].startswith("label_") for l in lines[:3])
     assert "of 15 frames" in lines[3]
-    assert "decoded 15 frames of 64x48" in r.stderr and "layer 2/2" in r.stderr     # progress on stderr
+    assert "decoded 4 of 15 frames of 64x48" in r.stderr and "layer 2/2" in r.stderr     # progress on stderr
     r = run("classify", MODELS / "timesformer_divided", video, "--json", "--threads", "1")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
@@ -92,3 +92,68 @@ def test_bad_input(video, tmp_path):
     assert r.returncode != 0
     r = run("bench", MODELS / "vivit", "--reps", "0")
     assert r.returncode != 0 and "reps" in r.stderr
+
+
+def test_many_files_list_directory_and_outputs(video, tmp_path):
+    """One run over several files: the model loads once; a file that fails is reported in the
+    output with its error, the others are classified, and the exit status is 1 at the end."""
+    vids = tmp_path / "vids"
+    vids.mkdir()
+    import shutil
+    shutil.copy(video, vids / "a.mp4")
+    shutil.copy(video, vids / "b.mp4")
+    (vids / "c.mp4").write_bytes(b"not a video")
+    out = tmp_path / "res.jsonl"
+    r = run("classify", MODELS / "videomae", vids, "-o", out, "--top", "2")
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.count("loaded ") == 1                      # the model is loaded once
+    assert "[3/3]" in r.stderr and "files/s" in r.stderr and "ETA" in r.stderr
+    rows = [json.loads(l) for l in out.read_text().splitlines()]
+    assert [Path(x["video"]).name for x in rows] == ["a.mp4", "b.mp4", "c.mp4"]
+    assert len(rows[0]["top"]) == 2 and rows[0]["top"] == rows[1]["top"]
+    assert "error" in rows[2] and "c.mp4" in rows[2]["error"]
+    # The same through --list and a CSV file, quietly, with only good files: exit 0.
+    lst = tmp_path / "list.txt"
+    lst.write_text(f"{vids / 'a.mp4'}\n# a comment\n{vids / 'b.mp4'}\n")
+    csv = tmp_path / "res.csv"
+    r = run("classify", MODELS / "videomae", "--list", lst, "-o", csv, "--quiet", "--top", "3")
+    assert r.returncode == 0, r.stderr
+    lines = csv.read_text().splitlines()
+    assert lines[0] == "video,rank,label,index,probability,error" and len(lines) == 1 + 2 * 3
+    assert "files/s" not in r.stderr
+
+
+def test_runtime_errors_are_one_line_and_exit_1(video, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for target, needle in [(tmp_path / "missing.mp4", "no such file"), (empty, "no videos")]:
+        r = run("classify", MODELS / "vivit", target)
+        assert r.returncode == 1, (target, r.returncode, r.stderr)
+        assert r.stderr.strip().splitlines()[-1].startswith("vidattn: error:") and needle in r.stderr
+        assert "USAGE" not in r.stderr
+    # A still image is not a video.
+    png = tmp_path / "still.png"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=red:s=32x32", "-frames:v", "1", str(png)],
+                   check=True)
+    r = run("classify", MODELS / "vivit", png)
+    assert r.returncode == 1 and "still image" in r.stderr
+    # Usage mistakes still print the usage.
+    r = run("classify", MODELS / "vivit", video, "--threads", "0")
+    assert r.returncode == 64 and "--threads" in r.stderr
+    # More frames than the clip has: a warning, not a failure.
+    r = run("classify", MODELS / "vivit", video, "--frames", "100", "--json")
+    assert r.returncode == 0 and "warning" in r.stderr and "100 frames requested" in r.stderr
+
+
+def test_long_video_memory_is_bounded(tmp_path):
+    """A one-hour clip (1 frame/s, 320x240) classifies by seeking to the sampled frames: the
+    CLI's peak RSS stays under 200 MiB (the model, the runtime and 4 frames; decoding every
+    frame of the hour would need 3600 x 230 KB = 830 MB)."""
+    long = tmp_path / "hour.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=1:duration=3600",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "60", str(long)], check=True)
+    r = run("classify", MODELS / "vivit", long, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["frames_decoded"] == 3600 and out["frames_used"] == 4
+    assert 0 < out["peak_rss_mib"] < 200, out["peak_rss_mib"]

@@ -4,6 +4,23 @@ import Foundation
 import VidAttn
 
 @main
+enum Entry {
+    /// Usage mistakes print the usage (exit 64, from ArgumentParser); failures while doing
+    /// the work print one line `vidattn: error: …` and exit 1.
+    static func main() {
+        do {
+            var command = try VidAttnCLI.parseAsRoot()
+            try command.run()
+        } catch let e as CLIError {
+            stderrLine("vidattn: error: \(e.message)"); exit(1)
+        } catch let e as VidAttnError {
+            stderrLine("vidattn: error: \(e.message)"); exit(1)
+        } catch {
+            VidAttnCLI.exit(withError: error)
+        }
+    }
+}
+
 struct VidAttnCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vidattn",
@@ -212,90 +229,6 @@ struct Bench: ParsableCommand {
         print(String(format: "  before the first layer (embedding): %.1f ms", 1e3 * b.embedding))
         print("  per layer (ms; the last includes the final norm and head):")
         print("   " + b.layers.map { String(format: " %.1f", 1e3 * $0) }.joined())
-    }
-}
-
-struct Classify: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Classify a video (any format ffmpeg reads).")
-    @Argument(help: "Checkpoint directory.") var model: String
-    @Argument(help: "Video file.") var video: String
-    @Option(help: "Frames to sample (default: what the model expects).") var frames: Int?
-    @Option(help: "How many classes to print.") var top = 5
-    @OptionGroup var common: Common
-
-    func run() throws {
-        try common.apply()
-        guard top >= 1 else { throw ValidationError("--top must be at least 1") }
-        guard FileManager.default.isReadableFile(atPath: video) else { throw ValidationError("cannot read \(video)") }
-        let m = try Loaded(model, precision: try common.loadPrecision)
-        let t0 = now()
-        let (rgb, count, h, w) = try decode(video)
-        let tDecode = now() - t0
-        stderrLine(String(format: "decoded %d frames of %dx%d in %.2f s", count, w, h, tDecode))
-        let n = frames ?? m.defaultFrames
-        guard n >= 1 else { throw ValidationError("--frames must be at least 1") }
-        let idx = sampleFrameIndices(available: count, count: n)
-        var clip = [UInt8](repeating: 0, count: n * h * w * 3)
-        for (i, s) in idx.enumerated() { for b in 0..<(h * w * 3) { clip[i * h * w * 3 + b] = rgb[s * h * w * 3 + b] } }
-        let (oh, ow) = m.pre.outputSize(h: h, w: w)
-        let px = try Tensor(shape: [1, n, 3, oh, ow])
-        clip.withUnsafeBufferPointer { m.pre.apply(rgb: $0.baseAddress!, frames: n, h: h, w: w, into: px.data) }
-        FlopCounter.reset(); FlopCounter.enabled = true
-        var opts = ForwardOptions()
-        opts.shouldContinue = { layer, layers in stderrLine("layer \(layer + 1)/\(layers)"); return true }
-        let t1 = now()
-        let out = try m.model.forward(px.pointer, batch: 1, frames: n, channels: 3, height: oh, width: ow, options: opts)
-        let tFwd = now() - t1
-        FlopCounter.enabled = false
-        let logits = Array(UnsafeBufferPointer(start: out.logits.pointer, count: m.model.numLabels))
-        let mx = logits.max() ?? 0
-        let e = logits.map { Foundation.exp(Double($0 - mx)) }
-        let sum = e.reduce(0, +)
-        let order = e.indices.sorted { e[$0] > e[$1] }.prefix(top)
-        let gf = Double(FlopCounter.gemm + FlopCounter.attention) / 1e9
-        if common.json {
-            printJSON(["video": video, "frames_decoded": count, "frames_used": n,
-                       "top": order.map { ["label": m.label($0), "index": $0, "probability": e[$0] / sum] },
-                       "seconds": ["decode": tDecode, "forward": tFwd], "gflops": gf, "gflops_per_second": gf / tFwd])
-        } else {
-            let width = order.map { m.label($0).count }.max() ?? 0
-            for (r, i) in order.enumerated() {
-                let name = m.label(i)
-                print("\(String(format: "%2d.", r + 1)) \(name)\(String(repeating: " ", count: width - name.count))  " +
-                      String(format: "%6.2f%%", 100 * e[i] / sum))
-            }
-            print(String(format: "%d of %d frames, forward %.3f s (%.1f GFLOP/s), decode %.2f s", n, count, tFwd, gf / tFwd, tDecode))
-        }
-    }
-
-    /// All frames as RGB24 through the ffmpeg executable.
-    func decode(_ path: String) throws -> ([UInt8], Int, Int, Int) {
-        let probe = try run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height",
-                             "-of", "csv=p=0", path])
-        let dims = String(decoding: probe, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            .split(separator: ",").compactMap { Int($0) }
-        guard dims.count == 2, dims[0] > 0, dims[1] > 0 else { throw ValidationError("\(path): no video stream") }
-        let (w, h) = (dims[0], dims[1])
-        let raw = try run(["ffmpeg", "-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        let count = raw.count / (w * h * 3)
-        guard count > 0 else { throw ValidationError("\(path): no frames decoded") }
-        return ([UInt8](raw), count, h, w)
-    }
-
-    func run(_ args: [String]) throws -> Data {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        do { try p.run() } catch { throw ValidationError("cannot run \(args[0]): \(error) (install ffmpeg)") }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw ValidationError("\(args[0]) failed: \(msg.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
-        return data
     }
 }
 
