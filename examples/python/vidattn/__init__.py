@@ -12,7 +12,10 @@ from . import positional
 from .model import Model, ModelOutput, load
 
 __all__ = ["load", "Model", "ModelOutput", "version", "set_num_threads", "get_num_threads", "kernels", "attention", "positional", "flops",
-           "cpu_features", "fma_peak_gflops", "VidAttnError"]
+           "cpu_features", "fma_peak_gflops", "read_video", "VidAttnError", "__version__"]
+
+
+from .video import read_video  # noqa: E402
 
 
 def version():
@@ -70,12 +73,12 @@ def flops(mechanism, **shape):
     from ._lib import MACs
     from .errors import check
     if mechanism not in MECHANISMS:
-        raise ValueError(f"unknown mechanism {mechanism!r}; one of {MECHANISMS}")
+        raise InvalidArgument(f"unknown mechanism {mechanism!r}; one of {MECHANISMS}")
     s = lib.vidattn_mechanism_default_shape()
     for key, value in shape.items():
         if key in ("window", "grid"):
             if len(value) != 3:
-                raise ValueError(f"{key} must have 3 entries (t, h, w)")
+                raise InvalidArgument(f"{key} must have 3 entries (t, h, w)")
             setattr(s, key, (ctypes.c_int64 * 3)(*[int(v) for v in value]))
         elif key in ("channels", "heads", "frames", "patches", "tokens", "landmarks"):
             setattr(s, key, int(value))
@@ -89,3 +92,6 @@ def flops(mechanism, **shape):
 def use_reference_kernels(enable=True):
     """Forces the scalar reference kernels (slow; for parity checks)."""
     lib.vidattn_set_reference_kernels(1 if enable else 0)
+
+
+__version__ = version()

@@ -3,7 +3,7 @@ import numpy as np
 
 from ._lib import lib
 from ._arrays import f32, fptr
-from .errors import check
+from .errors import InvalidArgument, check
 
 ACTIVATIONS = {None: 0, "none": 0, "gelu": 1, "gelu_tanh": 2, "tanh": 3, "relu": 4}
 
@@ -12,7 +12,7 @@ def _act(name):
     try:
         return ACTIVATIONS[name]
     except KeyError:
-        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(k for k in ACTIVATIONS if k)}")
+        raise InvalidArgument(f"unknown activation {name!r}; expected one of {sorted(k for k in ACTIVATIONS if k)}")
 
 
 def sgemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bias=None, activation=None,
@@ -23,22 +23,22 @@ def sgemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, bi
     """
     a = f32(a, "a"); b = f32(b, "b")
     if a.ndim != 2 or b.ndim != 2:
-        raise ValueError(f"a and b must be 2-D, got {a.shape} and {b.shape}")
+        raise InvalidArgument(f"a and b must be 2-D, got {a.shape} and {b.shape}")
     m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
     kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
     if k != kb:
-        raise ValueError(f"inner dimensions differ: op(a) is {m}x{k}, op(b) is {kb}x{n}")
+        raise InvalidArgument(f"inner dimensions differ: op(a) is {m}x{k}, op(b) is {kb}x{n}")
     out = np.zeros((m, n), np.float32) if c is None else f32(c, "c").copy()
     if out.shape != (m, n):
-        raise ValueError(f"c must be {m}x{n}, got {out.shape}")
+        raise InvalidArgument(f"c must be {m}x{n}, got {out.shape}")
     if bias is not None:
         bias = f32(bias, "bias")
         if bias.shape != (n,):
-            raise ValueError(f"bias must have shape ({n},), got {bias.shape}")
+            raise InvalidArgument(f"bias must have shape ({n},), got {bias.shape}")
     if residual is not None:
         residual = f32(residual, "residual")
         if residual.shape != (m, n):
-            raise ValueError(f"residual must be {m}x{n}, got {residual.shape}")
+            raise InvalidArgument(f"residual must be {m}x{n}, got {residual.shape}")
     check(lib.vidattn_sgemm_fused(int(trans_a), int(trans_b), m, n, k, alpha, fptr(a), a.shape[1],
                                   fptr(b), b.shape[1], beta, fptr(out), n, fptr(bias), _act(activation),
                                   fptr(residual), n))
@@ -58,7 +58,7 @@ def softmax(x, *, scale=1.0, bias=None):
         elif bias.shape == x.shape:
             ldb = cols
         else:
-            raise ValueError(f"bias must have shape {x.shape} or ({cols},), got {bias.shape}")
+            raise InvalidArgument(f"bias must have shape {x.shape} or ({cols},), got {bias.shape}")
     check(lib.vidattn_softmax(rows, cols, fptr(x), cols, scale, fptr(bias), ldb))
     return x
 
@@ -72,7 +72,7 @@ def layer_norm(x, gamma=None, beta=None, eps=1e-5):
     b = None if beta is None else f32(beta, "beta")
     for name, t in (("gamma", g), ("beta", b)):
         if t is not None and t.shape != (cols,):
-            raise ValueError(f"{name} must have shape ({cols},), got {t.shape}")
+            raise InvalidArgument(f"{name} must have shape ({cols},), got {t.shape}")
     check(lib.vidattn_layer_norm(x.size // max(cols, 1), cols, fptr(x), fptr(y), fptr(g), fptr(b), eps))
     return y
 

@@ -10,9 +10,26 @@ import numpy as np
 
 from ._lib import lib, ModelParams, ForwardParams, PROGRESS
 from ._arrays import f32, fptr, u8ptr
-from .errors import check
+from .errors import InvalidArgument, check
 
+# vidattn_output_kind (include/vidattn_types.h); tests/python/test_contract.py checks them.
 LOGITS, LAST_HIDDEN, HIDDEN_STATE, ATTENTION, POOLED_CLS, POOLED_MEAN = range(6)
+
+
+class Labels(dict):
+    """config["id2label"]: string keys as in config.json, and int keys accepted too."""
+
+    def _key(self, k):
+        return str(k) if isinstance(k, (int, np.integer)) else k
+
+    def __getitem__(self, k):
+        return super().__getitem__(self._key(k))
+
+    def __contains__(self, k):
+        return super().__contains__(self._key(k))
+
+    def get(self, k, default=None):
+        return super().get(self._key(k), default)
 
 
 class ModelOutput:
@@ -68,6 +85,8 @@ class Model:
         self._finalizer = weakref.finalize(self, lib.vidattn_model_free, h.value)
         self.path = path
         self.config = json.loads(lib.vidattn_model_config_json(self._h).decode())
+        if isinstance(self.config.get("id2label"), dict):
+            self.config["id2label"] = Labels(self.config["id2label"])
         self.model_type = lib.vidattn_model_type(self._h).decode()
         self.num_labels = lib.vidattn_model_num_labels(self._h)
         self.hidden_size = lib.vidattn_model_hidden_size(self._h)
@@ -91,7 +110,7 @@ class Model:
         """The native handle, kept alive (not freed by a concurrent close) while in use."""
         with self._lock:
             if self._h is None:
-                raise ValueError("the model was closed")
+                raise InvalidArgument("the model was closed")
             self._active += 1
             h = self._h
         try:
@@ -107,7 +126,7 @@ class Model:
         frame (models that take one). progress(layer, layers) -> bool: return False to stop."""
         px = f32(pixel_values, "pixel_values")
         if px.ndim != 5:
-            raise ValueError(f"pixel_values must be [B, T, C, H, W]; got shape {px.shape}")
+            raise InvalidArgument(f"pixel_values must be [B, T, C, H, W]; got shape {px.shape}")
         p = lib.vidattn_forward_default_params()
         p.output_hidden_states = 1 if output_hidden_states else 0
         p.output_attentions = 1 if output_attentions else 0
@@ -115,7 +134,7 @@ class Model:
         if mask is not None:
             m = np.ascontiguousarray(np.asarray(mask), dtype=np.uint8)
             if m.shape != px.shape[:2]:
-                raise ValueError(f"mask must be [{px.shape[0]}, {px.shape[1]}]; got {m.shape}")
+                raise InvalidArgument(f"mask must be [{px.shape[0]}, {px.shape[1]}]; got {m.shape}")
             p.frame_mask = u8ptr(m)
         cb = None
         if progress is not None:
@@ -155,7 +174,7 @@ class Model:
         With sample=True, T' = num_frames frames are picked uniformly (centre of each segment)."""
         fr = np.ascontiguousarray(frames)
         if fr.dtype != np.uint8 or fr.ndim != 4 or fr.shape[3] != 3:
-            raise ValueError(f"frames must be uint8 [T, H, W, 3]; got {fr.dtype} {fr.shape}")
+            raise InvalidArgument(f"frames must be uint8 [T, H, W, 3]; got {fr.dtype} {fr.shape}")
         n = self.num_frames
         if sample and n > 0:
             idx = [min(len(fr) - 1, int((i + 0.5) * len(fr) / n)) for i in range(n)]
@@ -168,20 +187,63 @@ class Model:
             check(lib.vidattn_model_preprocess(h, u8ptr(fr), T, H, W, fptr(out), out.size))
         return out
 
-    def classify(self, frames, top=5):
-        """[(label, probability)] of the top classes for uint8 RGB frames [T, H, W, 3]."""
-        logits = self(self.preprocess(frames))[0].astype(np.float64)
-        p = np.exp(logits - logits.max())
-        p /= p.sum()
+    @property
+    def labels(self):
+        """Class names in index order (id2label; the index as a string where a name is missing)."""
+        return [self.label(i) or str(i) for i in range(self.num_labels)]
+
+    def _views(self, video, clips, crops):
+        """Preprocessed pixel_values, one [1, T, 3, H', W'] per (clip, crop) view."""
+        from .video import read_video, spatial_crops
+        if int(clips) < 1:
+            raise InvalidArgument(f"clips must be at least 1, got {clips}")
+        if isinstance(video, (str, os.PathLike)):
+            n = self.num_frames or 16
+            clip_frames = list(read_video(video, num_frames=n, clips=clips))
+            sample = False
+        else:
+            fr = np.asarray(video)
+            if fr.dtype != np.uint8 or fr.ndim != 4 or fr.shape[3] != 3:
+                raise InvalidArgument(f"frames must be uint8 [T, H, W, 3] or a video path; got {fr.dtype} {fr.shape}")
+            n = self.num_frames or len(fr)
+            if clips == 1:
+                clip_frames, sample = [fr], True
+            else:
+                from .video import sample_indices
+                clip_frames = [fr[idx] for idx in sample_indices(len(fr), n, clips)]
+                sample = False
+        return [self.preprocess(view, sample=sample) for c in clip_frames for view in spatial_crops(c, crops)]
+
+    def classify(self, video, top=5, clips=1, crops=1):
+        """[(label, probability)] of the top classes for a video file path or uint8 RGB frames
+        [T, H, W, 3]. clips: uniform temporal clips; crops: 1 (centre) or 3 (along the long
+        side); the softmax scores of the views are averaged (multi-view testing)."""
+        probs = []
+        for px in self._views(video, clips, crops):
+            logits = self(px)[0].astype(np.float64)
+            p = np.exp(logits - logits.max())
+            probs.append(p / p.sum())
+        p = np.mean(probs, axis=0)
         order = np.argsort(-p)[:top]
         return [(self.label(i) or str(i), float(p[i])) for i in order]
+
+    def embed_video(self, video, pooling="cls", clips=1, crops=1):
+        """Pooled embeddings [clips * crops, hidden] of a video file path or uint8 frames."""
+        return np.concatenate([self.embed(px, pooling=pooling) for px in self._views(video, clips, crops)])
+
+    def __reduce__(self):
+        # Pickled by path and options (for Ray, Dask, multiprocessing): the worker reloads it.
+        return (Model, (self.path, self.precision))
 
     def embed(self, pixel_values, pooling="cls", mask=None):
         """Pooled embeddings [B, hidden] from the library: 'cls' (token 0 of the last hidden
         state) or 'mean' (the mean over the patch tokens, the CLS token left out, as timm's
-        average pooling; models without a CLS token average every token)."""
+        average pooling; models without a CLS token average every token). A video path or
+        uint8 frames go through embed_video."""
+        if isinstance(pixel_values, (str, os.PathLike)) or getattr(pixel_values, "dtype", None) == np.uint8:
+            return self.embed_video(pixel_values, pooling=pooling)
         if pooling not in ("cls", "mean"):
-            raise ValueError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
+            raise InvalidArgument(f"pooling must be 'cls' or 'mean', got {pooling!r}")
         out = self.forward(pixel_values, mask=mask)
         return out.pooled_cls if pooling == "cls" else out.pooled_mean
 

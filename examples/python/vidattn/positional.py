@@ -6,7 +6,7 @@ import numpy as np
 
 from ._lib import lib, c_int64_p
 from ._arrays import f32, fptr
-from .errors import check
+from .errors import InvalidArgument, check
 
 
 def rotary_time_table(frames, dim, *, consistent=False):
@@ -29,14 +29,14 @@ def apply_rotary(x, sin, cos, positions=None):
     x = f32(x, "x").copy()
     sin, cos = f32(sin, "sin"), f32(cos, "cos")
     if sin.shape != cos.shape or sin.ndim != 2:
-        raise ValueError(f"sin and cos must be equal 2-D tables; got {sin.shape} and {cos.shape}")
+        raise InvalidArgument(f"sin and cos must be equal 2-D tables; got {sin.shape} and {cos.shape}")
     d = x.shape[-1]
     rows = x.size // d
     pos = None
     if positions is not None:
         pos = np.ascontiguousarray(positions, dtype=np.int64).reshape(-1)
         if pos.size != rows:
-            raise ValueError(f"positions must have {rows} entries; got {pos.size}")
+            raise InvalidArgument(f"positions must have {rows} entries; got {pos.size}")
     check(lib.vidattn_rotary_apply(rows, d, fptr(x), fptr(sin), fptr(cos), sin.shape[0], sin.shape[1],
                                    None if pos is None else pos.ctypes.data_as(c_int64_p)))
     return x
@@ -46,7 +46,7 @@ def token_shift(x, frames):
     """TimeSformer-pytorch token shift on x [B, 1 + frames*P, C]."""
     x = f32(x, "x")
     if x.ndim != 3 or (x.shape[1] - 1) % frames:
-        raise ValueError(f"x must be [B, 1 + frames*P, C]; got {x.shape}")
+        raise InvalidArgument(f"x must be [B, 1 + frames*P, C]; got {x.shape}")
     y = np.empty_like(x)
     check(lib.vidattn_token_shift(x.shape[0], frames, (x.shape[1] - 1) // frames, x.shape[2], fptr(x), fptr(y)))
     return y
@@ -57,7 +57,7 @@ def geglu_ff(x, w1, b1, w2, b2):
     x = f32(x, "x"); w1 = f32(w1, "w1"); w2 = f32(w2, "w2")
     dim = x.shape[-1]
     if w1.ndim != 2 or w1.shape[1] != dim or w1.shape[0] % 2 or w2.ndim != 2 or w2.shape[1] * 2 != w1.shape[0]:
-        raise ValueError(f"w1 must be [2h, {dim}] and w2 [out, h]; got {w1.shape} and {w2.shape}")
+        raise InvalidArgument(f"w1 must be [2h, {dim}] and w2 [out, h]; got {w1.shape} and {w2.shape}")
     hidden, out = w2.shape[1], w2.shape[0]
     b1 = None if b1 is None else f32(b1, "b1")
     b2 = None if b2 is None else f32(b2, "b2")
