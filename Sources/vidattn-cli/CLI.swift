@@ -26,7 +26,7 @@ struct VidAttnCLI: ParsableCommand {
         commandName: "vidattn",
         abstract: "Video-transformer inference on the CPU.",
         version: Version.string,
-        subcommands: [Info.self, Classify.self, Flops.self, Bench.self])
+        subcommands: [Info.self, Classify.self, Embed.self, Flops.self, Bench.self])
 }
 
 struct Common: ParsableArguments {

@@ -19,12 +19,14 @@ struct Classify: ParsableCommand {
     @Option(help: "A file listing videos, one path a line.") var list: String?
     @Option(help: "Frames to sample (default: what the model expects).") var frames: Int?
     @Option(help: "How many classes to print.") var top = 5
+    @OptionGroup var views: Views
     @Option(name: [.short, .customLong("output")], help: "Write results to a .jsonl or .csv file.") var output: String?
     @Flag(help: "No progress on stderr.") var quiet = false
     @OptionGroup var common: Common
 
     func validate() throws {
         guard top >= 1 else { throw ValidationError("--top must be at least 1") }
+        try views.check()
         if let f = frames, f < 1 { throw ValidationError("--frames must be at least 1") }
         if videos.isEmpty && list == nil { throw ValidationError("give at least one video, a directory, or --list FILE") }
         if let o = output, !(o.hasSuffix(".jsonl") || o.hasSuffix(".csv")) {
@@ -58,23 +60,15 @@ struct Classify: ParsableCommand {
     /// One decoded, preprocessed clip (or why it could not be had).
     struct Prepared {
         let path: String
-        let result: Result<(px: Tensor, n: Int, available: Int, h: Int, w: Int, decode: Double), Error>
+        /// px: [views, T, 3, H', W'] (views = clips × crops, or timeline windows).
+        let result: Result<(px: Tensor, n: Int, available: Int, h: Int, w: Int, fps: Double, decode: Double), Error>
     }
 
     func prepare(_ path: String, _ m: Loaded) -> Prepared {
         let t0 = now()
         return Prepared(path: path, result: Result {
-            let info = try VideoDecoder.probe(path)
-            let n = frames ?? m.defaultFrames
-            if n > info.frames {
-                stderrLine("vidattn: warning: \(path): \(n) frames requested, the clip has \(info.frames); frames repeat")
-            }
-            let idx = sampleFrameIndices(available: info.frames, count: n)
-            let rgb = try VideoDecoder.frames(path, info: info, indices: idx)
-            let (oh, ow) = m.pre.outputSize(h: info.height, w: info.width)
-            let px = try Tensor(shape: [1, n, 3, oh, ow])
-            rgb.withUnsafeBufferPointer { m.pre.apply(rgb: $0.baseAddress!, frames: n, h: info.height, w: info.width, into: px.data) }
-            return (px, n, info.frames, info.height, info.width, now() - t0)
+            let clip = try views.load(path, m, frames: frames)
+            return (clip.px, clip.n, clip.available, clip.h, clip.w, clip.fps, now() - t0)
         })
     }
 
@@ -84,24 +78,10 @@ struct Classify: ParsableCommand {
         let m = try Loaded(model, precision: try common.loadPrecision)
         let single = files.count == 1 && output == nil
         var sink = try output.map { try ResultSink(path: $0, top: top) }
-        var failures = 0
-        let started = now()
-        // Decode file i+1 on another thread while file i runs.
-        let queue = DispatchQueue(label: "vidattn.decode")
-        var next: DispatchWorkItem? = nil
-        nonisolated(unsafe) var pending: Prepared? = nil
-        func schedule(_ i: Int) {
-            guard i < files.count else { next = nil; return }
-            let item = DispatchWorkItem { pending = prepare(files[i], m) }
-            queue.async(execute: item)
-            next = item
-        }
-        schedule(0)
-        for i in 0..<files.count {
-            next?.wait()
-            let prepared = pending!
-            schedule(i + 1)
-            do {
+        let failures = try processFiles(files, quiet: quiet, single: single, prepare: { prepare($0, m) }, onError: { path, msg in
+            if sink != nil { try sink!.write(["video": path, "error": msg]) }
+            else if common.json { printRecord(["video": path, "error": msg], pretty: false) }
+        }) { prepared in
                 let clip = try prepared.result.get()
                 if single && !quiet {
                     stderrLine(String(format: "decoded %d of %d frames of %dx%d in %.2f s", clip.n, clip.available, clip.w,
@@ -111,24 +91,46 @@ struct Classify: ParsableCommand {
                 var opts = ForwardOptions()
                 if single && !quiet { opts.shouldContinue = { layer, layers in stderrLine("layer \(layer + 1)/\(layers)"); return true } }
                 let t1 = now()
-                let out = try m.model.forward(clip.px.pointer, batch: 1, frames: clip.n, channels: 3,
+                let nv = clip.px.shape[0]
+                let out = try m.model.forward(clip.px.pointer, batch: nv, frames: clip.n, channels: 3,
                                               height: clip.px.shape[3], width: clip.px.shape[4], options: opts)
                 let tFwd = now() - t1
                 FlopCounter.enabled = false
-                let logits = Array(UnsafeBufferPointer(start: out.logits.pointer, count: m.model.numLabels))
-                let mx = logits.max() ?? 0
-                let e = logits.map { Foundation.exp(Double($0 - mx)) }
-                let sum = e.reduce(0, +)
-                let order = Array(e.indices.sorted { e[$0] > e[$1] }.prefix(top))
-                let top = order.map { (label: m.label($0), index: $0, p: e[$0] / sum) }
+                let L = m.model.numLabels
+                // Softmax per view; views averaged (all of them, or per timeline window).
+                func probs(_ v: Int) -> [Double] {
+                    let lg = Array(UnsafeBufferPointer(start: out.logits.pointer + v * L, count: L))
+                    let mx = lg.max() ?? 0
+                    let e = lg.map { Foundation.exp(Double($0 - mx)) }
+                    let s = e.reduce(0, +)
+                    return e.map { $0 / s }
+                }
+                func topOf(_ views: Range<Int>) -> [(label: String, index: Int, p: Double)] {
+                    var acc = [Double](repeating: 0, count: L)
+                    for v in views { for (i, p) in probs(v).enumerated() { acc[i] += p / Double(views.count) } }
+                    return Array(acc.indices.sorted { acc[$0] > acc[$1] }.prefix(self.top)).map { (m.label($0), $0, acc[$0]) }
+                }
                 let gf = Double(FlopCounter.gemm + FlopCounter.attention) / 1e9
-                let record: [String: Any] = [
+                let top = topOf(0..<nv)
+                var record: [String: Any] = [
                     "video": prepared.path, "frames_decoded": clip.available, "frames_used": clip.n,
-                    "top": top.map { ["label": $0.label, "index": $0.index, "probability": $0.p] },
+                    "views": nv, "top": top.map { ["label": $0.label, "index": $0.index, "probability": $0.p] },
                     "seconds": ["decode": clip.decode, "forward": tFwd], "gflops": gf, "gflops_per_second": gf / tFwd,
                     "peak_rss_mib": peakRSSMiB()]
-                if sink != nil { try sink!.write(record) } else if common.json { printRecord(record, pretty: single) }
-                else {
+                if let windows = views.timeline(available: clip.available, fps: clip.fps) {
+                    // One JSON line per window, on stdout (or in -o), then the summary below.
+                    let per = nv / windows.count
+                    for (w, win) in windows.enumerated() {
+                        let t = topOf((w * per)..<((w + 1) * per))
+                        let line: [String: Any] = ["video": prepared.path, "start": win.start, "end": win.end,
+                                                   "top": t.map { ["label": $0.label, "index": $0.index, "probability": $0.p] }]
+                        if sink != nil { try sink!.write(line) } else { printRecord(line, pretty: false) }
+                    }
+                    record["windows"] = windows.count
+                }
+                if views.window != nil {
+                    // The windows are the output; nothing more for this file.
+                } else if sink != nil { try sink!.write(record) } else if common.json { printRecord(record, pretty: single) } else {
                     if !single { print("== \(prepared.path)") }
                     let width = top.map { $0.label.count }.max() ?? 0
                     for (r, t) in top.enumerated() {
@@ -138,19 +140,6 @@ struct Classify: ParsableCommand {
                     print(String(format: "%d of %d frames, forward %.3f s (%.1f GFLOP/s), decode %.2f s", clip.n,
                                  clip.available, tFwd, gf / tFwd, clip.decode))
                 }
-            } catch {
-                failures += 1
-                let msg = (error as? CLIError)?.message ?? (error as? VidAttnError)?.message ?? "\(error)"
-                if single { throw CLIError(msg) }
-                stderrLine("vidattn: error: \(msg)")
-                if sink != nil { try sink!.write(["video": prepared.path, "error": msg]) }
-                else if common.json { printRecord(["video": prepared.path, "error": msg], pretty: false) }
-            }
-            if !quiet && !single {
-                let done = Double(i + 1), rate = done / max(now() - started, 1e-9)
-                stderrLine(String(format: "[%d/%d] %.2f files/s, ETA %.0f s%@", i + 1, files.count, rate,
-                                  Double(files.count - i - 1) / rate, failures > 0 ? " (\(failures) failed)" : ""))
-            }
         }
         try sink?.close()
         if failures > 0 { throw CLIError("\(failures) of \(files.count) files failed") }
@@ -160,6 +149,46 @@ struct Classify: ParsableCommand {
         let data = try! JSONSerialization.data(withJSONObject: r, options: pretty ? [.prettyPrinted, .sortedKeys] : [.sortedKeys])
         print(String(data: data, encoding: .utf8)!)
     }
+}
+
+/// Runs `body` on each file's prepared clip, decoding file i+1 on another thread while file i
+/// runs; a file that fails is reported (stderr and `onError`) and the run goes on (with one
+/// file, its error is thrown). Progress with files/s and ETA on stderr unless quiet.
+/// Returns the number of files that failed.
+func processFiles(_ files: [String], quiet: Bool, single: Bool, prepare: @escaping (String) -> Classify.Prepared,
+                  onError: (String, String) throws -> Void, body: (Classify.Prepared) throws -> Void) throws -> Int {
+    let started = now()
+    let queue = DispatchQueue(label: "vidattn.decode")
+    var next: DispatchWorkItem? = nil
+    nonisolated(unsafe) var pending: Classify.Prepared? = nil
+    func schedule(_ i: Int) {
+        guard i < files.count else { next = nil; return }
+        let item = DispatchWorkItem { pending = prepare(files[i]) }
+        queue.async(execute: item)
+        next = item
+    }
+    var failures = 0
+    schedule(0)
+    for i in 0..<files.count {
+        next?.wait()
+        let prepared = pending!
+        schedule(i + 1)
+        do {
+            try body(prepared)
+        } catch {
+            failures += 1
+            let msg = (error as? CLIError)?.message ?? (error as? VidAttnError)?.message ?? "\(error)"
+            if single { throw CLIError(msg) }
+            stderrLine("vidattn: error: \(msg)")
+            try onError(prepared.path, msg)
+        }
+        if !quiet && !single {
+            let rate = Double(i + 1) / max(now() - started, 1e-9)
+            stderrLine(String(format: "[%d/%d] %.2f files/s, ETA %.0f s%@", i + 1, files.count, rate,
+                              Double(files.count - i - 1) / rate, failures > 0 ? " (\(failures) failed)" : ""))
+        }
+    }
+    return failures
 }
 
 /// Results written as JSON lines or CSV (video, rank, label, index, probability; or the error).

@@ -157,3 +157,46 @@ def test_long_video_memory_is_bounded(tmp_path):
     out = json.loads(r.stdout)
     assert out["frames_decoded"] == 3600 and out["frames_used"] == 4
     assert 0 < out["peak_rss_mib"] < 200, out["peak_rss_mib"]
+
+
+DEMO = ROOT / "models" / "demo"
+LEFT = ROOT / "examples" / "data" / "left.mp4"
+
+
+def test_multi_view_timeline_and_ranges_match_python():
+    import vidattn
+    r = run("classify", DEMO, LEFT, "--clips", "2", "--crops", "3", "--json", "--top", "5")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["views"] == 6
+    with vidattn.load(DEMO) as m:
+        want = m.classify(LEFT, top=5, clips=2, crops=3)
+    for got, (label, p) in zip(out["top"], want):
+        assert got["label"] == label and abs(got["probability"] - p) < 1e-6
+    # Timeline: one JSON line per window, windows every --hop seconds (the clip lasts 2 s).
+    r = run("classify", DEMO, LEFT, "--window", "1", "--hop", "0.5", "--top", "1")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(l) for l in r.stdout.splitlines()]
+    assert [(l["start"], l["end"]) for l in lines] == [(0, 1), (0.5, 1.5), (1, 2), (1.5, 2)]
+    assert all(l["top"][0]["label"] == "left" for l in lines[:3])
+    # A range and a stride: 8 frames 1 apart within [0.5 s, 1.5 s).
+    r = run("classify", DEMO, LEFT, "--start", "0.5", "--end", "1.5", "--stride", "1", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["frames_used"] == 8
+    r = run("classify", DEMO, LEFT, "--start", "1.5", "--end", "0.5")
+    assert r.returncode == 64 and "--end" in r.stderr
+
+
+def test_embed_writes_npy_and_index(tmp_path):
+    import numpy as np
+    import vidattn
+    clips = sorted((ROOT / "examples" / "data").glob("*.mp4"))
+    out = tmp_path / "features.npy"
+    r = run("embed", DEMO, *clips[:2], tmp_path / "missing.mp4", "-o", out, "--crops", "3", "--pooling", "mean")
+    assert r.returncode == 1 and "missing.mp4" in r.stderr     # the missing file is reported, the rest written
+    feats = np.load(out)
+    index = (tmp_path / "features.index.csv").read_text().splitlines()
+    assert feats.shape == (6, 64) and feats.dtype == np.float32
+    assert index[0] == "row,video,clip,crop" and len(index) == 7 and index[4].endswith(",0,0")
+    with vidattn.load(DEMO) as m:
+        for i, clip in enumerate(clips[:2]):
+            np.testing.assert_allclose(feats[3 * i:3 * i + 3], m.embed_video(clip, pooling="mean", crops=3), atol=1e-5)
