@@ -21,7 +21,7 @@ VERSION := $(shell sed -n 's/^\#define VIDATTN_VERSION_STRING "\(.*\)"/\1/p' inc
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
 
 .PHONY: all deps build demo test test-swift test-c test-python test-install bench bench-models install fuzz clean \
-        test-isa-levels test-avx2 \
+        test-isa-levels test-avx2 wheel test-wheel \
         test-asan test-tsan cli-static
 
 all: build
@@ -52,7 +52,7 @@ demo: build
 	@echo "== kernels"
 	$(BUILD)/vidattn-demo
 
-test: build test-swift test-c test-install test-python test-isa-levels test-avx2
+test: build test-swift test-c test-install test-wheel test-python test-isa-levels test-avx2
 
 test-swift:
 	$(SWIFT) test -c release
@@ -177,6 +177,25 @@ install: build cli-static
 	ln -sf libvidattn.so.$(MAJOR) $(DESTDIR)$(PREFIX)/lib/libvidattn.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' packaging/vidattn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vidattn.pc
 	install -m 755 -s .build-static/release/vidattn-cli $(DESTDIR)$(PREFIX)/bin/vidattn
+
+# A wheel of the Python package carrying libvidattn.so, libsleef (Debian ships no static SLEEF)
+# and the CLI with the Swift runtime linked in, as the `vidattn` console script: dist/*.whl.
+WHEEL_STAGE := .build/wheel-src
+wheel: build cli-static
+	rm -rf $(WHEEL_STAGE) && mkdir -p $(WHEEL_STAGE) dist
+	cp -r examples/python/vidattn examples/python/pyproject.toml examples/python/setup.py $(WHEEL_STAGE)/
+	rm -rf $(WHEEL_STAGE)/vidattn/__pycache__
+	cp -L $(LIB) $(WHEEL_STAGE)/vidattn/libvidattn.so
+	cp -L $$(ldd $(LIB) | awk '/libsleef/ {print $$3}') $(WHEEL_STAGE)/vidattn/
+	mkdir -p $(WHEEL_STAGE)/vidattn/bin && install -m 755 -s .build-static/release/vidattn-cli $(WHEEL_STAGE)/vidattn/bin/vidattn
+	rm -f dist/vidattn-*.whl
+	$(PYTHON) -m pip wheel --no-deps --no-build-isolation -q -w dist $(WHEEL_STAGE)
+	@ls -la dist/vidattn-*.whl
+
+# Installs the wheel into a fresh venv (numpy from the system's site-packages) and classifies a
+# clip through the console script and through `import vidattn`, far from the repository.
+test-wheel: wheel
+	bash tests/install/check_wheel.sh
 
 # Installs into a temporary prefix and builds the C examples against it with pkg-config.
 test-install: build

@@ -25,6 +25,10 @@ def _load():
     for p in _candidates():
         tried.append(str(p))
         if p.is_file():
+            # A wheel carries libsleef next to the library: load it first, so that
+            # libvidattn's dependency on it resolves by soname without LD_LIBRARY_PATH.
+            for dep in sorted(p.parent.glob("libsleef.so*")):
+                ctypes.CDLL(str(dep), mode=ctypes.RTLD_GLOBAL)
             return ctypes.CDLL(str(p))
     raise OSError("libvidattn.so not found; set VIDATTN_LIB or build with `make`. Tried: " + ", ".join(tried))
 
