@@ -36,6 +36,8 @@ deps:
 	@command -v qemu-x86_64 >/dev/null || { echo "installing qemu-user (AVX2-only CPU for test-avx2)"; \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q qemu-user; }
 	@$(PYTHON) -c "import numpy, pytest, setuptools, wheel" 2>/dev/null || $(PYTHON) -m pip install -q numpy pytest setuptools wheel
+	@$(PYTHON) -c "import ray.data" 2>/dev/null || { echo "installing ray[data] (tests/python/test_ray.py)"; \
+	  $(PYTHON) -m pip install -q "ray[data]"; }
 
 build: deps
 	$(SWIFT) build -c release
