@@ -24,6 +24,8 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
     struct Block {
         let tNorm: LayerNormP?, tQKV: Linear?, tOut: Linear?, tDense: Linear?
         let ln1: LayerNormP, qkv: Linear, o: Linear, ln2: LayerNormP, fc1: Linear, fc2: Linear
+        /// The layer's spatial part as the shared pre-LN layer.
+        var plain: PreLNBlock { PreLNBlock(ln1: ln1, qkv: qkv, o: o, ln2: ln2, fc1: fc1, fc2: fc2) }
     }
 
     init(config: JSON, weights w: Weights, file: String) throws {
@@ -150,27 +152,16 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
         let C = hiddenSize, rows = seqs * S
         let y = try Tensor(shape: [rows, max(3 * C, inter)]), a = try Tensor(shape: [rows, C])
         var hidden: [Tensor] = [], atts: [Tensor] = []
-        if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
-        for (l, blk) in blocks.enumerated() {
-            if let go = options.shouldContinue, !go(l, blocks.count) {
-                throw VidAttnError(.aborted, "forward stopped by the callback before layer \(l)")
-            }
-            blk.ln1(x.pointer, rows: rows, into: a.data)
-            try blk.qkv(a.pointer, rows: rows, into: y.data)
+        try runLayers(blocks, over: x, options: options, hidden: &hidden) { _, blk in
             let probs = options.outputAttentions ? try Tensor(shape: [seqs, heads, S, S]) : nil
-            try selfAttention(qkv: y.pointer, seqs: seqs, n: S, channels: C, heads: heads, out: a.data, probs: probs?.data)
+            try blk.plain.run(x.data, seqs: seqs, n: S, heads: heads, act: act, y: y.data, a: a.data, probs: probs?.data)
             if let probs { atts.append(probs) }
-            try blk.o(a.pointer, rows: rows, into: x.data, accumulate: true)
-            try mlp(blk, x, rows: rows, y: y, a: a)
-            if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
         }
         return try finish(x, seqs: seqs, S: S, hidden: hidden, atts: atts)
     }
 
     func mlp(_ blk: Block, _ x: Tensor, rows: Int, y: Tensor, a: Tensor) throws {
-        blk.ln2(x.pointer, rows: rows, into: a.data)
-        try blk.fc1(a.pointer, rows: rows, into: y.data, activation: act)
-        try blk.fc2(y.pointer, rows: rows, into: x.data, accumulate: true)
+        try blk.plain.mlp(x.data, rows: rows, act: act, y: y.data, a: a.data)
     }
 
     func finish(_ x: Tensor, seqs: Int, S: Int, hidden: [Tensor], atts: [Tensor]) throws -> ModelOutput {
@@ -194,11 +185,7 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
         let y = try Tensor(shape: [big, max(3 * C, inter)]), a = try Tensor(shape: [big, C])
         let r = try Tensor(shape: [big, C]), sp = try Tensor(shape: [rowsS, C])
         var hidden: [Tensor] = [], atts: [Tensor] = []
-        if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
-        for (l, blk) in blocks.enumerated() {
-            if let go = options.shouldContinue, !go(l, blocks.count) {
-                throw VidAttnError(.aborted, "forward stopped by the callback before layer \(l)")
-            }
+        try runLayers(blocks, over: x, options: options, hidden: &hidden) { _, blk in
             // Temporal: patch tokens of each b are [P, T] rows already (space-major).
             for b in 0..<B {
                 blk.tNorm!(x.pointer + (b * S + 1) * C, rows: N, into: a.data + b * N * C)
@@ -231,7 +218,6 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
                 } }
             }
             try mlp(blk, x, rows: rows, y: y, a: a)
-            if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
         }
         return try finish(x, seqs: B, S: S, hidden: hidden, atts: atts)
     }

@@ -13,13 +13,9 @@ public final class ViViT: VideoModel, @unchecked Sendable {
     let act: Activation
     let patch: Linear
     let cls: Tensor, pos: Tensor
-    let blocks: [Block]
+    let blocks: [PreLNBlock]
     let finalNorm: LayerNormP
     let classifier: Linear?
-
-    struct Block {
-        let ln1: LayerNormP, qkv: Linear, o: Linear, ln2: LayerNormP, fc1: Linear, fc2: Linear
-    }
 
     init(config: JSON, weights w: Weights, file: String) throws {
         let c = ConfigReader(json: config, file: file)
@@ -49,7 +45,7 @@ public final class ViViT: VideoModel, @unchecked Sendable {
             throw VidAttnError(.badFormat, "missing or mis-shaped tensor 'vivit.embeddings.position_embeddings' (expected [1, N+1, \(C)])")
         }
         pos = try w.tensor("vivit.embeddings.position_embeddings", shape: posInfo.shape)
-        var bl: [Block] = []
+        var bl: [PreLNBlock] = []
         for i in 0..<layers {
             let old = "vivit.encoder.layer.\(i).", new = "vivit.layers.\(i)."
             let q = try w.tensor([old + "attention.attention.query.weight", new + "attention.q_proj.weight"], shape: [C, C])
@@ -58,7 +54,7 @@ public final class ViViT: VideoModel, @unchecked Sendable {
             let qb = try w.tensor([old + "attention.attention.query.bias", new + "attention.q_proj.bias"], shape: [C])
             let kb = try w.tensor([old + "attention.attention.key.bias", new + "attention.k_proj.bias"], shape: [C])
             let vb = try w.tensor([old + "attention.attention.value.bias", new + "attention.v_proj.bias"], shape: [C])
-            bl.append(Block(
+            bl.append(PreLNBlock(
                 ln1: try w.norm([old + "layernorm_before", new + "layernorm_before"], C, eps: eps),
                 qkv: try Linear(stacking: [(q, qb), (k, kb), (v, vb)]),
                 o: try w.linear([old + "attention.output.dense", new + "attention.o_proj"], in: C, out: C),
@@ -128,22 +124,10 @@ public final class ViViT: VideoModel, @unchecked Sendable {
         }
         var hidden: [Tensor] = []
         var attentions: [Tensor] = []
-        if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, [B, S, C])) }
-        for (l, blk) in blocks.enumerated() {
-            if let go = options.shouldContinue, !go(l, blocks.count) {
-                throw VidAttnError(.aborted, "forward stopped by the callback before layer \(l)")
-            }
-            blk.ln1(x.pointer, rows: rows, into: attn.data)
-            try blk.qkv(attn.pointer, rows: rows, into: y.data)
-            var probs: Tensor? = nil
-            if options.outputAttentions { probs = try Tensor(shape: [B, heads, S, S]) }
-            try selfAttention(qkv: y.pointer, seqs: B, n: S, channels: C, heads: heads, out: attn.data, probs: probs?.data)
+        try runLayers(blocks, over: x, options: options, hidden: &hidden) { _, blk in
+            let probs = options.outputAttentions ? try Tensor(shape: [B, heads, S, S]) : nil
+            try blk.run(x.data, seqs: B, n: S, heads: heads, act: act, y: y.data, a: attn.data, probs: probs?.data)
             if let probs { attentions.append(probs) }
-            try blk.o(attn.pointer, rows: rows, into: x.data, accumulate: true)
-            blk.ln2(x.pointer, rows: rows, into: attn.data)
-            try blk.fc1(attn.pointer, rows: rows, into: y.data, activation: act)
-            try blk.fc2(y.pointer, rows: rows, into: x.data, accumulate: true)
-            if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, [B, S, C])) }
         }
         let last = try Tensor(shape: [B, S, C])
         finalNorm(x.pointer, rows: rows, into: last.data)

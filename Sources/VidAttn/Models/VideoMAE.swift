@@ -20,14 +20,10 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
     let act: Activation
     let meanPooling: Bool
     let patch: Linear
-    let blocks: [Block]
+    let blocks: [PreLNBlock]
     /// `videomae.layernorm` (use_mean_pooling false) or `fc_norm` (true).
     let finalNorm: LayerNormP?, fcNorm: LayerNormP?
     let classifier: Linear?
-
-    struct Block {
-        let ln1: LayerNormP, qkv: Linear, o: Linear, ln2: LayerNormP, fc1: Linear, fc2: Linear
-    }
 
     init(config: JSON, weights w: Weights, file: String) throws {
         let c = ConfigReader(json: config, file: file)
@@ -52,7 +48,7 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
         let flat = try Tensor(shape: [C, K]); flat.data.update(from: pw.pointer, count: pw.count)
         patch = try Linear(weight: flat, bias: pb)
         let zeros = try Tensor(zeros: [C])
-        var bl: [Block] = []
+        var bl: [PreLNBlock] = []
         for i in 0..<layers {
             let l = "videomae.encoder.layer.\(i).", a = l + "attention.attention."
             let q = try w.tensor(a + "query.weight", shape: [C, C])
@@ -61,7 +57,7 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
             // qkv_bias (4.x) / qv_bias (5.x) false: no biases at all.
             let qb = try w.optional(a + "q_bias", shape: [C]) ?? w.optional(a + "query.bias", shape: [C]) ?? zeros
             let vb = try w.optional(a + "v_bias", shape: [C]) ?? w.optional(a + "value.bias", shape: [C]) ?? zeros
-            bl.append(Block(
+            bl.append(PreLNBlock(
                 ln1: try w.norm(l + "layernorm_before", C, eps: eps),
                 qkv: try Linear(stacking: [(q, qb), (k, zeros), (v, vb)]),
                 o: try w.linear(l + "attention.output.dense", in: C, out: C),
@@ -119,22 +115,10 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
         for b in 0..<B { addRows(x.data + b * N * C, pos.pointer, N * C) }
         var hidden: [Tensor] = []
         var attentions: [Tensor] = []
-        if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, [B, N, C])) }
-        for (l, blk) in blocks.enumerated() {
-            if let go = options.shouldContinue, !go(l, blocks.count) {
-                throw VidAttnError(.aborted, "forward stopped by the callback before layer \(l)")
-            }
-            blk.ln1(x.pointer, rows: rows, into: attn.data)
-            try blk.qkv(attn.pointer, rows: rows, into: y.data)
-            var probs: Tensor? = nil
-            if options.outputAttentions { probs = try Tensor(shape: [B, heads, N, N]) }
-            try selfAttention(qkv: y.pointer, seqs: B, n: N, channels: C, heads: heads, out: attn.data, probs: probs?.data)
+        try runLayers(blocks, over: x, options: options, hidden: &hidden) { _, blk in
+            let probs = options.outputAttentions ? try Tensor(shape: [B, heads, N, N]) : nil
+            try blk.run(x.data, seqs: B, n: N, heads: heads, act: act, y: y.data, a: attn.data, probs: probs?.data)
             if let probs { attentions.append(probs) }
-            try blk.o(attn.pointer, rows: rows, into: x.data, accumulate: true)
-            blk.ln2(x.pointer, rows: rows, into: attn.data)
-            try blk.fc1(attn.pointer, rows: rows, into: y.data, activation: act)
-            try blk.fc2(y.pointer, rows: rows, into: x.data, accumulate: true)
-            if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, [B, N, C])) }
         }
         // last_hidden_state is VideoMAEModel's output: after videomae.layernorm when the model
         // has one (use_mean_pooling false), else the residual stream itself.
