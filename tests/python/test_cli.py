@@ -72,13 +72,16 @@ def test_info_flops_bench():
     b = json.loads(r.stdout)
     assert r.returncode == 0 and b["median_seconds"] > 0 and b["peak_rss_mib"] > 0
     # --profile: the sections fit in the profiled run, and there is one time per layer.
-    r = run("bench", MODELS / "vivit", "--reps", "1", "--profile", "--json")
-    p = json.loads(r.stdout)["profile"]
+    r = run("bench", MODELS / "vivit", "--reps", "3", "--profile", "--json")
+    full = json.loads(r.stdout)
+    p = full["profile"]
     sections = p["sections"]
     assert set(sections) == {"linear", "attention", "norm"}
     assert all(v > 0 for v in sections.values()) and sum(sections.values()) <= p["total_seconds"]
-    assert len(p["layer_seconds"]) == 2 and p["embedding_seconds"] > 0
-    assert abs(sum(p["layer_seconds"]) + p["embedding_seconds"] - p["total_seconds"]) < 1e-6
+    assert len(p["layer_seconds"]) == 2 and p["embedding_seconds"] > 0 and all(t > 0 for t in p["layer_seconds"])
+    # The profiled forward is timed by the profiler's own clock: it must agree in magnitude with
+    # the median of the unprofiled forwards of the same run (a unit or accumulation error fails).
+    assert 0.2 * full["median_seconds"] < p["total_seconds"] < 20 * full["median_seconds"]
 
 
 def test_bad_input(video, tmp_path):
