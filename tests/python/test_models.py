@@ -301,3 +301,50 @@ def test_reference_kernels_cover_the_model_gemms(name):
     np.testing.assert_allclose(slow.logits, fast.logits, atol=1e-4, rtol=0)
     differs = any(np.abs(a - b).max() > 0 for a, b in zip(slow.hidden_states, fast.hidden_states))
     assert differs, "the reference forward is bit-identical to the SIMD one: the switch did not reach the GEMMs"
+
+
+def _read_safetensors(path):
+    import json as _json
+    import struct
+    raw = Path(path).read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = _json.loads(raw[8:8 + n])
+    dt = {"F32": np.float32, "F16": np.float16}
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        a, b = v["data_offsets"]
+        out[k] = np.frombuffer(raw[8 + n + a:8 + n + b], dt[v["dtype"]]).reshape(v["shape"])
+    return out
+
+
+def _write_safetensors(path, tensors):
+    import json as _json
+    import struct
+    names = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16"}
+    header, blobs, off = {}, [], 0
+    for k, a in tensors.items():
+        b = np.ascontiguousarray(a).tobytes()
+        header[k] = {"dtype": names[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = _json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    Path(path).write_bytes(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def test_f16_checkpoint_loads_exactly(tmp_path):
+    """F16 weights are widened exactly: a checkpoint stored as F16 gives the same logits as the
+    same (f16-rounded) weights stored as F32, and both stay close to the fp32 original."""
+    import shutil
+    w = _read_safetensors(MODELS / "vivit" / "model.safetensors")
+    for name, dtype in [("f16", np.float16), ("f32rounded", np.float32)]:
+        d = tmp_path / name
+        d.mkdir()
+        shutil.copy(MODELS / "vivit" / "config.json", d / "config.json")
+        _write_safetensors(d / "model.safetensors", {k: v.astype(np.float16).astype(dtype) for k, v in w.items()})
+    px = io("vivit")["pixel_values"]
+    with vidattn.load(tmp_path / "f16") as a, vidattn.load(tmp_path / "f32rounded") as b:
+        np.testing.assert_array_equal(a(px), b(px))
+        np.testing.assert_allclose(a(px), io("vivit")["logits"], atol=5e-3, rtol=0)
