@@ -99,7 +99,7 @@ def import_motionformer(repo, tmp):
             importlib.import_module("slowfast.models.performer_helper"))
 
 
-def mf_cfg(crop, attn, approx, pos, original, tres, dim, depth, heads, classes, landmarks):
+def mf_cfg(crop, attn, approx, pos, original, tres, dim, depth, heads, classes, landmarks, use_mlp=True, head_act="tanh"):
     ns = types.SimpleNamespace
     return ns(
         DATA=ns(TRAIN_CROP_SIZE=crop),
@@ -107,7 +107,7 @@ def mf_cfg(crop, attn, approx, pos, original, tres, dim, depth, heads, classes, 
         MODEL=ns(NUM_CLASSES=classes),
         VIT=ns(PATCH_SIZE=16, PATCH_SIZE_TEMP=2, CHANNELS=3, EMBED_DIM=dim, DEPTH=depth, NUM_HEADS=heads,
                MLP_RATIO=2.0, QKV_BIAS=True, DROP=0.0, DROP_PATH=0.0, HEAD_DROPOUT=0.0, VIDEO_INPUT=True,
-               TEMPORAL_RESOLUTION=tres, USE_MLP=True, HEAD_ACT="tanh", POS_EMBED=pos, POS_DROPOUT=0.0,
+               TEMPORAL_RESOLUTION=tres, USE_MLP=use_mlp, HEAD_ACT=head_act, POS_EMBED=pos, POS_DROPOUT=0.0,
                ATTN_DROPOUT=0.0, ATTN_LAYER=attn, USE_ORIGINAL_TRAJ_ATTN_CODE=original,
                APPROX_ATTN_TYPE=approx, APPROX_ATTN_DIM=landmarks))
 
@@ -133,6 +133,10 @@ MF_VARIANTS = {
     "traj_posjoint_224": (224, "trajectory", "none", "joint", True),
     "joint_posjoint_224": (224, "joint", "none", "joint", True),
     "divided_posjoint_224": (224, "divided", "none", "joint", False),
+    # The head variants: no pre_logits layer, and GELU / ReLU in it.
+    "traj_nomlp_80": (80, "trajectory", "none", "separate", True, False, "tanh"),
+    "traj_gelu_80": (80, "trajectory", "none", "separate", True, True, "gelu"),
+    "traj_relu_80": (80, "trajectory", "none", "separate", True, True, "relu"),
 }
 
 
@@ -141,10 +145,12 @@ def motionformer(repo, out_root):
     from convert_motionformer import write_checkpoint
     with tempfile.TemporaryDirectory() as tmp:
         vmb, ph = import_motionformer(repo, tmp)
-        for i, (name, (crop, attn, approx, pos, original)) in enumerate(MF_VARIANTS.items()):
+        for i, (name, variant) in enumerate(MF_VARIANTS.items()):
+            crop, attn, approx, pos, original = variant[:5]
+            use_mlp, head_act = variant[5:] if len(variant) > 5 else (True, "tanh")
             tres, dim, depth, heads, classes, landmarks = 2, 16, 2, 2, 5, 8
             torch.manual_seed(100 + i)
-            cfg = mf_cfg(crop, attn, approx, pos, original, tres, dim, depth, heads, classes, landmarks)
+            cfg = mf_cfg(crop, attn, approx, pos, original, tres, dim, depth, heads, classes, landmarks, use_mlp, head_act)
             model = vmb.VisionTransformer(cfg).eval()
             with torch.no_grad():   # random weights everywhere (the init zeroes some of them)
                 for p in model.parameters():
@@ -181,8 +187,8 @@ def motionformer(repo, out_root):
                 extra = {f"blocks.{b}.attn.performer_projection": projections[b].float().contiguous() for b in range(depth)}
             vcfg = dict(embed_dim=dim, depth=depth, num_heads=heads, mlp_ratio=2.0, patch_size=16, patch_size_temp=2,
                         temporal_resolution=tres, img_size=crop, in_chans=3, num_classes=classes,
-                        approx_attn_type=approx, approx_attn_dim=landmarks, use_original_code=original, use_mlp=True,
-                        head_act="tanh", qkv_bias=True, pos_embed=pos, orthoformer_start=0, attn_layer=attn)
+                        approx_attn_type=approx, approx_attn_dim=landmarks, use_original_code=original, use_mlp=use_mlp,
+                        head_act=head_act, qkv_bias=True, pos_embed=pos, orthoformer_start=0, attn_layer=attn)
             out = write_checkpoint(model.state_dict(), Path(out_root) / f"motionformer_orig_{name}", vcfg, extra)
             np.savez_compressed(out / "io.npz", seed=np.int64(seed), shape=np.array(shape, np.int64),
                                 logits=seen["logits"].numpy(), last_hidden_state=seen["last"].numpy(),
