@@ -21,7 +21,7 @@ VERSION := $(shell sed -n 's/^\#define VIDATTN_VERSION_STRING "\(.*\)"/\1/p' inc
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
 
 .PHONY: all deps build demo test test-swift test-c test-python test-install bench bench-models install fuzz clean \
-        test-isa-levels test-avx2 wheel test-wheel \
+        test-isa-levels test-avx2 wheel test-wheel test-deps \
         test-asan test-tsan cli-static
 
 all: build
@@ -36,8 +36,6 @@ deps:
 	@command -v qemu-x86_64 >/dev/null || { echo "installing qemu-user (AVX2-only CPU for test-avx2)"; \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q qemu-user; }
 	@$(PYTHON) -c "import numpy, pytest, setuptools, wheel" 2>/dev/null || $(PYTHON) -m pip install -q numpy pytest setuptools wheel
-	@$(PYTHON) -c "import ray.data" 2>/dev/null || { echo "installing ray[data] (tests/python/test_ray.py)"; \
-	  $(PYTHON) -m pip install -q "ray[data]"; }
 
 build: deps
 	$(SWIFT) build -c release
@@ -94,7 +92,12 @@ test-c: $(BUILD)/c/test_capi $(BUILD)/c/example_attention $(BUILD)/c/test_models
 	env -i PATH=/usr/bin:/bin $(BUILD)/c/test_robust soak tests/fixtures/models $(BUILD)/c/io vivit $(SOAK_CYCLES)
 	$(PYTHON) tests/c/check_classify.py $(BUILD)/c/example_classify
 
-test-python:
+# Test-only Python packages: Ray for tests/python/test_ray.py.
+test-deps:
+	@$(PYTHON) -c "import ray.data" 2>/dev/null || { echo "installing ray[data] (tests/python/test_ray.py)"; \
+	  $(PYTHON) -m pip install -q "ray[data]"; }
+
+test-python: test-deps
 	env -u LD_LIBRARY_PATH $(PYTHON) -m pytest -q tests/python
 
 # The AVX2 SIMD path: the library built for x86-64-v3 (AVX2 + FMA, no AVX-512) in its own build
