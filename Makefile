@@ -159,7 +159,8 @@ test-asan: deps
 	  CFLAGS="$(SAN_CFLAGS) -fsanitize=address" SOAK_CYCLES=1000
 	@echo "== Python tests with the ASan library (leak checking off: CPython keeps its own objects)"
 	env -u LD_LIBRARY_PATH LD_PRELOAD=$$($(CLANG) -print-file-name=libclang_rt.asan-x86_64.so) \
-	  ASAN_OPTIONS=detect_leaks=0 VIDATTN_LIB=$(abspath .build-asan/release/libvidattn.so) $(PYTHON) -m pytest -q tests/python
+	  ASAN_OPTIONS=detect_leaks=0 VIDATTN_LIB=$(abspath .build-asan/release/libvidattn.so) \
+	  VIDATTN_CLI=$(abspath .build-asan/release/vidattn-cli) $(PYTHON) -m pytest -q tests/python
 
 test-tsan: deps
 	VIDATTN_DYNAMIC_STDLIB=1 $(SWIFT) build -c release --sanitize=thread --build-path .build-tsan

@@ -37,3 +37,11 @@ def safetensors_shapes(path):
 def safetensors_numel(path):
     import math
     return sum(math.prod(s) for s in safetensors_shapes(path).values())
+
+
+def cli_path():
+    """The vidattn CLI the tests run: $VIDATTN_CLI (make test-asan points it at the ASan build),
+    else the release build."""
+    import os
+    env = os.environ.get("VIDATTN_CLI")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / ".build" / "release" / "vidattn-cli"

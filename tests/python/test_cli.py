@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = ROOT / ".build" / "release" / "vidattn-cli"
+from conftest import cli_path  # noqa: E402
+
+CLI = cli_path()
 MODELS = ROOT / "tests" / "fixtures" / "models"
 
 

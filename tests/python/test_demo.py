@@ -54,7 +54,8 @@ def test_python_path(clip):
 
 @pytest.mark.parametrize("clip", CLIPS, ids=lambda c: c.stem)
 def test_cli_path(clip):
-    r = subprocess.run([ROOT / ".build/release/vidattn-cli", "classify", DEMO, clip, "--json", "--top", "3"],
+    from conftest import cli_path
+    r = subprocess.run([cli_path(), "classify", DEMO, clip, "--json", "--top", "3"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["top"][0]["label"] == clip.stem

@@ -86,7 +86,8 @@ def test_aim_swin_refuses_other_sizes_and_counts_flops():
         with pytest.raises(vidattn.VidAttnError, match="224"):
             m(px[:, :, :, :112, :112])
         assert m.model_type == "aim_swin"
-    cli = Path(__file__).resolve().parents[2] / ".build" / "release" / "vidattn-cli"
+    from conftest import cli_path
+    cli = cli_path()
     r = subprocess.run([str(cli), "flops", str(MODELS / "aim_swin"), "--json"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     f = json.loads(r.stdout)
