@@ -45,3 +45,10 @@ def cli_path():
     import os
     env = os.environ.get("VIDATTN_CLI")
     return Path(env) if env else Path(__file__).resolve().parents[2] / ".build" / "release" / "vidattn-cli"
+
+
+def cli_env():
+    """The environment for running the CLI: without LD_PRELOAD (under make test-asan the Python
+    process preloads clang's ASan runtime, and the ASan CLI carries its own)."""
+    import os
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}

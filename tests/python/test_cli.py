@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-from conftest import cli_path  # noqa: E402
+from conftest import cli_env, cli_path  # noqa: E402
 
 CLI = cli_path()
 MODELS = ROOT / "tests" / "fixtures" / "models"
@@ -20,7 +20,7 @@ def video(encoded_video):
 
 
 def run(*args):
-    return subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True)
+    return subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True, env=cli_env())
 
 
 def test_classify_text_and_json(video):

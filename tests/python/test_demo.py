@@ -54,9 +54,9 @@ def test_python_path(clip):
 
 @pytest.mark.parametrize("clip", CLIPS, ids=lambda c: c.stem)
 def test_cli_path(clip):
-    from conftest import cli_path
+    from conftest import cli_env, cli_path
     r = subprocess.run([cli_path(), "classify", DEMO, clip, "--json", "--top", "3"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=cli_env())
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["top"][0]["label"] == clip.stem
 

@@ -86,9 +86,10 @@ def test_aim_swin_refuses_other_sizes_and_counts_flops():
         with pytest.raises(vidattn.VidAttnError, match="224"):
             m(px[:, :, :, :112, :112])
         assert m.model_type == "aim_swin"
-    from conftest import cli_path
+    from conftest import cli_env, cli_path
     cli = cli_path()
-    r = subprocess.run([str(cli), "flops", str(MODELS / "aim_swin"), "--json"], capture_output=True, text=True)
+    r = subprocess.run([str(cli), "flops", str(MODELS / "aim_swin"), "--json"], capture_output=True, text=True,
+                       env=cli_env())
     assert r.returncode == 0, r.stderr
     f = json.loads(r.stdout)
     # Attention matmuls, as the AIM flops() counts them (x2 for multiply-adds): per even block
