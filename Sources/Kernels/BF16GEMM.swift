@@ -150,13 +150,15 @@ public func gemmBF16(m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedB
     if m == 0 || n == 0 { return true }
     FlopCounter.addGemm(2 * m * n * k)
     let strips = (m + 31) / 32
-    // Row blocks of up to bf16RowBlock rows; column chunks when there are too few blocks to share.
-    let rowBlocks = (strips * 32 + bf16RowBlock - 1) / bf16RowBlock
+    // Row blocks of up to bf16RowBlock rows, split finer (down to one 32-row strip) before
+    // columns are: each item converts its A rows once, so column chunks would repeat that work.
     let wantItems = threads > 1 ? 4 * threads : 1
+    let stripsPerBlock = max(1, min(bf16RowBlock / 32, strips / wantItems))
+    let blockRows = stripsPerBlock * 32
+    let rowBlocks = (strips + stripsPerBlock - 1) / stripsPerBlock
     let nChunks = rowBlocks >= wantItems ? 1 : min(panels, (wantItems + rowBlocks - 1) / rowBlocks)
     let items = rowBlocks * nChunks
     let workers = min(threads, items)
-    let blockRows = min(bf16RowBlock, strips * 32)
     // Per worker: the bf16 A block (blockRows × kp halves) and a 32×32 fp32 result block.
     // Per worker: the result block, the bf16 A block, and one bf16 row being converted.
     let aHalves = (blockRows * kp + 1) / 2
@@ -166,7 +168,7 @@ public func gemmBF16(m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedB
     let base = scratch.p
     parallelDynamic(items, threads: workers) { item, worker in
         let rb = item / nChunks, nc = item % nChunks
-        let r0 = rb * bf16RowBlock, rows = min(bf16RowBlock, m - r0)
+        let r0 = rb * blockRows, rows = min(blockRows, m - r0)
         let jp0 = nc * panels / nChunks, jp1 = (nc + 1) * panels / nChunks
         let wbase = base + worker * perWorker
         let tile = wbase

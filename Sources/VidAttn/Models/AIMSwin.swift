@@ -102,12 +102,7 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
             }
             st.append(blocks)
             if i < depths.count - 1 {
-                let p = "layers.\(i).downsample."
-                let red = try w.tensor(p + "reduction.weight", shape: [2 * C, 4 * C])
-                guard let packed = PackedB(transposed: true, k: 4 * C, n: 2 * C, b: red.pointer, ldb: 4 * C) else {
-                    throw VidAttnError(.outOfMemory, "cannot pack \(p)reduction")
-                }
-                mg.append((try w.norm(p + "norm", 4 * C, eps: Self.eps), packed))
+                mg.append(try w.patchMerging("layers.\(i).downsample.", C, eps: Self.eps))
                 res = (res.0 / 2, res.1 / 2)
             }
         }

@@ -43,3 +43,17 @@ func runLayers<Layer>(_ layers: [Layer], over x: Tensor, options: ForwardOptions
         if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
     }
 }
+
+/// Pre-LN layers over x [seqs, n, C] with the shared loop; with `outputAttentions` each layer's
+/// probabilities [seqs, heads, n, n] are appended to `attentions`.
+func runPreLNLayers(_ blocks: [PreLNBlock], over x: Tensor, seqs: Int, n: Int, heads: Int, act: Activation,
+                    y: Tensor, a: Tensor, options: ForwardOptions, hidden: inout [Tensor],
+                    attentions: inout [Tensor]) throws {
+    var atts: [Tensor] = []
+    try runLayers(blocks, over: x, options: options, hidden: &hidden) { _, blk in
+        let probs = options.outputAttentions ? try Tensor(shape: [seqs, heads, n, n]) : nil
+        try blk.run(x.data, seqs: seqs, n: n, heads: heads, act: act, y: y.data, a: a.data, probs: probs?.data)
+        if let probs { atts.append(probs) }
+    }
+    attentions += atts
+}

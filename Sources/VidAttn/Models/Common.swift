@@ -269,6 +269,14 @@ final class Weights {
                    beta: try tensor(prefix.map { $0 + ".bias" }, shape: [c]), eps: eps)
     }
     func norm(_ prefix: String, _ c: Int, eps: Float) throws -> LayerNormP { try norm([prefix], c, eps: eps) }
+    /// Swin patch merging at `prefix`: LayerNorm(4C) and the bias-free reduction 4C → 2C, packed.
+    func patchMerging(_ prefix: String, _ c: Int, eps: Float) throws -> (norm: LayerNormP, reduction: PackedB) {
+        let red = try tensor(prefix + "reduction.weight", shape: [2 * c, 4 * c])
+        guard let packed = PackedB(transposed: true, k: 4 * c, n: 2 * c, b: red.pointer, ldb: 4 * c) else {
+            throw VidAttnError(.outOfMemory, "cannot pack \(prefix)reduction")
+        }
+        return (try norm(prefix + "norm", 4 * c, eps: eps), packed)
+    }
 }
 
 // MARK: - Building blocks

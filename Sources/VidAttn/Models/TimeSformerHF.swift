@@ -152,11 +152,8 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
         let C = hiddenSize, rows = seqs * S
         let y = try Tensor(shape: [rows, max(3 * C, inter)]), a = try Tensor(shape: [rows, C])
         var hidden: [Tensor] = [], atts: [Tensor] = []
-        try runLayers(blocks, over: x, options: options, hidden: &hidden) { _, blk in
-            let probs = options.outputAttentions ? try Tensor(shape: [seqs, heads, S, S]) : nil
-            try blk.plain.run(x.data, seqs: seqs, n: S, heads: heads, act: act, y: y.data, a: a.data, probs: probs?.data)
-            if let probs { atts.append(probs) }
-        }
+        try runPreLNLayers(blocks.map(\.plain), over: x, seqs: seqs, n: S, heads: heads, act: act, y: y, a: a,
+                           options: options, hidden: &hidden, attentions: &atts)
         return try finish(x, seqs: seqs, S: S, hidden: hidden, atts: atts)
     }
 

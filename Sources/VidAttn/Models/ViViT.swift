@@ -124,11 +124,8 @@ public final class ViViT: VideoModel, @unchecked Sendable {
         }
         var hidden: [Tensor] = []
         var attentions: [Tensor] = []
-        try runLayers(blocks, over: x, options: options, hidden: &hidden) { _, blk in
-            let probs = options.outputAttentions ? try Tensor(shape: [B, heads, S, S]) : nil
-            try blk.run(x.data, seqs: B, n: S, heads: heads, act: act, y: y.data, a: attn.data, probs: probs?.data)
-            if let probs { attentions.append(probs) }
-        }
+        try runPreLNLayers(blocks, over: x, seqs: B, n: S, heads: heads, act: act, y: y, a: attn, options: options,
+                           hidden: &hidden, attentions: &attentions)
         let last = try Tensor(shape: [B, S, C])
         finalNorm(x.pointer, rows: rows, into: last.data)
         let logits = try Tensor(zeros: [B, max(numLabels, 0)])

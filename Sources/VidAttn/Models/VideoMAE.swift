@@ -115,11 +115,8 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
         for b in 0..<B { addRows(x.data + b * N * C, pos.pointer, N * C) }
         var hidden: [Tensor] = []
         var attentions: [Tensor] = []
-        try runLayers(blocks, over: x, options: options, hidden: &hidden) { _, blk in
-            let probs = options.outputAttentions ? try Tensor(shape: [B, heads, N, N]) : nil
-            try blk.run(x.data, seqs: B, n: N, heads: heads, act: act, y: y.data, a: attn.data, probs: probs?.data)
-            if let probs { attentions.append(probs) }
-        }
+        try runPreLNLayers(blocks, over: x, seqs: B, n: N, heads: heads, act: act, y: y, a: attn, options: options,
+                           hidden: &hidden, attentions: &attentions)
         // last_hidden_state is VideoMAEModel's output: after videomae.layernorm when the model
         // has one (use_mean_pooling false), else the residual stream itself.
         let last = try Tensor(shape: [B, N, C])
