@@ -6,12 +6,15 @@ import Foundation
 //
 // Swift emits scalar code for SIMD16<Float> unless the Clang importer is told
 // the target CPU, so every Swift target gets `-Xcc -march=<cpu>`. The default is
-// the build machine (`native`); `VIDATTN_MARCH=x86-64-v3 make` builds for AVX2.
-// Whether the AVX-512 code paths (and SLEEF's 16-wide functions) are compiled is
-// decided here too, and can be forced with `VIDATTN_AVX512=0/1`.
+// x86-64-v3 (AVX2 + FMA): the library runs on any such CPU, and the hot loops are
+// compiled a second time for x86-64-v4 (the `KernelsAVX512` target, same sources)
+// and chosen at run time (Sources/Kernels/Dispatch.swift). `VIDATTN_MARCH=native`
+// builds everything for the build machine instead (opt-in; not portable).
+// Whether a target's AVX-512 code paths (and SLEEF's 16-wide functions) are
+// compiled follows its CPU, and can be forced with `VIDATTN_AVX512=0/1`.
 
 let env = ProcessInfo.processInfo.environment
-let march = env["VIDATTN_MARCH"].flatMap { $0.isEmpty ? nil : $0 } ?? "native"
+let march = env["VIDATTN_MARCH"].flatMap { $0.isEmpty ? nil : $0 } ?? "x86-64-v3"
 
 func targetHasAVX512(_ cpu: String) -> Bool {
     if let forced = env["VIDATTN_AVX512"], !forced.isEmpty { return forced != "0" }
@@ -31,6 +34,11 @@ var simdSwiftSettings: [SwiftSetting] = [
     .unsafeFlags(["-Xcc", "-march=\(march)"]),
 ]
 if avx512 { simdSwiftSettings.append(.define("VIDATTN_AVX512")) }
+
+// The second compilation of the hot loops, for AVX-512 CPUs.
+let avx512SwiftSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-march=x86-64-v4"]), .define("VIDATTN_AVX512"),
+]
 
 // A self-contained .so links the Swift runtime (and libdispatch) statically. The
 // ThreadSanitizer build links them dynamically instead (`VIDATTN_DYNAMIC_STDLIB=1`):
@@ -65,7 +73,12 @@ let package = Package(
         .target(name: "CKernels", path: "Sources/CKernels"),
 
         // MARK: Swift modules
-        .target(name: "Kernels", dependencies: ["CSleef", "CKernels"],
+        // The argument and plan types of the hot loops, shared by both compilations.
+        .target(name: "KernelTypes", path: "Sources/KernelTypes"),
+        // Sources/Kernels/Hot compiled for x86-64-v4 (its files are symlinks).
+        .target(name: "KernelsAVX512", dependencies: ["CSleef", "KernelTypes"],
+                path: "Sources/KernelsAVX512", swiftSettings: avx512SwiftSettings),
+        .target(name: "Kernels", dependencies: ["CSleef", "CKernels", "KernelTypes", "KernelsAVX512"],
                 swiftSettings: simdSwiftSettings),
         .target(name: "VidAttn", dependencies: ["Kernels"],
                 swiftSettings: simdSwiftSettings),

@@ -119,7 +119,9 @@ struct Info: ParsableCommand {
             printJSON(["model_type": m.model.modelType, "parameters": m.model.parameterCount, "labels": m.model.numLabels,
                        "hidden_size": m.model.hiddenSize, "input": [1, m.defaultFrames, 3, h, w],
                        "gflops_total": Double(f.gemm + f.attention) / 1e9, "gflops_attention": Double(f.attention) / 1e9,
-                       "supported_model_types": supportedModelTypes, "cpu": CPU.brand, "cpu_flags": CPU.flags])
+                       "supported_model_types": supportedModelTypes, "cpu": CPU.brand, "cpu_flags": CPU.flags,
+                       "kernels": ["fp32": FP32Kernels.isa, "baseline": FP32Kernels.baselineISA,
+                                   "bf16": BF16Unit.detected.rawValue, "max_isa": ISALevel.cap.name]])
         } else {
             print("model type   \(m.model.modelType) (supported: \(supportedModelTypes.joined(separator: ", ")))")
             print("parameters   \(m.model.parameterCount)")
@@ -129,6 +131,8 @@ struct Info: ParsableCommand {
             print(String(format: "GFLOPs       %.2f total (all matmuls), %.2f in attention matmuls",
                          Double(f.gemm + f.attention) / 1e9, Double(f.attention) / 1e9))
             print("cpu          \(CPU.brand); \(CPU.flags.joined(separator: " "))")
+            print("kernels      fp32 \(FP32Kernels.isa) (library built for \(FP32Kernels.baselineISA)), "
+                  + "bf16 \(BF16Unit.detected.rawValue), VIDATTN_MAX_ISA \(ISALevel.cap.name)")
         }
     }
 }

@@ -60,10 +60,12 @@ if let kcs = getenv("VIDATTN_DEMO_MK") {
     let kc = Int(String(cString: kcs)) ?? 256
     let a = allocFloats(MR * kc)!, b = allocFloats(NR * kc)!, c = allocFloats(MR * NR * 8)!
     fillRandom(a, MR * kc, seed: 1); fillRandom(b, NR * kc, seed: 2)
+    let mk = FP32Kernels.selected.microKernel
+    print("fp32 kernels: \(FP32Kernels.isa)")
     for _ in 0..<5 {
         let calls = 200_000_000 / kc
         let t0 = now()
-        for i in 0..<calls { microKernel12x32(kc, a, MR, b, NR, c + (i & 7) * MR * NR, NR, 1, 0) }
+        for i in 0..<calls { mk(kc, a, MR, b, NR, c + (i & 7) * MR * NR, NR, 1, 0) }
         let dt = now() - t0
         print(fmt("micro-kernel kc=%d: %.1f GFLOP/s (%.0f%% of peak)", kc, 2.0 * Double(MR * NR * kc * calls) / dt / 1e9,
                   100 * 2.0 * Double(MR * NR * kc * calls) / dt / 1e9 / peak1))

@@ -115,6 +115,14 @@ int main(int argc, char **argv) {
     CHECK(vidattn_model_load(path, &mp, &m) == VIDATTN_OK && m != NULL, "bf16 load");
     vidattn_model_free(m);
     CHECK(strstr(vidattn_cpu_features(), "bf16=") != NULL, "cpu features name the bf16 unit: %s", vidattn_cpu_features());
+    printf("kernels: %s\n", strstr(vidattn_cpu_features(), "fp32="));
+    /* The Makefile states which fp32 kernels a run must have selected (per ISA level, under qemu). */
+    const char *expect = getenv("VIDATTN_EXPECT_FP32");
+    if (expect) {
+        char want[64];
+        snprintf(want, sizeof want, "fp32=%s;", expect);
+        CHECK(strstr(vidattn_cpu_features(), want) != NULL, "fp32 kernels are %s: %s", expect, vidattn_cpu_features());
+    }
     vidattn_model_free(NULL);
     vidattn_output_free(NULL);
     for (int i = 3; i < argc; i++) check_model(argv[1], argv[2], argv[i]);

@@ -1,8 +1,8 @@
+import KernelTypes
 #if canImport(Glibc)
 import Glibc
 #endif
 import CSleef
-import Synchronization
 
 /// Vector transcendental functions over 16 floats, backed by SLEEF (1-ulp
 /// variants). On AVX-512 builds each is one SLEEF call; on AVX2 builds two.
@@ -57,20 +57,4 @@ public let expSubnormalBelow: Float = -87.33654
 }
 @inlinable @inline(__always) public func vstorePartial(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
     for i in 0..<n { p[i] = v[i] }
-}
-
-/// Forces the scalar reference implementations of every kernel (for parity
-/// checks and bisecting). Set from `VIDATTN_REFERENCE=1` or at run time.
-public enum KernelMode {
-    private static let reference = Atomic<Bool>(getenvString("VIDATTN_REFERENCE") == "1")
-    /// May be changed from any thread, also while kernels run (atomic, relaxed).
-    public static var useReference: Bool {
-        get { reference.load(ordering: .relaxed) }
-        set { reference.store(newValue, ordering: .relaxed) }
-    }
-}
-
-func getenvString(_ name: String) -> String? {
-    guard let p = getenv(name) else { return nil }
-    return String(cString: p)
 }

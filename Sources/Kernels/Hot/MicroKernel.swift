@@ -1,3 +1,4 @@
+import KernelTypes
 import CSleef
 
 // The 12×32 register-blocked micro-kernel shared by SGEMM and fused attention.
@@ -5,7 +6,10 @@ import CSleef
 // C[12×32] = alpha · Σ_k A(r, k) · B(k, 0..<32) + beta · C
 // A is read as a[k * aStep + r] (a packed 12-row panel when aStep == 12, or any
 // k-major buffer with a wider row), B as 32 contiguous floats at b + k * ldb.
-// 24 zmm accumulators, two B loads and twelve broadcasts per k.
+// AVX-512: 24 zmm accumulators, two B loads and twelve broadcasts per k.
+// AVX2 (16 ymm registers): the same tile as four 6×16 sub-tiles, each with twelve
+// ymm accumulators, two B loads and six broadcasts per k, so the packed layouts are
+// the same for both instruction sets.
 
 public let MR = 12
 public let NR = 32
@@ -25,6 +29,7 @@ func storeRow(_ p: UnsafeMutablePointer<Float>, _ x: Vec, _ y: Vec, _ alpha: Flo
     }
 }
 
+#if VIDATTN_AVX512
 @inline(never)
 public func microKernel12x32(_ kc: Int,
                              _ a: UnsafePointer<Float>, _ aStep: Int,
@@ -133,6 +138,78 @@ public func microKernel12x32RowA(_ kc: Int,
     storeRow(c + 10 * ldc, c10a, c10b, alpha, beta)
     storeRow(c + 11 * ldc, c11a, c11b, alpha, beta)
 }
+#else
+public func microKernel12x32(_ kc: Int,
+                             _ a: UnsafePointer<Float>, _ aStep: Int,
+                             _ b: UnsafePointer<Float>, _ ldb: Int,
+                             _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                             _ alpha: Float, _ beta: Float) {
+    for rh in 0..<2 {
+        for ch in 0..<2 {
+            subTile6x16(kc, a + 6 * rh, 1, aStep, b + 16 * ch, ldb, c + 6 * rh * ldc + 16 * ch, ldc, alpha, beta)
+        }
+    }
+}
+
+/// The same tile with A read in place, row-major (A(r, k) = a[r · lda + k]).
+public func microKernel12x32RowA(_ kc: Int,
+                                 _ a: UnsafePointer<Float>, _ lda: Int,
+                                 _ b: UnsafePointer<Float>, _ ldb: Int,
+                                 _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                                 _ alpha: Float, _ beta: Float) {
+    for rh in 0..<2 {
+        for ch in 0..<2 {
+            subTile6x16(kc, a + 6 * rh * lda, lda, 1, b + 16 * ch, ldb, c + 6 * rh * ldc + 16 * ch, ldc, alpha, beta)
+        }
+    }
+}
+
+typealias Half = SIMD8<Float>
+
+@inline(__always)
+func storeHalfRow(_ p: UnsafeMutablePointer<Float>, _ x: Half, _ y: Half, _ alpha: Float, _ beta: Float) {
+    let raw = UnsafeMutableRawPointer(p), va = Half(repeating: alpha)
+    var x = x * va, y = y * va
+    if beta != 0 {
+        let vb = Half(repeating: beta)
+        x.addProduct(vb, raw.loadUnaligned(as: Half.self))
+        y.addProduct(vb, raw.loadUnaligned(fromByteOffset: 32, as: Half.self))
+    }
+    raw.storeBytes(of: x, as: Half.self)
+    raw.storeBytes(of: y, toByteOffset: 32, as: Half.self)
+}
+
+/// C[6×16] = alpha · Σ_k A(r, k) · B(k, 0..<16) + beta · C with A(r, k) = a[r · rs + k · ks]:
+/// twelve ymm accumulators, two B loads and six broadcasts per k.
+@inline(never)
+func subTile6x16(_ kc: Int, _ a: UnsafePointer<Float>, _ rs: Int, _ ks: Int,
+                 _ b: UnsafePointer<Float>, _ ldb: Int,
+                 _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float) {
+    var c0a = Half(), c0b = Half(), c1a = Half(), c1b = Half(), c2a = Half(), c2b = Half()
+    var c3a = Half(), c3b = Half(), c4a = Half(), c4b = Half(), c5a = Half(), c5b = Half()
+    // One pointer per row: the loop indexes them with ko, no per-row arithmetic.
+    let p0 = a, p1 = a + rs, p2 = a + 2 * rs, p3 = a + 3 * rs, p4 = a + 4 * rs, p5 = a + 5 * rs
+    var bp = UnsafeRawPointer(b), ko = 0
+    let bStep = 4 * ldb
+    for _ in 0..<kc {
+        let b0 = bp.loadUnaligned(as: Half.self), b1 = bp.loadUnaligned(fromByteOffset: 32, as: Half.self)
+        var v: Half
+        v = Half(repeating: p0[ko]); c0a.addProduct(v, b0); c0b.addProduct(v, b1)
+        v = Half(repeating: p1[ko]); c1a.addProduct(v, b0); c1b.addProduct(v, b1)
+        v = Half(repeating: p2[ko]); c2a.addProduct(v, b0); c2b.addProduct(v, b1)
+        v = Half(repeating: p3[ko]); c3a.addProduct(v, b0); c3b.addProduct(v, b1)
+        v = Half(repeating: p4[ko]); c4a.addProduct(v, b0); c4b.addProduct(v, b1)
+        v = Half(repeating: p5[ko]); c5a.addProduct(v, b0); c5b.addProduct(v, b1)
+        bp += bStep; ko &+= ks
+    }
+    storeHalfRow(c, c0a, c0b, alpha, beta)
+    storeHalfRow(c + ldc, c1a, c1b, alpha, beta)
+    storeHalfRow(c + 2 * ldc, c2a, c2b, alpha, beta)
+    storeHalfRow(c + 3 * ldc, c3a, c3b, alpha, beta)
+    storeHalfRow(c + 4 * ldc, c4a, c4b, alpha, beta)
+    storeHalfRow(c + 5 * ldc, c5a, c5b, alpha, beta)
+}
+#endif
 
 /// The same product for a partial tile (mr ≤ 12 rows, nr ≤ 32 columns of C):
 /// the full tile is computed into scratch (A and B must be readable for the

@@ -1,3 +1,4 @@
+import KernelTypes
 import CSleef
 
 // 16×16 float block transpose, used by the packing routines.

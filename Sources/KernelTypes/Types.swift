@@ -1,0 +1,197 @@
+// Plain data shared by the kernel compilations: the arguments of the hot loops and
+// the table of entry points each compilation exports. No SIMD code lives here, so
+// the types are the same whichever instruction set a kernel module was built for.
+
+// MARK: - Arguments
+
+/// A [B, H, N, d] tensor view: element (b, h, n, i) at
+/// `base + b·batchStride + h·headStride + n·rowStride + i`.
+public struct HeadView<P> {
+    public var base: P
+    public var batchStride: Int, headStride: Int, rowStride: Int
+    public init(_ base: P, batchStride: Int, headStride: Int, rowStride: Int) {
+        self.base = base; self.batchStride = batchStride
+        self.headStride = headStride; self.rowStride = rowStride
+    }
+}
+
+/// Fused attention O = softmax(scale · Q·Kᵀ + bias) · V over [B, H, N, d] views.
+public struct AttentionArgs {
+    public var batch: Int, heads: Int, nq: Int, nk: Int, d: Int
+    public var q: HeadView<UnsafePointer<Float>>
+    public var k: HeadView<UnsafePointer<Float>>
+    public var v: HeadView<UnsafePointer<Float>>
+    public var o: HeadView<UnsafeMutablePointer<Float>>
+    public var scale: Float
+    /// Additive bias, element (b, h, i, j) at base + b·batchStride + h·headStride
+    /// + i·rowStride + j. Zero strides broadcast.
+    public var bias: HeadView<UnsafePointer<Float>>? = nil
+    /// The bias is stored key-major: element (b, h, i, j) at base + b·batchStride +
+    /// h·headStride + j·rowStride + i. Lets the tiled kernel add it with vector loads.
+    public var biasKeyMajor: Bool = false
+    /// Key mask, nonzero = attend: element (b, j) at keyMask + b·keyMaskStride + j.
+    public var keyMask: UnsafePointer<UInt8>? = nil
+    public var keyMaskStride: Int = 0
+    /// Optional probabilities out, contiguous [B, H, nq, nk].
+    public var probs: UnsafeMutablePointer<Float>? = nil
+    /// Region labels for self-attention (nq == nk), element (b, i) at
+    /// regionLabels + b·regionStride + i: scores between tokens of different
+    /// labels get `regionPenalty` added (Swin's shifted-window mask, −100).
+    public var regionLabels: UnsafePointer<UInt8>? = nil
+    public var regionStride: Int = 0
+    public var regionPenalty: Float = -100
+
+    public init(batch: Int, heads: Int, nq: Int, nk: Int, d: Int,
+                q: HeadView<UnsafePointer<Float>>, k: HeadView<UnsafePointer<Float>>,
+                v: HeadView<UnsafePointer<Float>>, o: HeadView<UnsafeMutablePointer<Float>>,
+                scale: Float) {
+        self.batch = batch; self.heads = heads; self.nq = nq; self.nk = nk; self.d = d
+        self.q = q; self.k = k; self.v = v; self.o = o; self.scale = scale
+    }
+}
+
+/// Row softmax: y = softmax(scale · x + bias) along each row of `cols` floats.
+///
+/// `bias` (optional) has its own row stride (0 broadcasts one row to all);
+/// `mask` (optional, nonzero = keep) likewise. Masked entries get probability
+/// 0; a row with every entry masked becomes all zeros. fp32 accumulation,
+/// max-subtracted. `x` and `y` may alias.
+public struct SoftmaxArgs {
+    public var rows: Int, cols: Int
+    public var x: UnsafePointer<Float>, ldx: Int
+    public var y: UnsafeMutablePointer<Float>, ldy: Int
+    public var scale: Float = 1
+    public var bias: UnsafePointer<Float>? = nil, ldBias: Int = 0
+    public var mask: UnsafePointer<UInt8>? = nil, ldMask: Int = 0
+
+    public init(rows: Int, cols: Int, x: UnsafePointer<Float>, ldx: Int,
+                y: UnsafeMutablePointer<Float>, ldy: Int) {
+        self.rows = rows; self.cols = cols; self.x = x; self.ldx = ldx; self.y = y; self.ldy = ldy
+    }
+}
+
+/// LayerNorm rows: y = (x − mean) / √(var + eps) · gamma + beta (biased variance).
+public struct LayerNormArgs {
+    public var cols: Int
+    public var x: UnsafePointer<Float>, ldx: Int
+    public var y: UnsafeMutablePointer<Float>, ldy: Int
+    public var gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?
+    public var eps: Float
+    public init(cols: Int, x: UnsafePointer<Float>, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int,
+                gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, eps: Float) {
+        self.cols = cols; self.x = x; self.ldx = ldx; self.y = y; self.ldy = ldy
+        self.gamma = gamma; self.beta = beta; self.eps = eps
+    }
+}
+
+/// Activation applied in GEMM epilogues and as standalone kernels.
+public enum Activation: Int32, Sendable {
+    case none = 0
+    /// Exact GELU, 0.5·x·(1 + erf(x/√2)) (PyTorch `gelu`, `approximate='none'`).
+    case gelu = 1
+    /// Tanh GELU, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (`approximate='tanh'`).
+    case geluTanh = 2
+    case tanh = 3
+    case relu = 4
+}
+
+/// Extra work fused into the GEMM after the last K block of each tile.
+public struct GemmEpilogue {
+    public var bias: UnsafePointer<Float>?
+    public var activation: Activation
+    public var residual: UnsafePointer<Float>?
+    public var ldResidual: Int
+    /// Element-wise factor [M, N] (row stride ldMultiplier), applied after the activation:
+    /// a gated unit (GEGLU's x · gelu(gate)) as one GEMM for x with the gate as multiplier.
+    public var multiplier: UnsafePointer<Float>?
+    public var ldMultiplier: Int
+
+    public init(bias: UnsafePointer<Float>? = nil, activation: Activation = .none,
+                residual: UnsafePointer<Float>? = nil, ldResidual: Int = 0,
+                multiplier: UnsafePointer<Float>? = nil, ldMultiplier: Int = 0) {
+        self.bias = bias; self.activation = activation
+        self.residual = residual; self.ldResidual = ldResidual
+        self.multiplier = multiplier; self.ldMultiplier = ldMultiplier
+    }
+    public static var none: GemmEpilogue { GemmEpilogue() }
+    /// Nothing to apply.
+    public var isNone: Bool { bias == nil && activation == .none && residual == nil && multiplier == nil }
+}
+
+// MARK: - Work plans (made by the drivers in Kernels, run by the hot loops)
+
+/// One packed SGEMM call, split into items of (row block, column chunk).
+public struct GemmPlan {
+    public var transA: Bool
+    public var m: Int, n: Int, k: Int
+    public var alpha: Float, beta: Float
+    public var a: UnsafePointer<Float>, lda: Int
+    public var c: UnsafeMutablePointer<Float>, ldc: Int
+    public var epilogue: GemmEpilogue
+    /// Packed B: K blocks of `kc` rows; panel (p0, j) at b + p0 · nPadded + j · kc · 32.
+    public var b: UnsafePointer<Float>, nPadded: Int, kc: Int
+    /// Rows per row block, column chunks per row block, K blocks, B panels.
+    public var mc: Int, nChunks: Int, kBlocks: Int, panels: Int
+    /// A is read in place (full 12-row panels) instead of packed.
+    public var directA: Bool
+    /// mc · kc floats per worker for packed A.
+    public var aScratch: UnsafeMutablePointer<Float>
+    public init(transA: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float,
+                a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                epilogue: GemmEpilogue, b: UnsafePointer<Float>, nPadded: Int, kc: Int,
+                mc: Int, nChunks: Int, kBlocks: Int, panels: Int, directA: Bool,
+                aScratch: UnsafeMutablePointer<Float>) {
+        self.transA = transA; self.m = m; self.n = n; self.k = k; self.alpha = alpha; self.beta = beta
+        self.a = a; self.lda = lda; self.c = c; self.ldc = ldc; self.epilogue = epilogue
+        self.b = b; self.nPadded = nPadded; self.kc = kc
+        self.mc = mc; self.nChunks = nChunks; self.kBlocks = kBlocks; self.panels = panels
+        self.directA = directA; self.aScratch = aScratch
+    }
+}
+
+// MARK: - Entry points
+
+/// The hot loops of one compilation of the kernel sources. `Kernels` holds the one built
+/// for the library's baseline (x86-64-v3 by default) and `KernelsAVX512` the one built for
+/// x86-64-v4; `Kernels` picks one per process from the CPU (docs/precision.md, "dispatch").
+/// Threading, blocking and scratch memory stay with the callers.
+public struct KernelTable: @unchecked Sendable {
+    /// The instruction set the loops were compiled for: "avx2" or "avx512".
+    public var isa: String
+    /// C[12×32] = alpha · A·B + beta · C (see MicroKernel.swift for the operand layout).
+    public var microKernel: (Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int,
+                             UnsafeMutablePointer<Float>, Int, Float, Float) -> Void
+    /// Packs a K×32 panel of op(B) (transposed, b, ldb, p0, kc, j0, n, dst).
+    public var packBPanel: (Bool, UnsafePointer<Float>, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
+    /// Runs work item `item` of a GEMM plan on worker `worker`.
+    public var gemmItem: (GemmPlan, Int, Int) -> Void
+    /// Bias, activation, multiplier and residual on columns j0..<j0+nr of row i.
+    public var epilogueRow: (GemmEpilogue, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void
+    /// Tiled attention for items lo..<hi (batch · heads · query tiles) with one worker's scratch.
+    public var attentionItems: (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void
+    /// Short-sequence attention for (batch, head) items lo..<hi with one worker's scratch.
+    public var shortAttentionItems: (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void
+    /// Softmax of rows lo..<hi.
+    public var softmaxRows: (SoftmaxArgs, Int, Int) -> Void
+    /// LayerNorm of rows lo..<hi.
+    public var layerNormRows: (LayerNormArgs, Int, Int) -> Void
+    /// y = act(x) over n floats.
+    public var activation: (Activation, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+
+    public init(isa: String,
+                microKernel: @escaping (Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int,
+                                        UnsafeMutablePointer<Float>, Int, Float, Float) -> Void,
+                packBPanel: @escaping (Bool, UnsafePointer<Float>, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void,
+                gemmItem: @escaping (GemmPlan, Int, Int) -> Void,
+                epilogueRow: @escaping (GemmEpilogue, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void,
+                attentionItems: @escaping (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void,
+                shortAttentionItems: @escaping (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void,
+                softmaxRows: @escaping (SoftmaxArgs, Int, Int) -> Void,
+                layerNormRows: @escaping (LayerNormArgs, Int, Int) -> Void,
+                activation: @escaping (Activation, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) {
+        self.isa = isa; self.microKernel = microKernel; self.packBPanel = packBPanel; self.gemmItem = gemmItem
+        self.epilogueRow = epilogueRow; self.attentionItems = attentionItems
+        self.shortAttentionItems = shortAttentionItems; self.softmaxRows = softmaxRows
+        self.layerNormRows = layerNormRows; self.activation = activation
+    }
+}

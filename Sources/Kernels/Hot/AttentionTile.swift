@@ -1,0 +1,313 @@
+import KernelTypes
+
+// The tiles of fused attention (driver and scalar reference: Attention.swift).
+// Scores are computed transposed (keys × queries) with the 12×32 micro-kernel, so
+// the running max and sum of the online softmax are vertical vector operations and
+// the probability block is already in the k-major layout the P·V product reads.
+
+let attnQT = 96     // queries per tile (multiple of 12 and of 32)
+let attnKB = 96     // keys per block (multiple of 12)
+
+/// Scratch floats per worker of the tiled path, in the order attentionItems carves them.
+public func attentionScratchPerWorker(_ a: AttentionArgs) -> Int {
+    let l = AttentionLayout(a)
+    return l.kSize + l.vSize + l.qSize + l.sSize + l.oSize + 3 * attnQT + 64
+}
+
+struct AttentionLayout {
+    let qTiles: Int, dPad: Int, packV: Bool, kSize: Int, vSize: Int, qSize: Int, sSize: Int, oSize: Int
+    init(_ a: AttentionArgs) {
+        qTiles = (a.nq + attnQT - 1) / attnQT
+        let nkPad = (a.nk + MR - 1) / MR * MR
+        dPad = (a.d + NR - 1) / NR * NR
+        packV = a.d % NR != 0
+        kSize = nkPad * a.d
+        vSize = packV ? max(a.nk, 1) * dPad : 0
+        qSize = attnQT * max(a.d, 1)
+        sSize = attnKB * attnQT + 16
+        oSize = attnQT * dPad
+    }
+}
+
+/// Tiled attention for items lo..<hi (item = (b · heads + h) · qTiles + query tile).
+func attentionItems(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ scratch: UnsafeMutablePointer<Float>) {
+    let lay = AttentionLayout(a)
+    let qTiles = lay.qTiles, dPad = lay.dPad, packV = lay.packV
+    let kSize = lay.kSize, vSize = lay.vSize, qSize = lay.qSize, sSize = lay.sSize, oSize = lay.oSize
+    var p = scratch
+    let kp = p; p += kSize
+    let vp = p; p += vSize
+    let qt = p; p += qSize
+    let st = p; p += sSize
+    let ob = p; p += oSize
+    let m = p, l = p + attnQT, alpha = p + 2 * attnQT
+    var packedHead = -1
+    for item in lo..<hi {
+        let bh = item / qTiles, qtile = item % qTiles
+        let b = bh / a.heads, h = bh % a.heads
+        if bh != packedHead {
+            packKeys(a, b, h, kp)
+            if packV { packValues(a, b, h, vp, dPad) }
+            packedHead = bh
+        }
+        let vbase: UnsafePointer<Float>, ldv: Int
+        if packV { vbase = UnsafePointer(vp); ldv = dPad } else {
+            vbase = a.v.base + b * a.v.batchStride + h * a.v.headStride; ldv = a.v.rowStride
+        }
+        attentionTile(a, b, h, qtile * attnQT, UnsafePointer(kp), vbase, ldv, dPad,
+                      qt, st, ob, m, l, alpha)
+    }
+}
+
+/// Short-sequence attention for (batch, head) items lo..<hi; scratch holds
+/// ⌈nk/16⌉·16 + d + 32 floats.
+func shortAttentionItems(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ scratch: UnsafeMutablePointer<Float>) {
+    let sLen = (a.nk + 15) / 16 * 16
+    let s = scratch, acc = s + sLen + 16
+    for item in lo..<hi { shortHead(a, item / a.heads, item % a.heads, s, acc) }
+}
+
+/// K of head (b, h) into 12-key panels: panel p holds K[12p + r][i] at i·12 + r.
+@inline(__always)
+func packKeys(_ a: AttentionArgs, _ b: Int, _ h: Int, _ dst: UnsafeMutablePointer<Float>) {
+    let base = a.k.base + b * a.k.batchStride + h * a.k.headStride
+    var j0 = 0
+    while j0 < a.nk {
+        let nr = min(MR, a.nk - j0)
+        let d = dst + j0 * a.d
+        for r in 0..<nr {
+            let src = base + (j0 + r) * a.k.rowStride
+            for i in 0..<a.d { d[i * MR + r] = src[i] }
+        }
+        if nr < MR { for i in 0..<a.d { for r in nr..<MR { d[i * MR + r] = 0 } } }
+        j0 += MR
+    }
+}
+
+/// V of head (b, h) into rows of dPad floats (zero-padded), for d not a multiple of 32.
+@inline(__always)
+func packValues(_ a: AttentionArgs, _ b: Int, _ h: Int, _ dst: UnsafeMutablePointer<Float>, _ dPad: Int) {
+    let base = a.v.base + b * a.v.batchStride + h * a.v.headStride
+    for j in 0..<a.nk {
+        let src = base + j * a.v.rowStride, d = dst + j * dPad
+        for i in 0..<a.d { d[i] = src[i] }
+        for i in a.d..<dPad { d[i] = 0 }
+    }
+}
+
+/// Scores for key block [j0, j0+kv) into st (keys × 96 queries), with bias and
+/// mask applied; rows of masked keys become −inf.
+@inline(__always)
+func scoreBlock(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int, _ j0: Int, _ kv: Int,
+                _ kp: UnsafePointer<Float>, _ qt: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>) {
+    var r0 = 0
+    while r0 < kv {
+        let apanel = kp + (j0 + r0) * a.d
+        for qp in 0..<(attnQT / NR) {
+            microKernel12x32(a.d, apanel, MR, qt + qp * NR * a.d, NR, st + r0 * attnQT + qp * NR, attnQT, 1, 0)
+        }
+        r0 += MR
+    }
+    if let bias = a.bias {
+        let bb = bias.base + b * bias.batchStride + h * bias.headStride
+        if a.biasKeyMajor {
+            for r in 0..<kv {
+                let brow = bb + (j0 + r) * bias.rowStride + q0, row = st + r * attnQT
+                var qi = 0
+                while qi + 16 <= qv { vstore(vload(row + qi) + vload(brow + qi), row + qi); qi += 16 }
+                while qi < qv { row[qi] += brow[qi]; qi += 1 }
+            }
+        } else {
+            for qi in 0..<qv {
+                let brow = bb + (q0 + qi) * bias.rowStride + j0
+                for r in 0..<kv { st[r * attnQT + qi] += brow[r] }
+            }
+        }
+    }
+    if let labels = a.regionLabels {
+        let lab = labels + b * a.regionStride
+        // Query labels as float vectors once per block, then one compare per key row and chunk.
+        withUnsafeTemporaryAllocation(of: Vec.self, capacity: attnQT / 16) { ql in
+            for c in 0..<(attnQT / 16) {
+                var v = Vec(repeating: -1)
+                for l in 0..<16 where c * 16 + l < qv { v[l] = Float(lab[q0 + c * 16 + l]) }
+                ql[c] = v
+            }
+            let pen = Vec(repeating: a.regionPenalty), zero = Vec()
+            for r in 0..<kv {
+                let lk = Vec(repeating: Float(lab[j0 + r])), row = st + r * attnQT
+                for c in 0..<((qv + 15) / 16) {
+                    let add = zero.replacing(with: pen, where: ql[c] .!= lk)
+                    vstore(vload(row + c * 16) + add, row + c * 16)
+                }
+            }
+        }
+    }
+    if let mask = a.keyMask {
+        let mrow = mask + b * a.keyMaskStride + j0
+        for r in 0..<kv where mrow[r] == 0 {
+            let row = st + r * attnQT
+            for c in stride(from: 0, to: attnQT, by: 16) { vstore(Vec(repeating: -.infinity), row + c) }
+        }
+    }
+}
+
+@inline(__always)
+func attentionTile(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int,
+                   _ kp: UnsafePointer<Float>, _ vbase: UnsafePointer<Float>, _ ldv: Int, _ dPad: Int,
+                   _ qt: UnsafeMutablePointer<Float>, _ st: UnsafeMutablePointer<Float>,
+                   _ ob: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+                   _ l: UnsafeMutablePointer<Float>, _ alpha: UnsafeMutablePointer<Float>) {
+    let d = a.d
+    let qv = min(attnQT, a.nq - q0)
+    // Qᵀ in three 32-query panels, pre-scaled: panel p holds scale·Q[32p + c][i] at i·32 + c.
+    let qbase = a.q.base + b * a.q.batchStride + h * a.q.headStride
+    for p in 0..<(attnQT / NR) {
+        let dst = qt + p * NR * d
+        for c in 0..<NR {
+            let qi = p * NR + c
+            if qi < qv {
+                let src = qbase + (q0 + qi) * a.q.rowStride
+                for i in 0..<d { dst[i * NR + c] = a.scale * src[i] }
+            } else {
+                for i in 0..<d { dst[i * NR + c] = 0 }
+            }
+        }
+    }
+    let ninf = Vec(repeating: -.infinity)
+    for c in stride(from: 0, to: attnQT, by: 16) { vstore(ninf, m + c); vstore(Vec(), l + c) }
+    for i in stride(from: 0, to: attnQT * dPad, by: 16) { vstore(Vec(), ob + i) }
+
+    var j0 = 0
+    while j0 < a.nk {
+        let kv = min(attnKB, a.nk - j0)
+        scoreBlock(a, b, h, q0, qv, j0, kv, kp, qt, st)
+        // Online softmax over this block, sixteen queries at a time.
+        for c in stride(from: 0, to: attnQT, by: 16) {
+            var mx = vload(m + c)
+            let mOld = mx
+            for r in 0..<kv { let s = vload(st + r * attnQT + c); mx = mx.replacing(with: s, where: s .> mx) }
+            // Rows whose every score so far is −inf keep m = −inf; subtract 0 there.
+            let mSafe = mx.replacing(with: 0, where: mx .== ninf)
+            let al = vexp(mOld - mSafe)
+            var sum = Vec()
+            for r in 0..<kv {
+                let e = vexp(vload(st + r * attnQT + c) - mSafe)
+                vstore(e, st + r * attnQT + c); sum += e
+            }
+            vstore(mx, m + c)
+            vstore(sum.addingProduct(vload(l + c), al), l + c)
+            vstore(al, alpha + c)
+        }
+        if j0 > 0 {
+            for qi in 0..<qv where alpha[qi] != 1 {
+                let s = Vec(repeating: alpha[qi]), row = ob + qi * dPad
+                for i in stride(from: 0, to: dPad, by: 16) { vstore(vload(row + i) * s, row + i) }
+            }
+        }
+        // O += Pᵀ·V for this block.
+        let vblk = vbase + j0 * ldv
+        var r0 = 0
+        while r0 < qv {
+            for dp in stride(from: 0, to: dPad, by: NR) {
+                microKernel12x32(kv, st + r0, attnQT, vblk + dp, ldv, ob + r0 * dPad + dp, dPad, 1, 1)
+            }
+            r0 += MR
+        }
+        j0 += kv
+    }
+    // Normalise and write out.
+    let obase = a.o.base + b * a.o.batchStride + h * a.o.headStride
+    for qi in 0..<qv {
+        let inv: Float = l[qi] > 0 ? 1 / l[qi] : 0
+        let src = ob + qi * dPad, dst = obase + (q0 + qi) * a.o.rowStride
+        var i = 0
+        let vi = Vec(repeating: inv)
+        while i + 16 <= d { vstore(vload(src + i) * vi, dst + i); i += 16 }
+        while i < d { dst[i] = src[i] * inv; i += 1 }
+    }
+    if let probs = a.probs { writeProbs(a, b, h, q0, qv, kp, qt, st, m, l, probs) }
+}
+
+/// Second pass for callers that want the attention map: recompute each score
+/// block and write exp(s − m) / l, transposed back to [query, key].
+func writeProbs(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int,
+                _ kp: UnsafePointer<Float>, _ qt: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>,
+                _ m: UnsafePointer<Float>, _ l: UnsafePointer<Float>, _ probs: UnsafeMutablePointer<Float>) {
+    let base = probs + ((b * a.heads + h) * a.nq + q0) * a.nk
+    var j0 = 0
+    while j0 < a.nk {
+        let kv = min(attnKB, a.nk - j0)
+        scoreBlock(a, b, h, q0, qv, j0, kv, kp, qt, st)
+        for qi in 0..<qv {
+            let mq = m[qi] == -.infinity ? 0 : m[qi]
+            let inv: Float = l[qi] > 0 ? 1 / l[qi] : 0
+            let row = base + qi * a.nk + j0
+            for r in 0..<kv { row[r] = sexp(st[r * attnQT + qi] - mq) * inv }
+        }
+        j0 += kv
+    }
+}
+
+@inline(__always)
+func shortHead(_ a: AttentionArgs, _ b: Int, _ h: Int, _ s: UnsafeMutablePointer<Float>, _ acc: UnsafeMutablePointer<Float>) {
+    let d = a.d
+    let qb = a.q.base + b * a.q.batchStride + h * a.q.headStride
+    let kb = a.k.base + b * a.k.batchStride + h * a.k.headStride
+    let vb = a.v.base + b * a.v.batchStride + h * a.v.headStride
+    let ob = a.o.base + b * a.o.batchStride + h * a.o.headStride
+    let mask = a.keyMask.map { $0 + b * a.keyMaskStride }
+    let dFull = d / 16 * 16
+    for i in 0..<a.nq {
+        let qi = qb + i * a.q.rowStride
+        var mx = -Float.infinity
+        for j in 0..<a.nk {
+            let kj = kb + j * a.k.rowStride
+            var vs = Vec(), t = 0
+            while t < dFull { vs.addProduct(vload(qi + t), vload(kj + t)); t += 16 }
+            var dot = vs.sum()
+            while t < d { dot += qi[t] * kj[t]; t += 1 }
+            var sc = dot * a.scale
+            if let bias = a.bias {
+                sc += bias.base[b * bias.batchStride + h * bias.headStride + (a.biasKeyMajor ? j * bias.rowStride + i : i * bias.rowStride + j)]
+            }
+            if let lab = a.regionLabels, lab[b * a.regionStride + i] != lab[b * a.regionStride + j] { sc += a.regionPenalty }
+            if let m = mask, m[j] == 0 { sc = -.infinity }
+            s[j] = sc
+            mx = max(mx, sc)
+        }
+        let oi = ob + i * a.o.rowStride
+        if mx == -.infinity {
+            for t in 0..<d { oi[t] = 0 }
+            if let p = a.probs { for j in 0..<a.nk { p[((b * a.heads + h) * a.nq + i) * a.nk + j] = 0 } }
+            continue
+        }
+        var sum: Float = 0
+        var j = 0
+        let vm = Vec(repeating: mx)
+        while j + 16 <= a.nk { let e = vexp(vload(s + j) - vm); vstore(e, s + j); sum += e.sum(); j += 16 }
+        if j < a.nk {
+            let e = vexp(vloadPartial(s + j, a.nk - j, fill: -.infinity) - vm)
+            vstorePartial(e, s + j, a.nk - j); sum += e.sum()
+        }
+        let inv = 1 / sum
+        var t = 0
+        while t < dFull { vstore(Vec(), acc + t); t += 16 }
+        while t < d { acc[t] = 0; t += 1 }
+        for j in 0..<a.nk {
+            let vj = vb + j * a.v.rowStride, pj = Vec(repeating: s[j])
+            t = 0
+            while t < dFull { vstore(vload(acc + t).addingProduct(pj, vload(vj + t)), acc + t); t += 16 }
+            while t < d { acc[t] += s[j] * vj[t]; t += 1 }
+        }
+        let vi = Vec(repeating: inv)
+        t = 0
+        while t < dFull { vstore(vload(acc + t) * vi, oi + t); t += 16 }
+        while t < d { oi[t] = acc[t] * inv; t += 1 }
+        if let p = a.probs {
+            let row = p + ((b * a.heads + h) * a.nq + i) * a.nk
+            for j in 0..<a.nk { row[j] = s[j] * inv }
+        }
+    }
+}
+

@@ -1,0 +1,136 @@
+import KernelTypes
+
+// The per-item work of the packed SGEMM (driver: GEMM.swift): packing, the
+// micro-kernel sweep and the fused epilogue.
+
+/// Runs one work item (row block mi × column chunk nc) of a GEMM plan on a worker.
+func gemmItem(_ p: GemmPlan, _ item: Int, _ worker: Int) {
+    let m = p.m, n = p.n, k = p.k, a = p.a, lda = p.lda, c = p.c, ldc = p.ldc
+    let transA = p.transA, alpha = p.alpha, beta = p.beta, epilogue = p.epilogue
+    let MC = p.mc, KC = p.kc, nChunks = p.nChunks, kBlocks = p.kBlocks, panels = p.panels
+    let directA = p.directA, aScratch = p.aScratch
+    let mi = item / nChunks, nc = item % nChunks
+    let rowLo = mi * MC, rowHi = min(m, (mi + 1) * MC)
+    let jp0 = nc * panels / nChunks, jp1 = (nc + 1) * panels / nChunks
+    let ap = aScratch + worker * MC * KC
+    var i0 = rowLo
+    while i0 < rowHi {
+        let mc = min(MC, rowHi - i0)
+        let fullRows = directA ? mc / MR * MR : 0   // rows read in place, not packed
+        for pb in 0..<kBlocks {
+            let p0 = pb * KC, kc = min(KC, k - p0)
+            if mc > fullRows { packABlock(transA, a, lda, i0 + fullRows, mc - fullRows, p0, kc, ap + fullRows * kc) }
+            let blockBeta: Float = pb == 0 ? beta : 1
+            let last = pb == kBlocks - 1
+            for jp in jp0..<jp1 {
+                let j0 = jp * NR, nr = min(NR, n - j0)
+                let bpanel = bPanel(p, p0, kc, jp)
+                var r0 = 0
+                while r0 < mc {
+                    let mr = min(MR, mc - r0)
+                    let cp = c + (i0 + r0) * ldc + j0
+                    if r0 < fullRows && nr == NR {
+                        microKernel12x32RowA(kc, a + (i0 + r0) * lda + p0, lda, bpanel, NR, cp, ldc, alpha, blockBeta)
+                    } else if r0 < fullRows {   // ragged N edge: this panel packed on its own
+                        packABlock(false, a, lda, i0 + r0, MR, p0, kc, ap + r0 * kc)
+                        microKernelPartial(kc, mr, nr, ap + r0 * kc, MR, bpanel, NR, cp, ldc, alpha, blockBeta)
+                    } else if mr == MR && nr == NR {
+                        microKernel12x32(kc, ap + r0 * kc, MR, bpanel, NR, cp, ldc, alpha, blockBeta)
+                    } else {
+                        microKernelPartial(kc, mr, nr, ap + r0 * kc, MR, bpanel, NR, cp, ldc, alpha, blockBeta)
+                    }
+                    if last && !epilogue.isNone {
+                        for r in 0..<mr { applyEpilogue(epilogue, cp + r * ldc, i0 + r0 + r, j0, nr) }
+                    }
+                    r0 += MR
+                }
+            }
+        }
+        i0 += mc
+    }
+}
+
+/// Panel j of K block p0 (length kc) of a packed B.
+@inline(__always) func bPanel(_ p: GemmPlan, _ p0: Int, _ kc: Int, _ j: Int) -> UnsafePointer<Float> {
+    p.b + p0 * p.nPadded + j * kc * NR
+}
+
+@inline(__always)
+func packBPanel(_ trans: Bool, _ b: UnsafePointer<Float>, _ ldb: Int, _ p0: Int, _ kc: Int,
+                _ j0: Int, _ n: Int, _ dst: UnsafeMutablePointer<Float>) {
+    let nr = min(NR, n - j0)
+    if !trans {
+        for kk in 0..<kc {
+            let src = b + (p0 + kk) * ldb + j0, d = dst + kk * NR
+            if nr == NR {
+                vstore(vload(src), d); vstore(vload(src + 16), d + 16)
+            } else {
+                for j in 0..<nr { d[j] = src[j] }
+                for j in nr..<NR { d[j] = 0 }
+            }
+        }
+    } else {
+        // 16×16 block transposes, then the ragged edges one element at a time.
+        let src = b + j0 * ldb + p0
+        let kFull = kc / 16 * 16, jFull = nr / 16 * 16
+        for jb in stride(from: 0, to: jFull, by: 16) {
+            for kb in stride(from: 0, to: kFull, by: 16) {
+                transpose16x16(src + jb * ldb + kb, ldb, dst + kb * NR + jb, NR)
+            }
+        }
+        for j in 0..<nr {
+            let row = src + j * ldb
+            let kStart = j < jFull ? kFull : 0
+            for kk in kStart..<kc { dst[kk * NR + j] = row[kk] }
+        }
+        if nr < NR { for kk in 0..<kc { for j in nr..<NR { dst[kk * NR + j] = 0 } } }
+    }
+}
+
+/// Packs rows i0..<i0+mc, columns p0..<p0+kc of op(A) into 12-row panels
+/// (k-major, rows past M zero).
+@inline(__always)
+func packABlock(_ trans: Bool, _ a: UnsafePointer<Float>, _ lda: Int, _ i0: Int, _ mc: Int,
+                _ p0: Int, _ kc: Int, _ dst: UnsafeMutablePointer<Float>) {
+    var r0 = 0
+    while r0 < mc {
+        let mr = min(MR, mc - r0)
+        let d = dst + r0 * kc
+        if !trans {
+            for r in 0..<mr {
+                let src = a + (i0 + r0 + r) * lda + p0
+                for kk in 0..<kc { d[kk * MR + r] = src[kk] }
+            }
+        } else {
+            for kk in 0..<kc {
+                let src = a + (p0 + kk) * lda + i0 + r0
+                for r in 0..<mr { d[kk * MR + r] = src[r] }
+            }
+        }
+        if mr < MR { for kk in 0..<kc { for r in mr..<MR { d[kk * MR + r] = 0 } } }
+        r0 += MR
+    }
+}
+
+/// Applies bias, activation and residual to columns j0..<j0+nr of row i.
+@inline(__always)
+func applyEpilogue(_ e: GemmEpilogue, _ row: UnsafeMutablePointer<Float>, _ i: Int, _ j0: Int, _ nr: Int) {
+    var j = 0
+    while j < nr {
+        let w = min(16, nr - j)
+        var v = w == 16 ? vload(row + j) : vloadPartial(row + j, w)
+        if let bias = e.bias { v += w == 16 ? vload(bias + j0 + j) : vloadPartial(bias + j0 + j, w) }
+        v = activate(v, e.activation)
+        if let mul = e.multiplier {
+            let mp = mul + i * e.ldMultiplier + j0 + j
+            v *= w == 16 ? vload(mp) : vloadPartial(mp, w)
+        }
+        if let res = e.residual {
+            let rp = res + i * e.ldResidual + j0 + j
+            v += w == 16 ? vload(rp) : vloadPartial(rp, w)
+        }
+        if w == 16 { vstore(v, row + j) } else { vstorePartial(v, row + j, w) }
+        j += 16
+    }
+}
+

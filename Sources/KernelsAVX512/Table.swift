@@ -1,0 +1,1 @@
+../Kernels/Hot/Table.swift
