@@ -119,14 +119,16 @@ test-avx2: build $(BUILD)/c/test_capi $(BUILD)/c/test_models
 	env -i PATH=/usr/bin:/bin VIDATTN_EXPECT_FP32=avx2 qemu-x86_64 -cpu Haswell $(BUILD)/c/test_models \
 	  tests/fixtures/models $(BUILD)/c/io $(QEMU_MODELS)
 
-# The bf16 model suite once per bf16 unit (VIDATTN_MAX_ISA caps the choice): AMX, AVX512-BF16,
-# and the emulation on fp32 kernels; units this CPU lacks are reported as not run, by name.
+# The bf16 and int8 model suites once per unit (VIDATTN_MAX_ISA caps the choice): AMX
+# (AMX-BF16, AMX-INT8), AVX512-BF16 with AVX512-VNNI, AVX-512 (VNNI for int8, bf16 emulated),
+# and AVX2 (both emulated on the AVX2 fp32 kernels); levels this CPU lacks are reported as not
+# run, by name.
 test-isa-levels:
 	@flags=" $$(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "; ran=""; lacked=""; \
-	for level in amx avx512_bf16 avx512; do \
-	  case $$level in amx) need=amx_bf16;; avx512_bf16) need=avx512_bf16;; avx512) need=avx512f;; esac; \
+	for level in amx avx512_bf16 avx512 avx2; do \
+	  case $$level in amx) need=amx_bf16;; avx512_bf16) need=avx512_bf16;; avx512) need=avx512f;; avx2) need=avx2;; esac; \
 	  if echo "$$flags" | grep -q " $$need "; then \
-	    echo "== bf16 models with VIDATTN_MAX_ISA=$$level"; \
+	    echo "== bf16 and int8 models with VIDATTN_MAX_ISA=$$level"; \
 	    env -u LD_LIBRARY_PATH VIDATTN_MAX_ISA=$$level $(PYTHON) -m pytest -q tests/python/test_precision.py || exit 1; \
 	    ran="$$ran $$level"; else lacked="$$lacked $$level"; fi; done; \
 	echo "ISA levels run:$$ran; not run (this CPU lacks them):$${lacked:- none}"

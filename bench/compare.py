@@ -134,14 +134,17 @@ def main():
     ap.add_argument("--only", nargs="+", choices=WORKLOADS, default=WORKLOADS)
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime side")
-    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                    help="bf16: PyTorch fp32 and bf16 autocast against vidattn fp32 and bf16 (4 sides)")
+    ap.add_argument("--precision", choices=["fp32", "bf16", "int8"], default="fp32",
+                    help="bf16: PyTorch fp32 and bf16 autocast against vidattn fp32 and bf16 (4 sides); "
+                         "int8: PyTorch fp32 and quantize_dynamic int8 against vidattn fp32, bf16 and int8 (5 sides)")
     ap.add_argument("--peak", nargs=5, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.peak:
         return peak(a.peak)
     if a.precision == "bf16":
         return bf16_table(a)
+    if a.precision == "int8":
+        return int8_table(a)
     import numpy as np
     import torch
     import vidattn
@@ -219,6 +222,57 @@ def bf16_table(a):
             print(f"| {name} | {t[0]:.2f} s | {t[1]:.2f} s | {t[2]:.2f} s | {t[3]:.2f} s | {t[1] / t[3]:.2f}x "
                   f"| {t[2] / t[3]:.2f}x | {diff:.1e} | {same} |", flush=True)
             m32.close(); m16.close()
+
+
+def int8_table(a):
+    """PyTorch eager fp32 and torch.ao.quantization.quantize_dynamic (qint8 Linear layers)
+    against vidattn fp32, bf16 and int8, the five sides alternating in one run. Where PyTorch's
+    dynamic quantization fails on a model, its column says so."""
+    import copy
+    import numpy as np
+    import torch
+    import vidattn
+    torch.set_num_threads(a.threads)
+    vidattn.set_num_threads(a.threads)
+    feats = vidattn.cpu_features()
+    print(f"# end-to-end forward, batch 1, {a.threads} threads, median of {a.reps} (torch {torch.__version__}); "
+          f"cpu: {feats['cpu']}; vidattn units: bf16 {feats['bf16']}, int8 {feats['int8']}\n")
+    print("| workload | PyTorch fp32 | PyTorch int8 dynamic | vidattn fp32 | vidattn bf16 | vidattn int8 "
+          "| int8 vs PyTorch int8 | int8 vs vidattn fp32 | max logit diff int8 vs fp32 | top-1 same |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in a.only:
+            fn, video, ckpt = build(name, tmp)
+            vnp = video.numpy()
+            m32, m16, m8 = (vidattn.load(ckpt, precision=p) for p in ("fp32", "bf16", "int8"))
+
+            def torch32():
+                with torch.inference_mode():
+                    return fn(video)
+            tq = None
+            try:
+                q = torch.ao.quantization.quantize_dynamic(copy.deepcopy(fn), {torch.nn.Linear}, torch.qint8)
+
+                def tq():
+                    with torch.inference_mode():
+                        return q(video)
+                tq()
+            except Exception as e:   # noqa: BLE001 - reported in the table
+                print(f"<!-- {name}: PyTorch quantize_dynamic failed: {type(e).__name__}: {e} -->")
+                tq = None
+            sides = [torch32] + ([tq] if tq else []) + [lambda: m32(vnp), lambda: m16(vnp), lambda: m8(vnp)]
+            t = median_times(sides, a.reps)
+            tt32, tq8 = t[0], (t[1] if tq else None)
+            v32, v16, v8 = t[-3:]
+            l32, l8 = m32(vnp), m8(vnp)
+            diff = float(np.abs(l32 - l8).max())
+            same = bool((l32.argmax(-1) == l8.argmax(-1)).all())
+            tqs = f"{tq8:.2f} s" if tq8 else "fails"
+            ratio = f"{tq8 / v8:.2f}x" if tq8 else "-"
+            print(f"| {name} | {tt32:.2f} s | {tqs} | {v32:.2f} s | {v16:.2f} s | {v8:.2f} s | {ratio} "
+                  f"| {v32 / v8:.2f}x | {diff:.1e} | {same} |", flush=True)
+            for m in (m32, m16, m8):
+                m.close()
 
 
 def onnx_session(name, fn, video, tmp, threads):

@@ -92,7 +92,14 @@ typedef enum vidattn_precision {
      * residual stream stay fp32. Runs on AMX where present, else AVX512-BF16; on a CPU with
      * neither, the fp32 kernels run on the rounded weights (same numbers, no speed-up):
      * vidattn_cpu_features() says which ("bf16=amx|avx512_bf16|emulated"). */
-    VIDATTN_PRECISION_BF16 = 1
+    VIDATTN_PRECISION_BF16 = 1,
+    /* Dynamic int8: weights quantized per output channel (symmetric) at load, activations
+     * per token (symmetric) as they enter each Linear, int32 accumulation, dequantized in
+     * fp32 with bias and activation; attention, LayerNorm, softmax and the residual stream
+     * stay fp32. AMX-INT8 where present, else AVX512-VNNI; on a CPU with neither, the fp32
+     * kernels on the dequantized values ("int8=amx|avx512_vnni|emulated"). Accuracy per
+     * model: docs/precision.md. */
+    VIDATTN_PRECISION_INT8 = 2
 } vidattn_precision;
 
 /* Options for vidattn_model_load(); get them from vidattn_model_default_params(). */

@@ -92,7 +92,7 @@ private let cpuFeaturesString: UnsafeMutablePointer<CChar> = {
     let c = CPU.caches
     return strdup("cpu=\(CPU.brand); flags=\(CPU.flags.joined(separator: " ")); l1d=\(c.l1d); l2=\(c.l2); l3=\(c.l3); "
                   + "amx_permitted=\(CPU.info.amx_permitted); fp32=\(FP32Kernels.isa); baseline=\(FP32Kernels.baselineISA); "
-                  + "bf16=\(BF16Unit.detected.rawValue); max_isa=\(ISALevel.cap.name)")
+                  + "bf16=\(BF16Unit.detected.rawValue); int8=\(Int8Unit.detected.rawValue); max_isa=\(ISALevel.cap.name)")
 }()
 
 @_cdecl("vidattn_cpu_features")

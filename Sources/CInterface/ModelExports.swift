@@ -70,6 +70,7 @@ public func vidattn_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePo
             switch params.pointee.precision {
             case Int32(VIDATTN_PRECISION_FP32.rawValue): precision = .fp32
             case Int32(VIDATTN_PRECISION_BF16.rawValue): precision = .bf16
+            case Int32(VIDATTN_PRECISION_INT8.rawValue): precision = .int8
             default: throw VidAttnError(.invalidArgument, "params.precision \(params.pointee.precision) is not a vidattn_precision")
             }
         }

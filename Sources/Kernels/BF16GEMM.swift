@@ -13,6 +13,9 @@ import CKernels
 /// Floating-point precision of a model's Linear layers.
 public enum Precision: String, Sendable, CaseIterable {
     case fp32, bf16
+    /// int8 weights (per output channel) and activations (per token), int32 accumulation
+    /// (Int8GEMM.swift).
+    case int8
 }
 
 /// Which bf16 unit runs the products (chosen once per process from the CPU and

@@ -34,13 +34,13 @@ struct Common: ParsableArguments {
     var threads: Int?
     @Flag(name: .long, help: "Machine-readable JSON on stdout.")
     var json = false
-    @Option(name: .long, help: "Linear layers in fp32 (default) or bf16 (AMX / AVX512-BF16 where present).")
+    @Option(name: .long, help: "Linear layers in fp32 (default), bf16 (AMX / AVX512-BF16) or int8 (AMX-INT8 / AVX512-VNNI).")
     var precision = "fp32"
 
     var loadPrecision: Precision {
         get throws {
             guard let p = Precision(rawValue: precision) else {
-                throw ValidationError("--precision must be fp32 or bf16 (got \(precision))")
+                throw ValidationError("--precision must be fp32, bf16 or int8 (got \(precision))")
             }
             return p
         }
@@ -83,7 +83,8 @@ struct Loaded {
         self.path = path
         stderrLine(String(format: "loaded %@ (%@, %.1f M parameters, %@) in %.2f s", path, model.modelType,
                           Double(model.parameterCount) / 1e6,
-                          precision == .bf16 ? "bf16 on \(BF16Unit.detected.rawValue)" : "fp32", now() - t0))
+                          precision == .bf16 ? "bf16 on \(BF16Unit.detected.rawValue)"
+                            : precision == .int8 ? "int8 on \(Int8Unit.detected.rawValue)" : "fp32", now() - t0))
     }
 
     var defaultFrames: Int { pre.numFrames ?? 16 }
@@ -121,7 +122,7 @@ struct Info: ParsableCommand {
                        "gflops_total": Double(f.gemm + f.attention) / 1e9, "gflops_attention": Double(f.attention) / 1e9,
                        "supported_model_types": supportedModelTypes, "cpu": CPU.brand, "cpu_flags": CPU.flags,
                        "kernels": ["fp32": FP32Kernels.isa, "baseline": FP32Kernels.baselineISA,
-                                   "bf16": BF16Unit.detected.rawValue, "max_isa": ISALevel.cap.name]])
+                                   "bf16": BF16Unit.detected.rawValue, "int8": Int8Unit.detected.rawValue, "max_isa": ISALevel.cap.name]])
         } else {
             print("model type   \(m.model.modelType) (supported: \(supportedModelTypes.joined(separator: ", ")))")
             print("parameters   \(m.model.parameterCount)")
@@ -132,7 +133,7 @@ struct Info: ParsableCommand {
                          Double(f.gemm + f.attention) / 1e9, Double(f.attention) / 1e9))
             print("cpu          \(CPU.brand); \(CPU.flags.joined(separator: " "))")
             print("kernels      fp32 \(FP32Kernels.isa) (library built for \(FP32Kernels.baselineISA)), "
-                  + "bf16 \(BF16Unit.detected.rawValue), VIDATTN_MAX_ISA \(ISALevel.cap.name)")
+                  + "bf16 \(BF16Unit.detected.rawValue), int8 \(Int8Unit.detected.rawValue), VIDATTN_MAX_ISA \(ISALevel.cap.name)")
         }
     }
 }

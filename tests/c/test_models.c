@@ -114,6 +114,10 @@ int main(int argc, char **argv) {
     mp.precision = VIDATTN_PRECISION_BF16;
     CHECK(vidattn_model_load(path, &mp, &m) == VIDATTN_OK && m != NULL, "bf16 load");
     vidattn_model_free(m);
+    mp.precision = VIDATTN_PRECISION_INT8;
+    CHECK(vidattn_model_load(path, &mp, &m) == VIDATTN_OK && m != NULL, "int8 load");
+    vidattn_model_free(m);
+    CHECK(strstr(vidattn_cpu_features(), "int8=") != NULL, "cpu features name the int8 unit: %s", vidattn_cpu_features());
     CHECK(strstr(vidattn_cpu_features(), "bf16=") != NULL, "cpu features name the bf16 unit: %s", vidattn_cpu_features());
     printf("kernels: %s\n", strstr(vidattn_cpu_features(), "fp32="));
     /* The Makefile states which fp32 kernels a run must have selected (per ISA level, under qemu). */

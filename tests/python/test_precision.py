@@ -57,3 +57,35 @@ def test_bf16_close_to_fp32(name):
 def test_bad_precision():
     with pytest.raises(vidattn.InvalidArgument, match="precision"):
         vidattn.load(MODELS / "vivit", precision="fp16")
+
+
+# int8 (dynamic: per-channel weights, per-token activations). Random-weight fixtures are a
+# harsher test than trained models (no structure for the quantizer to keep), so the bounds
+# are wider than bf16's and stated per tensor: logits within 0.08 of the largest fp32 logit
+# magnitude (at least 1; measured on AMX: 9e-4 .. 4.2e-2), the top-1 class unchanged wherever fp32's margin between its first
+# two classes exceeds twice the measured logit error, and the int8 path visibly taken.
+# Accuracy on a trained model (the demo): tests/python/test_demo.py.
+INT8_LOGIT_TOL = 0.08
+
+
+def test_int8_unit_reported():
+    unit = vidattn.cpu_features()["int8"]
+    print(f"int8 unit: {unit}")
+    assert unit in ("amx", "avx512_vnni", "emulated")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_int8_close_to_fp32(name):
+    px = pixel_values(name)
+    with vidattn.load(MODELS / name) as m32, vidattn.load(MODELS / name, precision="int8") as m8:
+        assert m8.precision == "int8"
+        a = m32.forward(px).logits
+        b = m8.forward(px).logits
+    scale = max(1.0, float(np.abs(a).max()))
+    diff = float(np.abs(a - b).max())
+    print(f"{name}: int8 max |logit diff| {diff:.3e} ({diff / scale:.3e} of the largest logit)")
+    assert diff <= INT8_LOGIT_TOL * scale, f"{name}: max |logit diff| {diff:.2e}"
+    assert diff > 0, f"{name}: int8 gave exactly the fp32 logits: the int8 path did not run"
+    top2 = np.sort(a, axis=-1)[..., -2:]
+    clear = (top2[..., 1] - top2[..., 0]) > 2 * diff
+    assert (a.argmax(-1) == b.argmax(-1))[clear].all()

@@ -72,6 +72,35 @@ void vidattn_f32_to_bf16_path(const float *src, uint16_t *dst, long n, int path)
 /// reference that checks the data layout on machines without AMX.
 void vidattn_bf16_32x32_ref(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate);
 
+// MARK: - int8 micro-kernels
+//
+// A 32×32 int32 block of C = A · B, with
+//   A: 32 rows of int8 (uint8 = int8 + 128 for the VNNI kernel) in K blocks of 64: element
+//      (r, k) at (k / 64) · 2048 + r · 64 + k % 64 (each 16-row half one 1 KiB tile); K padded
+//      to kp (a multiple of 64) with zeros (0x80 in the uint8 form);
+//   B: one packed panel of 32 columns, groups of four K values ("VNNI" layout, read by both
+//      tdpbssd and vpdpbusd): element (k, n) at ((k / 4) · 32 + n) · 4 + k % 4;
+//   C: 32 rows of 32 int32 at row stride ldc, overwritten.
+
+/// The block on AMX (tdpbssd, int8 × int8). Needs AMX-INT8, the permission and
+/// vidattn_amx_begin on this thread.
+void vidattn_amx_s8_32x32(long kp, const int8_t *a, const int8_t *b, int32_t *c, long ldc);
+/// The block with AVX512-VNNI (vpdpbusd, uint8 × int8: A holds int8 + 128, so the caller
+/// subtracts 128 · Σ_k B(k, n) per column).
+void vidattn_avx512vnni_u8s8_32x32(long kp, const uint8_t *a, const int8_t *b, int32_t *c, long ldc);
+/// Scalar int8 × int8 reference of the same layout (checks the layout where AMX is absent).
+void vidattn_s8_32x32_ref(long kp, const int8_t *a, const int8_t *b, int32_t *c, long ldc);
+/// Quantizes k floats symmetrically: returns scale = max|x| / 127 and stores
+/// round_half_even(x / scale) in [-127, 127] (all zeros and scale 0 for a zero row); with
+/// flip, stores q XOR 0x80 (q + 128 as uint8). Runs under the library's MXCSR (round to
+/// nearest even).
+float vidattn_quantize_row_s8(const float *x, long k, int8_t *dst, int flip);
+/// The same through a given path (tests): 0 = scalar, 1 = AVX-512.
+float vidattn_quantize_row_s8_path(const float *x, long k, int8_t *dst, int flip, int path);
+/// `iters` steps of four independent tdpbssd on resident tiles (16×16×64 each); returns
+/// the integer operations done. Needs AMX-INT8 and vidattn_amx_begin.
+double vidattn_amx_int8_probe(long iters);
+
 // MARK: - Peak probes (benchmarks)
 
 /// Runs `iters` steps of 24 independent AVX-512 FMA chains (16 lanes each) and

@@ -8,15 +8,18 @@ public enum LoadContext {
     @TaskLocal public static var precision: Precision = .fp32
 }
 
-/// A PyTorch `Linear` (weight [out, in]) packed for the GEMM at load time: fp32 panels, or
-/// bf16 pair-interleaved panels when loaded at `Precision.bf16` (on a CPU without a bf16
-/// unit, fp32 panels of the bf16-rounded weights: the same numbers, no speed-up).
+/// A PyTorch `Linear` (weight [out, in]) packed for the GEMM at load time: fp32 panels,
+/// bf16 pair-interleaved panels when loaded at `Precision.bf16`, or int8 panels quantized per
+/// output channel at `Precision.int8`. On a CPU without the unit, fp32 panels of the rounded
+/// (dequantized) weights, with inputs rounded the same way: the same numbers, no speed-up.
 public struct Linear: Sendable {
     public let inFeatures: Int, outFeatures: Int
     let w: PackedB?
     let w16: PackedBF16B?
-    /// bf16 without a bf16 unit: inputs are rounded to bf16 before the fp32 GEMM.
-    let roundInputs: Bool
+    let w8: PackedInt8B?
+    /// Emulation on the fp32 kernels: how inputs are rounded before the GEMM.
+    enum InputRounding { case none, bf16, int8 }
+    let roundInputs: InputRounding
     let bias: Tensor?
 
     public init(weight: Tensor, bias: Tensor?) throws {
@@ -28,30 +31,42 @@ public struct Linear: Sendable {
             throw VidAttnError(.shapeMismatch, "linear bias has shape \(bias.shape), expected [\(outFeatures)]")
         }
         self.bias = bias
-        if LoadContext.precision == .bf16 {
+        var w16: PackedBF16B? = nil, w8: PackedInt8B? = nil, round = InputRounding.none
+        // Emulation without the unit: the fp32 kernels on the rounded weights (and inputs).
+        var rounded: UnsafeMutablePointer<Float>? = nil
+        defer { if let rounded { freeFloats(rounded) } }
+        switch LoadContext.precision {
+        case .fp32:
+            break
+        case .bf16:
             guard let p16 = PackedBF16B(weight: weight.pointer, n: outFeatures, k: inFeatures, ldw: inFeatures) else {
                 throw VidAttnError(.outOfMemory, "cannot pack a \(weight.shape) weight as bf16")
             }
-            if BF16Unit.detected != .emulated {
-                w16 = p16; w = nil; roundInputs = false
-                return
+            if BF16Unit.detected != .emulated { w16 = p16 } else {
+                rounded = allocFloats(weight.count)
+                if let rounded { p16.unpacked(into: rounded) }
+                round = .bf16
             }
-            // No bf16 unit: fp32 kernels on the rounded weights and rounded inputs.
-            guard let rounded = allocFloats(weight.count) else {
-                throw VidAttnError(.outOfMemory, "cannot round a \(weight.shape) weight")
+        case .int8:
+            guard let p8 = PackedInt8B(weight: weight.pointer, n: outFeatures, k: inFeatures, ldw: inFeatures) else {
+                throw VidAttnError(.outOfMemory, "cannot quantize a \(weight.shape) weight to int8")
             }
-            defer { freeFloats(rounded) }
-            p16.unpacked(into: rounded)
-            guard let p = PackedB(transposed: true, k: inFeatures, n: outFeatures, b: rounded, ldb: inFeatures) else {
-                throw VidAttnError(.outOfMemory, "cannot pack a \(weight.shape) weight")
+            if Int8Unit.detected != .emulated { w8 = p8 } else {
+                rounded = allocFloats(weight.count)
+                if let rounded { p8.dequantized(into: rounded) }
+                round = .int8
             }
-            w = p; w16 = nil; roundInputs = true
-            return
         }
-        guard let p = PackedB(transposed: true, k: inFeatures, n: outFeatures, b: weight.pointer, ldb: inFeatures) else {
+        self.w16 = w16; self.w8 = w8; roundInputs = round
+        if w16 != nil || w8 != nil { w = nil; return }
+        if round != .none && rounded == nil {
+            throw VidAttnError(.outOfMemory, "cannot round a \(weight.shape) weight")
+        }
+        guard let p = PackedB(transposed: true, k: inFeatures, n: outFeatures, b: rounded.map { UnsafePointer($0) } ?? weight.pointer,
+                              ldb: inFeatures) else {
             throw VidAttnError(.outOfMemory, "cannot pack a \(weight.shape) weight")
         }
-        w = p; w16 = nil; roundInputs = false
+        w = p
     }
 
     /// Output rows lo..<hi of a weight [out, in] (and its bias): one half of a GEGLU projection.
@@ -96,17 +111,24 @@ public struct Linear: Sendable {
         let epilogue = GemmEpilogue(bias: bias?.pointer, activation: activation,
                                     multiplier: multiplier, ldMultiplier: outFeatures)
         let ok: Bool
-        if roundInputs {
+        if roundInputs != .none {
             let ld = ldx ?? inFeatures
             guard let xr = ScratchPool.shared.take(max(rows * inFeatures, 1)) else {
                 throw VidAttnError(.outOfMemory, "linear \(inFeatures)→\(outFeatures) on \(rows) rows: scratch")
             }
             defer { ScratchPool.shared.give(xr) }
-            roundToBF16(rows: rows, cols: inFeatures, x, ld, into: xr.p)
+            if roundInputs == .bf16 {
+                roundToBF16(rows: rows, cols: inFeatures, x, ld, into: xr.p)
+            } else {
+                fakeQuantizeRows(rows: rows, cols: inFeatures, x, ld, into: xr.p)
+            }
             ok = sgemm(transA: false, m: rows, k: inFeatures, alpha: 1, a: xr.p, lda: inFeatures, packedB: w!,
                        beta: accumulate ? 1 : 0, c: y, ldc: outFeatures, epilogue: epilogue)
         } else if let w16 {
             ok = gemmBF16(m: rows, a: x, lda: ldx ?? inFeatures, packedB: w16, accumulate: accumulate, c: y,
+                          ldc: outFeatures, epilogue: epilogue)
+        } else if let w8 {
+            ok = gemmInt8(m: rows, a: x, lda: ldx ?? inFeatures, packedB: w8, accumulate: accumulate, c: y,
                           ldc: outFeatures, epilogue: epilogue)
         } else if KernelMode.useReference {
             // The scalar reference (VIDATTN_REFERENCE=1) covers the packed GEMM too.

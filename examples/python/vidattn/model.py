@@ -67,7 +67,7 @@ class Model:
     from one thread while others run forwards frees the model when the last one returns
     (calls that start after close() raise ValueError)."""
 
-    PRECISIONS = {"fp32": 0, "bf16": 1}   # vidattn_precision
+    PRECISIONS = {"fp32": 0, "bf16": 1, "int8": 2}   # vidattn_precision
 
     def __init__(self, path, precision="fp32"):
         path = os.fspath(path)
@@ -252,6 +252,7 @@ class Model:
 
 
 def load(path, precision="fp32"):
-    """Loads a checkpoint directory; see Model. precision: "fp32" or "bf16" (Linear layers in
-    bf16 on AMX / AVX512-BF16, fp32 accumulation; see vidattn_precision in vidattn.h)."""
+    """Loads a checkpoint directory; see Model. precision: "fp32", "bf16" (Linear layers in
+    bf16 on AMX / AVX512-BF16, fp32 accumulation) or "int8" (dynamic int8 Linear layers on
+    AMX-INT8 / AVX512-VNNI); see vidattn_precision in vidattn.h and docs/precision.md."""
     return Model(path, precision=precision)

@@ -1,0 +1,138 @@
+// int8 micro-kernels and row quantization (see ckernels.h for the data layout). Each
+// function carries its own target attribute; the caller picks one the CPU has.
+#include "ckernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+// Tiles (configured by vidattn_amx_begin: 16 rows × 64 bytes each): 0..3 accumulate C
+// (rows 0-15 / 16-31 × cols 0-15 / 16-31, int32); 4, 5 hold A rows 0-15 / 16-31 (64 int8 of
+// K each); 6, 7 hold B columns 0-15 / 16-31 (16 groups of 4 K values each).
+__attribute__((target("amx-tile,amx-int8")))
+void vidattn_amx_s8_32x32(long kp, const int8_t *a, const int8_t *b, int32_t *c, long ldc) {
+    const long strideC = ldc * 4;
+    _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+    for (long k = 0; k < kp; k += 64) {
+        const int8_t *ak = a + k * 32, *bk = b + k * 32;
+        if (k + 128 < kp) {   // the step after next into L1: 2 KiB of A and 2 KiB of B
+            for (int l = 0; l < 32; l++) {
+                _mm_prefetch((const char *)(ak + 4096 + l * 64), _MM_HINT_T0);
+                _mm_prefetch((const char *)(bk + 4096 + l * 64), _MM_HINT_T0);
+            }
+        }
+        _tile_loadd(4, ak, 64);
+        _tile_loadd(6, bk, 128);
+        _tile_dpbssd(0, 4, 6);
+        _tile_loadd(7, bk + 64, 128);
+        _tile_dpbssd(1, 4, 7);
+        _tile_loadd(5, ak + 1024, 64);
+        _tile_dpbssd(2, 5, 6);
+        _tile_dpbssd(3, 5, 7);
+    }
+    _tile_stored(0, c, strideC);
+    _tile_stored(1, c + 16, strideC);
+    _tile_stored(2, c + 16 * ldc, strideC);
+    _tile_stored(3, c + 16 * ldc + 16, strideC);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+void vidattn_avx512vnni_u8s8_32x32(long kp, const uint8_t *a, const int8_t *b, int32_t *c, long ldc) {
+    for (int r0 = 0; r0 < 32; r0 += 8) {
+        __m512i acc[16];
+        for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_si512();
+        for (long g = 0; g < kp / 4; g++) {
+            const uint8_t *ar = a + (g / 16) * 2048 + r0 * 64 + (g % 16) * 4;
+            __m512i b0 = _mm512_loadu_si512(b + g * 128), b1 = _mm512_loadu_si512(b + g * 128 + 64);
+#pragma clang loop unroll(full)
+            for (int r = 0; r < 8; r++) {
+                int32_t quad;
+                memcpy(&quad, ar + r * 64, 4);
+                __m512i av = _mm512_set1_epi32(quad);
+                acc[2 * r] = _mm512_dpbusd_epi32(acc[2 * r], av, b0);
+                acc[2 * r + 1] = _mm512_dpbusd_epi32(acc[2 * r + 1], av, b1);
+            }
+        }
+        for (int r = 0; r < 8; r++) {
+            _mm512_storeu_si512(c + (r0 + r) * ldc, acc[2 * r]);
+            _mm512_storeu_si512(c + (r0 + r) * ldc + 16, acc[2 * r + 1]);
+        }
+    }
+}
+
+void vidattn_s8_32x32_ref(long kp, const int8_t *a, const int8_t *b, int32_t *c, long ldc) {
+    for (int r = 0; r < 32; r++)
+        for (int n = 0; n < 32; n++) {
+            int32_t s = 0;
+            for (long k = 0; k < kp; k++)
+                s += (int32_t)a[(k / 64) * 2048 + r * 64 + k % 64] * (int32_t)b[((k / 4) * 32 + n) * 4 + k % 4];
+            c[r * ldc + n] = s;
+        }
+}
+
+// Row quantization: scale = max|x| / 127, q = round_half_even(x / scale) (x · 127 / max|x|),
+// saturated to [-127, 127]; an all-zero row gets scale 0 and zeros. NaN/inf are the caller's
+// to refuse. `flip` stores q + 128 as uint8 (q XOR 0x80), the unsigned operand of vpdpbusd.
+
+__attribute__((target("avx512f,avx512bw")))
+static float quantize_avx512(const float *x, long k, int8_t *dst, int flip) {
+    __m512 mx = _mm512_setzero_ps();
+    long i = 0;
+    for (; i + 16 <= k; i += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(x + i)));
+    float m = _mm512_reduce_max_ps(mx);
+    for (; i < k; i++) m = fmaxf(m, fabsf(x[i]));
+    if (!(m > 0)) { memset(dst, flip ? 0x80 : 0, (size_t)k); return 0; }
+    const float inv = 127.0f / m;
+    const __m512 vinv = _mm512_set1_ps(inv);
+    const __m128i x80 = _mm_set1_epi8((char)0x80);
+    for (i = 0; i + 16 <= k; i += 16) {
+        __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + i), vinv));   // nearest even
+        __m128i b = _mm512_cvtsepi32_epi8(q);
+        if (flip) b = _mm_xor_si128(b, x80);
+        _mm_storeu_si128((__m128i *)(dst + i), b);
+    }
+    for (; i < k; i++) {
+        float v = nearbyintf(x[i] * inv);
+        int q = v > 127 ? 127 : v < -127 ? -127 : (int)v;
+        dst[i] = (int8_t)(flip ? (q ^ 0x80) : q);
+    }
+    return m / 127.0f;
+}
+
+static float quantize_scalar(const float *x, long k, int8_t *dst, int flip) {
+    float m = 0;
+    for (long i = 0; i < k; i++) m = fmaxf(m, fabsf(x[i]));
+    if (!(m > 0)) { memset(dst, flip ? 0x80 : 0, (size_t)k); return 0; }
+    const float inv = 127.0f / m;
+    for (long i = 0; i < k; i++) {
+        float v = nearbyintf(x[i] * inv);
+        int q = v > 127 ? 127 : v < -127 ? -127 : (int)v;
+        dst[i] = (int8_t)(flip ? (q ^ 0x80) : q);
+    }
+    return m / 127.0f;
+}
+
+float vidattn_quantize_row_s8(const float *x, long k, int8_t *dst, int flip) {
+    const vidattn_cpu_info *i = vidattn_cpu_detect();   // detected once, then a pointer
+    return i->avx512f && i->avx512bw ? quantize_avx512(x, k, dst, flip) : quantize_scalar(x, k, dst, flip);
+}
+
+float vidattn_quantize_row_s8_path(const float *x, long k, int8_t *dst, int flip, int path) {
+    return path ? quantize_avx512(x, k, dst, flip) : quantize_scalar(x, k, dst, flip);
+}
+
+__attribute__((target("amx-tile,amx-int8")))
+double vidattn_amx_int8_probe(long iters) {
+    static int8_t buf[16 * 64] __attribute__((aligned(64)));
+    _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+    _tile_loadd(4, buf, 64); _tile_loadd(5, buf, 64); _tile_loadd(6, buf, 64); _tile_loadd(7, buf, 64);
+    for (long i = 0; i < iters; i++) {
+        _tile_dpbssd(0, 4, 6);
+        _tile_dpbssd(1, 4, 7);
+        _tile_dpbssd(2, 5, 6);
+        _tile_dpbssd(3, 5, 7);
+    }
+    int32_t sink[16 * 16];
+    _tile_stored(0, sink, 64);
+    return (double)iters * 4 * 16 * 16 * 64 * 2;
+}

@@ -1,0 +1,214 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CKernels
+
+// int8 GEMM for Linear layers (dynamic quantization): weights quantized once per output
+// channel (symmetric, scale = max|w| / 127) and packed in groups of four K values, the
+// layout both AMX (tdpbssd) and AVX512-VNNI (vpdpbusd) read; activations quantized per row
+// (per token) as each row block is packed (symmetric, scale = max|x| / 127); int32
+// accumulation; the result dequantized (acc · scale_row · scale_col) and bias, activation,
+// multiplier and residual applied in fp32 as the 32×32 blocks are written. VNNI multiplies
+// uint8 by int8, so there the rows are stored as q + 128 and 128 · Σ_k w_q(k, n) is taken off
+// each column. Micro-kernels: Sources/CKernels/int8.c.
+
+/// Which unit runs the int8 products (chosen once per process from the CPU and `VIDATTN_MAX_ISA`).
+public enum Int8Unit: String, Sendable {
+    /// AMX-INT8 tiles (tdpbssd): Sapphire Rapids and later.
+    case amx
+    /// AVX512-VNNI (vpdpbusd): Cascade Lake, Ice Lake, Zen 4, Sapphire Rapids.
+    case avx512vnni = "avx512_vnni"
+    /// Neither: the fp32 kernels on the dequantized weights and quantized-then-dequantized
+    /// inputs (the same quantization error, no speed-up).
+    case emulated
+
+    public static let detected: Int8Unit = {
+        let i = CPU.info
+        let cap = ISALevel.cap
+        if i.amx_int8 != 0 && i.amx_tile != 0 && i.amx_permitted != 0 && cap >= .amx { return .amx }
+        if i.avx512_vnni != 0 && i.avx512bw != 0 && cap >= .avx512 { return .avx512vnni }
+        return .emulated
+    }()
+}
+
+// MARK: - Packed weights
+
+/// A Linear weight [n, k] quantized per output channel to int8 and packed in panels of 32
+/// columns, K padded with zeros to a multiple of 64: panel j at j · kp · 32 bytes, element
+/// (k, n) of the panel at ((k / 4) · 32 + n) · 4 + k % 4. A quarter of the fp32 weight's memory
+/// (plus a scale and a column sum per output).
+public final class PackedInt8B: @unchecked Sendable {
+    public let k: Int, n: Int
+    /// K rounded up to a multiple of 64.
+    public let kp: Int
+    public let panels: Int
+    let data: UnsafeMutablePointer<Int8>
+    /// Per output column: the weight scale (0 past n) and Σ_k w_q (for the VNNI offset).
+    let scales: UnsafeMutablePointer<Float>
+    let colSums: UnsafeMutablePointer<Int32>
+    private let raw: UnsafeMutablePointer<Float>
+
+    /// Quantizes and packs weight [n, k] (row stride ldw). Returns nil when the memory cannot
+    /// be had.
+    public init?(weight w: UnsafePointer<Float>, n: Int, k: Int, ldw: Int) {
+        self.k = k; self.n = n
+        kp = max(64, (k + 63) / 64 * 64)
+        panels = (n + 31) / 32
+        let cols = panels * 32
+        let (bytes, o) = cols.multipliedReportingOverflow(by: kp)
+        if o { return nil }
+        guard let raw = allocFloats(bytes / 4 + 2 * cols) else { return nil }
+        self.raw = raw
+        data = UnsafeMutableRawPointer(raw).bindMemory(to: Int8.self, capacity: bytes)
+        scales = raw + bytes / 4
+        colSums = UnsafeMutableRawPointer(raw + bytes / 4 + cols).bindMemory(to: Int32.self, capacity: cols)
+        data.initialize(repeating: 0, count: bytes)
+        scales.initialize(repeating: 0, count: cols)
+        colSums.initialize(repeating: 0, count: cols)
+        let data = self.data, scales = self.scales, colSums = self.colSums, kp = self.kp
+        parallelFor(panels) { j, _ in
+            withUnsafeTemporaryAllocation(of: Int8.self, capacity: max(k, 1)) { q in
+                let panel = data + j * kp * 32
+                for col in 0..<min(32, n - j * 32) {
+                    let o = j * 32 + col
+                    scales[o] = vidattn_quantize_row_s8(w + o * ldw, k, q.baseAddress!, 0)
+                    var sum: Int32 = 0
+                    for kk in 0..<k {
+                        panel[((kk >> 2) * 32 + col) * 4 + (kk & 3)] = q[kk]
+                        sum += Int32(q[kk])
+                    }
+                    colSums[o] = sum
+                }
+            }
+        }
+    }
+
+    deinit { freeFloats(raw) }
+
+    @inline(__always) func panel(_ j: Int) -> UnsafePointer<Int8> { UnsafePointer(data + j * kp * 32) }
+
+    /// The dequantized weights, [n, k] (what the int8 GEMM multiplies by).
+    public func dequantized(into w: UnsafeMutablePointer<Float>) {
+        for o in 0..<n {
+            let panel = data + (o / 32) * kp * 32, col = o % 32, s = scales[o]
+            for kk in 0..<k { w[o * k + kk] = Float(panel[((kk >> 2) * 32 + col) * 4 + (kk & 3)]) * s }
+        }
+    }
+
+    /// Bytes held (weights, scales and sums).
+    public var bytes: Int { panels * 32 * (kp + 8) }
+}
+
+/// y = dequantize(quantize(x)) for a rows × cols block (row stride ldx; y dense): the
+/// activation rounding of the int8 path, for the emulation and the tests.
+public func fakeQuantizeRows(rows: Int, cols: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
+                             into y: UnsafeMutablePointer<Float>) {
+    parallelFor(rows) { r, _ in
+        withUnsafeTemporaryAllocation(of: Int8.self, capacity: max(cols, 1)) { q in
+            let s = vidattn_quantize_row_s8(x + r * ldx, cols, q.baseAddress!, 0)
+            for j in 0..<cols { y[r * cols + j] = Float(q[j]) * s }
+        }
+    }
+}
+
+// MARK: - GEMM
+
+/// Which 32×32 block kernel runs: the detected unit, or the scalar int8 reference.
+public enum Int8Kernel: Sendable {
+    case amx, avx512vnni, reference
+
+    public static var current: Int8Kernel {
+        if KernelMode.useReference { return .reference }
+        switch Int8Unit.detected {
+        case .amx: return .amx
+        case .avx512vnni: return .avx512vnni
+        case .emulated: return .reference
+        }
+    }
+}
+
+/// Rows per row block (its int8 A block, rows × kp bytes, is reused across every B panel).
+let int8RowBlock = 256
+
+/// C = act(dequant(quant(A) · B) + bias) · multiplier + residual (+ C when accumulate), with A
+/// [m, k] fp32 quantized per row as it is packed and B the packed int8 weight. Returns false
+/// (C untouched) if scratch memory cannot be had.
+public func gemmInt8(m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedInt8B, accumulate: Bool,
+                     c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: GemmEpilogue = .none,
+                     kernel: Int8Kernel = .current, threads: Int = Threads.count) -> Bool {
+    let n = packedB.n, k = packedB.k, kp = packedB.kp, panels = packedB.panels
+    if m == 0 || n == 0 { return true }
+    FlopCounter.addGemm(2 * m * n * k)
+    let strips = (m + 31) / 32
+    let wantItems = threads > 1 ? 4 * threads : 1
+    let stripsPerBlock = max(1, min(int8RowBlock / 32, strips / wantItems))
+    let blockRows = stripsPerBlock * 32
+    let rowBlocks = (strips + stripsPerBlock - 1) / stripsPerBlock
+    let nChunks = rowBlocks >= wantItems ? 1 : min(panels, (wantItems + rowBlocks - 1) / rowBlocks)
+    let items = rowBlocks * nChunks
+    let workers = min(threads, items)
+    // Per worker (in floats): the int32 result block, the row scales, the int8 A block and
+    // one quantized row.
+    let aWords = blockRows * kp / 4
+    let perWorker = 32 * 32 + blockRows + aWords + kp / 4
+    guard let scratch = ScratchPool.shared.take(workers * perWorker) else { return false }
+    defer { ScratchPool.shared.give(scratch) }
+    let base = scratch.p
+    let flip: Int32 = kernel == .avx512vnni ? 1 : 0
+    let epilogueRow = FP32Kernels.selected.epilogueRow
+    parallelDynamic(items, threads: workers) { item, worker in
+        let rb = item / nChunks, nc = item % nChunks
+        let r0 = rb * blockRows, rows = min(blockRows, m - r0)
+        let jp0 = nc * panels / nChunks, jp1 = (nc + 1) * panels / nChunks
+        let wbase = base + worker * perWorker
+        let tile = UnsafeMutableRawPointer(wbase).bindMemory(to: Int32.self, capacity: 32 * 32)
+        let rowScale = wbase + 32 * 32
+        let ab = UnsafeMutableRawPointer(rowScale + blockRows).bindMemory(to: Int8.self, capacity: blockRows * kp)
+        let row8 = UnsafeMutableRawPointer(rowScale + blockRows + aWords).bindMemory(to: Int8.self, capacity: kp)
+        // Pack: rows quantized into 32-row strips of 32 × 64 blocks (each 16-row half a
+        // contiguous 1 KiB tile); padding is zero (0x80 in the VNNI form).
+        let pad: Int8 = flip != 0 ? -128 : 0
+        let paddedRows = (rows + 31) / 32 * 32
+        for r in 0..<paddedRows {
+            let strip = ab + (r / 32) * 32 * kp + (r % 32) * 64
+            if r >= rows {
+                rowScale[r] = 0
+                for kb in 0..<(kp / 64) { (strip + kb * 2048).initialize(repeating: pad, count: 64) }
+                continue
+            }
+            rowScale[r] = vidattn_quantize_row_s8(a + (r0 + r) * lda, k, row8, flip)
+            if kp > k { (row8 + k).initialize(repeating: pad, count: kp - k) }
+            for kb in 0..<(kp / 64) { (strip + kb * 2048).update(from: row8 + kb * 64, count: 64) }
+        }
+        if kernel == .amx { vidattn_amx_begin() }
+        for jp in jp0..<jp1 {
+            let bp = packedB.panel(jp)
+            let j0 = jp * 32, nr = min(32, n - j0)
+            let ws = packedB.scales + j0, sums = packedB.colSums + j0
+            for s in stride(from: 0, to: rows, by: 32) {
+                let aStrip = UnsafePointer(ab + s * kp)
+                let mr = min(32, rows - s), i0 = r0 + s
+                switch kernel {
+                case .amx: vidattn_amx_s8_32x32(kp, aStrip, bp, tile, 32)
+                case .avx512vnni:
+                    UnsafeRawPointer(aStrip).withMemoryRebound(to: UInt8.self, capacity: 32 * kp) {
+                        vidattn_avx512vnni_u8s8_32x32(kp, $0, bp, tile, 32)
+                    }
+                case .reference: vidattn_s8_32x32_ref(kp, aStrip, bp, tile, 32)
+                }
+                for r in 0..<mr {
+                    let i = i0 + r
+                    let crow = c + i * ldc + j0, trow = tile + r * 32, sa = rowScale[s + r]
+                    for j in 0..<nr {
+                        let acc = flip != 0 ? trow[j] &- 128 &* sums[j] : trow[j]
+                        let v = Float(acc) * (sa * ws[j])
+                        crow[j] = accumulate ? crow[j] + v : v
+                    }
+                    if !epilogue.isNone { epilogueRow(epilogue, crow, i, j0, nr) }
+                }
+            }
+        }
+        if kernel == .amx { vidattn_amx_end() }
+    }
+    return true
+}

@@ -1,0 +1,93 @@
+import XCTest
+import CKernels
+@testable import Kernels
+
+/// int8 GEMM: every kernel this CPU can run against the scalar int8 reference (bit for bit:
+/// integer sums, the same dequantization), the quantizer's two paths against each other, and
+/// the whole against fp32 (the quantization error, stated bound). Kernels the CPU lacks are
+/// reported by name as not run.
+final class Int8Tests: XCTestCase {
+    var runnable: [(Int8Kernel, String)] {
+        let i = CPU.info
+        var ks: [(Int8Kernel, String)] = [(.reference, "reference")]
+        if i.amx_int8 != 0 && i.amx_permitted != 0 { ks.append((.amx, "amx")) }
+        if i.avx512_vnni != 0 && i.avx512bw != 0 { ks.append((.avx512vnni, "avx512_vnni")) }
+        return ks
+    }
+
+    func testQuantizerPathsAgree() {
+        let k = 203
+        let x = Buf(k, seed: 21, scale: 3)
+        x.p[5] = -7.5; x.p[9] = 0   // the largest magnitude maps to -127
+        var q0 = [Int8](repeating: 0, count: k), q1 = q0
+        let s0 = vidattn_quantize_row_s8_path(x.c, k, &q0, 0, 0)
+        XCTAssertEqual(s0, 7.5 / 127, accuracy: 1e-9)
+        XCTAssertEqual(q0[5], -127)
+        for j in 0..<k {
+            XCTAssertEqual(Float(q0[j]), (x.p[j] * (127 / 7.5)).rounded(.toNearestOrEven), accuracy: 0, "element \(j)")
+        }
+        if CPU.info.avx512bw != 0 {
+            let s1 = vidattn_quantize_row_s8_path(x.c, k, &q1, 0, 1)
+            XCTAssertEqual(s0, s1)
+            XCTAssertEqual(q0, q1)
+            var f = [Int8](repeating: 0, count: k)
+            _ = vidattn_quantize_row_s8_path(x.c, k, &f, 1, 1)
+            XCTAssertEqual(f.map { $0 ^ -128 }, q0, "flipped form is q + 128")
+        } else {
+            print("int8 quantizer: AVX-512 path not run (CPU lacks AVX512BW)")
+        }
+        let zero = Buf(40)
+        for i in 0..<40 { zero.p[i] = 0 }
+        var qz = [Int8](repeating: 1, count: 40)
+        XCTAssertEqual(vidattn_quantize_row_s8(zero.c, 40, &qz, 0), 0)
+        XCTAssertEqual(qz, [Int8](repeating: 0, count: 40))
+    }
+
+    func testKernelsMatchReferenceBitForBit() {
+        print("int8 kernels run here: \(runnable.map(\.1).joined(separator: ", "))")
+        for (m, n, k) in [(70, 45, 200), (32, 32, 64), (5, 70, 777)] {
+            let a = Buf(m * k, seed: 22), w = Buf(n * k, seed: 23), bias = Buf(n, seed: 24), res = Buf(m * n, seed: 25)
+            let pb = PackedInt8B(weight: w.c, n: n, k: k, ldw: k)!
+            let ep = GemmEpilogue(bias: bias.c, activation: .gelu, residual: res.c, ldResidual: n)
+            let ref = Buf(m * n, seed: 26), c0 = Buf(copying: ref)
+            XCTAssertTrue(gemmInt8(m: m, a: a.c, lda: k, packedB: pb, accumulate: true, c: ref.p, ldc: n,
+                                   epilogue: ep, kernel: .reference))
+            for (kern, name) in runnable where name != "reference" {
+                let c = Buf(copying: c0)
+                XCTAssertTrue(gemmInt8(m: m, a: a.c, lda: k, packedB: pb, accumulate: true, c: c.p, ldc: n,
+                                       epilogue: ep, kernel: kern))
+                XCTAssertEqual(maxAbsDiff(c.c, ref.c, m * n), 0, "\(name) m=\(m) n=\(n) k=\(k)")
+            }
+            // The reference against the definition: Σ q_a·q_w · s_a · s_w, then the epilogue.
+            let wq = Buf(n * k)
+            pb.dequantized(into: wq.p)
+            let aq = Buf(m * k)
+            fakeQuantizeRows(rows: m, cols: k, a.c, k, into: aq.p)
+            let want = Buf(copying: c0)
+            sgemmReference(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: aq.c, lda: k, b: wq.c, ldb: k,
+                           beta: 1, c: want.p, ldc: n, epilogue: ep)
+            XCTAssertLessThanOrEqual(maxAbsDiff(ref.c, want.c, m * n), 1e-5 * Float(k), "definition m=\(m)")
+        }
+    }
+
+    func testCloseToFP32() {
+        let m = 64, n = 96, k = 768
+        let a = Buf(m * k, seed: 27), w = Buf(n * k, seed: 28, scale: 0.05)
+        let pb = PackedInt8B(weight: w.c, n: n, k: k, ldw: k)!
+        let c8 = Buf(m * n), c32 = Buf(m * n)
+        XCTAssertTrue(gemmInt8(m: m, a: a.c, lda: k, packedB: pb, accumulate: false, c: c8.p, ldc: n))
+        sgemmReference(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a.c, lda: k, b: w.c, ldb: k,
+                       beta: 0, c: c32.p, ldc: n)
+        var big: Float = 0
+        for i in 0..<(m * n) { big = max(big, abs(c32.p[i])) }
+        let err = maxAbsDiff(c8.c, c32.c, m * n)
+        XCTAssertLessThanOrEqual(err, 0.03 * big, "int8 vs fp32: \(err) of \(big)")
+        XCTAssertGreaterThan(err, 0, "int8 gave exactly the fp32 result: quantization did not happen")
+    }
+
+    func testWeightsTakeAQuarter() {
+        let w = Buf(768 * 3072, seed: 29)
+        let pb = PackedInt8B(weight: w.c, n: 3072, k: 768, ldw: 768)!
+        XCTAssertLessThanOrEqual(Double(pb.bytes), 0.26 * Double(768 * 3072 * 4))
+    }
+}
