@@ -136,3 +136,48 @@ double vidattn_amx_int8_probe(long iters) {
     _tile_stored(0, sink, 64);
     return (double)iters * 4 * 16 * 16 * 64 * 2;
 }
+
+// Dequantization of a 32×32 int32 block into fp32 C (see ckernels.h).
+__attribute__((target("avx512f")))
+static void dequant_avx512(const int32_t *tile, float *c, long ldc, int mr, int nr, const float *row_scale,
+                           const float *col_scale, const int32_t *col_sums, int accumulate) {
+    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+    const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    const __m512 s0 = _mm512_maskz_loadu_ps(m0, col_scale), s1 = _mm512_maskz_loadu_ps(m1, col_scale + 16);
+    __m512i o0 = _mm512_setzero_si512(), o1 = _mm512_setzero_si512();
+    if (col_sums) {
+        o0 = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m0, col_sums), 7);
+        o1 = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m1, col_sums + 16), 7);
+    }
+    for (int r = 0; r < mr; r++) {
+        const __m512 sa = _mm512_set1_ps(row_scale[r]);
+        const int32_t *t = tile + r * 32;
+        float *cr = c + r * ldc;
+        __m512 v0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(t), o0)), _mm512_mul_ps(sa, s0));
+        __m512 v1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(t + 16), o1)), _mm512_mul_ps(sa, s1));
+        if (accumulate) {
+            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), v0);
+            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), v1);
+        }
+        _mm512_mask_storeu_ps(cr, m0, v0);
+        _mm512_mask_storeu_ps(cr + 16, m1, v1);
+    }
+}
+
+static void dequant_scalar(const int32_t *tile, float *c, long ldc, int mr, int nr, const float *row_scale,
+                           const float *col_scale, const int32_t *col_sums, int accumulate) {
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < nr; j++) {
+            int32_t acc = tile[r * 32 + j] - (col_sums ? col_sums[j] * 128 : 0);
+            float v = (float)acc * (row_scale[r] * col_scale[j]);
+            c[r * ldc + j] = accumulate ? c[r * ldc + j] + v : v;
+        }
+}
+
+void vidattn_dequant_i32_32x32(const int32_t *tile, float *c, long ldc, int mr, int nr, const float *row_scale,
+                               const float *col_scale, const int32_t *col_sums, int accumulate) {
+    if (vidattn_cpu_detect()->avx512f)
+        dequant_avx512(tile, c, ldc, mr, nr, row_scale, col_scale, col_sums, accumulate);
+    else
+        dequant_scalar(tile, c, ldc, mr, nr, row_scale, col_scale, col_sums, accumulate);
+}

@@ -196,15 +196,11 @@ public func gemmInt8(m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedI
                     }
                 case .reference: vidattn_s8_32x32_ref(kp, aStrip, bp, tile, 32)
                 }
-                for r in 0..<mr {
-                    let i = i0 + r
-                    let crow = c + i * ldc + j0, trow = tile + r * 32, sa = rowScale[s + r]
-                    for j in 0..<nr {
-                        let acc = flip != 0 ? trow[j] &- 128 &* sums[j] : trow[j]
-                        let v = Float(acc) * (sa * ws[j])
-                        crow[j] = accumulate ? crow[j] + v : v
-                    }
-                    if !epilogue.isNone { epilogueRow(epilogue, crow, i, j0, nr) }
+                let cb = c + i0 * ldc + j0
+                vidattn_dequant_i32_32x32(tile, cb, ldc, Int32(mr), Int32(nr), rowScale + s, ws,
+                                          flip != 0 ? sums : nil, accumulate ? 1 : 0)
+                if !epilogue.isNone {
+                    for r in 0..<mr { epilogueRow(epilogue, cb + r * ldc, i0 + r, j0, nr) }
                 }
             }
         }

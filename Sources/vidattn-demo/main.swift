@@ -126,13 +126,15 @@ if getenv("VIDATTN_DEMO_SPLIT") != nil {
 }
 
 if getenv("VIDATTN_DEMO_BF16") != nil {
-    // bf16 GEMM (packed weights, activations rounded per call) against fp32, same shapes, alternating.
+    // bf16 and int8 GEMMs (packed weights, activations rounded / quantized per call) against
+    // fp32, same shapes, alternating.
     for (m, k, n) in [(1576, 768, 2304), (1569, 768, 3072), (1569, 3072, 768), (3137, 768, 2304), (6272, 192, 768)] {
         let a = allocFloats(m * k)!, w = allocFloats(n * k)!, c = allocFloats(m * n)!
         fillRandom(a, m * k, seed: 1); fillRandom(w, n * k, seed: 2)
         let p32 = PackedB(transposed: true, k: k, n: n, b: w, ldb: k)!
         let p16 = PackedBF16B(weight: w, n: n, k: k, ldw: k)!
-        var t32: [Double] = [], t16: [Double] = []
+        let p8 = PackedInt8B(weight: w, n: n, k: k, ldw: k)!
+        var t32: [Double] = [], t16: [Double] = [], t8: [Double] = []
         for _ in 0..<reps {
             var t0 = now()
             _ = sgemm(transA: false, m: m, k: k, alpha: 1, a: a, lda: k, packedB: p32, beta: 0, c: c, ldc: n)
@@ -140,10 +142,14 @@ if getenv("VIDATTN_DEMO_BF16") != nil {
             t0 = now()
             _ = gemmBF16(m: m, a: a, lda: k, packedB: p16, accumulate: false, c: c, ldc: n)
             t16.append(now() - t0)
+            t0 = now()
+            _ = gemmInt8(m: m, a: a, lda: k, packedB: p8, accumulate: false, c: c, ldc: n)
+            t8.append(now() - t0)
         }
         let gf = 2.0 * Double(m * n * k) / 1e9
-        print(fmt("%dx%d->%d: fp32 %.1f ms (%.0f GF/s), bf16 %.1f ms (%.0f GF/s), %.2fx", m, k, n, median(t32) * 1e3,
-                  gf / median(t32), median(t16) * 1e3, gf / median(t16), median(t32) / median(t16)))
+        print(fmt("%dx%d->%d: fp32 %.1f ms (%.0f GF/s), bf16 %.1f ms (%.0f GF/s), int8 %.1f ms (%.0f GOP/s)",
+                  m, k, n, median(t32) * 1e3, gf / median(t32), median(t16) * 1e3, gf / median(t16),
+                  median(t8) * 1e3, gf / median(t8)))
     }
     exit(0)
 }
@@ -166,6 +172,29 @@ if let kps = getenv("VIDATTN_DEMO_AMX") {
         for i in 0..<calls { vidattn_amx_bf16_32x32(kp, a + (i % strips) * 32 * kp, b, c, 32, 0) }
         let dt = now() - t0
         print(fmt("AMX 32x32 block kernel, kp=%d, %d A strips: %.0f GFLOP/s", kp, strips, 2.0 * 32 * 32 * Double(kp) * Double(calls) / dt / 1e9))
+    }
+    vidattn_amx_end()
+    exit(0)
+}
+
+if let kps = getenv("VIDATTN_DEMO_AMX8") {
+    // int8 block kernel alone: the tile peak, then 32×32 blocks with A and B reused from cache.
+    let kp = Int(String(cString: kps)) ?? 768
+    vidattn_amx_begin()
+    for _ in 0..<3 {
+        let t0 = now(); let f = vidattn_amx_int8_probe(2_000_000); let dt = now() - t0
+        print(fmt("AMX-INT8 tile peak: %.0f GOP/s", f / dt / 1e9))
+    }
+    let strips = 8
+    let a = UnsafeMutablePointer<Int8>.allocate(capacity: 32 * kp * strips); a.initialize(repeating: 1, count: 32 * kp * strips)
+    let b = UnsafeMutablePointer<Int8>.allocate(capacity: 32 * kp); b.initialize(repeating: 1, count: 32 * kp)
+    let c = UnsafeMutablePointer<Int32>.allocate(capacity: 32 * 32)
+    for _ in 0..<3 {
+        let calls = 800_000_000 / kp
+        let t0 = now()
+        for i in 0..<calls { vidattn_amx_s8_32x32(kp, a + (i % strips) * 32 * kp, b, c, 32) }
+        let dt = now() - t0
+        print(fmt("AMX-INT8 32x32 block kernel, kp=%d, %d A strips: %.0f GOP/s", kp, strips, 2.0 * 32 * 32 * Double(kp) * Double(calls) / dt / 1e9))
     }
     vidattn_amx_end()
     exit(0)

@@ -97,6 +97,11 @@ void vidattn_s8_32x32_ref(long kp, const int8_t *a, const int8_t *b, int32_t *c,
 float vidattn_quantize_row_s8(const float *x, long k, int8_t *dst, int flip);
 /// The same through a given path (tests): 0 = scalar, 1 = AVX-512.
 float vidattn_quantize_row_s8_path(const float *x, long k, int8_t *dst, int flip, int path);
+/// C[r][j] = (accumulate ? C[r][j] : 0) + (tile[r][j] − 128 · col_sums[j]) · (row_scale[r] · col_scale[j])
+/// for r < mr, j < nr (tile: 32 int32 per row; col_sums NULL: no offset, the int8 × int8
+/// kernels). AVX-512 where the CPU has it; the same arithmetic in scalar code otherwise.
+void vidattn_dequant_i32_32x32(const int32_t *tile, float *c, long ldc, int mr, int nr, const float *row_scale,
+                               const float *col_scale, const int32_t *col_sums, int accumulate);
 /// `iters` steps of four independent tdpbssd on resident tiles (16×16×64 each); returns
 /// the integer operations done. Needs AMX-INT8 and vidattn_amx_begin.
 double vidattn_amx_int8_probe(long iters);
