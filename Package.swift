@@ -76,7 +76,7 @@ let package = Package(
         // The argument and plan types of the hot loops, shared by both compilations.
         .target(name: "KernelTypes", path: "Sources/KernelTypes"),
         // Sources/Kernels/Hot compiled for x86-64-v4 (its files are symlinks).
-        .target(name: "KernelsAVX512", dependencies: ["CSleef", "KernelTypes"],
+        .target(name: "KernelsAVX512", dependencies: ["CSleef", "CKernels", "KernelTypes"],
                 path: "Sources/KernelsAVX512", swiftSettings: avx512SwiftSettings),
         .target(name: "Kernels", dependencies: ["CSleef", "CKernels", "KernelTypes", "KernelsAVX512"],
                 swiftSettings: simdSwiftSettings),

@@ -169,6 +169,9 @@ public struct KernelTable: @unchecked Sendable {
     public var epilogueRow: (GemmEpilogue, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void
     /// Tiled attention for items lo..<hi (batch · heads · query tiles) with one worker's scratch.
     public var attentionItems: (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void
+    /// bf16 attention (Q·Kᵀ and P·V on a bf16 unit) for items lo..<hi (batch · heads · 32-query
+    /// tiles) with one worker's scratch; the flag chooses AMX over AVX512-BF16.
+    public var attentionItemsBF16: (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>, Bool) -> Void
     /// Short-sequence attention for (batch, head) items lo..<hi with one worker's scratch.
     public var shortAttentionItems: (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void
     /// Softmax of rows lo..<hi.
@@ -185,12 +188,14 @@ public struct KernelTable: @unchecked Sendable {
                 gemmItem: @escaping (GemmPlan, Int, Int) -> Void,
                 epilogueRow: @escaping (GemmEpilogue, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void,
                 attentionItems: @escaping (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void,
+                attentionItemsBF16: @escaping (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>, Bool) -> Void,
                 shortAttentionItems: @escaping (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void,
                 softmaxRows: @escaping (SoftmaxArgs, Int, Int) -> Void,
                 layerNormRows: @escaping (LayerNormArgs, Int, Int) -> Void,
                 activation: @escaping (Activation, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) {
         self.isa = isa; self.microKernel = microKernel; self.packBPanel = packBPanel; self.gemmItem = gemmItem
         self.epilogueRow = epilogueRow; self.attentionItems = attentionItems
+        self.attentionItemsBF16 = attentionItemsBF16
         self.shortAttentionItems = shortAttentionItems; self.softmaxRows = softmaxRows
         self.layerNormRows = layerNormRows; self.activation = activation
     }

@@ -8,6 +8,16 @@ import Glibc
 // 96 queries and walks the keys in blocks of 96 with an online softmax.
 // The tiles themselves: Hot/AttentionTile.swift.
 
+/// The precision of the attention products in the calling thread's forward. Set by models
+/// loaded at bf16 or int8 around each forward (docs/precision.md); read by `attention` on the
+/// calling thread.
+public enum AttentionPrecision {
+    /// Q·Kᵀ and P·V on the bf16 unit (fp32 accumulation and softmax) for sequences longer
+    /// than `shortQueryLimit` queries, when the CPU has a bf16 unit and no probabilities are
+    /// asked for; fp32 otherwise.
+    @TaskLocal public static var bf16 = false
+}
+
 /// Runs fused attention. Returns false only if scratch memory could not be allocated.
 @discardableResult
 public func attention(_ args: AttentionArgs, threads: Int = Threads.count) -> Bool {
@@ -16,6 +26,9 @@ public func attention(_ args: AttentionArgs, threads: Int = Threads.count) -> Bo
     if a.batch == 0 || a.heads == 0 || a.nq == 0 { return true }
     FlopCounter.addAttention(4 * a.batch * a.heads * a.nq * a.nk * a.d)
     if a.nq <= shortQueryLimit { return attentionShort(a, threads: threads) }
+    if AttentionPrecision.bf16 && a.probs == nil && BF16Unit.detected != .emulated {
+        return attentionBF16(a, threads: threads)
+    }
     let qTiles = (a.nq + attnQT - 1) / attnQT
     let items = a.batch * a.heads * qTiles
     let workers = min(max(threads, 1), items)
@@ -27,6 +40,19 @@ public func attention(_ args: AttentionArgs, threads: Int = Threads.count) -> Bo
 
     let run = FP32Kernels.selected.attentionItems
     parallelRanges(items, threads: workers) { lo, hi, w in run(a, lo, hi, scratch + w * perWorker) }
+    return true
+}
+
+/// The bf16 path (Hot/AttentionBF16.swift): items of 32 queries, K and V packed per head.
+func attentionBF16(_ a: AttentionArgs, threads: Int) -> Bool {
+    let items = a.batch * a.heads * ((a.nq + 31) / 32)
+    let workers = min(max(threads, 1), items)
+    let perWorker = attentionBF16ScratchPerWorker(a)
+    guard let buf = ScratchPool.shared.take(workers * perWorker) else { return false }
+    defer { ScratchPool.shared.give(buf) }
+    let scratch = buf.p, amx = BF16Unit.detected == .amx
+    let run = FP32Kernels.selected.attentionItemsBF16
+    parallelRanges(items, threads: workers) { lo, hi, w in run(a, lo, hi, scratch + w * perWorker, amx) }
     return true
 }
 

@@ -18,6 +18,7 @@ public let compiledKernels = KernelTable(
     gemmItem: gemmItem,
     epilogueRow: applyEpilogue,
     attentionItems: attentionItems,
+    attentionItemsBF16: attentionItemsBF16,
     shortAttentionItems: shortAttentionItems,
     softmaxRows: softmaxRows,
     layerNormRows: layerNormRows,

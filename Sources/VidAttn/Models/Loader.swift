@@ -1,9 +1,32 @@
 // Loading a checkpoint directory: config.json picks the architecture by model_type.
 
 /// Loads `dir` (config.json + model.safetensors or a sharded index); `precision` chooses how
-/// the Linear layers are stored and run (bf16: converted once here, see `Linear`).
+/// the Linear layers are stored and run (bf16/int8: converted once here, see `Linear`) and,
+/// for bf16 and int8, that attention's products run on the bf16 unit.
 public func loadModel(path dir: String, precision: Precision = .fp32) throws -> VideoModel {
-    try LoadContext.$precision.withValue(precision) { try loadModelHere(dir) }
+    let model = try LoadContext.$precision.withValue(precision) { try loadModelHere(dir) }
+    return precision == .fp32 ? model : ReducedPrecisionModel(model, precision: precision)
+}
+
+/// A model loaded at bf16 or int8: its forward runs with `AttentionPrecision.bf16` set, so
+/// long-sequence attention multiplies in bf16 on AMX / AVX512-BF16 (fp32 softmax and
+/// accumulation); everything else is the wrapped model's.
+final class ReducedPrecisionModel: VideoModel {
+    let inner: VideoModel
+    let precision: Precision
+    init(_ inner: VideoModel, precision: Precision) { self.inner = inner; self.precision = precision }
+    var modelType: String { inner.modelType }
+    var config: JSON { inner.config }
+    var numLabels: Int { inner.numLabels }
+    var hiddenSize: Int { inner.hiddenSize }
+    var parameterCount: Int { inner.parameterCount }
+    func forward(_ pixels: UnsafePointer<Float>, batch: Int, frames: Int, channels: Int, height: Int, width: Int,
+                 options: ForwardOptions) throws -> ModelOutput {
+        try AttentionPrecision.$bf16.withValue(true) {
+            try inner.forward(pixels, batch: batch, frames: frames, channels: channels, height: height, width: width,
+                              options: options)
+        }
+    }
 }
 
 private func loadModelHere(_ dir: String) throws -> VideoModel {

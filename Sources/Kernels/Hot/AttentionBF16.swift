@@ -1,0 +1,195 @@
+import KernelTypes
+import CKernels
+
+// Fused attention with Q·Kᵀ and P·V on a bf16 unit (AMX tdpbf16ps or AVX512-BF16
+// vdpbf16ps, through the 32×32 block kernels of Sources/CKernels/bf16.c), fp32
+// accumulation and the fp32 online softmax (driver: Attention.swift).
+//
+// Per head, K is packed once as bf16 B panels (32 keys per panel, d the reduction axis) and
+// V as B panels (32 of d's columns per panel, keys the reduction axis). Per tile of 32
+// queries, scale·Q becomes one bf16 A strip; for each block of up to 128 keys the scores
+// S (32 queries × 32 keys per 32×32 block, row-major) come from the block kernel, bias and
+// masks are added in fp32, the online softmax updates m, l and O, and P = exp(S − m) rounded
+// to bf16 is already the A strip the P·V product reads (its 32×32 blocks are contiguous).
+
+let bf16KeyBlocks = 4   // 32-key blocks per softmax step (128 keys)
+
+struct BF16AttentionLayout {
+    let dp: Int, dPad: Int, dPanels: Int, nkp: Int, keyPanels: Int, qTiles: Int
+    let kHalves: Int, vHalves: Int, qHalves: Int
+    init(_ a: AttentionArgs) {
+        dp = max(32, (a.d + 31) / 32 * 32)
+        dPad = dp
+        dPanels = dp / 32
+        nkp = max(32, (a.nk + 31) / 32 * 32)
+        keyPanels = nkp / 32
+        qTiles = (a.nq + 31) / 32
+        kHalves = nkp * dp
+        vHalves = dPanels * nkp * 32
+        qHalves = 32 * dp
+    }
+    /// Floats of scratch per worker: K and V panels, the Q strip, S, P, O, m, l.
+    var floats: Int {
+        (kHalves + vHalves + qHalves + bf16KeyBlocks * 1024 + 1) / 2 + bf16KeyBlocks * 1024 + 32 * dPad + 64 + 64
+    }
+}
+
+/// Scratch floats per worker of the bf16 path.
+public func attentionBF16ScratchPerWorker(_ a: AttentionArgs) -> Int { BF16AttentionLayout(a).floats }
+
+/// bf16 attention for items lo..<hi (item = (b · heads + h) · ⌈nq/32⌉ + query tile) with one
+/// worker's scratch. `amx`: the AMX kernel (tile state set up here), else AVX512-BF16.
+func attentionItemsBF16(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ scratch: UnsafeMutablePointer<Float>, _ amx: Bool) {
+    let L = BF16AttentionLayout(a)
+    let halves = UnsafeMutableRawPointer(scratch).bindMemory(to: UInt16.self, capacity: L.kHalves + L.vHalves + L.qHalves + bf16KeyBlocks * 1024)
+    let kpan = halves, vpan = halves + L.kHalves, qs = vpan + L.vHalves, pb = qs + L.qHalves
+    let fl = scratch + (L.kHalves + L.vHalves + L.qHalves + bf16KeyBlocks * 1024 + 1) / 2
+    let s = fl, o = s + bf16KeyBlocks * 1024, m = o + 32 * L.dPad, l = m + 32
+    let kernel = amx ? vidattn_amx_bf16_32x32 : vidattn_avx512bf16_32x32
+    if amx { vidattn_amx_begin() }
+    defer { if amx { vidattn_amx_end() } }
+    var packedHead = -1
+    withUnsafeTemporaryAllocation(of: UInt16.self, capacity: max(L.dp, L.nkp)) { row16 in
+        let r16 = row16.baseAddress!
+        for item in lo..<hi {
+            let bh = item / L.qTiles, qt = item % L.qTiles
+            let b = bh / a.heads, h = bh % a.heads
+            if bh != packedHead { packHeadBF16(a, b, h, L, kpan, vpan, r16); packedHead = bh }
+            bf16QueryTile(a, b, h, qt * 32, L, kpan, vpan, qs, pb, s, o, m, l, r16, kernel)
+        }
+    }
+}
+
+/// Kᵀ and V of head (b, h) as bf16 B panels (pair-interleaved along the reduction axis).
+@inline(__always)
+func packHeadBF16(_ a: AttentionArgs, _ b: Int, _ h: Int, _ L: BF16AttentionLayout,
+                  _ kpan: UnsafeMutablePointer<UInt16>, _ vpan: UnsafeMutablePointer<UInt16>,
+                  _ r16: UnsafeMutablePointer<UInt16>) {
+    kpan.initialize(repeating: 0, count: L.kHalves)
+    vpan.initialize(repeating: 0, count: L.vHalves)
+    let kb = a.k.base + b * a.k.batchStride + h * a.k.headStride
+    let vb = a.v.base + b * a.v.batchStride + h * a.v.headStride
+    for j in 0..<a.nk {
+        // K row j is column j % 32 of key panel j / 32: element (i, j) at ((i/2)·32 + j%32)·2 + i%2.
+        vidattn_f32_to_bf16(kb + j * a.k.rowStride, r16, a.d)
+        let kp = kpan + (j / 32) * L.dp * 32, col = j % 32
+        for i in 0..<a.d { kp[((i >> 1) * 32 + col) * 2 + (i & 1)] = r16[i] }
+        // V row j is reduction step j of every d panel: element (j, c) at ((j/2)·32 + c%32)·2 + j%2.
+        vidattn_f32_to_bf16(vb + j * a.v.rowStride, r16, a.d)
+        let pair = (j >> 1) * 64 + (j & 1)
+        for c in 0..<a.d { vpan[(c / 32) * L.nkp * 32 + pair + (c % 32) * 2] = r16[c] }
+    }
+}
+
+@inline(__always)
+func bf16QueryTile(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ L: BF16AttentionLayout,
+                   _ kpan: UnsafePointer<UInt16>, _ vpan: UnsafePointer<UInt16>,
+                   _ qs: UnsafeMutablePointer<UInt16>, _ pb: UnsafeMutablePointer<UInt16>,
+                   _ s: UnsafeMutablePointer<Float>, _ o: UnsafeMutablePointer<Float>,
+                   _ m: UnsafeMutablePointer<Float>, _ l: UnsafeMutablePointer<Float>,
+                   _ r16: UnsafeMutablePointer<UInt16>,
+                   _ kernel: (Int, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?, Int, Int32) -> Void) {
+    let qv = min(32, a.nq - q0), dp = L.dp
+    // scale·Q as one A strip: element (r, i) at (i/32)·1024 + r·32 + i%32; padding zero.
+    qs.initialize(repeating: 0, count: L.qHalves)
+    let qb = a.q.base + b * a.q.batchStride + h * a.q.headStride
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: max(a.d, 1)) { tmp in
+        let t = tmp.baseAddress!
+        for r in 0..<qv {
+            let src = qb + (q0 + r) * a.q.rowStride
+            for i in 0..<a.d { t[i] = a.scale * src[i] }
+            vidattn_f32_to_bf16(t, r16, a.d)
+            for i in 0..<a.d { qs[(i >> 5) * 1024 + r * 32 + (i & 31)] = r16[i] }
+        }
+    }
+    for r in 0..<32 { m[r] = -.infinity; l[r] = 0 }
+    o.initialize(repeating: 0, count: 32 * L.dPad)
+    let ninf = Vec(repeating: -.infinity)
+    var key0 = 0
+    while key0 < a.nk {
+        let nb = min(bf16KeyBlocks, (a.nk - key0 + 31) / 32)
+        for blk in 0..<nb {
+            kernel(dp, qs, kpan + ((key0 >> 5) + blk) * dp * 32, s + blk * 1024, 32, 0)
+        }
+        let kv = min(nb * 32, a.nk - key0)
+        bf16AddBiasAndMasks(a, b, h, q0, qv, key0, kv, nb, s)
+        // Online softmax per query row over the nb·32 keys of this step.
+        for r in 0..<32 {
+            var mx = Vec(repeating: m[r])
+            for blk in 0..<nb {
+                let row = s + blk * 1024 + r * 32
+                let x0 = vload(row), x1 = vload(row + 16)
+                mx = mx.replacing(with: x0, where: x0 .> mx)
+                mx = mx.replacing(with: x1, where: x1 .> mx)
+            }
+            let mNew = mx.max(), mOld = m[r]
+            let mSafe: Float = mNew == -.infinity ? 0 : mNew
+            let alpha = mOld == -.infinity ? Float(0) : sexp(mOld - mSafe)
+            let vm = Vec(repeating: mSafe)
+            var sum = Vec()
+            for blk in 0..<nb {
+                let row = s + blk * 1024 + r * 32
+                let e0 = vexp(vload(row) - vm), e1 = vexp(vload(row + 16) - vm)
+                vstore(e0, row); vstore(e1, row + 16); sum += e0 + e1
+            }
+            m[r] = mNew
+            l[r] = l[r] * alpha + sum.sum()
+            if alpha != 1 {
+                let va = Vec(repeating: alpha), orow = o + r * L.dPad
+                for c in stride(from: 0, to: L.dPad, by: 16) { vstore(vload(orow + c) * va, orow + c) }
+            }
+        }
+        _ = ninf
+        // P (32 queries × nb·32 keys) to bf16: its blocks are already the A strip layout.
+        vidattn_f32_to_bf16(s, pb, nb * 1024)
+        for c in 0..<L.dPanels {
+            kernel(nb * 32, pb, vpan + c * L.nkp * 32 + key0 * 32, o + c * 32, L.dPad, 1)
+        }
+        key0 += nb * 32
+    }
+    let ob = a.o.base + b * a.o.batchStride + h * a.o.headStride
+    for r in 0..<qv {
+        let inv: Float = l[r] > 0 ? 1 / l[r] : 0
+        let src = o + r * L.dPad, dst = ob + (q0 + r) * a.o.rowStride
+        for i in 0..<a.d { dst[i] = src[i] * inv }
+    }
+}
+
+/// Adds bias and region penalties to the 32 × kv scores of this step and sets masked and
+/// padding keys (and nothing else) to −inf. Scores of padding queries are left finite.
+@inline(__always)
+func bf16AddBiasAndMasks(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int, _ key0: Int, _ kv: Int,
+                         _ nb: Int, _ s: UnsafeMutablePointer<Float>) {
+    @inline(__always) func at(_ r: Int, _ j: Int) -> UnsafeMutablePointer<Float> { s + (j >> 5) * 1024 + r * 32 + (j & 31) }
+    if let bias = a.bias {
+        let bb = bias.base + b * bias.batchStride + h * bias.headStride
+        for r in 0..<qv {
+            if a.biasKeyMajor {
+                for j in 0..<kv { at(r, j).pointee += bb[(key0 + j) * bias.rowStride + q0 + r] }
+            } else {
+                let brow = bb + (q0 + r) * bias.rowStride + key0
+                for blk in 0..<nb {
+                    let w = min(32, kv - blk * 32)
+                    let row = s + blk * 1024 + r * 32, bp = brow + blk * 32
+                    if w == 32 {
+                        vstore(vload(row) + vload(bp), row); vstore(vload(row + 16) + vload(bp + 16), row + 16)
+                    } else {
+                        for j in 0..<w { row[j] += bp[j] }
+                    }
+                }
+            }
+        }
+    }
+    if let labels = a.regionLabels {
+        let lab = labels + b * a.regionStride
+        for r in 0..<qv {
+            let lq = lab[q0 + r]
+            for j in 0..<kv where lab[key0 + j] != lq { at(r, j).pointee += a.regionPenalty }
+        }
+    }
+    if let mask = a.keyMask {
+        let mrow = mask + b * a.keyMaskStride + key0
+        for j in 0..<kv where mrow[j] == 0 { for r in 0..<32 { at(r, j).pointee = -.infinity } }
+    }
+    if kv < nb * 32 { for r in 0..<32 { for j in kv..<(nb * 32) { at(r, j).pointee = -.infinity } } }
+}

@@ -1,0 +1,1 @@
+../Kernels/Hot/AttentionBF16.swift

@@ -1,0 +1,92 @@
+import XCTest
+@testable import Kernels
+
+/// bf16 attention (AttentionPrecision.bf16) on every bf16 unit this CPU has, against the
+/// Double reference run on bf16-rounded scale·Q, K and V. What remains is the rounding of P
+/// to bf16 and fp32 accumulation order: tolerance 3e-3 · max|V| (max |V| = 1 here; measured
+/// 4e-4 .. 1.1e-3 on AMX and AVX512-BF16). Each unit
+/// must also differ from the fp32 kernel (the bf16 path ran). Units the CPU lacks are named.
+final class AttentionBF16Tests: XCTestCase {
+    func units() -> [(Bool, String)] {
+        let i = CPU.info
+        var u: [(Bool, String)] = []
+        if i.amx_bf16 != 0 && i.amx_permitted != 0 { u.append((true, "amx")) }
+        if i.avx512_bf16 != 0 { u.append((false, "avx512_bf16")) }
+        return u
+    }
+
+    func round(_ b: Buf, scale: Float = 1) -> Buf {
+        let r = Buf(b.count)
+        for i in 0..<b.count { r.p[i] = bf16ToFloat(bf16Round(b.p[i] * scale)) }
+        return r
+    }
+
+    func testAgainstRoundedReference() throws {
+        let us = units()
+        print("bf16 attention units run here: \(us.map(\.1)); not run: "
+              + (["amx", "avx512_bf16"].filter { n in !us.contains { $0.1 == n } }.joined(separator: ", ")))
+        if us.isEmpty { throw XCTSkip("no bf16 unit on this CPU: bf16 attention not run (amx, avx512_bf16)") }
+        // (heads, nq, nk, d, bias, key-major bias, region labels, key mask)
+        let cases: [(Int, Int, Int, Int, Bool, Bool, Bool, Bool)] = [
+            (2, 97, 97, 64, false, false, false, false), (1, 200, 197, 40, true, false, false, false),
+            (2, 61, 300, 32, true, true, false, true), (1, 392, 392, 32, true, false, true, false),
+            (1, 33, 5, 96, false, false, false, true)]
+        for (h, nq, nk, d, useBias, keyMajor, regions, useMask) in cases {
+            let scale = 1 / Float(d).squareRoot()
+            let q = Buf(h * nq * d, seed: 1, scale: 2), k = Buf(h * nk * d, seed: 2, scale: 2), v = Buf(h * nk * d, seed: 3)
+            let bias = Buf(h * nq * nk, seed: 4)
+            var labels = [UInt8](repeating: 0, count: nq), mask = [UInt8](repeating: 1, count: nk)
+            for i in 0..<nq { labels[i] = UInt8(i % 3) }
+            for j in 0..<nk where j % 7 == 3 { mask[j] = 0 }
+            let o16 = Buf(h * nq * d), o32 = Buf(h * nq * d), oRef = Buf(h * nq * d)
+            func view(_ p: UnsafePointer<Float>, _ n: Int) -> HeadView<UnsafePointer<Float>> {
+                HeadView(p, batchStride: 0, headStride: n * d, rowStride: d)
+            }
+            let qr = round(q, scale: scale), kr = round(k), vr = round(v)
+            labels.withUnsafeBufferPointer { lp in
+                mask.withUnsafeBufferPointer { mp in
+                    var a = AttentionArgs(batch: 1, heads: h, nq: nq, nk: nk, d: d, q: view(q.c, nq), k: view(k.c, nk),
+                                          v: view(v.c, nk), o: HeadView(o32.p, batchStride: 0, headStride: nq * d, rowStride: d),
+                                          scale: scale)
+                    if useBias {
+                        a.bias = HeadView(bias.c, batchStride: 0, headStride: nq * nk, rowStride: keyMajor ? nq : nk)
+                        a.biasKeyMajor = keyMajor
+                    }
+                    if regions && nq == nk { a.regionLabels = lp.baseAddress; a.regionStride = 0 }
+                    if useMask { a.keyMask = mp.baseAddress; a.keyMaskStride = 0 }
+                    XCTAssertTrue(withOptimised { attention(a, threads: 2) })
+                    var ar = a
+                    ar.q = view(qr.c, nq); ar.k = view(kr.c, nk); ar.v = view(vr.c, nk); ar.scale = 1
+                    ar.o.base = oRef.p
+                    attentionReference(ar)
+                    a.o.base = o16.p
+                    let items = h * ((nq + 31) / 32)
+                    let scratch = allocFloats(attentionBF16ScratchPerWorker(a))!
+                    defer { freeFloats(scratch) }
+                    for (amx, name) in us {
+                        for i in 0..<(h * nq * d) { o16.p[i] = .nan }
+                        FP32Kernels.selected.attentionItemsBF16(a, 0, items, scratch, amx)
+                        let err = maxAbsDiff(o16.c, oRef.c, h * nq * d); print("bf16 attention \(name) nq=\(nq) nk=\(nk) d=\(d): max error \(err)")
+                        XCTAssertLessThanOrEqual(err, 3e-3, "\(name) h=\(h) nq=\(nq) nk=\(nk) d=\(d)")
+                        XCTAssertGreaterThan(maxAbsDiff(o16.c, o32.c, h * nq * d), 0, "\(name): same as fp32")
+                    }
+                }
+            }
+        }
+    }
+
+    func testForwardUsesBF16OnlyWhenAsked() {
+        guard BF16Unit.detected != .emulated else { return print("bf16 unit emulated: dispatch check not run") }
+        let n = 100, d = 64
+        let q = Buf(n * d, seed: 5), k = Buf(n * d, seed: 6), v = Buf(n * d, seed: 7), o1 = Buf(n * d), o2 = Buf(n * d)
+        let view = { (p: UnsafePointer<Float>) in HeadView(p, batchStride: 0, headStride: 0, rowStride: d) }
+        var a = AttentionArgs(batch: 1, heads: 1, nq: n, nk: n, d: d, q: view(q.c), k: view(k.c), v: view(v.c),
+                              o: HeadView(o1.p, batchStride: 0, headStride: 0, rowStride: d), scale: 0.125)
+        XCTAssertTrue(withOptimised { attention(a) })
+        a.o.base = o2.p
+        XCTAssertTrue(withOptimised { AttentionPrecision.$bf16.withValue(true) { attention(a) } })
+        let diff = maxAbsDiff(o1.c, o2.c, n * d)
+        XCTAssertGreaterThan(diff, 0)
+        XCTAssertLessThan(diff, 2e-2)
+    }
+}
