@@ -12,11 +12,16 @@ import Glibc
 /// loaded at bf16 or int8 around each forward (docs/precision.md); read by `attention` on the
 /// calling thread.
 public enum AttentionPrecision {
-    /// Q·Kᵀ and P·V on the bf16 unit (fp32 accumulation and softmax) for sequences longer
-    /// than `shortQueryLimit` queries, when the CPU has a bf16 unit and no probabilities are
-    /// asked for; fp32 otherwise.
+    /// Q·Kᵀ and P·V on the bf16 unit (fp32 accumulation and softmax) for sequences of at
+    /// least `bf16AttentionMinKeys` keys, when the CPU has a bf16 unit and no probabilities
+    /// are asked for; fp32 otherwise.
     @TaskLocal public static var bf16 = false
 }
+
+/// Below this many keys the bf16 path lost to fp32 on Sapphire Rapids (per-head packing and
+/// per-block tile set-up dominate: swin3d_t's 392-token windows 0.94 s vs 0.52 s of attention,
+/// TimeSformer's 197-token frames 248 vs 190 ms); ViViT's 3137 tokens gained 1.9×.
+public let bf16AttentionMinKeys = 1024
 
 /// Runs fused attention. Returns false only if scratch memory could not be allocated.
 @discardableResult
@@ -26,7 +31,7 @@ public func attention(_ args: AttentionArgs, threads: Int = Threads.count) -> Bo
     if a.batch == 0 || a.heads == 0 || a.nq == 0 { return true }
     FlopCounter.addAttention(4 * a.batch * a.heads * a.nq * a.nk * a.d)
     if a.nq <= shortQueryLimit { return attentionShort(a, threads: threads) }
-    if AttentionPrecision.bf16 && a.probs == nil && BF16Unit.detected != .emulated {
+    if AttentionPrecision.bf16 && a.nk >= bf16AttentionMinKeys && a.probs == nil && BF16Unit.detected != .emulated {
         return attentionBF16(a, threads: threads)
     }
     let qTiles = (a.nq + attnQT - 1) / attnQT

@@ -75,18 +75,24 @@ final class AttentionBF16Tests: XCTestCase {
         }
     }
 
-    func testForwardUsesBF16OnlyWhenAsked() {
+    func testForwardUsesBF16OnlyWhenAskedAndLongEnough() {
         guard BF16Unit.detected != .emulated else { return print("bf16 unit emulated: dispatch check not run") }
-        let n = 100, d = 64
-        let q = Buf(n * d, seed: 5), k = Buf(n * d, seed: 6), v = Buf(n * d, seed: 7), o1 = Buf(n * d), o2 = Buf(n * d)
-        let view = { (p: UnsafePointer<Float>) in HeadView(p, batchStride: 0, headStride: 0, rowStride: d) }
-        var a = AttentionArgs(batch: 1, heads: 1, nq: n, nk: n, d: d, q: view(q.c), k: view(k.c), v: view(v.c),
-                              o: HeadView(o1.p, batchStride: 0, headStride: 0, rowStride: d), scale: 0.125)
-        XCTAssertTrue(withOptimised { attention(a) })
-        a.o.base = o2.p
-        XCTAssertTrue(withOptimised { AttentionPrecision.$bf16.withValue(true) { attention(a) } })
-        let diff = maxAbsDiff(o1.c, o2.c, n * d)
-        XCTAssertGreaterThan(diff, 0)
-        XCTAssertLessThan(diff, 2e-2)
+        let d = 64
+        for n in [100, bf16AttentionMinKeys + 37] {
+            let q = Buf(n * d, seed: 5), k = Buf(n * d, seed: 6), v = Buf(n * d, seed: 7), o1 = Buf(n * d), o2 = Buf(n * d)
+            let view = { (p: UnsafePointer<Float>) in HeadView(p, batchStride: 0, headStride: 0, rowStride: d) }
+            var a = AttentionArgs(batch: 1, heads: 1, nq: n, nk: n, d: d, q: view(q.c), k: view(k.c), v: view(v.c),
+                                  o: HeadView(o1.p, batchStride: 0, headStride: 0, rowStride: d), scale: 0.125)
+            XCTAssertTrue(withOptimised { attention(a) })
+            a.o.base = o2.p
+            XCTAssertTrue(withOptimised { AttentionPrecision.$bf16.withValue(true) { attention(a) } })
+            let diff = maxAbsDiff(o1.c, o2.c, n * d)
+            if n < bf16AttentionMinKeys {
+                XCTAssertEqual(diff, 0, "below the threshold attention stays fp32")
+            } else {
+                XCTAssertGreaterThan(diff, 0)
+                XCTAssertLessThan(diff, 3e-3)
+            }
+        }
     }
 }
