@@ -57,3 +57,94 @@ func runPreLNLayers(_ blocks: [PreLNBlock], over x: Tensor, seqs: Int, n: Int, h
     }
     attentions += atts
 }
+
+// MARK: - Building blocks
+
+/// Non-overlapping patches (a Conv3d with kernel = stride) as GEMM rows:
+/// pixels [B, T, C, H, W] → rows (b, t', i, j) of C·kt·kh·kw values ordered (c, dt, dy, dx),
+/// the layout of a PyTorch Conv3d weight [out, C, kt, kh, kw]. Trailing remainders dropped.
+func patchify(_ px: UnsafePointer<Float>, B: Int, T: Int, C: Int, H: Int, W: Int,
+              kt: Int, kh: Int, kw: Int, into dst: UnsafeMutablePointer<Float>) {
+    let Tp = T / kt, h = H / kh, w = W / kw, K = C * kt * kh * kw
+    parallelFor(B * Tp) { bt, _ in
+        let b = bt / Tp, tp = bt % Tp
+        for i in 0..<h { for j in 0..<w {
+            var o = dst + ((bt * h + i) * w + j) * K
+            for c in 0..<C { for dt in 0..<kt { for dy in 0..<kh {
+                let src = px + ((((b * T + tp * kt + dt) * C + c) * H + i * kh + dy) * W + j * kw)
+                o.update(from: src, count: kw)
+                o += kw
+            } } }
+        } }
+        _ = b
+    }
+}
+
+/// einops `b f c (h p1) (w p2) -> b (f h w) (p1 p2 c)` (lucidrains and FastTimeSformer):
+/// patch rows of p·p·C values, channel fastest. Returns [B·F·(H/p)·(W/p), p·p·C].
+func patchifyChannelsLast(_ px: UnsafePointer<Float>, B: Int, F: Int, C: Int, H: Int, W: Int, p: Int) throws -> Tensor {
+    let hp = H / p, wp = W / p, pd = C * p * p
+    let patches = try Tensor(shape: [B * F * hp * wp, pd])
+    for b in 0..<B { for f in 0..<F { for i in 0..<hp { for j in 0..<wp {
+        let row = patches.data + (((b * F + f) * hp + i) * wp + j) * pd
+        for p1 in 0..<p { for p2 in 0..<p { for c in 0..<C {
+            row[(p1 * p + p2) * C + c] = px[(((b * F + f) * C + c) * H + i * p + p1) * W + j * p + p2]
+        } } }
+    } } } }
+    return patches
+}
+
+/// Self-attention of `seqs` sequences of n tokens from a fused qkv buffer [seqs·n, 3C]
+/// ([q | k | v], heads contiguous) into out [seqs·n, C]; probs [seqs, heads, n, n] if given.
+func selfAttention(qkv: UnsafePointer<Float>, seqs: Int, n: Int, channels C: Int, heads: Int,
+                   out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>? = nil) throws {
+    let profiled = Profile.begin(.attention); defer { Profile.end(profiled, .attention) }
+    let d = C / heads
+    let view = { (off: Int) in HeadView(qkv + off, batchStride: n * 3 * C, headStride: d, rowStride: 3 * C) }
+    var a = AttentionArgs(batch: seqs, heads: heads, nq: n, nk: n, d: d, q: view(0), k: view(C), v: view(2 * C),
+                          o: HeadView(out, batchStride: n * C, headStride: d, rowStride: C),
+                          scale: 1 / Float(d).squareRoot())
+    a.probs = probs
+    guard attention(a) else { throw VidAttnError(.outOfMemory, "attention scratch for \(seqs)×\(n) tokens") }
+}
+
+func copyTensor(_ p: UnsafePointer<Float>, _ shape: [Int]) throws -> Tensor {
+    let t = try Tensor(shape: shape)
+    t.data.update(from: p, count: t.count)
+    return t
+}
+
+func activationNamed(_ s: String, file: String) throws -> Activation {
+    switch s {
+    case "gelu", "gelu_python": return .gelu
+    case "gelu_fast", "gelu_new", "gelu_pytorch_tanh", "gelu_tanh": return .geluTanh
+    case "relu": return .relu
+    case "tanh": return .tanh
+    default: throw VidAttnError(.unsupported, "\(file): hidden_act '\(s)' is not supported")
+    }
+}
+
+/// The lucidrains-style head: LayerNorm of each sequence's token 0, then a linear layer.
+/// last_hidden_state is the residual stream x [B, S, D] itself.
+func clsHeadOutput(_ x: Tensor, B: Int, S: Int, norm: LayerNormP, head: Linear, hidden: [Tensor]) throws -> ModelOutput {
+    let D = x.shape[2]
+    let clsRows = try Tensor(shape: [B, D])
+    for b in 0..<B { norm(x.pointer + b * S * D, rows: 1, into: clsRows.data + b * D) }
+    let logits = try Tensor(shape: [B, head.outFeatures])
+    try head(clsRows.pointer, rows: B, into: logits.data)
+    let out = ModelOutput(logits: logits, lastHiddenState: try copyTensor(x.pointer, x.shape))
+    out.hiddenStates = hidden
+    return out
+}
+
+/// Per-frame attention with its own CLS copy (HF TimeSformer's spatial step, FastTimeSformer):
+/// x's CLS row += the mean over the `groups` CLS outputs, row 0 of each group of
+/// `groupTokens` rows in r.
+func addMeanCLS(_ x: UnsafeMutablePointer<Float>, _ r: UnsafePointer<Float>, groups: Int, groupTokens: Int,
+                channels C: Int) {
+    for c in 0..<C {
+        var m: Float = 0
+        for g in 0..<groups { m += r[g * groupTokens * C + c] }
+        x[c] += m / Float(groups)
+    }
+}
