@@ -140,8 +140,23 @@ public enum BF16Kernel: Sendable {
     }
 }
 
-/// Rows per row block (its bf16 A block, rows × kp, is reused across every B panel).
-let bf16RowBlock = 256
+/// Rows per row block of the bf16 and int8 GEMMs (its converted A block is reused across
+/// every B panel).
+let reducedRowBlock = 256
+
+/// Work items of the bf16 and int8 GEMMs: row blocks of up to `reducedRowBlock` rows, split
+/// finer (down to one 32-row strip) before columns are, since each item converts its A rows
+/// once and column chunks would repeat that work. Returns rows per block, column chunks per
+/// row block, items and workers.
+func blockedItems(m: Int, panels: Int, threads: Int) -> (blockRows: Int, nChunks: Int, items: Int, workers: Int) {
+    let strips = (m + 31) / 32
+    let wantItems = threads > 1 ? 4 * threads : 1
+    let stripsPerBlock = max(1, min(reducedRowBlock / 32, strips / wantItems))
+    let rowBlocks = (strips + stripsPerBlock - 1) / stripsPerBlock
+    let nChunks = rowBlocks >= wantItems ? 1 : min(panels, (wantItems + rowBlocks - 1) / rowBlocks)
+    let items = rowBlocks * nChunks
+    return (stripsPerBlock * 32, nChunks, items, min(threads, items))
+}
 
 /// C = act(A · Bᵀ + bias) · multiplier + residual (+ C when accumulate), A [m, k] fp32 rounded
 /// to bf16 as it is packed, B the packed bf16 weight; fp32 accumulation. Returns false (C
@@ -152,16 +167,7 @@ public func gemmBF16(m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedB
     let n = packedB.n, k = packedB.k, kp = packedB.kp, panels = packedB.panels
     if m == 0 || n == 0 { return true }
     FlopCounter.addGemm(2 * m * n * k)
-    let strips = (m + 31) / 32
-    // Row blocks of up to bf16RowBlock rows, split finer (down to one 32-row strip) before
-    // columns are: each item converts its A rows once, so column chunks would repeat that work.
-    let wantItems = threads > 1 ? 4 * threads : 1
-    let stripsPerBlock = max(1, min(bf16RowBlock / 32, strips / wantItems))
-    let blockRows = stripsPerBlock * 32
-    let rowBlocks = (strips + stripsPerBlock - 1) / stripsPerBlock
-    let nChunks = rowBlocks >= wantItems ? 1 : min(panels, (wantItems + rowBlocks - 1) / rowBlocks)
-    let items = rowBlocks * nChunks
-    let workers = min(threads, items)
+    let (blockRows, nChunks, items, workers) = blockedItems(m: m, panels: panels, threads: threads)
     // Per worker: the bf16 A block (blockRows × kp halves) and a 32×32 fp32 result block.
     // Per worker: the result block, the bf16 A block, and one bf16 row being converted.
     let aHalves = (blockRows * kp + 1) / 2

@@ -127,9 +127,6 @@ public enum Int8Kernel: Sendable {
     }
 }
 
-/// Rows per row block (its int8 A block, rows × kp bytes, is reused across every B panel).
-let int8RowBlock = 256
-
 /// C = act(dequant(quant(A) · B) + bias) · multiplier + residual (+ C when accumulate), with A
 /// [m, k] fp32 quantized per row as it is packed and B the packed int8 weight. Returns false
 /// (C untouched) if scratch memory cannot be had.
@@ -139,14 +136,7 @@ public func gemmInt8(m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedI
     let n = packedB.n, k = packedB.k, kp = packedB.kp, panels = packedB.panels
     if m == 0 || n == 0 { return true }
     FlopCounter.addGemm(2 * m * n * k)
-    let strips = (m + 31) / 32
-    let wantItems = threads > 1 ? 4 * threads : 1
-    let stripsPerBlock = max(1, min(int8RowBlock / 32, strips / wantItems))
-    let blockRows = stripsPerBlock * 32
-    let rowBlocks = (strips + stripsPerBlock - 1) / stripsPerBlock
-    let nChunks = rowBlocks >= wantItems ? 1 : min(panels, (wantItems + rowBlocks - 1) / rowBlocks)
-    let items = rowBlocks * nChunks
-    let workers = min(threads, items)
+    let (blockRows, nChunks, items, workers) = blockedItems(m: m, panels: panels, threads: threads)
     // Per worker (in floats): the int32 result block, the row scales, the int8 A block and
     // one quantized row.
     let aWords = blockRows * kp / 4
