@@ -45,6 +45,18 @@ public func allocFloats(_ count: Int) -> UnsafeMutablePointer<Float>? {
 
 public func freeFloats(_ p: UnsafeMutablePointer<Float>?) { free(p) }
 
+/// `count` values of a trivial type (indices, labels) from the same counted allocator, nil
+/// when it fails (so allocation-failure injection reaches them too); free with `freeCounted`.
+public func allocCounted<T>(_ type: T.Type, _ count: Int) -> UnsafeMutablePointer<T>? {
+    let (bytes, overflow) = max(count, 1).multipliedReportingOverflow(by: MemoryLayout<T>.stride)
+    if overflow { return nil }
+    guard let p = allocFloats((bytes + 3) / 4) else { return nil }
+    return UnsafeMutableRawPointer(p).bindMemory(to: T.self, capacity: max(count, 1))
+}
+
+/// Frees a buffer from `allocCounted`.
+public func freeCounted<T>(_ p: UnsafeMutablePointer<T>?) { free(p) }
+
 /// A small cache of large scratch buffers, so that repeated calls do not pay
 /// for fresh pages (a 10 MB buffer from mmap costs ~2500 page faults per call).
 /// At most `maxBuffers` buffers and `maxBytes` bytes are kept.

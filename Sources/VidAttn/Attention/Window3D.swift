@@ -91,8 +91,12 @@ extension Ops {
         let shifted = sh.contains { $0 > 0 }
 
         // Source position (or −1 for padding) of every window token, and its region label.
-        var src = [Int](repeating: -1, count: windows * N)
-        var labels = [UInt8](repeating: 0, count: shifted ? windows * N : 0)
+        guard let src = allocCounted(Int.self, windows * N), let labels = allocCounted(UInt8.self, windows * N) else {
+            throw VidAttnError(.outOfMemory, "window attention: cannot allocate the \(windows)×\(N) token tables")
+        }
+        defer { freeCounted(src); freeCounted(labels) }
+        src.initialize(repeating: -1, count: windows * N)
+        labels.initialize(repeating: 0, count: windows * N)
         func region(_ axis: Int, _ p: Int) -> Int {
             if sh[axis] == 0 { return 2 }
             return p < padded[axis] - win[axis] ? 0 : (p < padded[axis] - sh[axis] ? 1 : 2)
@@ -129,7 +133,8 @@ extension Ops {
         guard ok1 else { throw VidAttnError(.outOfMemory, "window attention: qkv scratch") }
         // Attention per batch item: windows × heads, bias per head, region labels per window.
         let ok2: Bool = bias.withUnsafeBufferPointer { bp in
-            labels.withUnsafeBufferPointer { lp in
+            withExtendedLifetime(labels) {
+                let lp = UnsafeBufferPointer(start: UnsafePointer(labels), count: windows * N)
                 for b in 0..<B {
                     let base = qkv.p + b * windows * N * 3 * C
                     let view = { (off: Int) in
