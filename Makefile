@@ -107,7 +107,7 @@ test-python: test-deps
 # runs on an emulated AVX2-only CPU (qemu-user -cpu Haswell), where it must choose AVX2 by
 # itself and any AVX-512 instruction would raise SIGILL.
 QEMU_MODELS := vivit timesformer_divided videomae swin3d motionformer_orig_traj_80 aim_swin
-test-avx2: build $(BUILD)/c/test_capi $(BUILD)/c/test_models
+test-avx2: build $(BUILD)/c/test_capi $(BUILD)/c/test_models $(BUILD)/c/example_attention
 	@echo "== Swift kernel suite on the AVX2 kernels (VIDATTN_MAX_ISA=avx2)"
 	VIDATTN_MAX_ISA=avx2 $(SWIFT) test -c release
 	$(PYTHON) tests/c/prepare_io.py $(BUILD)/c/io
@@ -116,6 +116,7 @@ test-avx2: build $(BUILD)/c/test_capi $(BUILD)/c/test_models
 	  $(BUILD)/c/test_models tests/fixtures/models $(BUILD)/c/io $(C_MODELS)
 	@echo "== the default library on an emulated AVX2-only CPU (qemu-x86_64 -cpu Haswell)"
 	env -i PATH=/usr/bin:/bin qemu-x86_64 -cpu Haswell $(BUILD)/c/test_capi
+	env -i PATH=/usr/bin:/bin qemu-x86_64 -cpu Haswell $(BUILD)/c/example_attention
 	env -i PATH=/usr/bin:/bin VIDATTN_EXPECT_FP32=avx2 qemu-x86_64 -cpu Haswell $(BUILD)/c/test_models \
 	  tests/fixtures/models $(BUILD)/c/io $(QEMU_MODELS)
 
