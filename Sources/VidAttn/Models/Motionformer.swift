@@ -22,7 +22,7 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
     let cls: Tensor, pos: Tensor, temp: Tensor?, stEmbed: Tensor?
     let posSide: Int
     /// The space table resized to each input grid seen (key h·65536 + w), made once per grid.
-    private let spaceTables = Mutex<[Int: [Float]]>([:])
+    private let spaceTables = Mutex<[Int: Tensor]>([:])
     let blocks: [Block]
     let norm: LayerNormP
     let preLogits: Linear?, headAct: Activation
@@ -180,13 +180,14 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
         } else {
             // "separate": the space table resized to this grid (bicubic, as the original does for
             // other crops), the time table linearly for other frame counts (an extension).
-            let spaceTab = spaceTable(gh, gw)
-            let timeTab = Resize.linear(Array(UnsafeBufferPointer(start: temp!.pointer, count: tRes * C)), t: tRes, n: C, to: F)
+            let spaceTab = try spaceTable(gh, gw)
+            let timeTab = try Tensor(shape: [F, C])
+            Resize.linear(temp!.pointer, t: tRes, n: C, to: F, into: timeTab.data)
             for b in 0..<B {
                 for c in 0..<C { x.data[b * S * C + c] = cls[c] + pos[c] }
                 for f in 0..<F { for s in 0..<P {
                     let dst = x.data + (b * S + 1 + f * P + s) * C, src = emb.data + (b * N + f * P + s) * C
-                    for c in 0..<C { dst[c] = src[c] + spaceTab[s * C + c] + timeTab[f * C + c] }
+                    for c in 0..<C { dst[c] = src[c] + spaceTab.data[s * C + c] + timeTab.data[f * C + c] }
                 } }
             }
         }
@@ -293,7 +294,7 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
     /// that grid, else resized as the original does, `interpolate(scale_factor=sqrt(P/N),
     /// mode="bicubic", align_corners=False)`, whose source step is Float(1/scale_factor)
     /// (non-square grids, an extension, use the size form). Cached per grid.
-    func spaceTable(_ gh: Int, _ gw: Int) -> [Float] {
+    func spaceTable(_ gh: Int, _ gw: Int) throws -> Tensor {
         let key = gh << 16 | gw
         if let t = spaceTables.withLock({ $0[key] }) { return t }
         let C = hiddenSize, side = posSide
@@ -302,7 +303,8 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
             let factor = (Double(gh * gw) / Double(side * side)).squareRoot()
             sh = Float(1.0 / factor); sw = sh
         }
-        let t = Resize.bicubic(pos.pointer + C, h: side, w: side, c: C, toH: gh, toW: gw, scaleH: sh, scaleW: sw)
+        let t = try Tensor(shape: [gh * gw, C])
+        try Resize.bicubic(pos.pointer + C, h: side, w: side, c: C, toH: gh, toW: gw, scaleH: sh, scaleW: sw, into: t.data)
         spaceTables.withLock { $0[key] = t }
         return t
     }

@@ -18,34 +18,31 @@ enum Resize {
         return (idx, w)
     }
 
-    /// src [h, w, C] → [h2, w2, C], bicubic.
-    /// `scaleH`/`scaleW`: PyTorch's scale-factor form (see `cubicTaps`).
+    /// src [h, w, C] → dst [h2, w2, C], bicubic. `scaleH`/`scaleW`: PyTorch's scale-factor
+    /// form (see `cubicTaps`). The intermediate rows come from the counted allocator.
     static func bicubic(_ src: UnsafePointer<Float>, h: Int, w: Int, c: Int, toH h2: Int, toW w2: Int,
-                        scaleH: Float? = nil, scaleW: Float? = nil) -> [Float] {
-        if h == h2 && w == w2 { return Array(UnsafeBufferPointer(start: src, count: h * w * c)) }
-        var rows = [Float](repeating: 0, count: h * w2 * c)       // along x first
+                        scaleH: Float? = nil, scaleW: Float? = nil, into dst: UnsafeMutablePointer<Float>) throws {
+        if h == h2 && w == w2 { dst.update(from: src, count: h * w * c); return }
+        let rows = try Tensor(zeros: [h * w2 * c])       // along x first
         for x in 0..<w2 {
             let (ix, wx) = cubicTaps(x, w, w2, scale: scaleW)
-            for y in 0..<h { for k in 0..<4 { for ch in 0..<c { rows[(y * w2 + x) * c + ch] += wx[k] * src[(y * w + ix[k]) * c + ch] } } }
+            for y in 0..<h { for k in 0..<4 { for ch in 0..<c { rows.data[(y * w2 + x) * c + ch] += wx[k] * src[(y * w + ix[k]) * c + ch] } } }
         }
-        var out = [Float](repeating: 0, count: h2 * w2 * c)
+        dst.update(repeating: 0, count: h2 * w2 * c)
         for y in 0..<h2 {
             let (iy, wy) = cubicTaps(y, h, h2, scale: scaleH)
-            for x in 0..<w2 { for k in 0..<4 { for ch in 0..<c { out[(y * w2 + x) * c + ch] += wy[k] * rows[(iy[k] * w2 + x) * c + ch] } } }
+            for x in 0..<w2 { for k in 0..<4 { for ch in 0..<c { dst[(y * w2 + x) * c + ch] += wy[k] * rows.data[(iy[k] * w2 + x) * c + ch] } } }
         }
-        return out
     }
 
-    /// src [t, n] → [t2, n], linear along t (PyTorch: source index clamped at 0).
-    static func linear(_ src: [Float], t: Int, n: Int, to t2: Int) -> [Float] {
-        if t == t2 { return src }
-        var out = [Float](repeating: 0, count: t2 * n)
+    /// src [t, n] → dst [t2, n], linear along t (PyTorch: source index clamped at 0).
+    static func linear(_ src: UnsafePointer<Float>, t: Int, n: Int, to t2: Int, into dst: UnsafeMutablePointer<Float>) {
+        if t == t2 { dst.update(from: src, count: t * n); return }
         let scale = Float(t) / Float(t2)
         for i in 0..<t2 {
             let real = max((Float(i) + 0.5) * scale - 0.5, 0)
             let x0 = min(Int(real), t - 1), x1 = min(x0 + 1, t - 1), l = real - Float(x0)
-            for j in 0..<n { out[i * n + j] = (1 - l) * src[x0 * n + j] + l * src[x1 * n + j] }
+            for j in 0..<n { dst[i * n + j] = (1 - l) * src[x0 * n + j] + l * src[x1 * n + j] }
         }
-        return out
     }
 }

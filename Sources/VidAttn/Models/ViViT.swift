@@ -87,14 +87,14 @@ public final class ViViT: VideoModel, @unchecked Sendable {
                                "grid \(t0)×\(h0)×\(w0); cannot resize it to \(tp)×\(h)×\(w)")
         }
         let C = hiddenSize
-        var frames: [Float] = []
+        let frames = try Tensor(shape: [t0, h * w * C])
         for t in 0..<t0 {
-            frames += Resize.bicubic(pos.pointer + (1 + t * h0 * w0) * C, h: h0, w: w0, c: C, toH: h, toW: w)
+            try Resize.bicubic(pos.pointer + (1 + t * h0 * w0) * C, h: h0, w: w0, c: C, toH: h, toW: w,
+                               into: frames.data + t * h * w * C)
         }
-        let all = Resize.linear(frames, t: t0, n: h * w * C, to: tp)
         let out = try Tensor(shape: [1, 1 + tp * h * w, C])
         out.data.update(from: pos.pointer, count: C)
-        all.withUnsafeBufferPointer { (out.data + C).update(from: $0.baseAddress!, count: all.count) }
+        Resize.linear(frames.pointer, t: t0, n: h * w * C, to: tp, into: out.data + C)
         return out
     }
 
