@@ -151,6 +151,12 @@ public struct GemmPlan {
 
 // MARK: - Entry points
 
+/// Which 32×32 bf16 block kernel runs (Sources/CKernels/bf16.c): AMX tiles, AVX512-BF16, or
+/// the scalar emulation of the same contract (any CPU).
+public enum BF16Kernel: Sendable {
+    case amx, avx512bf16, reference
+}
+
 /// The hot loops of one compilation of the kernel sources. `Kernels` holds the one built
 /// for the library's baseline (x86-64-v3 by default) and `KernelsAVX512` the one built for
 /// x86-64-v4; `Kernels` picks one per process from the CPU (docs/precision.md, "dispatch").
@@ -170,8 +176,8 @@ public struct KernelTable: @unchecked Sendable {
     /// Tiled attention for items lo..<hi (batch · heads · query tiles) with one worker's scratch.
     public var attentionItems: (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void
     /// bf16 attention (Q·Kᵀ and P·V on a bf16 unit) for items lo..<hi (batch · heads · 32-query
-    /// tiles) with one worker's scratch; the flag chooses AMX over AVX512-BF16.
-    public var attentionItemsBF16: (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>, Bool) -> Void
+    /// tiles) with one worker's scratch, on the given block kernel.
+    public var attentionItemsBF16: (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>, BF16Kernel) -> Void
     /// Short-sequence attention for (batch, head) items lo..<hi with one worker's scratch.
     public var shortAttentionItems: (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void
     /// Softmax of rows lo..<hi.
@@ -188,7 +194,7 @@ public struct KernelTable: @unchecked Sendable {
                 gemmItem: @escaping (GemmPlan, Int, Int) -> Void,
                 epilogueRow: @escaping (GemmEpilogue, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void,
                 attentionItems: @escaping (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void,
-                attentionItemsBF16: @escaping (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>, Bool) -> Void,
+                attentionItemsBF16: @escaping (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>, BF16Kernel) -> Void,
                 shortAttentionItems: @escaping (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void,
                 softmaxRows: @escaping (SoftmaxArgs, Int, Int) -> Void,
                 layerNormRows: @escaping (LayerNormArgs, Int, Int) -> Void,

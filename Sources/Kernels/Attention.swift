@@ -55,9 +55,9 @@ func attentionBF16(_ a: AttentionArgs, threads: Int) -> Bool {
     let perWorker = attentionBF16ScratchPerWorker(a)
     guard let buf = ScratchPool.shared.take(workers * perWorker) else { return false }
     defer { ScratchPool.shared.give(buf) }
-    let scratch = buf.p, amx = BF16Unit.detected == .amx
+    let scratch = buf.p, unit = BF16Kernel.current
     let run = FP32Kernels.selected.attentionItemsBF16
-    parallelRanges(items, threads: workers) { lo, hi, w in run(a, lo, hi, scratch + w * perWorker, amx) }
+    parallelRanges(items, threads: workers) { lo, hi, w in run(a, lo, hi, scratch + w * perWorker, unit) }
     return true
 }
 

@@ -126,10 +126,8 @@ public final class PackedBF16B: @unchecked Sendable {
 
 // MARK: - GEMM
 
-/// Which 32×32 block kernel runs: the detected unit, or the scalar emulation.
-public enum BF16Kernel: Sendable {
-    case amx, avx512bf16, reference
-
+extension BF16Kernel {
+    /// The detected unit's kernel, or the scalar emulation (no unit, or VIDATTN_REFERENCE=1).
     public static var current: BF16Kernel {
         if KernelMode.useReference { return .reference }
         switch BF16Unit.detected {

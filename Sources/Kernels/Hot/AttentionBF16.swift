@@ -38,14 +38,17 @@ struct BF16AttentionLayout {
 public func attentionBF16ScratchPerWorker(_ a: AttentionArgs) -> Int { BF16AttentionLayout(a).floats }
 
 /// bf16 attention for items lo..<hi (item = (b · heads + h) · ⌈nq/32⌉ + query tile) with one
-/// worker's scratch. `amx`: the AMX kernel (tile state set up here), else AVX512-BF16.
-func attentionItemsBF16(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ scratch: UnsafeMutablePointer<Float>, _ amx: Bool) {
+/// worker's scratch, on block kernel `unit` (AMX: the tile state is set up here; the scalar
+/// emulation checks the layout on any CPU).
+func attentionItemsBF16(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ scratch: UnsafeMutablePointer<Float>,
+                        _ unit: BF16Kernel) {
     let L = BF16AttentionLayout(a)
     let halves = UnsafeMutableRawPointer(scratch).bindMemory(to: UInt16.self, capacity: L.kHalves + L.vHalves + L.qHalves + bf16KeyBlocks * 1024)
     let kpan = halves, vpan = halves + L.kHalves, qs = vpan + L.vHalves, pb = qs + L.qHalves
     let fl = scratch + (L.kHalves + L.vHalves + L.qHalves + bf16KeyBlocks * 1024 + 1) / 2
     let s = fl, o = s + bf16KeyBlocks * 1024, m = o + 32 * L.dPad, l = m + 32
-    let kernel = amx ? vidattn_amx_bf16_32x32 : vidattn_avx512bf16_32x32
+    let amx = unit == .amx
+    let kernel = amx ? vidattn_amx_bf16_32x32 : unit == .avx512bf16 ? vidattn_avx512bf16_32x32 : vidattn_bf16_32x32_ref
     if amx { vidattn_amx_begin() }
     defer { if amx { vidattn_amx_end() } }
     var packedHead = -1
@@ -104,7 +107,6 @@ func bf16QueryTile(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ L: BF16A
     }
     for r in 0..<32 { m[r] = -.infinity; l[r] = 0 }
     o.initialize(repeating: 0, count: 32 * L.dPad)
-    let ninf = Vec(repeating: -.infinity)
     var key0 = 0
     while key0 < a.nk {
         let nb = min(bf16KeyBlocks, (a.nk - key0 + 31) / 32)
@@ -139,7 +141,6 @@ func bf16QueryTile(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ L: BF16A
                 for c in stride(from: 0, to: L.dPad, by: 16) { vstore(vload(orow + c) * va, orow + c) }
             }
         }
-        _ = ninf
         // P (32 queries × nb·32 keys) to bf16: its blocks are already the A strip layout.
         vidattn_f32_to_bf16(s, pb, nb * 1024)
         for c in 0..<L.dPanels {
