@@ -166,3 +166,45 @@ void vidattn_f32_to_bf16(const float *src, uint16_t *dst, long n) {
     const vidattn_cpu_info *c = vidattn_cpu_detect();
     vidattn_f32_to_bf16_path(src, dst, n, c->avx512_bf16 && c->avx512bw ? 1 : 0);
 }
+
+// The same conversion straight into the block layout of the A strips: chunk kb of 32 values
+// (zeros past k) at dst + kb * stride, for kb < kp / 32.
+__attribute__((target("avx512f,avx512bw,avx512bf16")))
+static void to_bf16_blocks_avx512bf16(const float *src, long k, long kp, uint16_t *dst, long stride) {
+    for (long kb = 0; kb < kp / 32; kb++) {
+        const long i = kb * 32;
+        __m512 lo, hi;
+        if (i + 32 <= k) {
+            lo = _mm512_loadu_ps(src + i); hi = _mm512_loadu_ps(src + i + 16);
+        } else {
+            const long left = k - i > 0 ? k - i : 0;
+            const __mmask32 m = left >= 32 ? 0xFFFFFFFFu : (__mmask32)((1ull << left) - 1);
+            lo = _mm512_maskz_loadu_ps((__mmask16)(m & 0xFFFF), src + i);
+            hi = _mm512_maskz_loadu_ps((__mmask16)(m >> 16), src + i + 16);
+        }
+        _mm512_storeu_si512(dst + kb * stride, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+}
+
+__attribute__((target("avx2")))
+static void to_bf16_blocks_avx2(const float *src, long k, long kp, uint16_t *dst, long stride) {
+    for (long kb = 0; kb < kp / 32; kb++) {
+        uint16_t *d = dst + kb * stride;
+        if (kb * 32 + 32 <= k) {
+            for (int t = 0; t < 32; t++) d[t] = to_bf16_1(src[kb * 32 + t]);   // vectorised
+        } else {
+            for (int t = 0; t < 32; t++) d[t] = kb * 32 + t < k ? to_bf16_1(src[kb * 32 + t]) : 0;
+        }
+    }
+}
+
+void vidattn_f32_to_bf16_blocks_path(const float *src, long k, long kp, uint16_t *dst, long stride, int path) {
+    if (path == 1) to_bf16_blocks_avx512bf16(src, k, kp, dst, stride);
+    else to_bf16_blocks_avx2(src, k, kp, dst, stride);
+}
+
+void vidattn_f32_to_bf16_blocks(const float *src, long k, long kp, uint16_t *dst, long stride) {
+    const vidattn_cpu_info *c = vidattn_cpu_detect();
+    if (c->avx512_bf16 && c->avx512bw) to_bf16_blocks_avx512bf16(src, k, kp, dst, stride);
+    else to_bf16_blocks_avx2(src, k, kp, dst, stride);
+}

@@ -10,9 +10,16 @@
 // (rows 0-15 / 16-31 × cols 0-15 / 16-31, int32); 4, 5 hold A rows 0-15 / 16-31 (64 int8 of
 // K each); 6, 7 hold B columns 0-15 / 16-31 (16 groups of 4 K values each).
 __attribute__((target("amx-tile,amx-int8")))
-void vidattn_amx_s8_32x32(long kp, const int8_t *a, const int8_t *b, int32_t *c, long ldc) {
+void vidattn_amx_s8_32x32(long kp, const int8_t *a, const int8_t *b, int32_t *c, long ldc, int accumulate) {
     const long strideC = ldc * 4;
-    _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+    if (accumulate) {
+        _tile_loadd(0, c, strideC);
+        _tile_loadd(1, c + 16, strideC);
+        _tile_loadd(2, c + 16 * ldc, strideC);
+        _tile_loadd(3, c + 16 * ldc + 16, strideC);
+    } else {
+        _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+    }
     for (long k = 0; k < kp; k += 64) {
         const int8_t *ak = a + k * 32, *bk = b + k * 32;
         if (k + 128 < kp) {   // the step after next into L1: 2 KiB of A and 2 KiB of B
@@ -37,10 +44,13 @@ void vidattn_amx_s8_32x32(long kp, const int8_t *a, const int8_t *b, int32_t *c,
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vnni")))
-void vidattn_avx512vnni_u8s8_32x32(long kp, const uint8_t *a, const int8_t *b, int32_t *c, long ldc) {
+void vidattn_avx512vnni_u8s8_32x32(long kp, const uint8_t *a, const int8_t *b, int32_t *c, long ldc, int accumulate) {
     for (int r0 = 0; r0 < 32; r0 += 8) {
         __m512i acc[16];
-        for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_si512();
+        for (int r = 0; r < 8; r++) {
+            acc[2 * r] = accumulate ? _mm512_loadu_si512(c + (r0 + r) * ldc) : _mm512_setzero_si512();
+            acc[2 * r + 1] = accumulate ? _mm512_loadu_si512(c + (r0 + r) * ldc + 16) : _mm512_setzero_si512();
+        }
         for (long g = 0; g < kp / 4; g++) {
             const uint8_t *ar = a + (g / 16) * 2048 + r0 * 64 + (g % 16) * 4;
             __m512i b0 = _mm512_loadu_si512(b + g * 128), b1 = _mm512_loadu_si512(b + g * 128 + 64);
@@ -60,10 +70,10 @@ void vidattn_avx512vnni_u8s8_32x32(long kp, const uint8_t *a, const int8_t *b, i
     }
 }
 
-void vidattn_s8_32x32_ref(long kp, const int8_t *a, const int8_t *b, int32_t *c, long ldc) {
+void vidattn_s8_32x32_ref(long kp, const int8_t *a, const int8_t *b, int32_t *c, long ldc, int accumulate) {
     for (int r = 0; r < 32; r++)
         for (int n = 0; n < 32; n++) {
-            int32_t s = 0;
+            int32_t s = accumulate ? c[r * ldc + n] : 0;
             for (long k = 0; k < kp; k++)
                 s += (int32_t)a[(k / 64) * 2048 + r * 64 + k % 64] * (int32_t)b[((k / 4) * 32 + n) * 4 + k % 4];
             c[r * ldc + n] = s;
@@ -119,6 +129,55 @@ float vidattn_quantize_row_s8(const float *x, long k, int8_t *dst, int flip) {
 
 float vidattn_quantize_row_s8_path(const float *x, long k, int8_t *dst, int flip, int path) {
     return path ? quantize_avx512(x, k, dst, flip) : quantize_scalar(x, k, dst, flip);
+}
+
+// The same quantization straight into the block layout of the A strips: chunk kb of 64
+// values (zeros past k, i.e. 0x80 with flip) at dst + kb * stride, for kb < kp / 64.
+__attribute__((target("avx512f,avx512bw")))
+static float quantize_blocks_avx512(const float *x, long k, long kp, int8_t *dst, long stride, int flip) {
+    __m512 mx = _mm512_setzero_ps();
+    long i = 0;
+    for (; i + 16 <= k; i += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(x + i)));
+    float m = _mm512_reduce_max_ps(mx);
+    for (; i < k; i++) m = fmaxf(m, fabsf(x[i]));
+    const float inv = m > 0 ? 127.0f / m : 0;
+    const __m512 vinv = _mm512_set1_ps(inv);
+    const __m128i x80 = _mm_set1_epi8((char)(flip ? 0x80 : 0));
+    for (long kb = 0; kb < kp / 64; kb++) {
+        for (int q = 0; q < 4; q++) {
+            const long j = kb * 64 + q * 16;
+            const long left = k - j > 0 ? k - j : 0;
+            const __mmask16 mk = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
+            __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + j), vinv));   // nearest even
+            _mm_storeu_si128((__m128i *)(dst + kb * stride + q * 16), _mm_xor_si128(_mm512_cvtsepi32_epi8(v), x80));
+        }
+    }
+    return m > 0 ? m / 127.0f : 0;
+}
+
+static float quantize_blocks_scalar(const float *x, long k, long kp, int8_t *dst, long stride, int flip) {
+    float m = 0;
+    for (long i = 0; i < k; i++) m = fmaxf(m, fabsf(x[i]));
+    const float inv = m > 0 ? 127.0f / m : 0;
+    for (long j = 0; j < kp; j++) {
+        int q = 0;
+        if (j < k && m > 0) {
+            float v = nearbyintf(x[j] * inv);
+            q = v > 127 ? 127 : v < -127 ? -127 : (int)v;
+        }
+        dst[(j / 64) * stride + j % 64] = (int8_t)(flip ? (q ^ 0x80) : q);
+    }
+    return m > 0 ? m / 127.0f : 0;
+}
+
+float vidattn_quantize_row_s8_blocks(const float *x, long k, long kp, int8_t *dst, long stride, int flip) {
+    const vidattn_cpu_info *i = vidattn_cpu_detect();
+    return i->avx512f && i->avx512bw ? quantize_blocks_avx512(x, k, kp, dst, stride, flip)
+                                     : quantize_blocks_scalar(x, k, kp, dst, stride, flip);
+}
+
+float vidattn_quantize_row_s8_blocks_path(const float *x, long k, long kp, int8_t *dst, long stride, int flip, int path) {
+    return path ? quantize_blocks_avx512(x, k, kp, dst, stride, flip) : quantize_blocks_scalar(x, k, kp, dst, stride, flip);
 }
 
 __attribute__((target("amx-tile,amx-int8")))

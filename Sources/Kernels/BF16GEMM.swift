@@ -138,97 +138,62 @@ extension BF16Kernel {
     }
 }
 
-/// Rows per row block of the bf16 and int8 GEMMs (its converted A block is reused across
-/// every B panel).
-let reducedRowBlock = 256
-
-/// Work items of the bf16 and int8 GEMMs: row blocks of up to `reducedRowBlock` rows, split
-/// finer (down to one 32-row strip) before columns are, since each item converts its A rows
-/// once and column chunks would repeat that work. Returns rows per block, column chunks per
-/// row block, items and workers.
-func blockedItems(m: Int, panels: Int, threads: Int) -> (blockRows: Int, nChunks: Int, items: Int, workers: Int) {
-    let strips = (m + 31) / 32
-    let wantItems = threads > 1 ? 4 * threads : 1
-    let stripsPerBlock = max(1, min(reducedRowBlock / 32, strips / wantItems))
-    let rowBlocks = (strips + stripsPerBlock - 1) / stripsPerBlock
-    let nChunks = rowBlocks >= wantItems ? 1 : min(panels, (wantItems + rowBlocks - 1) / rowBlocks)
-    let items = rowBlocks * nChunks
-    return (stripsPerBlock * 32, nChunks, items, min(threads, items))
-}
-
 /// C = act(A · Bᵀ + bias) · multiplier + residual (+ C when accumulate), A [m, k] fp32 rounded
 /// to bf16 as it is packed, B the packed bf16 weight; fp32 accumulation. Returns false (C
 /// untouched) if scratch memory cannot be had.
 public func gemmBF16(m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedBF16B, accumulate: Bool,
                      c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: GemmEpilogue = .none,
                      kernel: BF16Kernel = .current, threads: Int = Threads.count) -> Bool {
-    let n = packedB.n, k = packedB.k, kp = packedB.kp, panels = packedB.panels
+    let n = packedB.n, k = packedB.k, kp = packedB.kp
     if m == 0 || n == 0 { return true }
     FlopCounter.addGemm(2 * m * n * k)
-    let (blockRows, nChunks, items, workers) = blockedItems(m: m, panels: panels, threads: threads)
-    // Per worker: the bf16 A block (blockRows × kp halves) and a 32×32 fp32 result block.
-    // Per worker: the result block, the bf16 A block, and one bf16 row being converted.
-    let aHalves = (blockRows * kp + 1) / 2
-    let perWorker = 32 * 32 + aHalves + (kp + 1) / 2
-    guard let scratch = ScratchPool.shared.take(workers * perWorker) else { return false }
+    let b = ReducedBlocking(m: m, panels: packedB.panels, kp: kp, elemBytes: 2, threads: threads)
+    // Scratch (floats): all of A as bf16 strips; per worker a 32×32 fp32 slot for each panel
+    // of a chunk (the edge blocks' partial sums).
+    let aFloats = b.strips * 32 * kp / 2, slotFloats = b.chunkPanels * 1024
+    guard let scratch = ScratchPool.shared.take(aFloats + b.workers * slotFloats) else { return false }
     defer { ScratchPool.shared.give(scratch) }
-    let base = scratch.p
-    parallelDynamic(items, threads: workers) { item, worker in
-        let rb = item / nChunks, nc = item % nChunks
-        let r0 = rb * blockRows, rows = min(blockRows, m - r0)
-        let jp0 = nc * panels / nChunks, jp1 = (nc + 1) * panels / nChunks
-        let wbase = base + worker * perWorker
-        let tile = wbase
-        let ab = UnsafeMutableRawPointer(wbase + 32 * 32).bindMemory(to: UInt16.self, capacity: blockRows * kp)
-        // Pack: rows rounded to bf16 into 32-row strips of 32×32 blocks (each 16-row half a
-        // contiguous 1 KiB tile), K and the last strip's missing rows zero.
-        let paddedRows = (rows + 31) / 32 * 32
-        let row16 = UnsafeMutableRawPointer(wbase + 32 * 32 + aHalves).bindMemory(to: UInt16.self, capacity: kp)
-        for r in 0..<paddedRows {
-            let strip = ab + (r / 32) * 32 * kp + (r % 32) * 32
-            if r >= rows {
-                for kb in 0..<(kp / 32) { (strip + kb * 1024).initialize(repeating: 0, count: 32) }
-                continue
-            }
-            vidattn_f32_to_bf16(a + (r0 + r) * lda, row16, k)
-            if kp > k { (row16 + k).initialize(repeating: 0, count: kp - k) }
-            for kb in 0..<(kp / 32) { (strip + kb * 1024).update(from: row16 + kb * 32, count: 32) }
-        }
-        if kernel == .amx { vidattn_amx_begin() }
-        for jp in jp0..<jp1 {
-            let bp = packedB.panel(jp)
-            let j0 = jp * 32, nr = min(32, n - j0)
-            for s in stride(from: 0, to: rows, by: 32) {
-                let aStrip = UnsafePointer(ab + s * kp)
-                let mr = min(32, rows - s), i0 = r0 + s
-                // Full blocks go straight to C (accumulating onto it when asked); edge blocks
-                // through the 32×32 scratch block.
-                let direct = mr == 32 && nr == 32
-                let out = direct ? c + i0 * ldc + j0 : tile
-                let ldo = direct ? ldc : 32
-                let acc: Int32 = direct && accumulate ? 1 : 0
-                switch kernel {
-                case .amx: vidattn_amx_bf16_32x32(kp, aStrip, bp, out, ldo, acc)
-                case .avx512bf16: vidattn_avx512bf16_32x32(kp, aStrip, bp, out, ldo, acc)
-                case .reference: vidattn_bf16_32x32_ref(kp, aStrip, bp, out, ldo, acc)
-                }
-                for r in 0..<mr {
-                    let i = i0 + r
-                    let crow = c + i * ldc + j0
-                    if !direct {
-                        let trow = tile + r * 32
-                        if accumulate {
-                            var j = 0
-                            while j + 16 <= nr { vstore(vload(trow + j) + vload(crow + j), trow + j); j += 16 }
-                            while j < nr { trow[j] += crow[j]; j += 1 }
-                        }
-                        crow.update(from: trow, count: nr)
-                    }
-                    if !epilogue.isNone { applyEpilogue(epilogue, crow, i, j0, nr) }
-                }
+    let ab = UnsafeMutableRawPointer(scratch.p).bindMemory(to: UInt16.self, capacity: b.strips * 32 * kp)
+    let slots = scratch.p + aFloats
+    let epilogueRow = FP32Kernels.selected.epilogueRow
+    @inline(__always) func isDirect(_ s: Int, _ j: Int) -> Bool { s * 32 + 32 <= m && j * 32 + 32 <= n }
+    runReducedGemm(b, amx: kernel == .amx, pack: { s, _ in
+        // Rows rounded to bf16 into the strip's 32×32 blocks (each 16-row half a contiguous
+        // 1 KiB tile); K padding and the rows past m zero.
+        let strip = ab + s * 32 * kp
+        for r in 0..<32 {
+            let i = s * 32 + r
+            if i < m {
+                vidattn_f32_to_bf16_blocks(a + i * lda, k, kp, strip + r * 32, 1024)
+            } else {
+                for kb in 0..<(kp / 32) { (strip + kb * 1024 + r * 32).initialize(repeating: 0, count: 32) }
             }
         }
-        if kernel == .amx { vidattn_amx_end() }
-    }
+    }, block: { s, j, k0, kLen, first, slot, w in
+        // Full blocks accumulate straight in C (onto its old values when asked); edge blocks
+        // in the worker's slot.
+        let direct = isDirect(s, j)
+        let out = direct ? c + s * 32 * ldc + j * 32 : slots + w * slotFloats + slot * 1024
+        let ldo = direct ? ldc : 32
+        let acc: Int32 = !first || (direct && accumulate) ? 1 : 0
+        let aS = UnsafePointer(ab + s * 32 * kp + k0 * 32), bP = packedB.panel(j) + k0 * 32
+        switch kernel {
+        case .amx: vidattn_amx_bf16_32x32(kLen, aS, bP, out, ldo, acc)
+        case .avx512bf16: vidattn_avx512bf16_32x32(kLen, aS, bP, out, ldo, acc)
+        case .reference: vidattn_bf16_32x32_ref(kLen, aS, bP, out, ldo, acc)
+        }
+    }, finish: { s, j, slot, w in
+        let i0 = s * 32, j0 = j * 32, mr = min(32, m - i0), nr = min(32, n - j0)
+        let direct = isDirect(s, j)
+        let tile = slots + w * slotFloats + slot * 1024
+        for r in 0..<mr {
+            let crow = c + (i0 + r) * ldc + j0
+            if !direct {
+                let trow = tile + r * 32
+                if accumulate { for jj in 0..<nr { crow[jj] += trow[jj] } } else { crow.update(from: trow, count: nr) }
+            }
+            if !epilogue.isNone { epilogueRow(epilogue, crow, i0 + r, j0, nr) }
+        }
+    })
     return true
 }

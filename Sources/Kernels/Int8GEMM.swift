@@ -136,65 +136,51 @@ public func gemmInt8(m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedI
     let n = packedB.n, k = packedB.k, kp = packedB.kp, panels = packedB.panels
     if m == 0 || n == 0 { return true }
     FlopCounter.addGemm(2 * m * n * k)
-    let (blockRows, nChunks, items, workers) = blockedItems(m: m, panels: panels, threads: threads)
-    // Per worker (in floats): the int32 result block, the row scales, the int8 A block and
-    // one quantized row.
-    let aWords = blockRows * kp / 4
-    let perWorker = 32 * 32 + blockRows + aWords + kp / 4
-    guard let scratch = ScratchPool.shared.take(workers * perWorker) else { return false }
+    let b = ReducedBlocking(m: m, panels: panels, kp: kp, elemBytes: 1, threads: threads)
+    // Scratch (floats): all of A as int8 strips and the row scales; per worker a 32×32 int32
+    // slot for each panel of a chunk.
+    let aWords = b.strips * 32 * kp / 4, slotWords = b.chunkPanels * 1024
+    guard let scratch = ScratchPool.shared.take(aWords + b.strips * 32 + b.workers * slotWords) else { return false }
     defer { ScratchPool.shared.give(scratch) }
-    let base = scratch.p
+    let ab = UnsafeMutableRawPointer(scratch.p).bindMemory(to: Int8.self, capacity: b.strips * 32 * kp)
+    let rowScale = scratch.p + aWords
+    let slots = UnsafeMutableRawPointer(rowScale + b.strips * 32).bindMemory(to: Int32.self, capacity: b.workers * slotWords)
     let flip: Int32 = kernel == .avx512vnni ? 1 : 0
     let epilogueRow = FP32Kernels.selected.epilogueRow
-    parallelDynamic(items, threads: workers) { item, worker in
-        let rb = item / nChunks, nc = item % nChunks
-        let r0 = rb * blockRows, rows = min(blockRows, m - r0)
-        let jp0 = nc * panels / nChunks, jp1 = (nc + 1) * panels / nChunks
-        let wbase = base + worker * perWorker
-        let tile = UnsafeMutableRawPointer(wbase).bindMemory(to: Int32.self, capacity: 32 * 32)
-        let rowScale = wbase + 32 * 32
-        let ab = UnsafeMutableRawPointer(rowScale + blockRows).bindMemory(to: Int8.self, capacity: blockRows * kp)
-        let row8 = UnsafeMutableRawPointer(rowScale + blockRows + aWords).bindMemory(to: Int8.self, capacity: kp)
-        // Pack: rows quantized into 32-row strips of 32 × 64 blocks (each 16-row half a
-        // contiguous 1 KiB tile); padding is zero (0x80 in the VNNI form).
+    runReducedGemm(b, amx: kernel == .amx, pack: { s, _ in
+        // Rows quantized into the strip's 32 × 64 blocks (each 16-row half a contiguous 1 KiB
+        // tile); padding is zero (0x80 in the VNNI form).
         let pad: Int8 = flip != 0 ? -128 : 0
-        let paddedRows = (rows + 31) / 32 * 32
-        for r in 0..<paddedRows {
-            let strip = ab + (r / 32) * 32 * kp + (r % 32) * 64
-            if r >= rows {
-                rowScale[r] = 0
-                for kb in 0..<(kp / 64) { (strip + kb * 2048).initialize(repeating: pad, count: 64) }
-                continue
-            }
-            rowScale[r] = vidattn_quantize_row_s8(a + (r0 + r) * lda, k, row8, flip)
-            if kp > k { (row8 + k).initialize(repeating: pad, count: kp - k) }
-            for kb in 0..<(kp / 64) { (strip + kb * 2048).update(from: row8 + kb * 64, count: 64) }
-        }
-        if kernel == .amx { vidattn_amx_begin() }
-        for jp in jp0..<jp1 {
-            let bp = packedB.panel(jp)
-            let j0 = jp * 32, nr = min(32, n - j0)
-            let ws = packedB.scales + j0, sums = packedB.colSums + j0
-            for s in stride(from: 0, to: rows, by: 32) {
-                let aStrip = UnsafePointer(ab + s * kp)
-                let mr = min(32, rows - s), i0 = r0 + s
-                switch kernel {
-                case .amx: vidattn_amx_s8_32x32(kp, aStrip, bp, tile, 32)
-                case .avx512vnni:
-                    UnsafeRawPointer(aStrip).withMemoryRebound(to: UInt8.self, capacity: 32 * kp) {
-                        vidattn_avx512vnni_u8s8_32x32(kp, $0, bp, tile, 32)
-                    }
-                case .reference: vidattn_s8_32x32_ref(kp, aStrip, bp, tile, 32)
-                }
-                let cb = c + i0 * ldc + j0
-                vidattn_dequant_i32_32x32(tile, cb, ldc, Int32(mr), Int32(nr), rowScale + s, ws,
-                                          flip != 0 ? sums : nil, accumulate ? 1 : 0)
-                if !epilogue.isNone {
-                    for r in 0..<mr { epilogueRow(epilogue, cb + r * ldc, i0 + r, j0, nr) }
-                }
+        let strip = ab + s * 32 * kp
+        for r in 0..<32 {
+            let i = s * 32 + r
+            if i < m {
+                rowScale[i] = vidattn_quantize_row_s8_blocks(a + i * lda, k, kp, strip + r * 64, 2048, flip)
+            } else {
+                rowScale[i] = 0
+                for kb in 0..<(kp / 64) { (strip + kb * 2048 + r * 64).initialize(repeating: pad, count: 64) }
             }
         }
-        if kernel == .amx { vidattn_amx_end() }
-    }
+    }, block: { s, j, k0, kLen, first, slot, w in
+        let out = slots + w * slotWords + slot * 1024
+        let acc: Int32 = first ? 0 : 1
+        let aS = UnsafePointer(ab + s * 32 * kp + k0 * 32), bP = packedB.panel(j) + k0 * 32
+        switch kernel {
+        case .amx: vidattn_amx_s8_32x32(kLen, aS, bP, out, 32, acc)
+        case .avx512vnni:
+            UnsafeRawPointer(aS).withMemoryRebound(to: UInt8.self, capacity: 32 * kLen) {
+                vidattn_avx512vnni_u8s8_32x32(kLen, $0, bP, out, 32, acc)
+            }
+        case .reference: vidattn_s8_32x32_ref(kLen, aS, bP, out, 32, acc)
+        }
+    }, finish: { s, j, slot, w in
+        let i0 = s * 32, j0 = j * 32, mr = min(32, m - i0), nr = min(32, n - j0)
+        let cb = c + i0 * ldc + j0
+        vidattn_dequant_i32_32x32(slots + w * slotWords + slot * 1024, cb, ldc, Int32(mr), Int32(nr), rowScale + i0,
+                                  packedB.scales + j0, flip != 0 ? packedB.colSums + j0 : nil, accumulate ? 1 : 0)
+        if !epilogue.isNone {
+            for r in 0..<mr { epilogueRow(epilogue, cb + r * ldc, i0 + r, j0, nr) }
+        }
+    })
     return true
 }

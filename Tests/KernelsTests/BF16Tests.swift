@@ -31,6 +31,17 @@ final class BF16Tests: XCTestCase {
                 if x.isNaN { XCTAssertTrue(bf16ToFloat(h).isNaN, "path \(path): NaN"); continue }
                 XCTAssertEqual(h, bf16Round(x), "path \(path): \(x.bitPattern)")
             }
+            // Straight into the strip layout: chunks of 32 at a stride, zeros past k.
+            let k = 203, kp = 224, stride = 40
+            var blocks = [UInt16](repeating: 0xFFFF, count: (kp / 32) * stride)
+            vidattn_f32_to_bf16_blocks_path(Array(xs[0..<k]), k, kp, &blocks, stride, path)
+            for j in 0..<kp {
+                let h = blocks[(j / 32) * stride + j % 32]
+                if j >= k { XCTAssertEqual(h, 0, "path \(path): padding at \(j)"); continue }
+                if xs[j].isNaN { XCTAssertTrue(bf16ToFloat(h).isNaN); continue }
+                XCTAssertEqual(h, bf16Round(xs[j]), "path \(path) blocks: element \(j)")
+            }
+            XCTAssertEqual(blocks[32], 0xFFFF, "nothing written between chunks")
         }
     }
 
@@ -64,7 +75,8 @@ final class BF16Tests: XCTestCase {
     }
 
     func testGemmAgainstRoundedReference() {
-        for (m, k, n) in [(77, 100, 45), (32, 32, 32), (300, 768, 96), (5, 3, 70)] {
+        // The last shapes run K in several chunks and B in several panel chunks (ReducedGEMM).
+        for (m, k, n) in [(77, 100, 45), (32, 32, 32), (300, 768, 96), (5, 3, 70), (70, 1800, 45), (40, 3100, 300)] {
             let a = Buf(m * k, seed: 1), w = Buf(n * k, seed: 2, scale: 0.5), bias = Buf(n, seed: 4)
             let res = Buf(m * n, seed: 5), c0 = Buf(m * n, seed: 6)
             let packed = PackedBF16B(weight: w.p, n: n, k: k, ldw: k)!

@@ -36,6 +36,21 @@ final class Int8Tests: XCTestCase {
         } else {
             print("int8 quantizer: AVX-512 path not run (CPU lacks AVX512BW)")
         }
+        // Straight into the strip layout: chunks of 64 at a stride, padding 0 (0x80 flipped).
+        let kp = 256, stride = 100
+        for path: Int32 in CPU.info.avx512bw != 0 ? [0, 1] : [0] {
+            for flip: Int32 in [0, 1] {
+                var blocks = [Int8](repeating: 7, count: (kp / 64) * stride)
+                let sb = vidattn_quantize_row_s8_blocks_path(x.c, k, kp, &blocks, stride, flip, path)
+                XCTAssertEqual(sb, s0, "path \(path) flip \(flip): scale")
+                for j in 0..<kp {
+                    let want: Int8 = j < k ? q0[j] : 0
+                    XCTAssertEqual(blocks[(j / 64) * stride + j % 64], flip != 0 ? want ^ -128 : want,
+                                   "path \(path) flip \(flip): element \(j)")
+                }
+                XCTAssertEqual(blocks[64], 7, "nothing written between chunks")
+            }
+        }
         let zero = Buf(40)
         for i in 0..<40 { zero.p[i] = 0 }
         var qz = [Int8](repeating: 1, count: 40)
@@ -45,7 +60,8 @@ final class Int8Tests: XCTestCase {
 
     func testKernelsMatchReferenceBitForBit() {
         print("int8 kernels run here: \(runnable.map(\.1).joined(separator: ", "))")
-        for (m, n, k) in [(70, 45, 200), (32, 32, 64), (5, 70, 777)] {
+        // The last shapes run K in several chunks and B in several panel chunks (ReducedGEMM).
+        for (m, n, k) in [(70, 45, 200), (32, 32, 64), (5, 70, 777), (40, 70, 3200), (33, 1300, 2000)] {
             let a = Buf(m * k, seed: 22), w = Buf(n * k, seed: 23), bias = Buf(n, seed: 24), res = Buf(m * n, seed: 25)
             let pb = PackedInt8B(weight: w.c, n: n, k: k, ldw: k)!
             let ep = GemmEpilogue(bias: bias.c, activation: .gelu, residual: res.c, ldResidual: n)

@@ -68,6 +68,11 @@ void vidattn_avx512bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, flo
 void vidattn_f32_to_bf16(const float *src, uint16_t *dst, long n);
 /// The same through a given path (tests): 0 = AVX2 integer rounding, 1 = vcvtne2ps2bf16.
 void vidattn_f32_to_bf16_path(const float *src, uint16_t *dst, long n, int path);
+/// fp32 → bf16 as above, straight into the A-strip layout of the block kernels: chunk kb of
+/// 32 values at dst + kb · stride for kb < kp / 32 (kp a multiple of 32), zeros past k.
+void vidattn_f32_to_bf16_blocks(const float *src, long k, long kp, uint16_t *dst, long stride);
+/// The same through a given path (tests): 0 = AVX2, 1 = AVX512-BF16.
+void vidattn_f32_to_bf16_blocks_path(const float *src, long k, long kp, uint16_t *dst, long stride, int path);
 /// Scalar emulation of the same contract (bf16 products summed in fp32, pair by pair): the
 /// reference that checks the data layout on machines without AMX.
 void vidattn_bf16_32x32_ref(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate);
@@ -80,16 +85,16 @@ void vidattn_bf16_32x32_ref(long kp, const uint16_t *a, const uint16_t *b, float
 //      to kp (a multiple of 64) with zeros (0x80 in the uint8 form);
 //   B: one packed panel of 32 columns, groups of four K values ("VNNI" layout, read by both
 //      tdpbssd and vpdpbusd): element (k, n) at ((k / 4) · 32 + n) · 4 + k % 4;
-//   C: 32 rows of 32 int32 at row stride ldc, overwritten.
+//   C: 32 rows of 32 int32 at row stride ldc, overwritten (accumulate = 0) or added to.
 
 /// The block on AMX (tdpbssd, int8 × int8). Needs AMX-INT8, the permission and
 /// vidattn_amx_begin on this thread.
-void vidattn_amx_s8_32x32(long kp, const int8_t *a, const int8_t *b, int32_t *c, long ldc);
+void vidattn_amx_s8_32x32(long kp, const int8_t *a, const int8_t *b, int32_t *c, long ldc, int accumulate);
 /// The block with AVX512-VNNI (vpdpbusd, uint8 × int8: A holds int8 + 128, so the caller
 /// subtracts 128 · Σ_k B(k, n) per column).
-void vidattn_avx512vnni_u8s8_32x32(long kp, const uint8_t *a, const int8_t *b, int32_t *c, long ldc);
+void vidattn_avx512vnni_u8s8_32x32(long kp, const uint8_t *a, const int8_t *b, int32_t *c, long ldc, int accumulate);
 /// Scalar int8 × int8 reference of the same layout (checks the layout where AMX is absent).
-void vidattn_s8_32x32_ref(long kp, const int8_t *a, const int8_t *b, int32_t *c, long ldc);
+void vidattn_s8_32x32_ref(long kp, const int8_t *a, const int8_t *b, int32_t *c, long ldc, int accumulate);
 /// Quantizes k floats symmetrically: returns scale = max|x| / 127 and stores
 /// round_half_even(x / scale) in [-127, 127] (all zeros and scale 0 for a zero row); with
 /// flip, stores q XOR 0x80 (q + 128 as uint8). Runs under the library's MXCSR (round to
@@ -97,6 +102,12 @@ void vidattn_s8_32x32_ref(long kp, const int8_t *a, const int8_t *b, int32_t *c,
 float vidattn_quantize_row_s8(const float *x, long k, int8_t *dst, int flip);
 /// The same through a given path (tests): 0 = scalar, 1 = AVX-512.
 float vidattn_quantize_row_s8_path(const float *x, long k, int8_t *dst, int flip, int path);
+/// The same quantization straight into the A-strip layout of the block kernels: chunk kb of
+/// 64 values at dst + kb · stride for kb < kp / 64 (kp a multiple of 64), zeros (0x80 with
+/// flip) past k. Returns the scale.
+float vidattn_quantize_row_s8_blocks(const float *x, long k, long kp, int8_t *dst, long stride, int flip);
+/// The same through a given path (tests): 0 = scalar, 1 = AVX-512.
+float vidattn_quantize_row_s8_blocks_path(const float *x, long k, long kp, int8_t *dst, long stride, int flip, int path);
 /// C[r][j] = (accumulate ? C[r][j] : 0) + (tile[r][j] − 128 · col_sums[j]) · (row_scale[r] · col_scale[j])
 /// for r < mr, j < nr (tile: 32 int32 per row; col_sums NULL: no offset, the int8 × int8
 /// kernels). AVX-512 where the CPU has it; the same arithmetic in scalar code otherwise.
