@@ -18,9 +18,10 @@ public enum AttentionPrecision {
     @TaskLocal public static var bf16 = false
 }
 
-/// Below this many keys the bf16 path lost to fp32 on Sapphire Rapids (per-head packing and
-/// per-block tile set-up dominate: swin3d_t's 392-token windows 0.94 s vs 0.52 s of attention,
-/// TimeSformer's 197-token frames 248 vs 190 ms); ViViT's 3137 tokens gained 1.9×.
+/// Below this many keys the bf16 path does not gain on Sapphire Rapids (per-head packing and
+/// per-block tile set-up dominate). One core, `VIDATTN_DEMO_ATTN=HxNxD vidattn-demo`, bf16 vs
+/// fp32 time: 197 tokens (TimeSformer's frames) 0.95, 392 (swin3d_t's windows, d = 32) 1.06,
+/// 1568 tokens 0.69, 3137 (ViViT-B) 0.60.
 public let bf16AttentionMinKeys = 1024
 
 /// Runs fused attention. Returns false only if scratch memory could not be allocated.

@@ -125,6 +125,27 @@ if getenv("VIDATTN_DEMO_SPLIT") != nil {
     exit(0)
 }
 
+if getenv("VIDATTN_DEMO_ATTN") != nil {
+    // Exact attention [12, 3137, 64] with fp32 and with bf16 products, alternating.
+    let spec = String(cString: getenv("VIDATTN_DEMO_ATTN")).split(separator: "x").compactMap { Int($0) }
+    let h = spec.count == 3 ? spec[0] : 12, n = spec.count == 3 ? spec[1] : 3137, d = spec.count == 3 ? spec[2] : 64
+    let q = allocFloats(h * n * d)!, k = allocFloats(h * n * d)!, v = allocFloats(h * n * d)!, o = allocFloats(h * n * d)!
+    fillRandom(q, h * n * d, seed: 3); fillRandom(k, h * n * d, seed: 4); fillRandom(v, h * n * d, seed: 5)
+    let view = { (p: UnsafeMutablePointer<Float>) in HeadView(UnsafePointer(p), batchStride: h * n * d, headStride: n * d, rowStride: d) }
+    let args = AttentionArgs(batch: 1, heads: h, nq: n, nk: n, d: d, q: view(q), k: view(k), v: view(v),
+                             o: HeadView(o, batchStride: h * n * d, headStride: n * d, rowStride: d),
+                             scale: 1 / Float(d).squareRoot())
+    var t32: [Double] = [], t16: [Double] = []
+    for _ in 0..<reps {
+        var t0 = now(); attention(args); t32.append(now() - t0)
+        t0 = now(); AttentionPrecision.$bf16.withValue(true) { _ = attention(args) }; t16.append(now() - t0)
+    }
+    let gf: Double = 4.0 * Double(h * n) * Double(n * d) / 1e9
+    print(fmt("attention [%d, %d, %d]: fp32 %.1f ms (%.0f GF/s), bf16 products %.1f ms (%.0f GF/s, best %.0f)", h, n, d,
+              median(t32) * 1e3, gf / median(t32), median(t16) * 1e3, gf / median(t16), gf / t16.min()!))
+    exit(0)
+}
+
 if getenv("VIDATTN_DEMO_BF16") != nil {
     // bf16 and int8 GEMMs (packed weights, activations rounded / quantized per call) against
     // fp32, same shapes, alternating.

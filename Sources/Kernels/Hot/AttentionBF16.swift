@@ -12,7 +12,7 @@ import CKernels
 // masks are added in fp32, the online softmax updates m, l and O, and P = exp(S − m) rounded
 // to bf16 is already the A strip the P·V product reads (its 32×32 blocks are contiguous).
 
-let bf16KeyBlocks = 4   // 32-key blocks per softmax step (128 keys)
+let bf16KeyBlocks = 8   // 32-key blocks per softmax step (256 keys)
 
 struct BF16AttentionLayout {
     let dp: Int, dPad: Int, dPanels: Int, nkp: Int, keyPanels: Int, qTiles: Int
@@ -28,9 +28,10 @@ struct BF16AttentionLayout {
         vHalves = dPanels * nkp * 32
         qHalves = 32 * dp
     }
-    /// Floats of scratch per worker: K and V panels, the Q strip, S, P, O, m, l.
+    /// Floats of scratch per worker: K and V panels, the Q strip, S, P, O, m, l, and the
+    /// step's new maxima, their finite form and the rescale factors.
     var floats: Int {
-        (kHalves + vHalves + qHalves + bf16KeyBlocks * 1024 + 1) / 2 + bf16KeyBlocks * 1024 + 32 * dPad + 64 + 64
+        (kHalves + vHalves + qHalves + bf16KeyBlocks * 1024 + 1) / 2 + bf16KeyBlocks * 1024 + 32 * dPad + 64 + 64 + 96
     }
 }
 
@@ -46,7 +47,7 @@ func attentionItemsBF16(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ scratch: Uns
     let halves = UnsafeMutableRawPointer(scratch).bindMemory(to: UInt16.self, capacity: L.kHalves + L.vHalves + L.qHalves + bf16KeyBlocks * 1024)
     let kpan = halves, vpan = halves + L.kHalves, qs = vpan + L.vHalves, pb = qs + L.qHalves
     let fl = scratch + (L.kHalves + L.vHalves + L.qHalves + bf16KeyBlocks * 1024 + 1) / 2
-    let s = fl, o = s + bf16KeyBlocks * 1024, m = o + 32 * L.dPad, l = m + 32
+    let s = fl, o = s + bf16KeyBlocks * 1024, m = o + 32 * L.dPad, l = m + 32, step = l + 32
     let amx = unit == .amx
     let kernel = amx ? vidattn_amx_bf16_32x32 : unit == .avx512bf16 ? vidattn_avx512bf16_32x32 : vidattn_bf16_32x32_ref
     if amx { vidattn_amx_begin() }
@@ -58,7 +59,7 @@ func attentionItemsBF16(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ scratch: Uns
             let bh = item / L.qTiles, qt = item % L.qTiles
             let b = bh / a.heads, h = bh % a.heads
             if bh != packedHead { packHeadBF16(a, b, h, L, kpan, vpan, r16); packedHead = bh }
-            bf16QueryTile(a, b, h, qt * 32, L, kpan, vpan, qs, pb, s, o, m, l, r16, kernel)
+            bf16QueryTile(a, b, h, qt * 32, L, kpan, vpan, qs, pb, s, o, m, l, step, r16, kernel)
         }
     }
 }
@@ -90,9 +91,10 @@ func bf16QueryTile(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ L: BF16A
                    _ qs: UnsafeMutablePointer<UInt16>, _ pb: UnsafeMutablePointer<UInt16>,
                    _ s: UnsafeMutablePointer<Float>, _ o: UnsafeMutablePointer<Float>,
                    _ m: UnsafeMutablePointer<Float>, _ l: UnsafeMutablePointer<Float>,
-                   _ r16: UnsafeMutablePointer<UInt16>,
+                   _ step: UnsafeMutablePointer<Float>, _ r16: UnsafeMutablePointer<UInt16>,
                    _ kernel: (Int, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?, Int, Int32) -> Void) {
     let qv = min(32, a.nq - q0), dp = L.dp
+    let mNew = step, mSafe = step + 32, alpha = step + 64
     // scale·Q as one A strip: element (r, i) at (i/32)·1024 + r·32 + i%32; padding zero.
     qs.initialize(repeating: 0, count: L.qHalves)
     let qb = a.q.base + b * a.q.batchStride + h * a.q.headStride
@@ -115,29 +117,37 @@ func bf16QueryTile(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ L: BF16A
         }
         let kv = min(nb * 32, a.nk - key0)
         bf16AddBiasAndMasks(a, b, h, q0, qv, key0, kv, nb, s)
-        // Online softmax per query row over the nb·32 keys of this step.
+        // Online softmax over the nb·32 keys of this step: the new row maxima, the 32
+        // rescale factors at once (two vector exps), then exp(S − m) and the row sums.
         for r in 0..<32 {
             var mx = Vec(repeating: m[r])
             for blk in 0..<nb {
                 let row = s + blk * 1024 + r * 32
-                let x0 = vload(row), x1 = vload(row + 16)
-                mx = mx.replacing(with: x0, where: x0 .> mx)
-                mx = mx.replacing(with: x1, where: x1 .> mx)
+                mx = vmax(mx, vmax(vload(row), vload(row + 16)))
             }
-            let mNew = mx.max(), mOld = m[r]
-            let mSafe: Float = mNew == -.infinity ? 0 : mNew
-            let alpha = mOld == -.infinity ? Float(0) : sexp(mOld - mSafe)
-            let vm = Vec(repeating: mSafe)
+            mNew[r] = treeMax(mx)
+        }
+        for half in 0..<2 {
+            let mo = vload(m + half * 16), mn = vload(mNew + half * 16)
+            let ninf = Vec(repeating: -.infinity)
+            let safe = mn.replacing(with: 0, where: mn .== ninf)
+            var al = vexp(mo - safe)
+            al.replace(with: 0, where: mo .== ninf)
+            vstore(al, alpha + half * 16); vstore(safe, mSafe + half * 16)
+        }
+        for r in 0..<32 {
+            let vm = Vec(repeating: mSafe[r])
             var sum = Vec()
             for blk in 0..<nb {
                 let row = s + blk * 1024 + r * 32
                 let e0 = vexp(vload(row) - vm), e1 = vexp(vload(row + 16) - vm)
                 vstore(e0, row); vstore(e1, row + 16); sum += e0 + e1
             }
-            m[r] = mNew
-            l[r] = l[r] * alpha + sum.sum()
-            if alpha != 1 {
-                let va = Vec(repeating: alpha), orow = o + r * L.dPad
+            let al = alpha[r]
+            m[r] = mNew[r]
+            l[r] = l[r] * al + treeSum(sum)
+            if al != 1 {
+                let va = Vec(repeating: al), orow = o + r * L.dPad
                 for c in stride(from: 0, to: L.dPad, by: 16) { vstore(vload(orow + c) * va, orow + c) }
             }
         }
