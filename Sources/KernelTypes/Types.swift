@@ -176,8 +176,10 @@ public struct KernelTable: @unchecked Sendable {
     /// Tiled attention for items lo..<hi (batch · heads · query tiles) with one worker's scratch.
     public var attentionItems: (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void
     /// bf16 attention (Q·Kᵀ and P·V on a bf16 unit) for items lo..<hi (batch · heads · 32-query
-    /// tiles) with one worker's scratch, on the given block kernel.
-    public var attentionItemsBF16: (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>, BF16Kernel) -> Void
+    /// tiles) with K and V of the (batch, head) pairs from `firstPair` on already packed, one
+    /// worker's scratch, on the given block kernel.
+    public var attentionItemsBF16: (AttentionArgs, Int, Int, Int, UnsafePointer<UInt16>, UnsafeMutablePointer<Float>,
+                                    BF16Kernel) -> Void
     /// Short-sequence attention for (batch, head) items lo..<hi with one worker's scratch.
     public var shortAttentionItems: (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void
     /// Softmax of rows lo..<hi.
@@ -194,7 +196,8 @@ public struct KernelTable: @unchecked Sendable {
                 gemmItem: @escaping (GemmPlan, Int, Int) -> Void,
                 epilogueRow: @escaping (GemmEpilogue, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void,
                 attentionItems: @escaping (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void,
-                attentionItemsBF16: @escaping (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>, BF16Kernel) -> Void,
+                attentionItemsBF16: @escaping (AttentionArgs, Int, Int, Int, UnsafePointer<UInt16>,
+                                               UnsafeMutablePointer<Float>, BF16Kernel) -> Void,
                 shortAttentionItems: @escaping (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void,
                 softmaxRows: @escaping (SoftmaxArgs, Int, Int) -> Void,
                 layerNormRows: @escaping (LayerNormArgs, Int, Int) -> Void,

@@ -49,18 +49,40 @@ public func attention(_ args: AttentionArgs, threads: Int = Threads.count) -> Bo
     return true
 }
 
-/// The bf16 path (Hot/AttentionBF16.swift): items of 32 queries, K and V packed per head.
-func attentionBF16(_ a: AttentionArgs, threads: Int) -> Bool {
-    let items = a.batch * a.heads * ((a.nq + 31) / 32)
-    let workers = min(max(threads, 1), items)
+/// The bf16 path (Hot/AttentionBF16.swift). The (batch, head) pairs go in groups whose packed
+/// K and V (bf16 panels) take at most `bf16PackedBudget` bytes: each group is packed once, in
+/// parallel, then its 32-query tiles are handed out one at a time from a shared counter.
+/// `unit` and `packedBudget` are parameters for the tests (every block kernel; several groups).
+func attentionBF16(_ a: AttentionArgs, threads: Int, unit: BF16Kernel = .current,
+                   packedBudget: Int = bf16PackedBudget) -> Bool {
+    let L = BF16AttentionLayout(a)
+    let pairs = a.batch * a.heads
+    let groupPairs = max(1, min(pairs, packedBudget / (2 * L.headHalves)))
+    let workers = min(max(threads, 1), groupPairs * L.qTiles)
     let perWorker = attentionBF16ScratchPerWorker(a)
-    guard let buf = ScratchPool.shared.take(workers * perWorker) else { return false }
+    let packedFloats = (groupPairs * L.headHalves + 1) / 2
+    guard let buf = ScratchPool.shared.take(packedFloats + workers * perWorker) else { return false }
     defer { ScratchPool.shared.give(buf) }
-    let scratch = buf.p, unit = BF16Kernel.current
+    let packed = UnsafeMutableRawPointer(buf.p).bindMemory(to: UInt16.self, capacity: groupPairs * L.headHalves)
+    let scratch = buf.p + packedFloats
     let run = FP32Kernels.selected.attentionItemsBF16
-    parallelRanges(items, threads: workers) { lo, hi, w in run(a, lo, hi, scratch + w * perWorker, unit) }
+    for p0 in stride(from: 0, to: pairs, by: groupPairs) {
+        let gp = min(groupPairs, pairs - p0)
+        parallelRanges(gp, threads: min(workers, gp)) { lo, hi, w in
+            let row = UnsafeMutableRawPointer(scratch + w * perWorker).bindMemory(to: UInt16.self, capacity: max(L.dp, L.nkp))
+            packHeadsBF16(a, p0 + lo, p0 + hi, packed + lo * L.headHalves, row)
+        }
+        parallelDynamic(gp * L.qTiles, threads: workers) { i, w in
+            let item = p0 * L.qTiles + i
+            run(a, item, item + 1, p0, UnsafePointer(packed), scratch + w * perWorker, unit)
+        }
+    }
     return true
 }
+
+/// Bytes of packed K and V the bf16 attention holds at once (ViViT-B's 12 heads of 3137
+/// tokens take 9.6 MB).
+let bf16PackedBudget = 32 << 20
 
 /// Sequences of at most this many queries (the temporal groups of divided
 /// attention, windows of a few tokens) skip the tiled path, whose 96-query tile

@@ -61,16 +61,14 @@ final class AttentionBF16Tests: XCTestCase {
                     ar.o.base = oRef.p
                     attentionReference(ar)
                     a.o.base = o16.p
-                    let items = h * ((nq + 31) / 32)
-                    let scratch = allocFloats(attentionBF16ScratchPerWorker(a))!
-                    defer { freeFloats(scratch) }
-                    for (unit, name) in us {
+                    // Budget 1 byte of packed K and V: every head is its own group.
+                    for (unit, name) in us { for budget in [1, 1 << 30] {
                         for i in 0..<(h * nq * d) { o16.p[i] = .nan }
-                        FP32Kernels.selected.attentionItemsBF16(a, 0, items, scratch, unit)
+                        XCTAssertTrue(attentionBF16(a, threads: 2, unit: unit, packedBudget: budget))
                         let err = maxAbsDiff(o16.c, oRef.c, h * nq * d); print("bf16 attention \(name) nq=\(nq) nk=\(nk) d=\(d): max error \(err)")
                         XCTAssertLessThanOrEqual(err, 3e-3, "\(name) h=\(h) nq=\(nq) nk=\(nk) d=\(d)")
                         XCTAssertGreaterThan(maxAbsDiff(o16.c, o32.c, h * nq * d), 0, "\(name): same as fp32")
-                    }
+                    } }
                 }
             }
         }

@@ -6,8 +6,8 @@ import CKernels
 // accumulation and the fp32 online softmax (driver: Attention.swift).
 //
 // Per head, K is packed once as bf16 B panels (32 keys per panel, d the reduction axis) and
-// V as B panels (32 of d's columns per panel, keys the reduction axis). Per tile of 32
-// queries, scale·Q becomes one bf16 A strip; for each block of up to 128 keys the scores
+// V as B panels (32 of d's columns per panel, keys the reduction axis), by the driver, for a
+// group of heads shared by all workers. Per tile of 32 queries, scale·Q becomes one bf16 A strip; for each block of up to 128 keys the scores
 // S (32 queries × 32 keys per 32×32 block, row-major) come from the block kernel, bias and
 // masks are added in fp32, the online softmax updates m, l and O, and P = exp(S − m) rounded
 // to bf16 is already the A strip the P·V product reads (its 32×32 blocks are contiguous).
@@ -28,39 +28,49 @@ struct BF16AttentionLayout {
         vHalves = dPanels * nkp * 32
         qHalves = 32 * dp
     }
-    /// Floats of scratch per worker: K and V panels, the Q strip, S, P, O, m, l, and the
-    /// step's new maxima, their finite form and the rescale factors.
+    /// bf16 values of one packed head (K and V panels).
+    var headHalves: Int { kHalves + vHalves }
+    /// Floats of scratch per worker: the Q strip, P, S, O, m, l, and the step's new maxima,
+    /// their finite form and the rescale factors.
     var floats: Int {
-        (kHalves + vHalves + qHalves + bf16KeyBlocks * 1024 + 1) / 2 + bf16KeyBlocks * 1024 + 32 * dPad + 64 + 64 + 96
+        (qHalves + bf16KeyBlocks * 1024 + 1) / 2 + bf16KeyBlocks * 1024 + 32 * dPad + 64 + 96 + max(dp, nkp) / 2 + 16
     }
 }
 
 /// Scratch floats per worker of the bf16 path.
 public func attentionBF16ScratchPerWorker(_ a: AttentionArgs) -> Int { BF16AttentionLayout(a).floats }
 
-/// bf16 attention for items lo..<hi (item = (b · heads + h) · ⌈nq/32⌉ + query tile) with one
+/// bf16 attention for items lo..<hi (item = (b · heads + h) · ⌈nq/32⌉ + query tile), K and V
+/// of pair p = b · heads + h packed at `packed + (p − firstPair) · headHalves`, with one
 /// worker's scratch, on block kernel `unit` (AMX: the tile state is set up here; the scalar
 /// emulation checks the layout on any CPU).
-func attentionItemsBF16(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ scratch: UnsafeMutablePointer<Float>,
-                        _ unit: BF16Kernel) {
+func attentionItemsBF16(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ firstPair: Int, _ packed: UnsafePointer<UInt16>,
+                        _ scratch: UnsafeMutablePointer<Float>, _ unit: BF16Kernel) {
     let L = BF16AttentionLayout(a)
-    let halves = UnsafeMutableRawPointer(scratch).bindMemory(to: UInt16.self, capacity: L.kHalves + L.vHalves + L.qHalves + bf16KeyBlocks * 1024)
-    let kpan = halves, vpan = halves + L.kHalves, qs = vpan + L.vHalves, pb = qs + L.qHalves
-    let fl = scratch + (L.kHalves + L.vHalves + L.qHalves + bf16KeyBlocks * 1024 + 1) / 2
+    let halves = UnsafeMutableRawPointer(scratch).bindMemory(to: UInt16.self, capacity: L.qHalves + bf16KeyBlocks * 1024 + max(L.dp, L.nkp))
+    let qs = halves, pb = qs + L.qHalves, r16 = pb + bf16KeyBlocks * 1024
+    let fl = scratch + (L.qHalves + bf16KeyBlocks * 1024 + max(L.dp, L.nkp) + 1) / 2 + 8
     let s = fl, o = s + bf16KeyBlocks * 1024, m = o + 32 * L.dPad, l = m + 32, step = l + 32
     let amx = unit == .amx
     let kernel = amx ? vidattn_amx_bf16_32x32 : unit == .avx512bf16 ? vidattn_avx512bf16_32x32 : vidattn_bf16_32x32_ref
     if amx { vidattn_amx_begin() }
     defer { if amx { vidattn_amx_end() } }
-    var packedHead = -1
-    withUnsafeTemporaryAllocation(of: UInt16.self, capacity: max(L.dp, L.nkp)) { row16 in
-        let r16 = row16.baseAddress!
-        for item in lo..<hi {
-            let bh = item / L.qTiles, qt = item % L.qTiles
-            let b = bh / a.heads, h = bh % a.heads
-            if bh != packedHead { packHeadBF16(a, b, h, L, kpan, vpan, r16); packedHead = bh }
-            bf16QueryTile(a, b, h, qt * 32, L, kpan, vpan, qs, pb, s, o, m, l, step, r16, kernel)
-        }
+    for item in lo..<hi {
+        let bh = item / L.qTiles, qt = item % L.qTiles
+        let b = bh / a.heads, h = bh % a.heads
+        let kpan = packed + (bh - firstPair) * L.headHalves, vpan = kpan + L.kHalves
+        bf16QueryTile(a, b, h, qt * 32, L, kpan, vpan, qs, pb, s, o, m, l, step, r16, kernel)
+    }
+}
+
+/// Packs K and V of pairs lo..<hi for `attentionItemsBF16`, pair p at dst + (p − lo) · headHalves,
+/// with a scratch row of max(d, nk) bf16 values.
+func packHeadsBF16(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ dst: UnsafeMutablePointer<UInt16>,
+                   _ r16: UnsafeMutablePointer<UInt16>) {
+    let L = BF16AttentionLayout(a)
+    for p in lo..<hi {
+        let kpan = dst + (p - lo) * L.headHalves
+        packHeadBF16(a, p / a.heads, p % a.heads, L, kpan, kpan + L.kHalves, r16)
     }
 }
 
