@@ -182,17 +182,17 @@ public func gemmBF16(m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedB
         case .avx512bf16: vidattn_avx512bf16_32x32(kLen, aS, bP, out, ldo, acc)
         case .reference: vidattn_bf16_32x32_ref(kLen, aS, bP, out, ldo, acc)
         }
-    }, finish: { s, j, slot, w in
-        let i0 = s * 32, j0 = j * 32, mr = min(32, m - i0), nr = min(32, n - j0)
-        let direct = isDirect(s, j)
-        let tile = slots + w * slotFloats + slot * 1024
-        for r in 0..<mr {
-            let crow = c + (i0 + r) * ldc + j0
-            if !direct {
-                let trow = tile + r * 32
+    }, finish: { s, pr, w in
+        let i0 = s * 32, mr = min(32, m - i0), j0 = pr.lowerBound * 32, j1 = min(n, pr.upperBound * 32)
+        for j in pr where !isDirect(s, j) {
+            let tile = slots + w * slotFloats + (j - pr.lowerBound) * 1024, nr = min(32, n - j * 32)
+            for r in 0..<mr {
+                let crow = c + (i0 + r) * ldc + j * 32, trow = tile + r * 32
                 if accumulate { for jj in 0..<nr { crow[jj] += trow[jj] } } else { crow.update(from: trow, count: nr) }
             }
-            if !epilogue.isNone { epilogueRow(epilogue, crow, i0 + r, j0, nr) }
+        }
+        if !epilogue.isNone {
+            for r in 0..<mr { epilogueRow(epilogue, c + (i0 + r) * ldc + j0, i0 + r, j0, j1 - j0) }
         }
     })
     return true

@@ -173,13 +173,16 @@ public func gemmInt8(m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedI
             }
         case .reference: vidattn_s8_32x32_ref(kLen, aS, bP, out, 32, acc)
         }
-    }, finish: { s, j, slot, w in
-        let i0 = s * 32, j0 = j * 32, mr = min(32, m - i0), nr = min(32, n - j0)
-        let cb = c + i0 * ldc + j0
-        vidattn_dequant_i32_32x32(slots + w * slotWords + slot * 1024, cb, ldc, Int32(mr), Int32(nr), rowScale + i0,
-                                  packedB.scales + j0, flip != 0 ? packedB.colSums + j0 : nil, accumulate ? 1 : 0)
+    }, finish: { s, pr, w in
+        let i0 = s * 32, mr = min(32, m - i0), j0 = pr.lowerBound * 32, j1 = min(n, pr.upperBound * 32)
+        for j in pr {
+            let nr = min(32, n - j * 32)
+            vidattn_dequant_i32_32x32(slots + w * slotWords + (j - pr.lowerBound) * 1024, c + i0 * ldc + j * 32, ldc,
+                                      Int32(mr), Int32(nr), rowScale + i0, packedB.scales + j * 32,
+                                      flip != 0 ? packedB.colSums + j * 32 : nil, accumulate ? 1 : 0)
+        }
         if !epilogue.isNone {
-            for r in 0..<mr { epilogueRow(epilogue, cb + r * ldc, i0 + r, j0, nr) }
+            for r in 0..<mr { epilogueRow(epilogue, c + (i0 + r) * ldc + j0, i0 + r, j0, j1 - j0) }
         }
     })
     return true

@@ -12,7 +12,7 @@ import CKernels
 // best of 10): this order 1,050–1,100 GFLOP/s against 550–600 for the row-block order it
 // replaced (A streaming from L2 past a B panel that no longer fit in L1). The partial sums
 // of the blocks a strip × panel chunk owns stay in place across K chunks (in C for full
-// fp32 blocks, else in a per-worker slot), so `finish` sees each block once, complete.
+// fp32 blocks, else in a per-worker slot), so `finish` sees each strip × chunk once, complete.
 
 /// How the bf16 and int8 GEMMs cut their work.
 struct ReducedBlocking {
@@ -53,12 +53,13 @@ struct ReducedBlocking {
 /// Runs `pack(strip, worker)` for every strip (all of A), then the blocked loop: for each
 /// item's strips, K chunks and panels, `block(strip, panel, k0, kLen, first, slot, worker)`
 /// (first: the strip's first K chunk; slot: the panel's index within its chunk), and after a
-/// strip's last K chunk `finish(strip, panel, slot, worker)` for each panel of the chunk.
+/// strip's last K chunk `finish(strip, panels, worker)` once for the chunk's panels (slot of
+/// panel j: j − panels.lowerBound), so row-wise work sees the chunk's columns in one piece.
 /// With `amx`, each worker's tiles are configured for its items and released after.
 func runReducedGemm(_ b: ReducedBlocking, amx: Bool,
                     pack: (_ strip: Int, _ worker: Int) -> Void,
                     block: (_ strip: Int, _ panel: Int, _ k0: Int, _ kLen: Int, _ first: Bool, _ slot: Int, _ worker: Int) -> Void,
-                    finish: (_ strip: Int, _ panel: Int, _ slot: Int, _ worker: Int) -> Void) {
+                    finish: (_ strip: Int, _ panels: Range<Int>, _ worker: Int) -> Void) {
     parallelFor(b.strips, threads: b.packWorkers) { s, w in pack(s, w) }
     parallelDynamic(b.items, threads: b.workers) { item, worker in
         let pr = b.panelRange(item % b.chunks), sr = b.stripRange(item / b.chunks)
@@ -68,7 +69,7 @@ func runReducedGemm(_ b: ReducedBlocking, amx: Bool,
                 let kLen = min(b.kc, b.kp - k0)
                 for j in pr { block(s, j, k0, kLen, k0 == 0, j - pr.lowerBound, worker) }
             }
-            for j in pr { finish(s, j, j - pr.lowerBound, worker) }
+            finish(s, pr, worker)
         }
         if amx { vidattn_amx_end() }
     }

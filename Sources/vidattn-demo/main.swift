@@ -125,6 +125,20 @@ if getenv("VIDATTN_DEMO_SPLIT") != nil {
     exit(0)
 }
 
+if getenv("VIDATTN_DEMO_ACT") != nil {
+    // Activations over fc1's output of TimeSformer-B (1569 × 3072), one thread.
+    let n = 1569 * 3072
+    let x = allocFloats(n)!, y = allocFloats(n)!
+    fillRandom(x, n, seed: 9)
+    for i in 0..<n { x[i] *= 4 }
+    for act in [Activation.gelu, .geluTanh, .none] {
+        var ts: [Double] = []
+        for _ in 0..<reps { let t0 = now(); activation(act, x, y, n); ts.append(now() - t0) }
+        print("\(act): " + fmt("%.2f ms, %.2f ns/value", median(ts) * 1e3, median(ts) * 1e9 / Double(n)))
+    }
+    exit(0)
+}
+
 if getenv("VIDATTN_DEMO_ATTN") != nil {
     // Exact attention [12, 3137, 64] with fp32 and with bf16 products, alternating.
     let spec = String(cString: getenv("VIDATTN_DEMO_ATTN")).split(separator: "x").compactMap { Int($0) }
