@@ -139,6 +139,24 @@ if getenv("VIDATTN_DEMO_ACT") != nil {
     exit(0)
 }
 
+if getenv("VIDATTN_DEMO_COLD") != nil {
+    // bf16 GEMM 1568×768→2304 with one weight (hot in cache) and cycling through 40 weights
+    // (140 MB of bf16 panels, more than L3: each call streams its weight from memory).
+    let m = 1568, k = 768, n = 2304
+    let a = allocFloats(m * k)!, w = allocFloats(n * k)!, c = allocFloats(m * n)!
+    fillRandom(a, m * k, seed: 1); fillRandom(w, n * k, seed: 2)
+    let ws = (0..<40).map { _ in PackedBF16B(weight: w, n: n, k: k, ldw: k)! }
+    var hot: [Double] = [], cold: [Double] = []
+    for r in 0..<(4 * reps) {
+        var t0 = now(); _ = gemmBF16(m: m, a: a, lda: k, packedB: ws[0], accumulate: false, c: c, ldc: n); hot.append(now() - t0)
+        t0 = now(); _ = gemmBF16(m: m, a: a, lda: k, packedB: ws[1 + r % 39], accumulate: false, c: c, ldc: n); cold.append(now() - t0)
+    }
+    let gf = 2.0 * Double(m * n * k) / 1e9
+    print(fmt("bf16 %dx%d->%d: hot weight %.2f ms (%.0f GF/s), cold weight %.2f ms (%.0f GF/s)", m, k, n,
+              median(hot) * 1e3, gf / median(hot), median(cold) * 1e3, gf / median(cold)))
+    exit(0)
+}
+
 if getenv("VIDATTN_DEMO_ATTN") != nil {
     // Exact attention [12, 3137, 64] with fp32 and with bf16 products, alternating.
     let spec = String(cString: getenv("VIDATTN_DEMO_ATTN")).split(separator: "x").compactMap { Int($0) }
