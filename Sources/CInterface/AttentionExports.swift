@@ -60,7 +60,7 @@ public func vidattn_attn_trajectory(_ batch: Int64, _ heads: Int64, _ frames: In
         let c = Int(heads * d)
         let weights = try TrajectoryWeights(channels: c, projQ: try nonNull(projQ, "proj_q_weight"), projQBias: projQBias,
                                             projKV: try nonNull(projKV, "proj_kv_weight"), projKVBias: projKVBias)
-        var generated: [Float] = []
+        var generated: Tensor? = nil
         let approx: TrajectoryApprox
         switch p.approx.rawValue {
         case VIDATTN_APPROX_NONE.rawValue: approx = .none
@@ -71,17 +71,17 @@ public func vidattn_attn_trajectory(_ batch: Int64, _ heads: Int64, _ frames: In
             try require(p.performer_features > 0 && p.performer_features <= 1 << 20,
                         "performer_features must be in 1...\(1 << 20) (got \(p.performer_features))")
             if p.performer_projection == nil {
-                generated = performerProjection(features: Int(p.performer_features), dim: Int(d), seed: p.performer_seed)
+                generated = try performerProjection(features: Int(p.performer_features), dim: Int(d), seed: p.performer_seed)
             }
             approx = .none  // replaced below, inside the buffer's lifetime
         default:
             throw VidAttnError(.invalidArgument, "unknown approximation \(p.approx.rawValue)")
         }
-        try generated.withUnsafeBufferPointer { gen in
-            var a = approx
-            if p.approx.rawValue == VIDATTN_APPROX_PERFORMER.rawValue {
-                a = .performer(projection: p.performer_projection ?? gen.baseAddress!, features: Int(p.performer_features))
-            }
+        var a = approx
+        if p.approx.rawValue == VIDATTN_APPROX_PERFORMER.rawValue {
+            a = .performer(projection: p.performer_projection ?? generated!.pointer, features: Int(p.performer_features))
+        }
+        try withExtendedLifetime(generated) {
             try Ops.trajectoryAttention(batch: Int(batch), heads: Int(heads), frames: Int(frames), patches: Int(patches),
                                         headDim: Int(d), q: q, k: k, v: v, weights: weights, out: out,
                                         useOriginalCode: p.use_original_code != 0, approx: a,
@@ -108,8 +108,8 @@ public func vidattn_performer_projection(_ features: Int64, _ d: Int64, _ seed: 
         try require(features > 0 && d > 0 && features <= 1 << 20 && d <= 1 << 16,
                     "features and d must be positive and reasonable (got \(features), \(d))")
         let dst = try nonNull(projection, "projection")
-        let omega = performerProjection(features: Int(features), dim: Int(d), seed: seed)
-        omega.withUnsafeBufferPointer { dst.update(from: $0.baseAddress!, count: omega.count) }
+        let omega = try performerProjection(features: Int(features), dim: Int(d), seed: seed)
+        dst.update(from: omega.pointer, count: omega.count)
     }
 }
 

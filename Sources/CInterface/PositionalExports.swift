@@ -1,9 +1,7 @@
 // C exports of the positional pieces (rotary tables, token shift, GEGLU).
 import VidAttn
 
-private func copyOut(_ a: [Float], _ p: UnsafeMutablePointer<Float>) {
-    a.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: a.count) }
-}
+private func copyOut(_ t: Tensor, _ p: UnsafeMutablePointer<Float>) { p.update(from: t.pointer, count: t.count) }
 
 @_cdecl("vidattn_rotary_time_table")
 public func vidattn_rotary_time_table(_ frames: Int64, _ dim: Int64, _ consistent: Int32,
@@ -12,7 +10,7 @@ public func vidattn_rotary_time_table(_ frames: Int64, _ dim: Int64, _ consisten
         try require(frames > 0 && dim > 0 && dim % 2 == 0 && frames * dim <= 1 << 30,
                     "frames must be positive and dim positive and even (got \(frames), \(dim))")
         let s = try nonNull(sin, "sin"), c = try nonNull(cos, "cos")
-        let t = Rotary.timeTable(frames: Int(frames), dim: Int(dim), consistent: consistent != 0)
+        let t = try Rotary.timeTable(frames: Int(frames), dim: Int(dim), consistent: consistent != 0)
         copyOut(t.sin, s); copyOut(t.cos, c)
     }
 }
@@ -25,7 +23,7 @@ public func vidattn_rotary_image_table(_ h: Int64, _ w: Int64, _ dim: Int64, _ m
                     "h, w must be positive and dim a positive multiple of 4 (got \(h), \(w), \(dim))")
         try require(maxFreq > 0 && maxFreq.isFinite, "max_freq must be positive")
         let s = try nonNull(sin, "sin"), c = try nonNull(cos, "cos")
-        let t = Rotary.imageTable(h: Int(h), w: Int(w), dim: Int(dim), maxFreq: maxFreq)
+        let t = try Rotary.imageTable(h: Int(h), w: Int(w), dim: Int(dim), maxFreq: maxFreq)
         copyOut(t.sin, s); copyOut(t.cos, c)
     }
 }

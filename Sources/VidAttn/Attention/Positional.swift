@@ -11,41 +11,54 @@ public enum Rotary {
     /// the adjacent-pair rotation mixes two different angles (the reference's quirk,
     /// reproduced by default); `consistent` repeats each angle for its pair instead,
     /// which makes ⟨R_t q, R_s k⟩ depend on t − s only.
-    public static func timeTable(frames: Int, dim: Int, consistent: Bool = false) -> (sin: [Float], cos: [Float]) {
+    public static func timeTable(frames: Int, dim: Int, consistent: Bool = false) throws -> RotaryTable {
         let half = dim / 2
-        var s = [Float](repeating: 0, count: frames * dim), c = s
-        for t in 0..<frames {
+        let t = try RotaryTable(rows: frames, dim: dim)
+        for f in 0..<frames {
             for j in 0..<dim {
                 let i = consistent ? (j / 2) % max(half, 1) : j % max(half, 1)
                 let invFreq = 1 / powf(10000, Float(2 * i) / Float(dim))
-                let a = Float(t) * invFreq
-                s[t * dim + j] = sinf(a); c[t * dim + j] = cosf(a)
+                let a = Float(f) * invFreq
+                t.sin.data[f * dim + j] = sinf(a); t.cos.data[f * dim + j] = cosf(a)
             }
         }
-        return (s, c)
+        return t
     }
 
     /// Image table [h·w, dim] of `AxialRotaryEmbedding(dim, maxFreq)`: per patch (i, j),
     /// [π·y_i·scale_k]_k ++ [π·x_j·scale_k]_k with y, x = linspace(−1, 1) and
     /// scale_k log-spaced from 1 to maxFreq/2 (dim/4 of them), each entry duplicated
     /// for its adjacent pair.
-    public static func imageTable(h: Int, w: Int, dim: Int, maxFreq: Float = 10) -> (sin: [Float], cos: [Float]) {
+    public static func imageTable(h: Int, w: Int, dim: Int, maxFreq: Float = 10) throws -> RotaryTable {
         let K = dim / 4
         let top = logf(maxFreq / 2) / logf(2)
-        let scales: [Float] = (0..<K).map { k in K == 1 ? 1 : powf(2, Float(k) * top / Float(K - 1)) }
+        func scale(_ k: Int) -> Float { K == 1 ? 1 : powf(2, Float(k) * top / Float(K - 1)) }
         func lin(_ n: Int, _ i: Int) -> Float { n == 1 ? -1 : -1 + 2 * Float(i) / Float(n - 1) }
-        var s = [Float](repeating: 0, count: h * w * dim), c = s
+        let t = try RotaryTable(rows: h * w, dim: dim)
+        let s = t.sin.data, c = t.cos.data
         for i in 0..<h { for j in 0..<w {
             let row = (i * w + j) * dim
             for k in 0..<K {
-                let ay = lin(h, i) * scales[k] * Float.pi, ax = lin(w, j) * scales[k] * Float.pi
+                let ay = lin(h, i) * scale(k) * Float.pi, ax = lin(w, j) * scale(k) * Float.pi
                 for (slot, a) in [(k, ay), (K + k, ax)] {
                     s[row + 2 * slot] = sinf(a); s[row + 2 * slot + 1] = sinf(a)
                     c[row + 2 * slot] = cosf(a); c[row + 2 * slot + 1] = cosf(a)
                 }
             }
         } }
-        return (s, c)
+        return t
+    }
+}
+
+/// A rotary table: sin and cos, [rows, dim] each (counted allocations, like every tensor).
+public struct RotaryTable {
+    public let sin: Tensor, cos: Tensor
+    public var rows: Int { sin.shape[0] }
+    public var dim: Int { sin.shape[1] }
+
+    /// Zeroed tables of `rows` × `dim`.
+    public init(rows: Int, dim: Int) throws {
+        sin = try Tensor(zeros: [rows, dim]); cos = try Tensor(zeros: [rows, dim])
     }
 }
 

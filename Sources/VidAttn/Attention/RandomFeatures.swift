@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Kernels
 // Seeded Gaussian orthogonal random features for Performer (FAVOR+).
 //
 // Follows the construction of docs/attention.md (blocks of d orthonormal rows
@@ -46,33 +47,38 @@ public struct SeededNormal {
     }
 }
 
-/// Ω [m, d] row-major: orthonormal d-row blocks scaled by χ(d) row norms.
-public func performerProjection(features m: Int, dim d: Int, seed: UInt64) -> [Float] {
+/// Ω [m, d] row-major: orthonormal d-row blocks scaled by χ(d) row norms. Every buffer,
+/// the Gram–Schmidt scratch included, comes from the counted allocator.
+public func performerProjection(features m: Int, dim d: Int, seed: UInt64) throws -> Tensor {
     var rng = SeededNormal(seed: seed)
-    var omega = [Float](repeating: 0, count: m * d)
+    let omega = try Tensor(shape: [m, d])
+    // g: a Gaussian d×d; q: its orthonormalised columns, q[c·d + i] = component i of column c.
+    guard let dd = checkedProduct(d, d), let g = allocCounted(Double.self, dd), let q = allocCounted(Double.self, dd),
+          let col = allocCounted(Double.self, d) else {
+        throw VidAttnError(.outOfMemory, "performer projection: cannot allocate \(d)×\(d) scratch")
+    }
+    defer { freeCounted(g); freeCounted(q); freeCounted(col) }
     var row = 0
     while row < m {
         // Gaussian d×d, Gram–Schmidt (twice, for stability) on its columns.
-        var g = [Double](repeating: 0, count: d * d)
         for i in 0..<(d * d) { g[i] = rng.next() }
-        var q = [[Double]](repeating: [Double](repeating: 0, count: d), count: d)  // q[c] = column c
         for c in 0..<d {
-            var col = (0..<d).map { g[$0 * d + c] }
+            for i in 0..<d { col[i] = g[i * d + c] }
             for _ in 0..<2 {
                 for p in 0..<c {
                     var dot = 0.0
-                    for i in 0..<d { dot += q[p][i] * col[i] }
-                    for i in 0..<d { col[i] -= dot * q[p][i] }
+                    for i in 0..<d { dot += q[p * d + i] * col[i] }
+                    for i in 0..<d { col[i] -= dot * q[p * d + i] }
                 }
             }
             var n = 0.0
             for i in 0..<d { n += col[i] * col[i] }
             n = n.squareRoot()
-            q[c] = col.map { $0 / n }
+            for i in 0..<d { q[c * d + i] = col[i] / n }
         }
         // Rows of Qᵀ are the columns of Q.
         for c in 0..<d where row < m {
-            for i in 0..<d { omega[row * d + i] = Float(q[c][i]) }
+            for i in 0..<d { omega.data[row * d + i] = Float(q[c * d + i]) }
             row += 1
         }
     }
@@ -80,7 +86,7 @@ public func performerProjection(features m: Int, dim d: Int, seed: UInt64) -> [F
         var n = 0.0
         for _ in 0..<d { let z = rng.next(); n += z * z }
         let s = Float(n.squareRoot())
-        for i in 0..<d { omega[r * d + i] *= s }
+        for i in 0..<d { omega.data[r * d + i] *= s }
     }
     return omega
 }

@@ -21,27 +21,24 @@ extension Ops {
         if G == 0 { return }
         let z = try nonNull(z, "z"), y = try nonNull(y, "y"), table = try nonNull(table, "temporal table")
         let d = C / nh
-        var bias = [Float](repeating: 0, count: nh * T * T)
-        for h in 0..<nh { for i in 0..<T { for j in 0..<T { bias[(h * T + i) * T + j] = table[(i - j + T - 1) * nh + h] } } }
-        guard let bufs = ScratchPool.shared.take(rows * 3 * C, rows * C) else {
+        guard let bufs = ScratchPool.shared.take(rows * 3 * C, rows * C, nh * T * T) else {
             throw VidAttnError(.outOfMemory, "temporal attention: cannot allocate \(rows)×\(3 * C)")
         }
         defer { bufs.forEach(ScratchPool.shared.give) }
-        let qkvBuf = bufs[0], ob = bufs[1]
+        let qkvBuf = bufs[0], ob = bufs[1], bias = bufs[2].p
+        for h in 0..<nh { for i in 0..<T { for j in 0..<T { bias[(h * T + i) * T + j] = table[(i - j + T - 1) * nh + h] } } }
         guard Kernels.sgemm(transA: false, m: rows, k: C, alpha: 1, a: z, lda: C, packedB: qkv, beta: 0, c: qkvBuf.p,
                             ldc: 3 * C, epilogue: GemmEpilogue(bias: qkvBias)) else {
             throw VidAttnError(.outOfMemory, "temporal attention: GEMM scratch")
         }
-        let ok: Bool = bias.withUnsafeBufferPointer { bp in
-            let view = { (off: Int) in
-                HeadView(UnsafePointer(qkvBuf.p + off), batchStride: T * 3 * C, headStride: d, rowStride: 3 * C)
-            }
-            var a = AttentionArgs(batch: G, heads: nh, nq: T, nk: T, d: d, q: view(0), k: view(C), v: view(2 * C),
-                                  o: HeadView(ob.p, batchStride: T * C, headStride: d, rowStride: C),
-                                  scale: 1 / Float(d).squareRoot())
-            a.bias = HeadView(bp.baseAddress!, batchStride: 0, headStride: T * T, rowStride: T)
-            return Kernels.attention(a)
+        let view = { (off: Int) in
+            HeadView(UnsafePointer(qkvBuf.p + off), batchStride: T * 3 * C, headStride: d, rowStride: 3 * C)
         }
+        var a = AttentionArgs(batch: G, heads: nh, nq: T, nk: T, d: d, q: view(0), k: view(C), v: view(2 * C),
+                              o: HeadView(ob.p, batchStride: T * C, headStride: d, rowStride: C),
+                              scale: 1 / Float(d).squareRoot())
+        a.bias = HeadView(UnsafePointer(bias), batchStride: 0, headStride: T * T, rowStride: T)
+        let ok = Kernels.attention(a)
         guard ok, Kernels.sgemm(transA: false, m: rows, k: C, alpha: 1, a: ob.p, lda: C, packedB: proj, beta: 0,
                                 c: y, ldc: C, epilogue: GemmEpilogue(bias: projBias)) else {
             throw VidAttnError(.outOfMemory, "temporal attention: scratch")

@@ -93,7 +93,7 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
 
     /// PreNorm attention over G sequences of L tokens (rows of x), result into y.
     /// table: rotary rows for tokens (skipping token 0 of each sequence when skipFirst).
-    func attend(_ a: Attn, _ x: UnsafePointer<Float>, G: Int, L: Int, table: (sin: [Float], cos: [Float])?,
+    func attend(_ a: Attn, _ x: UnsafePointer<Float>, G: Int, L: Int, table: RotaryTable?,
                 skipFirst: Bool, into y: UnsafeMutablePointer<Float>) throws {
         let D = hiddenSize, d = dimHead, H = heads, rows = G * L
         let xn = try Tensor(shape: [rows, D]), qkv = try Tensor(shape: [rows, 3 * D])
@@ -107,11 +107,9 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
         } } }
         if let table {
             let start = skipFirst ? 1 : 0
-            try table.sin.withUnsafeBufferPointer { sp in try table.cos.withUnsafeBufferPointer { cp in
-                for gh in 0..<(G * H) { for buf in [q.data, k.data] {
-                    try Ops.applyRotary(rows: L - start, d: d, x: buf + (gh * L + start) * d, sin: sp.baseAddress,
-                                        cos: cp.baseAddress, tableRows: table.sin.count / d, tableDim: d)
-                } }
+            for gh in 0..<(G * H) { for buf in [q.data, k.data] {
+                try Ops.applyRotary(rows: L - start, d: d, x: buf + (gh * L + start) * d, sin: table.sin.pointer,
+                                    cos: table.cos.pointer, tableRows: table.rows, tableDim: d)
             } }
         }
         let o = try Tensor(shape: [G, H, L, d])
@@ -124,10 +122,15 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
         default:
             if parity {
                 // Linear attention on the raw q, k: (q·(kᵀv)) / (q·Σk), no feature map, no ε.
+                // Double accumulation: the denominators can come close to zero (docs/models.md).
+                guard let ctx = allocCounted(Double.self, d * d + d) else {
+                    throw VidAttnError(.outOfMemory, "linear attention: cannot allocate \(d)×\(d) context")
+                }
+                defer { freeCounted(ctx) }
+                let ks = ctx + d * d
                 for gh in 0..<(G * H) {
                     let qh = q.pointer + gh * L * d, kh = k.pointer + gh * L * d, vh = v.pointer + gh * L * d
-                    // Double accumulation: the denominators can come close to zero (docs/models.md).
-                    var ctx = [Double](repeating: 0, count: d * d), ks = [Double](repeating: 0, count: d)
+                    ctx.initialize(repeating: 0, count: d * d + d)
                     for t in 0..<L { for i in 0..<d {
                         let kv = Double(kh[t * d + i])
                         ks[i] += kv
@@ -189,8 +192,8 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
             (x.data + (b * S + 1) * D).update(from: emb.pointer + b * N * D, count: N * D)
             if let pos { for t in 0..<S { for c in 0..<D { x.data[(b * S + t) * D + c] += pos.data[t * D + c] } } }
         }
-        let timeTab = rotary ? Rotary.timeTable(frames: F, dim: dimHead) : nil
-        let imageTab = rotary ? Rotary.imageTable(h: hp, w: wp, dim: dimHead) : nil
+        let timeTab = rotary ? try Rotary.timeTable(frames: F, dim: dimHead) : nil
+        let imageTab = rotary ? try Rotary.imageTable(h: hp, w: wp, dim: dimHead) : nil
         // Token r (frame-major) → (time group, slot) and (space group, slot).
         let tg: (Int) -> (Int, Int) = parity ? { ($0 / F, $0 % F) } : { ($0 % P, $0 / P) }
         let sg: (Int) -> (Int, Int) = parity ? { ($0 % F, $0 / F) } : { ($0 / P, $0 % P) }

@@ -30,7 +30,7 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
 
     struct Block {
         let norm1: LayerNormP, qkv: Linear, proj: Linear, norm2: LayerNormP, fc1: Linear, fc2: Linear
-        let traj: TrajectoryWeights?, omega: [Float]?
+        let traj: TrajectoryWeights?, omega: Tensor?
         let norm3: LayerNormP?, tQKV: Linear?, tProj: Linear?
     }
 
@@ -103,7 +103,7 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
         for i in 0..<depth {
             let p = "blocks.\(i)."
             var traj: TrajectoryWeights? = nil
-            var omega: [Float]? = nil
+            var omega: Tensor? = nil
             if attnLayer == "trajectory" {
                 let wq = try w.tensor(p + "attn.proj_q.weight", shape: [C, C])
                 let bq = qkvBias ? try w.tensor(p + "attn.proj_q.bias", shape: [C]) : nil
@@ -116,10 +116,9 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
                         guard info.shape.count == 2, info.shape[1] == d else {
                             throw VidAttnError(.shapeMismatch, "\(p)attn.performer_projection has shape \(info.shape), expected [m, \(d)]")
                         }
-                        let t = try w.tensor(p + "attn.performer_projection", shape: info.shape)
-                        omega = Array(UnsafeBufferPointer(start: t.pointer, count: t.count))
+                        omega = try w.tensor(p + "attn.performer_projection", shape: info.shape)
                     } else {
-                        omega = performerProjection(features: 256, dim: d, seed: UInt64(seed + i))
+                        omega = try performerProjection(features: 256, dim: d, seed: UInt64(seed + i))
                     }
                 }
             }
@@ -246,12 +245,10 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
                 default: mode = .none
                 }
                 if approx == "performer", let om = blk.omega {
-                    try om.withUnsafeBufferPointer { op in
-                        try Ops.trajectoryAttention(batch: B, heads: heads, frames: F, patches: P, headDim: d, q: q.pointer,
-                                                    k: k.pointer, v: v.pointer, weights: blk.traj!, out: a.data,
-                                                    useOriginalCode: useOriginal,
-                                                    approx: .performer(projection: op.baseAddress!, features: om.count / d))
-                    }
+                    try Ops.trajectoryAttention(batch: B, heads: heads, frames: F, patches: P, headDim: d, q: q.pointer,
+                                                k: k.pointer, v: v.pointer, weights: blk.traj!, out: a.data,
+                                                useOriginalCode: useOriginal,
+                                                approx: .performer(projection: om.pointer, features: om.count / d))
                 } else {
                     try Ops.trajectoryAttention(batch: B, heads: heads, frames: F, patches: P, headDim: d, q: q.pointer,
                                                 k: k.pointer, v: v.pointer, weights: blk.traj!, out: a.data,

@@ -88,8 +88,8 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
             (x.data + (b * T + 1) * D).update(from: emb.pointer + b * N * D, count: N * D)
             if let pos { for t in 0..<T { for c in 0..<D { x.data[(b * T + t) * D + c] += pos.data[t * D + c] } } }
         }
-        let timeTab = rotary ? Rotary.timeTable(frames: F, dim: dimHead, consistent: consistentRoPE) : nil
-        let imageTab = rotary ? Rotary.imageTable(h: hp, w: wp, dim: dimHead) : nil
+        let timeTab = rotary ? try Rotary.timeTable(frames: F, dim: dimHead, consistent: consistentRoPE) : nil
+        let imageTab = rotary ? try Rotary.imageTable(h: hp, w: wp, dim: dimHead) : nil
         // CLS key mask: tokens of padded frames are never attended by the CLS query.
         var clsMask: [UInt8] = []
         if let fm = options.frameMask {
@@ -111,36 +111,32 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
             try Ops.tokenShift(batch: B, frames: F, patches: P, channels: D, x: y.pointer, y: ys.data)
             return ys.pointer
         }
-        func attention(_ a: Attn, _ grouping: DividedGrouping, _ table: (sin: [Float], cos: [Float])?) throws {
+        func attention(_ a: Attn, _ grouping: DividedGrouping, _ table: RotaryTable?) throws {
             let inp = try prenorm(a.norm)
             try a.qkv(inp, rows: rows, into: qkv.data)
             // Split heads: qkv row [q (h d) | k | v] → [B, H, T, d]; kr = k, then q and kr of
             // the patch rows rotate (time groups by frame, space groups by patch position).
             let positions = (0..<N).map { grouping == .time ? $0 / P : $0 % P }
             if let table {
-                let tableRows = table.sin.count / dimHead
-                try require(table.cos.count == table.sin.count && positions.allSatisfy { $0 < tableRows },
-                            "rotary table of \(tableRows) rows is too short for this input")
+                try require(positions.allSatisfy { $0 < table.rows },
+                            "rotary table of \(table.rows) rows is too short for this input")
             }
             let (qd, kd, vd, krd, src0) = (q.data, k.data, v.data, kr.data, qkv.pointer)
             let (H, dh) = (heads, dimHead)
+            let sinP = table?.sin.pointer, cosP = table?.cos.pointer
             positions.withUnsafeBufferPointer { pp in
-                (table?.sin ?? []).withUnsafeBufferPointer { sp in
-                    (table?.cos ?? []).withUnsafeBufferPointer { cp in
-                        parallelFor(B * H) { bh, _ in
-                            let b = bh / H, h = bh % H
-                            for t in 0..<T {
-                                let src = src0 + (b * T + t) * 3 * inner + h * dh, off = (bh * T + t) * dh
-                                (qd + off).update(from: src, count: dh)
-                                (kd + off).update(from: src + inner, count: dh)
-                                (krd + off).update(from: src + inner, count: dh)
-                                (vd + off).update(from: src + 2 * inner, count: dh)
-                            }
-                            if let s = sp.baseAddress, let c = cp.baseAddress, table != nil {
-                                rotateRows(N, dh, qd + (bh * T + 1) * dh, dh, s, c, pp.baseAddress)
-                                rotateRows(N, dh, krd + (bh * T + 1) * dh, dh, s, c, pp.baseAddress)
-                            }
-                        }
+                parallelFor(B * H) { bh, _ in
+                    let b = bh / H, h = bh % H
+                    for t in 0..<T {
+                        let src = src0 + (b * T + t) * 3 * inner + h * dh, off = (bh * T + t) * dh
+                        (qd + off).update(from: src, count: dh)
+                        (kd + off).update(from: src + inner, count: dh)
+                        (krd + off).update(from: src + inner, count: dh)
+                        (vd + off).update(from: src + 2 * inner, count: dh)
+                    }
+                    if let s = sinP, let c = cosP {
+                        rotateRows(N, dh, qd + (bh * T + 1) * dh, dh, s, c, pp.baseAddress)
+                        rotateRows(N, dh, krd + (bh * T + 1) * dh, dh, s, c, pp.baseAddress)
                     }
                 }
             }
