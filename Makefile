@@ -71,7 +71,7 @@ C_MODELS := vivit vivit_v5names vivit_sharded vivit_bf16 timesformer_divided tim
             swin3d timesformer_pytorch_rotary timesformer_pytorch_learned timesformer_pytorch_shift \
             motionformer_trajectory motionformer_joint motionformer_divided fasttimesformer_regular_divided \
             fasttimesformer_fastformer_divided fasttimesformer_fastformer_joint \
-            motionformer_orig_traj_336 motionformer_orig_traj_new_80 motionformer_orig_nystrom_336 \
+            motionformer_orig_traj_336 motionformer_orig_traj_new_80 motionformer_orig_traj_tres2_at5_80 motionformer_orig_nystrom_336 \
             motionformer_orig_orthoformer_80 motionformer_orig_performer_336 motionformer_orig_joint_posjoint_224 \
             motionformer_orig_divided_336 videomae videomae_first_token aim_swin aim_swin_temporal_embedding \
             fasttimesformer_orig_performer_joint fasttimesformer_orig_fastformer_divided_norotary \
@@ -166,7 +166,8 @@ test-asan: deps
 	@echo "== Python tests with the ASan library (leak checking off: CPython keeps its own objects)"
 	env -u LD_LIBRARY_PATH LD_PRELOAD=$$($(CLANG) -print-file-name=libclang_rt.asan-x86_64.so) \
 	  ASAN_OPTIONS=detect_leaks=0 VIDATTN_LIB=$(abspath .build-asan/release/libvidattn.so) \
-	  VIDATTN_CLI=$(abspath .build-asan/release/vidattn-cli) $(PYTHON) -m pytest -q tests/python
+	  VIDATTN_CLI=$(abspath .build-asan/release/vidattn-cli) VIDATTN_C_BUILD=$(abspath .build-asan/release/c) \
+	  $(PYTHON) -m pytest -q tests/python
 
 test-tsan: deps
 	VIDATTN_DYNAMIC_STDLIB=1 $(SWIFT) build -c release --sanitize=thread --build-path .build-tsan

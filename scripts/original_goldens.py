@@ -196,6 +196,50 @@ def motionformer(repo, out_root):
             print("wrote", out, "logits", seen["logits"].numpy().round(4).tolist())
 
 
+def motionformer_temporal_resize(repo, out_root):
+    """A tres = 2 checkpoint run on 10 frames (5 time steps; 2 → 3 would not tell PyTorch's
+    align_corners=False from True: both give [t0, (t0 + t1)/2, t1]). The original cannot take another
+    frame count; vidattn resizes the time table linearly (PyTorch's interpolate, align_corners
+    False). The golden: the original class built for 3 time steps with the checkpoint's weights
+    and its temp_embed interpolated by torch.nn.functional.interpolate, so the resize comes
+    from PyTorch and everything after it from the original code."""
+    import torch
+    from convert_motionformer import write_checkpoint
+    with tempfile.TemporaryDirectory() as tmp:
+        vmb, _ = import_motionformer(repo, tmp)
+        crop, dim, depth, heads, classes, landmarks = 80, 16, 2, 2, 5, 8
+        torch.manual_seed(150)
+        small = vmb.VisionTransformer(mf_cfg(crop, "trajectory", "none", "separate", True, 2, dim, depth, heads,
+                                             classes, landmarks)).eval()
+        with torch.no_grad():
+            for n_, p in small.named_parameters():
+                p.copy_(torch.randn_like(p) * 0.3)
+                if n_.endswith(("norm1.weight", "norm2.weight", "norm3.weight")) or n_ == "norm.weight":
+                    p.add_(1.0)
+        sd = small.state_dict()
+        big = vmb.VisionTransformer(mf_cfg(crop, "trajectory", "none", "separate", True, 5, dim, depth, heads,
+                                           classes, landmarks)).eval()
+        resized = dict(sd)
+        resized["temp_embed"] = torch.nn.functional.interpolate(
+            sd["temp_embed"].permute(0, 2, 1), size=5, mode="linear", align_corners=False).permute(0, 2, 1)
+        big.load_state_dict(resized)
+        seen = {}
+        big.head.register_forward_hook(lambda m, a, o: seen.__setitem__("logits", o.detach().clone()))
+        big.norm.register_forward_hook(lambda m, a, o: seen.__setitem__("last", o.detach().clone()))
+        shape, seed = (1, 10, 3, crop, crop), 1150
+        px = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+        with torch.no_grad():
+            big([torch.from_numpy(px).permute(0, 2, 1, 3, 4).contiguous()])
+        vcfg = dict(embed_dim=dim, depth=depth, num_heads=heads, mlp_ratio=2.0, patch_size=16, patch_size_temp=2,
+                    temporal_resolution=2, img_size=crop, in_chans=3, num_classes=classes, approx_attn_type="none",
+                    approx_attn_dim=landmarks, use_original_code=True, use_mlp=True, head_act="tanh", qkv_bias=True,
+                    pos_embed="separate", orthoformer_start=0, attn_layer="trajectory")
+        out = write_checkpoint(sd, Path(out_root) / "motionformer_orig_traj_tres2_at5_80", vcfg)
+        np.savez_compressed(out / "io.npz", seed=np.int64(seed), shape=np.array(shape, np.int64),
+                            logits=seen["logits"].numpy(), last_hidden_state=seen["last"].numpy())
+        print("wrote", out, "logits", seen["logits"].numpy().round(4).tolist())
+
+
 FTS_COMMIT = "43689e0"
 # name: (attn_mechanism, attn_type, rotary_emb)
 FTS_VARIANTS = {
@@ -311,11 +355,15 @@ def main():
     ap.add_argument("--aim", help="git directory of taoyang1122/adapt-image-models")
     ap.add_argument("--fasttimesformer", help="git directory of adam-mehdi/FastTimeSformer")
     ap.add_argument("--out", default=str(ROOT / "tests" / "fixtures" / "models"))
+    ap.add_argument("--only-temporal-resize", action="store_true",
+                    help="with --motionformer: write only the temporal-resize golden")
     a = ap.parse_args()
     if not (a.motionformer or a.aim or a.fasttimesformer):
         ap.error("give --motionformer, --aim and/or --fasttimesformer")
     if a.motionformer:
-        motionformer(a.motionformer, a.out)
+        if not a.only_temporal_resize:
+            motionformer(a.motionformer, a.out)
+        motionformer_temporal_resize(a.motionformer, a.out)
     if a.aim:
         aim(a.aim, a.out)
     if a.fasttimesformer:

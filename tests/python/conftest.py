@@ -47,6 +47,14 @@ def cli_path():
     return Path(env) if env else Path(__file__).resolve().parents[2] / ".build" / "release" / "vidattn-cli"
 
 
+def c_program(name):
+    """A C example or test program: from $VIDATTN_C_BUILD (make test-asan points it at the ASan
+    build's c/ folder), else the release build's."""
+    import os
+    env = os.environ.get("VIDATTN_C_BUILD")
+    return (Path(env) if env else Path(__file__).resolve().parents[2] / ".build" / "release" / "c") / name
+
+
 def cli_env():
     """The environment for running the CLI: without LD_PRELOAD (under make test-asan the Python
     process preloads clang's ASan runtime, and the ASan CLI carries its own)."""

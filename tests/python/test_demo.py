@@ -68,8 +68,9 @@ def test_cli_path(clip):
 def test_c_path(clip, tmp_path):
     raw = tmp_path / "frames.rgb"
     subprocess.run(["ffmpeg", "-v", "error", "-i", clip, "-f", "rawvideo", "-pix_fmt", "rgb24", raw], check=True)
-    r = subprocess.run([ROOT / ".build/release/c/example_classify", DEMO, raw, "96", "96", "1"],
-                       capture_output=True, text=True)
+    from conftest import c_program, cli_env
+    r = subprocess.run([c_program("example_classify"), DEMO, raw, "96", "96", "1"],
+                       capture_output=True, text=True, env=cli_env())
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[1].split()[1] == clip.stem
 

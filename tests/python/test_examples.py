@@ -44,7 +44,9 @@ def test_pip_install(tmp_path):
     r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                         "--target", target, ROOT / "examples/python"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    env = dict(os.environ, PYTHONPATH=str(target), VIDATTN_LIB=str(ROOT / ".build/release/libvidattn.so"))
+    # The library under test ($VIDATTN_LIB: make test-asan points it at the ASan build).
+    lib = os.environ.get("VIDATTN_LIB", str(ROOT / ".build/release/libvidattn.so"))
+    env = dict(os.environ, PYTHONPATH=str(target), VIDATTN_LIB=lib)
     code = "import vidattn, sys; print(vidattn.__file__); print(vidattn.version())"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr

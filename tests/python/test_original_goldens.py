@@ -4,7 +4,10 @@ documented shims), at crops 80, 224 and 336 with the released 224-grid position 
 attention kind and approximation, and both position-table kinds. Tolerance 1e-4 absolute on the
 logits and on the last hidden state (the final LayerNorm over every token). AIM Swin
 (taoyang1122/adapt-image-models b3580d2, SwinTransformer2D_Adapter + the I3DHead mean and fc):
-relative temporal bias and the learned temporal embedding variant, 224×224 as the original fixes."""
+relative temporal bias and the learned temporal embedding variant, 224×224 as the original fixes.
+motionformer_orig_traj_tres2_at5_80: a checkpoint for 2 time steps run on 5, which vidattn allows
+by resizing the time table; its golden is the original class built for 5 time steps with the table
+resized by torch.nn.functional.interpolate (linear, align_corners=False)."""
 import json
 import struct
 from pathlib import Path
