@@ -445,6 +445,42 @@ def main():
         globals()[w]()
 
 
+def consistent_rope():
+    """timesformer_pytorch_rotary_consistent: lucidrains' TimeSformer with its RotaryEmbedding
+    patched (the one shim) to repeat each angle for its adjacent pair, [f0, f0, f1, f1, …],
+    instead of concatenating the halves [f0, f1, …, f0, f1, …]: what vidattn's
+    `consistent_rope: true` computes, so this golden comes from lucidrains' attention, axial
+    table and application code with only the time table's layout changed."""
+    from einops import rearrange, repeat
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    from convert_timesformer_pytorch import write_checkpoint as write_lucid
+    from timesformer_pytorch import TimeSformer
+    from timesformer_pytorch import rotary
+
+    def paired(self, n, device):
+        freqs = torch.einsum("i, j -> i j", torch.arange(n, device=device), self.inv_freqs)
+        freqs = rearrange(repeat(freqs, "n d -> n (d j)", j=2), "n d -> () n d")
+        return freqs.sin(), freqs.cos()
+
+    original = rotary.RotaryEmbedding.forward
+    rotary.RotaryEmbedding.forward = paired
+    try:
+        torch.manual_seed(25)
+        ctor = dict(dim=32, num_frames=4, num_classes=5, image_size=32, patch_size=8, channels=3, depth=2, heads=2,
+                    dim_head=16, rotary_emb=True, shift_tokens=False)
+        tm = TimeSformer(**ctor).eval()
+        d = write_lucid(tm.state_dict(), OUT / "models" / "timesformer_pytorch_rotary_consistent", **ctor,
+                        consistent_rope=True)
+        video = torch.randn(2, 4, 3, 32, 32)
+        mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
+        with torch.no_grad():
+            arrays = {"pixel_values": video, "logits": tm(video), "mask": mask, "masked_logits": tm(video, mask=mask)}
+    finally:
+        rotary.RotaryEmbedding.forward = original
+    np.savez_compressed(d / "io.npz", **{k: v.numpy() for k, v in arrays.items()})
+    print("wrote", d)
+
+
 def videomae():
     """VideoMAEForVideoClassification (transformers' own save_pretrained): mean pooling + fc_norm
     with the names save_pretrained writes, and first-token pooling after the final LayerNorm at an
@@ -516,7 +552,8 @@ def last_hidden_states():
         print("added last_hidden_state", z["last_hidden_state"].shape, "to", d)
 
 
-SETS = ["kernels", "divided", "trajectory", "performer", "swin", "positional", "models", "videomae", "preprocess", "demo"]
+SETS = ["kernels", "divided", "trajectory", "performer", "swin", "positional", "models", "videomae", "consistent_rope",
+        "preprocess", "demo"]
 
 if __name__ == "__main__":
     main()

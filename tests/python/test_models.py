@@ -179,6 +179,82 @@ def test_timesformer_pytorch_matches_lucidrains(tag):
         np.testing.assert_allclose(m(ref["pixel_values"], mask=ref["mask"]), ref["masked_logits"], atol=1e-4, rtol=0)
 
 
+def test_consistent_rope_matches_patched_lucidrains(tmp_path):
+    """consistent_rope: true against lucidrains' model with only its time table's layout patched
+    to the paired angles (scripts/make_fixtures.py consistent_rope); the same checkpoint with the
+    option off must not match (the option is wired through)."""
+    import json
+    name = "timesformer_pytorch_rotary_consistent"
+    ref = io(name)
+    with vidattn.load(MODELS / name) as m:
+        np.testing.assert_allclose(m(ref["pixel_values"]), ref["logits"], atol=1e-4, rtol=0)
+        np.testing.assert_allclose(m(ref["pixel_values"], mask=ref["mask"]), ref["masked_logits"], atol=1e-4, rtol=0)
+    d = copy_model(tmp_path, name)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["consistent_rope"] = False
+    (d / "config.json").write_text(json.dumps(cfg))
+    with vidattn.load(d) as m:
+        assert np.abs(m(ref["pixel_values"]) - ref["logits"]).max() > 1e-3
+
+
+def rewrite_safetensors(path, drop=lambda name: False, add=None):
+    """Rewrites a safetensors file without the tensors `drop` selects and with `add`'s float32
+    arrays appended (the format by hand: no safetensors package in CI)."""
+    import json
+    import struct
+    raw = path.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header, data = json.loads(raw[8:8 + n]), raw[8 + n:]
+    out_header, chunks, at = {}, [], 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            out_header[name] = info
+            continue
+        if drop(name):
+            continue
+        b, e = info["data_offsets"]
+        chunks.append(data[b:e])
+        out_header[name] = dict(info, data_offsets=[at, at + e - b])
+        at += e - b
+    for name, arr in (add or {}).items():
+        blob = np.ascontiguousarray(arr, dtype="<f4").tobytes()
+        out_header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [at, at + len(blob)]}
+        chunks.append(blob)
+        at += len(blob)
+    h = json.dumps(out_header).encode()
+    h += b" " * (-len(h) % 8)
+    path.write_bytes(struct.pack("<Q", len(h)) + h + b"".join(chunks))
+
+
+def test_motionformer_performer_seed(tmp_path):
+    """Without stored projections, block i draws Ω from performer_seed + i: the same logits as
+    the checkpoint carrying vidattn.attention.performer_projection(256, d, seed + i) per block,
+    and other logits for another seed."""
+    import json
+    from vidattn import attention
+    d = copy_model(tmp_path, "motionformer_trajectory")
+    st = d / "model.safetensors"
+    rewrite_safetensors(st, drop=lambda name: name.endswith("performer_projection"))
+    cfg = json.loads((d / "config.json").read_text())
+    cfg.update(approx_attn_type="performer", performer_seed=3)
+    (d / "config.json").write_text(json.dumps(cfg))
+    x = np.random.default_rng(0).standard_normal((1, 8, 3, 32, 32), dtype=np.float32)
+    with vidattn.load(d) as m:
+        seeded = m(x)
+    head = cfg["embed_dim"] // cfg["num_heads"]
+    explicit = tmp_path / "explicit"
+    shutil.copytree(d, explicit)
+    rewrite_safetensors(explicit / "model.safetensors", add={
+        f"blocks.{i}.attn.performer_projection": attention.performer_projection(256, head, seed=3 + i)
+        for i in range(cfg["depth"])})
+    with vidattn.load(explicit) as m:
+        np.testing.assert_array_equal(m(x), seeded)
+    cfg["performer_seed"] = 4
+    (d / "config.json").write_text(json.dumps(cfg))
+    with vidattn.load(d) as m:
+        assert np.abs(m(x) - seeded).max() > 1e-4
+
+
 def motionformer_variant(tmp_path, kind, **change):
     import json
     d = copy_model(tmp_path, f"motionformer_{kind}")
