@@ -445,6 +445,29 @@ def main():
         globals()[w]()
 
 
+def timesformer_resized():
+    """io_resized.npz for the HF TimeSformer fixtures: transformers' own model at another image
+    size (32×48 for 32×32; it resizes the position table itself, nearest) and, where transformers
+    can run it, another frame count (6 for 4; its time table resized, nearest): joint and space
+    only. The divided layer reshapes by config.num_frames and by the configured patch rows, so
+    transformers runs it only at the trained frame count and image height. Reads the
+    checkpoints `models` wrote; writes only the new files."""
+    from transformers import TimesformerForVideoClassification
+    for at in ["divided", "joint", "space"]:
+        d = OUT / "models" / f"timesformer_{at}"
+        tm = TimesformerForVideoClassification.from_pretrained(d).eval()
+        torch.manual_seed(23)
+        arrays = {}
+        for tag, shape in {"size": (1, 4, 3, 32, 48), "frames": (1, 6, 3, 32, 48)}.items():
+            if tag == "frames" and at == "divided":
+                continue
+            px = torch.randn(*shape)
+            with torch.no_grad():
+                arrays[f"{tag}_pixel_values"], arrays[f"{tag}_logits"] = px, tm(pixel_values=px).logits
+        np.savez_compressed(d / "io_resized.npz", **{k: v.numpy() for k, v in arrays.items()})
+        print("wrote", d / "io_resized.npz", sorted(arrays))
+
+
 def consistent_rope():
     """timesformer_pytorch_rotary_consistent: lucidrains' TimeSformer with its RotaryEmbedding
     patched (the one shim) to repeat each angle for its adjacent pair, [f0, f0, f1, f1, …],
@@ -553,7 +576,7 @@ def last_hidden_states():
 
 
 SETS = ["kernels", "divided", "trajectory", "performer", "swin", "positional", "models", "videomae", "consistent_rope",
-        "preprocess", "demo"]
+        "timesformer_resized", "preprocess", "demo"]
 
 if __name__ == "__main__":
     main()

@@ -148,6 +148,20 @@ def test_vivit_other_frame_count_and_size():
         np.testing.assert_allclose(m(ref["pixel_values"]), ref["logits"], atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("at", ["divided", "joint", "space"])
+def test_timesformer_hf_other_size_and_frame_count(at):
+    """transformers' TimeSformer run by itself at 32×48 (configured 32×32: its position table
+    resized, nearest) and, for joint and space_only, at 6 frames (configured 4: the time table
+    resized, nearest); transformers' divided layer runs only at the trained count and height."""
+    ref = np.load(MODELS / f"timesformer_{at}" / "io_resized.npz")
+    tags = [t for t in ("size", "frames") if f"{t}_logits" in ref.files]
+    assert tags == (["size"] if at == "divided" else ["size", "frames"])
+    with vidattn.load(MODELS / f"timesformer_{at}") as m:
+        for tag in tags:
+            np.testing.assert_allclose(m(ref[f"{tag}_pixel_values"]), ref[f"{tag}_logits"], atol=1e-4, rtol=0,
+                                       err_msg=tag)
+
+
 @pytest.mark.parametrize("kind", ["trajectory", "joint", "divided"])
 def test_motionformer_other_size(kind):
     """The spatial table resized bicubically for another crop, as the reference does."""
