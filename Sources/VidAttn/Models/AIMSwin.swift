@@ -11,10 +11,16 @@
 // spatial resolution at 224 and the frame count at construction; so does this model.
 import Kernels
 
+/// AIM (taoyang1122/adapt-image-models) Swin-2D adapter backbone with the I3D head (model_type
+/// `aim_swin`): temporal attention per spatial position, adapters, window attention (docs/models.md).
 public final class AIMSwin: VideoModel, @unchecked Sendable {
+    /// config.json's `model_type`.
     public let modelType = "aim_swin"
+    /// The parsed config.json.
     public let config: JSON
+    /// Classifier outputs, and the width of the last hidden state.
     public let numLabels: Int, hiddenSize: Int
+    /// Parameters loaded from the checkpoint (exact count).
     public private(set) var parameterCount = 0
     let patch: (Int, Int, Int)
     let embedDim: Int, imgSize: Int, numFrames: Int
@@ -123,6 +129,7 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
         try a.fc2(h.pointer, rows: rows, into: x, accumulate: true)
     }
 
+    /// Runs the model on pixel_values [B, T, C, H, W] (`VideoModel.forward`).
     public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
                         width W: Int, options: ForwardOptions) throws -> ModelOutput {
         try require(Cin == 3, "pixel_values has \(Cin) channels, the model takes 3", status: .shapeMismatch)

@@ -11,10 +11,16 @@
 // heads = dim / dim_head (the constructor's `heads` is ignored, as in the reference).
 import Kernels
 
+/// adam-mehdi/FastTimeSformer (model_type `fasttimesformer`): regular, Fastformer or Performer
+/// attention, divided or joint, rotary tables, GEGLU feed-forward (docs/models.md).
 public final class FastTimeSformer: VideoModel, @unchecked Sendable {
+    /// config.json's `model_type`.
     public let modelType = "fasttimesformer"
+    /// The parsed config.json.
     public let config: JSON
+    /// Classifier outputs, and the width of the last hidden state.
     public let numLabels: Int, hiddenSize: Int
+    /// Parameters loaded from the checkpoint (exact count).
     public private(set) var parameterCount = 0
     let frames: Int, dimHead: Int, heads: Int, patchSize: Int, channels: Int, hp: Int, wp: Int
     let rotary: Bool, parity: Bool, mechanism: String, divided: Bool
@@ -176,6 +182,7 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
         try blk.ff2(h.pointer, rows: rows, into: y, accumulate: accumulate, ldx: 8 * D)
     }
 
+    /// Runs the model on pixel_values [B, T, C, H, W] (`VideoModel.forward`).
     public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames F: Int, channels Cin: Int, height H: Int,
                         width W: Int, options: ForwardOptions) throws -> ModelOutput {
         let p = patchSize, D = hiddenSize

@@ -8,10 +8,16 @@
 import Kernels
 import Synchronization
 
+/// facebookresearch/Motionformer (model_type `motionformer`): trajectory, joint or divided
+/// attention, Nyström / Orthoformer / Performer approximations, the HR models (docs/models.md).
 public final class Motionformer: VideoModel, @unchecked Sendable {
+    /// config.json's `model_type`.
     public let modelType = "motionformer"
+    /// The parsed config.json.
     public let config: JSON
+    /// Classifier outputs, and the width of the last hidden state.
     public let numLabels: Int, hiddenSize: Int
+    /// Parameters loaded from the checkpoint (exact count).
     public private(set) var parameterCount = 0
     let heads: Int, patchSize: Int, patchT: Int, tRes: Int, gridP: Int
     let attnLayer: String, approx: String, approxDim: Int, useOriginal: Bool, useMLP: Bool, evalSoftmax: Bool
@@ -153,6 +159,7 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
         parameterCount = w.loaded
     }
 
+    /// Runs the model on pixel_values [B, T, C, H, W] (`VideoModel.forward`).
     public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
                         width W: Int, options: ForwardOptions) throws -> ModelOutput {
         try require(Cin == 3, "pixel_values has \(Cin) channels, the model takes 3", status: .shapeMismatch)

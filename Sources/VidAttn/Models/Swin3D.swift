@@ -6,10 +6,16 @@
 // or "variant": "swin3d_t" | "swin3d_s" | "swin3d_b" for the published shapes.
 import Kernels
 
+/// torchvision's `SwinTransformer3d` (model_type `torchvision_swin3d`): 3-D shifted-window attention,
+/// patch merging, relative position bias (docs/models.md).
 public final class Swin3D: VideoModel, @unchecked Sendable {
+    /// config.json's `model_type`.
     public let modelType = "torchvision_swin3d"
+    /// The parsed config.json.
     public let config: JSON
+    /// Classifier outputs, and the width of the last hidden state.
     public let numLabels: Int, hiddenSize: Int
+    /// Parameters loaded from the checkpoint (exact count).
     public private(set) var parameterCount = 0
     let patch: (Int, Int, Int)
     let window: (Int, Int, Int)
@@ -92,6 +98,7 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
         parameterCount = w.loaded
     }
 
+    /// Runs the model on pixel_values [B, T, C, H, W] (`VideoModel.forward`).
     public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
                         width W: Int, options: ForwardOptions) throws -> ModelOutput {
         try require(Cin == 3, "pixel_values has \(Cin) channels, the model takes 3", status: .shapeMismatch)

@@ -7,10 +7,16 @@
 // Unlike HF, frames and grid come from the input, so other frame counts work.
 import Kernels
 
+/// transformers' `TimesformerForVideoClassification` (model_type `timesformer`): divided
+/// space–time, joint or space-only attention with per-frame CLS handling (docs/models.md).
 public final class TimeSformerHF: VideoModel, @unchecked Sendable {
+    /// config.json's `model_type`.
     public let modelType = "timesformer"
+    /// The parsed config.json.
     public let config: JSON
+    /// Classifier outputs, and the width of the last hidden state.
     public let numLabels: Int, hiddenSize: Int
+    /// Parameters loaded from the checkpoint (exact count).
     public private(set) var parameterCount = 0
     let heads: Int, inter: Int, channels: Int, patchSize: Int
     let attentionType: String
@@ -96,6 +102,7 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
         min(Int(Float(i) * (Float(inSize) / Float(outSize))), inSize - 1)
     }
 
+    /// Runs the model on pixel_values [B, T, C, H, W] (`VideoModel.forward`).
     public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
                         width W: Int, options: ForwardOptions) throws -> ModelOutput {
         try require(Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)

@@ -6,10 +6,16 @@
 // normalises only the CLS token, inside to_out).
 import Kernels
 
+/// lucidrains TimeSformer-pytorch (model_type `timesformer_pytorch`): rotary or learned
+/// positions, token shift, divided attention with the CLS over all keys (docs/models.md).
 public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
+    /// config.json's `model_type`.
     public let modelType = "timesformer_pytorch"
+    /// The parsed config.json.
     public let config: JSON
+    /// Classifier outputs, and the width of the last hidden state.
     public let numLabels: Int, hiddenSize: Int
+    /// Parameters loaded from the checkpoint (exact count).
     public private(set) var parameterCount = 0
     let heads: Int, dimHead: Int, patchSize: Int, channels: Int, numFrames: Int
     let rotary: Bool, shiftTokens: Bool, consistentRoPE: Bool
@@ -70,6 +76,7 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
         parameterCount = w.loaded
     }
 
+    /// Runs the model on pixel_values [B, T, C, H, W] (`VideoModel.forward`).
     public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames F: Int, channels Cin: Int, height H: Int,
                         width W: Int, options: ForwardOptions) throws -> ModelOutput {
         let p = patchSize

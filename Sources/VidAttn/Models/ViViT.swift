@@ -3,10 +3,16 @@
 // Accepts the Hub's 4.x key names and transformers 5.x names.
 import Kernels
 
+/// transformers' `VivitForVideoClassification` (model_type `vivit`): tubelet embedding, CLS,
+/// one position table, pre-LN blocks, CLS head (docs/models.md).
 public final class ViViT: VideoModel, @unchecked Sendable {
+    /// config.json's `model_type`.
     public let modelType = "vivit"
+    /// The parsed config.json.
     public let config: JSON
+    /// Classifier outputs, and the width of the last hidden state.
     public let numLabels: Int, hiddenSize: Int
+    /// Parameters loaded from the checkpoint (exact count).
     public private(set) var parameterCount = 0
     let heads: Int, layers: Int, inter: Int, channels: Int
     let tubelet: (Int, Int, Int)
@@ -98,6 +104,7 @@ public final class ViViT: VideoModel, @unchecked Sendable {
         return out
     }
 
+    /// Runs the model on pixel_values [B, T, C, H, W] (`VideoModel.forward`).
     public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
                         width W: Int, options: ForwardOptions) throws -> ModelOutput {
         let (kt, kh, kw) = tubelet

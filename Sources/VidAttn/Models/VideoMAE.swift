@@ -10,10 +10,16 @@ import Glibc
 #endif
 import Kernels
 
+/// transformers' `VideoMAEForVideoClassification` (model_type `videomae`): tubelet embedding,
+/// fixed sinusoidal table, no CLS, mean pooling + fc_norm or the first token (docs/models.md).
 public final class VideoMAE: VideoModel, @unchecked Sendable {
+    /// config.json's `model_type`.
     public let modelType = "videomae"
+    /// The parsed config.json.
     public let config: JSON
+    /// Classifier outputs, and the width of the last hidden state.
     public let numLabels: Int, hiddenSize: Int
+    /// Parameters loaded from the checkpoint (exact count).
     public private(set) var parameterCount = 0
     let heads: Int, inter: Int, channels: Int
     let tubelet: (Int, Int, Int)
@@ -99,6 +105,7 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
         return t
     }
 
+    /// Runs the model on pixel_values [B, T, C, H, W] (`VideoModel.forward`).
     public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
                         width W: Int, options: ForwardOptions) throws -> ModelOutput {
         let (kt, kh, kw) = tubelet
