@@ -71,9 +71,17 @@ extension Ops {
         else { throw VidAttnError(.outOfMemory, "divided attention: cannot allocate group buffers") }
         defer { bufs.forEach(ScratchPool.shared.give) }
         let qb = bufs[0], kb = bufs[1], vb = bufs[2], ob = bufs[3]
-        var maskBuf: [UInt8] = []
         let timeMask = frameMask != nil && grouping == .time
-        if timeMask { maskBuf = [UInt8](repeating: 1, count: groups * nk) }
+        // The key mask of the time groups (padded frames), from the counted allocator.
+        var maskBuf: UnsafeMutablePointer<UInt8>? = nil
+        if timeMask {
+            guard let mb = allocCounted(UInt8.self, groups * nk) else {
+                throw VidAttnError(.outOfMemory, "divided attention: cannot allocate the frame mask")
+            }
+            mb.initialize(repeating: 1, count: groups * nk)
+            maskBuf = mb
+        }
+        defer { freeCounted(maskBuf) }
 
         // Gather.
         let qg = qb.p, kg = kb.p, vg = vb.p, og = ob.p
@@ -95,20 +103,18 @@ extension Ops {
                 }
             }
         }
-        if timeMask, let fm = frameMask {
+        if let mb = maskBuf, let fm = frameMask {
             for gi in 0..<groups {
                 let b = gi / (H * G)
-                for f in 0..<F { maskBuf[gi * nk + 1 + f] = fm[b * F + f] != 0 ? 1 : 0 }
+                for f in 0..<F { mb[gi * nk + 1 + f] = fm[b * F + f] != 0 ? 1 : 0 }
             }
         }
         let view = { (p: UnsafePointer<Float>, n: Int) in HeadView(p, batchStride: n * d, headStride: 0, rowStride: d) }
         var args = AttentionArgs(batch: groups, heads: 1, nq: nq, nk: nk, d: d,
                                  q: view(UnsafePointer(qg), nq), k: view(UnsafePointer(kg), nk), v: view(UnsafePointer(vg), nk),
                                  o: HeadView(og, batchStride: nq * d, headStride: 0, rowStride: d), scale: s)
-        let ok: Bool = maskBuf.withUnsafeBufferPointer { mp in
-            if timeMask { args.keyMask = mp.baseAddress; args.keyMaskStride = nk }
-            return Kernels.attention(args)
-        }
+        if let mb = maskBuf { args.keyMask = UnsafePointer(mb); args.keyMaskStride = nk }
+        let ok = Kernels.attention(args)
         if !ok { throw VidAttnError(.outOfMemory, "divided attention: cannot allocate attention scratch") }
 
         // Scatter patch outputs; CLS handled below.
@@ -135,20 +141,23 @@ extension Ops {
             }
         case (.clsAllKeys, _):
             // CLS query over all 1+N keys; padded frames' tokens masked.
-            var clsMask: [UInt8] = []
+            var clsMask: UnsafeMutablePointer<UInt8>? = nil
             if let fm = frameMask {
-                clsMask = [UInt8](repeating: 1, count: B * T)
+                guard let cm = allocCounted(UInt8.self, B * T) else {
+                    throw VidAttnError(.outOfMemory, "divided attention: cannot allocate the CLS key mask")
+                }
+                cm.initialize(repeating: 1, count: B * T)
                 for b in 0..<B { for f in 0..<F where fm[b * F + f] == 0 {
-                    for p in 0..<P { clsMask[b * T + 1 + f * P + p] = 0 }
+                    for p in 0..<P { cm[b * T + 1 + f * P + p] = 0 }
                 } }
+                clsMask = cm
             }
+            defer { freeCounted(clsMask) }
             let hv = { (p: UnsafePointer<Float>) in HeadView(p, batchStride: H * T * d, headStride: T * d, rowStride: d) }
             var ca = AttentionArgs(batch: B, heads: H, nq: 1, nk: T, d: d, q: hv(q), k: hv(k), v: hv(v),
                                    o: HeadView(out, batchStride: H * T * d, headStride: T * d, rowStride: d), scale: s)
-            let ok2: Bool = clsMask.withUnsafeBufferPointer { mp in
-                if frameMask != nil { ca.keyMask = mp.baseAddress; ca.keyMaskStride = T }
-                return Kernels.attention(ca)
-            }
+            if let cm = clsMask { ca.keyMask = UnsafePointer(cm); ca.keyMaskStride = T }
+            let ok2 = Kernels.attention(ca)
             if !ok2 { throw VidAttnError(.outOfMemory, "divided attention: cannot allocate CLS scratch") }
         }
     }

@@ -167,8 +167,9 @@ func orthoformerFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ star
                         _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
                         _ w: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>) -> Bool {
     let s4 = 1 / Float(d).squareRoot().squareRoot()
-    return withScratch(3 * N * d + N + L * d) { buf in
-        let qs = buf, ks = qs + N * d, u = ks + N * d, best = u + N * d, lq = best + N
+    return withScratch(3 * N * d + 2 * N + L * d) { buf in
+        // selected: 1 where a token is already a landmark.
+        let qs = buf, ks = qs + N * d, u = ks + N * d, best = u + N * d, lq = best + N, selected = lq + L * d
         for i in 0..<(N * d) { qs[i] = q[i] * s4; ks[i] = k[i] * s4 }
         for n in 0..<N {
             var ss: Float = 0
@@ -177,8 +178,8 @@ func orthoformerFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ star
             for j in 0..<d { u[n * d + j] = qs[n * d + j] * inv }
             best[n] = -Float.infinity
         }
-        var selected = [Bool](repeating: false, count: N)
-        selected[start] = true
+        selected.initialize(repeating: 0, count: N)
+        selected[start] = 1
         var last = start
         for _ in 1..<L {
             var arg = -1, argVal = Float.infinity
@@ -190,14 +191,14 @@ func orthoformerFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ star
                 var c = acc.sum()
                 while j < d { c += un[j] * ul[j]; j += 1 }
                 best[n] = max(best[n], abs(c))
-                let val: Float = selected[n] ? 10 : best[n]
+                let val: Float = selected[n] != 0 ? 10 : best[n]
                 if val < argVal { argVal = val; arg = n }
             }
-            selected[arg] = true
+            selected[arg] = 1
             last = arg
         }
         var l = 0
-        for n in 0..<N where selected[n] { (lq + l * d).update(from: qs + n * d, count: d); l += 1 }
+        for n in 0..<N where selected[n] != 0 { (lq + l * d).update(from: qs + n * d, count: d); l += 1 }
         guard mm(N, L, d, qs, d, lq, d, w, L, bT: true) else { return false }; softmaxInPlace(w, N, L)   // K1
         return perFrameLandmarkValues(F, P, d, L, lq, ks, v, m)
     } ?? false

@@ -38,10 +38,14 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
 
     /// Bias for a window clamped to n tokens, key-major [heads, key, query]: the top-left
     /// n×n block of the configured window's relative index (the reference's quirk, §4.3).
-    func relativeBias(tokens n: Int) -> [Float] {
+    func relativeBias(tokens n: Int) throws -> Tensor {
         let (wd, wh, ww) = window
+        let H = heads, nn = n * n
         // The table row of each (key b, query a) pair, then one contiguous gather per head.
-        var index = [Int32](repeating: 0, count: n * n)
+        guard let index = allocCounted(Int32.self, nn) else {
+            throw VidAttnError(.outOfMemory, "window attention: cannot allocate the \(n)×\(n) bias index")
+        }
+        defer { freeCounted(index) }
         for b in 0..<n {
             let (bd, bh, bw) = (b / (wh * ww), (b / ww) % wh, b % ww)
             for a in 0..<n {
@@ -50,19 +54,15 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
                                          (ah - bh + wh - 1) * (2 * ww - 1) + (aw - bw + ww - 1))
             }
         }
-        let H = heads, nn = n * n
-        return [Float](unsafeUninitializedCapacity: H * nn) { out, count in
-            table.withUnsafeBufferPointer { t in
-                index.withUnsafeBufferPointer { ix in
-                    let (o, tp, ip) = (out.baseAddress!, t.baseAddress!, ix.baseAddress!)
-                    parallelFor(H) { h, _ in
-                        let dst = o + h * nn, src = tp + h
-                        for i in 0..<nn { dst[i] = src[Int(ip[i]) * H] }
-                    }
-                }
+        let out = try Tensor(shape: [H, n, n])
+        table.withUnsafeBufferPointer { t in
+            let (o, tp, ip) = (out.data, t.baseAddress!, UnsafePointer(index))
+            parallelFor(H) { h, _ in
+                let dst = o + h * nn, src = tp + h
+                for i in 0..<nn { dst[i] = src[Int(ip[i]) * H] }
             }
-            count = H * nn
         }
+        return out
     }
 }
 
@@ -111,7 +111,7 @@ extension Ops {
                 if shifted { labels[wi * N + a] = UInt8(9 * region(0, p[0]) + 3 * region(1, p[1]) + region(2, p[2])) }
             }
         }
-        let bias = wt.relativeBias(tokens: N)
+        let bias = try wt.relativeBias(tokens: N)
         guard let bufs = ScratchPool.shared.take(rows * C, rows * 3 * C, rows * C) else {
             throw VidAttnError(.outOfMemory, "window attention: cannot allocate \(rows)×\(C) window buffers")
         }
@@ -132,7 +132,7 @@ extension Ops {
         }
         guard ok1 else { throw VidAttnError(.outOfMemory, "window attention: qkv scratch") }
         // Attention per batch item: windows × heads, bias per head, region labels per window.
-        let ok2: Bool = bias.withUnsafeBufferPointer { bp in
+        let ok2: Bool = withExtendedLifetime(bias) {
             withExtendedLifetime(labels) {
                 let lp = UnsafeBufferPointer(start: UnsafePointer(labels), count: windows * N)
                 for b in 0..<B {
@@ -144,7 +144,7 @@ extension Ops {
                                           q: view(0), k: view(C), v: view(2 * C),
                                           o: HeadView(ow.p + b * windows * N * C, batchStride: N * C, headStride: d, rowStride: C),
                                           scale: 1 / Float(d).squareRoot())
-                    a.bias = HeadView(bp.baseAddress!, batchStride: 0, headStride: N * N, rowStride: N)
+                    a.bias = HeadView(bias.pointer, batchStride: 0, headStride: N * N, rowStride: N)
                     a.biasKeyMajor = true
                     if shifted { a.regionLabels = lp.baseAddress; a.regionStride = N }
                     if !Kernels.attention(a) { return false }

@@ -98,11 +98,19 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
         let timeTab = rotary ? try Rotary.timeTable(frames: F, dim: dimHead, consistent: consistentRoPE) : nil
         let imageTab = rotary ? try Rotary.imageTable(h: hp, w: wp, dim: dimHead) : nil
         // CLS key mask: tokens of padded frames are never attended by the CLS query.
-        var clsMask: [UInt8] = []
+        // The mask and the rotary positions below come from the counted allocator.
+        var clsMask: UnsafeMutablePointer<UInt8>? = nil
         if let fm = options.frameMask {
-            clsMask = [UInt8](repeating: 1, count: B * T)
-            for b in 0..<B { for f in 0..<F where fm[b * F + f] == 0 { for s in 0..<P { clsMask[b * T + 1 + f * P + s] = 0 } } }
+            guard let cm = allocCounted(UInt8.self, B * T) else {
+                throw VidAttnError(.outOfMemory, "cannot allocate the CLS key mask")
+            }
+            cm.initialize(repeating: 1, count: B * T)
+            for b in 0..<B { for f in 0..<F where fm[b * F + f] == 0 { for s in 0..<P { cm[b * T + 1 + f * P + s] = 0 } } }
+            clsMask = cm
         }
+        defer { freeCounted(clsMask) }
+        guard let positions = allocCounted(Int.self, N) else { throw VidAttnError(.outOfMemory, "cannot allocate positions") }
+        defer { freeCounted(positions) }
         let inner = heads * dimHead, rows = B * T
         let y = try Tensor(shape: [rows, D]), ys = try Tensor(shape: [rows, D])
         let qkv = try Tensor(shape: [rows, 3 * inner]), big = try Tensor(shape: [rows, 8 * D])
@@ -123,28 +131,27 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
             try a.qkv(inp, rows: rows, into: qkv.data)
             // Split heads: qkv row [q (h d) | k | v] → [B, H, T, d]; kr = k, then q and kr of
             // the patch rows rotate (time groups by frame, space groups by patch position).
-            let positions = (0..<N).map { grouping == .time ? $0 / P : $0 % P }
+            for i in 0..<N { positions[i] = grouping == .time ? i / P : i % P }
             if let table {
-                try require(positions.allSatisfy { $0 < table.rows },
+                try require((0..<N).allSatisfy { positions[$0] < table.rows },
                             "rotary table of \(table.rows) rows is too short for this input")
             }
             let (qd, kd, vd, krd, src0) = (q.data, k.data, v.data, kr.data, qkv.pointer)
             let (H, dh) = (heads, dimHead)
             let sinP = table?.sin.pointer, cosP = table?.cos.pointer
-            positions.withUnsafeBufferPointer { pp in
-                parallelFor(B * H) { bh, _ in
-                    let b = bh / H, h = bh % H
-                    for t in 0..<T {
-                        let src = src0 + (b * T + t) * 3 * inner + h * dh, off = (bh * T + t) * dh
-                        (qd + off).update(from: src, count: dh)
-                        (kd + off).update(from: src + inner, count: dh)
-                        (krd + off).update(from: src + inner, count: dh)
-                        (vd + off).update(from: src + 2 * inner, count: dh)
-                    }
-                    if let s = sinP, let c = cosP {
-                        rotateRows(N, dh, qd + (bh * T + 1) * dh, dh, s, c, pp.baseAddress)
-                        rotateRows(N, dh, krd + (bh * T + 1) * dh, dh, s, c, pp.baseAddress)
-                    }
+            let pp = UnsafePointer(positions)
+            parallelFor(B * H) { bh, _ in
+                let b = bh / H, h = bh % H
+                for t in 0..<T {
+                    let src = src0 + (b * T + t) * 3 * inner + h * dh, off = (bh * T + t) * dh
+                    (qd + off).update(from: src, count: dh)
+                    (kd + off).update(from: src + inner, count: dh)
+                    (krd + off).update(from: src + inner, count: dh)
+                    (vd + off).update(from: src + 2 * inner, count: dh)
+                }
+                if let s = sinP, let c = cosP {
+                    rotateRows(N, dh, qd + (bh * T + 1) * dh, dh, s, c, pp)
+                    rotateRows(N, dh, krd + (bh * T + 1) * dh, dh, s, c, pp)
                 }
             }
             try Ops.dividedAttention(DividedShape(batch: B, heads: heads, frames: F, patches: P, headDim: dimHead),
@@ -156,10 +163,8 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
             var ca = AttentionArgs(batch: B, heads: heads, nq: 1, nk: T, d: dimHead, q: hv(q), k: hv(k), v: hv(v),
                                    o: HeadView(o.data, batchStride: heads * T * dimHead, headStride: T * dimHead,
                                                rowStride: dimHead), scale: 1 / Float(dimHead).squareRoot())
-            let ok: Bool = clsMask.withUnsafeBufferPointer { mp in
-                if options.frameMask != nil { ca.keyMask = mp.baseAddress; ca.keyMaskStride = T }
-                return Kernels.attention(ca)
-            }
+            if let cm = clsMask { ca.keyMask = UnsafePointer(cm); ca.keyMaskStride = T }
+            let ok = Kernels.attention(ca)
             guard ok else { throw VidAttnError(.outOfMemory, "attention scratch") }
             let (md, od) = (merged.data, o.pointer)
             parallelFor(B * T) { bt, _ in
