@@ -80,7 +80,10 @@ public func macs(_ m: Mechanism, _ s: MechanismShape) -> MACCount {
         let a = h * (L * tokens * d + 3 * tokens * L * d + tokens * L * d)
         return MACCount(attention: a, total: a + qkvProj(tokens))
     case .fastformer:
-        let a = 5 * C * tokens                                             // two scores, q̄, k̄ (or κ), u
+        // Two scores (q·wq, p·wk), q̄ = Σ α q and k̄ = Σ β p; p = q̄ ⊙ k and u = k̄ ⊙ v are
+        // elementwise, not matrix products (tests/python/test_flops_counted.py). The "implemented"
+        // form's κ = β · Σ_d p has no k̄ product: 3·C·tokens there; this counts the paper's.
+        let a = 4 * C * tokens
         return MACCount(attention: a, total: a + qkvProj(tokens))
     case .window3d:
         let (wt, wh, ww) = s.window, (gt, gh, gw) = s.grid
