@@ -3,7 +3,9 @@
 //    in the approximations) — the convention of AIM's / Video Swin's flops() (§4.7);
 //  - `total`: every matmul of the mechanism, projections included (qkv, proj and
 //    the mechanism's own extra linears). Norms, softmax and activations are not counted.
-// Multiply by 2 for floating-point operations.
+// Multiply by 2 for floating-point operations. Every count is checked against the products
+// executed by a numpy implementation verified against vidattn's outputs
+// (tests/python/test_flops_counted.py; AIM's against its own flops()).
 
 public enum Mechanism: Int32, Sendable, CaseIterable {
     case joint = 0, dividedTime, dividedSpace, dividedTimeHF, dividedSpaceHF, trajectory
@@ -54,12 +56,15 @@ public func macs(_ m: Mechanism, _ s: MechanismShape) -> MACCount {
         switch m {
         case .trajectory: spatial = 2 * C * N * N
         case .trajectoryNystrom:
-            // K1, K3 logits, K3·V, the final contraction, K2 and the six 4-product inverse steps (§1.5.1).
+            // K1, K3 logits, K3·V, the final contraction, K2, the six 4-product inverse steps and
+            // Z·M (L × L × F·d) (§1.5.1).
             let h = Double(s.heads), d = C / h
-            spatial = h * (2 * N * L * d + N * L * d + N * L * F * d + L * L * d + 24 * L * L * L)
+            spatial = h * (2 * N * L * d + N * L * d + N * L * F * d + L * L * d + 24 * L * L * L + L * L * F * d)
         case .trajectoryOrthoformer:
             let h = Double(s.heads), d = C / h
-            spatial = h * (L * N * d + 2 * N * L * d + N * L * F * d)   // selection, K1 and K2 logits, contractions
+            // Selection (L − 1 greedy steps, N cosines each: the first landmark is given), K1 and
+            // per-frame K3 logits, K3·V per frame, the final contraction.
+            spatial = h * ((L - 1) * N * d + 3 * N * L * d + N * L * F * d)
         default:
             let h = Double(s.heads), d = C / h
             spatial = h * (2 * N * L * d + N * L * d + N * L * F * d + N * L * F)  // features, KV, numerators, denominators
@@ -77,7 +82,7 @@ public func macs(_ m: Mechanism, _ s: MechanismShape) -> MACCount {
         return MACCount(attention: a, total: a + qkvProj(tokens))
     case .orthoformer:
         let h = Double(s.heads), d = C / h
-        let a = h * (L * tokens * d + 3 * tokens * L * d + tokens * L * d)
+        let a = h * ((L - 1) * tokens * d + 3 * tokens * L * d + tokens * L * d)   // selection as above
         return MACCount(attention: a, total: a + qkvProj(tokens))
     case .fastformer:
         // Two scores (q·wq, p·wk), q̄ = Σ α q and k̄ = Σ β p; p = q̄ ⊙ k and u = k̄ ⊙ v are
