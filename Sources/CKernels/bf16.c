@@ -4,6 +4,7 @@
 #include "ckernels.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 typedef struct {
@@ -207,4 +208,91 @@ void vidattn_f32_to_bf16_blocks(const float *src, long k, long kp, uint16_t *dst
     const vidattn_cpu_info *c = vidattn_cpu_detect();
     if (c->avx512_bf16 && c->avx512bw) to_bf16_blocks_avx512bf16(src, k, kp, dst, stride);
     else to_bf16_blocks_avx2(src, k, kp, dst, stride);
+}
+
+// ---- The online-softmax step of the bf16 attention ------------------------------------
+// exp(x) for x <= ~88: x = n·ln2 + r (Cody–Waite, |r| <= ln2/2), a degree-6 Taylor polynomial
+// in r, times 2^n by vscalefps; exactly 0 below ln(FLT_MIN) (no subnormal probability).
+#define EXP_BELOW (-87.33654f)
+
+__attribute__((target("avx512f")))
+static inline __m512 exp16(__m512 x) {
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(EXP_BELOW), _CMP_GE_OQ);
+    return _mm512_maskz_scalef_ps(keep, p, n);
+}
+
+static inline float exp1(float x) {
+    if (!(x >= EXP_BELOW)) return 0;   // also -inf and NaN-free callers
+    const float n = nearbyintf(x * 1.44269504f);
+    float r = x - n * 0.693145751953125f;
+    r = r - n * 1.428606765330187e-06f;
+    float p = 1.0f / 720;
+    p = p * r + 1.0f / 120; p = p * r + 1.0f / 24; p = p * r + 1.0f / 6;
+    p = p * r + 0.5f; p = p * r + 1.0f; p = p * r + 1.0f;
+    return ldexpf(p, (int)n);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512bf16")))
+static void softmax_step_avx512(float *s, int nb, float *m, float *l, float *alpha, uint16_t *p) {
+    for (int r = 0; r < 32; r++) {
+        __m512 mx = _mm512_set1_ps(m[r]);
+        for (int b = 0; b < nb; b++) {
+            const float *row = s + b * 1024 + r * 32;
+            mx = _mm512_max_ps(mx, _mm512_max_ps(_mm512_loadu_ps(row), _mm512_loadu_ps(row + 16)));
+        }
+        const float mNew = _mm512_reduce_max_ps(mx), mOld = m[r];
+        const float mSafe = mNew == -INFINITY ? 0 : mNew;
+        alpha[r] = mOld == -INFINITY ? 0 : exp1(mOld - mSafe);
+        const __m512 vm = _mm512_set1_ps(mSafe);
+        __m512 sum = _mm512_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            const float *row = s + b * 1024 + r * 32;
+            const __m512 e0 = exp16(_mm512_sub_ps(_mm512_loadu_ps(row), vm));
+            const __m512 e1 = exp16(_mm512_sub_ps(_mm512_loadu_ps(row + 16), vm));
+            sum = _mm512_add_ps(sum, _mm512_add_ps(e0, e1));
+            _mm512_storeu_si512(p + b * 1024 + r * 32, (__m512i)_mm512_cvtne2ps_pbh(e1, e0));
+        }
+        m[r] = mNew;
+        l[r] = l[r] * alpha[r] + _mm512_reduce_add_ps(sum);
+    }
+}
+
+static void softmax_step_scalar(float *s, int nb, float *m, float *l, float *alpha, uint16_t *p) {
+    for (int r = 0; r < 32; r++) {
+        float mNew = m[r];
+        for (int b = 0; b < nb; b++)
+            for (int j = 0; j < 32; j++) mNew = fmaxf(mNew, s[b * 1024 + r * 32 + j]);
+        const float mOld = m[r], mSafe = mNew == -INFINITY ? 0 : mNew;
+        alpha[r] = mOld == -INFINITY ? 0 : exp1(mOld - mSafe);
+        float sum = 0;
+        for (int b = 0; b < nb; b++)
+            for (int j = 0; j < 32; j++) {
+                const float e = exp1(s[b * 1024 + r * 32 + j] - mSafe);
+                sum += e;
+                p[b * 1024 + r * 32 + j] = to_bf16_1(e);
+            }
+        m[r] = mNew;
+        l[r] = l[r] * alpha[r] + sum;
+    }
+}
+
+void vidattn_softmax_step_bf16_path(float *s, int nb, float *m, float *l, float *alpha, uint16_t *p, int path) {
+    if (path == 1) softmax_step_avx512(s, nb, m, l, alpha, p);
+    else softmax_step_scalar(s, nb, m, l, alpha, p);
+}
+
+void vidattn_softmax_step_bf16(float *s, int nb, float *m, float *l, float *alpha, uint16_t *p) {
+    const vidattn_cpu_info *c = vidattn_cpu_detect();
+    vidattn_softmax_step_bf16_path(s, nb, m, l, alpha, p, c->avx512_bf16 && c->avx512bw ? 1 : 0);
 }

@@ -1,3 +1,5 @@
+import Foundation
+import CKernels
 import XCTest
 @testable import Kernels
 
@@ -93,6 +95,45 @@ final class AttentionBF16Tests: XCTestCase {
                 XCTAssertGreaterThan(diff, 0)
                 XCTAssertLessThan(diff, 3e-3)
             }
+        }
+    }
+
+    /// The softmax step in C (CKernels/bf16.c), both paths, against Double: new maxima, sums
+    /// and rescale factors to 1e-6 relative, P within one bf16 rounding of exp(s − m); masked
+    /// (−inf) scores give exactly 0, and a row of only −inf keeps m = −inf, alpha 0.
+    func testSoftmaxStepPathsAgainstDouble() {
+        let nb = 3
+        var s0 = [Float](repeating: 0, count: nb * 1024)
+        var seed: UInt32 = 7
+        for i in 0..<s0.count { seed = seed &* 1664525 &+ 1013904223; s0[i] = Float(Int(seed >> 9) % 4001 - 2000) / 100 }
+        for i in stride(from: 5, to: s0.count, by: 11) { s0[i] = -.infinity }
+        for b in 0..<nb { for j in 0..<32 { s0[b * 1024 + 3 * 32 + j] = -.infinity } }   // row 3: all masked
+        var m0 = [Float](repeating: -.infinity, count: 32), l0 = [Float](repeating: 0, count: 32)
+        for r in 0..<32 where r % 2 == 0 && r != 3 { m0[r] = 5; l0[r] = 2 }           // a previous step
+        let paths: [Int32] = CPU.info.avx512_bf16 != 0 && CPU.info.avx512bw != 0 ? [0, 1] : [0]
+        if paths.count == 1 { print("softmax step AVX-512 path: not run (CPU lacks AVX512-BF16)") }
+        for path in paths {
+            var sc = s0, m = m0, l = l0, alpha = [Float](repeating: 9, count: 32)
+            var p = [UInt16](repeating: 0xFFFF, count: nb * 1024)
+            vidattn_softmax_step_bf16_path(&sc, Int32(nb), &m, &l, &alpha, &p, path)
+            for r in 0..<32 {
+                var mx = Double(m0[r])
+                for b in 0..<nb { for j in 0..<32 { mx = max(mx, Double(s0[b * 1024 + r * 32 + j])) } }
+                let safe = mx == -.infinity ? 0 : mx
+                XCTAssertEqual(Double(m[r]), mx, "path \(path) row \(r): max")
+                let wantAlpha = m0[r] == -.infinity ? 0 : Foundation.exp(Double(m0[r]) - safe)
+                XCTAssertEqual(Double(alpha[r]), wantAlpha, accuracy: 1e-6 * max(wantAlpha, 1e-30), "path \(path) row \(r)")
+                var sum = Double(l0[r]) * wantAlpha
+                for b in 0..<nb { for j in 0..<32 {
+                    let x = Double(s0[b * 1024 + r * 32 + j]), e = x == -.infinity ? 0 : Foundation.exp(x - safe)
+                    sum += e
+                    let got = Double(bf16ToFloat(p[b * 1024 + r * 32 + j]))
+                    if e == 0 { XCTAssertEqual(got, 0, "path \(path): masked score"); continue }
+                    XCTAssertEqual(got, e, accuracy: e / 128, "path \(path) row \(r) key \(b * 32 + j)")
+                } }
+                XCTAssertEqual(Double(l[r]), sum, accuracy: 1e-6 * max(sum, 1e-30), "path \(path) row \(r): sum")
+            }
+            XCTAssertEqual(m[3], -.infinity); XCTAssertEqual(alpha[3], 0); XCTAssertEqual(l[3], 0)
         }
     }
 }

@@ -73,6 +73,16 @@ void vidattn_f32_to_bf16_path(const float *src, uint16_t *dst, long n, int path)
 void vidattn_f32_to_bf16_blocks(const float *src, long k, long kp, uint16_t *dst, long stride);
 /// The same through a given path (tests): 0 = AVX2, 1 = AVX512-BF16.
 void vidattn_f32_to_bf16_blocks_path(const float *src, long k, long kp, uint16_t *dst, long stride, int path);
+/// One online-softmax step of the bf16 attention over 32 query rows and nb blocks of 32 keys:
+/// s holds the scores as nb row-major 32×32 blocks (block b at s + b·1024); m, l (32 each) are
+/// the running row maxima and sums, updated; alpha (32) receives each row's rescale factor for
+/// the output, exp(m_old − m_new) (0 while a row has seen only −inf); p receives
+/// bf16(exp(s − m_new)) in the same block layout (the A strip of P·V). exp: a degree-6
+/// polynomial after Cody–Waite reduction, exactly 0 below ln(FLT_MIN). AVX-512 with
+/// vcvtne2ps2bf16 where the CPU has AVX512-BF16, the same arithmetic in scalar code otherwise.
+void vidattn_softmax_step_bf16(float *s, int nb, float *m, float *l, float *alpha, uint16_t *p);
+/// The same through a given path (tests): 0 = scalar, 1 = AVX-512.
+void vidattn_softmax_step_bf16_path(float *s, int nb, float *m, float *l, float *alpha, uint16_t *p, int path);
 /// Scalar emulation of the same contract (bf16 products summed in fp32, pair by pair): the
 /// reference that checks the data layout on machines without AMX.
 void vidattn_bf16_32x32_ref(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate);

@@ -104,7 +104,7 @@ func bf16QueryTile(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ L: BF16A
                    _ step: UnsafeMutablePointer<Float>, _ r16: UnsafeMutablePointer<UInt16>,
                    _ kernel: (Int, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?, Int, Int32) -> Void) {
     let qv = min(32, a.nq - q0), dp = L.dp
-    let mNew = step, mSafe = step + 32, alpha = step + 64
+    let alpha = step
     // scale·Q as one A strip: element (r, i) at (i/32)·1024 + r·32 + i%32; padding zero.
     qs.initialize(repeating: 0, count: L.qHalves)
     let qb = a.q.base + b * a.q.batchStride + h * a.q.headStride
@@ -127,42 +127,13 @@ func bf16QueryTile(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ L: BF16A
         }
         let kv = min(nb * 32, a.nk - key0)
         bf16AddBiasAndMasks(a, b, h, q0, qv, key0, kv, nb, s)
-        // Online softmax over the nb·32 keys of this step: the new row maxima, the 32
-        // rescale factors at once (two vector exps), then exp(S − m) and the row sums.
-        for r in 0..<32 {
-            var mx = Vec(repeating: m[r])
-            for blk in 0..<nb {
-                let row = s + blk * 1024 + r * 32
-                mx = vmax(mx, vmax(vload(row), vload(row + 16)))
-            }
-            mNew[r] = treeMax(mx)
+        // Online softmax over the nb·32 keys of this step, in C (exp by vscalefps, P written as
+        // bf16 straight into the A strip of P·V), then O rescaled row by row.
+        vidattn_softmax_step_bf16(s, Int32(nb), m, l, alpha, pb)
+        for r in 0..<32 where alpha[r] != 1 {
+            let va = Vec(repeating: alpha[r]), orow = o + r * L.dPad
+            for c in stride(from: 0, to: L.dPad, by: 16) { vstore(vload(orow + c) * va, orow + c) }
         }
-        for half in 0..<2 {
-            let mo = vload(m + half * 16), mn = vload(mNew + half * 16)
-            let ninf = Vec(repeating: -.infinity)
-            let safe = mn.replacing(with: 0, where: mn .== ninf)
-            var al = vexp(mo - safe)
-            al.replace(with: 0, where: mo .== ninf)
-            vstore(al, alpha + half * 16); vstore(safe, mSafe + half * 16)
-        }
-        for r in 0..<32 {
-            let vm = Vec(repeating: mSafe[r])
-            var sum = Vec()
-            for blk in 0..<nb {
-                let row = s + blk * 1024 + r * 32
-                let e0 = vexp(vload(row) - vm), e1 = vexp(vload(row + 16) - vm)
-                vstore(e0, row); vstore(e1, row + 16); sum += e0 + e1
-            }
-            let al = alpha[r]
-            m[r] = mNew[r]
-            l[r] = l[r] * al + treeSum(sum)
-            if al != 1 {
-                let va = Vec(repeating: al), orow = o + r * L.dPad
-                for c in stride(from: 0, to: L.dPad, by: 16) { vstore(vload(orow + c) * va, orow + c) }
-            }
-        }
-        // P (32 queries × nb·32 keys) to bf16: its blocks are already the A strip layout.
-        vidattn_f32_to_bf16(s, pb, nb * 1024)
         for c in 0..<L.dPanels {
             kernel(nb * 32, pb, vpan + c * L.nkp * 32 + key0 * 32, o + c * 32, L.dPad, 1)
         }
