@@ -18,10 +18,12 @@ public enum AttentionPrecision {
     @TaskLocal public static var bf16 = false
 }
 
-/// Below this many keys the bf16 path does not gain on Sapphire Rapids (per-head packing and
-/// per-block tile set-up dominate). One core, `VIDATTN_DEMO_ATTN=HxNxD vidattn-demo`, bf16 vs
-/// fp32 time: 197 tokens (TimeSformer's frames) 0.95, 392 (swin3d_t's windows, d = 32) 1.06,
-/// 1568 tokens 0.69, 3137 (ViViT-B) 0.60.
+/// Below this many keys the bf16 path does not gain in the models on Sapphire Rapids. With the
+/// softmax step in C the bare kernel wins at every length (one core, `VIDATTN_DEMO_ATTN=HxNxD
+/// vidattn-demo`, bf16 / fp32 time: 197 tokens 0.73, 392 with d = 32 0.64, 1568 0.42, 3137
+/// 0.35-0.40), but with the threshold at 1 TimeSformer-B bf16 took 0.80-0.98 s against
+/// 0.59-0.73 s and swin3d_t 0.77-0.86 s against 0.69 s (same run, alternating): the HF
+/// per-frame groups and Swin's key-major bias and region labels (scalar loops here) cost more.
 public let bf16AttentionMinKeys = 1024
 
 /// Runs fused attention. Returns false only if scratch memory could not be allocated.
