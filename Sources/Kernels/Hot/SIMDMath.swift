@@ -9,28 +9,6 @@ import CSleef
 
 public typealias Vec = SIMD16<Float>
 
-/// Sum of the 16 lanes as a tree (4 dependent adds; `.sum()` adds the lanes one after
-/// another, 15 dependent adds).
-@inline(__always)
-func treeSum(_ v: Vec) -> Float {
-    let a = v.lowHalf + v.highHalf, b = a.lowHalf + a.highHalf, c = b.lowHalf + b.highHalf
-    return c[0] + c[1]
-}
-
-/// Lane-wise larger of two vectors (a compare and a blend: `pointwiseMax` handles NaN
-/// lane by lane and compiles to scalar code, and so does a generic version of this).
-@inline(__always) func vmax(_ a: Vec, _ b: Vec) -> Vec { a.replacing(with: b, where: b .> a) }
-@inline(__always) func vmax(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .> a) }
-@inline(__always) func vmax(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> { a.replacing(with: b, where: b .> a) }
-@inline(__always) func vmax(_ a: SIMD2<Float>, _ b: SIMD2<Float>) -> SIMD2<Float> { a.replacing(with: b, where: b .> a) }
-
-/// Largest of the 16 lanes as a tree (NaN-free input).
-@inline(__always)
-func treeMax(_ v: Vec) -> Float {
-    let a = vmax(v.lowHalf, v.highHalf), b = vmax(a.lowHalf, a.highHalf), c = vmax(b.lowHalf, b.highHalf)
-    return c[1] > c[0] ? c[1] : c[0]
-}
-
 /// Below ln(FLT_MIN) exp is subnormal: `vexp` and `sexp` return an exact 0 there, so no
 /// subnormal probability ever reaches a later multiply (they cost assists on Intel).
 public let expSubnormalBelow: Float = -87.33654
