@@ -2,6 +2,7 @@
 // target attribute, so the file builds for any x86-64 and the caller picks a kernel the
 // CPU has at run time.
 #include "ckernels.h"
+#include "amx_tiles.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -29,15 +30,7 @@ void vidattn_amx_end(void) { _tile_release(); }
 // 0-15 / 16-31 (32 bf16 of K each); 6, 7 hold B columns 0-15 / 16-31 (16 K pairs each).
 __attribute__((target("amx-tile,amx-bf16")))
 void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate) {
-    const long strideC = ldc * 4;
-    if (accumulate) {
-        _tile_loadd(0, c, strideC);
-        _tile_loadd(1, c + 16, strideC);
-        _tile_loadd(2, c + 16 * ldc, strideC);
-        _tile_loadd(3, c + 16 * ldc + 16, strideC);
-    } else {
-        _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-    }
+    amx_c_begin(c, ldc, accumulate);
     // A and B tiles are each 1 KiB contiguous (64-byte rows). Tile registers are not renamed:
     // each load sits right before the products that need it.
     for (long k = 0; k < kp; k += 32) {
@@ -57,10 +50,7 @@ void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
     }
-    _tile_stored(0, c, strideC);
-    _tile_stored(1, c + 16, strideC);
-    _tile_stored(2, c + 16 * ldc, strideC);
-    _tile_stored(3, c + 16 * ldc + 16, strideC);
+    amx_c_end(c, ldc);
 }
 
 __attribute__((target("avx512f,avx512bf16")))

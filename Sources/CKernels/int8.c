@@ -1,6 +1,7 @@
 // int8 micro-kernels and row quantization (see ckernels.h for the data layout). Each
 // function carries its own target attribute; the caller picks one the CPU has.
 #include "ckernels.h"
+#include "amx_tiles.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -11,15 +12,7 @@
 // K each); 6, 7 hold B columns 0-15 / 16-31 (16 groups of 4 K values each).
 __attribute__((target("amx-tile,amx-int8")))
 void vidattn_amx_s8_32x32(long kp, const int8_t *a, const int8_t *b, int32_t *c, long ldc, int accumulate) {
-    const long strideC = ldc * 4;
-    if (accumulate) {
-        _tile_loadd(0, c, strideC);
-        _tile_loadd(1, c + 16, strideC);
-        _tile_loadd(2, c + 16 * ldc, strideC);
-        _tile_loadd(3, c + 16 * ldc + 16, strideC);
-    } else {
-        _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-    }
+    amx_c_begin(c, ldc, accumulate);
     for (long k = 0; k < kp; k += 64) {
         const int8_t *ak = a + k * 32, *bk = b + k * 32;
         if (k + 128 < kp) {   // the step after next into L1: 2 KiB of A and 2 KiB of B
@@ -37,10 +30,7 @@ void vidattn_amx_s8_32x32(long kp, const int8_t *a, const int8_t *b, int32_t *c,
         _tile_dpbssd(2, 5, 6);
         _tile_dpbssd(3, 5, 7);
     }
-    _tile_stored(0, c, strideC);
-    _tile_stored(1, c + 16, strideC);
-    _tile_stored(2, c + 16 * ldc, strideC);
-    _tile_stored(3, c + 16 * ldc + 16, strideC);
+    amx_c_end(c, ldc);
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vnni")))

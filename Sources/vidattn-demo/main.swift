@@ -125,6 +125,17 @@ if getenv("VIDATTN_DEMO_SPLIT") != nil {
     exit(0)
 }
 
+/// Self-attention of `heads` heads over `tokens` random tokens of `dim` (buffers kept for the
+/// process's lifetime).
+func randomAttention(heads h: Int, tokens n: Int, dim d: Int) -> AttentionArgs {
+    let q = allocFloats(h * n * d)!, k = allocFloats(h * n * d)!, v = allocFloats(h * n * d)!, o = allocFloats(h * n * d)!
+    fillRandom(q, h * n * d, seed: 3); fillRandom(k, h * n * d, seed: 4); fillRandom(v, h * n * d, seed: 5)
+    let view = { (p: UnsafeMutablePointer<Float>) in HeadView(UnsafePointer(p), batchStride: h * n * d, headStride: n * d, rowStride: d) }
+    return AttentionArgs(batch: 1, heads: h, nq: n, nk: n, d: d, q: view(q), k: view(k), v: view(v),
+                         o: HeadView(o, batchStride: h * n * d, headStride: n * d, rowStride: d),
+                         scale: 1 / Float(d).squareRoot())
+}
+
 if getenv("VIDATTN_DEMO_ACT") != nil {
     // Activations over fc1's output of TimeSformer-B (1569 × 3072), one thread.
     let n = 1569 * 3072
@@ -161,12 +172,7 @@ if getenv("VIDATTN_DEMO_ATTN") != nil {
     // Exact attention [12, 3137, 64] with fp32 and with bf16 products, alternating.
     let spec = String(cString: getenv("VIDATTN_DEMO_ATTN")).split(separator: "x").compactMap { Int($0) }
     let h = spec.count == 3 ? spec[0] : 12, n = spec.count == 3 ? spec[1] : 3137, d = spec.count == 3 ? spec[2] : 64
-    let q = allocFloats(h * n * d)!, k = allocFloats(h * n * d)!, v = allocFloats(h * n * d)!, o = allocFloats(h * n * d)!
-    fillRandom(q, h * n * d, seed: 3); fillRandom(k, h * n * d, seed: 4); fillRandom(v, h * n * d, seed: 5)
-    let view = { (p: UnsafeMutablePointer<Float>) in HeadView(UnsafePointer(p), batchStride: h * n * d, headStride: n * d, rowStride: d) }
-    let args = AttentionArgs(batch: 1, heads: h, nq: n, nk: n, d: d, q: view(q), k: view(k), v: view(v),
-                             o: HeadView(o, batchStride: h * n * d, headStride: n * d, rowStride: d),
-                             scale: 1 / Float(d).squareRoot())
+    let args = randomAttention(heads: h, tokens: n, dim: d)
     var t32: [Double] = [], t16: [Double] = []
     for _ in 0..<reps {
         var t0 = now(); attention(args); t32.append(now() - t0)
@@ -307,12 +313,7 @@ do {
 // Fused attention: ViT-B at 3137 tokens, 12 heads × 64.
 do {
     let h = 12, n = 3137, d = 64
-    let q = allocFloats(h * n * d)!, k = allocFloats(h * n * d)!, v = allocFloats(h * n * d)!, o = allocFloats(h * n * d)!
-    fillRandom(q, h * n * d, seed: 3); fillRandom(k, h * n * d, seed: 4); fillRandom(v, h * n * d, seed: 5)
-    let view = { (p: UnsafeMutablePointer<Float>) in HeadView(UnsafePointer(p), batchStride: h * n * d, headStride: n * d, rowStride: d) }
-    let args = AttentionArgs(batch: 1, heads: h, nq: n, nk: n, d: d, q: view(q), k: view(k), v: view(v),
-                             o: HeadView(o, batchStride: h * n * d, headStride: n * d, rowStride: d),
-                             scale: 1 / Float(d).squareRoot())
+    let args = randomAttention(heads: h, tokens: n, dim: d)
     let t = timeIt { attention(args) }
     let gf: Double = 4.0 * Double(h * n) * Double(n * d) / 1e9
     print(fmt("attention [%d, %d, %d]: %7.2f ms  %6.1f GFLOP/s", h, n, d, t * 1e3, gf / t))

@@ -108,6 +108,17 @@ def test_performer():
     assert f["attention"] == c.macs
 
 
+def newton_schulz_pinv(c, k2):
+    """Nyström's pseudo-inverse: six Newton–Schulz steps from K2ᵀ / max column sum."""
+    z, eye = k2.T / k2.sum(0).max(), np.eye(k2.shape[0])
+    for _ in range(6):
+        kz = c.mm(k2, z)
+        t = c.mm(kz, 7 * eye - kz)
+        t = c.mm(kz, 15 * eye - t)
+        z = 0.25 * c.mm(z, 13 * eye - t)
+    return z
+
+
 def nystrom_counted(c, q, k, v, L):
     """Nyström over one sequence (docs/attention.md): landmarks the means of contiguous segments
     (the last ones one token longer when L does not divide n), three softmax kernels, the middle
@@ -123,14 +134,7 @@ def nystrom_counted(c, q, k, v, L):
     k2 = softmax(c.mm(lq, lk.T))
     k3 = softmax(c.mm(lq, k.T))
     m = c.mm(k3, v)
-    z = k2.T / k2.sum(0).max()
-    eye = np.eye(L)
-    for _ in range(6):
-        kz = c.mm(k2, z)
-        t = c.mm(kz, 7 * eye - kz)
-        t = c.mm(kz, 15 * eye - t)
-        z = 0.25 * c.mm(z, 13 * eye - t)
-    return c.mm(k1, c.mm(z, m))
+    return c.mm(k1, c.mm(newton_schulz_pinv(c, k2), m))
 
 
 def orthoformer_counted(c, q, k, v, L, start):
@@ -194,14 +198,7 @@ def trajectory_counted(c, q, k, v, F, wq, wkv, approx, L, omega=None):
             w = softmax(c.mm(qs, lk.T))
             k2 = softmax(c.mm(lq, lk.T))
             m = np.concatenate([c.mm(softmax(c.mm(lq, kp[fr].T)), vp[fr]) for fr in frames], axis=1)
-            z = k2.T / k2.sum(0).max()
-            eye = np.eye(L)
-            for _ in range(6):
-                kz = c.mm(k2, z)
-                t = c.mm(kz, 7 * eye - kz)
-                t = c.mm(kz, 15 * eye - t)
-                z = 0.25 * c.mm(z, 13 * eye - t)
-            y = c.mm(w, c.mm(z, m)).reshape(N, F, d)
+            y = c.mm(w, c.mm(newton_schulz_pinv(c, k2), m)).reshape(N, F, d)
         elif approx == "orthoformer":
             qs, ks = qp * d ** -0.25, kp * d ** -0.25
             u = qs / np.maximum(np.linalg.norm(qs, axis=1, keepdims=True), 1e-12)

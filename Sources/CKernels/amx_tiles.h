@@ -1,0 +1,29 @@
+// Shared by the AMX block kernels (bf16.c, int8.c): the 32×32 result block C (4-byte
+// elements, row stride ldc) into accumulator tiles 0..3 — loaded when accumulating, zeroed
+// otherwise — and back.
+#pragma once
+#include <immintrin.h>
+
+__attribute__((target("amx-tile")))
+static inline void amx_c_begin(const void *c, long ldc, int accumulate) {
+    const char *p = (const char *)c;
+    const long stride = ldc * 4;
+    if (accumulate) {
+        _tile_loadd(0, p, stride);
+        _tile_loadd(1, p + 64, stride);
+        _tile_loadd(2, p + 16 * stride, stride);
+        _tile_loadd(3, p + 16 * stride + 64, stride);
+    } else {
+        _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+    }
+}
+
+__attribute__((target("amx-tile")))
+static inline void amx_c_end(void *c, long ldc) {
+    char *p = (char *)c;
+    const long stride = ldc * 4;
+    _tile_stored(0, p, stride);
+    _tile_stored(1, p + 64, stride);
+    _tile_stored(2, p + 16 * stride, stride);
+    _tile_stored(3, p + 16 * stride + 64, stride);
+}
