@@ -225,6 +225,6 @@ public func vidattn_model_preprocess(_ m: OpaquePointer?, _ rgb: UnsafePointer<U
         let (oh, ow) = b.preprocess.outputSize(h: Int(h), w: Int(w))
         let need = Int64(frames) * 3 * Int64(oh) * Int64(ow)
         try require(capacity >= need, "pixel_values holds \(capacity) floats but \(frames)×3×\(oh)×\(ow) = \(need) are needed")
-        b.preprocess.apply(rgb: src, frames: Int(frames), h: Int(h), w: Int(w), into: dst)
+        try b.preprocess.apply(rgb: src, frames: Int(frames), h: Int(h), w: Int(w), into: dst)
     }
 }

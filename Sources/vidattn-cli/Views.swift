@@ -93,8 +93,8 @@ struct Views: ParsableArguments {
                         for b in 0..<fb { view[f * fb + b] = rgb[src + b] }
                     }
                 }
-                view.withUnsafeBufferPointer {
-                    m.pre.apply(rgb: $0.baseAddress!, frames: n, h: vh, w: vw, into: px.data + v * n * 3 * oh * ow)
+                try view.withUnsafeBufferPointer {
+                    try m.pre.apply(rgb: $0.baseAddress!, frames: n, h: vh, w: vw, into: px.data + v * n * 3 * oh * ow)
                 }
                 v += 1
             }

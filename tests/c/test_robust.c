@@ -136,6 +136,48 @@ static void oom_sweep(const char *models, const char *io, const char *name) {
     vidattn_set_num_threads(2);
 }
 
+/* ---- Allocation failures in preprocessing ------------------------------------------ */
+
+/* vidattn_model_preprocess of 4 frames of 50×40 with a model whose preprocessor_config.json is
+ * an HF image processor (the antialiased resize and its buffers): every failed allocation
+ * reported as out of memory, the same pixels after the sweep. */
+static void oom_preprocess(const char *models, const char *name) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", models, name);
+    vidattn_model *m = NULL;
+    CHECK(vidattn_model_load(path, NULL, &m) == VIDATTN_OK, "%s: load: %s", name, vidattn_last_error());
+    if (!m) return;
+    enum { Tf = 4, Hf = 50, Wf = 40 };
+    static uint8_t rgb[Tf * Hf * Wf * 3];
+    for (int i = 0; i < Tf * Hf * Wf * 3; i++) rgb[i] = (uint8_t)(i * 37 % 251);
+    int64_t oh = 0, ow = 0;
+    CHECK(vidattn_model_input_size(m, Hf, Wf, &oh, &ow) == VIDATTN_OK, "%s: input size", name);
+    const int64_t n = Tf * 3 * oh * ow;
+    float *ref = malloc(sizeof(float) * (size_t)n), *px = malloc(sizeof(float) * (size_t)n);
+    vidattn_set_num_threads(1);
+    vidattn_debug_fail_allocation(INT64_MAX / 2);
+    vidattn_status st = vidattn_model_preprocess(m, rgb, Tf, Hf, Wf, ref, n);
+    int64_t total = vidattn_debug_allocation_count();
+    vidattn_debug_fail_allocation(-1);
+    CHECK(st == VIDATTN_OK && total > 0, "%s preprocess: counting run (status %d, %lld allocations)", name, st,
+          (long long)total);
+    int oom = 0;
+    for (int64_t a = 0; a < total; a++) {
+        vidattn_debug_fail_allocation(a);
+        st = vidattn_model_preprocess(m, rgb, Tf, Hf, Wf, px, n);
+        vidattn_debug_fail_allocation(-1);
+        if (st == VIDATTN_ERR_OUT_OF_MEMORY && vidattn_last_error()[0]) oom++;
+    }
+    st = vidattn_model_preprocess(m, rgb, Tf, Hf, Wf, px, n);
+    CHECK(oom == total, "%s preprocess: %d of %lld failed allocations reported as out of memory", name, oom,
+          (long long)total);
+    CHECK(st == VIDATTN_OK && same_bits(px, ref, n), "%s preprocess: same pixels after the sweep", name);
+    printf("%-28s %lld allocations, each failure reported as out of memory\n", "preprocess", (long long)total);
+    free(ref); free(px);
+    vidattn_model_free(m);
+    vidattn_set_num_threads(2);
+}
+
 /* ---- Allocation failures in the mechanisms ---------------------------------------- */
 
 enum { B = 1, H = 2, F = 4, P = 36, D = 16, C = H * D, T = 1 + F * P };
@@ -408,6 +450,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "oom")) {
         for (int i = 4; i < argc; i++) oom_sweep(argv[2], argv[3], argv[i]);
         oom_mechanisms();
+        oom_preprocess(argv[2], "videomae");
     }
     else if (!strcmp(argv[1], "threads")) for (int i = 4; i < argc; i++) threads(argv[2], argv[3], argv[i]);
     else if (!strcmp(argv[1], "soak")) soak(argv[2], argv[3], argv[4], argc > 5 ? atoi(argv[5]) : 1000);

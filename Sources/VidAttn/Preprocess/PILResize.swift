@@ -55,10 +55,10 @@ enum PILResize {
         UInt8(truncatingIfNeeded: min(max(v >> Int64(precision), 0), 255))
     }
 
-    /// One pass along an axis of length n (stride between taps `step`), for `lines` lines.
-    static func pass(_ src: [UInt8], lines: Int, n: Int, n2: Int, lineStride: Int, lineStride2: Int, step: Int,
-                     torchPrecision: Bool, into dst: inout [UInt8], lineOf: (Int) -> (Int, Int)) {
-        let (tx, p) = taps(inSize: n, outSize: n2, torchPrecision: torchPrecision)
+    /// One pass with taps `tx` (precision p bits) along an axis (stride between taps `step`),
+    /// for `lines` lines whose first elements `lineOf` gives in src and dst.
+    static func pass(_ src: UnsafePointer<UInt8>, lines: Int, n2: Int, step: Int, taps tx: [(Int, [Int64])], precision p: Int,
+                     into dst: UnsafeMutablePointer<UInt8>, lineOf: (Int) -> (Int, Int)) {
         let half = Int64(1) << Int64(p - 1)
         for line in 0..<lines {
             let (base, base2) = lineOf(line)
@@ -71,27 +71,40 @@ enum PILResize {
                 }
             }
         }
-        _ = (lineStride, lineStride2)
     }
 
-    /// src [h, w, 3] → [h2, w2, 3].
-    static func resize(_ src: UnsafePointer<UInt8>, h: Int, w: Int, toH h2: Int, toW w2: Int,
-                       torchPrecision: Bool = false) -> [UInt8] {
-        var cur = Array(UnsafeBufferPointer(start: src, count: h * w * 3))
-        var cw = w
-        if w2 != w {
-            var next = [UInt8](repeating: 0, count: h * w2 * 3)
-            pass(cur, lines: h, n: w, n2: w2, lineStride: w * 3, lineStride2: w2 * 3, step: 3,
-                 torchPrecision: torchPrecision, into: &next) { y in (y * w * 3, y * w2 * 3) }
-            cur = next; cw = w2
+    /// A resize of h×w frames to h2×w2: the taps of both passes, computed once.
+    struct Plan {
+        let h: Int, w: Int, h2: Int, w2: Int
+        let horizontal: (taps: [(Int, [Int64])], precision: Int)?
+        let vertical: (taps: [(Int, [Int64])], precision: Int)?
+        init(h: Int, w: Int, toH h2: Int, toW w2: Int, torchPrecision: Bool) {
+            self.h = h; self.w = w; self.h2 = h2; self.w2 = w2
+            horizontal = w2 != w ? taps(inSize: w, outSize: w2, torchPrecision: torchPrecision) : nil
+            vertical = h2 != h ? taps(inSize: h, outSize: h2, torchPrecision: torchPrecision) : nil
         }
-        if h2 != h {
-            var next = [UInt8](repeating: 0, count: h2 * cw * 3)
-            let width = cw
-            pass(cur, lines: width, n: h, n2: h2, lineStride: 3, lineStride2: 3, step: width * 3,
-                 torchPrecision: torchPrecision, into: &next) { x in (x * 3, x * 3) }
-            cur = next
+        /// Scratch bytes one `resize` call needs.
+        var scratchBytes: Int { h * w2 * 3 }
+    }
+
+    /// src [h, w, 3] → dst [h2, w2, 3], with `scratch` of plan.scratchBytes for the
+    /// intermediate (horizontal pass first, as Pillow and torchvision do).
+    static func resize(_ src: UnsafePointer<UInt8>, _ plan: Plan, scratch: UnsafeMutablePointer<UInt8>,
+                       into dst: UnsafeMutablePointer<UInt8>) {
+        let (h, w, h2, w2) = (plan.h, plan.w, plan.h2, plan.w2)
+        // After the horizontal pass the frame is h × w2; written to dst when it is the last pass.
+        let mid: UnsafePointer<UInt8>
+        if let hp = plan.horizontal {
+            let out = plan.vertical == nil ? dst : scratch
+            pass(src, lines: h, n2: w2, step: 3, taps: hp.taps, precision: hp.precision, into: out) { y in (y * w * 3, y * w2 * 3) }
+            mid = UnsafePointer(out)
+        } else {
+            mid = src
         }
-        return cur
+        if let vp = plan.vertical {
+            pass(mid, lines: w2, n2: h2, step: w2 * 3, taps: vp.taps, precision: vp.precision, into: dst) { x in (x * 3, x * 3) }
+        } else if plan.horizontal == nil {
+            dst.update(from: src, count: h * w * 3)
+        }
     }
 }

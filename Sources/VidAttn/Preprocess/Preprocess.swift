@@ -119,8 +119,9 @@ public struct PreprocessConfig: Sendable {
         return (Int(Double(se) * Double(h) / Double(w)), se)
     }
 
-    /// rgb: T frames of h×w×3 bytes → out [T, 3, H', W'] (H', W' from outputSize).
-    public func apply(rgb: UnsafePointer<UInt8>, frames T: Int, h: Int, w: Int, into out: UnsafeMutablePointer<Float>) {
+    /// rgb: T frames of h×w×3 bytes → out [T, 3, H', W'] (H', W' from outputSize). Throws only
+    /// when the resize buffers cannot be had.
+    public func apply(rgb: UnsafePointer<UInt8>, frames T: Int, h: Int, w: Int, into out: UnsafeMutablePointer<Float>) throws {
         let (rh, rw) = resized(h: h, w: w)
         let (oh, ow) = outputSize(h: h, w: w)
         if pillowResize {
@@ -128,9 +129,16 @@ public struct PreprocessConfig: Sendable {
             let scale = rescale, mean = self.mean, std = self.std, offset = self.offset, normalize = self.normalize
             // transformers 5.x resizes uint8 frames with torchvision's antialiased bilinear:
             // Pillow's filter with int16 fixed-point weights.
-            let torchWeights = torchResizeWeights
-            parallelFor(T) { t, _ in
-                let img = PILResize.resize(rgb + t * h * w * 3, h: h, w: w, toH: rh, toW: rw, torchPrecision: torchWeights)
+            let plan = PILResize.Plan(h: h, w: w, toH: rh, toW: rw, torchPrecision: torchResizeWeights)
+            // Per worker: the resized frame and the intermediate of the two passes.
+            let workers = max(1, min(Threads.count, T)), per = rh * rw * 3 + plan.scratchBytes
+            guard let bytes = checkedProduct(workers, per), let buf = allocCounted(UInt8.self, bytes) else {
+                throw VidAttnError(.outOfMemory, "preprocessing: cannot allocate \(workers)×\(per) bytes of resize buffers")
+            }
+            defer { freeCounted(buf) }
+            parallelFor(T, threads: workers) { t, wk in
+                let img = buf + wk * per
+                PILResize.resize(rgb + t * h * w * 3, plan, scratch: img + rh * rw * 3, into: img)
                 for y in 0..<oh { for x in 0..<ow { for c in 0..<3 {
                     let yy = y + ct, xx = x + cl
                     var v: Float = 0
