@@ -237,6 +237,15 @@ static vidattn_status m_rotary(void) {
 }
 static vidattn_status m_performer_projection(void) { return vidattn_performer_projection(32, D, 7, out); }
 static vidattn_status m_rotary_time(void) { return vidattn_rotary_time_table(F, D, 1, out, out + F * D); }
+static vidattn_status m_sgemm_fused(void) {   /* packs B per call, epilogue fused */
+    return vidattn_sgemm_fused(0, 1, T, C, C, 1, q, C, wq, C, 0, out, C, wq, VIDATTN_ACT_GELU, NULL, 0);
+}
+static vidattn_status m_softmax(void) {   /* in place on a copy of q */
+    memcpy(out, q, sizeof(float) * T * C);
+    return vidattn_softmax(T, C, out, C, 0.5f, NULL, 0);
+}
+static vidattn_status m_layer_norm(void) { return vidattn_layer_norm(T, C, q, out, wq, wq + C, 1e-5f); }
+static vidattn_status m_activation(void) { return vidattn_activation_apply(VIDATTN_ACT_GELU, q, out, T * C); }
 static vidattn_status m_sgemm(void) {   /* B not pre-packed: the packing buffer is scratch */
     return vidattn_sgemm(0, 1, T, C, C, 1, q, C, wq, C, 0, out, C);
 }
@@ -259,6 +268,8 @@ static void oom_mechanisms(void) {
         {"patch_merging", m_patch_merging, B * 4 * 3 * 3 * C}, {"geglu", m_geglu, T * C},
         {"token_shift", m_token_shift, B * T * C}, {"rotary", m_rotary, 2 * 36 * D},
         {"rotary time table", m_rotary_time, 2 * F * D}, {"performer_projection", m_performer_projection, 32 * D},
+        {"sgemm_fused", m_sgemm_fused, T * C}, {"softmax", m_softmax, T * C}, {"layer_norm", m_layer_norm, T * C},
+        {"activation", m_activation, T * C},
     };
     vidattn_set_num_threads(1);
     for (size_t i = 0; i < sizeof mechs / sizeof mechs[0]; i++) {
@@ -269,8 +280,10 @@ static void oom_mechanisms(void) {
         vidattn_debug_fail_allocation(-1);
         CHECK(st == VIDATTN_OK, "%s: %s", mechs[i].name, vidattn_last_error());
         /* A sweep over no allocation would pass untested: the mechanisms all allocate scratch
-         * or their tables (token shift, a pure copy, may not). */
-        int may_skip = !strcmp(mechs[i].name, "token_shift");
+         * or their tables; the row kernels and the token shift work in place and may not (they
+         * are run here so that a future allocation in them is swept too). */
+        int may_skip = !strcmp(mechs[i].name, "token_shift") || !strcmp(mechs[i].name, "softmax") ||
+                       !strcmp(mechs[i].name, "layer_norm") || !strcmp(mechs[i].name, "activation");
         CHECK(total > 0 || may_skip, "%s: the sweep reached no allocation (memory not from the counted allocator)",
               mechs[i].name);
         float *ref = malloc(sizeof(float) * (size_t)mechs[i].n);

@@ -129,7 +129,7 @@ public struct PreprocessConfig: Sendable {
             let scale = rescale, mean = self.mean, std = self.std, offset = self.offset, normalize = self.normalize
             // transformers 5.x resizes uint8 frames with torchvision's antialiased bilinear:
             // Pillow's filter with int16 fixed-point weights.
-            let plan = PILResize.Plan(h: h, w: w, toH: rh, toW: rw, torchPrecision: torchResizeWeights)
+            let plan = try PILResize.Plan(h: h, w: w, toH: rh, toW: rw, torchPrecision: torchResizeWeights)
             // Per worker: the resized frame and the intermediate of the two passes.
             let workers = max(1, min(Threads.count, T)), per = rh * rw * 3 + plan.scratchBytes
             guard let bytes = checkedProduct(workers, per), let buf = allocCounted(UInt8.self, bytes) else {
