@@ -25,7 +25,7 @@ public enum TrajectoryApprox {
 public final class TrajectoryWeights: @unchecked Sendable {
     public let channels: Int
     let projQ: PackedB, projK: PackedB, projV: PackedB
-    let biasQ: [Float]?, biasK: [Float]?, biasV: [Float]?
+    let biasQ: Tensor?, biasK: Tensor?, biasV: Tensor?
 
     /// projQ: [C, C], projKV: [2C, C] (PyTorch Linear layout); biases optional.
     public init(channels c: Int, projQ wq: UnsafePointer<Float>, projQBias: UnsafePointer<Float>?,
@@ -37,9 +37,9 @@ public final class TrajectoryWeights: @unchecked Sendable {
             throw VidAttnError(.outOfMemory, "trajectory attention: cannot pack projections")
         }
         channels = c; projQ = q; projK = k; projV = v
-        biasQ = projQBias.map { Array(UnsafeBufferPointer(start: $0, count: c)) }
-        biasK = projKVBias.map { Array(UnsafeBufferPointer(start: $0, count: c)) }
-        biasV = projKVBias.map { Array(UnsafeBufferPointer(start: $0 + c, count: c)) }
+        biasQ = try Tensor.copied(projQBias, c)
+        biasK = try Tensor.copied(projKVBias, c)
+        biasV = try Tensor.copied(projKVBias.map { $0 + c }, c)
     }
 }
 
@@ -147,19 +147,15 @@ extension Ops {
 
 /// y[rows, C] = x[rows, C]·Wᵀ + bias (single-threaded; called inside parallel tiles).
 @inline(__always)
-func linear(_ x: UnsafePointer<Float>, _ rows: Int, _ w: PackedB, _ bias: [Float]?,
+func linear(_ x: UnsafePointer<Float>, _ rows: Int, _ w: PackedB, _ bias: Tensor?,
             _ y: UnsafeMutablePointer<Float>) -> Bool {
-    if let bias {
-        return bias.withUnsafeBufferPointer { bp in
-            sgemm(transA: false, m: rows, k: w.k, alpha: 1, a: x, lda: w.k, packedB: w, beta: 0, c: y, ldc: w.n,
-                  epilogue: GemmEpilogue(bias: bp.baseAddress), threads: 1)
-        }
+    withExtendedLifetime(bias) {
+        sgemm(transA: false, m: rows, k: w.k, alpha: 1, a: x, lda: w.k, packedB: w, beta: 0, c: y, ldc: w.n,
+              epilogue: GemmEpilogue(bias: bias?.pointer), threads: 1)
     }
-    return sgemm(transA: false, m: rows, k: w.k, alpha: 1, a: x, lda: w.k, packedB: w, beta: 0, c: y, ldc: w.n,
-                 threads: 1)
 }
-@inline(__always)
-func linear(_ x: UnsafeMutablePointer<Float>, _ rows: Int, _ w: PackedB, _ bias: [Float]?,
+
+func linear(_ x: UnsafeMutablePointer<Float>, _ rows: Int, _ w: PackedB, _ bias: Tensor?,
             _ y: UnsafeMutablePointer<Float>) -> Bool {
     linear(UnsafePointer(x), rows, w, bias, y)
 }

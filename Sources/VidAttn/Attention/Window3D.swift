@@ -14,8 +14,8 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
     public let channels: Int, heads: Int
     public let window: (Int, Int, Int)
     let qkv: PackedB, proj: PackedB
-    let qkvBias: [Float]?, projBias: [Float]?
-    let table: [Float]          // [(2Wd−1)(2Wh−1)(2Ww−1), heads]
+    let qkvBias: Tensor?, projBias: Tensor?
+    let table: Tensor           // [(2Wd−1)(2Wh−1)(2Ww−1), heads]
 
     /// qkv [3C, C], proj [C, C] in PyTorch Linear layout; table as in the checkpoint.
     public init(channels c: Int, heads: Int, window: (Int, Int, Int),
@@ -30,10 +30,10 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
         }
         channels = c; self.heads = heads; self.window = window
         qkv = q; proj = p
-        self.qkvBias = qkvBias.map { Array(UnsafeBufferPointer(start: $0, count: 3 * c)) }
-        self.projBias = projBias.map { Array(UnsafeBufferPointer(start: $0, count: c)) }
+        self.qkvBias = try Tensor.copied(qkvBias, 3 * c)
+        self.projBias = try Tensor.copied(projBias, c)
         let rows = (2 * window.0 - 1) * (2 * window.1 - 1) * (2 * window.2 - 1)
-        table = Array(UnsafeBufferPointer(start: relativePositionTable, count: rows * heads))
+        table = try Tensor.copied(relativePositionTable, rows * heads)!
     }
 
     /// Bias for a window clamped to n tokens, key-major [heads, key, query]: the top-left
@@ -55,12 +55,10 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
             }
         }
         let out = try Tensor(shape: [H, n, n])
-        table.withUnsafeBufferPointer { t in
-            let (o, tp, ip) = (out.data, t.baseAddress!, UnsafePointer(index))
-            parallelFor(H) { h, _ in
-                let dst = o + h * nn, src = tp + h
-                for i in 0..<nn { dst[i] = src[Int(ip[i]) * H] }
-            }
+        let (o, tp, ip) = (out.data, table.pointer, UnsafePointer(index))
+        parallelFor(H) { h, _ in
+            let dst = o + h * nn, src = tp + h
+            for i in 0..<nn { dst[i] = src[Int(ip[i]) * H] }
         }
         return out
     }
@@ -207,7 +205,6 @@ extension Ops {
 }
 
 @inline(__always)
-func withOptionalPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
-    if let a { return a.withUnsafeBufferPointer { body($0.baseAddress) } }
-    return body(nil)
+func withOptionalPointer<R>(_ a: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    withExtendedLifetime(a) { body(a?.pointer) }
 }

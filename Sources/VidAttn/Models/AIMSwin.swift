@@ -166,14 +166,10 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
                     // Tokens regrouped (b, t, n) → (b, n, t); LN1 is per token, so it commutes.
                     blk.norm1(x.pointer, rows: rows, into: y.data)
                     regroup(y.pointer, into: g.data, B: B, outer: gt, inner: P, C: C)
-                    try (blk.attn.qkvBias ?? []).withUnsafeBufferPointer { qb in
-                        try (blk.attn.projBias ?? []).withUnsafeBufferPointer { pb in
-                            try Ops.temporalAttentionAIM(groups: B * P, frames: gt, channels: C, heads: blk.attn.heads,
-                                                         z: g.pointer, qkv: blk.attn.qkv, qkvBias: qb.baseAddress,
-                                                         proj: blk.attn.proj, projBias: pb.baseAddress,
-                                                         table: table.pointer, y: z.data)
-                        }
-                    }
+                    try Ops.temporalAttentionAIM(groups: B * P, frames: gt, channels: C, heads: blk.attn.heads,
+                                                 z: g.pointer, qkv: blk.attn.qkv, qkvBias: blk.attn.qkvBias?.pointer,
+                                                 proj: blk.attn.proj, projBias: blk.attn.projBias?.pointer,
+                                                 table: table.pointer, y: z.data)
                     g.data.update(repeating: 0, count: rows * C)
                     try addAdapter(ta, z.pointer, rows: rows, into: g.data)
                     regroup(g.pointer, into: z.data, B: B, outer: P, inner: gt, C: C)
