@@ -196,8 +196,7 @@ void vidattn_f32_to_bf16_blocks_path(const float *src, long k, long kp, uint16_t
 
 void vidattn_f32_to_bf16_blocks(const float *src, long k, long kp, uint16_t *dst, long stride) {
     const vidattn_cpu_info *c = vidattn_cpu_detect();
-    if (c->avx512_bf16 && c->avx512bw) to_bf16_blocks_avx512bf16(src, k, kp, dst, stride);
-    else to_bf16_blocks_avx2(src, k, kp, dst, stride);
+    vidattn_f32_to_bf16_blocks_path(src, k, kp, dst, stride, c->avx512_bf16 && c->avx512bw ? 1 : 0);
 }
 
 // ---- The online-softmax step of the bf16 attention ------------------------------------

@@ -162,8 +162,7 @@ static float quantize_blocks_scalar(const float *x, long k, long kp, int8_t *dst
 
 float vidattn_quantize_row_s8_blocks(const float *x, long k, long kp, int8_t *dst, long stride, int flip) {
     const vidattn_cpu_info *i = vidattn_cpu_detect();
-    return i->avx512f && i->avx512bw ? quantize_blocks_avx512(x, k, kp, dst, stride, flip)
-                                     : quantize_blocks_scalar(x, k, kp, dst, stride, flip);
+    return vidattn_quantize_row_s8_blocks_path(x, k, kp, dst, stride, flip, i->avx512f && i->avx512bw);
 }
 
 float vidattn_quantize_row_s8_blocks_path(const float *x, long k, long kp, int8_t *dst, long stride, int flip, int path) {

@@ -22,13 +22,5 @@ public final class Tensor: @unchecked Sendable {
     deinit { freeFloats(data) }
 
     public var pointer: UnsafePointer<Float> { UnsafePointer(data) }
-
-    /// A counted copy of `count` floats at `p` (nil for nil).
-    static func copied(_ p: UnsafePointer<Float>?, _ count: Int) throws -> Tensor? {
-        guard let p else { return nil }
-        let t = try Tensor(shape: [count])
-        t.data.update(from: p, count: count)
-        return t
-    }
     public subscript(i: Int) -> Float { data[i] }
 }

@@ -7,10 +7,11 @@ import CKernels
 //
 // Per head, K is packed once as bf16 B panels (32 keys per panel, d the reduction axis) and
 // V as B panels (32 of d's columns per panel, keys the reduction axis), by the driver, for a
-// group of heads shared by all workers. Per tile of 32 queries, scale·Q becomes one bf16 A strip; for each block of up to 128 keys the scores
-// S (32 queries × 32 keys per 32×32 block, row-major) come from the block kernel, bias and
-// masks are added in fp32, the online softmax updates m, l and O, and P = exp(S − m) rounded
-// to bf16 is already the A strip the P·V product reads (its 32×32 blocks are contiguous).
+// group of heads shared by all workers. Per tile of 32 queries, scale·Q becomes one bf16 A
+// strip; for each step of up to 256 keys the scores S (32×32 row-major blocks) come from the
+// block kernel, bias and masks are added in fp32, and the online-softmax step in C
+// (`vidattn_softmax_step_bf16`) updates m and l and writes P = exp(S − m) as bf16 straight
+// into the A strip of the P·V product; O is rescaled here and accumulated by the block kernel.
 
 let bf16KeyBlocks = 8   // 32-key blocks per softmax step (256 keys)
 
@@ -30,10 +31,10 @@ struct BF16AttentionLayout {
     }
     /// bf16 values of one packed head (K and V panels).
     var headHalves: Int { kHalves + vHalves }
-    /// Floats of scratch per worker: the Q strip, P, S, O, m, l, and the step's new maxima,
-    /// their finite form and the rescale factors.
+    /// Floats of scratch per worker: the Q strip, P and a conversion row (bf16), then S, O, m,
+    /// l and the step's rescale factors (fp32).
     var floats: Int {
-        (qHalves + bf16KeyBlocks * 1024 + 1) / 2 + bf16KeyBlocks * 1024 + 32 * dPad + 64 + 96 + max(dp, nkp) / 2 + 16
+        (qHalves + bf16KeyBlocks * 1024 + max(dp, nkp) + 1) / 2 + 8 + bf16KeyBlocks * 1024 + 32 * dPad + 3 * 32
     }
 }
 
@@ -50,7 +51,7 @@ func attentionItemsBF16(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ firstPair: I
     let halves = UnsafeMutableRawPointer(scratch).bindMemory(to: UInt16.self, capacity: L.qHalves + bf16KeyBlocks * 1024 + max(L.dp, L.nkp))
     let qs = halves, pb = qs + L.qHalves, r16 = pb + bf16KeyBlocks * 1024
     let fl = scratch + (L.qHalves + bf16KeyBlocks * 1024 + max(L.dp, L.nkp) + 1) / 2 + 8
-    let s = fl, o = s + bf16KeyBlocks * 1024, m = o + 32 * L.dPad, l = m + 32, step = l + 32
+    let s = fl, o = s + bf16KeyBlocks * 1024, m = o + 32 * L.dPad, l = m + 32, alpha = l + 32
     let amx = unit == .amx
     let kernel = amx ? vidattn_amx_bf16_32x32 : unit == .avx512bf16 ? vidattn_avx512bf16_32x32 : vidattn_bf16_32x32_ref
     if amx { vidattn_amx_begin() }
@@ -59,7 +60,7 @@ func attentionItemsBF16(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ firstPair: I
         let bh = item / L.qTiles, qt = item % L.qTiles
         let b = bh / a.heads, h = bh % a.heads
         let kpan = packed + (bh - firstPair) * L.headHalves, vpan = kpan + L.kHalves
-        bf16QueryTile(a, b, h, qt * 32, L, kpan, vpan, qs, pb, s, o, m, l, step, r16, kernel)
+        bf16QueryTile(a, b, h, qt * 32, L, kpan, vpan, qs, pb, s, o, m, l, alpha, r16, kernel)
     }
 }
 
@@ -101,10 +102,9 @@ func bf16QueryTile(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ L: BF16A
                    _ qs: UnsafeMutablePointer<UInt16>, _ pb: UnsafeMutablePointer<UInt16>,
                    _ s: UnsafeMutablePointer<Float>, _ o: UnsafeMutablePointer<Float>,
                    _ m: UnsafeMutablePointer<Float>, _ l: UnsafeMutablePointer<Float>,
-                   _ step: UnsafeMutablePointer<Float>, _ r16: UnsafeMutablePointer<UInt16>,
+                   _ alpha: UnsafeMutablePointer<Float>, _ r16: UnsafeMutablePointer<UInt16>,
                    _ kernel: (Int, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?, Int, Int32) -> Void) {
     let qv = min(32, a.nq - q0), dp = L.dp
-    let alpha = step
     // scale·Q as one A strip: element (r, i) at (i/32)·1024 + r·32 + i%32; padding zero.
     qs.initialize(repeating: 0, count: L.qHalves)
     let qb = a.q.base + b * a.q.batchStride + h * a.q.headStride

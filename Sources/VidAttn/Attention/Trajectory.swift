@@ -37,9 +37,9 @@ public final class TrajectoryWeights: @unchecked Sendable {
             throw VidAttnError(.outOfMemory, "trajectory attention: cannot pack projections")
         }
         channels = c; projQ = q; projK = k; projV = v
-        biasQ = try Tensor.copied(projQBias, c)
-        biasK = try Tensor.copied(projKVBias, c)
-        biasV = try Tensor.copied(projKVBias.map { $0 + c }, c)
+        biasQ = try projQBias.map { try copyTensor($0, [c]) }
+        biasK = try projKVBias.map { try copyTensor($0, [c]) }
+        biasV = try projKVBias.map { try copyTensor($0 + c, [c]) }
     }
 }
 

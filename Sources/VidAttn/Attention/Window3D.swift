@@ -30,10 +30,10 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
         }
         channels = c; self.heads = heads; self.window = window
         qkv = q; proj = p
-        self.qkvBias = try Tensor.copied(qkvBias, 3 * c)
-        self.projBias = try Tensor.copied(projBias, c)
+        self.qkvBias = try qkvBias.map { try copyTensor($0, [3 * c]) }
+        self.projBias = try projBias.map { try copyTensor($0, [c]) }
         let rows = (2 * window.0 - 1) * (2 * window.1 - 1) * (2 * window.2 - 1)
-        table = try Tensor.copied(relativePositionTable, rows * heads)!
+        table = try copyTensor(relativePositionTable, [rows, heads])
     }
 
     /// Bias for a window clamped to n tokens, key-major [heads, key, query]: the top-left
