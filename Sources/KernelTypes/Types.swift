@@ -164,9 +164,10 @@ public enum BF16Kernel: Sendable {
 public struct KernelTable: @unchecked Sendable {
     /// The instruction set the loops were compiled for: "avx2" or "avx512".
     public var isa: String
-    /// C[12×32] = alpha · A·B + beta · C (see MicroKernel.swift for the operand layout).
+    /// C[12×32] = alpha · A·B + beta · C (+ a bias row of 32 when non-nil; see MicroKernel.swift
+    /// for the operand layout).
     public var microKernel: (Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int,
-                             UnsafeMutablePointer<Float>, Int, Float, Float) -> Void
+                             UnsafeMutablePointer<Float>, Int, Float, Float, UnsafePointer<Float>?) -> Void
     /// Packs a K×32 panel of op(B) (transposed, b, ldb, p0, kc, j0, n, dst).
     public var packBPanel: (Bool, UnsafePointer<Float>, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
     /// Runs work item `item` of a GEMM plan on worker `worker`.
@@ -191,7 +192,7 @@ public struct KernelTable: @unchecked Sendable {
 
     public init(isa: String,
                 microKernel: @escaping (Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int,
-                                        UnsafeMutablePointer<Float>, Int, Float, Float) -> Void,
+                                        UnsafeMutablePointer<Float>, Int, Float, Float, UnsafePointer<Float>?) -> Void,
                 packBPanel: @escaping (Bool, UnsafePointer<Float>, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void,
                 gemmItem: @escaping (GemmPlan, Int, Int) -> Void,
                 epilogueRow: @escaping (GemmEpilogue, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void,

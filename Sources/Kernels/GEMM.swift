@@ -14,7 +14,7 @@ import Synchronization
 // B panel in L1 while it walks the A panels.
 
 /// Cache blocking of the packed SGEMM, derived from this CPU's cache sizes at first use
-/// (CPUID via sysconf), overridable for experiments (`VIDATTN_GEMM_KC`, `VIDATTN_GEMM_MC`)
+/// (CPUID via sysconf), overridable for experiments (`VIDATTN_GEMM_KC`, `VIDATTN_GEMM_MC`, `VIDATTN_GEMM_DIRECT_A`)
 /// and settable by benchmarks. Changing it affects later calls; `PackedB` keeps the K
 /// block it was packed with.
 public struct GemmBlocking: Sendable, Equatable {
@@ -49,6 +49,7 @@ public struct GemmBlocking: Sendable, Equatable {
         var b = forCaches(l1d: c.l1d, l2: c.l2)
         if let s = getenvString("VIDATTN_GEMM_KC"), let v = Int(s), v > 0 { b.kcMax = v }
         if let s = getenvString("VIDATTN_GEMM_MC"), let v = Int(s), v > 0 { b.mcMax = max(MR, v / MR * MR) }
+        if let s = getenvString("VIDATTN_GEMM_DIRECT_A"), let v = Int(s), v >= 0 { b.directAPanels = v }
         return b
     }()
 

@@ -65,7 +65,7 @@ if let kcs = getenv("VIDATTN_DEMO_MK") {
     for _ in 0..<5 {
         let calls = 200_000_000 / kc
         let t0 = now()
-        for i in 0..<calls { mk(kc, a, MR, b, NR, c + (i & 7) * MR * NR, NR, 1, 0) }
+        for i in 0..<calls { mk(kc, a, MR, b, NR, c + (i & 7) * MR * NR, NR, 1, 0, nil) }
         let dt = now() - t0
         print(fmt("micro-kernel kc=%d: %.1f GFLOP/s (%.0f%% of peak)", kc, 2.0 * Double(MR * NR * kc * calls) / dt / 1e9,
                   100 * 2.0 * Double(MR * NR * kc * calls) / dt / 1e9 / peak1))
@@ -181,6 +181,36 @@ if getenv("VIDATTN_DEMO_ATTN") != nil {
     let gf: Double = 4.0 * Double(h * n) * Double(n * d) / 1e9
     print(fmt("attention [%d, %d, %d]: fp32 %.1f ms (%.0f GF/s), bf16 products %.1f ms (%.0f GF/s, best %.0f)", h, n, d,
               median(t32) * 1e3, gf / median(t32), median(t16) * 1e3, gf / median(t16), gf / t16.min()!))
+    exit(0)
+}
+
+if getenv("VIDATTN_DEMO_FP32") != nil {
+    // fp32 SGEMM: pre-packed weight without and with a bias epilogue, and packing the weight per
+    // call (what a caller of vidattn_sgemm_fused pays), same shapes, alternating.
+    let shapesEnv = getenv("VIDATTN_DEMO_SHAPES").map { String(cString: $0) }.map { $0.split(separator: ";").map { $0.split(separator: "x").map { Int($0)! } }.map { ($0[0], $0[1], $0[2]) } }
+    for (m, k, n) in shapesEnv ?? [(1576, 768, 2304), (1576, 768, 768), (1569, 768, 3072), (1569, 3072, 768), (6272, 192, 768)] {
+        let a = allocFloats(m * k)!, w = allocFloats(n * k)!, c = allocFloats(m * n)!, bias = allocFloats(n)!
+        fillRandom(a, m * k, seed: 1); fillRandom(w, n * k, seed: 2); fillRandom(bias, n, seed: 3)
+        let p32 = PackedB(transposed: true, k: k, n: n, b: w, ldb: k)!
+        var tPlain: [Double] = [], tBias: [Double] = [], tCall: [Double] = []
+        let epi = GemmEpilogue(bias: UnsafePointer(bias))
+        for _ in 0..<reps {
+            var t0 = now()
+            _ = sgemm(transA: false, m: m, k: k, alpha: 1, a: a, lda: k, packedB: p32, beta: 0, c: c, ldc: n)
+            tPlain.append(now() - t0)
+            t0 = now()
+            _ = sgemm(transA: false, m: m, k: k, alpha: 1, a: a, lda: k, packedB: p32, beta: 0, c: c, ldc: n, epilogue: epi)
+            tBias.append(now() - t0)
+            t0 = now()
+            _ = sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: w, ldb: k, beta: 0,
+                      c: c, ldc: n, epilogue: epi)
+            tCall.append(now() - t0)
+        }
+        let gf = 2.0 * Double(m * n * k) / 1e9
+        print(fmt("%dx%d->%d fp32 GF/s (median, best): packed %.0f %.0f, packed+bias %.0f %.0f, per-call packing %.0f %.0f",
+                  m, k, n, gf / median(tPlain), gf / tPlain.min()!, gf / median(tBias), gf / tBias.min()!,
+                  gf / median(tCall), gf / tCall.min()!))
+    }
     exit(0)
 }
 

@@ -19,17 +19,19 @@ final class DispatchTests: XCTestCase {
 
     func testEveryRunnableTableMatchesReferences() {
         for t in FP32Kernels.runnable {
-            // Micro-kernel, packed A (aStep 12) and wider k-major A (aStep 20), beta 0 / 1 / other.
-            for (kc, aStep, beta) in [(1, 12, Float(0)), (37, 12, 1), (300, 20, 0.5)] {
+            // Micro-kernel, packed A (aStep 12) and wider k-major A (aStep 20), beta 0 / 1 / other,
+            // with and without the bias row.
+            for (kc, aStep, beta, withBias) in [(1, 12, Float(0), false), (37, 12, 1, true), (300, 20, 0.5, false),
+                                                (5, 12, 0, true)] {
                 let a = Buf(kc * aStep, seed: 11), b = Buf(kc * 40, seed: 12), c0 = Buf(12 * 35, seed: 13)
-                let c = Buf(copying: c0)
-                t.microKernel(kc, a.c, aStep, b.c, 40, c.p, 35, 0.75, beta)
+                let c = Buf(copying: c0), bias = Buf(32, seed: 17)
+                t.microKernel(kc, a.c, aStep, b.c, 40, c.p, 35, 0.75, beta, withBias ? bias.c : nil)
                 var err: Float = 0
                 for r in 0..<12 {
                     for j in 0..<32 {
                         var s: Float = 0
                         for k in 0..<kc { s += a.p[k * aStep + r] * b.p[k * 40 + j] }
-                        let want = 0.75 * s + beta * c0.p[r * 35 + j]
+                        let want = 0.75 * s + beta * c0.p[r * 35 + j] + (withBias ? bias.p[j] : 0)
                         err = max(err, abs(c.p[r * 35 + j] - want))
                     }
                     for j in 32..<35 { XCTAssertEqual(c.p[r * 35 + j], c0.p[r * 35 + j], "\(t.isa): past the tile") }

@@ -3,7 +3,7 @@ import CSleef
 
 // The 12×32 register-blocked micro-kernel shared by SGEMM and fused attention.
 //
-// C[12×32] = alpha · Σ_k A(r, k) · B(k, 0..<32) + beta · C
+// C[12×32] = alpha · Σ_k A(r, k) · B(k, 0..<32) + beta · C (+ bias[0..<32] on every row)
 // A is read as a[k * aStep + r] (a packed 12-row panel when aStep == 12, or any
 // k-major buffer with a wider row), B as 32 contiguous floats at b + k * ldb.
 // AVX-512: 24 zmm accumulators, two B loads and twelve broadcasts per k.
@@ -15,18 +15,20 @@ public let MR = 12
 public let NR = 32
 
 @inline(__always)
-func storeRow(_ p: UnsafeMutablePointer<Float>, _ x: Vec, _ y: Vec, _ alpha: Float, _ beta: Float) {
+func storeRow(_ p: UnsafeMutablePointer<Float>, _ x: Vec, _ y: Vec, _ alpha: Float, _ beta: Float,
+              _ bias: UnsafePointer<Float>?) {
     let va = Vec(repeating: alpha)
+    var u: Vec, w: Vec
     if beta == 0 {
-        vstore(x * va, p); vstore(y * va, p + 16)
+        u = x * va; w = y * va
     } else if beta == 1 {
-        vstore(vload(p).addingProduct(x, va), p)
-        vstore(vload(p + 16).addingProduct(y, va), p + 16)
+        u = vload(p).addingProduct(x, va); w = vload(p + 16).addingProduct(y, va)
     } else {
         let vb = Vec(repeating: beta)
-        vstore((vload(p) * vb).addingProduct(x, va), p)
-        vstore((vload(p + 16) * vb).addingProduct(y, va), p + 16)
+        u = (vload(p) * vb).addingProduct(x, va); w = (vload(p + 16) * vb).addingProduct(y, va)
     }
+    if let bias { u += vload(bias); w += vload(bias + 16) }
+    vstore(u, p); vstore(w, p + 16)
 }
 
 #if VIDATTN_AVX512
@@ -35,7 +37,7 @@ public func microKernel12x32(_ kc: Int,
                              _ a: UnsafePointer<Float>, _ aStep: Int,
                              _ b: UnsafePointer<Float>, _ ldb: Int,
                              _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
-                             _ alpha: Float, _ beta: Float) {
+                             _ alpha: Float, _ beta: Float, _ bias: UnsafePointer<Float>? = nil) {
     var c0a = Vec(), c0b = Vec()
     var c1a = Vec(), c1b = Vec()
     var c2a = Vec(), c2b = Vec()
@@ -67,18 +69,18 @@ public func microKernel12x32(_ kc: Int,
         a = Vec(repeating: ap[11]); c11a.addProduct(a, b0); c11b.addProduct(a, b1)
         ap += aStep; bp += ldb; k += 1
     }
-    storeRow(c, c0a, c0b, alpha, beta)
-    storeRow(c + ldc, c1a, c1b, alpha, beta)
-    storeRow(c + 2 * ldc, c2a, c2b, alpha, beta)
-    storeRow(c + 3 * ldc, c3a, c3b, alpha, beta)
-    storeRow(c + 4 * ldc, c4a, c4b, alpha, beta)
-    storeRow(c + 5 * ldc, c5a, c5b, alpha, beta)
-    storeRow(c + 6 * ldc, c6a, c6b, alpha, beta)
-    storeRow(c + 7 * ldc, c7a, c7b, alpha, beta)
-    storeRow(c + 8 * ldc, c8a, c8b, alpha, beta)
-    storeRow(c + 9 * ldc, c9a, c9b, alpha, beta)
-    storeRow(c + 10 * ldc, c10a, c10b, alpha, beta)
-    storeRow(c + 11 * ldc, c11a, c11b, alpha, beta)
+    storeRow(c, c0a, c0b, alpha, beta, bias)
+    storeRow(c + ldc, c1a, c1b, alpha, beta, bias)
+    storeRow(c + 2 * ldc, c2a, c2b, alpha, beta, bias)
+    storeRow(c + 3 * ldc, c3a, c3b, alpha, beta, bias)
+    storeRow(c + 4 * ldc, c4a, c4b, alpha, beta, bias)
+    storeRow(c + 5 * ldc, c5a, c5b, alpha, beta, bias)
+    storeRow(c + 6 * ldc, c6a, c6b, alpha, beta, bias)
+    storeRow(c + 7 * ldc, c7a, c7b, alpha, beta, bias)
+    storeRow(c + 8 * ldc, c8a, c8b, alpha, beta, bias)
+    storeRow(c + 9 * ldc, c9a, c9b, alpha, beta, bias)
+    storeRow(c + 10 * ldc, c10a, c10b, alpha, beta, bias)
+    storeRow(c + 11 * ldc, c11a, c11b, alpha, beta, bias)
 }
 
 /// The same tile with A read in place, row-major (A(r, k) = a[r · lda + k]): for GEMMs
@@ -91,7 +93,7 @@ public func microKernel12x32RowA(_ kc: Int,
                                  _ a: UnsafePointer<Float>, _ lda: Int,
                                  _ b: UnsafePointer<Float>, _ ldb: Int,
                                  _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
-                                 _ alpha: Float, _ beta: Float) {
+                                 _ alpha: Float, _ beta: Float, _ bias: UnsafePointer<Float>? = nil) {
     var c0a = Vec(), c0b = Vec()
     var c1a = Vec(), c1b = Vec()
     var c2a = Vec(), c2b = Vec()
@@ -125,28 +127,29 @@ public func microKernel12x32RowA(_ kc: Int,
         v = Vec(repeating: a8[l3 + k]); c11a.addProduct(v, b0); c11b.addProduct(v, b1)
         bp += ldb; k += 1
     }
-    storeRow(c, c0a, c0b, alpha, beta)
-    storeRow(c + ldc, c1a, c1b, alpha, beta)
-    storeRow(c + 2 * ldc, c2a, c2b, alpha, beta)
-    storeRow(c + 3 * ldc, c3a, c3b, alpha, beta)
-    storeRow(c + 4 * ldc, c4a, c4b, alpha, beta)
-    storeRow(c + 5 * ldc, c5a, c5b, alpha, beta)
-    storeRow(c + 6 * ldc, c6a, c6b, alpha, beta)
-    storeRow(c + 7 * ldc, c7a, c7b, alpha, beta)
-    storeRow(c + 8 * ldc, c8a, c8b, alpha, beta)
-    storeRow(c + 9 * ldc, c9a, c9b, alpha, beta)
-    storeRow(c + 10 * ldc, c10a, c10b, alpha, beta)
-    storeRow(c + 11 * ldc, c11a, c11b, alpha, beta)
+    storeRow(c, c0a, c0b, alpha, beta, bias)
+    storeRow(c + ldc, c1a, c1b, alpha, beta, bias)
+    storeRow(c + 2 * ldc, c2a, c2b, alpha, beta, bias)
+    storeRow(c + 3 * ldc, c3a, c3b, alpha, beta, bias)
+    storeRow(c + 4 * ldc, c4a, c4b, alpha, beta, bias)
+    storeRow(c + 5 * ldc, c5a, c5b, alpha, beta, bias)
+    storeRow(c + 6 * ldc, c6a, c6b, alpha, beta, bias)
+    storeRow(c + 7 * ldc, c7a, c7b, alpha, beta, bias)
+    storeRow(c + 8 * ldc, c8a, c8b, alpha, beta, bias)
+    storeRow(c + 9 * ldc, c9a, c9b, alpha, beta, bias)
+    storeRow(c + 10 * ldc, c10a, c10b, alpha, beta, bias)
+    storeRow(c + 11 * ldc, c11a, c11b, alpha, beta, bias)
 }
 #else
 public func microKernel12x32(_ kc: Int,
                              _ a: UnsafePointer<Float>, _ aStep: Int,
                              _ b: UnsafePointer<Float>, _ ldb: Int,
                              _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
-                             _ alpha: Float, _ beta: Float) {
+                             _ alpha: Float, _ beta: Float, _ bias: UnsafePointer<Float>? = nil) {
     for rh in 0..<2 {
         for ch in 0..<2 {
-            subTile6x16(kc, a + 6 * rh, 1, aStep, b + 16 * ch, ldb, c + 6 * rh * ldc + 16 * ch, ldc, alpha, beta)
+            subTile6x16(kc, a + 6 * rh, 1, aStep, b + 16 * ch, ldb, c + 6 * rh * ldc + 16 * ch, ldc, alpha, beta,
+                        bias.map { $0 + 16 * ch })
         }
     }
 }
@@ -156,10 +159,11 @@ public func microKernel12x32RowA(_ kc: Int,
                                  _ a: UnsafePointer<Float>, _ lda: Int,
                                  _ b: UnsafePointer<Float>, _ ldb: Int,
                                  _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
-                                 _ alpha: Float, _ beta: Float) {
+                                 _ alpha: Float, _ beta: Float, _ bias: UnsafePointer<Float>? = nil) {
     for rh in 0..<2 {
         for ch in 0..<2 {
-            subTile6x16(kc, a + 6 * rh * lda, lda, 1, b + 16 * ch, ldb, c + 6 * rh * ldc + 16 * ch, ldc, alpha, beta)
+            subTile6x16(kc, a + 6 * rh * lda, lda, 1, b + 16 * ch, ldb, c + 6 * rh * ldc + 16 * ch, ldc, alpha, beta,
+                        bias.map { $0 + 16 * ch })
         }
     }
 }
@@ -167,13 +171,18 @@ public func microKernel12x32RowA(_ kc: Int,
 typealias Half = SIMD8<Float>
 
 @inline(__always)
-func storeHalfRow(_ p: UnsafeMutablePointer<Float>, _ x: Half, _ y: Half, _ alpha: Float, _ beta: Float) {
+func storeHalfRow(_ p: UnsafeMutablePointer<Float>, _ x: Half, _ y: Half, _ alpha: Float, _ beta: Float,
+                  _ bias: UnsafePointer<Float>?) {
     let raw = UnsafeMutableRawPointer(p), va = Half(repeating: alpha)
     var x = x * va, y = y * va
     if beta != 0 {
         let vb = Half(repeating: beta)
         x.addProduct(vb, raw.loadUnaligned(as: Half.self))
         y.addProduct(vb, raw.loadUnaligned(fromByteOffset: 32, as: Half.self))
+    }
+    if let bias {
+        let braw = UnsafeRawPointer(bias)
+        x += braw.loadUnaligned(as: Half.self); y += braw.loadUnaligned(fromByteOffset: 32, as: Half.self)
     }
     raw.storeBytes(of: x, as: Half.self)
     raw.storeBytes(of: y, toByteOffset: 32, as: Half.self)
@@ -184,7 +193,8 @@ func storeHalfRow(_ p: UnsafeMutablePointer<Float>, _ x: Half, _ y: Half, _ alph
 @inline(never)
 func subTile6x16(_ kc: Int, _ a: UnsafePointer<Float>, _ rs: Int, _ ks: Int,
                  _ b: UnsafePointer<Float>, _ ldb: Int,
-                 _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float) {
+                 _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float,
+                 _ bias: UnsafePointer<Float>?) {
     var c0a = Half(), c0b = Half(), c1a = Half(), c1b = Half(), c2a = Half(), c2b = Half()
     var c3a = Half(), c3b = Half(), c4a = Half(), c4b = Half(), c5a = Half(), c5b = Half()
     // One pointer per row: the loop indexes them with ko, no per-row arithmetic.
@@ -202,12 +212,12 @@ func subTile6x16(_ kc: Int, _ a: UnsafePointer<Float>, _ rs: Int, _ ks: Int,
         v = Half(repeating: p5[ko]); c5a.addProduct(v, b0); c5b.addProduct(v, b1)
         bp += bStep; ko &+= ks
     }
-    storeHalfRow(c, c0a, c0b, alpha, beta)
-    storeHalfRow(c + ldc, c1a, c1b, alpha, beta)
-    storeHalfRow(c + 2 * ldc, c2a, c2b, alpha, beta)
-    storeHalfRow(c + 3 * ldc, c3a, c3b, alpha, beta)
-    storeHalfRow(c + 4 * ldc, c4a, c4b, alpha, beta)
-    storeHalfRow(c + 5 * ldc, c5a, c5b, alpha, beta)
+    storeHalfRow(c, c0a, c0b, alpha, beta, bias)
+    storeHalfRow(c + ldc, c1a, c1b, alpha, beta, bias)
+    storeHalfRow(c + 2 * ldc, c2a, c2b, alpha, beta, bias)
+    storeHalfRow(c + 3 * ldc, c3a, c3b, alpha, beta, bias)
+    storeHalfRow(c + 4 * ldc, c4a, c4b, alpha, beta, bias)
+    storeHalfRow(c + 5 * ldc, c5a, c5b, alpha, beta, bias)
 }
 #endif
 
@@ -219,7 +229,7 @@ public func microKernelPartial(_ kc: Int, _ mr: Int, _ nr: Int,
                                _ a: UnsafePointer<Float>, _ aStep: Int,
                                _ b: UnsafePointer<Float>, _ ldb: Int,
                                _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
-                               _ alpha: Float, _ beta: Float) {
+                               _ alpha: Float, _ beta: Float, _ bias: UnsafePointer<Float>? = nil) {
     withUnsafeTemporaryAllocation(of: Float.self, capacity: MR * NR) { tile in
         let t = tile.baseAddress!
         microKernel12x32(kc, a, aStep, b, ldb, t, NR, 1, 0)
@@ -230,6 +240,7 @@ public func microKernelPartial(_ kc: Int, _ mr: Int, _ nr: Int,
             } else {
                 for j in 0..<nr { crow[j] = alpha * trow[j] + beta * crow[j] }
             }
+            if let bias { for j in 0..<nr { crow[j] += bias[j] } }
         }
     }
 }
