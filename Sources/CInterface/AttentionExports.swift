@@ -2,6 +2,7 @@
 import VidAttn
 import CVidAttnTypes
 
+/// C `vidattn_attn_joint` (include/vidattn.h): Joint space-time attention (ViViT).
 @_cdecl("vidattn_attn_joint")
 public func vidattn_attn_joint(_ batch: Int64, _ heads: Int64, _ tokens: Int64, _ d: Int64,
                                _ q: UnsafePointer<Float>?, _ k: UnsafePointer<Float>?, _ v: UnsafePointer<Float>?,
@@ -13,6 +14,7 @@ public func vidattn_attn_joint(_ batch: Int64, _ heads: Int64, _ tokens: Int64, 
     }
 }
 
+/// C `vidattn_attn_divided` (include/vidattn.h): Divided space-time attention (TimeSformer).
 @_cdecl("vidattn_attn_divided")
 public func vidattn_attn_divided(_ batch: Int64, _ heads: Int64, _ frames: Int64, _ patches: Int64, _ d: Int64,
                                  _ q: UnsafePointer<Float>?, _ k: UnsafePointer<Float>?, _ v: UnsafePointer<Float>?,
@@ -32,6 +34,7 @@ public func vidattn_attn_divided(_ batch: Int64, _ heads: Int64, _ frames: Int64
     }
 }
 
+/// C `vidattn_trajectory_default_params` (include/vidattn.h): Default trajectory options (see vidattn_trajectory_params).
 @_cdecl("vidattn_trajectory_default_params")
 public func vidattn_trajectory_default_params() -> vidattn_trajectory_params {
     vidattn_trajectory_params(struct_size: MemoryLayout<vidattn_trajectory_params>.size, use_original_code: 1,
@@ -39,6 +42,7 @@ public func vidattn_trajectory_default_params() -> vidattn_trajectory_params {
                               performer_projection: nil, performer_features: 256, performer_seed: 0, scale: 0)
 }
 
+/// C `vidattn_attn_trajectory` (include/vidattn.h): Trajectory attention (Motionformer), up to but excluding the final proj.
 @_cdecl("vidattn_attn_trajectory")
 public func vidattn_attn_trajectory(_ batch: Int64, _ heads: Int64, _ frames: Int64, _ patches: Int64, _ d: Int64,
                                     _ q: UnsafePointer<Float>?, _ k: UnsafePointer<Float>?, _ v: UnsafePointer<Float>?,
@@ -90,6 +94,7 @@ public func vidattn_attn_trajectory(_ batch: Int64, _ heads: Int64, _ frames: In
     }
 }
 
+/// C `vidattn_attn_performer` (include/vidattn.h): Performer softmax-kernel attention (performer-pytorch FastAttention, non-causal).
 @_cdecl("vidattn_attn_performer")
 public func vidattn_attn_performer(_ batch: Int64, _ heads: Int64, _ nq: Int64, _ nk: Int64, _ d: Int64,
                                    _ q: UnsafePointer<Float>?, _ k: UnsafePointer<Float>?, _ v: UnsafePointer<Float>?,
@@ -101,6 +106,7 @@ public func vidattn_attn_performer(_ batch: Int64, _ heads: Int64, _ nq: Int64, 
     }
 }
 
+/// C `vidattn_performer_projection` (include/vidattn.h): Fills projection [features, d] with a seeded Gaussian orthogonal random matrix (orthonormal blocks of d rows scaled by chi(d) row norms).
 @_cdecl("vidattn_performer_projection")
 public func vidattn_performer_projection(_ features: Int64, _ d: Int64, _ seed: UInt64,
                                          _ projection: UnsafeMutablePointer<Float>?) -> Int32 {
@@ -113,6 +119,7 @@ public func vidattn_performer_projection(_ features: Int64, _ d: Int64, _ seed: 
     }
 }
 
+/// C `vidattn_attn_fastformer` (include/vidattn.h): Fastformer additive attention per head.
 @_cdecl("vidattn_attn_fastformer")
 public func vidattn_attn_fastformer(_ batch: Int64, _ heads: Int64, _ n: Int64, _ d: Int64,
                                     _ q: UnsafePointer<Float>?, _ k: UnsafePointer<Float>?, _ v: UnsafePointer<Float>?,
@@ -127,6 +134,7 @@ public func vidattn_attn_fastformer(_ batch: Int64, _ heads: Int64, _ n: Int64, 
     }
 }
 
+/// C `vidattn_attn_window3d` (include/vidattn.h): 3-D shifted-window attention (Video Swin; torchvision shifted_window_attention_3d), qkv and proj included.
 @_cdecl("vidattn_attn_window3d")
 public func vidattn_attn_window3d(_ batch: Int64, _ t: Int64, _ h: Int64, _ w: Int64, _ channels: Int64, _ heads: Int64,
                                   _ window: UnsafePointer<Int64>?, _ shift: UnsafePointer<Int64>?,
@@ -150,21 +158,19 @@ public func vidattn_attn_window3d(_ batch: Int64, _ t: Int64, _ h: Int64, _ w: I
     }
 }
 
+/// C `vidattn_patch_merging` (include/vidattn.h): Swin patch merging.
 @_cdecl("vidattn_patch_merging")
 public func vidattn_patch_merging(_ batch: Int64, _ t: Int64, _ h: Int64, _ w: Int64, _ c: Int64,
                                   _ x: UnsafePointer<Float>?, _ normW: UnsafePointer<Float>?, _ normB: UnsafePointer<Float>?,
                                   _ reduction: UnsafePointer<Float>?, _ eps: Float, _ y: UnsafeMutablePointer<Float>?) -> Int32 {
     guarded {
         try require(c > 0 && c <= 1 << 20, "channels must be positive (got \(c))")
-        let r = try nonNull(reduction, "reduction_weight")
-        guard let packed = PackedB(transposed: true, k: Int(4 * c), n: Int(2 * c), b: r, ldb: Int(4 * c)) else {
-            throw VidAttnError(.outOfMemory, "patch merging: cannot pack the reduction weight")
-        }
         try Ops.patchMerging(batch: Int(batch), t: Int(t), h: Int(h), w: Int(w), c: Int(c), x: x, y: y,
-                             normWeight: normW, normBias: normB, reduction: packed, eps: eps)
+                             normWeight: normW, normBias: normB, reductionWeight: reduction, eps: eps)
     }
 }
 
+/// C `vidattn_attn_landmark` (include/vidattn.h): Landmark attention over all keys (the Motionformer helpers with one frame).
 @_cdecl("vidattn_attn_landmark")
 public func vidattn_attn_landmark(_ kind: Int32, _ batch: Int64, _ heads: Int64, _ n: Int64, _ d: Int64,
                                   _ q: UnsafePointer<Float>?, _ k: UnsafePointer<Float>?, _ v: UnsafePointer<Float>?,
@@ -178,6 +184,7 @@ public func vidattn_attn_landmark(_ kind: Int32, _ batch: Int64, _ heads: Int64,
     }
 }
 
+/// C `vidattn_attn_temporal_aim` (include/vidattn.h): AIM temporal attention.
 @_cdecl("vidattn_attn_temporal_aim")
 public func vidattn_attn_temporal_aim(_ groups: Int64, _ frames: Int64, _ channels: Int64, _ heads: Int64,
                                       _ z: UnsafePointer<Float>?, _ qkvW: UnsafePointer<Float>?, _ qkvB: UnsafePointer<Float>?,
@@ -185,16 +192,13 @@ public func vidattn_attn_temporal_aim(_ groups: Int64, _ frames: Int64, _ channe
                                       _ table: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?) -> Int32 {
     guarded {
         try require(channels > 0 && channels <= 1 << 20, "channels must be positive (got \(channels))")
-        let c = Int(channels)
-        guard let q = PackedB(transposed: true, k: c, n: 3 * c, b: try nonNull(qkvW, "qkv_weight"), ldb: c),
-              let p = PackedB(transposed: true, k: c, n: c, b: try nonNull(projW, "proj_weight"), ldb: c) else {
-            throw VidAttnError(.outOfMemory, "temporal attention: cannot pack weights")
-        }
-        try Ops.temporalAttentionAIM(groups: Int(groups), frames: Int(frames), channels: c, heads: Int(heads), z: z,
-                                     qkv: q, qkvBias: qkvB, proj: p, projBias: projB, table: table, y: y)
+        try Ops.temporalAttentionAIM(groups: Int(groups), frames: Int(frames), channels: Int(channels), heads: Int(heads),
+                                     z: z, qkvWeight: qkvW, qkvBias: qkvB, projWeight: projW, projBias: projB,
+                                     table: table, y: y)
     }
 }
 
+/// C `vidattn_mechanism_default_shape` (include/vidattn.h): Default shape for vidattn_flops().
 @_cdecl("vidattn_mechanism_default_shape")
 public func vidattn_mechanism_default_shape() -> vidattn_mechanism_shape {
     let s = MechanismShape()
@@ -205,6 +209,7 @@ public func vidattn_mechanism_default_shape() -> vidattn_mechanism_shape {
         grid: (Int64(s.grid.0), Int64(s.grid.1), Int64(s.grid.2)))
 }
 
+/// C `vidattn_flops` (include/vidattn.h): Multiply-accumulates of one clip through `mechanism`, both ways (see vidattn_macs); multiply by 2 for FLOPs.
 @_cdecl("vidattn_flops")
 public func vidattn_flops(_ mechanism: Int32, _ shape: UnsafePointer<vidattn_mechanism_shape>?,
                           _ out: UnsafeMutablePointer<vidattn_macs>?) -> Int32 {

@@ -7,12 +7,15 @@ import VidAttn
 
 // MARK: - Memory
 
+/// C `vidattn_release_cached_memory` (include/vidattn.h): Returns the scratch buffers the library keeps between calls (at most 6 buffers, 512 MiB) to the system.
 @_cdecl("vidattn_release_cached_memory")
 public func vidattn_release_cached_memory() { ScratchPool.shared.trim() }
 
+/// C `vidattn_debug_fail_allocation` (include/vidattn.h): testing aid, makes the n-th counted allocation from now fail (0 turns it off).
 @_cdecl("vidattn_debug_fail_allocation")
 public func vidattn_debug_fail_allocation(_ n: Int64) { AllocationFaults.failAfter(Int(n)) }
 
+/// C `vidattn_debug_allocation_count` (include/vidattn.h): counted allocations so far (testing aid for the allocation-failure sweeps).
 @_cdecl("vidattn_debug_allocation_count")
 public func vidattn_debug_allocation_count() -> Int64 { Int64(AllocationFaults.count) }
 
@@ -56,14 +59,17 @@ private let unknownStatus: UnsafeMutablePointer<CChar> = strdup("unknown status"
 private let versionString: UnsafeMutablePointer<CChar> = strdup(Version.string)
 private let emptyString: UnsafeMutablePointer<CChar> = strdup("")
 
+/// C `vidattn_version` (include/vidattn.h): Library version, "MAJOR.MINOR.PATCH".
 @_cdecl("vidattn_version")
 public func vidattn_version() -> UnsafePointer<CChar> { UnsafePointer(versionString) }
 
+/// C `vidattn_status_string` (include/vidattn.h): Short English name of a status.
 @_cdecl("vidattn_status_string")
 public func vidattn_status_string(_ s: Int32) -> UnsafePointer<CChar> {
     UnsafePointer(statusStrings[s] ?? unknownStatus)
 }
 
+/// C `vidattn_last_error` (include/vidattn.h): Message describing the last error on the calling thread ("" if none).
 @_cdecl("vidattn_last_error")
 public func vidattn_last_error() -> UnsafePointer<CChar> {
     if let p = pthread_getspecific(errorKey) { return UnsafePointer(p.assumingMemoryBound(to: CChar.self)) }
@@ -72,9 +78,11 @@ public func vidattn_last_error() -> UnsafePointer<CChar> {
 
 // MARK: - Threads
 
+/// C `vidattn_get_num_threads` (include/vidattn.h): Worker threads used by each compute call.
 @_cdecl("vidattn_get_num_threads")
 public func vidattn_get_num_threads() -> Int32 { Int32(Threads.count) }
 
+/// C `vidattn_set_num_threads` (include/vidattn.h): sets the worker threads of each compute call (n >= 1, else VIDATTN_ERR_INVALID_ARGUMENT).
 @_cdecl("vidattn_set_num_threads")
 public func vidattn_set_num_threads(_ n: Int32) -> Int32 {
     guarded {
@@ -83,6 +91,7 @@ public func vidattn_set_num_threads(_ n: Int32) -> Int32 {
     }
 }
 
+/// C `vidattn_set_reference_kernels` (include/vidattn.h): Nonzero forces the scalar reference implementation of every kernel (slow; for parity checks).
 @_cdecl("vidattn_set_reference_kernels")
 public func vidattn_set_reference_kernels(_ enable: Int32) { KernelMode.useReference = enable != 0 }
 
@@ -95,14 +104,17 @@ private let cpuFeaturesString: UnsafeMutablePointer<CChar> = {
                   + "bf16=\(BF16Unit.detected.rawValue); int8=\(Int8Unit.detected.rawValue); max_isa=\(ISALevel.cap.name)")
 }()
 
+/// C `vidattn_cpu_features` (include/vidattn.h): What the library detected on this machine, one line of "key=value" pairs separated by "; ".
 @_cdecl("vidattn_cpu_features")
 public func vidattn_cpu_features() -> UnsafePointer<CChar> { UnsafePointer(cpuFeaturesString) }
 
+/// C `vidattn_fma_peak_gflops` (include/vidattn.h): Measures this machine's fp32 FMA peak in GFLOP/s on `threads` threads (chains of independent FMAs in registers, AVX-512 where present, else AVX2; best of 5 runs of ~50 ms).
 @_cdecl("vidattn_fma_peak_gflops")
 public func vidattn_fma_peak_gflops(_ threads: Int32) -> Double { CPU.measureFMAPeak(threads: max(1, Int(threads))) }
 
 // MARK: - Kernels
 
+/// C `vidattn_sgemm` (include/vidattn.h): C = alpha * op(A) * op(B) + beta * C, row-major with leading dimensions (row strides) lda, ldb, ldc.
 @_cdecl("vidattn_sgemm")
 public func vidattn_sgemm(_ transA: Int32, _ transB: Int32, _ m: Int64, _ n: Int64, _ k: Int64,
                           _ alpha: Float, _ a: UnsafePointer<Float>?, _ lda: Int64,
@@ -111,6 +123,7 @@ public func vidattn_sgemm(_ transA: Int32, _ transB: Int32, _ m: Int64, _ n: Int
     vidattn_sgemm_fused(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, 0, nil, 0)
 }
 
+/// C `vidattn_sgemm_fused` (include/vidattn.h): As vidattn_sgemm, with a fused epilogue.
 @_cdecl("vidattn_sgemm_fused")
 public func vidattn_sgemm_fused(_ transA: Int32, _ transB: Int32, _ m: Int64, _ n: Int64, _ k: Int64,
                                 _ alpha: Float, _ a: UnsafePointer<Float>?, _ lda: Int64,
@@ -128,6 +141,7 @@ public func vidattn_sgemm_fused(_ transA: Int32, _ transB: Int32, _ m: Int64, _ 
     }
 }
 
+/// C `vidattn_attention` (include/vidattn.h): Fused exact attention, out = softmax(scale * q k^T + bias) v, computed flash-style (online softmax over key blocks; no nq x nk buffer).
 @_cdecl("vidattn_attention")
 public func vidattn_attention(_ batch: Int64, _ heads: Int64, _ nq: Int64, _ nk: Int64, _ d: Int64,
                               _ q: UnsafePointer<Float>?, _ k: UnsafePointer<Float>?, _ v: UnsafePointer<Float>?,
@@ -142,6 +156,7 @@ public func vidattn_attention(_ batch: Int64, _ heads: Int64, _ nq: Int64, _ nk:
     }
 }
 
+/// C `vidattn_softmax` (include/vidattn.h): Row softmax of a rows x cols matrix (row stride ld), in place.
 @_cdecl("vidattn_softmax")
 public func vidattn_softmax(_ rows: Int64, _ cols: Int64, _ x: UnsafeMutablePointer<Float>?, _ ld: Int64,
                             _ scale: Float, _ bias: UnsafePointer<Float>?, _ ldBias: Int64) -> Int32 {
@@ -150,6 +165,7 @@ public func vidattn_softmax(_ rows: Int64, _ cols: Int64, _ x: UnsafeMutablePoin
     }
 }
 
+/// C `vidattn_layer_norm` (include/vidattn.h): LayerNorm over rows of cols floats.
 @_cdecl("vidattn_layer_norm")
 public func vidattn_layer_norm(_ rows: Int64, _ cols: Int64, _ x: UnsafePointer<Float>?,
                                _ y: UnsafeMutablePointer<Float>?, _ gamma: UnsafePointer<Float>?,
@@ -157,6 +173,7 @@ public func vidattn_layer_norm(_ rows: Int64, _ cols: Int64, _ x: UnsafePointer<
     guarded { try Ops.layerNorm(rows: Int(rows), cols: Int(cols), x: x, y: y, gamma: gamma, beta: beta, eps: eps) }
 }
 
+/// C `vidattn_activation_apply` (include/vidattn.h): y[i] = act(x[i]) for n floats; x and y may be the same.
 @_cdecl("vidattn_activation_apply")
 public func vidattn_activation_apply(_ act: Int32, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?,
                                      _ n: Int64) -> Int32 {

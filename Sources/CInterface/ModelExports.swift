@@ -51,11 +51,13 @@ private func outBox(_ p: OpaquePointer?) -> OutputBox? {
     p.map { Unmanaged<OutputBox>.fromOpaque(UnsafeRawPointer($0)).takeUnretainedValue() }
 }
 
+/// C `vidattn_model_default_params` (include/vidattn.h): Defaults for vidattn_model_load().
 @_cdecl("vidattn_model_default_params")
 public func vidattn_model_default_params() -> vidattn_model_params {
     vidattn_model_params(struct_size: MemoryLayout<vidattn_model_params>.size, precision: Int32(VIDATTN_PRECISION_FP32.rawValue))
 }
 
+/// C `vidattn_model_load` (include/vidattn.h): Loads a checkpoint directory.
 @_cdecl("vidattn_model_load")
 public func vidattn_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePointer<vidattn_model_params>?,
                                _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
@@ -81,6 +83,7 @@ public func vidattn_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePo
     }
 }
 
+/// C `vidattn_model_free` (include/vidattn.h): Frees a model; NULL is ignored.
 @_cdecl("vidattn_model_free")
 public func vidattn_model_free(_ m: OpaquePointer?) {
     guard let m else { return }
@@ -89,27 +92,34 @@ public func vidattn_model_free(_ m: OpaquePointer?) {
 
 private let empty: UnsafeMutablePointer<CChar> = strdup("")
 
+/// C `vidattn_model_type` (include/vidattn.h): the checkpoint's model_type (static for the model's lifetime).
 @_cdecl("vidattn_model_type")
 public func vidattn_model_type(_ m: OpaquePointer?) -> UnsafePointer<CChar> {
     UnsafePointer(box(m)?.typeString ?? empty)
 }
+/// C `vidattn_model_config_json` (include/vidattn.h): config.json as loaded.
 @_cdecl("vidattn_model_config_json")
 public func vidattn_model_config_json(_ m: OpaquePointer?) -> UnsafePointer<CChar> {
     UnsafePointer(box(m)?.configString ?? empty)
 }
+/// C `vidattn_model_num_labels` (include/vidattn.h): classifier outputs (0 without a classifier head).
 @_cdecl("vidattn_model_num_labels")
 public func vidattn_model_num_labels(_ m: OpaquePointer?) -> Int64 { Int64(box(m)?.model.numLabels ?? -1) }
+/// C `vidattn_model_hidden_size` (include/vidattn.h): width of the last hidden state.
 @_cdecl("vidattn_model_hidden_size")
 public func vidattn_model_hidden_size(_ m: OpaquePointer?) -> Int64 { Int64(box(m)?.model.hiddenSize ?? -1) }
+/// C `vidattn_model_parameter_count` (include/vidattn.h): parameters loaded from the checkpoint.
 @_cdecl("vidattn_model_parameter_count")
 public func vidattn_model_parameter_count(_ m: OpaquePointer?) -> Int64 { Int64(box(m)?.model.parameterCount ?? -1) }
 
+/// C `vidattn_forward_default_params` (include/vidattn.h): Defaults for vidattn_model_forward().
 @_cdecl("vidattn_forward_default_params")
 public func vidattn_forward_default_params() -> vidattn_forward_params {
     vidattn_forward_params(struct_size: MemoryLayout<vidattn_forward_params>.size, output_hidden_states: 0,
                            output_attentions: 0, frame_mask: nil, progress: nil, progress_user_data: nil)
 }
 
+/// C `vidattn_model_forward` (include/vidattn.h): One forward pass.
 @_cdecl("vidattn_model_forward")
 public func vidattn_model_forward(_ m: OpaquePointer?, _ pixels: UnsafePointer<Float>?, _ batch: Int64,
                                   _ frames: Int64, _ channels: Int64, _ height: Int64, _ width: Int64,
@@ -147,6 +157,7 @@ public func vidattn_model_forward(_ m: OpaquePointer?, _ pixels: UnsafePointer<F
     }
 }
 
+/// C `vidattn_output_count` (include/vidattn.h): number of tensors of a kind in an output (hidden states and attention maps: one per layer; else 0 or 1).
 @_cdecl("vidattn_output_count")
 public func vidattn_output_count(_ o: OpaquePointer?, _ kind: Int32) -> Int64 {
     Int64(outBox(o)?.tensors(kind).count ?? 0)
@@ -165,6 +176,7 @@ private func outputTensor(_ o: OpaquePointer?, _ kind: Int32, _ index: Int64) th
     return ts[Int(index)]
 }
 
+/// C `vidattn_output_shape` (include/vidattn.h): Shape of tensor `index` of a kind.
 @_cdecl("vidattn_output_shape")
 public func vidattn_output_shape(_ o: OpaquePointer?, _ kind: Int32, _ index: Int64,
                                  _ shape: UnsafeMutablePointer<Int64>?, _ ndim: UnsafeMutablePointer<Int32>?) -> Int32 {
@@ -176,6 +188,7 @@ public func vidattn_output_shape(_ o: OpaquePointer?, _ kind: Int32, _ index: In
     }
 }
 
+/// C `vidattn_output_copy` (include/vidattn.h): Copies tensor `index` of a kind into dst (capacity floats; too small is an error).
 @_cdecl("vidattn_output_copy")
 public func vidattn_output_copy(_ o: OpaquePointer?, _ kind: Int32, _ index: Int64, _ dst: UnsafeMutablePointer<Float>?,
                                 _ capacity: Int64) -> Int32 {
@@ -187,21 +200,25 @@ public func vidattn_output_copy(_ o: OpaquePointer?, _ kind: Int32, _ index: Int
     }
 }
 
+/// C `vidattn_output_free` (include/vidattn.h): Frees outputs; NULL is ignored.
 @_cdecl("vidattn_output_free")
 public func vidattn_output_free(_ o: OpaquePointer?) {
     guard let o else { return }
     Unmanaged<OutputBox>.fromOpaque(UnsafeRawPointer(o)).release()
 }
 
+/// C `vidattn_model_num_frames` (include/vidattn.h): Frames the model expects per clip (config num_frames / frames; 0 if any count works).
 @_cdecl("vidattn_model_num_frames")
 public func vidattn_model_num_frames(_ m: OpaquePointer?) -> Int64 { Int64(box(m)?.preprocess.numFrames ?? 0) }
 
+/// C `vidattn_model_label` (include/vidattn.h): Label of class `index` from config.json id2label, or NULL.
 @_cdecl("vidattn_model_label")
 public func vidattn_model_label(_ m: OpaquePointer?, _ index: Int64) -> UnsafePointer<CChar>? {
     guard let b = box(m), index >= 0, index < Int64(Int32.max), let s = b.labels[Int(index)] else { return nil }
     return UnsafePointer(s)
 }
 
+/// C `vidattn_model_input_size` (include/vidattn.h): Size of preprocessed frames for input frames of height x width (after the checkpoint's resize and centre crop).
 @_cdecl("vidattn_model_input_size")
 public func vidattn_model_input_size(_ m: OpaquePointer?, _ h: Int64, _ w: Int64, _ oh: UnsafeMutablePointer<Int64>?,
                                      _ ow: UnsafeMutablePointer<Int64>?) -> Int32 {
@@ -214,6 +231,7 @@ public func vidattn_model_input_size(_ m: OpaquePointer?, _ h: Int64, _ w: Int64
     }
 }
 
+/// C `vidattn_model_preprocess` (include/vidattn.h): Preprocesses decoded frames per the checkpoint's preprocessor_config.json (shortest-edge resize, bilinear; centre crop; rescale; normalise).
 @_cdecl("vidattn_model_preprocess")
 public func vidattn_model_preprocess(_ m: OpaquePointer?, _ rgb: UnsafePointer<UInt8>?, _ frames: Int64, _ h: Int64,
                                      _ w: Int64, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64) -> Int32 {

@@ -3,6 +3,7 @@ import VidAttn
 
 private func copyOut(_ t: Tensor, _ p: UnsafeMutablePointer<Float>) { p.update(from: t.pointer, count: t.count) }
 
+/// C `vidattn_rotary_time_table` (include/vidattn.h): Rotary time table [frames, dim] into sin and cos (caller-owned).
 @_cdecl("vidattn_rotary_time_table")
 public func vidattn_rotary_time_table(_ frames: Int64, _ dim: Int64, _ consistent: Int32,
                                       _ sin: UnsafeMutablePointer<Float>?, _ cos: UnsafeMutablePointer<Float>?) -> Int32 {
@@ -15,6 +16,7 @@ public func vidattn_rotary_time_table(_ frames: Int64, _ dim: Int64, _ consisten
     }
 }
 
+/// C `vidattn_rotary_image_table` (include/vidattn.h): Axial rotary image table [h*w, dim] (AxialRotaryEmbedding, max_freq 10 there).
 @_cdecl("vidattn_rotary_image_table")
 public func vidattn_rotary_image_table(_ h: Int64, _ w: Int64, _ dim: Int64, _ maxFreq: Float,
                                        _ sin: UnsafeMutablePointer<Float>?, _ cos: UnsafeMutablePointer<Float>?) -> Int32 {
@@ -28,6 +30,7 @@ public func vidattn_rotary_image_table(_ h: Int64, _ w: Int64, _ dim: Int64, _ m
     }
 }
 
+/// C `vidattn_rotary_apply` (include/vidattn.h): applies a rotary table in place to x [rows, d].
 @_cdecl("vidattn_rotary_apply")
 public func vidattn_rotary_apply(_ rows: Int64, _ d: Int64, _ x: UnsafeMutablePointer<Float>?,
                                  _ sin: UnsafePointer<Float>?, _ cos: UnsafePointer<Float>?,
@@ -45,6 +48,7 @@ private func withOptionalInts(_ a: [Int]?, _ body: (UnsafePointer<Int>?) throws 
     if let a { try a.withUnsafeBufferPointer { try body($0.baseAddress) } } else { try body(nil) }
 }
 
+/// C `vidattn_token_shift` (include/vidattn.h): Token shift.
 @_cdecl("vidattn_token_shift")
 public func vidattn_token_shift(_ batch: Int64, _ frames: Int64, _ patches: Int64, _ channels: Int64,
                                 _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?) -> Int32 {
@@ -53,18 +57,14 @@ public func vidattn_token_shift(_ batch: Int64, _ frames: Int64, _ patches: Int6
     }
 }
 
+/// C `vidattn_geglu_ff` (include/vidattn.h): GEGLU feed-forward.
 @_cdecl("vidattn_geglu_ff")
 public func vidattn_geglu_ff(_ rows: Int64, _ dim: Int64, _ hidden: Int64, _ out: Int64, _ x: UnsafePointer<Float>?,
                              _ w1: UnsafePointer<Float>?, _ b1: UnsafePointer<Float>?,
                              _ w2: UnsafePointer<Float>?, _ b2: UnsafePointer<Float>?,
                              _ y: UnsafeMutablePointer<Float>?) -> Int32 {
     guarded {
-        try require(rows >= 0 && dim > 0 && hidden > 0 && out > 0 && dim <= 1 << 20 && hidden <= 1 << 20 && out <= 1 << 20,
-                    "rows >= 0 and dim, hidden, out > 0 required")
-        guard let p1 = PackedB(transposed: true, k: Int(dim), n: Int(2 * hidden), b: try nonNull(w1, "w1"), ldb: Int(dim)),
-              let p2 = PackedB(transposed: true, k: Int(hidden), n: Int(out), b: try nonNull(w2, "w2"), ldb: Int(hidden)) else {
-            throw VidAttnError(.outOfMemory, "GEGLU: cannot pack weights")
-        }
-        try Ops.gegluFeedForward(rows: Int(rows), x: x, w1: p1, b1: b1, w2: p2, b2: b2, y: y)
+        try Ops.gegluFeedForward(rows: Int(rows), dim: Int(dim), hidden: Int(hidden), out: Int(out), x: x,
+                                 w1: w1, b1: b1, w2: w2, b2: b2, y: y)
     }
 }

@@ -7,8 +7,11 @@
 /// A [B, H, N, d] tensor view: element (b, h, n, i) at
 /// `base + b·batchStride + h·headStride + n·rowStride + i`.
 public struct HeadView<P> {
+    /// Element (0, 0, 0, 0).
     public var base: P
+    /// Elements between consecutive batches, heads and rows (0 broadcasts).
     public var batchStride: Int, headStride: Int, rowStride: Int
+    /// A view of `base` with the given strides (in elements).
     public init(_ base: P, batchStride: Int, headStride: Int, rowStride: Int) {
         self.base = base; self.batchStride = batchStride
         self.headStride = headStride; self.rowStride = rowStride
@@ -17,11 +20,17 @@ public struct HeadView<P> {
 
 /// Fused attention O = softmax(scale · Q·Kᵀ + bias) · V over [B, H, N, d] views.
 public struct AttentionArgs {
+    /// Batch size, heads, query rows, key rows, head width.
     public var batch: Int, heads: Int, nq: Int, nk: Int, d: Int
+    /// Queries [B, H, nq, d].
     public var q: HeadView<UnsafePointer<Float>>
+    /// Keys [B, H, nk, d].
     public var k: HeadView<UnsafePointer<Float>>
+    /// Values [B, H, nk, d].
     public var v: HeadView<UnsafePointer<Float>>
+    /// Output [B, H, nq, d].
     public var o: HeadView<UnsafeMutablePointer<Float>>
+    /// Factor on Q·Kᵀ before the softmax (usually 1/√d).
     public var scale: Float
     /// Additive bias, element (b, h, i, j) at base + b·batchStride + h·headStride
     /// + i·rowStride + j. Zero strides broadcast.
@@ -31,6 +40,7 @@ public struct AttentionArgs {
     public var biasKeyMajor: Bool = false
     /// Key mask, nonzero = attend: element (b, j) at keyMask + b·keyMaskStride + j.
     public var keyMask: UnsafePointer<UInt8>? = nil
+    /// Elements between the key masks of consecutive batches (0 broadcasts).
     public var keyMaskStride: Int = 0
     /// Optional probabilities out, contiguous [B, H, nq, nk].
     public var probs: UnsafeMutablePointer<Float>? = nil
@@ -38,9 +48,12 @@ public struct AttentionArgs {
     /// regionLabels + b·regionStride + i: scores between tokens of different
     /// labels get `regionPenalty` added (Swin's shifted-window mask, −100).
     public var regionLabels: UnsafePointer<UInt8>? = nil
+    /// Elements between the region labels of consecutive batches.
     public var regionStride: Int = 0
+    /// Added to scores between tokens of different regions.
     public var regionPenalty: Float = -100
 
+    /// Attention without bias, masks or probabilities (set those fields afterwards).
     public init(batch: Int, heads: Int, nq: Int, nk: Int, d: Int,
                 q: HeadView<UnsafePointer<Float>>, k: HeadView<UnsafePointer<Float>>,
                 v: HeadView<UnsafePointer<Float>>, o: HeadView<UnsafeMutablePointer<Float>>,
@@ -57,13 +70,20 @@ public struct AttentionArgs {
 /// 0; a row with every entry masked becomes all zeros. fp32 accumulation,
 /// max-subtracted. `x` and `y` may alias.
 public struct SoftmaxArgs {
+    /// Rows, and floats per row.
     public var rows: Int, cols: Int
+    /// Input and its row stride.
     public var x: UnsafePointer<Float>, ldx: Int
+    /// Output and its row stride.
     public var y: UnsafeMutablePointer<Float>, ldy: Int
+    /// Factor on x before the bias.
     public var scale: Float = 1
+    /// Optional additive bias and its row stride (0 broadcasts one row).
     public var bias: UnsafePointer<Float>? = nil, ldBias: Int = 0
+    /// Optional keep-mask (nonzero = keep) and its row stride.
     public var mask: UnsafePointer<UInt8>? = nil, ldMask: Int = 0
 
+    /// A plain row softmax (scale 1, no bias, no mask).
     public init(rows: Int, cols: Int, x: UnsafePointer<Float>, ldx: Int,
                 y: UnsafeMutablePointer<Float>, ldy: Int) {
         self.rows = rows; self.cols = cols; self.x = x; self.ldx = ldx; self.y = y; self.ldy = ldy
@@ -72,11 +92,17 @@ public struct SoftmaxArgs {
 
 /// LayerNorm rows: y = (x − mean) / √(var + eps) · gamma + beta (biased variance).
 public struct LayerNormArgs {
+    /// Floats per row.
     public var cols: Int
+    /// Input and its row stride.
     public var x: UnsafePointer<Float>, ldx: Int
+    /// Output and its row stride (may alias x).
     public var y: UnsafeMutablePointer<Float>, ldy: Int
+    /// Optional per-column scale and shift (nil: 1 and 0).
     public var gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?
+    /// Added to the variance.
     public var eps: Float
+    /// LayerNorm arguments (rows are passed to the row functions).
     public init(cols: Int, x: UnsafePointer<Float>, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int,
                 gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, eps: Float) {
         self.cols = cols; self.x = x; self.ldx = ldx; self.y = y; self.ldy = ldy
@@ -86,26 +112,35 @@ public struct LayerNormArgs {
 
 /// Activation applied in GEMM epilogues and as standalone kernels.
 public enum Activation: Int32, Sendable {
+    /// Identity.
     case none = 0
     /// Exact GELU, 0.5·x·(1 + erf(x/√2)) (PyTorch `gelu`, `approximate='none'`).
     case gelu = 1
     /// Tanh GELU, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (`approximate='tanh'`).
     case geluTanh = 2
+    /// tanh(x).
     case tanh = 3
+    /// max(x, 0).
     case relu = 4
 }
 
 /// Extra work fused into the GEMM after the last K block of each tile.
 public struct GemmEpilogue {
+    /// Optional per-column bias (N floats), added first.
     public var bias: UnsafePointer<Float>?
+    /// Applied after the bias.
     public var activation: Activation
+    /// Optional [M, N] term added last, row stride ldResidual.
     public var residual: UnsafePointer<Float>?
+    /// Row stride of `residual`.
     public var ldResidual: Int
     /// Element-wise factor [M, N] (row stride ldMultiplier), applied after the activation:
     /// a gated unit (GEGLU's x · gelu(gate)) as one GEMM for x with the gate as multiplier.
     public var multiplier: UnsafePointer<Float>?
+    /// Row stride of `multiplier`.
     public var ldMultiplier: Int
 
+    /// An epilogue from its parts (all optional).
     public init(bias: UnsafePointer<Float>? = nil, activation: Activation = .none,
                 residual: UnsafePointer<Float>? = nil, ldResidual: Int = 0,
                 multiplier: UnsafePointer<Float>? = nil, ldMultiplier: Int = 0) {
@@ -113,6 +148,7 @@ public struct GemmEpilogue {
         self.residual = residual; self.ldResidual = ldResidual
         self.multiplier = multiplier; self.ldMultiplier = ldMultiplier
     }
+    /// Nothing fused.
     public static var none: GemmEpilogue { GemmEpilogue() }
     /// Nothing to apply.
     public var isNone: Bool { bias == nil && activation == .none && residual == nil && multiplier == nil }
@@ -122,11 +158,17 @@ public struct GemmEpilogue {
 
 /// One packed SGEMM call, split into items of (row block, column chunk).
 public struct GemmPlan {
+    /// op(A) = Aᵀ (A stored K×M).
     public var transA: Bool
+    /// C is m×n; the product runs over k.
     public var m: Int, n: Int, k: Int
+    /// C = alpha·op(A)·B + beta·C.
     public var alpha: Float, beta: Float
+    /// A and its row stride.
     public var a: UnsafePointer<Float>, lda: Int
+    /// C and its row stride.
     public var c: UnsafeMutablePointer<Float>, ldc: Int
+    /// Fused after the last K block of each tile.
     public var epilogue: GemmEpilogue
     /// Packed B: K blocks of `kc` rows; panel (p0, j) at b + p0 · nPadded + j · kc · 32.
     public var b: UnsafePointer<Float>, nPadded: Int, kc: Int
@@ -136,6 +178,7 @@ public struct GemmPlan {
     public var directA: Bool
     /// mc · kc floats per worker for packed A.
     public var aScratch: UnsafeMutablePointer<Float>
+    /// A plan from its parts (made by `sgemm`).
     public init(transA: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float,
                 a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
                 epilogue: GemmEpilogue, b: UnsafePointer<Float>, nPadded: Int, kc: Int,
@@ -190,6 +233,7 @@ public struct KernelTable: @unchecked Sendable {
     /// y = act(x) over n floats.
     public var activation: (Activation, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
 
+    /// A table from one compilation's functions.
     public init(isa: String,
                 microKernel: @escaping (Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int,
                                         UnsafeMutablePointer<Float>, Int, Float, Float, UnsafePointer<Float>?) -> Void,

@@ -28,6 +28,7 @@ public enum BF16Unit: String, Sendable {
     /// No bf16 unit: the fp32 kernels run on the bf16-rounded weights and activations.
     case emulated
 
+    /// The unit this CPU offers (AMX, then AVX512-BF16, else the emulation), capped by VIDATTN_MAX_ISA.
     public static let detected: BF16Unit = {
         let i = CPU.info
         let cap = ISALevel.cap
@@ -42,7 +43,9 @@ public enum BF16Unit: String, Sendable {
 public enum ISALevel: Int, Comparable, Sendable, CaseIterable {
     case avx2 = 0, avx512, avx512bf16, amx
 
+    /// The name VIDATTN_MAX_ISA and `vidattn info` use.
     public var name: String { ["avx2", "avx512", "avx512_bf16", "amx"][rawValue] }
+    /// Levels order by capability (avx2 < avx512 < avx512_bf16 < amx).
     public static func < (a: ISALevel, b: ISALevel) -> Bool { a.rawValue < b.rawValue }
 
     /// The cap from `VIDATTN_MAX_ISA` (no cap when unset or unknown).
@@ -83,9 +86,11 @@ public func roundToBF16(rows: Int, cols: Int, _ x: UnsafePointer<Float>, _ ldx: 
 /// with zeros to a multiple of 32: panel j at j · kp · 32, element (k, n) of the panel at
 /// ((k / 2) · 32 + n) · 2 + k % 2.
 public final class PackedBF16B: @unchecked Sendable {
+    /// Reduction length (K) and output columns (N) of the weight.
     public let k: Int, n: Int
     /// K rounded up to a multiple of 32.
     public let kp: Int
+    /// Number of 32-column panels.
     public let panels: Int
     let data: UnsafeMutablePointer<UInt16>
 

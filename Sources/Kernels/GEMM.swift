@@ -27,6 +27,7 @@ public struct GemmBlocking: Sendable, Equatable {
     /// Most B panels (32 columns each) for which A is read in place rather than packed.
     public var directAPanels: Int
 
+    /// A blocking from explicit limits (rounded to whole micro-kernel rows, K at least 16).
     public init(kcMax: Int, mcMax: Int, directAPanels: Int = 4) {
         self.kcMax = max(16, kcMax); self.mcMax = max(MR, mcMax / MR * MR); self.directAPanels = directAPanels
     }
@@ -74,11 +75,15 @@ public struct GemmBlocking: Sendable, Equatable {
 /// panel j: kc × 32 floats, at offset p0 · nPadded + j · kc · 32. Columns past
 /// N are zero.
 public final class PackedB: @unchecked Sendable {
+    /// Reduction length of op(B).
     public let k: Int
+    /// Columns of op(B).
     public let n: Int
+    /// N rounded up to whole 32-column panels.
     public let nPadded: Int
     /// K block length of the panels.
     public let kc: Int
+    /// The packed panels (nPadded · K floats).
     public let data: UnsafeMutablePointer<Float>
 
     private let pooled: (p: UnsafeMutablePointer<Float>, count: Int)?

@@ -22,6 +22,7 @@ public enum Int8Unit: String, Sendable {
     /// inputs (the same quantization error, no speed-up).
     case emulated
 
+    /// The unit this CPU offers (AMX-INT8, then AVX512-VNNI, else the emulation), capped by VIDATTN_MAX_ISA.
     public static let detected: Int8Unit = {
         let i = CPU.info
         let cap = ISALevel.cap
@@ -38,9 +39,11 @@ public enum Int8Unit: String, Sendable {
 /// (k, n) of the panel at ((k / 4) · 32 + n) · 4 + k % 4. A quarter of the fp32 weight's memory
 /// (plus a scale and a column sum per output).
 public final class PackedInt8B: @unchecked Sendable {
+    /// Reduction length (K) and output columns (N) of the weight.
     public let k: Int, n: Int
     /// K rounded up to a multiple of 64.
     public let kp: Int
+    /// Number of 32-column panels.
     public let panels: Int
     let data: UnsafeMutablePointer<Int8>
     /// Per output column: the weight scale (0 past n) and Σ_k w_q (for the VNNI offset).
@@ -117,6 +120,7 @@ public func fakeQuantizeRows(rows: Int, cols: Int, _ x: UnsafePointer<Float>, _ 
 public enum Int8Kernel: Sendable {
     case amx, avx512vnni, reference
 
+    /// The kernel new calls use: the reference under VIDATTN_REFERENCE, else the detected unit's.
     public static var current: Int8Kernel {
         if KernelMode.useReference { return .reference }
         switch Int8Unit.detected {

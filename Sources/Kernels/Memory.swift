@@ -43,6 +43,7 @@ public func allocFloats(_ count: Int) -> UnsafeMutablePointer<Float>? {
     return raw?.bindMemory(to: Float.self, capacity: max(count, 1))
 }
 
+/// Frees memory from allocFloats (nil is ignored).
 public func freeFloats(_ p: UnsafeMutablePointer<Float>?) { free(p) }
 
 /// `count` values of a trivial type (indices, labels) from the same counted allocator, nil
@@ -61,6 +62,7 @@ public func freeCounted<T>(_ p: UnsafeMutablePointer<T>?) { free(p) }
 /// for fresh pages (a 10 MB buffer from mmap costs ~2500 page faults per call).
 /// At most `maxBuffers` buffers and `maxBytes` bytes are kept.
 public final class ScratchPool: @unchecked Sendable {
+    /// The process-wide pool.
     public static let shared = ScratchPool()
 
     private var lock = pthread_mutex_t()
@@ -98,6 +100,7 @@ public final class ScratchPool: @unchecked Sendable {
         return got
     }
 
+    /// Returns a buffer from `take`; the pool keeps it for reuse within its limits, else frees it.
     public func give(_ b: (p: UnsafeMutablePointer<Float>, count: Int)) {
         pthread_mutex_lock(&lock)
         free_.append(b)

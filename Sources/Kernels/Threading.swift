@@ -14,11 +14,13 @@ public enum Threads {
     // enough, each call reads it once per kernel).
     private static let _count = Atomic<Int>(defaultCount())
 
+    /// Worker threads of each compute call (at least 1).
     public static var count: Int {
         get { _count.load(ordering: .relaxed) }
         set { _count.store(max(1, min(newValue, 1024)), ordering: .relaxed) }
     }
 
+    /// VIDATTN_NUM_THREADS when set to a positive integer, else the CPUs this process may run on.
     public static func defaultCount() -> Int {
         if let s = getenv("VIDATTN_NUM_THREADS"), let n = Int(String(cString: s)), n > 0 {
             return min(n, 1024)

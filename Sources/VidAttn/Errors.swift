@@ -12,6 +12,7 @@ public enum Status: Int32, Sendable {
     case `internal` = -8
     case aborted = 1
 
+    /// The status's short English name (the header's vidattn_status_string).
     public var description: String {
         switch self {
         case .ok: return "success"
@@ -31,17 +32,23 @@ public enum Status: Int32, Sendable {
 /// The error every throwing VidAttn API raises: a status plus a message that
 /// names the offending argument or file.
 public struct VidAttnError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure (mapped one to one onto the C status codes).
     public let status: Status
+    /// What went wrong, for a person.
     public let message: String
+    /// An error of kind `status` saying `message`.
     public init(_ status: Status, _ message: String) { self.status = status; self.message = message }
+    /// "name: message".
     public var description: String { "\(status.description): \(message)" }
 }
 
+/// Throws `status` with `msg` unless `cond` holds.
 @inline(__always)
 public func require(_ cond: Bool, _ msg: @autoclosure () -> String, status: Status = .invalidArgument) throws {
     if !cond { throw VidAttnError(status, msg()) }
 }
 
+/// `p` unwrapped, or a null-pointer error naming `name`.
 @inline(__always)
 public func nonNull<T>(_ p: T?, _ name: String) throws -> T {
     guard let p else { throw VidAttnError(.nullPointer, "\(name) is NULL") }

@@ -92,6 +92,7 @@ extension Ops {
         softmaxRows(s)
     }
 
+    /// LayerNorm over `rows` rows of `cols` floats (checked arguments; gamma and beta optional).
     public static func layerNorm(rows: Int, cols: Int, x: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?,
                                  gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, eps: Float) throws {
         try require(rows >= 0 && cols >= 0, "sizes must be non-negative (rows=\(rows), cols=\(cols))")
@@ -102,6 +103,7 @@ extension Ops {
         Kernels.layerNorm(rows: rows, cols: cols, x: x, ldx: cols, y: y, ldy: cols, gamma: gamma, beta: beta, eps: eps)
     }
 
+    /// y = act(x) over n floats, `act` a vidattn_activation value (checked arguments).
     public static func activation(_ act: Int32, x: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?, n: Int) throws {
         guard let a = Activation(rawValue: act) else { throw VidAttnError(.invalidArgument, "unknown activation \(act)") }
         try require(n >= 0, "n must be non-negative")

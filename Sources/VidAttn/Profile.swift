@@ -9,8 +9,10 @@ import Synchronization
 /// (patch embedding, token gathers, residual adds, heads) is "other". Work done inside
 /// a section by worker threads counts towards that section.
 public enum Profile {
+    /// What a profiled forward's time is split into.
     public enum Section: Int, CaseIterable, Sendable {
         case linear, attention, norm
+        /// The section's name in profile reports.
         public var name: String { ["linear", "attention", "norm"][rawValue] }
     }
 

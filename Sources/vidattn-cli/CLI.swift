@@ -238,5 +238,6 @@ struct Bench: ParsableCommand {
 }
 
 extension VidAttnError: LocalizedError {
+    /// The error's text, for Swift's error printing.
     public var errorDescription: String? { description }
 }

@@ -11,7 +11,9 @@ import CSleef
 // ymm accumulators, two B loads and six broadcasts per k, so the packed layouts are
 // the same for both instruction sets.
 
+/// Rows of the micro-kernel's C tile (rows of a packed A panel).
 public let MR = 12
+/// Columns of the micro-kernel's C tile (columns of a packed B panel).
 public let NR = 32
 
 @inline(__always)
@@ -32,6 +34,7 @@ func storeRow(_ p: UnsafeMutablePointer<Float>, _ x: Vec, _ y: Vec, _ alpha: Flo
 }
 
 #if VIDATTN_AVX512
+/// C[12×32] = alpha · A·B + beta · C (+ bias on every row), A k-major with row step aStep, B rows ldb apart.
 @inline(never)
 public func microKernel12x32(_ kc: Int,
                              _ a: UnsafePointer<Float>, _ aStep: Int,
@@ -141,6 +144,7 @@ public func microKernel12x32RowA(_ kc: Int,
     storeRow(c + 11 * ldc, c11a, c11b, alpha, beta, bias)
 }
 #else
+/// C[12×32] = alpha · A·B + beta · C (+ bias on every row), as four 6×16 ymm sub-tiles.
 public func microKernel12x32(_ kc: Int,
                              _ a: UnsafePointer<Float>, _ aStep: Int,
                              _ b: UnsafePointer<Float>, _ ldb: Int,

@@ -7,6 +7,7 @@ import CSleef
 /// Vector transcendental functions over 16 floats, backed by SLEEF (1-ulp
 /// variants). On AVX-512 builds each is one SLEEF call; on AVX2 builds two.
 
+/// The vector every kernel computes in: 16 floats (one zmm register, two ymm on AVX2).
 public typealias Vec = SIMD16<Float>
 
 /// Below ln(FLT_MIN) exp is subnormal: `vexp` and `sexp` return an exact 0 there, so no
@@ -14,15 +15,19 @@ public typealias Vec = SIMD16<Float>
 public let expSubnormalBelow: Float = -87.33654
 
 #if VIDATTN_AVX512
+/// e^x per lane (SLEEF, 1 ulp), exactly 0 where the result would be subnormal (no FTZ needed downstream).
 @inlinable @inline(__always) public func vexp(_ x: Vec) -> Vec {
     Sleef_expf16_u10(x).replacing(with: 0, where: x .< expSubnormalBelow)
 }
+/// tanh per lane (SLEEF, 1 ulp).
 @inlinable @inline(__always) public func vtanh(_ x: Vec) -> Vec { Sleef_tanhf16_u10(x) }
 #else
+/// e^x per lane (SLEEF on two ymm halves, 1 ulp), exactly 0 where the result would be subnormal.
 @inlinable @inline(__always) public func vexp(_ x: Vec) -> Vec {
     Vec(lowHalf: Sleef_expf8_u10(x.lowHalf), highHalf: Sleef_expf8_u10(x.highHalf))
         .replacing(with: 0, where: x .< expSubnormalBelow)
 }
+/// tanh per lane (SLEEF on two ymm halves, 1 ulp).
 @inlinable @inline(__always) public func vtanh(_ x: Vec) -> Vec {
     Vec(lowHalf: Sleef_tanhf8_u10(x.lowHalf), highHalf: Sleef_tanhf8_u10(x.highHalf))
 }
@@ -67,15 +72,20 @@ public let expSubnormalBelow: Float = -87.33654
 @inlinable @inline(__always) public func sexp(_ x: Float) -> Float {
     x < expSubnormalBelow ? 0 : Sleef_expf_u10(x)
 }
+/// Scalar erf (SLEEF, 1 ulp), for the references and ragged ends.
+/// Scalar tanh (SLEEF, 1 ulp), for the references and ragged ends.
 @inlinable @inline(__always) public func serf(_ x: Float) -> Float { Sleef_erff_u10(x) }
 @inlinable @inline(__always) public func stanh(_ x: Float) -> Float { Sleef_tanhf_u10(x) }
 
+/// Loads 16 floats (unaligned).
 @inlinable @inline(__always) public func vload(_ p: UnsafePointer<Float>) -> Vec {
     UnsafeRawPointer(p).loadUnaligned(as: Vec.self)
 }
+/// Loads 16 floats (unaligned).
 @inlinable @inline(__always) public func vload(_ p: UnsafeMutablePointer<Float>) -> Vec {
     UnsafeRawPointer(p).loadUnaligned(as: Vec.self)
 }
+/// Stores 16 floats (unaligned).
 @inlinable @inline(__always) public func vstore(_ v: Vec, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
 }
@@ -86,6 +96,7 @@ public let expSubnormalBelow: Float = -87.33654
     for i in 0..<n { v[i] = p[i] }
     return v
 }
+/// Stores the first n lanes of v (n < 16).
 @inlinable @inline(__always) public func vstorePartial(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
     for i in 0..<n { p[i] = v[i] }
 }

@@ -10,6 +10,7 @@
 //    mean of its F per-frame outputs. The temporal dense layer is the model's.
 import Kernels
 
+/// How the patch tokens of a divided attention step are grouped.
 public enum DividedGrouping: Int32, Sendable {
     /// Groups of F tokens: one spatial position across frames.
     case time = 0
@@ -17,6 +18,7 @@ public enum DividedGrouping: Int32, Sendable {
     case space = 1
 }
 
+/// What the CLS token attends to in divided attention.
 public enum DividedCLSScheme: Int32, Sendable {
     case clsAllKeys = 0
     case perFrameCopy = 1
@@ -24,7 +26,9 @@ public enum DividedCLSScheme: Int32, Sendable {
 
 /// Shape of a divided-attention call.
 public struct DividedShape: Sendable {
+    /// Batch, heads, frames F, patches per frame P and head width of a divided attention call.
     public var batch: Int, heads: Int, frames: Int, patches: Int, headDim: Int
+    /// A shape from its parts.
     public init(batch: Int, heads: Int, frames: Int, patches: Int, headDim: Int) {
         self.batch = batch; self.heads = heads; self.frames = frames; self.patches = patches; self.headDim = headDim
     }

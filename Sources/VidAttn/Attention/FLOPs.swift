@@ -7,6 +7,7 @@
 // executed by a numpy implementation verified against vidattn's outputs
 // (tests/python/test_flops_counted.py; AIM's against its own flops()).
 
+/// The attention mechanisms whose cost `macs` counts (values as the header's `vidattn_mechanism`).
 public enum Mechanism: Int32, Sendable, CaseIterable {
     case joint = 0, dividedTime, dividedSpace, dividedTimeHF, dividedSpaceHF, trajectory
     case trajectoryNystrom, trajectoryOrthoformer, trajectoryPerformer
@@ -15,22 +16,35 @@ public enum Mechanism: Int32, Sendable, CaseIterable {
 
 /// Shape of one mechanism call. Fields a mechanism does not use are ignored.
 public struct MechanismShape: Sendable {
+    /// Model width C = heads · head_dim.
     public var channels = 768          // C = heads · head_dim
+    /// Attention heads.
     public var heads = 12
+    /// Frames F (or the temporal length T' for AIM).
     public var frames = 8              // F (or T' for AIM)
+    /// Patches per frame P (or H·W for AIM).
     public var patches = 196           // P per frame (or H·W for AIM)
+    /// Tokens N for the generic mechanisms (0: 1 + F·P).
     public var tokens = 0              // N for the generic mechanisms (0: 1 + F·P)
+    /// Landmarks L, or random features m for Performer.
     public var landmarks = 128         // L, or m features for Performer
+    /// Swin window (t, h, w); AIM uses (h, w).
     public var window = (8, 7, 7)      // Swin window (t, h, w), AIM uses (h, w)
+    /// Swin / AIM input grid (t, h, w).
     public var grid = (8, 56, 56)      // Swin / AIM input (t, h, w)
+    /// The defaults above (TimeSformer-B at 8×224).
     public init() {}
 }
 
+/// Multiply-accumulates of one clip.
 public struct MACCount: Sendable, Equatable {
+    /// In the attention mechanism itself.
     public var attention: Double
+    /// Including the projections around it.
     public var total: Double
 }
 
+/// Multiply-accumulates of one clip through mechanism `m` at shape `s` (FLOPs are twice these).
 public func macs(_ m: Mechanism, _ s: MechanismShape) -> MACCount {
     let C = Double(s.channels), F = Double(s.frames), P = Double(s.patches), L = Double(s.landmarks)
     let N = F * P, T = 1 + N

@@ -2,6 +2,7 @@
 import Kernels
 import Synchronization
 
+/// Which Fastformer formulation to compute.
 public enum FastformerForm: Int32, Sendable {
     /// Wu et al. 2021: global key vector k̄ = Σ β_i p_i, u_i = k̄ ⊙ v_i.
     case paper = 0
@@ -119,6 +120,7 @@ extension Ops {
     }
 }
 
+/// Which landmark approximation of softmax attention to compute.
 public enum LandmarkKind: Int32, Sendable {
     case nystrom = 1
     case orthoformer = 2

@@ -1,10 +1,11 @@
-// Positional pieces of TimeSformer-pytorch / FastTimeSformer (docs/attention.md):
-// rotary tables and their application, token shift, and the GEGLU feed-forward.
+// Rotary position embeddings of TimeSformer-pytorch / FastTimeSformer (docs/attention.md):
+// the tables and their application to queries and keys.
 #if canImport(Glibc)
 import Glibc
 #endif
 import Kernels
 
+/// Rotary position tables (lucidrains `RotaryEmbedding` and `AxialRotaryEmbedding`).
 public enum Rotary {
     /// Time table [frames, dim] of the lucidrains `RotaryEmbedding`: angles
     /// t·10000^(−2i/dim) for i < dim/2, the two halves concatenated. With that layout
@@ -52,8 +53,11 @@ public enum Rotary {
 
 /// A rotary table: sin and cos, [rows, dim] each (counted allocations, like every tensor).
 public struct RotaryTable {
+    /// sin and cos of every angle, [rows, dim] each.
     public let sin: Tensor, cos: Tensor
+    /// Positions in the table.
     public var rows: Int { sin.shape[0] }
+    /// Width of the rotated vectors.
     public var dim: Int { sin.shape[1] }
 
     /// Zeroed tables of `rows` × `dim`.
@@ -79,61 +83,6 @@ extension Ops {
             try require(p >= 0 && p < tableRows, "position \(p) of row \(i) is outside the table's \(tableRows) rows")
         }
         rotateRows(rows, r, x, ld, sn, cs, positions)
-    }
-
-    /// Token shift of TimeSformer-pytorch (§2.6) on x [B, 1+F·P, C] → y: channel chunk 0
-    /// (⌊C/3⌋ wide) takes frame t+1, chunk 2 frame t−1 (zeros past the ends), the rest
-    /// and CLS are copied. x and y must not alias.
-    public static func tokenShift(batch B: Int, frames F: Int, patches P: Int, channels C: Int,
-                                  x: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?) throws {
-        try require(B >= 0 && F > 0 && P > 0 && C > 0, "token shift needs positive frames, patches, channels")
-        if B == 0 { return }
-        let x = try nonNull(x, "x"), y = try nonNull(y, "y")
-        let T = 1 + F * P, ch = C / 3
-        for b in 0..<B {
-            (y + b * T * C).update(from: x + b * T * C, count: C)
-            for f in 0..<F { for p in 0..<P {
-                let dst = y + (b * T + 1 + f * P + p) * C
-                let at = { (ff: Int) in x + (b * T + 1 + ff * P + p) * C }
-                dst.update(from: at(f), count: C)
-                if ch > 0 {
-                    if f + 1 < F { dst.update(from: at(f + 1), count: ch) } else { dst.update(repeating: 0, count: ch) }
-                    if f > 0 { (dst + 2 * ch).update(from: at(f - 1) + 2 * ch, count: ch) }
-                    else { (dst + 2 * ch).update(repeating: 0, count: ch) }
-                }
-            } }
-        }
-    }
-
-    /// GEGLU feed-forward (§2.7): y = W2·(a ⊙ gelu(g)) + b2 with [a | g] = W1·x + b1.
-    /// x [rows, dim]; w1 packed [dim → 2·hidden]; w2 packed [hidden → out]; y [rows, out].
-    public static func gegluFeedForward(rows: Int, x: UnsafePointer<Float>?, w1: PackedB, b1: UnsafePointer<Float>?,
-                                        w2: PackedB, b2: UnsafePointer<Float>?,
-                                        y: UnsafeMutablePointer<Float>?) throws {
-        try require(w1.n % 2 == 0 && w2.k == w1.n / 2,
-                    "GEGLU weights do not fit: W1 gives \(w1.n) channels, W2 takes \(w2.k)", status: .shapeMismatch)
-        if rows == 0 { return }
-        let x = try nonNull(x, "x"), y = try nonNull(y, "y")
-        let hidden = w2.k
-        guard let hb = ScratchPool.shared.take(rows * 2 * hidden) else {
-            throw VidAttnError(.outOfMemory, "GEGLU: cannot allocate \(rows)×\(2 * hidden)")
-        }
-        defer { ScratchPool.shared.give(hb) }
-        guard Kernels.sgemm(transA: false, m: rows, k: w1.k, alpha: 1, a: x, lda: w1.k, packedB: w1, beta: 0,
-                            c: hb.p, ldc: 2 * hidden, epilogue: GemmEpilogue(bias: b1)) else {
-            throw VidAttnError(.outOfMemory, "GEGLU: GEMM scratch")
-        }
-        parallelFor(rows) { r, _ in
-            let row = hb.p + r * 2 * hidden
-            Kernels.activation(.gelu, row + hidden, row + hidden, hidden)
-            var j = 0
-            while j + 16 <= hidden { vstore(vload(row + j) * vload(row + hidden + j), row + j); j += 16 }
-            while j < hidden { row[j] *= row[hidden + j]; j += 1 }
-        }
-        guard Kernels.sgemm(transA: false, m: rows, k: hidden, alpha: 1, a: hb.p, lda: 2 * hidden, packedB: w2,
-                            beta: 0, c: y, ldc: w2.n, epilogue: GemmEpilogue(bias: b2)) else {
-            throw VidAttnError(.outOfMemory, "GEGLU: GEMM scratch")
-        }
     }
 }
 

@@ -15,6 +15,7 @@ public struct SeededNormal {
     var s: (UInt64, UInt64, UInt64, UInt64)
     var spare: Double? = nil
 
+    /// A generator seeded from `seed` (splitmix64 expansion into the state).
     public init(seed: UInt64) {
         var x = seed
         func splitmix() -> UInt64 {
@@ -38,6 +39,7 @@ public struct SeededNormal {
     /// Uniform in (0, 1).
     mutating func uniform() -> Double { (Double(nextU64() >> 11) + 0.5) / 9007199254740992.0 }
 
+    /// The next standard normal sample (Box–Muller, the spare value kept for the next call).
     public mutating func next() -> Double {
         if let z = spare { spare = nil; return z }
         let u1 = uniform(), u2 = uniform()

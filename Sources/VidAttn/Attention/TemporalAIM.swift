@@ -4,6 +4,22 @@
 import Kernels
 
 extension Ops {
+    /// AIM temporal attention with `qkv_weight` [3C, C] and `proj_weight` [C, C] as PyTorch stores
+    /// them, packed for this call (the C API's entry; models pack theirs once at load).
+    public static func temporalAttentionAIM(groups G: Int, frames T: Int, channels C: Int, heads nh: Int,
+                                            z: UnsafePointer<Float>?, qkvWeight: UnsafePointer<Float>?,
+                                            qkvBias: UnsafePointer<Float>?, projWeight: UnsafePointer<Float>?,
+                                            projBias: UnsafePointer<Float>?, table: UnsafePointer<Float>?,
+                                            y: UnsafeMutablePointer<Float>?) throws {
+        try require(C > 0 && C <= 1 << 20, "channels must be positive (got \(C))")
+        guard let q = PackedB(transposed: true, k: C, n: 3 * C, b: try nonNull(qkvWeight, "qkv_weight"), ldb: C),
+              let p = PackedB(transposed: true, k: C, n: C, b: try nonNull(projWeight, "proj_weight"), ldb: C) else {
+            throw VidAttnError(.outOfMemory, "temporal attention: cannot pack weights")
+        }
+        try temporalAttentionAIM(groups: G, frames: T, channels: C, heads: nh, z: z, qkv: q, qkvBias: qkvBias,
+                                 proj: p, projBias: projBias, table: table, y: y)
+    }
+
     /// z, y: [groups, frames, C] (groups = batch · spatial positions); qkv [3C, C] and
     /// proj [C, C] packed (Linear layout), biases optional; table [2·frames − 1, heads].
     public static func temporalAttentionAIM(groups G: Int, frames T: Int, channels C: Int, heads nh: Int,

@@ -11,6 +11,7 @@
 import Kernels
 import Synchronization
 
+/// How the trajectory step's spatial attention is approximated (none: exact).
 public enum TrajectoryApprox {
     case none
     /// Nyström with `landmarks` spatial landmarks and 6 Newton–Schulz steps.
@@ -23,6 +24,7 @@ public enum TrajectoryApprox {
 
 /// proj_q (C→C) and proj_kv (C→2C) of a trajectory-attention layer, packed once.
 public final class TrajectoryWeights: @unchecked Sendable {
+    /// Model width C.
     public let channels: Int
     let projQ: PackedB, projK: PackedB, projV: PackedB
     let biasQ: Tensor?, biasK: Tensor?, biasV: Tensor?

@@ -11,7 +11,9 @@ import Kernels
 
 /// Weights of one `ShiftedWindowAttention3d`.
 public final class WindowAttention3DWeights: @unchecked Sendable {
+    /// Model width C and attention heads.
     public let channels: Int, heads: Int
+    /// Window size (t, h, w) in tokens.
     public let window: (Int, Int, Int)
     let qkv: PackedB, proj: PackedB
     let qkvBias: Tensor?, projBias: Tensor?
@@ -165,6 +167,21 @@ extension Ops {
                 if s >= 0 { (y + (b * volume + s) * C).update(from: xw.p + (item * N + a) * C, count: C) }
             }
         }
+    }
+
+    /// Patch merging with the reduction weight as PyTorch stores it ([2C, 4C], row-major),
+    /// packed for this call (the C API's entry; models pack theirs once at load).
+    public static func patchMerging(batch B: Int, t T: Int, h H: Int, w W: Int, c C: Int,
+                                    x: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?,
+                                    normWeight: UnsafePointer<Float>?, normBias: UnsafePointer<Float>?,
+                                    reductionWeight: UnsafePointer<Float>?, eps: Float = 1e-5) throws {
+        try require(C > 0 && C <= 1 << 20, "channels must be positive (got \(C))")
+        let r = try nonNull(reductionWeight, "reduction_weight")
+        guard let packed = PackedB(transposed: true, k: 4 * C, n: 2 * C, b: r, ldb: 4 * C) else {
+            throw VidAttnError(.outOfMemory, "patch merging: cannot pack the reduction weight")
+        }
+        try patchMerging(batch: B, t: T, h: H, w: W, c: C, x: x, y: y, normWeight: normWeight, normBias: normBias,
+                         reduction: packed, eps: eps)
     }
 
     /// Patch merging (spatial 2×2, time untouched): x [B, T, H, W, C] →

@@ -5,6 +5,7 @@
 import Glibc
 #endif
 
+/// A parsed JSON value (config.json, preprocessor_config.json, safetensors headers).
 public enum JSON: Equatable, Sendable {
     case null
     case bool(Bool)
@@ -13,14 +14,20 @@ public enum JSON: Equatable, Sendable {
     case array([JSON])
     case object([String: JSON])
 
+    /// The member `key` of an object, nil otherwise.
     public subscript(key: String) -> JSON? {
         if case .object(let o) = self { return o[key] }
         return nil
     }
+    /// The string, if this is one.
     public var string: String? { if case .string(let s) = self { return s }; return nil }
+    /// The number, if this is one.
     public var double: Double? { if case .number(let d) = self { return d }; return nil }
+    /// The boolean, if this is one.
     public var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
+    /// The elements, if this is an array.
     public var array: [JSON]? { if case .array(let a) = self { return a }; return nil }
+    /// The members, if this is an object.
     public var object: [String: JSON]? { if case .object(let o) = self { return o }; return nil }
     /// An integral number that fits in Int.
     public var int: Int? {
@@ -28,6 +35,7 @@ public enum JSON: Equatable, Sendable {
         return Int(d)
     }
 
+    /// Deepest nesting the parser accepts (hostile files get an error, not a stack overflow).
     public static let maxDepth = 64
 
     /// Parses a complete document; throws `.badFormat` with the byte offset on error.
@@ -40,6 +48,7 @@ public enum JSON: Equatable, Sendable {
         return v
     }
 
+    /// Parses a complete JSON text; throws badFormat with the byte offset of the first error.
     public static func parse(_ text: String) throws -> JSON {
         var t = text
         return try t.withUTF8 { try parse(UnsafeRawBufferPointer($0)) }

@@ -4,11 +4,15 @@ import Glibc
 
 /// A read-only memory-mapped file. The mapping lives as long as the object.
 public final class MappedFile: @unchecked Sendable {
+    /// The file's path as given.
     public let path: String
+    /// Its size in bytes.
     public let size: Int
+    /// Its contents (read-only, mapped).
     public let bytes: UnsafeRawBufferPointer
     private let base: UnsafeMutableRawPointer?
 
+    /// Maps the whole file read-only; throws io for a missing or unreadable file.
     public init(path: String) throws {
         self.path = path
         let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -6,6 +6,7 @@ import Glibc
 #endif
 import Kernels
 
+/// Element types a safetensors header may name.
 public enum DType: String, Sendable {
     case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64", i64 = "I64", i32 = "I32", i8 = "I8", u8 = "U8", bool = "BOOL"
     var size: Int {
@@ -18,22 +19,33 @@ public enum DType: String, Sendable {
     }
 }
 
+/// One tensor's entry in a safetensors header.
 public struct TensorInfo: Sendable {
+    /// Its name in the checkpoint.
     public let name: String
+    /// Its element type.
     public let dtype: DType
+    /// Its shape.
     public let shape: [Int]
+    /// Byte range within the data section.
     public let begin: Int, end: Int       // byte offsets within the data section
+    /// Number of elements.
     public var count: Int { shape.reduce(1, *) }
 }
 
 /// One .safetensors file.
 public final class SafeTensorsFile: @unchecked Sendable {
+    /// Largest header accepted (hostile files declare huge ones).
     public static let maxHeaderBytes = 100 << 20
+    /// The mapped file.
     public let file: MappedFile
+    /// Every tensor by name (offsets checked against the file size).
     public let tensors: [String: TensorInfo]
+    /// The header's `__metadata__` strings.
     public let metadata: [String: String]
     let dataStart: Int
 
+    /// Maps and validates one .safetensors file.
     public init(path: String) throws {
         file = try MappedFile(path: path)
         let b = file.bytes
@@ -133,6 +145,7 @@ public final class WeightStore: @unchecked Sendable {
     public private(set) var files: [SafeTensorsFile] = []
     var index: [String: (file: Int, info: TensorInfo)] = [:]
 
+    /// Opens a checkpoint directory: model.safetensors, or the shards a model.safetensors.index.json lists.
     public init(directory dir: String) throws {
         let single = dir + "/model.safetensors", indexPath = dir + "/model.safetensors.index.json"
         if fileExists(single) {
@@ -171,8 +184,11 @@ public final class WeightStore: @unchecked Sendable {
         files.append(f)
     }
 
+    /// Every tensor name across the shards.
     public var names: [String] { Array(index.keys) }
+    /// Whether the checkpoint has tensor `name`.
     public func has(_ name: String) -> Bool { index[name] != nil }
+    /// The entry of tensor `name`, if present.
     public func info(_ name: String) -> TensorInfo? { index[name]?.info }
 
     /// The tensor `name` as fp32, checked against `shape` (nil: any shape).

@@ -76,6 +76,11 @@ final class Weights {
                    beta: try tensor(prefix.map { $0 + ".bias" }, shape: [c]), eps: eps)
     }
     func norm(_ prefix: String, _ c: Int, eps: Float) throws -> LayerNormP { try norm([prefix], c, eps: eps) }
+    /// The GEGLU feed-forward at `prefix` (`.0`: [8·dim, dim] with bias, `.3`: [dim, 4·dim] with bias).
+    func geglu(_ prefix: String, _ dim: Int) throws -> GEGLU {
+        try GEGLU(w1: try tensor(prefix + ".0.weight", shape: [8 * dim, dim]), b1: try tensor(prefix + ".0.bias", shape: [8 * dim]),
+                  w2: try tensor(prefix + ".3.weight", shape: [dim, 4 * dim]), b2: try tensor(prefix + ".3.bias", shape: [dim]))
+    }
     /// Swin patch merging at `prefix`: LayerNorm(4C) and the bias-free reduction 4C → 2C, packed.
     func patchMerging(_ prefix: String, _ c: Int, eps: Float) throws -> (norm: LayerNormP, reduction: PackedB) {
         let red = try tensor(prefix + "reduction.weight", shape: [2 * c, 4 * c])

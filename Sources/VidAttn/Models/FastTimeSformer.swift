@@ -32,7 +32,7 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
         let norm: LayerNormP, qkv: Linear, out: Linear
         let wq: Tensor?, wk: Tensor?, omega: Tensor?
     }
-    struct Block { let s: Attn; let t: Attn?; let fcT: Linear?; let ffNorm: LayerNormP; let ff1: Linear; let ff2: Linear }
+    struct Block { let s: Attn; let t: Attn?; let fcT: Linear?; let ffNorm: LayerNormP; let ff: GEGLU }
 
     init(config: JSON, weights w: Weights, file: String) throws {
         let c = ConfigReader(json: config, file: file)
@@ -87,8 +87,7 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
             bl.append(Block(s: try attn(p + ".attn_s"), t: divided ? try attn(p + ".attn_t") : nil,
                             fcT: divided ? try w.linear(p + ".fc_t", in: D, out: D) : nil,
                             ffNorm: try w.norm(p + ".mlp.norm", D, eps: 1e-5),
-                            ff1: try w.linear(p + ".mlp.fn.net.0", in: D, out: 8 * D),
-                            ff2: try w.linear(p + ".mlp.fn.net.3", in: 4 * D, out: D)))
+                            ff: try w.geglu(p + ".mlp.fn.net", D)))
         }
         blocks = bl
         outNorm = try w.norm("to_out.norm", D, eps: 1e-5)
@@ -171,15 +170,9 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
 
     func geglu(_ blk: Block, _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool) throws {
         let D = hiddenSize
-        let xn = try Tensor(shape: [rows, D]), h = try Tensor(shape: [rows, 8 * D])
+        let xn = try Tensor(shape: [rows, D])
         blk.ffNorm(x, rows: rows, into: xn.data)
-        try blk.ff1(xn.pointer, rows: rows, into: h.data)
-        for r in 0..<rows {
-            let row = h.data + r * 8 * D
-            activation(.gelu, row + 4 * D, row + 4 * D, 4 * D)
-            for j in 0..<(4 * D) { row[j] *= row[4 * D + j] }
-        }
-        try blk.ff2(h.pointer, rows: rows, into: y, accumulate: accumulate, ldx: 8 * D)
+        try blk.ff(xn.pointer, rows: rows, into: y, accumulate: accumulate)
     }
 
     /// Runs the model on pixel_values [B, T, C, H, W] (`VideoModel.forward`).

@@ -5,6 +5,7 @@ import Kernels
 /// How the model being loaded stores its Linear layers; set by `loadModel(path:precision:)`
 /// for the duration of a load (every Linear built then takes it).
 public enum LoadContext {
+    /// Precision the Linear layers built during a load use (set by the loader for the load's duration).
     @TaskLocal public static var precision: Precision = .fp32
 }
 
@@ -13,6 +14,7 @@ public enum LoadContext {
 /// output channel at `Precision.int8`. On a CPU without the unit, fp32 panels of the rounded
 /// (dequantized) weights, with inputs rounded the same way: the same numbers, no speed-up.
 public struct Linear: Sendable {
+    /// Input and output widths.
     public let inFeatures: Int, outFeatures: Int
     let w: PackedB?
     let w16: PackedBF16B?
@@ -22,6 +24,7 @@ public struct Linear: Sendable {
     let roundInputs: InputRounding
     let bias: Tensor?
 
+    /// A Linear from a PyTorch weight [out, in] and an optional bias [out], packed for this load's precision.
     public init(weight: Tensor, bias: Tensor?) throws {
         guard weight.shape.count == 2 else {
             throw VidAttnError(.shapeMismatch, "linear weight must be 2-D, got \(weight.shape)")
@@ -143,6 +146,7 @@ public struct Linear: Sendable {
     }
 }
 
+/// A LayerNorm's parameters and epsilon.
 public struct LayerNormP: Sendable {
     let gamma: Tensor, beta: Tensor
     let eps: Float

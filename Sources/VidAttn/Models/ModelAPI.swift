@@ -11,6 +11,7 @@ public struct ForwardOptions {
     public var frameMask: UnsafePointer<UInt8>? = nil
     /// Called between layers with (layer, layers); return false to stop (status aborted).
     public var shouldContinue: ((Int, Int) -> Bool)? = nil
+    /// Default options: logits only, no capture, no callback.
     public init() {}
 }
 

@@ -26,8 +26,7 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
     let outNorm: LayerNormP, outLinear: Linear
 
     struct Attn { let norm: LayerNormP; let qkv: Linear; let out: Linear }
-    /// ff1x / ff1gate: the two halves of the GEGLU projection `net.0` (x, gate).
-    struct Layer { let time: Attn; let space: Attn; let ffNorm: LayerNormP; let ff1x: Linear; let ff1gate: Linear; let ff2: Linear }
+    struct Layer { let time: Attn; let space: Attn; let ffNorm: LayerNormP; let ff: GEGLU }
 
     init(config: JSON, weights w: Weights, file: String) throws {
         let c = ConfigReader(json: config, file: file)
@@ -62,12 +61,8 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
                             out: try w.linear(p + mid + ".to_out.0", in: inner, out: D))
             }
             let f = "layers.\(i).2"
-            let w1 = try w.tensor(f + mid + ".net.0.weight", shape: [8 * D, D])
-            let b1 = try w.tensor(f + mid + ".net.0.bias", shape: [8 * D])
             ls.append(Layer(time: try attn(0), space: try attn(1), ffNorm: try w.norm(f + ".norm", D, eps: 1e-5),
-                            ff1x: try Linear(weight: w1, bias: b1, rows: 0, 4 * D),
-                            ff1gate: try Linear(weight: w1, bias: b1, rows: 4 * D, 8 * D),
-                            ff2: try w.linear(f + mid + ".net.3", in: 4 * D, out: D)))
+                            ff: try w.geglu(f + mid + ".net", D)))
         }
         layers = ls
         outNorm = try w.norm("to_out.0", D, eps: 1e-5)
@@ -113,7 +108,7 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
         defer { freeCounted(positions) }
         let inner = heads * dimHead, rows = B * T
         let y = try Tensor(shape: [rows, D]), ys = try Tensor(shape: [rows, D])
-        let qkv = try Tensor(shape: [rows, 3 * inner]), big = try Tensor(shape: [rows, 8 * D])
+        let qkv = try Tensor(shape: [rows, 3 * inner])
         let q = try Tensor(shape: [B, heads, T, dimHead]), k = try Tensor(shape: [B, heads, T, dimHead])
         let kr = try Tensor(shape: [B, heads, T, dimHead]), v = try Tensor(shape: [B, heads, T, dimHead])
         let o = try Tensor(shape: [B, heads, T, dimHead]), merged = try Tensor(shape: [rows, inner])
@@ -183,12 +178,7 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
             try attention(layer.time, .time, timeTab)
             try attention(layer.space, .space, imageTab)
             let inp = try prenorm(layer.ffNorm)
-            // GEGLU x · gelu(gate) as two GEMMs: the gate with GELU fused, then x with the
-            // gate as the epilogue's multiplier.
-            let gate = big.data, hx = big.data + rows * 4 * D
-            try layer.ff1gate(inp, rows: rows, into: gate, activation: .gelu)
-            try layer.ff1x(inp, rows: rows, into: hx, multiplier: gate)
-            try layer.ff2(hx, rows: rows, into: x.data, accumulate: true)
+            try layer.ff(inp, rows: rows, into: x.data, accumulate: true)
             if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
         }
         return try clsHeadOutput(x, B: B, S: T, norm: outNorm, head: outLinear, hidden: hidden)

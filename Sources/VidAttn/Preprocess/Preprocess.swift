@@ -8,14 +8,23 @@
 // values can differ slightly from theirs on large downscales.
 import Kernels
 
+/// Preprocessing read from a checkpoint's preprocessor_config.json (defaults: ImageNet mean/std at 224).
 public struct PreprocessConfig: Sendable {
+    /// Resize so the shorter side has this length (nil: no shortest-edge resize).
     public var shortestEdge: Int? = 224
+    /// Resize to exactly (h, w) instead (nil: not used).
     public var resizeTo: (h: Int, w: Int)? = nil
+    /// Centre crop (h, w) after resizing (nil: no crop).
     public var crop: (h: Int, w: Int)? = (224, 224)
+    /// Factor on the 0–255 values.
     public var rescale: Float = 1.0 / 255
+    /// Subtract 1 after rescaling (ViViT: x·rescale − 1).
     public var offset: Bool = false          // ViViT: x·rescale − 1
+    /// Per-channel mean subtracted when normalising.
     public var mean: [Float] = [0.485, 0.456, 0.406]
+    /// Per-channel standard deviation divided by when normalising.
     public var std: [Float] = [0.229, 0.224, 0.225]
+    /// Whether to normalise with mean and std.
     public var normalize = true
     /// Frames the model wants (from config.json: num_frames / frames), if known.
     public var numFrames: Int? = nil
@@ -28,6 +37,7 @@ public struct PreprocessConfig: Sendable {
     /// torchvision backend, e.g. VideoMAEImageProcessor) or Pillow's (VivitImageProcessor).
     var torchResizeWeights = true
 
+    /// The defaults above.
     public init() {}
 
     /// Reads preprocessor_config.json (HF image/video processors, or the converters'
