@@ -147,7 +147,7 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
         if let patchNorm { patchNorm(x.pointer, rows: B * gt * gh * gw, into: x.data) }
         if let te = temporalEmbedding {
             for b in 0..<B { for t in 0..<gt { for n in 0..<(gh * gw) {
-                addRows(x.data + ((b * gt + t) * gh * gw + n) * C, te.pointer + t * C, C)
+                addInPlace(x.data + ((b * gt + t) * gh * gw + n) * C, te.pointer + t * C, C)
             } } }
         }
         var hidden: [Tensor] = []
@@ -159,9 +159,7 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
             let y = try Tensor(shape: [rows, C]), z = try Tensor(shape: [rows, C]), g = try Tensor(shape: [rows, C])
             let hbuf = try Tensor(shape: [rows, blocks.first.map { $0.fc1.outFeatures } ?? C])
             for blk in blocks {
-                if let go = options.shouldContinue, !go(done, total) {
-                    throw VidAttnError(.aborted, "forward stopped by the callback before block \(done)")
-                }
+                try checkContinue(options, done, total)
                 if let table = blk.temporalTable, let ta = blk.tAdapter {
                     // Tokens regrouped (b, t, n) → (b, n, t); LN1 is per token, so it commutes.
                     blk.norm1(x.pointer, rows: rows, into: y.data)
@@ -173,13 +171,13 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
                     g.data.update(repeating: 0, count: rows * C)
                     try addAdapter(ta, z.pointer, rows: rows, into: g.data)
                     regroup(g.pointer, into: z.data, B: B, outer: P, inner: gt, C: C)
-                    addRows(x.data, z.pointer, rows * C)
+                    addInPlace(x.data, z.pointer, rows * C)
                 }
                 blk.norm1(x.pointer, rows: rows, into: y.data)
                 try Ops.windowAttention3D(batch: B * gt, t: 1, h: gh, w: gw, x: y.pointer, y: z.data, weights: blk.attn,
                                           shift: (0, blk.shift, blk.shift))
                 try addAdapter(blk.sAdapter2, z.pointer, rows: rows, into: z.data)   // S_Adapter2 keeps its input
-                addRows(x.data, z.pointer, rows * C)
+                addInPlace(x.data, z.pointer, rows * C)
                 blk.norm2(x.pointer, rows: rows, into: y.data)
                 try blk.fc1(y.pointer, rows: rows, into: hbuf.data, activation: .gelu)
                 try blk.fc2(hbuf.pointer, rows: rows, into: x.data, accumulate: true)
@@ -200,11 +198,8 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
         let tokens = gt * gh * gw
         let last = try Tensor(shape: [B, tokens, C])
         finalNorm(x.pointer, rows: B * tokens, into: last.data)
-        let pooled = try Tensor(zeros: [B, C])
-        for b in 0..<B {
-            for n in 0..<tokens { addRows(pooled.data + b * C, last.pointer + (b * tokens + n) * C, C) }
-            for c in 0..<C { pooled.data[b * C + c] /= Float(tokens) }
-        }
+        let pooled = try Tensor(shape: [B, C])
+        for b in 0..<B { meanOfRows(last.pointer + b * tokens * C, rows: tokens, stride: C, channels: C, into: pooled.data + b * C) }
         let logits = try Tensor(shape: [B, numLabels])
         try head(pooled.pointer, rows: B, into: logits.data)
         let out = ModelOutput(logits: logits, lastHiddenState: last)

@@ -36,11 +36,16 @@ func runLayers<Layer>(_ layers: [Layer], over x: Tensor, options: ForwardOptions
                       _ body: (Int, Layer) throws -> Void) throws {
     if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
     for (l, layer) in layers.enumerated() {
-        if let go = options.shouldContinue, !go(l, layers.count) {
-            throw VidAttnError(.aborted, "forward stopped by the callback before layer \(l)")
-        }
+        try checkContinue(options, l, layers.count)
         try body(l, layer)
         if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
+    }
+}
+
+/// Throws `.aborted` when the progress callback asks to stop before layer `l` of `total`.
+func checkContinue(_ options: ForwardOptions, _ l: Int, _ total: Int) throws {
+    if let go = options.shouldContinue, !go(l, total) {
+        throw VidAttnError(.aborted, "forward stopped by the callback before layer \(l)")
     }
 }
 
@@ -142,9 +147,8 @@ func clsHeadOutput(_ x: Tensor, B: Int, S: Int, norm: LayerNormP, head: Linear, 
 /// `groupTokens` rows in r.
 func addMeanCLS(_ x: UnsafeMutablePointer<Float>, _ r: UnsafePointer<Float>, groups: Int, groupTokens: Int,
                 channels C: Int) {
-    for c in 0..<C {
-        var m: Float = 0
-        for g in 0..<groups { m += r[g * groupTokens * C + c] }
-        x[c] += m / Float(groups)
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: C) { m in
+        meanOfRows(r, rows: groups, stride: groupTokens * C, channels: C, into: m.baseAddress!)
+        addInPlace(x, m.baseAddress!, C)
     }
 }

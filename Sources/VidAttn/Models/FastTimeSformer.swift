@@ -164,7 +164,7 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
         } } }
         try a.out(merged.pointer, rows: rows, into: y)
         if mechanism == "fastformer" {   // + the un-rotated, un-split query projection
-            for r in 0..<rows { for c in 0..<D { y[r * D + c] += qkv.data[r * 3 * D + c] } }
+            for r in 0..<rows { addInPlace(y + r * D, qkv.pointer + r * 3 * D, D) }
         }
     }
 
@@ -190,7 +190,7 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
         for b in 0..<B {
             (x.data + b * S * D).update(from: cls.pointer, count: D)
             (x.data + (b * S + 1) * D).update(from: emb.pointer + b * N * D, count: N * D)
-            if let pos { for t in 0..<S { for c in 0..<D { x.data[(b * S + t) * D + c] += pos.data[t * D + c] } } }
+            if let pos { addInPlace(x.data + b * S * D, pos.pointer, S * D) }
         }
         let timeTab = rotary ? try Rotary.timeTable(frames: F, dim: dimHead) : nil
         let imageTab = rotary ? try Rotary.imageTable(h: hp, w: wp, dim: dimHead) : nil
@@ -198,17 +198,13 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
         let tg: (Int) -> (Int, Int) = parity ? { ($0 / F, $0 % F) } : { ($0 % P, $0 / P) }
         let sg: (Int) -> (Int, Int) = parity ? { ($0 % F, $0 / F) } : { ($0 / P, $0 % P) }
         var hidden: [Tensor] = []
-        if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
         let y = try Tensor(shape: [B * S, D])
-        for (l, blk) in blocks.enumerated() {
-            if let go = options.shouldContinue, !go(l, blocks.count) {
-                throw VidAttnError(.aborted, "forward stopped by the callback before block \(l)")
-            }
+        try runLayers(blocks, over: x, options: options, hidden: &hidden) { _, blk in
             if !divided {
                 try attend(blk.s, x.pointer, G: B, L: S, table: nil, skipFirst: false, into: y.data)
-                if parity { x.data.update(from: y.pointer, count: B * S * D) } else { for i in 0..<(B * S * D) { x.data[i] += y.data[i] } }
+                if parity { x.data.update(from: y.pointer, count: B * S * D) } else { addInPlace(x.data, y.pointer, B * S * D) }
                 try geglu(blk, x.pointer, rows: B * S, into: y.data, accumulate: false)
-                if parity { x.data.update(from: y.pointer, count: B * S * D) } else { for i in 0..<(B * S * D) { x.data[i] += y.data[i] } }
+                if parity { x.data.update(from: y.pointer, count: B * S * D) } else { addInPlace(x.data, y.pointer, B * S * D) }
             } else {
                 // Temporal: groups of F tokens.
                 let grp = try Tensor(shape: [B * P * F, D]), rt = try Tensor(shape: [B * P * F, D])
@@ -241,12 +237,11 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
                     for r in 0..<N {
                         let (g, j) = sg(r)
                         let dst = xb + (1 + r) * D, a = outT.data + (b * N + r) * D, s = rs.data + ((b * F + g) * (1 + P) + 1 + j) * D
-                        for c in 0..<D { dst[c] = a[c] + s[c] }
+                        dst.update(from: a, count: D); addInPlace(dst, s, D)
                     }
                 }
                 try geglu(blk, x.pointer, rows: B * S, into: x.data, accumulate: true)
             }
-            if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
         }
         return try clsHeadOutput(x, B: B, S: S, norm: outNorm, head: outFn, hidden: hidden)
     }

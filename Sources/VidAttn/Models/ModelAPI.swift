@@ -72,8 +72,7 @@ extension VideoModel {
             switch pooling {
             case .cls: dst.update(from: h.data + b * N * C, count: C)
             case .mean:
-                for n in first..<N { for c in 0..<C { dst[c] += h.data[(b * N + n) * C + c] } }
-                for c in 0..<C { dst[c] /= Float(N - first) }
+                meanOfRows(h.pointer + (b * N + first) * C, rows: N - first, stride: C, channels: C, into: dst)
             }
         }
         return r

@@ -203,7 +203,6 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
         let q = try Tensor(shape: [B, heads, S, d]), k = try Tensor(shape: [B, heads, S, d]), v = try Tensor(shape: [B, heads, S, d])
         let o = try Tensor(shape: [B, heads, S, d])
         var hidden: [Tensor] = []
-        if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
 
         func splitHeads() {
             for b in 0..<B { for t in 0..<S { for h in 0..<heads {
@@ -227,10 +226,7 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
             mergeHeads()
             try projL(a.pointer, rows: rows, into: x.data, accumulate: true)
         }
-        for (l, blk) in blocks.enumerated() {
-            if let go = options.shouldContinue, !go(l, blocks.count) {
-                throw VidAttnError(.aborted, "forward stopped by the callback before block \(l)")
-            }
+        try runLayers(blocks, over: x, options: options, hidden: &hidden) { _, blk in
             switch attnLayer {
             case "divided":
                 try divided(blk.norm3!, blk.tQKV!, blk.tProj!, .time)
@@ -266,7 +262,6 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
             blk.norm2(x.pointer, rows: rows, into: y.data)
             try blk.fc1(y.pointer, rows: rows, into: hbuf.data, activation: .gelu)
             try blk.fc2(hbuf.pointer, rows: rows, into: x.data, accumulate: true)
-            if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
         }
         let last = try Tensor(shape: [B, S, C])
         norm(x.pointer, rows: rows, into: last.data)

@@ -132,18 +132,13 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
             let y = try Tensor(shape: [rows, C]), z = try Tensor(shape: [rows, C])
             let hbuf = try Tensor(shape: [rows, blocks.first.map { $0.fc1.outFeatures } ?? C])
             for blk in blocks {
-                if let go = options.shouldContinue, !go(done, total) {
-                    throw VidAttnError(.aborted, "forward stopped by the callback before block \(done)")
-                }
+                try checkContinue(options, done, total)
                 blk.norm1(x.pointer, rows: rows, into: y.data)
                 try Ops.windowAttention3D(batch: B, t: gt, h: gh, w: gw, x: y.pointer, y: z.data, weights: blk.attn,
                                           shift: blk.shift)
                 let xv = x.data, zv = z.data
                 parallelFor(rows) { r, _ in
-                    let a = xv + r * C, b = zv + r * C
-                    var j = 0
-                    while j + 16 <= C { vstore(vload(a + j) + vload(b + j), a + j); j += 16 }
-                    while j < C { a[j] += b[j]; j += 1 }
+                    addInPlace(xv + r * C, zv + r * C, C)
                 }
                 blk.norm2(x.pointer, rows: rows, into: y.data)
                 try blk.fc1(y.pointer, rows: rows, into: hbuf.data, activation: .gelu)
@@ -163,9 +158,8 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
         let tokens = gt * gh * gw
         let last = try Tensor(shape: [B, tokens, C])
         finalNorm(x.pointer, rows: B * tokens, into: last.data)
-        let pooled = try Tensor(zeros: [B, C])
-        for b in 0..<B { for n in 0..<tokens { for c in 0..<C { pooled.data[b * C + c] += last.data[(b * tokens + n) * C + c] } } }
-        for i in 0..<(B * C) { pooled.data[i] /= Float(tokens) }
+        let pooled = try Tensor(shape: [B, C])
+        for b in 0..<B { meanOfRows(last.pointer + b * tokens * C, rows: tokens, stride: C, channels: C, into: pooled.data + b * C) }
         let logits = try Tensor(shape: [B, numLabels])
         try head(pooled.pointer, rows: B, into: logits.data)
         let out = ModelOutput(logits: logits, lastHiddenState: last)

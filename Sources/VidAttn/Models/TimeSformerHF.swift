@@ -218,7 +218,7 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
                 addMeanCLS(xb, r.pointer + b * T * (1 + P) * C, groups: T, groupTokens: 1 + P, channels: C)
                 for t in 0..<T { for s in 0..<P {
                     let src = r.data + ((b * T + t) * (1 + P) + 1 + s) * C, dst = xb + (1 + s * T + t) * C
-                    for c in 0..<C { dst[c] += src[c] }
+                    addInPlace(dst, src, C)
                 } }
             }
             try mlp(blk, x, rows: rows, y: y, a: a)

@@ -88,7 +88,7 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
         for b in 0..<B {
             (x.data + b * T * D).update(from: cls.pointer, count: D)
             (x.data + (b * T + 1) * D).update(from: emb.pointer + b * N * D, count: N * D)
-            if let pos { for t in 0..<T { for c in 0..<D { x.data[(b * T + t) * D + c] += pos.data[t * D + c] } } }
+            if let pos { addInPlace(x.data + b * T * D, pos.pointer, T * D) }
         }
         let timeTab = rotary ? try Rotary.timeTable(frames: F, dim: dimHead, consistent: consistentRoPE) : nil
         let imageTab = rotary ? try Rotary.imageTable(h: hp, w: wp, dim: dimHead) : nil
@@ -113,7 +113,6 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
         let kr = try Tensor(shape: [B, heads, T, dimHead]), v = try Tensor(shape: [B, heads, T, dimHead])
         let o = try Tensor(shape: [B, heads, T, dimHead]), merged = try Tensor(shape: [rows, inner])
         var hidden: [Tensor] = []
-        if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
 
         func prenorm(_ norm: LayerNormP) throws -> UnsafePointer<Float> {
             norm(x.pointer, rows: rows, into: y.data)
@@ -171,15 +170,11 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
             try a.out(merged.pointer, rows: rows, into: x.data, accumulate: true)
         }
 
-        for (l, layer) in layers.enumerated() {
-            if let go = options.shouldContinue, !go(l, layers.count) {
-                throw VidAttnError(.aborted, "forward stopped by the callback before layer \(l)")
-            }
+        try runLayers(layers, over: x, options: options, hidden: &hidden) { _, layer in
             try attention(layer.time, .time, timeTab)
             try attention(layer.space, .space, imageTab)
             let inp = try prenorm(layer.ffNorm)
             try layer.ff(inp, rows: rows, into: x.data, accumulate: true)
-            if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
         }
         return try clsHeadOutput(x, B: B, S: T, norm: outNorm, head: outLinear, hidden: hidden)
     }

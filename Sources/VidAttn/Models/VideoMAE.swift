@@ -119,7 +119,7 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
         let patches = try Tensor(shape: [rows, channels * kt * kh * kw])
         patchify(px, B: B, T: T, C: Cin, H: H, W: W, kt: kt, kh: kh, kw: kw, into: patches.data)
         try patch(patches.pointer, rows: rows, into: x.data)
-        for b in 0..<B { addRows(x.data + b * N * C, pos.pointer, N * C) }
+        for b in 0..<B { addInPlace(x.data + b * N * C, pos.pointer, N * C) }
         var hidden: [Tensor] = []
         var attentions: [Tensor] = []
         try runPreLNLayers(blocks, over: x, seqs: B, n: N, heads: heads, act: act, y: y, a: attn, options: options,
@@ -132,7 +132,7 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
         for b in 0..<B {
             let dst = feat.data + b * C, src = last.pointer + b * N * C
             if meanPooling {
-                for n in 0..<N { addRows(dst, src + n * C, C) }
+                for n in 0..<N { addInPlace(dst, src + n * C, C) }
                 for ch in 0..<C { dst[ch] /= Float(N) }
             } else {
                 dst.update(from: src, count: C)   // the first token (no CLS in VideoMAE)
@@ -149,12 +149,4 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
         out.hiddenStates = hidden; out.attentions = attentions
         return out
     }
-}
-
-/// dst[i] += src[i] for n floats.
-@inline(__always)
-func addRows(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
-    var i = 0
-    while i + 16 <= n { vstore(vload(dst + i) + vload(src + i), dst + i); i += 16 }
-    while i < n { dst[i] += src[i]; i += 1 }
 }
