@@ -65,6 +65,32 @@ func runPreLNLayers(_ blocks: [PreLNBlock], over x: Tensor, seqs: Int, n: Int, h
 
 // MARK: - Building blocks
 
+/// Where token n of a sequence comes from: row `patch` of the batch element's patch embeddings,
+/// plus up to two position rows (added in this order).
+struct TokenSource {
+    var patch: Int
+    var pos: UnsafePointer<Float>?
+    var pos2: UnsafePointer<Float>? = nil
+}
+
+/// Assembles x [B, 1 + N, C]: row 0 of each batch element is `cls` (+ `clsPos`), row 1 + n is
+/// emb[b·N + source(n).patch] + source(n).pos (+ source(n).pos2). emb is [B·N, C].
+func embedTokens(into x: UnsafeMutablePointer<Float>, batch B: Int, tokens N: Int, channels C: Int,
+                 cls: UnsafePointer<Float>, clsPos: UnsafePointer<Float>?, emb: UnsafePointer<Float>,
+                 source: (Int) -> TokenSource) {
+    for b in 0..<B {
+        let row0 = x + b * (1 + N) * C
+        row0.update(from: cls, count: C)
+        if let clsPos { addInPlace(row0, clsPos, C) }
+        for n in 0..<N {
+            let s = source(n), dst = row0 + (1 + n) * C
+            dst.update(from: emb + (b * N + s.patch) * C, count: C)
+            if let p = s.pos { addInPlace(dst, p, C) }
+            if let p = s.pos2 { addInPlace(dst, p, C) }
+        }
+    }
+}
+
 /// Non-overlapping patches (a Conv3d with kernel = stride) as GEMM rows:
 /// pixels [B, T, C, H, W] → rows (b, t', i, j) of C·kt·kh·kw values ordered (c, dt, dy, dx),
 /// the layout of a PyTorch Conv3d weight [out, C, kt, kh, kw]. Trailing remainders dropped.

@@ -187,11 +187,8 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
         let patches = try patchifyChannelsLast(px, B: B, F: F, C: channels, H: H, W: W, p: p)
         let x = try Tensor(shape: [B, S, D]), emb = try Tensor(shape: [B * N, D])
         try projectIn(patches.pointer, rows: B * N, into: emb.data)
-        for b in 0..<B {
-            (x.data + b * S * D).update(from: cls.pointer, count: D)
-            (x.data + (b * S + 1) * D).update(from: emb.pointer + b * N * D, count: N * D)
-            if let pos { addInPlace(x.data + b * S * D, pos.pointer, S * D) }
-        }
+        embedTokens(into: x.data, batch: B, tokens: N, channels: D, cls: cls.pointer, clsPos: pos?.pointer,
+                    emb: emb.pointer) { n in TokenSource(patch: n, pos: pos.map { $0.pointer + (1 + n) * D }) }
         let timeTab = rotary ? try Rotary.timeTable(frames: F, dim: dimHead) : nil
         let imageTab = rotary ? try Rotary.imageTable(h: hp, w: wp, dim: dimHead) : nil
         // Token r (frame-major) → (time group, slot) and (space group, slot).

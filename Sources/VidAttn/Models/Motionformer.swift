@@ -176,25 +176,17 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
             // "joint": one table added as it is (the original cannot resize it either).
             try require(st.shape[1] == S, "st_embed has \(st.shape[1]) rows and the input gives 1 + \(F)×\(P) tokens: "
                         + "a joint table only fits the frame count and crop it was trained for", status: .shapeMismatch)
-            for b in 0..<B {
-                for c in 0..<C { x.data[b * S * C + c] = cls[c] + st[c] }
-                for t in 0..<N {
-                    let dst = x.data + (b * S + 1 + t) * C, src = emb.data + (b * N + t) * C, e = st.pointer + (1 + t) * C
-                    for c in 0..<C { dst[c] = src[c] + e[c] }
-                }
-            }
+            embedTokens(into: x.data, batch: B, tokens: N, channels: C, cls: cls.pointer, clsPos: st.pointer,
+                        emb: emb.pointer) { n in TokenSource(patch: n, pos: st.pointer + (1 + n) * C) }
         } else {
             // "separate": the space table resized to this grid (bicubic, as the original does for
             // other crops), the time table linearly for other frame counts (an extension).
             let spaceTab = try spaceTable(gh, gw)
             let timeTab = try Tensor(shape: [F, C])
             Resize.linear(temp!.pointer, t: tRes, n: C, to: F, into: timeTab.data)
-            for b in 0..<B {
-                for c in 0..<C { x.data[b * S * C + c] = cls[c] + pos[c] }
-                for f in 0..<F { for s in 0..<P {
-                    let dst = x.data + (b * S + 1 + f * P + s) * C, src = emb.data + (b * N + f * P + s) * C
-                    for c in 0..<C { dst[c] = src[c] + spaceTab.data[s * C + c] + timeTab.data[f * C + c] }
-                } }
+            embedTokens(into: x.data, batch: B, tokens: N, channels: C, cls: cls.pointer, clsPos: pos.pointer,
+                        emb: emb.pointer) { n in
+                TokenSource(patch: n, pos: spaceTab.pointer + (n % P) * C, pos2: timeTab.pointer + (n / P) * C)
             }
         }
         let d = C / heads

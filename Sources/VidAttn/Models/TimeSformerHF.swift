@@ -124,31 +124,19 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
         if attentionType == "space_only" {
             let S = 1 + P
             let x = try Tensor(shape: [B * T, S, C])
-            for f in 0..<(B * T) {
-                let r0 = x.data + f * S * C
-                for c in 0..<C { r0[c] = cls[c] + pos[c] }
-                for s in 0..<P {
-                    let pr = pos.data + posRow(s) * C, src = emb.data + (f * P + s) * C, dst = r0 + (1 + s) * C
-                    for c in 0..<C { dst[c] = src[c] + pr[c] }
-                }
-            }
+            embedTokens(into: x.data, batch: B * T, tokens: P, channels: C, cls: cls.pointer, clsPos: pos.pointer,
+                        emb: emb.pointer) { s in TokenSource(patch: s, pos: pos.pointer + posRow(s) * C) }
             return try runPlain(x, seqs: B * T, S: S, options: options)
         }
         // Space-major sequence [B, 1 + P·T, C]: token 1 + s·T + t.
         let time = self.time!, Tcfg = time.shape[1]
         let S = 1 + P * T
         let x = try Tensor(shape: [B, S, C])
-        for b in 0..<B {
-            let r0 = x.data + b * S * C
-            for c in 0..<C { r0[c] = cls[c] + pos[c] }
-            for s in 0..<P {
-                let pr = pos.data + posRow(s) * C
-                for t in 0..<T {
-                    let tr = time.data + (T == Tcfg ? t : nearest(t, T, Tcfg)) * C
-                    let src = emb.data + ((b * T + t) * P + s) * C, dst = r0 + (1 + s * T + t) * C
-                    for c in 0..<C { dst[c] = src[c] + pr[c] + tr[c] }
-                }
-            }
+        embedTokens(into: x.data, batch: B, tokens: P * T, channels: C, cls: cls.pointer, clsPos: pos.pointer,
+                    emb: emb.pointer) { n in
+            let s = n / T, t = n % T
+            return TokenSource(patch: t * P + s, pos: pos.pointer + posRow(s) * C,
+                               pos2: time.pointer + (T == Tcfg ? t : self.nearest(t, T, Tcfg)) * C)
         }
         if attentionType == "joint_space_time" { return try runPlain(x, seqs: B, S: S, options: options) }
         return try runDivided(x, B: B, T: T, P: P, options: options)

@@ -85,11 +85,8 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
         let x = try Tensor(shape: [B, T, D])
         let emb = try Tensor(shape: [B * N, D])
         try patch(patches.pointer, rows: B * N, into: emb.data)
-        for b in 0..<B {
-            (x.data + b * T * D).update(from: cls.pointer, count: D)
-            (x.data + (b * T + 1) * D).update(from: emb.pointer + b * N * D, count: N * D)
-            if let pos { addInPlace(x.data + b * T * D, pos.pointer, T * D) }
-        }
+        embedTokens(into: x.data, batch: B, tokens: N, channels: D, cls: cls.pointer, clsPos: pos?.pointer,
+                    emb: emb.pointer) { n in TokenSource(patch: n, pos: pos.map { $0.pointer + (1 + n) * D }) }
         let timeTab = rotary ? try Rotary.timeTable(frames: F, dim: dimHead, consistent: consistentRoPE) : nil
         let imageTab = rotary ? try Rotary.imageTable(h: hp, w: wp, dim: dimHead) : nil
         // CLS key mask: tokens of padded frames are never attended by the CLS query.

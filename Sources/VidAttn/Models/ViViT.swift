@@ -121,14 +121,8 @@ public final class ViViT: VideoModel, @unchecked Sendable {
         let patches = try Tensor(shape: [B * N, K]), emb = try Tensor(shape: [B * N, C])
         patchify(px, B: B, T: T, C: Cin, H: H, W: W, kt: kt, kh: kh, kw: kw, into: patches.data)
         try patch(patches.pointer, rows: B * N, into: emb.data)
-        for b in 0..<B {
-            let row0 = x.data + b * S * C
-            for c in 0..<C { row0[c] = cls[c] + pos[c] }
-            for n in 0..<N {
-                let dst = row0 + (1 + n) * C, src = emb.data + (b * N + n) * C, p = pos.data + (1 + n) * C
-                for c in 0..<C { dst[c] = src[c] + p[c] }
-            }
-        }
+        embedTokens(into: x.data, batch: B, tokens: N, channels: C, cls: cls.pointer, clsPos: pos.pointer,
+                    emb: emb.pointer) { n in TokenSource(patch: n, pos: pos.pointer + (1 + n) * C) }
         var hidden: [Tensor] = []
         var attentions: [Tensor] = []
         try runPreLNLayers(blocks, over: x, seqs: B, n: S, heads: heads, act: act, y: y, a: attn, options: options,
