@@ -62,10 +62,8 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
         }
         patch = (ps[0], ps[1], ps[2])
         let T = numFrames / ps[0]
-        let C0 = embedDim, K = 3 * ps[0] * ps[1] * ps[2]
-        let pw = try w.tensor("patch_embed.proj.weight", shape: [C0, 3, ps[0], ps[1], ps[2]])
-        let flat = try Tensor(shape: [C0, K]); flat.data.update(from: pw.pointer, count: pw.count)
-        patchProj = try Linear(weight: flat, bias: try w.tensor("patch_embed.proj.bias", shape: [C0]))
+        let C0 = embedDim
+        patchProj = try w.patchEmbedding("patch_embed.proj", shape: [C0, 3, ps[0], ps[1], ps[2]])
         patchNorm = patchNormOn ? try w.norm("patch_embed.norm", C0, eps: Self.eps) : nil
         temporalEmbedding = tRelative ? nil : try w.tensor("temporal_embedding", shape: [1, T, C0])
         func adapter(_ p: String, _ C: Int, scale: Float = 1) throws -> Adapter {

@@ -76,6 +76,15 @@ final class Weights {
                    beta: try tensor(prefix.map { $0 + ".bias" }, shape: [c]), eps: eps)
     }
     func norm(_ prefix: String, _ c: Int, eps: Float) throws -> LayerNormP { try norm([prefix], c, eps: eps) }
+    /// A patch-embedding convolution (kernel = stride) at `prefix` (`.weight` of `shape` [out, in, k…],
+    /// `.bias` [out]) as a Linear over flattened patches: the weight read as [out, in·k…], the order
+    /// in which `patchify` lays out a patch's values.
+    func patchEmbedding(_ prefix: String, shape: [Int]) throws -> Linear {
+        let pw = try tensor(prefix + ".weight", shape: shape)
+        let flat = try Tensor(shape: [shape[0], pw.count / max(shape[0], 1)])
+        flat.data.update(from: pw.pointer, count: pw.count)
+        return try Linear(weight: flat, bias: try tensor(prefix + ".bias", shape: [shape[0]]))
+    }
     /// The GEGLU feed-forward at `prefix` (`.0`: [8·dim, dim] with bias, `.3`: [dim, 4·dim] with bias).
     func geglu(_ prefix: String, _ dim: Int) throws -> GEGLU {
         try GEGLU(w1: try tensor(prefix + ".0.weight", shape: [8 * dim, dim]), b1: try tensor(prefix + ".0.bias", shape: [8 * dim]),

@@ -76,13 +76,9 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
         let qkvBias = try c.bool("qkv_bias", true)
         gridP = (img / patchSize) * (img / patchSize)
         if patchT > 1 {
-            let pw = try w.tensor("patch_embed_3d.proj.weight", shape: [C, 3, patchT, patchSize, patchSize])
-            let flat = try Tensor(shape: [C, pw.count / C]); flat.data.update(from: pw.pointer, count: pw.count)
-            patch = try Linear(weight: flat, bias: try w.tensor("patch_embed_3d.proj.bias", shape: [C]))
+            patch = try w.patchEmbedding("patch_embed_3d.proj", shape: [C, 3, patchT, patchSize, patchSize])
         } else {
-            let pw = try w.tensor("patch_embed.proj.weight", shape: [C, 3, patchSize, patchSize])
-            let flat = try Tensor(shape: [C, pw.count / C]); flat.data.update(from: pw.pointer, count: pw.count)
-            patch = try Linear(weight: flat, bias: try w.tensor("patch_embed.proj.bias", shape: [C]))
+            patch = try w.patchEmbedding("patch_embed.proj", shape: [C, 3, patchSize, patchSize])
         }
         cls = try w.tensor("cls_token", shape: [1, 1, C])
         // The released model sizes pos_embed for a 224 image whatever the crop and resizes it

@@ -58,10 +58,8 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
                                "num_heads positive entries of equal count")
         }
         patch = (ps[0], ps[1], ps[2]); window = (ws[0], ws[1], ws[2])
-        let C0 = embedDim, K = 3 * ps[0] * ps[1] * ps[2]
-        let pw = try w.tensor("patch_embed.proj.weight", shape: [C0, 3, ps[0], ps[1], ps[2]])
-        let flat = try Tensor(shape: [C0, K]); flat.data.update(from: pw.pointer, count: pw.count)
-        patchProj = try Linear(weight: flat, bias: try w.tensor("patch_embed.proj.bias", shape: [C0]))
+        let C0 = embedDim
+        patchProj = try w.patchEmbedding("patch_embed.proj", shape: [C0, 3, ps[0], ps[1], ps[2]])
         patchNorm = try w.norm("patch_embed.norm", C0, eps: Self.eps)
         var st: [[Block]] = [], mg: [(LayerNormP, PackedB)] = []
         let tableRows = (2 * ws[0] - 1) * (2 * ws[1] - 1) * (2 * ws[2] - 1)

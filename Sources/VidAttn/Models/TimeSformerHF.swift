@@ -53,9 +53,7 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
         act = try activationNamed(try c.string("hidden_act", "gelu"), file: file)
         let eps = Float(try c.double("layer_norm_eps", 1e-6))
         let C = hiddenSize, p = patchSize, e = "timesformer.embeddings."
-        let pw = try w.tensor(e + "patch_embeddings.projection.weight", shape: [C, channels, p, p])
-        let flat = try Tensor(shape: [C, channels * p * p]); flat.data.update(from: pw.pointer, count: pw.count)
-        patch = try Linear(weight: flat, bias: try w.tensor(e + "patch_embeddings.projection.bias", shape: [C]))
+        patch = try w.patchEmbedding(e + "patch_embeddings.projection", shape: [C, channels, p, p])
         cls = try w.tensor(e + "cls_token", shape: [1, 1, C])
         guard let pi = w.store.info(e + "position_embeddings"), pi.shape.count == 3, pi.shape[0] == 1, pi.shape[2] == C,
               pi.shape[1] >= 2 else {

@@ -40,11 +40,8 @@ public final class ViViT: VideoModel, @unchecked Sendable {
         }
         act = try activationNamed(try c.string("hidden_act", "gelu_fast"), file: file)
         let eps = Float(try c.double("layer_norm_eps", 1e-6))
-        let C = hiddenSize, K = channels * tb[0] * tb[1] * tb[2]
-        let pw = try w.tensor("vivit.embeddings.patch_embeddings.projection.weight", shape: [C, channels, tb[0], tb[1], tb[2]])
-        let pb = try w.tensor("vivit.embeddings.patch_embeddings.projection.bias", shape: [C])
-        let flat = try Tensor(shape: [C, K]); flat.data.update(from: pw.pointer, count: pw.count)
-        patch = try Linear(weight: flat, bias: pb)
+        let C = hiddenSize
+        patch = try w.patchEmbedding("vivit.embeddings.patch_embeddings.projection", shape: [C, channels, tb[0], tb[1], tb[2]])
         cls = try w.tensor("vivit.embeddings.cls_token", shape: [1, 1, C])
         guard let posInfo = w.store.info("vivit.embeddings.position_embeddings"), posInfo.shape.count == 3,
               posInfo.shape[0] == 1, posInfo.shape[2] == C else {

@@ -48,11 +48,8 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
         act = try activationNamed(try c.string("hidden_act", "gelu"), file: file)
         meanPooling = try c.bool("use_mean_pooling", true)
         let eps = Float(try c.double("layer_norm_eps", 1e-12))
-        let C = hiddenSize, K = channels * tt * p * p
-        let pw = try w.tensor("videomae.embeddings.patch_embeddings.projection.weight", shape: [C, channels, tt, p, p])
-        let pb = try w.tensor("videomae.embeddings.patch_embeddings.projection.bias", shape: [C])
-        let flat = try Tensor(shape: [C, K]); flat.data.update(from: pw.pointer, count: pw.count)
-        patch = try Linear(weight: flat, bias: pb)
+        let C = hiddenSize
+        patch = try w.patchEmbedding("videomae.embeddings.patch_embeddings.projection", shape: [C, channels, tt, p, p])
         let zeros = try Tensor(zeros: [C])
         var bl: [PreLNBlock] = []
         for i in 0..<layers {
