@@ -65,6 +65,31 @@ func runPreLNLayers(_ blocks: [PreLNBlock], over x: Tensor, seqs: Int, n: Int, h
 
 // MARK: - Building blocks
 
+/// Splits a fused projection qkv [seqs·n, 3·heads·d] (row: q heads | k heads | v heads) into
+/// q, k and v [seqs, heads, n, d].
+func splitHeads(_ qkv: UnsafePointer<Float>, seqs: Int, n: Int, heads: Int, d: Int,
+                q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>) {
+    let inner = heads * d
+    parallelFor(seqs * heads) { sh, _ in
+        let s = sh / heads, h = sh % heads
+        for t in 0..<n {
+            let src = qkv + (s * n + t) * 3 * inner + h * d, off = (sh * n + t) * d
+            (q + off).update(from: src, count: d)
+            (k + off).update(from: src + inner, count: d)
+            (v + off).update(from: src + 2 * inner, count: d)
+        }
+    }
+}
+
+/// Merges per-head outputs o [seqs, heads, n, d] into rows [seqs·n, heads·d].
+func mergeHeads(_ o: UnsafePointer<Float>, seqs: Int, n: Int, heads: Int, d: Int, into y: UnsafeMutablePointer<Float>) {
+    let inner = heads * d
+    parallelFor(seqs * n) { st, _ in
+        let s = st / n, t = st % n
+        for h in 0..<heads { (y + st * inner + h * d).update(from: o + ((s * heads + h) * n + t) * d, count: d) }
+    }
+}
+
 /// Where token n of a sequence comes from: row `patch` of the batch element's patch embeddings,
 /// plus up to two position rows (added in this order).
 struct TokenSource {

@@ -105,11 +105,7 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
         a.norm(x, rows: rows, into: xn.data)
         try a.qkv(xn.pointer, rows: rows, into: qkv.data)
         let q = try Tensor(shape: [G, H, L, d]), k = try Tensor(shape: [G, H, L, d]), v = try Tensor(shape: [G, H, L, d])
-        for g in 0..<G { for t in 0..<L { for h in 0..<H {
-            let src = qkv.data + (g * L + t) * 3 * D + h * d, off = ((g * H + h) * L + t) * d
-            (q.data + off).update(from: src, count: d); (k.data + off).update(from: src + D, count: d)
-            (v.data + off).update(from: src + 2 * D, count: d)
-        } } }
+        splitHeads(qkv.pointer, seqs: G, n: L, heads: H, d: d, q: q.data, k: k.data, v: v.data)
         if let table {
             let start = skipFirst ? 1 : 0
             for gh in 0..<(G * H) { for buf in [q.data, k.data] {
@@ -159,9 +155,7 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
             }
         }
         let merged = try Tensor(shape: [rows, D])
-        for g in 0..<G { for t in 0..<L { for h in 0..<H {
-            (merged.data + (g * L + t) * D + h * d).update(from: o.pointer + ((g * H + h) * L + t) * d, count: d)
-        } } }
+        mergeHeads(o.pointer, seqs: G, n: L, heads: H, d: d, into: merged.data)
         try a.out(merged.pointer, rows: rows, into: y)
         if mechanism == "fastformer" {   // + the un-rotated, un-split query projection
             for r in 0..<rows { addInPlace(y + r * D, qkv.pointer + r * 3 * D, D) }

@@ -193,18 +193,9 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
         var hidden: [Tensor] = []
 
         func splitHeads() {
-            for b in 0..<B { for t in 0..<S { for h in 0..<heads {
-                let src = qkv.data + (b * S + t) * 3 * C + h * d, off = ((b * heads + h) * S + t) * d
-                (q.data + off).update(from: src, count: d)
-                (k.data + off).update(from: src + C, count: d)
-                (v.data + off).update(from: src + 2 * C, count: d)
-            } } }
+            VidAttn.splitHeads(qkv.pointer, seqs: B, n: S, heads: heads, d: d, q: q.data, k: k.data, v: v.data)
         }
-        func mergeHeads() {
-            for b in 0..<B { for t in 0..<S { for h in 0..<heads {
-                (a.data + (b * S + t) * C + h * d).update(from: o.pointer + ((b * heads + h) * S + t) * d, count: d)
-            } } }
-        }
+        func mergeHeads() { VidAttn.mergeHeads(o.pointer, seqs: B, n: S, heads: heads, d: d, into: a.data) }
         func divided(_ norm: LayerNormP, _ qkvL: Linear, _ projL: Linear, _ g: DividedGrouping) throws {
             norm(x.pointer, rows: rows, into: y.data)
             try qkvL(y.pointer, rows: rows, into: qkv.data)

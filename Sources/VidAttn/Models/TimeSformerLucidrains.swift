@@ -127,19 +127,12 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
                 try require((0..<N).allSatisfy { positions[$0] < table.rows },
                             "rotary table of \(table.rows) rows is too short for this input")
             }
-            let (qd, kd, vd, krd, src0) = (q.data, k.data, v.data, kr.data, qkv.pointer)
-            let (H, dh) = (heads, dimHead)
+            splitHeads(qkv.pointer, seqs: B, n: T, heads: heads, d: dimHead, q: q.data, k: k.data, v: v.data)
+            kr.data.update(from: k.pointer, count: k.count)
+            let (qd, krd, dh) = (q.data, kr.data, dimHead)
             let sinP = table?.sin.pointer, cosP = table?.cos.pointer
             let pp = UnsafePointer(positions)
-            parallelFor(B * H) { bh, _ in
-                let b = bh / H, h = bh % H
-                for t in 0..<T {
-                    let src = src0 + (b * T + t) * 3 * inner + h * dh, off = (bh * T + t) * dh
-                    (qd + off).update(from: src, count: dh)
-                    (kd + off).update(from: src + inner, count: dh)
-                    (krd + off).update(from: src + inner, count: dh)
-                    (vd + off).update(from: src + 2 * inner, count: dh)
-                }
+            parallelFor(B * heads) { bh, _ in
                 if let s = sinP, let c = cosP {
                     rotateRows(N, dh, qd + (bh * T + 1) * dh, dh, s, c, pp)
                     rotateRows(N, dh, krd + (bh * T + 1) * dh, dh, s, c, pp)
@@ -157,13 +150,7 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
             if let cm = clsMask { ca.keyMask = UnsafePointer(cm); ca.keyMaskStride = T }
             let ok = Kernels.attention(ca)
             guard ok else { throw VidAttnError(.outOfMemory, "attention scratch") }
-            let (md, od) = (merged.data, o.pointer)
-            parallelFor(B * T) { bt, _ in
-                let b = bt / T, t = bt % T
-                for h in 0..<H {
-                    (md + bt * inner + h * dh).update(from: od + ((b * H + h) * T + t) * dh, count: dh)
-                }
-            }
+            mergeHeads(o.pointer, seqs: B, n: T, heads: heads, d: dimHead, into: merged.data)
             try a.out(merged.pointer, rows: rows, into: x.data, accumulate: true)
         }
 
