@@ -1,6 +1,7 @@
 // Reading a checkpoint: typed access to config.json values and to the weight tensors.
 import Kernels
 
+/// Typed reads of config.json values with defaults; every error names the file and the key.
 struct ConfigReader {
     let json: JSON
     let file: String
@@ -35,13 +36,51 @@ struct ConfigReader {
         return a.map { $0.int! }
     }
     /// Number of labels: num_labels, else the size of id2label, else `def`.
-    func labels(_ def: Int) throws -> Int {
+    func labels(_ def: Int) throws -> Int { try declaredLabels() ?? def }
+    /// num_labels, else the size of id2label, else nil.
+    func declaredLabels() throws -> Int? {
         if json["num_labels"] != nil { return try int("num_labels") }
         if let m = json["id2label"]?.object { return m.count }
-        return def
+        return nil
     }
     func positive(_ values: [String: Int]) throws {
         for (k, v) in values where v <= 0 { throw VidAttnError(.badFormat, "\(file): '\(k)' must be positive (got \(v))") }
+    }
+}
+
+/// The encoder fields that Hugging Face's ViT-style video configs share (ViViT, VideoMAE,
+/// TimeSformer), with transformers' defaults; `hidden_act` and `layer_norm_eps` default per model.
+public struct HFEncoderConfig: Sendable {
+    /// Model width C (`hidden_size`, 768).
+    public var hiddenSize: Int
+    /// Attention heads (`num_attention_heads`, 12); must divide hiddenSize.
+    public var heads: Int
+    /// Encoder layers (`num_hidden_layers`, 12).
+    public var layers: Int
+    /// MLP width (`intermediate_size`, 3072).
+    public var intermediateSize: Int
+    /// Input channels (`num_channels`, 3).
+    public var channels: Int
+    /// MLP activation (`hidden_act`).
+    public var hiddenAct: String
+    /// LayerNorm epsilon (`layer_norm_eps`).
+    public var layerNormEps: Double
+    /// Classes from `num_labels`, else the size of `id2label`; nil when neither is given (the
+    /// classifier weight's rows count then).
+    public var declaredLabels: Int?
+
+    init(_ c: ConfigReader, hiddenAct: String, layerNormEps: Double) throws {
+        hiddenSize = try c.int("hidden_size", 768); heads = try c.int("num_attention_heads", 12)
+        layers = try c.int("num_hidden_layers", 12); intermediateSize = try c.int("intermediate_size", 3072)
+        channels = try c.int("num_channels", 3)
+        self.hiddenAct = try c.string("hidden_act", hiddenAct)
+        self.layerNormEps = try c.double("layer_norm_eps", layerNormEps)
+        declaredLabels = try c.declaredLabels()
+        try c.positive(["hidden_size": hiddenSize, "num_attention_heads": heads, "num_hidden_layers": layers,
+                        "intermediate_size": intermediateSize, "num_channels": channels])
+        guard hiddenSize % heads == 0 else {
+            throw VidAttnError(.badFormat, "\(c.file): hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(heads)")
+        }
     }
 }
 

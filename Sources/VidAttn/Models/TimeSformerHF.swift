@@ -7,6 +7,28 @@
 // Unlike HF, frames and grid come from the input, so other frame counts work.
 import Kernels
 
+/// config.json of a Hugging Face TimeSformer checkpoint (transformers' `TimesformerConfig`; its defaults).
+public struct TimeSformerHFConfig: Sendable {
+    /// The shared encoder fields (`hidden_act` defaults to "gelu", `layer_norm_eps` to 1e-6).
+    public var encoder: HFEncoderConfig
+    /// Patch side (`patch_size`, 16).
+    public var patchSize: Int
+    /// "divided_space_time", "joint_space_time" or "space_only" (`attention_type`, divided).
+    public var attentionType: String
+
+    /// Decodes and checks config.json (`file` names it in errors).
+    public init(json: JSON, file: String) throws {
+        let c = ConfigReader(json: json, file: file)
+        encoder = try HFEncoderConfig(c, hiddenAct: "gelu", layerNormEps: 1e-6)
+        patchSize = try c.int("patch_size", 16)
+        try c.positive(["patch_size": patchSize])
+        attentionType = try c.string("attention_type", "divided_space_time")
+        guard ["divided_space_time", "space_only", "joint_space_time"].contains(attentionType) else {
+            throw VidAttnError(.unsupported, "\(file): attention_type '\(attentionType)' is not supported")
+        }
+    }
+}
+
 /// transformers' `TimesformerForVideoClassification` (model_type `timesformer`): divided
 /// space–time, joint or space-only attention with per-frame CLS handling (docs/models.md).
 public final class TimeSformerHF: VideoModel, @unchecked Sendable {
@@ -14,6 +36,8 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
     public let modelType = "timesformer"
     /// The parsed config.json.
     public let config: JSON
+    /// config.json decoded.
+    public let settings: TimeSformerHFConfig
     /// Classifier outputs, and the width of the last hidden state.
     public let numLabels: Int, hiddenSize: Int
     /// Parameters loaded from the checkpoint (exact count).
@@ -35,23 +59,13 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
     }
 
     init(config: JSON, weights w: Weights, file: String) throws {
-        let c = ConfigReader(json: config, file: file)
-        self.config = config
-        hiddenSize = try c.int("hidden_size", 768); heads = try c.int("num_attention_heads", 12)
-        let layers = try c.int("num_hidden_layers", 12)
-        inter = try c.int("intermediate_size", 3072); channels = try c.int("num_channels", 3)
-        patchSize = try c.int("patch_size", 16)
-        try c.positive(["hidden_size": hiddenSize, "num_attention_heads": heads, "num_hidden_layers": layers,
-                        "intermediate_size": inter, "num_channels": channels, "patch_size": patchSize])
-        guard hiddenSize % heads == 0 else {
-            throw VidAttnError(.badFormat, "\(file): hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(heads)")
-        }
-        attentionType = try c.string("attention_type", "divided_space_time")
-        guard ["divided_space_time", "space_only", "joint_space_time"].contains(attentionType) else {
-            throw VidAttnError(.unsupported, "\(file): attention_type '\(attentionType)' is not supported")
-        }
-        act = try activationNamed(try c.string("hidden_act", "gelu"), file: file)
-        let eps = Float(try c.double("layer_norm_eps", 1e-6))
+        let cfg = try TimeSformerHFConfig(json: config, file: file), enc = cfg.encoder
+        self.config = config; settings = cfg
+        hiddenSize = enc.hiddenSize; heads = enc.heads; inter = enc.intermediateSize; channels = enc.channels
+        let layers = enc.layers
+        patchSize = cfg.patchSize; attentionType = cfg.attentionType
+        act = try activationNamed(enc.hiddenAct, file: file)
+        let eps = Float(enc.layerNormEps)
         let C = hiddenSize, p = patchSize, e = "timesformer.embeddings."
         patch = try w.patchEmbedding(e + "patch_embeddings.projection", shape: [C, channels, p, p])
         cls = try w.tensor(e + "cls_token", shape: [1, 1, C])
@@ -89,7 +103,7 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
         blocks = bl
         finalNorm = try w.norm("timesformer.layernorm", C, eps: eps)
         if let ci = w.store.info("classifier.weight") {
-            numLabels = try c.labels(ci.shape.first ?? 0)
+            numLabels = enc.declaredLabels ?? ci.shape.first ?? 0
             classifier = try w.linear("classifier", in: C, out: numLabels)
         } else { classifier = nil; numLabels = 0 }
         parameterCount = w.loaded

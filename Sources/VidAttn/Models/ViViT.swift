@@ -3,6 +3,24 @@
 // Accepts the Hub's 4.x key names and transformers 5.x names.
 import Kernels
 
+/// config.json of a ViViT checkpoint (transformers' `VivitConfig`; its defaults).
+public struct ViViTConfig: Sendable {
+    /// The shared encoder fields (`hidden_act` defaults to "gelu_fast", `layer_norm_eps` to 1e-6).
+    public var encoder: HFEncoderConfig
+    /// Tubelet (t, h, w) of the patch embedding (`tubelet_size`, [2, 16, 16]).
+    public var tubelet: (Int, Int, Int)
+
+    /// Decodes and checks config.json (`file` names it in errors).
+    public init(json: JSON, file: String) throws {
+        let c = ConfigReader(json: json, file: file)
+        encoder = try HFEncoderConfig(c, hiddenAct: "gelu_fast", layerNormEps: 1e-6)
+        let tb = try c.ints("tubelet_size", [2, 16, 16])
+        guard tb.count == 3 else { throw VidAttnError(.badFormat, "\(file): tubelet_size must have 3 entries") }
+        try c.positive(["tubelet t": tb[0], "tubelet h": tb[1], "tubelet w": tb[2]])
+        tubelet = (tb[0], tb[1], tb[2])
+    }
+}
+
 /// transformers' `VivitForVideoClassification` (model_type `vivit`): tubelet embedding, CLS,
 /// one position table, pre-LN blocks, CLS head (docs/models.md).
 public final class ViViT: VideoModel, @unchecked Sendable {
@@ -10,6 +28,8 @@ public final class ViViT: VideoModel, @unchecked Sendable {
     public let modelType = "vivit"
     /// The parsed config.json.
     public let config: JSON
+    /// config.json decoded.
+    public let settings: ViViTConfig
     /// Classifier outputs, and the width of the last hidden state.
     public let numLabels: Int, hiddenSize: Int
     /// Parameters loaded from the checkpoint (exact count).
@@ -24,22 +44,13 @@ public final class ViViT: VideoModel, @unchecked Sendable {
     let classifier: Linear?
 
     init(config: JSON, weights w: Weights, file: String) throws {
-        let c = ConfigReader(json: config, file: file)
-        self.config = config
-        hiddenSize = try c.int("hidden_size", 768); heads = try c.int("num_attention_heads", 12)
-        layers = try c.int("num_hidden_layers", 12); inter = try c.int("intermediate_size", 3072)
-        channels = try c.int("num_channels", 3)
-        let tb = try c.ints("tubelet_size", [2, 16, 16])
-        guard tb.count == 3 else { throw VidAttnError(.badFormat, "\(file): tubelet_size must have 3 entries") }
-        tubelet = (tb[0], tb[1], tb[2])
-        try c.positive(["hidden_size": hiddenSize, "num_attention_heads": heads, "num_hidden_layers": layers,
-                        "intermediate_size": inter, "num_channels": channels, "tubelet t": tb[0], "tubelet h": tb[1],
-                        "tubelet w": tb[2]])
-        guard hiddenSize % heads == 0 else {
-            throw VidAttnError(.badFormat, "\(file): hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(heads)")
-        }
-        act = try activationNamed(try c.string("hidden_act", "gelu_fast"), file: file)
-        let eps = Float(try c.double("layer_norm_eps", 1e-6))
+        let cfg = try ViViTConfig(json: config, file: file), enc = cfg.encoder
+        self.config = config; settings = cfg
+        hiddenSize = enc.hiddenSize; heads = enc.heads; layers = enc.layers; inter = enc.intermediateSize
+        channels = enc.channels; tubelet = cfg.tubelet
+        let tb = [tubelet.0, tubelet.1, tubelet.2]
+        act = try activationNamed(enc.hiddenAct, file: file)
+        let eps = Float(enc.layerNormEps)
         let C = hiddenSize
         patch = try w.patchEmbedding("vivit.embeddings.patch_embeddings.projection", shape: [C, channels, tb[0], tb[1], tb[2]])
         cls = try w.tensor("vivit.embeddings.cls_token", shape: [1, 1, C])
@@ -68,7 +79,7 @@ public final class ViViT: VideoModel, @unchecked Sendable {
         blocks = bl
         finalNorm = try w.norm("vivit.layernorm", C, eps: eps)
         if w.store.has("classifier.weight") {
-            let nl = try c.labels(w.store.info("classifier.weight")!.shape.first ?? 0)
+            let nl = enc.declaredLabels ?? w.store.info("classifier.weight")!.shape.first ?? 0
             classifier = try w.linear("classifier", in: C, out: nl)
             numLabels = nl
         } else {

@@ -10,6 +10,27 @@ import Glibc
 #endif
 import Kernels
 
+/// config.json of a VideoMAE checkpoint (transformers' `VideoMAEConfig`; its defaults).
+public struct VideoMAEConfig: Sendable {
+    /// The shared encoder fields (`hidden_act` defaults to "gelu", `layer_norm_eps` to 1e-12).
+    public var encoder: HFEncoderConfig
+    /// Spatial patch side (`patch_size`, 16).
+    public var patchSize: Int
+    /// Frames per tubelet (`tubelet_size`, 2).
+    public var tubeletSize: Int
+    /// Mean pooling + `fc_norm` (true) or the final LayerNorm and the first token (`use_mean_pooling`, true).
+    public var useMeanPooling: Bool
+
+    /// Decodes and checks config.json (`file` names it in errors).
+    public init(json: JSON, file: String) throws {
+        let c = ConfigReader(json: json, file: file)
+        encoder = try HFEncoderConfig(c, hiddenAct: "gelu", layerNormEps: 1e-12)
+        patchSize = try c.int("patch_size", 16); tubeletSize = try c.int("tubelet_size", 2)
+        try c.positive(["patch_size": patchSize, "tubelet_size": tubeletSize])
+        useMeanPooling = try c.bool("use_mean_pooling", true)
+    }
+}
+
 /// transformers' `VideoMAEForVideoClassification` (model_type `videomae`): tubelet embedding,
 /// fixed sinusoidal table, no CLS, mean pooling + fc_norm or the first token (docs/models.md).
 public final class VideoMAE: VideoModel, @unchecked Sendable {
@@ -17,6 +38,8 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
     public let modelType = "videomae"
     /// The parsed config.json.
     public let config: JSON
+    /// config.json decoded.
+    public let settings: VideoMAEConfig
     /// Classifier outputs, and the width of the last hidden state.
     public let numLabels: Int, hiddenSize: Int
     /// Parameters loaded from the checkpoint (exact count).
@@ -32,22 +55,14 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
     let classifier: Linear?
 
     init(config: JSON, weights w: Weights, file: String) throws {
-        let c = ConfigReader(json: config, file: file)
-        self.config = config
-        hiddenSize = try c.int("hidden_size", 768); heads = try c.int("num_attention_heads", 12)
-        let layers = try c.int("num_hidden_layers", 12)
-        inter = try c.int("intermediate_size", 3072)
-        channels = try c.int("num_channels", 3)
-        let p = try c.int("patch_size", 16), tt = try c.int("tubelet_size", 2)
+        let cfg = try VideoMAEConfig(json: config, file: file), enc = cfg.encoder
+        self.config = config; settings = cfg
+        hiddenSize = enc.hiddenSize; heads = enc.heads; inter = enc.intermediateSize; channels = enc.channels
+        let layers = enc.layers, p = cfg.patchSize, tt = cfg.tubeletSize
         tubelet = (tt, p, p)
-        try c.positive(["hidden_size": hiddenSize, "num_attention_heads": heads, "num_hidden_layers": layers,
-                        "intermediate_size": inter, "num_channels": channels, "patch_size": p, "tubelet_size": tt])
-        guard hiddenSize % heads == 0 else {
-            throw VidAttnError(.badFormat, "\(file): hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(heads)")
-        }
-        act = try activationNamed(try c.string("hidden_act", "gelu"), file: file)
-        meanPooling = try c.bool("use_mean_pooling", true)
-        let eps = Float(try c.double("layer_norm_eps", 1e-12))
+        act = try activationNamed(enc.hiddenAct, file: file)
+        meanPooling = cfg.useMeanPooling
+        let eps = Float(enc.layerNormEps)
         let C = hiddenSize
         patch = try w.patchEmbedding("videomae.embeddings.patch_embeddings.projection", shape: [C, channels, tt, p, p])
         let zeros = try Tensor(zeros: [C])
@@ -77,7 +92,7 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
             fcNorm = nil
         }
         if w.store.has("classifier.weight") {
-            let nl = try c.labels(w.store.info("classifier.weight")!.shape.first ?? 0)
+            let nl = enc.declaredLabels ?? w.store.info("classifier.weight")!.shape.first ?? 0
             classifier = try w.linear("classifier", in: C, out: nl)
             numLabels = nl
         } else {
