@@ -11,6 +11,55 @@
 // spatial resolution at 224 and the frame count at construction; so does this model.
 import Kernels
 
+/// config.json of an AIM Swin checkpoint (written by tools/convert_aim_swin.py from the mmaction2
+/// config; defaults are AIM's Swin-T at 224 and 32 frames).
+public struct AIMSwinConfig: Sendable {
+    /// Stage-1 width (`embed_dim`, 96).
+    public var embedDim: Int
+    /// Blocks per stage (`depths`, [2, 2, 6, 2]).
+    public var depths: [Int]
+    /// Heads per stage (`num_heads`, [3, 6, 12, 24]).
+    public var heads: [Int]
+    /// Patch (t, h, w) of the embedding (`patch_size`, [2, 4, 4]).
+    public var patchSize: (Int, Int, Int)
+    /// Square spatial window side (`window_size`, 7).
+    public var windowSize: Int
+    /// Input side the model is built for (`img_size`, 224).
+    public var imageSize: Int
+    /// Input frames the model is built for (`num_frames`, 32).
+    public var numFrames: Int
+    /// MLP width over model width (`mlp_ratio`, 4).
+    public var mlpRatio: Double
+    /// Temporal attention with a relative-position bias (true) or a learned temporal embedding
+    /// added after the patch embedding (`t_relative`, true).
+    public var temporalRelative: Bool
+    /// LayerNorm after the patch embedding (`patch_norm`, true).
+    public var patchNorm: Bool
+    /// Classes: `num_labels` or `id2label`, else `num_classes`; nil when none is given.
+    public var declaredLabels: Int?
+
+    /// Decodes and checks config.json (`file` names it in errors).
+    public init(json: JSON, file: String) throws {
+        let c = ConfigReader(json: json, file: file)
+        embedDim = try c.int("embed_dim", 96)
+        depths = try c.ints("depths", [2, 2, 6, 2]); heads = try c.ints("num_heads", [3, 6, 12, 24])
+        let ps = try c.ints("patch_size", [2, 4, 4])
+        windowSize = try c.int("window_size", 7)
+        imageSize = try c.int("img_size", 224)
+        numFrames = try c.int("num_frames", 32)
+        mlpRatio = try c.double("mlp_ratio", 4)
+        temporalRelative = try c.bool("t_relative", true); patchNorm = try c.bool("patch_norm", true)
+        guard ps.count == 3, depths.count == heads.count, !depths.isEmpty, (ps + depths + heads).allSatisfy({ $0 > 0 }),
+              embedDim > 0, windowSize > 0, imageSize > 0, numFrames >= ps[0] else {
+            throw VidAttnError(.badFormat, "\(file): patch_size needs 3 positive entries, depths and num_heads positive " +
+                               "entries of equal count, window_size, img_size and num_frames positive")
+        }
+        patchSize = (ps[0], ps[1], ps[2])
+        declaredLabels = try c.declaredLabels()
+        if declaredLabels == nil, json["num_classes"] != nil { declaredLabels = try c.int("num_classes") }
+    }
+}
+
 /// AIM (taoyang1122/adapt-image-models) Swin-2D adapter backbone with the I3D head (model_type
 /// `aim_swin`): temporal attention per spatial position, adapters, window attention (docs/models.md).
 public final class AIMSwin: VideoModel, @unchecked Sendable {
@@ -18,6 +67,8 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
     public let modelType = "aim_swin"
     /// The parsed config.json.
     public let config: JSON
+    /// config.json decoded.
+    public let settings: AIMSwinConfig
     /// Classifier outputs, and the width of the last hidden state.
     public let numLabels: Int, hiddenSize: Int
     /// Parameters loaded from the checkpoint (exact count).
@@ -45,22 +96,12 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
     }
 
     init(config: JSON, weights w: Weights, file: String) throws {
-        let c = ConfigReader(json: config, file: file)
-        self.config = config
-        embedDim = try c.int("embed_dim", 96)
-        let depths = try c.ints("depths", [2, 2, 6, 2]), heads = try c.ints("num_heads", [3, 6, 12, 24])
-        let ps = try c.ints("patch_size", [2, 4, 4])
-        let ws = try c.int("window_size", 7)
-        imgSize = try c.int("img_size", 224)
-        numFrames = try c.int("num_frames", 32)
-        let mlpRatio = try c.double("mlp_ratio", 4)
-        let tRelative = try c.bool("t_relative", true), patchNormOn = try c.bool("patch_norm", true)
-        guard ps.count == 3, depths.count == heads.count, !depths.isEmpty, (ps + depths + heads).allSatisfy({ $0 > 0 }),
-              embedDim > 0, ws > 0, imgSize > 0, numFrames >= ps[0] else {
-            throw VidAttnError(.badFormat, "\(file): patch_size needs 3 positive entries, depths and num_heads positive " +
-                               "entries of equal count, window_size, img_size and num_frames positive")
-        }
-        patch = (ps[0], ps[1], ps[2])
+        let cfg = try AIMSwinConfig(json: config, file: file)
+        self.config = config; settings = cfg
+        embedDim = cfg.embedDim; imgSize = cfg.imageSize; numFrames = cfg.numFrames; patch = cfg.patchSize
+        let depths = cfg.depths, heads = cfg.heads, ws = cfg.windowSize, mlpRatio = cfg.mlpRatio
+        let tRelative = cfg.temporalRelative, patchNormOn = cfg.patchNorm
+        let ps = [patch.0, patch.1, patch.2]
         let T = numFrames / ps[0]
         let C0 = embedDim
         patchProj = try w.patchEmbedding("patch_embed.proj", shape: [C0, 3, ps[0], ps[1], ps[2]])
@@ -114,7 +155,7 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
         hiddenSize = C0 << (depths.count - 1)
         finalNorm = try w.norm("norm", hiddenSize, eps: Self.eps)
         let hi = w.store.info("cls_head.fc_cls.weight")
-        let nl = try c.labels(try c.int("num_classes", hi?.shape.first ?? 400))
+        let nl = cfg.declaredLabels ?? hi?.shape.first ?? 400
         head = try w.linear("cls_head.fc_cls", in: hiddenSize, out: nl)
         numLabels = nl
         parameterCount = w.loaded

@@ -11,6 +11,57 @@
 // heads = dim / dim_head (the constructor's `heads` is ignored, as in the reference).
 import Kernels
 
+/// config.json of a FastTimeSformer checkpoint: the constructor's arguments (tools/convert_fasttimesformer.py).
+public struct FastTimeSformerConfig: Sendable {
+    /// Frames the model takes (`frames`, required).
+    public var frames: Int
+    /// Input channels (`channels`, 3).
+    public var channels: Int
+    /// Input height and width (`height`, `width`, required; multiples of patchSize).
+    public var height: Int, width: Int
+    /// Classes (`num_classes`, required).
+    public var numClasses: Int
+    /// Model width (`dim`, 128).
+    public var dim: Int
+    /// Patch side (`patch_size`, 16).
+    public var patchSize: Int
+    /// Blocks (`depth`, 12).
+    public var depth: Int
+    /// Head width (`dim_head`, 64); heads = dim / dim_head.
+    public var dimHead: Int
+    /// Rotary embeddings (true) or a learned position table (`rotary_emb`, true).
+    public var rotary: Bool
+    /// The repository's computations (true) or the intended ones (`parity`, true; docs/models.md).
+    public var parity: Bool
+    /// "regular", "fastformer" or "performer" (`attn_mechanism`, fastformer).
+    public var mechanism: String
+    /// Divided space–time blocks (true) or joint ones (`attn_type` "divided" or "joint", divided).
+    public var divided: Bool
+
+    /// Decodes and checks config.json (`file` names it in errors).
+    public init(json: JSON, file: String) throws {
+        let c = ConfigReader(json: json, file: file)
+        frames = try c.int("frames"); channels = try c.int("channels", 3)
+        height = try c.int("height"); width = try c.int("width"); numClasses = try c.int("num_classes")
+        dim = try c.int("dim", 128); patchSize = try c.int("patch_size", 16)
+        depth = try c.int("depth", 12)
+        dimHead = try c.int("dim_head", 64)
+        rotary = try c.bool("rotary_emb", true); parity = try c.bool("parity", true)
+        mechanism = try c.string("attn_mechanism", "fastformer")
+        let type = try c.string("attn_type", "divided")
+        try c.positive(["frames": frames, "channels": channels, "height": height, "width": width, "num_classes": numClasses,
+                        "dim": dim, "patch_size": patchSize, "depth": depth, "dim_head": dimHead])
+        guard ["regular", "fastformer", "performer"].contains(mechanism), ["divided", "joint"].contains(type) else {
+            throw VidAttnError(.unsupported, "\(file): attn_mechanism '\(mechanism)' / attn_type '\(type)'")
+        }
+        guard dim % dimHead == 0, height % patchSize == 0, width % patchSize == 0 else {
+            throw VidAttnError(.badFormat, "\(file): dim must be a multiple of dim_head, height and width of patch_size")
+        }
+        if rotary && dimHead % 4 != 0 { throw VidAttnError(.badFormat, "\(file): rotary needs dim_head divisible by 4") }
+        divided = type == "divided"
+    }
+}
+
 /// adam-mehdi/FastTimeSformer (model_type `fasttimesformer`): regular, Fastformer or Performer
 /// attention, divided or joint, rotary tables, GEGLU feed-forward (docs/models.md).
 public final class FastTimeSformer: VideoModel, @unchecked Sendable {
@@ -18,6 +69,8 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
     public let modelType = "fasttimesformer"
     /// The parsed config.json.
     public let config: JSON
+    /// config.json decoded.
+    public let settings: FastTimeSformerConfig
     /// Classifier outputs, and the width of the last hidden state.
     public let numLabels: Int, hiddenSize: Int
     /// Parameters loaded from the checkpoint (exact count).
@@ -35,26 +88,12 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
     struct Block { let s: Attn; let t: Attn?; let fcT: Linear?; let ffNorm: LayerNormP; let ff: GEGLU }
 
     init(config: JSON, weights w: Weights, file: String) throws {
-        let c = ConfigReader(json: config, file: file)
-        self.config = config
-        frames = try c.int("frames"); channels = try c.int("channels", 3)
-        let H = try c.int("height"), W = try c.int("width"), classes = try c.int("num_classes")
-        hiddenSize = try c.int("dim", 128); patchSize = try c.int("patch_size", 16)
-        let depth = try c.int("depth", 12)
-        dimHead = try c.int("dim_head", 64)
-        rotary = try c.bool("rotary_emb", true); parity = try c.bool("parity", true)
-        mechanism = try c.string("attn_mechanism", "fastformer")
-        let type = try c.string("attn_type", "divided")
-        try c.positive(["frames": frames, "channels": channels, "height": H, "width": W, "num_classes": classes,
-                        "dim": hiddenSize, "patch_size": patchSize, "depth": depth, "dim_head": dimHead])
-        guard ["regular", "fastformer", "performer"].contains(mechanism), ["divided", "joint"].contains(type) else {
-            throw VidAttnError(.unsupported, "\(file): attn_mechanism '\(mechanism)' / attn_type '\(type)'")
-        }
-        guard hiddenSize % dimHead == 0, H % patchSize == 0, W % patchSize == 0 else {
-            throw VidAttnError(.badFormat, "\(file): dim must be a multiple of dim_head, height and width of patch_size")
-        }
-        if rotary && dimHead % 4 != 0 { throw VidAttnError(.badFormat, "\(file): rotary needs dim_head divisible by 4") }
-        divided = type == "divided"
+        let cfg = try FastTimeSformerConfig(json: config, file: file)
+        self.config = config; settings = cfg
+        frames = cfg.frames; channels = cfg.channels; hiddenSize = cfg.dim; patchSize = cfg.patchSize
+        dimHead = cfg.dimHead; rotary = cfg.rotary; parity = cfg.parity; mechanism = cfg.mechanism
+        divided = cfg.divided
+        let H = cfg.height, W = cfg.width, classes = cfg.numClasses, depth = cfg.depth
         heads = hiddenSize / dimHead
         hp = H / patchSize; wp = W / patchSize
         let D = hiddenSize

@@ -8,6 +8,99 @@
 import Kernels
 import Synchronization
 
+/// config.json of a Motionformer checkpoint (tools/convert_motionformer.py writes it from the
+/// original's yaml; defaults are the released K400 model's).
+public struct MotionformerConfig: Sendable {
+    /// Model width C (`embed_dim`, 768).
+    public var embedDim: Int
+    /// Blocks (`depth`, 12).
+    public var depth: Int
+    /// Attention heads (`num_heads`, 12); must divide embedDim.
+    public var heads: Int
+    /// MLP width over model width (`mlp_ratio`, 4).
+    public var mlpRatio: Double
+    /// Spatial patch side (`patch_size`, 16).
+    public var patchSize: Int
+    /// Frames per tubelet (`patch_size_temp`, 2; 1 embeds each frame).
+    public var patchSizeTemp: Int
+    /// Rows of the time table, the tubelet count it was trained with (`temporal_resolution`, 8).
+    public var temporalResolution: Int
+    /// Crop side the model was configured for (`img_size`, 224).
+    public var imageSize: Int
+    /// "trajectory", "joint" or "divided" (`attn_layer`, trajectory).
+    public var attentionLayer: String
+    /// "none", "nystrom", "orthoformer" or "performer" (`approx_attn_type`, none).
+    public var approximation: String
+    /// Landmarks or random features of the approximation (`approx_attn_dim`, 128).
+    public var approximationDim: Int
+    /// Pool the unprojected trajectories as the original code does (`use_original_code`, true).
+    public var useOriginalCode: Bool
+    /// A tanh pre-logits layer before the head (`use_mlp`, false).
+    public var useMLP: Bool
+    /// Softmax over the logits, as the original's eval mode (`eval_softmax`, false).
+    public var evalSoftmax: Bool
+    /// First Orthoformer landmark (`orthoformer_start`, 0).
+    public var orthoformerStart: Int
+    /// Seed of Performer's projections when the checkpoint has none (`performer_seed`, 0; block i uses seed + i).
+    public var performerSeed: Int
+    /// "separate" space and time tables or one "joint" table (`pos_embed`, separate).
+    public var positionEmbedding: String
+    /// Biases on the qkv projections (`qkv_bias`, true).
+    public var qkvBias: Bool
+    /// Pre-logits activation (`head_act`, tanh).
+    public var headAct: String
+    /// Classes per head (`num_classes`, 400; a list gives several heads whose logits concatenate).
+    public var numClasses: [Int]
+    /// `num_classes` was a list: the heads are `head0`, `head1`, … (EPIC-Kitchens), else `head`.
+    public var multipleHeads: Bool
+
+    /// Decodes and checks config.json (`file` names it in errors).
+    public init(json: JSON, file: String) throws {
+        let c = ConfigReader(json: json, file: file)
+        embedDim = try c.int("embed_dim", 768)
+        depth = try c.int("depth", 12)
+        heads = try c.int("num_heads", 12)
+        mlpRatio = try c.double("mlp_ratio", 4)
+        patchSize = try c.int("patch_size", 16); patchSizeTemp = try c.int("patch_size_temp", 2)
+        temporalResolution = try c.int("temporal_resolution", 8)
+        imageSize = try c.int("img_size", 224)
+        let inCh = try c.int("in_chans", 3)
+        try c.positive(["embed_dim": embedDim, "depth": depth, "num_heads": heads, "patch_size": patchSize,
+                        "patch_size_temp": patchSizeTemp, "temporal_resolution": temporalResolution, "img_size": imageSize])
+        guard inCh == 3 else { throw VidAttnError(.unsupported, "\(file): in_chans must be 3") }
+        guard embedDim % heads == 0 else { throw VidAttnError(.badFormat, "\(file): embed_dim not divisible by num_heads") }
+        attentionLayer = try c.string("attn_layer", "trajectory")
+        approximation = try c.string("approx_attn_type", "none")
+        approximationDim = try c.int("approx_attn_dim", 128)
+        useOriginalCode = try c.bool("use_original_code", true)
+        useMLP = try c.bool("use_mlp", false)
+        evalSoftmax = try c.bool("eval_softmax", false)
+        orthoformerStart = try c.int("orthoformer_start", 0)
+        performerSeed = try c.int("performer_seed", 0)
+        guard ["trajectory", "joint", "divided"].contains(attentionLayer) else {
+            throw VidAttnError(.unsupported, "\(file): attn_layer '\(attentionLayer)' (trajectory, joint, divided)")
+        }
+        guard ["none", "nystrom", "orthoformer", "performer"].contains(approximation) else {
+            throw VidAttnError(.unsupported, "\(file): approx_attn_type '\(approximation)'")
+        }
+        positionEmbedding = try c.string("pos_embed", "separate")
+        guard positionEmbedding == "separate" || positionEmbedding == "joint" else {
+            throw VidAttnError(.unsupported, "\(file): pos_embed '\(positionEmbedding)' (separate, joint)")
+        }
+        qkvBias = try c.bool("qkv_bias", true)
+        headAct = try c.string("head_act", "tanh")
+        multipleHeads = json["num_classes"]?.array != nil
+        if let list = json["num_classes"]?.array {
+            numClasses = try list.map {
+                guard let n = $0.int, n > 0 else { throw VidAttnError(.badFormat, "\(file): num_classes entries must be positive") }
+                return n
+            }
+        } else {
+            numClasses = [try c.int("num_classes", 400)]
+        }
+    }
+}
+
 /// facebookresearch/Motionformer (model_type `motionformer`): trajectory, joint or divided
 /// attention, Nyström / Orthoformer / Performer approximations, the HR models (docs/models.md).
 public final class Motionformer: VideoModel, @unchecked Sendable {
@@ -15,6 +108,8 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
     public let modelType = "motionformer"
     /// The parsed config.json.
     public let config: JSON
+    /// config.json decoded.
+    public let settings: MotionformerConfig
     /// Classifier outputs, and the width of the last hidden state.
     public let numLabels: Int, hiddenSize: Int
     /// Parameters loaded from the checkpoint (exact count).
@@ -41,39 +136,15 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
     }
 
     init(config: JSON, weights w: Weights, file: String) throws {
-        let c = ConfigReader(json: config, file: file)
-        self.config = config
-        let C = try c.int("embed_dim", 768)
-        hiddenSize = C
-        let depth = try c.int("depth", 12)
-        heads = try c.int("num_heads", 12)
-        let mlpRatio = try c.double("mlp_ratio", 4)
-        patchSize = try c.int("patch_size", 16); patchT = try c.int("patch_size_temp", 2)
-        tRes = try c.int("temporal_resolution", 8)
-        let img = try c.int("img_size", 224), inCh = try c.int("in_chans", 3)
-        try c.positive(["embed_dim": C, "depth": depth, "num_heads": heads, "patch_size": patchSize,
-                        "patch_size_temp": patchT, "temporal_resolution": tRes, "img_size": img])
-        guard inCh == 3 else { throw VidAttnError(.unsupported, "\(file): in_chans must be 3") }
-        guard C % heads == 0 else { throw VidAttnError(.badFormat, "\(file): embed_dim not divisible by num_heads") }
-        attnLayer = try c.string("attn_layer", "trajectory")
-        approx = try c.string("approx_attn_type", "none")
-        approxDim = try c.int("approx_attn_dim", 128)
-        useOriginal = try c.bool("use_original_code", true)
-        useMLP = try c.bool("use_mlp", false)
-        evalSoftmax = try c.bool("eval_softmax", false)
-        orthoStart = try c.int("orthoformer_start", 0)
-        let seed = try c.int("performer_seed", 0)
-        guard ["trajectory", "joint", "divided"].contains(attnLayer) else {
-            throw VidAttnError(.unsupported, "\(file): attn_layer '\(attnLayer)' (trajectory, joint, divided)")
-        }
-        guard ["none", "nystrom", "orthoformer", "performer"].contains(approx) else {
-            throw VidAttnError(.unsupported, "\(file): approx_attn_type '\(approx)'")
-        }
-        let posKind = try c.string("pos_embed", "separate")
-        guard posKind == "separate" || posKind == "joint" else {
-            throw VidAttnError(.unsupported, "\(file): pos_embed '\(posKind)' (separate, joint)")
-        }
-        let qkvBias = try c.bool("qkv_bias", true)
+        let cfg = try MotionformerConfig(json: config, file: file)
+        self.config = config; settings = cfg
+        let C = cfg.embedDim, depth = cfg.depth, mlpRatio = cfg.mlpRatio, img = cfg.imageSize
+        hiddenSize = C; heads = cfg.heads
+        patchSize = cfg.patchSize; patchT = cfg.patchSizeTemp; tRes = cfg.temporalResolution
+        attnLayer = cfg.attentionLayer; approx = cfg.approximation; approxDim = cfg.approximationDim
+        useOriginal = cfg.useOriginalCode; useMLP = cfg.useMLP; evalSoftmax = cfg.evalSoftmax
+        orthoStart = cfg.orthoformerStart
+        let seed = cfg.performerSeed, posKind = cfg.positionEmbedding, qkvBias = cfg.qkvBias
         gridP = (img / patchSize) * (img / patchSize)
         if patchT > 1 {
             patch = try w.patchEmbedding("patch_embed_3d.proj", shape: [C, 3, patchT, patchSize, patchSize])
@@ -139,19 +210,14 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
         blocks = bl
         norm = try w.norm("norm", C, eps: 1e-6)
         preLogits = useMLP ? try w.linear("pre_logits.fc", in: C, out: C) : nil
-        headAct = try activationNamed(try c.string("head_act", "tanh"), file: file)
+        headAct = try activationNamed(cfg.headAct, file: file)
         // num_classes may be a list (EPIC-Kitchens: head0, head1, ...): logits are concatenated.
-        var hs: [Linear] = []
-        if let list = config["num_classes"]?.array {
-            for (k, n) in list.enumerated() {
-                guard let n = n.int, n > 0 else { throw VidAttnError(.badFormat, "\(file): num_classes entries must be positive") }
-                hs.append(try w.linear("head\(k)", in: C, out: n))
-            }
+        if cfg.multipleHeads {
+            heads_ = try cfg.numClasses.enumerated().map { k, n in try w.linear("head\(k)", in: C, out: n) }
         } else {
-            hs.append(try w.linear("head", in: C, out: try c.int("num_classes", 400)))
+            heads_ = [try w.linear("head", in: C, out: cfg.numClasses[0])]
         }
-        heads_ = hs
-        numLabels = hs.reduce(0) { $0 + $1.outFeatures }
+        numLabels = heads_.reduce(0) { $0 + $1.outFeatures }
         parameterCount = w.loaded
     }
 

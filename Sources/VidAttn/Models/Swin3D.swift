@@ -6,6 +6,60 @@
 // or "variant": "swin3d_t" | "swin3d_s" | "swin3d_b" for the published shapes.
 import Kernels
 
+/// config.json of a torchvision Video Swin checkpoint: the constructor's fields, or a published
+/// `variant` whose shapes become the defaults (swin3d_t when neither is given).
+public struct Swin3DConfig: Sendable {
+    /// "swin3d_t", "swin3d_s" or "swin3d_b" (`variant`), nil when not given.
+    public var variant: String?
+    /// Stage-1 width (`embed_dim`, 96; 128 for swin3d_b).
+    public var embedDim: Int
+    /// Blocks per stage (`depths`, [2, 2, 6, 2]; [2, 2, 18, 2] for swin3d_s/b).
+    public var depths: [Int]
+    /// Heads per stage (`num_heads`, [3, 6, 12, 24]; [4, 8, 16, 32] for swin3d_b).
+    public var heads: [Int]
+    /// Patch (t, h, w) of the embedding (`patch_size`, [2, 4, 4]).
+    public var patchSize: (Int, Int, Int)
+    /// Attention window (t, h, w) (`window_size`, [8, 7, 7]).
+    public var windowSize: (Int, Int, Int)
+    /// MLP width over model width (`mlp_ratio`, 4).
+    public var mlpRatio: Double
+    /// Classes: `num_labels` or `id2label`, else `num_classes`; nil when none is given (the
+    /// head weight's rows count then).
+    public var declaredLabels: Int?
+
+    /// The published shapes: stage-1 width, depths, heads.
+    static let variants: [String: (dim: Int, depths: [Int], heads: [Int])] = [
+        "swin3d_t": (96, [2, 2, 6, 2], [3, 6, 12, 24]),
+        "swin3d_s": (96, [2, 2, 18, 2], [3, 6, 12, 24]),
+        "swin3d_b": (128, [2, 2, 18, 2], [4, 8, 16, 32]),
+    ]
+
+    /// Decodes and checks config.json (`file` names it in errors).
+    public init(json: JSON, file: String) throws {
+        let c = ConfigReader(json: json, file: file)
+        var dim = 96, depths = [2, 2, 6, 2], heads = [3, 6, 12, 24]
+        variant = json["variant"]?.string
+        if let v = variant {
+            guard let p = Self.variants[v] else {
+                throw VidAttnError(.unsupported, "\(file): unknown variant '\(v)' (swin3d_t, swin3d_s, swin3d_b)")
+            }
+            (dim, depths, heads) = p
+        }
+        embedDim = try c.int("embed_dim", dim)
+        self.depths = try c.ints("depths", depths); self.heads = try c.ints("num_heads", heads)
+        let ps = try c.ints("patch_size", [2, 4, 4]), ws = try c.ints("window_size", [8, 7, 7])
+        mlpRatio = try c.double("mlp_ratio", 4)
+        guard ps.count == 3, ws.count == 3, self.depths.count == self.heads.count, !self.depths.isEmpty,
+              (ps + ws + self.depths + self.heads).allSatisfy({ $0 > 0 }), embedDim > 0 else {
+            throw VidAttnError(.badFormat, "\(file): patch_size and window_size need 3 positive entries, depths and " +
+                               "num_heads positive entries of equal count")
+        }
+        patchSize = (ps[0], ps[1], ps[2]); windowSize = (ws[0], ws[1], ws[2])
+        declaredLabels = try c.declaredLabels()
+        if declaredLabels == nil, json["num_classes"] != nil { declaredLabels = try c.int("num_classes") }
+    }
+}
+
 /// torchvision's `SwinTransformer3d` (model_type `torchvision_swin3d`): 3-D shifted-window attention,
 /// patch merging, relative position bias (docs/models.md).
 public final class Swin3D: VideoModel, @unchecked Sendable {
@@ -13,6 +67,8 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
     public let modelType = "torchvision_swin3d"
     /// The parsed config.json.
     public let config: JSON
+    /// config.json decoded.
+    public let settings: Swin3DConfig
     /// Classifier outputs, and the width of the last hidden state.
     public let numLabels: Int, hiddenSize: Int
     /// Parameters loaded from the checkpoint (exact count).
@@ -32,32 +88,12 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
         let shift: (Int, Int, Int)
     }
 
-    static let variants: [String: (dim: Int, depths: [Int], heads: [Int])] = [
-        "swin3d_t": (96, [2, 2, 6, 2], [3, 6, 12, 24]),
-        "swin3d_s": (96, [2, 2, 18, 2], [3, 6, 12, 24]),
-        "swin3d_b": (128, [2, 2, 18, 2], [4, 8, 16, 32]),
-    ]
-
     init(config: JSON, weights w: Weights, file: String) throws {
-        let c = ConfigReader(json: config, file: file)
-        self.config = config
-        var dim = 96, depths = [2, 2, 6, 2], heads = [3, 6, 12, 24]
-        if let v = config["variant"]?.string {
-            guard let p = Self.variants[v] else {
-                throw VidAttnError(.unsupported, "\(file): unknown variant '\(v)' (swin3d_t, swin3d_s, swin3d_b)")
-            }
-            (dim, depths, heads) = p
-        }
-        embedDim = try c.int("embed_dim", dim)
-        depths = try c.ints("depths", depths); heads = try c.ints("num_heads", heads)
-        let ps = try c.ints("patch_size", [2, 4, 4]), ws = try c.ints("window_size", [8, 7, 7])
-        let mlpRatio = try c.double("mlp_ratio", 4)
-        guard ps.count == 3, ws.count == 3, depths.count == heads.count, !depths.isEmpty,
-              (ps + ws + depths + heads).allSatisfy({ $0 > 0 }), embedDim > 0 else {
-            throw VidAttnError(.badFormat, "\(file): patch_size and window_size need 3 positive entries, depths and " +
-                               "num_heads positive entries of equal count")
-        }
-        patch = (ps[0], ps[1], ps[2]); window = (ws[0], ws[1], ws[2])
+        let cfg = try Swin3DConfig(json: config, file: file)
+        self.config = config; settings = cfg
+        embedDim = cfg.embedDim; patch = cfg.patchSize; window = cfg.windowSize
+        let depths = cfg.depths, heads = cfg.heads, mlpRatio = cfg.mlpRatio
+        let ps = [patch.0, patch.1, patch.2], ws = [window.0, window.1, window.2]
         let C0 = embedDim
         patchProj = try w.patchEmbedding("patch_embed.proj", shape: [C0, 3, ps[0], ps[1], ps[2]])
         patchNorm = try w.norm("patch_embed.norm", C0, eps: Self.eps)
@@ -90,7 +126,7 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
         hiddenSize = C0 << (depths.count - 1)
         finalNorm = try w.norm("norm", hiddenSize, eps: Self.eps)
         let hi = w.store.info("head.weight")
-        let nl = try c.labels(try c.int("num_classes", hi?.shape.first ?? 400))
+        let nl = cfg.declaredLabels ?? hi?.shape.first ?? 400
         head = try w.linear("head", in: hiddenSize, out: nl)
         numLabels = nl
         parameterCount = w.loaded

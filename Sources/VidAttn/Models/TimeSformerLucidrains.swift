@@ -6,6 +6,54 @@
 // normalises only the CLS token, inside to_out).
 import Kernels
 
+/// config.json of a lucidrains TimeSformer-pytorch checkpoint: the constructor's arguments
+/// (tools/convert_timesformer_pytorch.py) and one option of ours.
+public struct TimeSformerLucidrainsConfig: Sendable {
+    /// Model width (`dim`, required).
+    public var dim: Int
+    /// Frames the position table and time rotary are built for (`num_frames`, required).
+    public var numFrames: Int
+    /// Classes (`num_classes`, required).
+    public var numClasses: Int
+    /// Patch side (`patch_size`, 16).
+    public var patchSize: Int
+    /// Input channels (`channels`, 3).
+    public var channels: Int
+    /// Layers (`depth`, 12).
+    public var depth: Int
+    /// Attention heads (`heads`, 8).
+    public var heads: Int
+    /// Head width (`dim_head`, 64).
+    public var dimHead: Int
+    /// Input side the learned position table is sized for (`image_size`, 224).
+    public var imageSize: Int
+    /// Rotary embeddings (true) or a learned position table (`rotary_emb`, true).
+    public var rotary: Bool
+    /// Token shift before attention and feed-forward (`shift_tokens`, false).
+    public var shiftTokens: Bool
+    /// A time rotary consistent with the spatial layout instead of upstream's (`consistent_rope`,
+    /// false; ours, docs/models.md).
+    public var consistentRoPE: Bool
+
+    /// Decodes and checks config.json (`file` names it in errors).
+    public init(json: JSON, file: String) throws {
+        let c = ConfigReader(json: json, file: file)
+        dim = try c.int("dim"); numFrames = try c.int("num_frames")
+        numClasses = try c.int("num_classes")
+        patchSize = try c.int("patch_size", 16); channels = try c.int("channels", 3)
+        depth = try c.int("depth", 12)
+        heads = try c.int("heads", 8); dimHead = try c.int("dim_head", 64)
+        rotary = try c.bool("rotary_emb", true); shiftTokens = try c.bool("shift_tokens", false)
+        consistentRoPE = try c.bool("consistent_rope", false)
+        imageSize = try c.int("image_size", 224)
+        try c.positive(["dim": dim, "num_frames": numFrames, "num_classes": numClasses, "patch_size": patchSize,
+                        "channels": channels, "depth": depth, "heads": heads, "dim_head": dimHead, "image_size": imageSize])
+        if rotary && dimHead % 4 != 0 {
+            throw VidAttnError(.badFormat, "\(file): rotary embeddings need dim_head divisible by 4 (got \(dimHead))")
+        }
+    }
+}
+
 /// lucidrains TimeSformer-pytorch (model_type `timesformer_pytorch`): rotary or learned
 /// positions, token shift, divided attention with the CLS over all keys (docs/models.md).
 public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
@@ -13,6 +61,8 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
     public let modelType = "timesformer_pytorch"
     /// The parsed config.json.
     public let config: JSON
+    /// config.json decoded.
+    public let settings: TimeSformerLucidrainsConfig
     /// Classifier outputs, and the width of the last hidden state.
     public let numLabels: Int, hiddenSize: Int
     /// Parameters loaded from the checkpoint (exact count).
@@ -29,21 +79,12 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
     struct Layer { let time: Attn; let space: Attn; let ffNorm: LayerNormP; let ff: GEGLU }
 
     init(config: JSON, weights w: Weights, file: String) throws {
-        let c = ConfigReader(json: config, file: file)
-        self.config = config
-        hiddenSize = try c.int("dim"); numFrames = try c.int("num_frames")
-        let classes = try c.int("num_classes")
-        patchSize = try c.int("patch_size", 16); channels = try c.int("channels", 3)
-        let depth = try c.int("depth", 12)
-        heads = try c.int("heads", 8); dimHead = try c.int("dim_head", 64)
-        rotary = try c.bool("rotary_emb", true); shiftTokens = try c.bool("shift_tokens", false)
-        consistentRoPE = try c.bool("consistent_rope", false)
-        let imageSize = try c.int("image_size", 224)
-        try c.positive(["dim": hiddenSize, "num_frames": numFrames, "num_classes": classes, "patch_size": patchSize,
-                        "channels": channels, "depth": depth, "heads": heads, "dim_head": dimHead, "image_size": imageSize])
-        if rotary && dimHead % 4 != 0 {
-            throw VidAttnError(.badFormat, "\(file): rotary embeddings need dim_head divisible by 4 (got \(dimHead))")
-        }
+        let cfg = try TimeSformerLucidrainsConfig(json: config, file: file)
+        self.config = config; settings = cfg
+        hiddenSize = cfg.dim; numFrames = cfg.numFrames; patchSize = cfg.patchSize; channels = cfg.channels
+        heads = cfg.heads; dimHead = cfg.dimHead; rotary = cfg.rotary; shiftTokens = cfg.shiftTokens
+        consistentRoPE = cfg.consistentRoPE
+        let classes = cfg.numClasses, depth = cfg.depth, imageSize = cfg.imageSize
         let D = hiddenSize, inner = heads * dimHead, pd = channels * patchSize * patchSize
         patch = try w.linear("to_patch_embedding", in: pd, out: D)
         cls = try w.tensor("cls_token", shape: [1, D])

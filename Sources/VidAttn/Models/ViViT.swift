@@ -9,6 +9,8 @@ public struct ViViTConfig: Sendable {
     public var encoder: HFEncoderConfig
     /// Tubelet (t, h, w) of the patch embedding (`tubelet_size`, [2, 16, 16]).
     public var tubelet: (Int, Int, Int)
+    /// Input side and frames the position table was trained for (`image_size`, 224; `num_frames`, 32).
+    public var imageSize: Int, numFrames: Int
 
     /// Decodes and checks config.json (`file` names it in errors).
     public init(json: JSON, file: String) throws {
@@ -18,6 +20,7 @@ public struct ViViTConfig: Sendable {
         guard tb.count == 3 else { throw VidAttnError(.badFormat, "\(file): tubelet_size must have 3 entries") }
         try c.positive(["tubelet t": tb[0], "tubelet h": tb[1], "tubelet w": tb[2]])
         tubelet = (tb[0], tb[1], tb[2])
+        imageSize = try c.int("image_size", 224); numFrames = try c.int("num_frames", 32)
     }
 }
 
@@ -93,8 +96,7 @@ public final class ViViT: VideoModel, @unchecked Sendable {
     /// and the frames linearly (an extension: HF 5.23 cannot, see docs/models.md).
     func positionTable(tp: Int, h: Int, w: Int) throws -> Tensor {
         if pos.shape[1] == 1 + tp * h * w { return pos }
-        let c = ConfigReader(json: config, file: "config.json")
-        let img = try c.int("image_size", 224), nf = try c.int("num_frames", 32)
+        let img = settings.imageSize, nf = settings.numFrames
         let (t0, h0, w0) = (nf / tubelet.0, img / tubelet.1, img / tubelet.2)
         guard t0 * h0 * w0 + 1 == pos.shape[1] else {
             throw VidAttnError(.shapeMismatch, "the position table's \(pos.shape[1] - 1) rows do not match the configured " +
