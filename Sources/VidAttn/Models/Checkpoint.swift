@@ -84,6 +84,24 @@ public struct HFEncoderConfig: Sendable {
     }
 }
 
+/// Where the parts of a Hugging Face pre-LN layer live, relative to the layer's prefix: one
+/// spelling per transformers generation. `Weights.preLNBlock` tries the spellings in order.
+struct HFLayerSpelling {
+    /// Projections (weight and, when present, bias).
+    var query = "attention.attention.query", key = "attention.attention.key", value = "attention.attention.value"
+    /// Fused q, k, v projection (TimeSformer).
+    var fusedQKV = "attention.attention.qkv"
+    var output = "attention.output.dense"
+    var normBefore = "layernorm_before", normAfter = "layernorm_after"
+    var fc1 = "intermediate.dense", fc2 = "output.dense"
+
+    /// transformers 4.x (ViViT, VideoMAE, TimeSformer).
+    static let v4 = HFLayerSpelling()
+    /// transformers 5.x ViViT.
+    static let vivitV5 = HFLayerSpelling(query: "attention.q_proj", key: "attention.k_proj", value: "attention.v_proj",
+                                         output: "attention.o_proj", fc1: "mlp.fc1", fc2: "mlp.fc2")
+}
+
 /// Weight lookup with alternative spellings and shape checks; counts what it loads.
 final class Weights {
     let store: WeightStore
@@ -115,6 +133,20 @@ final class Weights {
                    beta: try tensor(prefix.map { $0 + ".bias" }, shape: [c]), eps: eps)
     }
     func norm(_ prefix: String, _ c: Int, eps: Float) throws -> LayerNormP { try norm([prefix], c, eps: eps) }
+    /// The names of one layer part under each (prefix, spelling) pair.
+    func names(_ prefixes: [String], _ spellings: [HFLayerSpelling], _ part: (HFLayerSpelling) -> String) -> [String] {
+        zip(prefixes, spellings).map { $0 + part($1) }
+    }
+    /// A Hugging Face pre-LN layer with the given fused `qkv`, its other parts read under `prefixes`
+    /// (one per spelling, tried in order).
+    func preLNBlock(_ prefixes: [String], _ spellings: [HFLayerSpelling], qkv: Linear, channels C: Int, inter: Int,
+                    eps: Float) throws -> PreLNBlock {
+        PreLNBlock(ln1: try norm(names(prefixes, spellings, \.normBefore), C, eps: eps), qkv: qkv,
+                   o: try linear(names(prefixes, spellings, \.output), in: C, out: C),
+                   ln2: try norm(names(prefixes, spellings, \.normAfter), C, eps: eps),
+                   fc1: try linear(names(prefixes, spellings, \.fc1), in: C, out: inter),
+                   fc2: try linear(names(prefixes, spellings, \.fc2), in: inter, out: C))
+    }
     /// A patch-embedding convolution (kernel = stride) at `prefix` (`.weight` of `shape` [out, in, k…],
     /// `.bias` [out]) as a Linear over flattened patches: the weight read as [out, in·k…], the order
     /// in which `patchify` lays out a patch's values.

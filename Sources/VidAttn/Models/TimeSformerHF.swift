@@ -53,9 +53,8 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
 
     struct Block {
         let tNorm: LayerNormP?, tQKV: Linear?, tOut: Linear?, tDense: Linear?
-        let ln1: LayerNormP, qkv: Linear, o: Linear, ln2: LayerNormP, fc1: Linear, fc2: Linear
-        /// The layer's spatial part as the shared pre-LN layer.
-        var plain: PreLNBlock { PreLNBlock(ln1: ln1, qkv: qkv, o: o, ln2: ln2, fc1: fc1, fc2: fc2) }
+        /// The layer's spatial part: the shared pre-LN layer.
+        let plain: PreLNBlock
     }
 
     init(config: JSON, weights w: Weights, file: String) throws {
@@ -93,12 +92,8 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
                 tQKV: divided ? try w.linear(l + "temporal_attention.attention.qkv", in: C, out: 3 * C) : nil,
                 tOut: divided ? try w.linear(l + "temporal_attention.output.dense", in: C, out: C) : nil,
                 tDense: divided ? try w.linear(l + "temporal_dense", in: C, out: C) : nil,
-                ln1: try w.norm(l + "layernorm_before", C, eps: eps),
-                qkv: try w.linear(l + "attention.attention.qkv", in: C, out: 3 * C),
-                o: try w.linear(l + "attention.output.dense", in: C, out: C),
-                ln2: try w.norm(l + "layernorm_after", C, eps: eps),
-                fc1: try w.linear(l + "intermediate.dense", in: C, out: inter),
-                fc2: try w.linear(l + "output.dense", in: inter, out: C)))
+                plain: try w.preLNBlock([l], [.v4], qkv: try w.linear(l + HFLayerSpelling.v4.fusedQKV, in: C, out: 3 * C),
+                                        channels: C, inter: inter, eps: eps)))
         }
         blocks = bl
         finalNorm = try w.norm("timesformer.layernorm", C, eps: eps)
@@ -206,13 +201,13 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
                 seq.update(from: x.data + b * S * C, count: C)
                 for s in 0..<P { (seq + (1 + s) * C).update(from: x.data + (b * S + 1 + s * T + t) * C, count: C) }
             } }
-            blk.ln1(sp.pointer, rows: rowsS, into: a.data)
-            try blk.qkv(a.pointer, rows: rowsS, into: y.data)
+            blk.plain.ln1(sp.pointer, rows: rowsS, into: a.data)
+            try blk.plain.qkv(a.pointer, rows: rowsS, into: y.data)
             let probs = options.outputAttentions ? try Tensor(shape: [B * T, heads, 1 + P, 1 + P]) : nil
             try selfAttention(qkv: y.pointer, seqs: B * T, n: 1 + P, channels: C, heads: heads, out: a.data,
                               probs: probs?.data)
             if let probs { atts.append(probs) }
-            try blk.o(a.pointer, rows: rowsS, into: r.data)
+            try blk.plain.o(a.pointer, rows: rowsS, into: r.data)
             for b in 0..<B {
                 let xb = x.data + b * S * C
                 addMeanCLS(xb, r.pointer + b * T * (1 + P) * C, groups: T, groupTokens: 1 + P, channels: C)

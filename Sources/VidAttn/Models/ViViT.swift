@@ -46,6 +46,9 @@ public final class ViViT: VideoModel, @unchecked Sendable {
     let finalNorm: LayerNormP
     let classifier: Linear?
 
+    /// Layer names: the Hub's transformers 4.x checkpoints, then transformers 5.x's.
+    static let spellings: [HFLayerSpelling] = [.v4, .vivitV5]
+
     init(config: JSON, weights w: Weights, file: String) throws {
         let cfg = try ViViTConfig(json: config, file: file), enc = cfg.encoder
         self.config = config; settings = cfg
@@ -64,20 +67,14 @@ public final class ViViT: VideoModel, @unchecked Sendable {
         pos = try w.tensor("vivit.embeddings.position_embeddings", shape: posInfo.shape)
         var bl: [PreLNBlock] = []
         for i in 0..<layers {
-            let old = "vivit.encoder.layer.\(i).", new = "vivit.layers.\(i)."
-            let q = try w.tensor([old + "attention.attention.query.weight", new + "attention.q_proj.weight"], shape: [C, C])
-            let k = try w.tensor([old + "attention.attention.key.weight", new + "attention.k_proj.weight"], shape: [C, C])
-            let v = try w.tensor([old + "attention.attention.value.weight", new + "attention.v_proj.weight"], shape: [C, C])
-            let qb = try w.tensor([old + "attention.attention.query.bias", new + "attention.q_proj.bias"], shape: [C])
-            let kb = try w.tensor([old + "attention.attention.key.bias", new + "attention.k_proj.bias"], shape: [C])
-            let vb = try w.tensor([old + "attention.attention.value.bias", new + "attention.v_proj.bias"], shape: [C])
-            bl.append(PreLNBlock(
-                ln1: try w.norm([old + "layernorm_before", new + "layernorm_before"], C, eps: eps),
-                qkv: try Linear(stacking: [(q, qb), (k, kb), (v, vb)]),
-                o: try w.linear([old + "attention.output.dense", new + "attention.o_proj"], in: C, out: C),
-                ln2: try w.norm([old + "layernorm_after", new + "layernorm_after"], C, eps: eps),
-                fc1: try w.linear([old + "intermediate.dense", new + "mlp.fc1"], in: C, out: inter),
-                fc2: try w.linear([old + "output.dense", new + "mlp.fc2"], in: inter, out: C)))
+            let prefixes = ["vivit.encoder.layer.\(i).", "vivit.layers.\(i)."], sp = Self.spellings
+            func part(_ name: (HFLayerSpelling) -> String, _ suffix: String, _ shape: [Int]) throws -> Tensor {
+                try w.tensor(w.names(prefixes, sp, name).map { $0 + suffix }, shape: shape)
+            }
+            let qkv = try Linear(stacking: [(try part(\.query, ".weight", [C, C]), try part(\.query, ".bias", [C])),
+                                            (try part(\.key, ".weight", [C, C]), try part(\.key, ".bias", [C])),
+                                            (try part(\.value, ".weight", [C, C]), try part(\.value, ".bias", [C]))])
+            bl.append(try w.preLNBlock(prefixes, sp, qkv: qkv, channels: C, inter: inter, eps: eps))
         }
         blocks = bl
         finalNorm = try w.norm("vivit.layernorm", C, eps: eps)

@@ -68,20 +68,16 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
         let zeros = try Tensor(zeros: [C])
         var bl: [PreLNBlock] = []
         for i in 0..<layers {
-            let l = "videomae.encoder.layer.\(i).", a = l + "attention.attention."
-            let q = try w.tensor(a + "query.weight", shape: [C, C])
-            let k = try w.tensor(a + "key.weight", shape: [C, C])
-            let v = try w.tensor(a + "value.weight", shape: [C, C])
-            // qkv_bias (4.x) / qv_bias (5.x) false: no biases at all.
-            let qb = try w.optional(a + "q_bias", shape: [C]) ?? w.optional(a + "query.bias", shape: [C]) ?? zeros
-            let vb = try w.optional(a + "v_bias", shape: [C]) ?? w.optional(a + "value.bias", shape: [C]) ?? zeros
-            bl.append(PreLNBlock(
-                ln1: try w.norm(l + "layernorm_before", C, eps: eps),
-                qkv: try Linear(stacking: [(q, qb), (k, zeros), (v, vb)]),
-                o: try w.linear(l + "attention.output.dense", in: C, out: C),
-                ln2: try w.norm(l + "layernorm_after", C, eps: eps),
-                fc1: try w.linear(l + "intermediate.dense", in: C, out: inter),
-                fc2: try w.linear(l + "output.dense", in: inter, out: C)))
+            let l = "videomae.encoder.layer.\(i).", a = l + "attention.attention.", sp = HFLayerSpelling.v4
+            let q = try w.tensor(l + sp.query + ".weight", shape: [C, C])
+            let k = try w.tensor(l + sp.key + ".weight", shape: [C, C])
+            let v = try w.tensor(l + sp.value + ".weight", shape: [C, C])
+            // The key has no bias; q and v biases are `q_bias`/`v_bias` (4.x) or `query.bias`/`value.bias`
+            // (5.x); qkv_bias (4.x) / qv_bias (5.x) false: no biases at all.
+            let qb = try w.optional(a + "q_bias", shape: [C]) ?? w.optional(l + sp.query + ".bias", shape: [C]) ?? zeros
+            let vb = try w.optional(a + "v_bias", shape: [C]) ?? w.optional(l + sp.value + ".bias", shape: [C]) ?? zeros
+            let qkv = try Linear(stacking: [(q, qb), (k, zeros), (v, vb)])
+            bl.append(try w.preLNBlock([l], [sp], qkv: qkv, channels: C, inter: inter, eps: eps))
         }
         blocks = bl
         if meanPooling {
