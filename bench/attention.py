@@ -10,7 +10,7 @@ is the extra VmHWM of the first call at that size in a fresh process (after a ti
 call), so it includes the output array and all scratch memory. All rows are the attention alone:
 nystrom-attention's module is given the same q, k, v through a stand-in for its qkv
 projection and an identity output projection (its depthwise-conv residual, part of its
-algorithm, stays). Its algorithm differs from vidattn's Nyström (REFERENCE.md §1.5.1).
+algorithm, stays). Its algorithm differs from vidattn's Nyström (docs/attention.md, trajectory attention).
 """
 import argparse
 import json

@@ -1,5 +1,5 @@
-"""Torch re-implementations, written from shared/spec/docs/models.md, of the reference
-systems that have no installable package (Motionformer's trajectory attention and its
+"""Torch re-implementations, written from our reading of the papers and upstream code
+(docs/attention.md, docs/models.md), of the reference systems that have no installable package (Motionformer's trajectory attention and its
 approximation helpers). Used only by scripts/make_fixtures.py to make golden outputs."""
 import math
 
@@ -11,7 +11,7 @@ def _softmax(x, dim=-1):
 
 
 def spatial_exact(q, k, v, F, P):
-    """§1.4 step 4: q, k, v [B', N, d] (unscaled) -> Ytilde [B', N, F, d]."""
+    """Trajectory step 2 (docs/attention.md): q, k, v [B', N, d] (unscaled) -> Ytilde [B', N, F, d]."""
     d = q.shape[-1]
     logits = (q * d ** -0.5) @ k.transpose(-1, -2)                    # [B', N, N]
     a = _softmax(logits.reshape(*logits.shape[:2], F, P))           # per frame over P
@@ -32,7 +32,7 @@ def _segment_means(x, L, F, P):
 
 
 def iterative_inv(K, n_iter=6):
-    """§1.5.1 step 4, init 'exact': Z0 = K^T / max column sum, per batch element."""
+    """Nyström pseudo-inverse start (docs/attention.md), init 'exact': Z0 = K^T / max column sum, per batch element."""
     I = torch.eye(K.shape[-1], dtype=K.dtype)
     Z = K.transpose(-1, -2) / K.sum(dim=-2).amax(dim=-1)[:, None, None]
     for _ in range(n_iter):
@@ -55,7 +55,7 @@ def spatial_nystrom(q, k, v, F, P, L):
 
 
 def orthogonal_landmarks(q, L, start):
-    """§1.5.2 step 1: greedy max-min |cosine| selection from scaled q, given start index."""
+    """Orthoformer landmark choice (docs/attention.md): greedy max-min |cosine| selection from scaled q, given start index."""
     u = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     Bp, N, _ = q.shape
     out = []
@@ -85,7 +85,7 @@ def spatial_orthoformer(q, k, v, F, P, L, start):
 
 
 def favor_features(x, omega, is_query, eps=1e-6):
-    """§1.5.3 softmax_kernel_transformation on x [B', n, d] with Ω [m, d]."""
+    """Performer softmax_kernel_transformation (docs/attention.md) on x [B', n, d] with Ω [m, d]."""
     d, m = x.shape[-1], omega.shape[0]
     xs = x * d ** -0.25
     U = xs @ omega.T
@@ -107,7 +107,7 @@ def spatial_performer(q, k, v, F, P, omega):
 
 
 def trajectory_attention(q, k, v, Wq, bq, Wkv, bkv, F, P, use_original_code=True, spatial=spatial_exact):
-    """§1.4 on heads-split q, k, v [B, H, 1+N, d]; returns [B, 1+N, C] before `proj`."""
+    """Trajectory attention (docs/attention.md) on heads-split q, k, v [B, H, 1+N, d]; returns [B, 1+N, C] before `proj`."""
     B, H, T, d = q.shape
     N, C = T - 1, H * d
     scale = d ** -0.5
@@ -272,7 +272,7 @@ class FastTimeSformerRef(torch.nn.Module):
     """FastTimeSformer (docs/models.md) re-implemented in torch from the spec, with its
     state-dict names, in both modes: parity (the repository's computations: frame-fastest
     regrouping of frame-major tokens, Fastformer's scalar per token, Performer as raw linear
-    attention, joint blocks without residuals) and intended (§8 item 4)."""
+    attention, joint blocks without residuals) and intended (docs/models.md, fasttimesformer)."""
 
     def __init__(self, cfg):
         super().__init__()

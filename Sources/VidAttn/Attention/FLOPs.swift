@@ -1,6 +1,6 @@
 // Multiply–accumulate counts per mechanism, per clip (batch 1), two ways:
 //  - `attention`: the two attention matmuls only (Q·Kᵀ and A·V, and their analogues
-//    in the approximations) — the convention of AIM's / Video Swin's flops() (§4.7);
+//    in the approximations) — the convention of AIM's / Video Swin's flops() (docs/attention.md, FLOPs);
 //  - `total`: every matmul of the mechanism, projections included (qkv, proj and
 //    the mechanism's own extra linears). Norms, softmax and activations are not counted.
 // Multiply by 2 for floating-point operations. Every count is checked against the products
@@ -71,7 +71,7 @@ public func macs(_ m: Mechanism, _ s: MechanismShape) -> MACCount {
         case .trajectory: spatial = 2 * C * N * N
         case .trajectoryNystrom:
             // K1, K3 logits, K3·V, the final contraction, K2, the six 4-product inverse steps and
-            // Z·M (L × L × F·d) (§1.5.1).
+            // Z·M (L × L × F·d), the Newton–Schulz products.
             let h = Double(s.heads), d = C / h
             spatial = h * (2 * N * L * d + N * L * d + N * L * F * d + L * L * d + 24 * L * L * L + L * L * F * d)
         case .trajectoryOrthoformer:

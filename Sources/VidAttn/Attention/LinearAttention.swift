@@ -56,7 +56,7 @@ extension Ops {
         }
     }
 
-    /// Fastformer additive attention per head (FastTimeSformer `FastformerAttention`, §3.3):
+    /// Fastformer additive attention per head (FastTimeSformer `FastformerAttention`, docs/attention.md):
     /// α = softmax_i(s·wq·q_i), q̄ = Σ α_i q_i, p_i = q̄ ⊙ k_i, β = softmax_i(s·wk·p_i),
     /// then u_i per `form`. wq, wk: [d], shared by all heads; s = scale (default d^−½).
     /// q, k, v, out: [B, H, n, d]; out holds u (the caller applies to_out and the residual).

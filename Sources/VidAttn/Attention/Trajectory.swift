@@ -1,5 +1,5 @@
 // Trajectory attention (Motionformer, docs/attention.md), with the spatial step
-// exact or approximated (Nyström, Orthoformer, Performer — §1.5).
+// exact or approximated (Nyström, Orthoformer, Performer — docs/attention.md, trajectory attention).
 //
 // Inputs are the heads-split q, k, v of `qkv(x)`: [B, H, 1+N, d], N = F·P tokens
 // frame-major. Output: [B, 1+N, C] (C = H·d, heads merged, CLS first), i.e. the

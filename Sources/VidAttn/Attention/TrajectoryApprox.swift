@@ -106,7 +106,7 @@ func perFrameLandmarkValues(_ F: Int, _ P: Int, _ d: Int, _ L: Int, _ lq: Unsafe
     } ?? false
 }
 
-/// Nyström (§1.5.1): spatial landmarks, K1·pinv₆(K2)·(K3·v).
+/// Nyström (docs/attention.md): spatial landmarks, K1·pinv₆(K2)·(K3·v).
 func nystromFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ q: UnsafePointer<Float>,
                     _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
                     _ w: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>) -> Bool {
@@ -162,7 +162,7 @@ func nystromFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ q: Unsaf
     } ?? false
 }
 
-/// Orthoformer (§1.5.2): greedy max-min orthogonal landmarks from q, no inverse.
+/// Orthoformer (docs/attention.md): greedy max-min orthogonal landmarks from q, no inverse.
 func orthoformerFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ start: Int, _ q: UnsafePointer<Float>,
                         _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
                         _ w: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>) -> Bool {
@@ -204,7 +204,7 @@ func orthoformerFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ star
     } ?? false
 }
 
-/// Performer FAVOR+ (§1.5.3), per-frame linear attention with a given Ω [mf, d].
+/// Performer FAVOR+ (docs/attention.md), per-frame linear attention with a given Ω [mf, d].
 func performerFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ mf: Int, _ omega: UnsafePointer<Float>,
                       _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
                       _ w: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>,

@@ -39,7 +39,7 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
     }
 
     /// Bias for a window clamped to n tokens, key-major [heads, key, query]: the top-left
-    /// n×n block of the configured window's relative index (the reference's quirk, §4.3).
+    /// n×n block of the configured window's relative index (the reference's quirk, docs/attention.md).
     func relativeBias(tokens n: Int) throws -> Tensor {
         let (wd, wh, ww) = window
         let H = heads, nn = n * n

@@ -1,5 +1,5 @@
 """Positional pieces of TimeSformer-pytorch: rotary tables, rotary application, token
-shift, GEGLU feed-forward (REFERENCE.md §2.4-2.7)."""
+shift, GEGLU feed-forward (docs/models.md, timesformer_pytorch; docs/attention.md)."""
 import ctypes
 
 import numpy as np
