@@ -1,5 +1,5 @@
 """One contract: the Python package's constants agree with the C header's enums (parsed from
-include/vidattn_types.h here), and the library names every status it can return."""
+include/ here), and the library names every status it can return."""
 import re
 from pathlib import Path
 
@@ -7,13 +7,25 @@ import vidattn
 from vidattn import errors, model
 from vidattn._lib import lib
 
-HEADER = (Path(__file__).resolve().parents[2] / "include" / "vidattn_types.h").read_text()
+INCLUDE = Path(__file__).resolve().parents[2] / "include"
+HEADER = (INCLUDE / "vidattn_types.h").read_text() + (INCLUDE / "vidattn.h").read_text()
 
 
 def enum(name):
+    """{constant: value} of a C enum in the header, implicit values (previous + 1) included."""
     body = re.search(r"typedef enum %s \{(.*?)\} %s;" % (name, name), HEADER, re.S).group(1)
     body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
-    return {k: int(v) for k, v in re.findall(r"(VIDATTN_\w+)\s*=\s*(-?\d+)", body)}
+    out, value = {}, -1
+    for entry in filter(None, (e.strip() for e in body.split(","))):
+        m = re.fullmatch(r"(VIDATTN_\w+)(?:\s*=\s*(-?\d+))?", entry)
+        value = int(m.group(2)) if m.group(2) is not None else value + 1
+        out[m.group(1)] = value
+    return out
+
+
+def test_enum_reader_counts_implicit_values():
+    assert enum("vidattn_mechanism")["VIDATTN_MECH_DIVIDED_TIME"] == 1
+    assert enum("vidattn_activation")["VIDATTN_ACT_RELU"] == 4
 
 
 def test_output_kinds():
@@ -41,3 +53,19 @@ def test_precisions():
                                          "VIDATTN_PRECISION_BF16": model.Model.PRECISIONS["bf16"],
                                          "VIDATTN_PRECISION_INT8": model.Model.PRECISIONS["int8"]}
     assert vidattn.cpu_features()["bf16"] in ("amx", "avx512_bf16", "emulated")
+
+
+def test_mechanisms():
+    mech = enum("vidattn_mechanism")
+    assert {"VIDATTN_MECH_" + m.upper(): i for i, m in enumerate(vidattn.MECHANISMS)} == mech
+
+
+def test_activations_groupings_and_approximations():
+    from vidattn import attention, kernels
+    acts = {k: v for k, v in kernels.ACTIVATIONS.items() if k}
+    assert {"VIDATTN_ACT_" + k.upper(): v for k, v in acts.items()} == enum("vidattn_activation")
+    assert {"VIDATTN_GROUP_" + k.upper(): v for k, v in attention._GROUPING.items()} == enum("vidattn_grouping")
+    assert {"VIDATTN_CLS_" + k.upper(): v for k, v in attention._CLS.items()} == enum("vidattn_cls_scheme")
+    assert {"VIDATTN_FASTFORMER_" + k.upper(): v for k, v in attention._FORMS.items()} == enum("vidattn_fastformer_form")
+    approx = {k: v for k, v in attention._APPROX.items() if k}
+    assert {"VIDATTN_APPROX_" + k.upper(): v for k, v in approx.items()} == enum("vidattn_traj_approx")
