@@ -5,22 +5,19 @@ import Glibc
 import VidAttn
 import CVidAttnTypes
 
+/// A loaded model as C sees it: the shared `LoadedModel` and the C strings handed out.
 final class ModelBox {
-    let model: VideoModel
+    let loaded: LoadedModel
     let typeString: UnsafeMutablePointer<CChar>
     let configString: UnsafeMutablePointer<CChar>
     let labels: [Int: UnsafeMutablePointer<CChar>]
-    let preprocess: PreprocessConfig
-    init(_ m: VideoModel, configText: String, preprocess: PreprocessConfig) {
-        model = m
-        typeString = strdup(m.modelType)
-        configString = strdup(configText)
-        var l: [Int: UnsafeMutablePointer<CChar>] = [:]
-        for (k, v) in m.config["id2label"]?.object ?? [:] {
-            if let i = Int(k), let s = v.string { l[i] = strdup(s) }
-        }
-        labels = l
-        self.preprocess = preprocess
+    var model: VideoModel { loaded.model }
+    var preprocess: PreprocessConfig { loaded.preprocess }
+    init(_ l: LoadedModel) {
+        loaded = l
+        typeString = strdup(l.model.modelType)
+        configString = strdup(l.configText)
+        labels = l.labels.mapValues { strdup($0) }
     }
     deinit { free(typeString); free(configString); labels.values.forEach { free($0) } }
 }
@@ -76,10 +73,8 @@ public func vidattn_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePo
             default: throw VidAttnError(.invalidArgument, "params.precision \(params.pointee.precision) is not a vidattn_precision")
             }
         }
-        let model = try loadModel(path: path, precision: precision)
-        let text = (try? MappedFile(path: path + "/config.json").text()) ?? "{}"
-        let pre = try PreprocessConfig(directory: path, modelConfig: model.config)
-        out.pointee = OpaquePointer(Unmanaged.passRetained(ModelBox(model, configText: text, preprocess: pre)).toOpaque())
+        let loaded = try LoadedModel(path: path, precision: precision)
+        out.pointee = OpaquePointer(Unmanaged.passRetained(ModelBox(loaded)).toOpaque())
     }
 }
 

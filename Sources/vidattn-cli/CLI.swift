@@ -70,28 +70,18 @@ func peakRSSMiB() -> Double {
     return (Double(line.split(separator: " ").dropFirst().first { !$0.isEmpty } ?? "0") ?? 0) / 1024
 }
 
-/// A loaded model with its preprocessing and the input it expects by default.
-struct Loaded {
-    let model: VideoModel
-    let pre: PreprocessConfig
-    let path: String
+/// Loads a checkpoint for a command, saying on stderr what was loaded and how long it took.
+func loadForCLI(_ path: String, precision: Precision = .fp32) throws -> LoadedModel {
+    let t0 = now()
+    let m = try LoadedModel(path: path, precision: precision)
+    stderrLine(String(format: "loaded %@ (%@, %.1f M parameters, %@) in %.2f s", path, m.model.modelType,
+                      Double(m.model.parameterCount) / 1e6,
+                      precision == .bf16 ? "bf16 on \(BF16Unit.detected.rawValue)"
+                        : precision == .int8 ? "int8 on \(Int8Unit.detected.rawValue)" : "fp32", now() - t0))
+    return m
+}
 
-    init(_ path: String, precision: Precision = .fp32) throws {
-        let t0 = now()
-        model = try loadModel(path: path, precision: precision)
-        pre = try PreprocessConfig(directory: path, modelConfig: model.config)
-        self.path = path
-        stderrLine(String(format: "loaded %@ (%@, %.1f M parameters, %@) in %.2f s", path, model.modelType,
-                          Double(model.parameterCount) / 1e6,
-                          precision == .bf16 ? "bf16 on \(BF16Unit.detected.rawValue)"
-                            : precision == .int8 ? "int8 on \(Int8Unit.detected.rawValue)" : "fp32", now() - t0))
-    }
-
-    var defaultFrames: Int { pre.numFrames ?? 16 }
-    var defaultSize: (h: Int, w: Int) { pre.crop ?? (224, 224) }
-
-    func label(_ i: Int) -> String { model.config["id2label"]?[String(i)]?.string ?? String(i) }
-
+extension LoadedModel {
     /// Runs a forward on zeros of the default shape, counting FLOPs.
     func countFlops() throws -> (gemm: Int, attention: Int, seconds: Double) {
         let (h, w) = defaultSize, t = defaultFrames
@@ -113,7 +103,7 @@ struct Info: ParsableCommand {
 
     func run() throws {
         try common.apply()
-        let m = try Loaded(model, precision: try common.loadPrecision)
+        let m = try loadForCLI(model, precision: try common.loadPrecision)
         let f = try m.countFlops()
         let (h, w) = m.defaultSize
         if common.json {
@@ -145,7 +135,7 @@ struct Flops: ParsableCommand {
 
     func run() throws {
         try common.apply()
-        let m = try Loaded(model, precision: try common.loadPrecision)
+        let m = try loadForCLI(model, precision: try common.loadPrecision)
         let f = try m.countFlops()
         if common.json {
             printJSON(["total": f.gemm + f.attention, "attention": f.attention, "gemm": f.gemm])
@@ -166,7 +156,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         try common.apply()
         guard reps >= 1 else { throw ValidationError("--reps must be at least 1") }
-        let m = try Loaded(model, precision: try common.loadPrecision)
+        let m = try loadForCLI(model, precision: try common.loadPrecision)
         let f = try m.countFlops()
         let (h, w) = m.defaultSize, t = m.defaultFrames
         let px = try Tensor(zeros: [1, t, 3, h, w])
@@ -199,7 +189,7 @@ struct Bench: ParsableCommand {
     }
 
     /// One forward with the section profile on and a timestamp at each layer boundary.
-    func profiledRun(_ m: Loaded, _ px: Tensor) throws -> Breakdown {
+    func profiledRun(_ m: LoadedModel, _ px: Tensor) throws -> Breakdown {
         var b = Breakdown(), marks: [Double] = []
         var opts = ForwardOptions()
         opts.shouldContinue = { _, _ in marks.append(now()); return true }

@@ -64,7 +64,7 @@ struct Classify: ParsableCommand {
         let result: Result<(px: Tensor, n: Int, available: Int, h: Int, w: Int, fps: Double, decode: Double), Error>
     }
 
-    func prepare(_ path: String, _ m: Loaded) -> Prepared {
+    func prepare(_ path: String, _ m: LoadedModel) -> Prepared {
         let t0 = now()
         return Prepared(path: path, result: Result {
             let clip = try views.load(path, m, frames: frames)
@@ -75,7 +75,7 @@ struct Classify: ParsableCommand {
     func run() throws {
         try common.apply()
         let files = try inputs()
-        let m = try Loaded(model, precision: try common.loadPrecision)
+        let m = try loadForCLI(model, precision: try common.loadPrecision)
         let single = files.count == 1 && output == nil
         var sink = try output.map { try ResultSink(path: $0, top: top) }
         let failures = try processFiles(files, quiet: quiet, single: single, prepare: { prepare($0, m) }, onError: { path, msg in

@@ -39,7 +39,7 @@ struct Embed: ParsableCommand {
         c.frames = frames
         c.views = views
         let files = try c.inputs()
-        let m = try Loaded(model, precision: try common.loadPrecision)
+        let m = try loadForCLI(model, precision: try common.loadPrecision)
         let npy = try NpyWriter(path: output, columns: m.model.hiddenSize)
         let indexPath = String(output.dropLast(4)) + ".index.csv"
         guard FileManager.default.createFile(atPath: indexPath, contents: "row,video,clip,crop\n".data(using: .utf8)),

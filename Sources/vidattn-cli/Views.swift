@@ -52,7 +52,7 @@ struct Views: ParsableArguments {
     }
 
     /// Decodes the frames of every view of `path` and preprocesses them: px [views, n, 3, H', W'].
-    func load(_ path: String, _ m: Loaded, frames: Int?) throws
+    func load(_ path: String, _ m: LoadedModel, frames: Int?) throws
         -> (px: Tensor, n: Int, available: Int, h: Int, w: Int, fps: Double) {
         let info = try VideoDecoder.probe(path)
         let n = frames ?? m.defaultFrames
@@ -74,7 +74,7 @@ struct Views: ParsableArguments {
         let side = min(info.width, info.height)
         let offsets = crops == 1 ? [nil] : [0, (max(info.width, info.height) - side) / 2, max(info.width, info.height) - side].map { Optional($0) }
         let (vh, vw) = crops == 1 ? (info.height, info.width) : (side, side)
-        let (oh, ow) = m.pre.outputSize(h: vh, w: vw)
+        let (oh, ow) = m.preprocess.outputSize(h: vh, w: vw)
         let views = groups.count * offsets.count
         let px = try Tensor(shape: [views, n, 3, oh, ow])
         var view = [UInt8](repeating: 0, count: n * vh * vw * 3)
@@ -94,7 +94,7 @@ struct Views: ParsableArguments {
                     }
                 }
                 try view.withUnsafeBufferPointer {
-                    try m.pre.apply(rgb: $0.baseAddress!, frames: n, h: vh, w: vw, into: px.data + v * n * 3 * oh * ow)
+                    try m.preprocess.apply(rgb: $0.baseAddress!, frames: n, h: vh, w: vw, into: px.data + v * n * 3 * oh * ow)
                 }
                 v += 1
             }

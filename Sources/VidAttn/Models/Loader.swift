@@ -55,3 +55,40 @@ private func loadModelHere(_ dir: String) throws -> VideoModel {
 /// Every `model_type` `loadModel` accepts.
 public let supportedModelTypes = ["vivit", "timesformer", "videomae", "torchvision_swin3d", "aim_swin",
                                   "timesformer_pytorch", "motionformer", "fasttimesformer"]
+
+/// A checkpoint directory loaded for use: the model, its preprocessing, its labels and the
+/// config text. What the C API's `vidattn_model` and the CLI both hold.
+public final class LoadedModel: @unchecked Sendable {
+    /// The network.
+    public let model: VideoModel
+    /// preprocessor_config.json (or the model family's defaults).
+    public let preprocess: PreprocessConfig
+    /// The directory it came from.
+    public let path: String
+    /// The precision it was loaded at.
+    public let precision: Precision
+    /// config.json as text ("{}" if it cannot be re-read).
+    public let configText: String
+    /// id2label from config.json, by class index.
+    public let labels: [Int: String]
+
+    /// Loads the checkpoint directory `path` at `precision`.
+    public init(path: String, precision: Precision = .fp32) throws {
+        model = try loadModel(path: path, precision: precision)
+        preprocess = try PreprocessConfig(directory: path, modelConfig: model.config)
+        self.path = path; self.precision = precision
+        configText = (try? MappedFile(path: path + "/config.json").text()) ?? "{}"
+        var l: [Int: String] = [:]
+        for (k, v) in model.config["id2label"]?.object ?? [:] {
+            if let i = Int(k), let s = v.string { l[i] = s }
+        }
+        labels = l
+    }
+
+    /// The label of class i, or its number.
+    public func label(_ i: Int) -> String { labels[i] ?? String(i) }
+    /// Frames per clip the model expects (16 when the checkpoint does not say).
+    public var defaultFrames: Int { preprocess.numFrames ?? 16 }
+    /// Frame size after preprocessing when it crops (else 224×224).
+    public var defaultSize: (h: Int, w: Int) { preprocess.crop ?? (224, 224) }
+}
