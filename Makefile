@@ -21,7 +21,7 @@ DESTDIR ?=
 VERSION := $(shell sed -n 's/^\#define VIDATTN_VERSION_STRING "\(.*\)"/\1/p' include/vidattn.h)
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: all deps build demo test test-swift test-c test-python test-install bench bench-models install fuzz clean \
+.PHONY: all deps build demo test test-format format test-swift test-c test-python test-install bench bench-models install fuzz clean \
         test-isa-levels test-avx2 wheel test-wheel test-deps \
         test-asan test-tsan cli-static
 
@@ -53,7 +53,14 @@ demo: build
 	@echo "== kernels"
 	$(BUILD)/vidattn-demo
 
-test: build test-swift test-c test-install test-wheel test-python test-isa-levels test-avx2
+test: build test-format test-swift test-c test-install test-wheel test-python test-isa-levels test-avx2
+
+# Swift sources follow .swift-format (4 spaces, 120 columns); `make format` applies it.
+test-format:
+	$(SWIFT) format lint -r --strict --configuration .swift-format Sources Tests Package.swift
+
+format:
+	$(SWIFT) format format -i -r --configuration .swift-format Sources Tests Package.swift
 
 test-swift:
 	$(SWIFT) test -c release

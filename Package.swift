@@ -22,22 +22,24 @@ func targetHasAVX512(_ cpu: String) -> Bool {
         let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         return info.contains(" avx512f ") && info.contains(" avx512bw ")
     }
-    let avx512CPUs = ["x86-64-v4", "skylake-avx512", "cascadelake", "cooperlake", "cannonlake",
-                      "icelake-client", "icelake-server", "tigerlake", "rocketlake",
-                      "sapphirerapids", "emeraldrapids", "graniterapids", "znver4", "znver5"]
+    let avx512CPUs = [
+        "x86-64-v4", "skylake-avx512", "cascadelake", "cooperlake", "cannonlake",
+        "icelake-client", "icelake-server", "tigerlake", "rocketlake",
+        "sapphirerapids", "emeraldrapids", "graniterapids", "znver4", "znver5"
+    ]
     return avx512CPUs.contains(cpu)
 }
 
 let avx512 = targetHasAVX512(march)
 
 var simdSwiftSettings: [SwiftSetting] = [
-    .unsafeFlags(["-Xcc", "-march=\(march)"]),
+    .unsafeFlags(["-Xcc", "-march=\(march)"])
 ]
 if avx512 { simdSwiftSettings.append(.define("VIDATTN_AVX512")) }
 
 // The second compilation of the hot loops, for AVX-512 CPUs.
 let avx512SwiftSettings: [SwiftSetting] = [
-    .unsafeFlags(["-Xcc", "-march=x86-64-v4"]), .define("VIDATTN_AVX512"),
+    .unsafeFlags(["-Xcc", "-march=x86-64-v4"]), .define("VIDATTN_AVX512")
 ]
 
 // A self-contained .so links the Swift runtime (and libdispatch) statically. The
@@ -58,10 +60,10 @@ let package = Package(
         .library(name: "VidAttn", targets: ["VidAttn"]),
         .executable(name: "vidattn-demo", targets: ["vidattn-demo"]),
         // The command-line tool, installed as `vidattn` (the library product owns that name).
-        .executable(name: "vidattn-cli", targets: ["vidattn-cli"]),
+        .executable(name: "vidattn-cli", targets: ["vidattn-cli"])
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         // MARK: C libraries
@@ -76,28 +78,37 @@ let package = Package(
         // The argument and plan types of the hot loops, shared by both compilations.
         .target(name: "KernelTypes", path: "Sources/KernelTypes"),
         // Sources/Kernels/Hot compiled for x86-64-v4 (its files are symlinks).
-        .target(name: "KernelsAVX512", dependencies: ["CSleef", "CKernels", "KernelTypes"],
-                path: "Sources/KernelsAVX512", swiftSettings: avx512SwiftSettings),
-        .target(name: "Kernels", dependencies: ["CSleef", "CKernels", "KernelTypes", "KernelsAVX512"],
-                swiftSettings: simdSwiftSettings),
-        .target(name: "VidAttn", dependencies: ["Kernels"],
-                swiftSettings: simdSwiftSettings),
-        .target(name: "CInterface", dependencies: ["VidAttn", "Kernels", "CVidAttnTypes"],
-                swiftSettings: simdSwiftSettings,
-                // A self-contained .so: the Swift runtime is linked in and hidden.
-                linkerSettings: [.unsafeFlags(libraryLinkFlags)]),
+        .target(
+            name: "KernelsAVX512", dependencies: ["CSleef", "CKernels", "KernelTypes"],
+            path: "Sources/KernelsAVX512", swiftSettings: avx512SwiftSettings),
+        .target(
+            name: "Kernels", dependencies: ["CSleef", "CKernels", "KernelTypes", "KernelsAVX512"],
+            swiftSettings: simdSwiftSettings),
+        .target(
+            name: "VidAttn", dependencies: ["Kernels"],
+            swiftSettings: simdSwiftSettings),
+        .target(
+            name: "CInterface", dependencies: ["VidAttn", "Kernels", "CVidAttnTypes"],
+            swiftSettings: simdSwiftSettings,
+            // A self-contained .so: the Swift runtime is linked in and hidden.
+            linkerSettings: [.unsafeFlags(libraryLinkFlags)]),
 
         // MARK: Executables
-        .executableTarget(name: "vidattn-demo", dependencies: ["VidAttn", "Kernels", "CKernels"],
-                          swiftSettings: simdSwiftSettings),
-        .executableTarget(name: "vidattn-cli",
-                          dependencies: ["VidAttn", "Kernels",
-                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          swiftSettings: simdSwiftSettings),
+        .executableTarget(
+            name: "vidattn-demo", dependencies: ["VidAttn", "Kernels", "CKernels"],
+            swiftSettings: simdSwiftSettings),
+        .executableTarget(
+            name: "vidattn-cli",
+            dependencies: [
+                "VidAttn", "Kernels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
+            ],
+            swiftSettings: simdSwiftSettings),
 
         // MARK: Tests
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"],
-                    swiftSettings: simdSwiftSettings),
+        .testTarget(
+            name: "KernelsTests", dependencies: ["Kernels", "CKernels"],
+            swiftSettings: simdSwiftSettings)
     ],
     swiftLanguageModes: [.v5]
 )

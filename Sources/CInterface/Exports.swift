@@ -51,8 +51,10 @@ func guarded(_ body: () throws -> Void) -> Int32 {
 
 private let statusStrings: [Int32: UnsafeMutablePointer<CChar>] = {
     var d: [Int32: UnsafeMutablePointer<CChar>] = [:]
-    for s in [Status.ok, .invalidArgument, .nullPointer, .outOfMemory, .shapeMismatch, .io, .badFormat,
-              .unsupported, .internal, .aborted] { d[s.rawValue] = strdup(s.description) }
+    for s in [
+        Status.ok, .invalidArgument, .nullPointer, .outOfMemory, .shapeMismatch, .io, .badFormat,
+        .unsupported, .internal, .aborted
+    ] { d[s.rawValue] = strdup(s.description) }
     return d
 }()
 private let unknownStatus: UnsafeMutablePointer<CChar> = strdup("unknown status")
@@ -99,9 +101,10 @@ public func vidattn_set_reference_kernels(_ enable: Int32) { KernelMode.useRefer
 
 private let cpuFeaturesString: UnsafeMutablePointer<CChar> = {
     let c = CPU.caches
-    return strdup("cpu=\(CPU.brand); flags=\(CPU.flags.joined(separator: " ")); l1d=\(c.l1d); l2=\(c.l2); l3=\(c.l3); "
-                  + "amx_permitted=\(CPU.info.amx_permitted); fp32=\(FP32Kernels.isa); baseline=\(FP32Kernels.baselineISA); "
-                  + "bf16=\(BF16Unit.detected.rawValue); int8=\(Int8Unit.detected.rawValue); max_isa=\(ISALevel.cap.name)")
+    return strdup(
+        "cpu=\(CPU.brand); flags=\(CPU.flags.joined(separator: " ")); l1d=\(c.l1d); l2=\(c.l2); l3=\(c.l3); "
+            + "amx_permitted=\(CPU.info.amx_permitted); fp32=\(FP32Kernels.isa); baseline=\(FP32Kernels.baselineISA); "
+            + "bf16=\(BF16Unit.detected.rawValue); int8=\(Int8Unit.detected.rawValue); max_isa=\(ISALevel.cap.name)")
 }()
 
 /// C `vidattn_cpu_features` (include/vidattn.h): What the library detected on this machine, one line of "key=value" pairs separated by "; ".
@@ -116,66 +119,81 @@ public func vidattn_fma_peak_gflops(_ threads: Int32) -> Double { CPU.measureFMA
 
 /// C `vidattn_sgemm` (include/vidattn.h): C = alpha * op(A) * op(B) + beta * C, row-major with leading dimensions (row strides) lda, ldb, ldc.
 @_cdecl("vidattn_sgemm")
-public func vidattn_sgemm(_ transA: Int32, _ transB: Int32, _ m: Int64, _ n: Int64, _ k: Int64,
-                          _ alpha: Float, _ a: UnsafePointer<Float>?, _ lda: Int64,
-                          _ b: UnsafePointer<Float>?, _ ldb: Int64,
-                          _ beta: Float, _ c: UnsafeMutablePointer<Float>?, _ ldc: Int64) -> Int32 {
+public func vidattn_sgemm(
+    _ transA: Int32, _ transB: Int32, _ m: Int64, _ n: Int64, _ k: Int64,
+    _ alpha: Float, _ a: UnsafePointer<Float>?, _ lda: Int64,
+    _ b: UnsafePointer<Float>?, _ ldb: Int64,
+    _ beta: Float, _ c: UnsafeMutablePointer<Float>?, _ ldc: Int64
+) -> Int32 {
     vidattn_sgemm_fused(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, 0, nil, 0)
 }
 
 /// C `vidattn_sgemm_fused` (include/vidattn.h): As vidattn_sgemm, with a fused epilogue.
 @_cdecl("vidattn_sgemm_fused")
-public func vidattn_sgemm_fused(_ transA: Int32, _ transB: Int32, _ m: Int64, _ n: Int64, _ k: Int64,
-                                _ alpha: Float, _ a: UnsafePointer<Float>?, _ lda: Int64,
-                                _ b: UnsafePointer<Float>?, _ ldb: Int64,
-                                _ beta: Float, _ c: UnsafeMutablePointer<Float>?, _ ldc: Int64,
-                                _ bias: UnsafePointer<Float>?, _ act: Int32,
-                                _ residual: UnsafePointer<Float>?, _ ldr: Int64) -> Int32 {
+public func vidattn_sgemm_fused(
+    _ transA: Int32, _ transB: Int32, _ m: Int64, _ n: Int64, _ k: Int64,
+    _ alpha: Float, _ a: UnsafePointer<Float>?, _ lda: Int64,
+    _ b: UnsafePointer<Float>?, _ ldb: Int64,
+    _ beta: Float, _ c: UnsafeMutablePointer<Float>?, _ ldc: Int64,
+    _ bias: UnsafePointer<Float>?, _ act: Int32,
+    _ residual: UnsafePointer<Float>?, _ ldr: Int64
+) -> Int32 {
     guarded {
         guard let activation = Activation(rawValue: act) else {
             throw VidAttnError(.invalidArgument, "unknown activation \(act)")
         }
-        try Ops.sgemm(transA: transA != 0, transB: transB != 0, m: Int(m), n: Int(n), k: Int(k), alpha: alpha,
-                      a: a, lda: Int(lda), b: b, ldb: Int(ldb), beta: beta, c: c, ldc: Int(ldc),
-                      bias: bias, activation: activation, residual: residual, ldResidual: Int(ldr))
+        try Ops.sgemm(
+            transA: transA != 0, transB: transB != 0, m: Int(m), n: Int(n), k: Int(k), alpha: alpha,
+            a: a, lda: Int(lda), b: b, ldb: Int(ldb), beta: beta, c: c, ldc: Int(ldc),
+            bias: bias, activation: activation, residual: residual, ldResidual: Int(ldr))
     }
 }
 
 /// C `vidattn_attention` (include/vidattn.h): Fused exact attention, out = softmax(scale * q k^T + bias) v, computed flash-style (online softmax over key blocks; no nq x nk buffer).
 @_cdecl("vidattn_attention")
-public func vidattn_attention(_ batch: Int64, _ heads: Int64, _ nq: Int64, _ nk: Int64, _ d: Int64,
-                              _ q: UnsafePointer<Float>?, _ k: UnsafePointer<Float>?, _ v: UnsafePointer<Float>?,
-                              _ out: UnsafeMutablePointer<Float>?, _ scale: Float,
-                              _ bias: UnsafePointer<Float>?, _ biasStrides: UnsafePointer<Int64>?,
-                              _ keyMask: UnsafePointer<UInt8>?, _ probs: UnsafeMutablePointer<Float>?) -> Int32 {
+public func vidattn_attention(
+    _ batch: Int64, _ heads: Int64, _ nq: Int64, _ nk: Int64, _ d: Int64,
+    _ q: UnsafePointer<Float>?, _ k: UnsafePointer<Float>?, _ v: UnsafePointer<Float>?,
+    _ out: UnsafeMutablePointer<Float>?, _ scale: Float,
+    _ bias: UnsafePointer<Float>?, _ biasStrides: UnsafePointer<Int64>?,
+    _ keyMask: UnsafePointer<UInt8>?, _ probs: UnsafeMutablePointer<Float>?
+) -> Int32 {
     guarded {
         let strides = biasStrides.map { (Int($0[0]), Int($0[1]), Int($0[2])) }
-        try Ops.attention(batch: Int(batch), heads: Int(heads), nq: Int(nq), nk: Int(nk), d: Int(d),
-                          q: q, k: k, v: v, out: out, scale: scale, bias: bias, biasStrides: strides,
-                          keyMask: keyMask, probs: probs)
+        try Ops.attention(
+            batch: Int(batch), heads: Int(heads), nq: Int(nq), nk: Int(nk), d: Int(d),
+            q: q, k: k, v: v, out: out, scale: scale, bias: bias, biasStrides: strides,
+            keyMask: keyMask, probs: probs)
     }
 }
 
 /// C `vidattn_softmax` (include/vidattn.h): Row softmax of a rows x cols matrix (row stride ld), in place.
 @_cdecl("vidattn_softmax")
-public func vidattn_softmax(_ rows: Int64, _ cols: Int64, _ x: UnsafeMutablePointer<Float>?, _ ld: Int64,
-                            _ scale: Float, _ bias: UnsafePointer<Float>?, _ ldBias: Int64) -> Int32 {
+public func vidattn_softmax(
+    _ rows: Int64, _ cols: Int64, _ x: UnsafeMutablePointer<Float>?, _ ld: Int64,
+    _ scale: Float, _ bias: UnsafePointer<Float>?, _ ldBias: Int64
+) -> Int32 {
     guarded {
-        try Ops.softmax(rows: Int(rows), cols: Int(cols), x: x, ld: Int(ld), scale: scale, bias: bias, ldBias: Int(ldBias))
+        try Ops.softmax(
+            rows: Int(rows), cols: Int(cols), x: x, ld: Int(ld), scale: scale, bias: bias, ldBias: Int(ldBias))
     }
 }
 
 /// C `vidattn_layer_norm` (include/vidattn.h): LayerNorm over rows of cols floats.
 @_cdecl("vidattn_layer_norm")
-public func vidattn_layer_norm(_ rows: Int64, _ cols: Int64, _ x: UnsafePointer<Float>?,
-                               _ y: UnsafeMutablePointer<Float>?, _ gamma: UnsafePointer<Float>?,
-                               _ beta: UnsafePointer<Float>?, _ eps: Float) -> Int32 {
+public func vidattn_layer_norm(
+    _ rows: Int64, _ cols: Int64, _ x: UnsafePointer<Float>?,
+    _ y: UnsafeMutablePointer<Float>?, _ gamma: UnsafePointer<Float>?,
+    _ beta: UnsafePointer<Float>?, _ eps: Float
+) -> Int32 {
     guarded { try Ops.layerNorm(rows: Int(rows), cols: Int(cols), x: x, y: y, gamma: gamma, beta: beta, eps: eps) }
 }
 
 /// C `vidattn_activation_apply` (include/vidattn.h): y[i] = act(x[i]) for n floats; x and y may be the same.
 @_cdecl("vidattn_activation_apply")
-public func vidattn_activation_apply(_ act: Int32, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?,
-                                     _ n: Int64) -> Int32 {
+public func vidattn_activation_apply(
+    _ act: Int32, _ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?,
+    _ n: Int64
+) -> Int32 {
     guarded { try Ops.activation(act, x: x, y: y, n: Int(n)) }
 }

@@ -51,26 +51,32 @@ private func outBox(_ p: OpaquePointer?) -> OutputBox? {
 /// C `vidattn_model_default_params` (include/vidattn.h): Defaults for vidattn_model_load().
 @_cdecl("vidattn_model_default_params")
 public func vidattn_model_default_params() -> vidattn_model_params {
-    vidattn_model_params(struct_size: MemoryLayout<vidattn_model_params>.size, precision: Int32(VIDATTN_PRECISION_FP32.rawValue))
+    vidattn_model_params(
+        struct_size: MemoryLayout<vidattn_model_params>.size, precision: Int32(VIDATTN_PRECISION_FP32.rawValue))
 }
 
 /// C `vidattn_model_load` (include/vidattn.h): Loads a checkpoint directory.
 @_cdecl("vidattn_model_load")
-public func vidattn_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePointer<vidattn_model_params>?,
-                               _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+public func vidattn_model_load(
+    _ path: UnsafePointer<CChar>?, _ params: UnsafePointer<vidattn_model_params>?,
+    _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
     guarded {
         let out = try nonNull(out, "out")
         out.pointee = nil
         let path = String(cString: try nonNull(path, "path"))
         var precision = Precision.fp32
         if let params {
-            try require(params.pointee.struct_size >= MemoryLayout<vidattn_model_params>.size,
-                        "params.struct_size \(params.pointee.struct_size) is smaller than this library's struct")
+            try require(
+                params.pointee.struct_size >= MemoryLayout<vidattn_model_params>.size,
+                "params.struct_size \(params.pointee.struct_size) is smaller than this library's struct")
             switch params.pointee.precision {
             case Int32(VIDATTN_PRECISION_FP32.rawValue): precision = .fp32
             case Int32(VIDATTN_PRECISION_BF16.rawValue): precision = .bf16
             case Int32(VIDATTN_PRECISION_INT8.rawValue): precision = .int8
-            default: throw VidAttnError(.invalidArgument, "params.precision \(params.pointee.precision) is not a vidattn_precision")
+            default:
+                throw VidAttnError(
+                    .invalidArgument, "params.precision \(params.pointee.precision) is not a vidattn_precision")
             }
         }
         let loaded = try LoadedModel(path: path, precision: precision)
@@ -110,31 +116,39 @@ public func vidattn_model_parameter_count(_ m: OpaquePointer?) -> Int64 { Int64(
 /// C `vidattn_forward_default_params` (include/vidattn.h): Defaults for vidattn_model_forward().
 @_cdecl("vidattn_forward_default_params")
 public func vidattn_forward_default_params() -> vidattn_forward_params {
-    vidattn_forward_params(struct_size: MemoryLayout<vidattn_forward_params>.size, output_hidden_states: 0,
-                           output_attentions: 0, frame_mask: nil, progress: nil, progress_user_data: nil)
+    vidattn_forward_params(
+        struct_size: MemoryLayout<vidattn_forward_params>.size, output_hidden_states: 0,
+        output_attentions: 0, frame_mask: nil, progress: nil, progress_user_data: nil)
 }
 
 /// C `vidattn_model_forward` (include/vidattn.h): One forward pass.
 @_cdecl("vidattn_model_forward")
-public func vidattn_model_forward(_ m: OpaquePointer?, _ pixels: UnsafePointer<Float>?, _ batch: Int64,
-                                  _ frames: Int64, _ channels: Int64, _ height: Int64, _ width: Int64,
-                                  _ params: UnsafePointer<vidattn_forward_params>?,
-                                  _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+public func vidattn_model_forward(
+    _ m: OpaquePointer?, _ pixels: UnsafePointer<Float>?, _ batch: Int64,
+    _ frames: Int64, _ channels: Int64, _ height: Int64, _ width: Int64,
+    _ params: UnsafePointer<vidattn_forward_params>?,
+    _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
     guarded {
         let out = try nonNull(out, "out")
         out.pointee = nil
         guard let mb = box(m) else { throw VidAttnError(.nullPointer, "model is NULL") }
         let px = try nonNull(pixels, "pixel_values")
-        try require(batch > 0 && frames > 0 && channels > 0 && height > 0 && width > 0,
-                    "pixel_values dimensions must be positive (got [\(batch), \(frames), \(channels), \(height), \(width)])")
+        try require(
+            batch > 0 && frames > 0 && channels > 0 && height > 0 && width > 0,
+            "pixel_values dimensions must be positive (got [\(batch), \(frames), \(channels), \(height), \(width)])")
         guard let total = checkedProduct(Int(batch), Int(frames), Int(channels), Int(height), Int(width)),
-              total <= 1 << 34 else {
-            throw VidAttnError(.invalidArgument, "pixel_values of [\(batch), \(frames), \(channels), \(height), \(width)] is too large")
+            total <= 1 << 34
+        else {
+            throw VidAttnError(
+                .invalidArgument, "pixel_values of [\(batch), \(frames), \(channels), \(height), \(width)] is too large"
+            )
         }
         var p = vidattn_forward_default_params()
         if let params {
-            try require(params.pointee.struct_size >= MemoryLayout<vidattn_forward_params>.size,
-                        "params.struct_size \(params.pointee.struct_size) is smaller than this library's struct")
+            try require(
+                params.pointee.struct_size >= MemoryLayout<vidattn_forward_params>.size,
+                "params.struct_size \(params.pointee.struct_size) is smaller than this library's struct")
             p = params.pointee
         }
         var o = ForwardOptions()
@@ -145,8 +159,9 @@ public func vidattn_model_forward(_ m: OpaquePointer?, _ pixels: UnsafePointer<F
             let user = p.progress_user_data
             o.shouldContinue = { layer, layers in cb(user, Int32(layer), Int32(layers)) != 0 }
         }
-        let result = try mb.model.forward(px, batch: Int(batch), frames: Int(frames), channels: Int(channels),
-                                          height: Int(height), width: Int(width), options: o)
+        let result = try mb.model.forward(
+            px, batch: Int(batch), frames: Int(frames), channels: Int(channels),
+            height: Int(height), width: Int(width), options: o)
         let ob = OutputBox(result, cls: try mb.model.pooled(result, .cls), mean: try mb.model.pooled(result, .mean))
         out.pointee = OpaquePointer(Unmanaged.passRetained(ob).toOpaque())
     }
@@ -165,16 +180,20 @@ private func outputTensor(_ o: OpaquePointer?, _ kind: Int32, _ index: Int64) th
     }
     let ts = ob.tensors(kind)
     guard index >= 0, index < Int64(ts.count) else {
-        throw VidAttnError(.invalidArgument, "output index \(index) out of range (\(ts.count) tensors of kind \(kind); " +
-                           "hidden states and attentions must be requested in the forward params)")
+        throw VidAttnError(
+            .invalidArgument,
+            "output index \(index) out of range (\(ts.count) tensors of kind \(kind); "
+                + "hidden states and attentions must be requested in the forward params)")
     }
     return ts[Int(index)]
 }
 
 /// C `vidattn_output_shape` (include/vidattn.h): Shape of tensor `index` of a kind.
 @_cdecl("vidattn_output_shape")
-public func vidattn_output_shape(_ o: OpaquePointer?, _ kind: Int32, _ index: Int64,
-                                 _ shape: UnsafeMutablePointer<Int64>?, _ ndim: UnsafeMutablePointer<Int32>?) -> Int32 {
+public func vidattn_output_shape(
+    _ o: OpaquePointer?, _ kind: Int32, _ index: Int64,
+    _ shape: UnsafeMutablePointer<Int64>?, _ ndim: UnsafeMutablePointer<Int32>?
+) -> Int32 {
     guarded {
         let t = try outputTensor(o, kind, index)
         let s = try nonNull(shape, "shape"), n = try nonNull(ndim, "ndim")
@@ -185,8 +204,10 @@ public func vidattn_output_shape(_ o: OpaquePointer?, _ kind: Int32, _ index: In
 
 /// C `vidattn_output_copy` (include/vidattn.h): Copies tensor `index` of a kind into dst (capacity floats; too small is an error).
 @_cdecl("vidattn_output_copy")
-public func vidattn_output_copy(_ o: OpaquePointer?, _ kind: Int32, _ index: Int64, _ dst: UnsafeMutablePointer<Float>?,
-                                _ capacity: Int64) -> Int32 {
+public func vidattn_output_copy(
+    _ o: OpaquePointer?, _ kind: Int32, _ index: Int64, _ dst: UnsafeMutablePointer<Float>?,
+    _ capacity: Int64
+) -> Int32 {
     guarded {
         let t = try outputTensor(o, kind, index)
         let d = try nonNull(dst, "dst")
@@ -215,8 +236,10 @@ public func vidattn_model_label(_ m: OpaquePointer?, _ index: Int64) -> UnsafePo
 
 /// C `vidattn_model_input_size` (include/vidattn.h): Size of preprocessed frames for input frames of height x width (after the checkpoint's resize and centre crop).
 @_cdecl("vidattn_model_input_size")
-public func vidattn_model_input_size(_ m: OpaquePointer?, _ h: Int64, _ w: Int64, _ oh: UnsafeMutablePointer<Int64>?,
-                                     _ ow: UnsafeMutablePointer<Int64>?) -> Int32 {
+public func vidattn_model_input_size(
+    _ m: OpaquePointer?, _ h: Int64, _ w: Int64, _ oh: UnsafeMutablePointer<Int64>?,
+    _ ow: UnsafeMutablePointer<Int64>?
+) -> Int32 {
     guarded {
         guard let b = box(m) else { throw VidAttnError(.nullPointer, "model is NULL") }
         try require(h > 0 && w > 0 && h <= 1 << 16 && w <= 1 << 16, "frame size \(h)×\(w) out of range")
@@ -228,16 +251,20 @@ public func vidattn_model_input_size(_ m: OpaquePointer?, _ h: Int64, _ w: Int64
 
 /// C `vidattn_model_preprocess` (include/vidattn.h): Preprocesses decoded frames per the checkpoint's preprocessor_config.json (shortest-edge resize, bilinear; centre crop; rescale; normalise).
 @_cdecl("vidattn_model_preprocess")
-public func vidattn_model_preprocess(_ m: OpaquePointer?, _ rgb: UnsafePointer<UInt8>?, _ frames: Int64, _ h: Int64,
-                                     _ w: Int64, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64) -> Int32 {
+public func vidattn_model_preprocess(
+    _ m: OpaquePointer?, _ rgb: UnsafePointer<UInt8>?, _ frames: Int64, _ h: Int64,
+    _ w: Int64, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int64
+) -> Int32 {
     guarded {
         guard let b = box(m) else { throw VidAttnError(.nullPointer, "model is NULL") }
-        try require(frames > 0 && h > 0 && w > 0 && h <= 1 << 16 && w <= 1 << 16 && frames <= 1 << 16,
-                    "frames, height, width must be positive (got \(frames), \(h), \(w))")
+        try require(
+            frames > 0 && h > 0 && w > 0 && h <= 1 << 16 && w <= 1 << 16 && frames <= 1 << 16,
+            "frames, height, width must be positive (got \(frames), \(h), \(w))")
         let src = try nonNull(rgb, "rgb"), dst = try nonNull(out, "pixel_values")
         let (oh, ow) = b.preprocess.outputSize(h: Int(h), w: Int(w))
         let need = Int64(frames) * 3 * Int64(oh) * Int64(ow)
-        try require(capacity >= need, "pixel_values holds \(capacity) floats but \(frames)×3×\(oh)×\(ow) = \(need) are needed")
+        try require(
+            capacity >= need, "pixel_values holds \(capacity) floats but \(frames)×3×\(oh)×\(ow) = \(need) are needed")
         try b.preprocess.apply(rgb: src, frames: Int(frames), h: Int(h), w: Int(w), into: dst)
     }
 }

@@ -54,10 +54,12 @@ public struct AttentionArgs {
     public var regionPenalty: Float = -100
 
     /// Attention without bias, masks or probabilities (set those fields afterwards).
-    public init(batch: Int, heads: Int, nq: Int, nk: Int, d: Int,
-                q: HeadView<UnsafePointer<Float>>, k: HeadView<UnsafePointer<Float>>,
-                v: HeadView<UnsafePointer<Float>>, o: HeadView<UnsafeMutablePointer<Float>>,
-                scale: Float) {
+    public init(
+        batch: Int, heads: Int, nq: Int, nk: Int, d: Int,
+        q: HeadView<UnsafePointer<Float>>, k: HeadView<UnsafePointer<Float>>,
+        v: HeadView<UnsafePointer<Float>>, o: HeadView<UnsafeMutablePointer<Float>>,
+        scale: Float
+    ) {
         self.batch = batch; self.heads = heads; self.nq = nq; self.nk = nk; self.d = d
         self.q = q; self.k = k; self.v = v; self.o = o; self.scale = scale
     }
@@ -84,8 +86,10 @@ public struct SoftmaxArgs {
     public var mask: UnsafePointer<UInt8>? = nil, ldMask: Int = 0
 
     /// A plain row softmax (scale 1, no bias, no mask).
-    public init(rows: Int, cols: Int, x: UnsafePointer<Float>, ldx: Int,
-                y: UnsafeMutablePointer<Float>, ldy: Int) {
+    public init(
+        rows: Int, cols: Int, x: UnsafePointer<Float>, ldx: Int,
+        y: UnsafeMutablePointer<Float>, ldy: Int
+    ) {
         self.rows = rows; self.cols = cols; self.x = x; self.ldx = ldx; self.y = y; self.ldy = ldy
     }
 }
@@ -103,8 +107,10 @@ public struct LayerNormArgs {
     /// Added to the variance.
     public var eps: Float
     /// LayerNorm arguments (rows are passed to the row functions).
-    public init(cols: Int, x: UnsafePointer<Float>, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int,
-                gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, eps: Float) {
+    public init(
+        cols: Int, x: UnsafePointer<Float>, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int,
+        gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, eps: Float
+    ) {
         self.cols = cols; self.x = x; self.ldx = ldx; self.y = y; self.ldy = ldy
         self.gamma = gamma; self.beta = beta; self.eps = eps
     }
@@ -141,9 +147,11 @@ public struct GemmEpilogue {
     public var ldMultiplier: Int
 
     /// An epilogue from its parts (all optional).
-    public init(bias: UnsafePointer<Float>? = nil, activation: Activation = .none,
-                residual: UnsafePointer<Float>? = nil, ldResidual: Int = 0,
-                multiplier: UnsafePointer<Float>? = nil, ldMultiplier: Int = 0) {
+    public init(
+        bias: UnsafePointer<Float>? = nil, activation: Activation = .none,
+        residual: UnsafePointer<Float>? = nil, ldResidual: Int = 0,
+        multiplier: UnsafePointer<Float>? = nil, ldMultiplier: Int = 0
+    ) {
         self.bias = bias; self.activation = activation
         self.residual = residual; self.ldResidual = ldResidual
         self.multiplier = multiplier; self.ldMultiplier = ldMultiplier
@@ -179,11 +187,13 @@ public struct GemmPlan {
     /// mc · kc floats per worker for packed A.
     public var aScratch: UnsafeMutablePointer<Float>
     /// A plan from its parts (made by `sgemm`).
-    public init(transA: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float,
-                a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
-                epilogue: GemmEpilogue, b: UnsafePointer<Float>, nPadded: Int, kc: Int,
-                mc: Int, nChunks: Int, kBlocks: Int, panels: Int, directA: Bool,
-                aScratch: UnsafeMutablePointer<Float>) {
+    public init(
+        transA: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float,
+        a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+        epilogue: GemmEpilogue, b: UnsafePointer<Float>, nPadded: Int, kc: Int,
+        mc: Int, nChunks: Int, kBlocks: Int, panels: Int, directA: Bool,
+        aScratch: UnsafeMutablePointer<Float>
+    ) {
         self.transA = transA; self.m = m; self.n = n; self.k = k; self.alpha = alpha; self.beta = beta
         self.a = a; self.lda = lda; self.c = c; self.ldc = ldc; self.epilogue = epilogue
         self.b = b; self.nPadded = nPadded; self.kc = kc
@@ -209,8 +219,11 @@ public struct KernelTable: @unchecked Sendable {
     public var isa: String
     /// C[12×32] = alpha · A·B + beta · C (+ a bias row of 32 when non-nil; see MicroKernel.swift
     /// for the operand layout).
-    public var microKernel: (Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int,
-                             UnsafeMutablePointer<Float>, Int, Float, Float, UnsafePointer<Float>?) -> Void
+    public var microKernel:
+        (
+            Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int,
+            UnsafeMutablePointer<Float>, Int, Float, Float, UnsafePointer<Float>?
+        ) -> Void
     /// Packs a K×32 panel of op(B) (transposed, b, ldb, p0, kc, j0, n, dst).
     public var packBPanel: (Bool, UnsafePointer<Float>, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
     /// Runs work item `item` of a GEMM plan on worker `worker`.
@@ -222,8 +235,11 @@ public struct KernelTable: @unchecked Sendable {
     /// bf16 attention (Q·Kᵀ and P·V on a bf16 unit) for items lo..<hi (batch · heads · 32-query
     /// tiles) with K and V of the (batch, head) pairs from `firstPair` on already packed, one
     /// worker's scratch, on the given block kernel.
-    public var attentionItemsBF16: (AttentionArgs, Int, Int, Int, UnsafePointer<UInt16>, UnsafeMutablePointer<Float>,
-                                    BF16Kernel) -> Void
+    public var attentionItemsBF16:
+        (
+            AttentionArgs, Int, Int, Int, UnsafePointer<UInt16>, UnsafeMutablePointer<Float>,
+            BF16Kernel
+        ) -> Void
     /// Short-sequence attention for (batch, head) items lo..<hi with one worker's scratch.
     public var shortAttentionItems: (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void
     /// Softmax of rows lo..<hi.
@@ -234,19 +250,28 @@ public struct KernelTable: @unchecked Sendable {
     public var activation: (Activation, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
 
     /// A table from one compilation's functions.
-    public init(isa: String,
-                microKernel: @escaping (Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int,
-                                        UnsafeMutablePointer<Float>, Int, Float, Float, UnsafePointer<Float>?) -> Void,
-                packBPanel: @escaping (Bool, UnsafePointer<Float>, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void,
-                gemmItem: @escaping (GemmPlan, Int, Int) -> Void,
-                epilogueRow: @escaping (GemmEpilogue, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void,
-                attentionItems: @escaping (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void,
-                attentionItemsBF16: @escaping (AttentionArgs, Int, Int, Int, UnsafePointer<UInt16>,
-                                               UnsafeMutablePointer<Float>, BF16Kernel) -> Void,
-                shortAttentionItems: @escaping (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void,
-                softmaxRows: @escaping (SoftmaxArgs, Int, Int) -> Void,
-                layerNormRows: @escaping (LayerNormArgs, Int, Int) -> Void,
-                activation: @escaping (Activation, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) {
+    public init(
+        isa: String,
+        microKernel:
+            @escaping (
+                Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int,
+                UnsafeMutablePointer<Float>, Int, Float, Float, UnsafePointer<Float>?
+            ) -> Void,
+        packBPanel:
+            @escaping (Bool, UnsafePointer<Float>, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void,
+        gemmItem: @escaping (GemmPlan, Int, Int) -> Void,
+        epilogueRow: @escaping (GemmEpilogue, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void,
+        attentionItems: @escaping (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void,
+        attentionItemsBF16:
+            @escaping (
+                AttentionArgs, Int, Int, Int, UnsafePointer<UInt16>,
+                UnsafeMutablePointer<Float>, BF16Kernel
+            ) -> Void,
+        shortAttentionItems: @escaping (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void,
+        softmaxRows: @escaping (SoftmaxArgs, Int, Int) -> Void,
+        layerNormRows: @escaping (LayerNormArgs, Int, Int) -> Void,
+        activation: @escaping (Activation, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+    ) {
         self.isa = isa; self.microKernel = microKernel; self.packBPanel = packBPanel; self.gemmItem = gemmItem
         self.epilogueRow = epilogueRow; self.attentionItems = attentionItems
         self.attentionItemsBF16 = attentionItemsBF16

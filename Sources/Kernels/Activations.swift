@@ -5,6 +5,8 @@ public func activation(_ act: Activation, _ x: UnsafePointer<Float>, _ y: Unsafe
 }
 
 /// Scalar reference for `activation`.
-public func activationReference(_ act: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+public func activationReference(
+    _ act: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int
+) {
     for i in 0..<n { y[i] = activate(x[i], act) }
 }

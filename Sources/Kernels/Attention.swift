@@ -55,8 +55,10 @@ public func attention(_ args: AttentionArgs, threads: Int = Threads.count) -> Bo
 /// K and V (bf16 panels) take at most `bf16PackedBudget` bytes: each group is packed once, in
 /// parallel, then its 32-query tiles are handed out one at a time from a shared counter.
 /// `unit` and `packedBudget` are parameters for the tests (every block kernel; several groups).
-func attentionBF16(_ a: AttentionArgs, threads: Int, unit: BF16Kernel = .current,
-                   packedBudget: Int = bf16PackedBudget) -> Bool {
+func attentionBF16(
+    _ a: AttentionArgs, threads: Int, unit: BF16Kernel = .current,
+    packedBudget: Int = bf16PackedBudget
+) -> Bool {
     let L = BF16AttentionLayout(a)
     let pairs = a.batch * a.heads
     let groupPairs = max(1, min(pairs, packedBudget / (2 * L.headHalves)))
@@ -71,7 +73,8 @@ func attentionBF16(_ a: AttentionArgs, threads: Int, unit: BF16Kernel = .current
     for p0 in stride(from: 0, to: pairs, by: groupPairs) {
         let gp = min(groupPairs, pairs - p0)
         parallelRanges(gp, threads: min(workers, gp)) { lo, hi, w in
-            let row = UnsafeMutableRawPointer(scratch + w * perWorker).bindMemory(to: UInt16.self, capacity: max(L.dp, L.nkp))
+            let row = UnsafeMutableRawPointer(scratch + w * perWorker).bindMemory(
+                to: UInt16.self, capacity: max(L.dp, L.nkp))
             packHeadsBF16(a, p0 + lo, p0 + hi, packed + lo * L.headHalves, row)
         }
         parallelDynamic(gp * L.qTiles, threads: workers) { i, w in

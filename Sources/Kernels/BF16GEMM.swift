@@ -73,7 +73,9 @@ public func bf16Round(_ x: Float) -> UInt16 {
 public func bf16ToFloat(_ h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 16) }
 
 /// y = fp32(bf16(x)) for a rows × cols block (row stride ldx; y dense).
-public func roundToBF16(rows: Int, cols: Int, _ x: UnsafePointer<Float>, _ ldx: Int, into y: UnsafeMutablePointer<Float>) {
+public func roundToBF16(
+    rows: Int, cols: Int, _ x: UnsafePointer<Float>, _ ldx: Int, into y: UnsafeMutablePointer<Float>
+) {
     parallelFor(rows) { r, _ in
         let src = x + r * ldx, dst = y + r * cols
         for j in 0..<cols { dst[j] = bf16ToFloat(bf16Round(src[j])) }
@@ -123,7 +125,9 @@ public final class PackedBF16B: @unchecked Sendable {
         for j in 0..<panels {
             let panel = data + j * kp * 32
             for col in 0..<min(32, n - j * 32) {
-                for kk in 0..<k { w[(j * 32 + col) * k + kk] = bf16ToFloat(panel[((kk >> 1) * 32 + col) * 2 + (kk & 1)]) }
+                for kk in 0..<k {
+                    w[(j * 32 + col) * k + kk] = bf16ToFloat(panel[((kk >> 1) * 32 + col) * 2 + (kk & 1)])
+                }
             }
         }
     }
@@ -146,9 +150,11 @@ extension BF16Kernel {
 /// C = act(A · Bᵀ + bias) · multiplier + residual (+ C when accumulate), A [m, k] fp32 rounded
 /// to bf16 as it is packed, B the packed bf16 weight; fp32 accumulation. Returns false (C
 /// untouched) if scratch memory cannot be had.
-public func gemmBF16(m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedBF16B, accumulate: Bool,
-                     c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: GemmEpilogue = .none,
-                     kernel: BF16Kernel = .current, threads: Int = Threads.count) -> Bool {
+public func gemmBF16(
+    m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedBF16B, accumulate: Bool,
+    c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: GemmEpilogue = .none,
+    kernel: BF16Kernel = .current, threads: Int = Threads.count
+) -> Bool {
     let n = packedB.n, k = packedB.k, kp = packedB.kp
     if m == 0 || n == 0 { return true }
     FlopCounter.addGemm(2 * m * n * k)
@@ -162,43 +168,51 @@ public func gemmBF16(m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedB
     let slots = scratch.p + aFloats
     let epilogueRow = FP32Kernels.selected.epilogueRow
     @inline(__always) func isDirect(_ s: Int, _ j: Int) -> Bool { s * 32 + 32 <= m && j * 32 + 32 <= n }
-    runReducedGemm(b, amx: kernel == .amx, pack: { s, _ in
-        // Rows rounded to bf16 into the strip's 32×32 blocks (each 16-row half a contiguous
-        // 1 KiB tile); K padding and the rows past m zero.
-        let strip = ab + s * 32 * kp
-        for r in 0..<32 {
-            let i = s * 32 + r
-            if i < m {
-                vidattn_f32_to_bf16_blocks(a + i * lda, k, kp, strip + r * 32, 1024)
-            } else {
-                for kb in 0..<(kp / 32) { (strip + kb * 1024 + r * 32).initialize(repeating: 0, count: 32) }
+    runReducedGemm(
+        b, amx: kernel == .amx,
+        pack: { s, _ in
+            // Rows rounded to bf16 into the strip's 32×32 blocks (each 16-row half a contiguous
+            // 1 KiB tile); K padding and the rows past m zero.
+            let strip = ab + s * 32 * kp
+            for r in 0..<32 {
+                let i = s * 32 + r
+                if i < m {
+                    vidattn_f32_to_bf16_blocks(a + i * lda, k, kp, strip + r * 32, 1024)
+                } else {
+                    for kb in 0..<(kp / 32) { (strip + kb * 1024 + r * 32).initialize(repeating: 0, count: 32) }
+                }
             }
-        }
-    }, block: { s, j, k0, kLen, first, slot, w in
-        // Full blocks accumulate straight in C (onto its old values when asked); edge blocks
-        // in the worker's slot.
-        let direct = isDirect(s, j)
-        let out = direct ? c + s * 32 * ldc + j * 32 : slots + w * slotFloats + slot * 1024
-        let ldo = direct ? ldc : 32
-        let acc: Int32 = !first || (direct && accumulate) ? 1 : 0
-        let aS = UnsafePointer(ab + s * 32 * kp + k0 * 32), bP = packedB.panel(j) + k0 * 32
-        switch kernel {
-        case .amx: vidattn_amx_bf16_32x32(kLen, aS, bP, out, ldo, acc)
-        case .avx512bf16: vidattn_avx512bf16_32x32(kLen, aS, bP, out, ldo, acc)
-        case .reference: vidattn_bf16_32x32_ref(kLen, aS, bP, out, ldo, acc)
-        }
-    }, finish: { s, pr, w in
-        let i0 = s * 32, mr = min(32, m - i0), j0 = pr.lowerBound * 32, j1 = min(n, pr.upperBound * 32)
-        for j in pr where !isDirect(s, j) {
-            let tile = slots + w * slotFloats + (j - pr.lowerBound) * 1024, nr = min(32, n - j * 32)
-            for r in 0..<mr {
-                let crow = c + (i0 + r) * ldc + j * 32, trow = tile + r * 32
-                if accumulate { for jj in 0..<nr { crow[jj] += trow[jj] } } else { crow.update(from: trow, count: nr) }
+        },
+        block: { s, j, k0, kLen, first, slot, w in
+            // Full blocks accumulate straight in C (onto its old values when asked); edge blocks
+            // in the worker's slot.
+            let direct = isDirect(s, j)
+            let out = direct ? c + s * 32 * ldc + j * 32 : slots + w * slotFloats + slot * 1024
+            let ldo = direct ? ldc : 32
+            let acc: Int32 = !first || (direct && accumulate) ? 1 : 0
+            let aS = UnsafePointer(ab + s * 32 * kp + k0 * 32), bP = packedB.panel(j) + k0 * 32
+            switch kernel {
+            case .amx: vidattn_amx_bf16_32x32(kLen, aS, bP, out, ldo, acc)
+            case .avx512bf16: vidattn_avx512bf16_32x32(kLen, aS, bP, out, ldo, acc)
+            case .reference: vidattn_bf16_32x32_ref(kLen, aS, bP, out, ldo, acc)
             }
-        }
-        if !epilogue.isNone {
-            for r in 0..<mr { epilogueRow(epilogue, c + (i0 + r) * ldc + j0, i0 + r, j0, j1 - j0) }
-        }
-    })
+        },
+        finish: { s, pr, w in
+            let i0 = s * 32, mr = min(32, m - i0), j0 = pr.lowerBound * 32, j1 = min(n, pr.upperBound * 32)
+            for j in pr where !isDirect(s, j) {
+                let tile = slots + w * slotFloats + (j - pr.lowerBound) * 1024, nr = min(32, n - j * 32)
+                for r in 0..<mr {
+                    let crow = c + (i0 + r) * ldc + j * 32, trow = tile + r * 32
+                    if accumulate {
+                        for jj in 0..<nr { crow[jj] += trow[jj] }
+                    } else {
+                        crow.update(from: trow, count: nr)
+                    }
+                }
+            }
+            if !epilogue.isNone {
+                for r in 0..<mr { epilogueRow(epilogue, c + (i0 + r) * ldc + j0, i0 + r, j0, j1 - j0) }
+            }
+        })
     return true
 }

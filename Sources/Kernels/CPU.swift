@@ -25,7 +25,7 @@ public enum CPU {
             ("avx2", i.avx2), ("fma", i.fma), ("f16c", i.f16c), ("avx512f", i.avx512f), ("avx512bw", i.avx512bw),
             ("avx512vl", i.avx512vl), ("avx512dq", i.avx512dq), ("avx512_bf16", i.avx512_bf16),
             ("avx512_vnni", i.avx512_vnni), ("avx_vnni", i.avx_vnni), ("amx_tile", i.amx_tile),
-            ("amx_bf16", i.amx_bf16), ("amx_int8", i.amx_int8),
+            ("amx_bf16", i.amx_bf16), ("amx_int8", i.amx_int8)
         ]
         return all.filter { $0.1 != 0 }.map { $0.0 }
     }

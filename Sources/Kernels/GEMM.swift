@@ -127,10 +127,12 @@ public final class PackedB: @unchecked Sendable {
 
 /// C = act(alpha·op(A)·op(B) + beta·C + bias) + residual, with op(B) packed.
 /// Returns false (C untouched) if scratch memory cannot be allocated.
-public func sgemm(transA: Bool, m: Int, k: Int, alpha: Float,
-                  a: UnsafePointer<Float>, lda: Int, packedB: PackedB, beta: Float,
-                  c: UnsafeMutablePointer<Float>, ldc: Int,
-                  epilogue: GemmEpilogue = .none, threads: Int = Threads.count) -> Bool {
+public func sgemm(
+    transA: Bool, m: Int, k: Int, alpha: Float,
+    a: UnsafePointer<Float>, lda: Int, packedB: PackedB, beta: Float,
+    c: UnsafeMutablePointer<Float>, ldc: Int,
+    epilogue: GemmEpilogue = .none, threads: Int = Threads.count
+) -> Bool {
     let n = packedB.n
     if m == 0 || n == 0 { return true }
     FlopCounter.addGemm(2 * m * n * k)
@@ -166,35 +168,42 @@ public func sgemm(transA: Bool, m: Int, k: Int, alpha: Float,
     guard let aBuf = ScratchPool.shared.take(workers * MC * KC) else { return false }
     defer { ScratchPool.shared.give(aBuf) }
 
-    let plan = GemmPlan(transA: transA, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, lda: lda,
-                        c: c, ldc: ldc, epilogue: epilogue, b: UnsafePointer(packedB.data),
-                        nPadded: packedB.nPadded, kc: KC, mc: MC, nChunks: nChunks, kBlocks: kBlocks,
-                        panels: panels, directA: directA, aScratch: aBuf.p)
+    let plan = GemmPlan(
+        transA: transA, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, lda: lda,
+        c: c, ldc: ldc, epilogue: epilogue, b: UnsafePointer(packedB.data),
+        nPadded: packedB.nPadded, kc: KC, mc: MC, nChunks: nChunks, kBlocks: kBlocks,
+        panels: panels, directA: directA, aScratch: aBuf.p)
     let run = FP32Kernels.selected.gemmItem
     parallelDynamic(items, threads: workers) { item, worker in run(plan, item, worker) }
     return true
 }
 
 /// C = act(alpha·op(A)·op(B) + beta·C + bias) + residual (packs B per call).
-public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
-                  epilogue: GemmEpilogue = .none, threads: Int = Threads.count) -> Bool {
+public func sgemm(
+    transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
+    epilogue: GemmEpilogue = .none, threads: Int = Threads.count
+) -> Bool {
     if KernelMode.useReference {
-        sgemmReference(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-                       b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, epilogue: epilogue)
+        sgemmReference(
+            transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+            b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, epilogue: epilogue)
         return true
     }
     guard let pb = PackedB(transposed: transB, k: k, n: n, b: b, ldb: ldb, scratch: true) else { return false }
-    return sgemm(transA: transA, m: m, k: k, alpha: alpha, a: a, lda: lda, packedB: pb, beta: beta,
-                 c: c, ldc: ldc, epilogue: epilogue, threads: threads)
+    return sgemm(
+        transA: transA, m: m, k: k, alpha: alpha, a: a, lda: lda, packedB: pb, beta: beta,
+        c: c, ldc: ldc, epilogue: epilogue, threads: threads)
 }
 
 /// Scalar reference SGEMM (fp32 accumulation in k order), same contract.
-public func sgemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                           a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
-                           epilogue: GemmEpilogue = .none) {
+public func sgemmReference(
+    transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
+    epilogue: GemmEpilogue = .none
+) {
     for i in 0..<m {
         for j in 0..<n {
             var s: Float = 0
@@ -215,8 +224,10 @@ public func sgemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a
 
 /// Scalar reference of the pre-packed SGEMM (fp32 accumulation in k order), reading B from
 /// its packed panels: what `VIDATTN_REFERENCE=1` runs for every model Linear.
-public func sgemmPackedReference(m: Int, a: UnsafePointer<Float>, lda: Int, packedB pb: PackedB, beta: Float,
-                                 c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: GemmEpilogue = .none) {
+public func sgemmPackedReference(
+    m: Int, a: UnsafePointer<Float>, lda: Int, packedB pb: PackedB, beta: Float,
+    c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: GemmEpilogue = .none
+) {
     let k = pb.k, n = pb.n, kc = pb.kc
     FlopCounter.addGemm(2 * m * n * k)
     for i in 0..<m {

@@ -104,8 +104,10 @@ public final class PackedInt8B: @unchecked Sendable {
 
 /// y = dequantize(quantize(x)) for a rows × cols block (row stride ldx; y dense): the
 /// activation rounding of the int8 path, for the emulation and the tests.
-public func fakeQuantizeRows(rows: Int, cols: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
-                             into y: UnsafeMutablePointer<Float>) {
+public func fakeQuantizeRows(
+    rows: Int, cols: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
+    into y: UnsafeMutablePointer<Float>
+) {
     parallelFor(rows) { r, _ in
         withUnsafeTemporaryAllocation(of: Int8.self, capacity: max(cols, 1)) { q in
             let s = vidattn_quantize_row_s8(x + r * ldx, cols, q.baseAddress!, 0)
@@ -134,9 +136,11 @@ public enum Int8Kernel: Sendable {
 /// C = act(dequant(quant(A) · B) + bias) · multiplier + residual (+ C when accumulate), with A
 /// [m, k] fp32 quantized per row as it is packed and B the packed int8 weight. Returns false
 /// (C untouched) if scratch memory cannot be had.
-public func gemmInt8(m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedInt8B, accumulate: Bool,
-                     c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: GemmEpilogue = .none,
-                     kernel: Int8Kernel = .current, threads: Int = Threads.count) -> Bool {
+public func gemmInt8(
+    m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedInt8B, accumulate: Bool,
+    c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: GemmEpilogue = .none,
+    kernel: Int8Kernel = .current, threads: Int = Threads.count
+) -> Bool {
     let n = packedB.n, k = packedB.k, kp = packedB.kp, panels = packedB.panels
     if m == 0 || n == 0 { return true }
     FlopCounter.addGemm(2 * m * n * k)
@@ -148,46 +152,52 @@ public func gemmInt8(m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedI
     defer { ScratchPool.shared.give(scratch) }
     let ab = UnsafeMutableRawPointer(scratch.p).bindMemory(to: Int8.self, capacity: b.strips * 32 * kp)
     let rowScale = scratch.p + aWords
-    let slots = UnsafeMutableRawPointer(rowScale + b.strips * 32).bindMemory(to: Int32.self, capacity: b.workers * slotWords)
+    let slots = UnsafeMutableRawPointer(rowScale + b.strips * 32).bindMemory(
+        to: Int32.self, capacity: b.workers * slotWords)
     let flip: Int32 = kernel == .avx512vnni ? 1 : 0
     let epilogueRow = FP32Kernels.selected.epilogueRow
-    runReducedGemm(b, amx: kernel == .amx, pack: { s, _ in
-        // Rows quantized into the strip's 32 × 64 blocks (each 16-row half a contiguous 1 KiB
-        // tile); padding is zero (0x80 in the VNNI form).
-        let pad: Int8 = flip != 0 ? -128 : 0
-        let strip = ab + s * 32 * kp
-        for r in 0..<32 {
-            let i = s * 32 + r
-            if i < m {
-                rowScale[i] = vidattn_quantize_row_s8_blocks(a + i * lda, k, kp, strip + r * 64, 2048, flip)
-            } else {
-                rowScale[i] = 0
-                for kb in 0..<(kp / 64) { (strip + kb * 2048 + r * 64).initialize(repeating: pad, count: 64) }
+    runReducedGemm(
+        b, amx: kernel == .amx,
+        pack: { s, _ in
+            // Rows quantized into the strip's 32 × 64 blocks (each 16-row half a contiguous 1 KiB
+            // tile); padding is zero (0x80 in the VNNI form).
+            let pad: Int8 = flip != 0 ? -128 : 0
+            let strip = ab + s * 32 * kp
+            for r in 0..<32 {
+                let i = s * 32 + r
+                if i < m {
+                    rowScale[i] = vidattn_quantize_row_s8_blocks(a + i * lda, k, kp, strip + r * 64, 2048, flip)
+                } else {
+                    rowScale[i] = 0
+                    for kb in 0..<(kp / 64) { (strip + kb * 2048 + r * 64).initialize(repeating: pad, count: 64) }
+                }
             }
-        }
-    }, block: { s, j, k0, kLen, first, slot, w in
-        let out = slots + w * slotWords + slot * 1024
-        let acc: Int32 = first ? 0 : 1
-        let aS = UnsafePointer(ab + s * 32 * kp + k0 * 32), bP = packedB.panel(j) + k0 * 32
-        switch kernel {
-        case .amx: vidattn_amx_s8_32x32(kLen, aS, bP, out, 32, acc)
-        case .avx512vnni:
-            UnsafeRawPointer(aS).withMemoryRebound(to: UInt8.self, capacity: 32 * kLen) {
-                vidattn_avx512vnni_u8s8_32x32(kLen, $0, bP, out, 32, acc)
+        },
+        block: { s, j, k0, kLen, first, slot, w in
+            let out = slots + w * slotWords + slot * 1024
+            let acc: Int32 = first ? 0 : 1
+            let aS = UnsafePointer(ab + s * 32 * kp + k0 * 32), bP = packedB.panel(j) + k0 * 32
+            switch kernel {
+            case .amx: vidattn_amx_s8_32x32(kLen, aS, bP, out, 32, acc)
+            case .avx512vnni:
+                UnsafeRawPointer(aS).withMemoryRebound(to: UInt8.self, capacity: 32 * kLen) {
+                    vidattn_avx512vnni_u8s8_32x32(kLen, $0, bP, out, 32, acc)
+                }
+            case .reference: vidattn_s8_32x32_ref(kLen, aS, bP, out, 32, acc)
             }
-        case .reference: vidattn_s8_32x32_ref(kLen, aS, bP, out, 32, acc)
-        }
-    }, finish: { s, pr, w in
-        let i0 = s * 32, mr = min(32, m - i0), j0 = pr.lowerBound * 32, j1 = min(n, pr.upperBound * 32)
-        for j in pr {
-            let nr = min(32, n - j * 32)
-            vidattn_dequant_i32_32x32(slots + w * slotWords + (j - pr.lowerBound) * 1024, c + i0 * ldc + j * 32, ldc,
-                                      Int32(mr), Int32(nr), rowScale + i0, packedB.scales + j * 32,
-                                      flip != 0 ? packedB.colSums + j * 32 : nil, accumulate ? 1 : 0)
-        }
-        if !epilogue.isNone {
-            for r in 0..<mr { epilogueRow(epilogue, c + (i0 + r) * ldc + j0, i0 + r, j0, j1 - j0) }
-        }
-    })
+        },
+        finish: { s, pr, w in
+            let i0 = s * 32, mr = min(32, m - i0), j0 = pr.lowerBound * 32, j1 = min(n, pr.upperBound * 32)
+            for j in pr {
+                let nr = min(32, n - j * 32)
+                vidattn_dequant_i32_32x32(
+                    slots + w * slotWords + (j - pr.lowerBound) * 1024, c + i0 * ldc + j * 32, ldc,
+                    Int32(mr), Int32(nr), rowScale + i0, packedB.scales + j * 32,
+                    flip != 0 ? packedB.colSums + j * 32 : nil, accumulate ? 1 : 0)
+            }
+            if !epilogue.isNone {
+                for r in 0..<mr { epilogueRow(epilogue, c + (i0 + r) * ldc + j0, i0 + r, j0, j1 - j0) }
+            }
+        })
     return true
 }

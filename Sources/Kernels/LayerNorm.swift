@@ -1,10 +1,12 @@
 /// LayerNorm over the last dimension: y = (x − mean) / √(var + eps) · gamma + beta,
 /// with the biased variance (PyTorch `nn.LayerNorm`). gamma/beta optional.
 /// `x` and `y` may alias.
-public func layerNorm(rows: Int, cols: Int, x: UnsafePointer<Float>, ldx: Int,
-                      y: UnsafeMutablePointer<Float>, ldy: Int,
-                      gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, eps: Float,
-                      threads: Int = Threads.count) {
+public func layerNorm(
+    rows: Int, cols: Int, x: UnsafePointer<Float>, ldx: Int,
+    y: UnsafeMutablePointer<Float>, ldy: Int,
+    gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, eps: Float,
+    threads: Int = Threads.count
+) {
     if KernelMode.useReference {
         layerNormReference(rows: rows, cols: cols, x: x, ldx: ldx, y: y, ldy: ldy, gamma: gamma, beta: beta, eps: eps)
         return
@@ -17,9 +19,11 @@ public func layerNorm(rows: Int, cols: Int, x: UnsafePointer<Float>, ldx: Int,
 }
 
 /// Scalar reference for `layerNorm` (two-pass, double accumulation).
-public func layerNormReference(rows: Int, cols: Int, x: UnsafePointer<Float>, ldx: Int,
-                               y: UnsafeMutablePointer<Float>, ldy: Int,
-                               gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, eps: Float) {
+public func layerNormReference(
+    rows: Int, cols: Int, x: UnsafePointer<Float>, ldx: Int,
+    y: UnsafeMutablePointer<Float>, ldy: Int,
+    gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, eps: Float
+) {
     for r in 0..<rows {
         let xr = x + r * ldx, yr = y + r * ldy
         var s = 0.0

@@ -107,7 +107,7 @@ public final class ScratchPool: @unchecked Sendable {
         free_.sort { $0.count > $1.count }
         var total = free_.reduce(0) { $0 + $1.count * 4 }
         while free_.count > maxBuffers || total > maxBytes {
-            let x = free_.removeLast()   // drop the smallest first
+            let x = free_.removeLast()  // drop the smallest first
             total -= x.count * 4
             freeFloats(x.p)
         }

@@ -46,8 +46,8 @@ struct ReducedBlocking {
         packWorkers = max(1, min(threads, strips))
     }
 
-    func panelRange(_ chunk: Int) -> Range<Int> { chunk * panels / chunks ..< (chunk + 1) * panels / chunks }
-    func stripRange(_ group: Int) -> Range<Int> { group * strips / groups ..< (group + 1) * strips / groups }
+    func panelRange(_ chunk: Int) -> Range<Int> { chunk * panels / chunks..<(chunk + 1) * panels / chunks }
+    func stripRange(_ group: Int) -> Range<Int> { group * strips / groups..<(group + 1) * strips / groups }
 }
 
 /// Runs `pack(strip, worker)` for every strip (all of A), then the blocked loop: for each
@@ -56,10 +56,12 @@ struct ReducedBlocking {
 /// strip's last K chunk `finish(strip, panels, worker)` once for the chunk's panels (slot of
 /// panel j: j − panels.lowerBound), so row-wise work sees the chunk's columns in one piece.
 /// With `amx`, each worker's tiles are configured for its items and released after.
-func runReducedGemm(_ b: ReducedBlocking, amx: Bool,
-                    pack: (_ strip: Int, _ worker: Int) -> Void,
-                    block: (_ strip: Int, _ panel: Int, _ k0: Int, _ kLen: Int, _ first: Bool, _ slot: Int, _ worker: Int) -> Void,
-                    finish: (_ strip: Int, _ panels: Range<Int>, _ worker: Int) -> Void) {
+func runReducedGemm(
+    _ b: ReducedBlocking, amx: Bool,
+    pack: (_ strip: Int, _ worker: Int) -> Void,
+    block: (_ strip: Int, _ panel: Int, _ k0: Int, _ kLen: Int, _ first: Bool, _ slot: Int, _ worker: Int) -> Void,
+    finish: (_ strip: Int, _ panels: Range<Int>, _ worker: Int) -> Void
+) {
     parallelFor(b.strips, threads: b.packWorkers) { s, w in pack(s, w) }
     parallelDynamic(b.items, threads: b.workers) { item, worker in
         let pr = b.panelRange(item % b.chunks), sr = b.stripRange(item / b.chunks)

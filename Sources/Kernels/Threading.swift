@@ -54,7 +54,9 @@ public func parallelFor(_ n: Int, threads: Int = Threads.count, _ body: (_ item:
 
 /// Runs `body(lo, hi, worker)` once per worker over contiguous ranges of `0..<n`.
 @inline(__always)
-public func parallelRanges(_ n: Int, threads: Int = Threads.count, _ body: (_ lo: Int, _ hi: Int, _ worker: Int) -> Void) {
+public func parallelRanges(
+    _ n: Int, threads: Int = Threads.count, _ body: (_ lo: Int, _ hi: Int, _ worker: Int) -> Void
+) {
     if n <= 0 { return }
     let workers = min(max(threads, 1), n)
     if workers == 1 { FloatMode.withFlushToZero { body(0, n, 0) }; return }

@@ -17,8 +17,10 @@ public func divideInPlace(_ x: UnsafeMutablePointer<Float>, _ d: Float, _ n: Int
 }
 
 /// dst [C] = the mean of `rows` rows of C floats starting at src, rows `stride` floats apart.
-public func meanOfRows(_ src: UnsafePointer<Float>, rows: Int, stride: Int, channels C: Int,
-                       into dst: UnsafeMutablePointer<Float>) {
+public func meanOfRows(
+    _ src: UnsafePointer<Float>, rows: Int, stride: Int, channels C: Int,
+    into dst: UnsafeMutablePointer<Float>
+) {
     dst.update(repeating: 0, count: C)
     if rows == 0 { return }
     for r in 0..<rows { addInPlace(dst, src + r * stride, C) }

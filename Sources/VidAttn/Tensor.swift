@@ -11,7 +11,9 @@ public final class Tensor: @unchecked Sendable {
 
     /// An uninitialised tensor; throws invalidArgument on overflow, outOfMemory when allocation fails.
     public init(shape: [Int]) throws {
-        guard let n = checkedProduct(shape) else { throw VidAttnError(.invalidArgument, "tensor shape \(shape) overflows") }
+        guard let n = checkedProduct(shape) else {
+            throw VidAttnError(.invalidArgument, "tensor shape \(shape) overflows")
+        }
         guard let p = allocFloats(max(n, 1)) else {
             throw VidAttnError(.outOfMemory, "cannot allocate a \(shape) tensor (\(n * 4) bytes)")
         }

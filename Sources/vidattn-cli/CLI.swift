@@ -34,7 +34,9 @@ struct Common: ParsableArguments {
     var threads: Int?
     @Flag(name: .long, help: "Machine-readable JSON on stdout.")
     var json = false
-    @Option(name: .long, help: "Linear layers in fp32 (default), bf16 (AMX / AVX512-BF16) or int8 (AMX-INT8 / AVX512-VNNI).")
+    @Option(
+        name: .long, help: "Linear layers in fp32 (default), bf16 (AMX / AVX512-BF16) or int8 (AMX-INT8 / AVX512-VNNI)."
+    )
     var precision = "fp32"
 
     var loadPrecision: Precision {
@@ -66,7 +68,8 @@ func now() -> Double { Date().timeIntervalSince1970 }
 
 func peakRSSMiB() -> Double {
     guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
+        let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+    else { return 0 }
     return (Double(line.split(separator: " ").dropFirst().first { !$0.isEmpty } ?? "0") ?? 0) / 1024
 }
 
@@ -74,10 +77,13 @@ func peakRSSMiB() -> Double {
 func loadForCLI(_ path: String, precision: Precision = .fp32) throws -> LoadedModel {
     let t0 = now()
     let m = try LoadedModel(path: path, precision: precision)
-    stderrLine(String(format: "loaded %@ (%@, %.1f M parameters, %@) in %.2f s", path, m.model.modelType,
-                      Double(m.model.parameterCount) / 1e6,
-                      precision == .bf16 ? "bf16 on \(BF16Unit.detected.rawValue)"
-                        : precision == .int8 ? "int8 on \(Int8Unit.detected.rawValue)" : "fp32", now() - t0))
+    stderrLine(
+        String(
+            format: "loaded %@ (%@, %.1f M parameters, %@) in %.2f s", path, m.model.modelType,
+            Double(m.model.parameterCount) / 1e6,
+            precision == .bf16
+                ? "bf16 on \(BF16Unit.detected.rawValue)"
+                : precision == .int8 ? "int8 on \(Int8Unit.detected.rawValue)" : "fp32", now() - t0))
     return m
 }
 
@@ -89,7 +95,8 @@ extension LoadedModel {
         FlopCounter.reset(); FlopCounter.enabled = true
         defer { FlopCounter.enabled = false }
         let t0 = now()
-        _ = try model.forward(px.pointer, batch: 1, frames: t, channels: 3, height: h, width: w, options: ForwardOptions())
+        _ = try model.forward(
+            px.pointer, batch: 1, frames: t, channels: 3, height: h, width: w, options: ForwardOptions())
         return (FlopCounter.gemm, FlopCounter.attention, now() - t0)
     }
 }
@@ -107,29 +114,38 @@ struct Info: ParsableCommand {
         let f = try m.countFlops()
         let (h, w) = m.defaultSize
         if common.json {
-            printJSON(["model_type": m.model.modelType, "parameters": m.model.parameterCount, "labels": m.model.numLabels,
-                       "hidden_size": m.model.hiddenSize, "input": [1, m.defaultFrames, 3, h, w],
-                       "gflops_total": Double(f.gemm + f.attention) / 1e9, "gflops_attention": Double(f.attention) / 1e9,
-                       "supported_model_types": supportedModelTypes, "cpu": CPU.brand, "cpu_flags": CPU.flags,
-                       "kernels": ["fp32": FP32Kernels.isa, "baseline": FP32Kernels.baselineISA,
-                                   "bf16": BF16Unit.detected.rawValue, "int8": Int8Unit.detected.rawValue, "max_isa": ISALevel.cap.name]])
+            printJSON([
+                "model_type": m.model.modelType, "parameters": m.model.parameterCount, "labels": m.model.numLabels,
+                "hidden_size": m.model.hiddenSize, "input": [1, m.defaultFrames, 3, h, w],
+                "gflops_total": Double(f.gemm + f.attention) / 1e9, "gflops_attention": Double(f.attention) / 1e9,
+                "supported_model_types": supportedModelTypes, "cpu": CPU.brand, "cpu_flags": CPU.flags,
+                "kernels": [
+                    "fp32": FP32Kernels.isa, "baseline": FP32Kernels.baselineISA,
+                    "bf16": BF16Unit.detected.rawValue, "int8": Int8Unit.detected.rawValue, "max_isa": ISALevel.cap.name
+                ]
+            ])
         } else {
             print("model type   \(m.model.modelType) (supported: \(supportedModelTypes.joined(separator: ", ")))")
             print("parameters   \(m.model.parameterCount)")
             print("labels       \(m.model.numLabels)")
             print("hidden size  \(m.model.hiddenSize)")
             print("input        [1, \(m.defaultFrames), 3, \(h), \(w)]")
-            print(String(format: "GFLOPs       %.2f total (all matmuls), %.2f in attention matmuls",
-                         Double(f.gemm + f.attention) / 1e9, Double(f.attention) / 1e9))
+            print(
+                String(
+                    format: "GFLOPs       %.2f total (all matmuls), %.2f in attention matmuls",
+                    Double(f.gemm + f.attention) / 1e9, Double(f.attention) / 1e9))
             print("cpu          \(CPU.brand); \(CPU.flags.joined(separator: " "))")
-            print("kernels      fp32 \(FP32Kernels.isa) (library built for \(FP32Kernels.baselineISA)), "
-                  + "bf16 \(BF16Unit.detected.rawValue), int8 \(Int8Unit.detected.rawValue), VIDATTN_MAX_ISA \(ISALevel.cap.name)")
+            print(
+                "kernels      fp32 \(FP32Kernels.isa) (library built for \(FP32Kernels.baselineISA)), "
+                    + "bf16 \(BF16Unit.detected.rawValue), int8 \(Int8Unit.detected.rawValue), VIDATTN_MAX_ISA \(ISALevel.cap.name)"
+            )
         }
     }
 }
 
 struct Flops: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "FLOPs of one forward at the model's default input, both ways.")
+    static let configuration = CommandConfiguration(
+        abstract: "FLOPs of one forward at the model's default input, both ways.")
     @Argument(help: "Checkpoint directory.") var model: String
     @OptionGroup var common: Common
 
@@ -141,7 +157,10 @@ struct Flops: ParsableCommand {
             printJSON(["total": f.gemm + f.attention, "attention": f.attention, "gemm": f.gemm])
         } else {
             print(String(format: "total      %.3f GFLOPs (every matmul)", Double(f.gemm + f.attention) / 1e9))
-            print(String(format: "attention  %.3f GFLOPs (Q·Kᵀ and A·V only, the AIM/Swin convention)", Double(f.attention) / 1e9))
+            print(
+                String(
+                    format: "attention  %.3f GFLOPs (Q·Kᵀ and A·V only, the AIM/Swin convention)",
+                    Double(f.attention) / 1e9))
         }
     }
 }
@@ -163,23 +182,31 @@ struct Bench: ParsableCommand {
         var times: [Double] = []
         for i in 0...reps {
             let t0 = now()
-            _ = try m.model.forward(px.pointer, batch: 1, frames: t, channels: 3, height: h, width: w, options: ForwardOptions())
+            _ = try m.model.forward(
+                px.pointer, batch: 1, frames: t, channels: 3, height: h, width: w, options: ForwardOptions())
             if i > 0 { times.append(now() - t0); stderrLine(String(format: "run %d/%d: %.3f s", i, reps, times.last!)) }
         }
         let med = times.sorted()[times.count / 2]
         let gf = Double(f.gemm + f.attention) / 1e9
         let prof = profile ? try profiledRun(m, px) : nil
         if common.json {
-            var j: [String: Any] = ["median_seconds": med, "gflops_per_second": gf / med, "peak_rss_mib": peakRSSMiB(),
-                                    "threads": Threads.count, "input": [1, t, 3, h, w]]
+            var j: [String: Any] = [
+                "median_seconds": med, "gflops_per_second": gf / med, "peak_rss_mib": peakRSSMiB(),
+                "threads": Threads.count, "input": [1, t, 3, h, w]
+            ]
             if let prof {
-                j["profile"] = ["total_seconds": prof.total, "embedding_seconds": prof.embedding, "layer_seconds": prof.layers,
-                                "sections": Dictionary(uniqueKeysWithValues: prof.sections.map { ($0.key.name, $0.value) })]
+                j["profile"] = [
+                    "total_seconds": prof.total, "embedding_seconds": prof.embedding, "layer_seconds": prof.layers,
+                    "sections": Dictionary(uniqueKeysWithValues: prof.sections.map { ($0.key.name, $0.value) })
+                ]
             }
             printJSON(j)
         } else {
-            print(String(format: "median %.3f s over %d runs, %.1f GFLOP/s, peak RSS %.0f MiB, %d threads, input [1, %d, 3, %d, %d]",
-                         med, reps, gf / med, peakRSSMiB(), Threads.count, t, h, w))
+            print(
+                String(
+                    format:
+                        "median %.3f s over %d runs, %.1f GFLOP/s, peak RSS %.0f MiB, %d threads, input [1, %d, 3, %d, %d]",
+                    med, reps, gf / med, peakRSSMiB(), Threads.count, t, h, w))
             if let prof { printProfile(prof) }
         }
     }
@@ -192,7 +219,9 @@ struct Bench: ParsableCommand {
     func profiledRun(_ m: LoadedModel, _ px: Tensor) throws -> Breakdown {
         var b = Breakdown(), marks: [Double] = []
         var opts = ForwardOptions()
-        opts.shouldContinue = { _, _ in marks.append(now()); return true }
+        opts.shouldContinue = { _, _ in
+            marks.append(now()); return true
+        }
         let (h, w) = m.defaultSize, t = m.defaultFrames
         Profile.start()
         let t0 = now()
@@ -212,8 +241,9 @@ struct Bench: ParsableCommand {
         print(String(format: "profiled run: %.1f ms", 1e3 * b.total))
         var rest = b.total
         func row(_ name: String, _ v: Double, _ note: String = "") {
-            print("  " + name.padding(toLength: 10, withPad: " ", startingAt: 0) +
-                  String(format: "%9.1f ms  %5.1f%%", 1e3 * v, 100 * v / b.total) + note)
+            print(
+                "  " + name.padding(toLength: 10, withPad: " ", startingAt: 0)
+                    + String(format: "%9.1f ms  %5.1f%%", 1e3 * v, 100 * v / b.total) + note)
         }
         for s in Profile.Section.allCases {
             let v = b.sections[s] ?? 0

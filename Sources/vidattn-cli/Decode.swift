@@ -31,9 +31,12 @@ enum VideoDecoder {
             throw CLIError("\(path): is a directory, not a video")
         }
         guard FileManager.default.isReadableFile(atPath: path) else { throw CLIError("\(path): cannot read") }
-        let out = try run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-                           "stream=width,height,nb_frames,avg_frame_rate,r_frame_rate,duration:format=duration,format_name",
-                           "-of", "json", path], what: path)
+        let out = try run(
+            [
+                "ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                "stream=width,height,nb_frames,avg_frame_rate,r_frame_rate,duration:format=duration,format_name",
+                "-of", "json", path
+            ], what: path)
         guard let json = try? JSONSerialization.jsonObject(with: out) as? [String: Any] else {
             throw CLIError("\(path): not a video (ffprobe could not read it)")
         }
@@ -44,7 +47,8 @@ enum VideoDecoder {
             throw CLIError("\(path): a still image (\(formatName)), not a video")
         }
         guard let stream = (json["streams"] as? [[String: Any]])?.first,
-              let w = stream["width"] as? Int, let h = stream["height"] as? Int, w > 0, h > 0 else {
+            let w = stream["width"] as? Int, let h = stream["height"] as? Int, w > 0, h > 0
+        else {
             throw CLIError("\(path): not a video (no video stream)")
         }
         func rate(_ s: Any?) -> Double? {
@@ -69,25 +73,33 @@ enum VideoDecoder {
         if info.frames <= onePassLimit {
             // One pass; the select filter passes only the wanted frames on.
             let expr = wanted.map { "eq(n\\,\($0))" }.joined(separator: "+")
-            let raw = try run(["ffmpeg", "-v", "error", "-i", path, "-vf", "select='\(expr)'", "-fps_mode", "passthrough",
-                               "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], what: path)
+            let raw = try run(
+                [
+                    "ffmpeg", "-v", "error", "-i", path, "-vf", "select='\(expr)'", "-fps_mode", "passthrough",
+                    "-f", "rawvideo", "-pix_fmt", "rgb24", "-"
+                ], what: path)
             let got = raw.count / frameBytes
             guard got > 0 else { throw CLIError("\(path): no frames decoded") }
             let bytes = [UInt8](raw)
             for (i, idx) in wanted.enumerated() {
-                let k = min(i, got - 1)   // a container that overstated its frame count: repeat the last
+                let k = min(i, got - 1)  // a container that overstated its frame count: repeat the last
                 byIndex[idx] = bytes[(k * frameBytes)..<((k + 1) * frameBytes)]
             }
         } else {
             // Long files: an accurate seek per wanted frame, one frame decoded each time.
             for idx in wanted {
                 let t = String(format: "%.6f", Double(idx) / info.fps)
-                let raw = try run(["ffmpeg", "-v", "error", "-ss", t, "-i", path, "-frames:v", "1",
-                                   "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], what: path)
+                let raw = try run(
+                    [
+                        "ffmpeg", "-v", "error", "-ss", t, "-i", path, "-frames:v", "1",
+                        "-f", "rawvideo", "-pix_fmt", "rgb24", "-"
+                    ], what: path)
                 if raw.count >= frameBytes { byIndex[idx] = [UInt8](raw.prefix(frameBytes))[...] }
             }
-            guard let last = byIndex.keys.max().flatMap({ byIndex[$0] }) else { throw CLIError("\(path): no frames decoded") }
-            for idx in wanted where byIndex[idx] == nil { byIndex[idx] = last }   // past the real end
+            guard let last = byIndex.keys.max().flatMap({ byIndex[$0] }) else {
+                throw CLIError("\(path): no frames decoded")
+            }
+            for idx in wanted where byIndex[idx] == nil { byIndex[idx] = last }  // past the real end
         }
         var out = [UInt8]()
         out.reserveCapacity(indices.count * frameBytes)

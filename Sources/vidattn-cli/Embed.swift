@@ -28,7 +28,9 @@ struct Embed: ParsableCommand {
         guard output.hasSuffix(".npy") else { throw ValidationError("--output must end in .npy (got \(output))") }
         guard views.window == nil else { throw ValidationError("--window is for classify") }
         if let f = frames, f < 1 { throw ValidationError("--frames must be at least 1") }
-        if videos.isEmpty && list == nil { throw ValidationError("give at least one video, a directory, or --list FILE") }
+        if videos.isEmpty && list == nil {
+            throw ValidationError("give at least one video, a directory, or --list FILE")
+        }
         try views.check()
     }
 
@@ -43,18 +45,23 @@ struct Embed: ParsableCommand {
         let npy = try NpyWriter(path: output, columns: m.model.hiddenSize)
         let indexPath = String(output.dropLast(4)) + ".index.csv"
         guard FileManager.default.createFile(atPath: indexPath, contents: "row,video,clip,crop\n".data(using: .utf8)),
-              let index = FileHandle(forWritingAtPath: indexPath) else { throw CLIError("\(indexPath): cannot write") }
+            let index = FileHandle(forWritingAtPath: indexPath)
+        else { throw CLIError("\(indexPath): cannot write") }
         index.seekToEndOfFile()
-        let failures = try processFiles(files, quiet: quiet, single: false, prepare: { c.prepare($0, m) },
-                                        onError: { _, _ in }) { prepared in
+        let failures = try processFiles(
+            files, quiet: quiet, single: false, prepare: { c.prepare($0, m) },
+            onError: { _, _ in }
+        ) { prepared in
             let clip = try prepared.result.get()
             let nv = clip.px.shape[0]
-            let out = try m.model.forward(clip.px.pointer, batch: nv, frames: clip.n, channels: 3,
-                                          height: clip.px.shape[3], width: clip.px.shape[4], options: ForwardOptions())
+            let out = try m.model.forward(
+                clip.px.pointer, batch: nv, frames: clip.n, channels: 3,
+                height: clip.px.shape[3], width: clip.px.shape[4], options: ForwardOptions())
             let pooled = try m.model.pooled(out, pooling == "cls" ? .cls : .mean)
             for v in 0..<nv {
                 let row = npy.rows
-                try npy.append(UnsafeBufferPointer(start: pooled.pointer + v * m.model.hiddenSize, count: m.model.hiddenSize))
+                try npy.append(
+                    UnsafeBufferPointer(start: pooled.pointer + v * m.model.hiddenSize, count: m.model.hiddenSize))
                 let video = "\"" + prepared.path.replacingOccurrences(of: "\"", with: "\"\"") + "\""
                 index.write("\(row),\(video),\(v / views.crops),\(v % views.crops)\n".data(using: .utf8)!)
             }
@@ -75,7 +82,8 @@ final class NpyWriter {
     static let headerSize = 128
 
     init(path: String, columns: Int) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path)
+        else {
             throw CLIError("\(path): cannot write")
         }
         handle = h; self.columns = columns
@@ -84,7 +92,7 @@ final class NpyWriter {
 
     static func header(rows: Int, columns: Int) -> Data {
         var dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(rows), \(columns)), }"
-        let fixed = 10   // magic (6), version (2), header length (2)
+        let fixed = 10  // magic (6), version (2), header length (2)
         dict += String(repeating: " ", count: headerSize - fixed - dict.utf8.count - 1) + "\n"
         var d = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
         let n = UInt16(dict.utf8.count)

@@ -53,26 +53,35 @@ struct Views: ParsableArguments {
 
     /// Decodes the frames of every view of `path` and preprocesses them: px [views, n, 3, H', W'].
     func load(_ path: String, _ m: LoadedModel, frames: Int?) throws
-        -> (px: Tensor, n: Int, available: Int, h: Int, w: Int, fps: Double) {
+        -> (px: Tensor, n: Int, available: Int, h: Int, w: Int, fps: Double)
+    {
         let info = try VideoDecoder.probe(path)
         let n = frames ?? m.defaultFrames
-        let lo = Int(((start ?? 0) * info.fps).rounded(.down)), hi = min(info.frames, end.map { Int($0 * info.fps) } ?? info.frames)
+        let lo = Int(((start ?? 0) * info.fps).rounded(.down)),
+            hi = min(info.frames, end.map { Int($0 * info.fps) } ?? info.frames)
         guard lo < hi else { throw CLIError("\(path): --start/--end leave no frames (the video has \(info.frames))") }
         var groups: [[Int]]
         if let wins = timeline(available: info.frames, fps: info.fps) {
             groups = wins.map { win in
-                Views.sample(count: n, lo: Int(win.start * info.fps), hi: max(Int(win.start * info.fps) + 1, min(hi, Int(win.end * info.fps))),
-                             clips: 1, stride: stride)[0]
+                Views.sample(
+                    count: n, lo: Int(win.start * info.fps),
+                    hi: max(Int(win.start * info.fps) + 1, min(hi, Int(win.end * info.fps))),
+                    clips: 1, stride: stride)[0]
             }
         } else {
-            if n > hi - lo { stderrLine("vidattn: warning: \(path): \(n) frames requested, the clip has \(hi - lo); frames repeat") }
+            if n > hi - lo {
+                stderrLine("vidattn: warning: \(path): \(n) frames requested, the clip has \(hi - lo); frames repeat")
+            }
             groups = Views.sample(count: n, lo: lo, hi: hi, clips: clips, stride: stride)
         }
         let rgb = try VideoDecoder.frames(path, info: info, indices: groups.flatMap { $0 })
         let fb = info.width * info.height * 3
         // Crop squares along the long side (the short side, at the start, centre and end).
         let side = min(info.width, info.height)
-        let offsets = crops == 1 ? [nil] : [0, (max(info.width, info.height) - side) / 2, max(info.width, info.height) - side].map { Optional($0) }
+        let offsets =
+            crops == 1
+            ? [nil]
+            : [0, (max(info.width, info.height) - side) / 2, max(info.width, info.height) - side].map { Optional($0) }
         let (vh, vw) = crops == 1 ? (info.height, info.width) : (side, side)
         let (oh, ow) = m.preprocess.outputSize(h: vh, w: vw)
         let views = groups.count * offsets.count
@@ -94,7 +103,8 @@ struct Views: ParsableArguments {
                     }
                 }
                 try view.withUnsafeBufferPointer {
-                    try m.preprocess.apply(rgb: $0.baseAddress!, frames: n, h: vh, w: vw, into: px.data + v * n * 3 * oh * ow)
+                    try m.preprocess.apply(
+                        rgb: $0.baseAddress!, frames: n, h: vh, w: vw, into: px.data + v * n * 3 * oh * ow)
                 }
                 v += 1
             }

@@ -67,8 +67,10 @@ if let kcs = getenv("VIDATTN_DEMO_MK") {
         let t0 = now()
         for i in 0..<calls { mk(kc, a, MR, b, NR, c + (i & 7) * MR * NR, NR, 1, 0, nil) }
         let dt = now() - t0
-        print(fmt("micro-kernel kc=%d: %.1f GFLOP/s (%.0f%% of peak)", kc, 2.0 * Double(MR * NR * kc * calls) / dt / 1e9,
-                  100 * 2.0 * Double(MR * NR * kc * calls) / dt / 1e9 / peak1))
+        print(
+            fmt(
+                "micro-kernel kc=%d: %.1f GFLOP/s (%.0f%% of peak)", kc, 2.0 * Double(MR * NR * kc * calls) / dt / 1e9,
+                100 * 2.0 * Double(MR * NR * kc * calls) / dt / 1e9 / peak1))
     }
     exit(0)
 }
@@ -96,7 +98,13 @@ if let cfgs = getenv("VIDATTN_DEMO_AB") {
             }
         }
         let base = median(ts[0])
-        print("\(m)x\(k)->\(n):", configs.indices.map { fmt("%d:%d %.1fms (%.2fx)", configs[$0].kcMax, configs[$0].mcMax, median(ts[$0]) * 1e3, base / median(ts[$0])) }.joined(separator: "  "))
+        print(
+            "\(m)x\(k)->\(n):",
+            configs.indices.map {
+                fmt(
+                    "%d:%d %.1fms (%.2fx)", configs[$0].kcMax, configs[$0].mcMax, median(ts[$0]) * 1e3,
+                    base / median(ts[$0]))
+            }.joined(separator: "  "))
     }
     exit(0)
 }
@@ -115,12 +123,17 @@ if getenv("VIDATTN_DEMO_SPLIT") != nil {
             _ = sgemm(transA: false, m: m, k: k, alpha: 1, a: a, lda: k, packedB: packed, beta: 0, c: c, ldc: n)
             tg.append(now() - t0)
             t0 = now()
-            _ = sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: w, ldb: k, beta: 0, c: c, ldc: n)
+            _ = sgemm(
+                transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: w, ldb: k, beta: 0, c: c,
+                ldc: n)
             tf.append(now() - t0)
         }
         let gf = 2.0 * Double(m * n * k) / 1e9
-        print(fmt("%dx%d->%d: pack %.2f ms, prepacked gemm %.2f ms (%.0f%% peak), per-call %.2f ms (%.0f%%)", m, k, n,
-                  median(tp) * 1e3, median(tg) * 1e3, 100 * gf / median(tg) / peakAll, median(tf) * 1e3, 100 * gf / median(tf) / peakAll))
+        print(
+            fmt(
+                "%dx%d->%d: pack %.2f ms, prepacked gemm %.2f ms (%.0f%% peak), per-call %.2f ms (%.0f%%)", m, k, n,
+                median(tp) * 1e3, median(tg) * 1e3, 100 * gf / median(tg) / peakAll, median(tf) * 1e3,
+                100 * gf / median(tf) / peakAll))
     }
     exit(0)
 }
@@ -128,12 +141,16 @@ if getenv("VIDATTN_DEMO_SPLIT") != nil {
 /// Self-attention of `heads` heads over `tokens` random tokens of `dim` (buffers kept for the
 /// process's lifetime).
 func randomAttention(heads h: Int, tokens n: Int, dim d: Int) -> AttentionArgs {
-    let q = allocFloats(h * n * d)!, k = allocFloats(h * n * d)!, v = allocFloats(h * n * d)!, o = allocFloats(h * n * d)!
+    let q = allocFloats(h * n * d)!, k = allocFloats(h * n * d)!, v = allocFloats(h * n * d)!,
+        o = allocFloats(h * n * d)!
     fillRandom(q, h * n * d, seed: 3); fillRandom(k, h * n * d, seed: 4); fillRandom(v, h * n * d, seed: 5)
-    let view = { (p: UnsafeMutablePointer<Float>) in HeadView(UnsafePointer(p), batchStride: h * n * d, headStride: n * d, rowStride: d) }
-    return AttentionArgs(batch: 1, heads: h, nq: n, nk: n, d: d, q: view(q), k: view(k), v: view(v),
-                         o: HeadView(o, batchStride: h * n * d, headStride: n * d, rowStride: d),
-                         scale: 1 / Float(d).squareRoot())
+    let view = { (p: UnsafeMutablePointer<Float>) in
+        HeadView(UnsafePointer(p), batchStride: h * n * d, headStride: n * d, rowStride: d)
+    }
+    return AttentionArgs(
+        batch: 1, heads: h, nq: n, nk: n, d: d, q: view(q), k: view(k), v: view(v),
+        o: HeadView(o, batchStride: h * n * d, headStride: n * d, rowStride: d),
+        scale: 1 / Float(d).squareRoot())
 }
 
 if getenv("VIDATTN_DEMO_ACT") != nil {
@@ -159,12 +176,16 @@ if getenv("VIDATTN_DEMO_COLD") != nil {
     let ws = (0..<40).map { _ in PackedBF16B(weight: w, n: n, k: k, ldw: k)! }
     var hot: [Double] = [], cold: [Double] = []
     for r in 0..<(4 * reps) {
-        var t0 = now(); _ = gemmBF16(m: m, a: a, lda: k, packedB: ws[0], accumulate: false, c: c, ldc: n); hot.append(now() - t0)
-        t0 = now(); _ = gemmBF16(m: m, a: a, lda: k, packedB: ws[1 + r % 39], accumulate: false, c: c, ldc: n); cold.append(now() - t0)
+        var t0 = now(); _ = gemmBF16(m: m, a: a, lda: k, packedB: ws[0], accumulate: false, c: c, ldc: n);
+        hot.append(now() - t0)
+        t0 = now(); _ = gemmBF16(m: m, a: a, lda: k, packedB: ws[1 + r % 39], accumulate: false, c: c, ldc: n);
+        cold.append(now() - t0)
     }
     let gf = 2.0 * Double(m * n * k) / 1e9
-    print(fmt("bf16 %dx%d->%d: hot weight %.2f ms (%.0f GF/s), cold weight %.2f ms (%.0f GF/s)", m, k, n,
-              median(hot) * 1e3, gf / median(hot), median(cold) * 1e3, gf / median(cold)))
+    print(
+        fmt(
+            "bf16 %dx%d->%d: hot weight %.2f ms (%.0f GF/s), cold weight %.2f ms (%.0f GF/s)", m, k, n,
+            median(hot) * 1e3, gf / median(hot), median(cold) * 1e3, gf / median(cold)))
     exit(0)
 }
 
@@ -179,16 +200,22 @@ if getenv("VIDATTN_DEMO_ATTN") != nil {
         t0 = now(); AttentionPrecision.$bf16.withValue(true) { _ = attention(args) }; t16.append(now() - t0)
     }
     let gf: Double = 4.0 * Double(h * n) * Double(n * d) / 1e9
-    print(fmt("attention [%d, %d, %d]: fp32 %.1f ms (%.0f GF/s), bf16 products %.1f ms (%.0f GF/s, best %.0f)", h, n, d,
-              median(t32) * 1e3, gf / median(t32), median(t16) * 1e3, gf / median(t16), gf / t16.min()!))
+    print(
+        fmt(
+            "attention [%d, %d, %d]: fp32 %.1f ms (%.0f GF/s), bf16 products %.1f ms (%.0f GF/s, best %.0f)", h, n, d,
+            median(t32) * 1e3, gf / median(t32), median(t16) * 1e3, gf / median(t16), gf / t16.min()!))
     exit(0)
 }
 
 if getenv("VIDATTN_DEMO_FP32") != nil {
     // fp32 SGEMM: pre-packed weight without and with a bias epilogue, and packing the weight per
     // call (what a caller of vidattn_sgemm_fused pays), same shapes, alternating.
-    let shapesEnv = getenv("VIDATTN_DEMO_SHAPES").map { String(cString: $0) }.map { $0.split(separator: ";").map { $0.split(separator: "x").map { Int($0)! } }.map { ($0[0], $0[1], $0[2]) } }
-    for (m, k, n) in shapesEnv ?? [(1576, 768, 2304), (1576, 768, 768), (1569, 768, 3072), (1569, 3072, 768), (6272, 192, 768)] {
+    let shapesEnv = getenv("VIDATTN_DEMO_SHAPES").map { String(cString: $0) }.map {
+        $0.split(separator: ";").map { $0.split(separator: "x").map { Int($0)! } }.map { ($0[0], $0[1], $0[2]) }
+    }
+    for (m, k, n) in shapesEnv ?? [
+        (1576, 768, 2304), (1576, 768, 768), (1569, 768, 3072), (1569, 3072, 768), (6272, 192, 768)
+    ] {
         let a = allocFloats(m * k)!, w = allocFloats(n * k)!, c = allocFloats(m * n)!, bias = allocFloats(n)!
         fillRandom(a, m * k, seed: 1); fillRandom(w, n * k, seed: 2); fillRandom(bias, n, seed: 3)
         let p32 = PackedB(transposed: true, k: k, n: n, b: w, ldb: k)!
@@ -199,17 +226,21 @@ if getenv("VIDATTN_DEMO_FP32") != nil {
             _ = sgemm(transA: false, m: m, k: k, alpha: 1, a: a, lda: k, packedB: p32, beta: 0, c: c, ldc: n)
             tPlain.append(now() - t0)
             t0 = now()
-            _ = sgemm(transA: false, m: m, k: k, alpha: 1, a: a, lda: k, packedB: p32, beta: 0, c: c, ldc: n, epilogue: epi)
+            _ = sgemm(
+                transA: false, m: m, k: k, alpha: 1, a: a, lda: k, packedB: p32, beta: 0, c: c, ldc: n, epilogue: epi)
             tBias.append(now() - t0)
             t0 = now()
-            _ = sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: w, ldb: k, beta: 0,
-                      c: c, ldc: n, epilogue: epi)
+            _ = sgemm(
+                transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: w, ldb: k, beta: 0,
+                c: c, ldc: n, epilogue: epi)
             tCall.append(now() - t0)
         }
         let gf = 2.0 * Double(m * n * k) / 1e9
-        print(fmt("%dx%d->%d fp32 GF/s (median, best): packed %.0f %.0f, packed+bias %.0f %.0f, per-call packing %.0f %.0f",
-                  m, k, n, gf / median(tPlain), gf / tPlain.min()!, gf / median(tBias), gf / tBias.min()!,
-                  gf / median(tCall), gf / tCall.min()!))
+        print(
+            fmt(
+                "%dx%d->%d fp32 GF/s (median, best): packed %.0f %.0f, packed+bias %.0f %.0f, per-call packing %.0f %.0f",
+                m, k, n, gf / median(tPlain), gf / tPlain.min()!, gf / median(tBias), gf / tBias.min()!,
+                gf / median(tCall), gf / tCall.min()!))
     }
     exit(0)
 }
@@ -217,8 +248,12 @@ if getenv("VIDATTN_DEMO_FP32") != nil {
 if getenv("VIDATTN_DEMO_BF16") != nil {
     // bf16 and int8 GEMMs (packed weights, activations rounded / quantized per call) against
     // fp32, same shapes, alternating.
-    let shapesEnv = getenv("VIDATTN_DEMO_SHAPES").map { String(cString: $0) }.map { $0.split(separator: ";").map { $0.split(separator: "x").map { Int($0)! } }.map { ($0[0], $0[1], $0[2]) } }
-    for (m, k, n) in shapesEnv ?? [(1576, 768, 2304), (1569, 768, 3072), (1569, 3072, 768), (3137, 768, 2304), (6272, 192, 768)] {
+    let shapesEnv = getenv("VIDATTN_DEMO_SHAPES").map { String(cString: $0) }.map {
+        $0.split(separator: ";").map { $0.split(separator: "x").map { Int($0)! } }.map { ($0[0], $0[1], $0[2]) }
+    }
+    for (m, k, n) in shapesEnv ?? [
+        (1576, 768, 2304), (1569, 768, 3072), (1569, 3072, 768), (3137, 768, 2304), (6272, 192, 768)
+    ] {
         let a = allocFloats(m * k)!, w = allocFloats(n * k)!, c = allocFloats(m * n)!
         fillRandom(a, m * k, seed: 1); fillRandom(w, n * k, seed: 2)
         let p32 = PackedB(transposed: true, k: k, n: n, b: w, ldb: k)!
@@ -239,9 +274,11 @@ if getenv("VIDATTN_DEMO_BF16") != nil {
         let gf = 2.0 * Double(m * n * k) / 1e9
         // Medians, and the best run (AMX throughput on shared VMs is bimodal: the best run is
         // the undisturbed one).
-        print(fmt("%dx%d->%d: fp32 %.1f ms (%.0f GF/s, best %.0f), bf16 %.1f ms (%.0f GF/s, best %.0f), int8 %.1f ms (%.0f GOP/s, best %.0f)",
-                  m, k, n, median(t32) * 1e3, gf / median(t32), gf / t32.min()!, median(t16) * 1e3, gf / median(t16),
-                  gf / t16.min()!, median(t8) * 1e3, gf / median(t8), gf / t8.min()!))
+        print(
+            fmt(
+                "%dx%d->%d: fp32 %.1f ms (%.0f GF/s, best %.0f), bf16 %.1f ms (%.0f GF/s, best %.0f), int8 %.1f ms (%.0f GOP/s, best %.0f)",
+                m, k, n, median(t32) * 1e3, gf / median(t32), gf / t32.min()!, median(t16) * 1e3, gf / median(t16),
+                gf / t16.min()!, median(t8) * 1e3, gf / median(t8), gf / t8.min()!))
     }
     exit(0)
 }
@@ -255,7 +292,8 @@ if let kps = getenv("VIDATTN_DEMO_AMX") {
         print(fmt("AMX tile peak: %.0f GFLOP/s", f / dt / 1e9))
     }
     let strips = 8
-    let a = UnsafeMutablePointer<UInt16>.allocate(capacity: 32 * kp * strips); a.initialize(repeating: 0x3F80, count: 32 * kp * strips)
+    let a = UnsafeMutablePointer<UInt16>.allocate(capacity: 32 * kp * strips);
+    a.initialize(repeating: 0x3F80, count: 32 * kp * strips)
     let b = UnsafeMutablePointer<UInt16>.allocate(capacity: 32 * kp); b.initialize(repeating: 0x3F80, count: 32 * kp)
     let c = allocFloats(32 * 32)!
     for _ in 0..<3 {
@@ -263,7 +301,10 @@ if let kps = getenv("VIDATTN_DEMO_AMX") {
         let t0 = now()
         for i in 0..<calls { vidattn_amx_bf16_32x32(kp, a + (i % strips) * 32 * kp, b, c, 32, 0) }
         let dt = now() - t0
-        print(fmt("AMX 32x32 block kernel, kp=%d, %d A strips: %.0f GFLOP/s", kp, strips, 2.0 * 32 * 32 * Double(kp) * Double(calls) / dt / 1e9))
+        print(
+            fmt(
+                "AMX 32x32 block kernel, kp=%d, %d A strips: %.0f GFLOP/s", kp, strips,
+                2.0 * 32 * 32 * Double(kp) * Double(calls) / dt / 1e9))
     }
     vidattn_amx_end()
     exit(0)
@@ -278,7 +319,8 @@ if let kps = getenv("VIDATTN_DEMO_AMX8") {
         print(fmt("AMX-INT8 tile peak: %.0f GOP/s", f / dt / 1e9))
     }
     let strips = 8
-    let a = UnsafeMutablePointer<Int8>.allocate(capacity: 32 * kp * strips); a.initialize(repeating: 1, count: 32 * kp * strips)
+    let a = UnsafeMutablePointer<Int8>.allocate(capacity: 32 * kp * strips);
+    a.initialize(repeating: 1, count: 32 * kp * strips)
     let b = UnsafeMutablePointer<Int8>.allocate(capacity: 32 * kp); b.initialize(repeating: 1, count: 32 * kp)
     let c = UnsafeMutablePointer<Int32>.allocate(capacity: 32 * 32)
     for _ in 0..<3 {
@@ -286,7 +328,10 @@ if let kps = getenv("VIDATTN_DEMO_AMX8") {
         let t0 = now()
         for i in 0..<calls { vidattn_amx_s8_32x32(kp, a + (i % strips) * 32 * kp, b, c, 32, 0) }
         let dt = now() - t0
-        print(fmt("AMX-INT8 32x32 block kernel, kp=%d, %d A strips: %.0f GOP/s", kp, strips, 2.0 * 32 * 32 * Double(kp) * Double(calls) / dt / 1e9))
+        print(
+            fmt(
+                "AMX-INT8 32x32 block kernel, kp=%d, %d A strips: %.0f GOP/s", kp, strips,
+                2.0 * 32 * 32 * Double(kp) * Double(calls) / dt / 1e9))
     }
     vidattn_amx_end()
     exit(0)
@@ -305,8 +350,9 @@ if getenv("VIDATTN_DEMO_PROBE") != nil {
             let mp = mk.baseAddress!
             parallelFor(2) { i, _ in
                 mp[2 * i] = now() - t0
-                _ = sgemm(transA: false, m: m / 2, k: k, alpha: 1, a: a + i * (m / 2) * k, lda: k, packedB: packed,
-                          beta: 0, c: c + i * (m / 2) * n, ldc: n, threads: 1)
+                _ = sgemm(
+                    transA: false, m: m / 2, k: k, alpha: 1, a: a + i * (m / 2) * k, lda: k, packedB: packed,
+                    beta: 0, c: c + i * (m / 2) * n, ldc: n, threads: 1)
                 mp[2 * i + 1] = now() - t0
             }
         }
@@ -328,7 +374,8 @@ do {
         _ = sgemm(transA: false, m: m, k: k, alpha: 1, a: a, lda: k, packedB: packed, beta: 0, c: c, ldc: n)
         if r > 0 { t1s.append(now() - t0) }
         t0 = now()
-        _ = sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: w, ldb: k, beta: 0, c: c, ldc: n)
+        _ = sgemm(
+            transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: w, ldb: k, beta: 0, c: c, ldc: n)
         if r > 0 { t2s.append(now() - t0) }
     }
     let t = median(t1s), t2 = median(t2s)
@@ -336,8 +383,9 @@ do {
         print("prepacked:", t1s.map { Int($0 * 1e4) }, "\nper call:", t2s.map { Int($0 * 1e4) })
     }
     let gf = 2.0 * Double(m * n * k) / 1e9
-    print(fmt("sgemm %dx%dx%d  pre-packed: %7.2f ms  %6.1f GFLOP/s", m, k, n, t * 1e3, gf / t)
-          + " (\(pct(gf / t)))" + fmt("   packing per call: %7.2f ms  %6.1f GFLOP/s", t2 * 1e3, gf / t2))
+    print(
+        fmt("sgemm %dx%dx%d  pre-packed: %7.2f ms  %6.1f GFLOP/s", m, k, n, t * 1e3, gf / t)
+            + " (\(pct(gf / t)))" + fmt("   packing per call: %7.2f ms  %6.1f GFLOP/s", t2 * 1e3, gf / t2))
 }
 
 // Fused attention: ViT-B at 3137 tokens, 12 heads × 64.

@@ -27,16 +27,19 @@ final class AttentionBF16Tests: XCTestCase {
 
     func testAgainstRoundedReference() {
         let us = units()
-        print("bf16 attention units run here: \(us.map(\.1)); not run: "
-              + (["amx", "avx512_bf16"].filter { n in !us.contains { $0.1 == n } }.joined(separator: ", ")))
+        print(
+            "bf16 attention units run here: \(us.map(\.1)); not run: "
+                + (["amx", "avx512_bf16"].filter { n in !us.contains { $0.1 == n } }.joined(separator: ", ")))
         // (heads, nq, nk, d, bias, key-major bias, region labels, key mask)
         let cases: [(Int, Int, Int, Int, Bool, Bool, Bool, Bool)] = [
             (2, 97, 97, 64, false, false, false, false), (1, 200, 197, 40, true, false, false, false),
             (2, 61, 300, 32, true, true, false, true), (1, 392, 392, 32, true, false, true, false),
-            (1, 33, 5, 96, false, false, false, true)]
+            (1, 33, 5, 96, false, false, false, true)
+        ]
         for (h, nq, nk, d, useBias, keyMajor, regions, useMask) in cases {
             let scale = 1 / Float(d).squareRoot()
-            let q = Buf(h * nq * d, seed: 1, scale: 2), k = Buf(h * nk * d, seed: 2, scale: 2), v = Buf(h * nk * d, seed: 3)
+            let q = Buf(h * nq * d, seed: 1, scale: 2), k = Buf(h * nk * d, seed: 2, scale: 2),
+                v = Buf(h * nk * d, seed: 3)
             let bias = Buf(h * nq * nk, seed: 4)
             var labels = [UInt8](repeating: 0, count: nq), mask = [UInt8](repeating: 1, count: nk)
             for i in 0..<nq { labels[i] = UInt8(i % 3) }
@@ -48,9 +51,10 @@ final class AttentionBF16Tests: XCTestCase {
             let qr = round(q, scale: scale), kr = round(k), vr = round(v)
             labels.withUnsafeBufferPointer { lp in
                 mask.withUnsafeBufferPointer { mp in
-                    var a = AttentionArgs(batch: 1, heads: h, nq: nq, nk: nk, d: d, q: view(q.c, nq), k: view(k.c, nk),
-                                          v: view(v.c, nk), o: HeadView(o32.p, batchStride: 0, headStride: nq * d, rowStride: d),
-                                          scale: scale)
+                    var a = AttentionArgs(
+                        batch: 1, heads: h, nq: nq, nk: nk, d: d, q: view(q.c, nq), k: view(k.c, nk),
+                        v: view(v.c, nk), o: HeadView(o32.p, batchStride: 0, headStride: nq * d, rowStride: d),
+                        scale: scale)
                     if useBias {
                         a.bias = HeadView(bias.c, batchStride: 0, headStride: nq * nk, rowStride: keyMajor ? nq : nk)
                         a.biasKeyMajor = keyMajor
@@ -64,13 +68,16 @@ final class AttentionBF16Tests: XCTestCase {
                     attentionReference(ar)
                     a.o.base = o16.p
                     // Budget 1 byte of packed K and V: every head is its own group.
-                    for (unit, name) in us { for budget in [1, 1 << 30] {
-                        for i in 0..<(h * nq * d) { o16.p[i] = .nan }
-                        XCTAssertTrue(attentionBF16(a, threads: 2, unit: unit, packedBudget: budget))
-                        let err = maxAbsDiff(o16.c, oRef.c, h * nq * d); print("bf16 attention \(name) nq=\(nq) nk=\(nk) d=\(d): max error \(err)")
-                        XCTAssertLessThanOrEqual(err, 3e-3, "\(name) h=\(h) nq=\(nq) nk=\(nk) d=\(d)")
-                        XCTAssertGreaterThan(maxAbsDiff(o16.c, o32.c, h * nq * d), 0, "\(name): same as fp32")
-                    } }
+                    for (unit, name) in us {
+                        for budget in [1, 1 << 30] {
+                            for i in 0..<(h * nq * d) { o16.p[i] = .nan }
+                            XCTAssertTrue(attentionBF16(a, threads: 2, unit: unit, packedBudget: budget))
+                            let err = maxAbsDiff(o16.c, oRef.c, h * nq * d);
+                            print("bf16 attention \(name) nq=\(nq) nk=\(nk) d=\(d): max error \(err)")
+                            XCTAssertLessThanOrEqual(err, 3e-3, "\(name) h=\(h) nq=\(nq) nk=\(nk) d=\(d)")
+                            XCTAssertGreaterThan(maxAbsDiff(o16.c, o32.c, h * nq * d), 0, "\(name): same as fp32")
+                        }
+                    }
                 }
             }
         }
@@ -81,10 +88,12 @@ final class AttentionBF16Tests: XCTestCase {
         let unit = BF16Unit.detected != .emulated
         let d = 64
         for n in [100, bf16AttentionMinKeys + 37] {
-            let q = Buf(n * d, seed: 5), k = Buf(n * d, seed: 6), v = Buf(n * d, seed: 7), o1 = Buf(n * d), o2 = Buf(n * d)
+            let q = Buf(n * d, seed: 5), k = Buf(n * d, seed: 6), v = Buf(n * d, seed: 7), o1 = Buf(n * d),
+                o2 = Buf(n * d)
             let view = { (p: UnsafePointer<Float>) in HeadView(p, batchStride: 0, headStride: 0, rowStride: d) }
-            var a = AttentionArgs(batch: 1, heads: 1, nq: n, nk: n, d: d, q: view(q.c), k: view(k.c), v: view(v.c),
-                                  o: HeadView(o1.p, batchStride: 0, headStride: 0, rowStride: d), scale: 0.125)
+            var a = AttentionArgs(
+                batch: 1, heads: 1, nq: n, nk: n, d: d, q: view(q.c), k: view(k.c), v: view(v.c),
+                o: HeadView(o1.p, batchStride: 0, headStride: 0, rowStride: d), scale: 0.125)
             XCTAssertTrue(withOptimised { attention(a) })
             a.o.base = o2.p
             XCTAssertTrue(withOptimised { AttentionPrecision.$bf16.withValue(true) { attention(a) } })
@@ -105,11 +114,13 @@ final class AttentionBF16Tests: XCTestCase {
         let nb = 3
         var s0 = [Float](repeating: 0, count: nb * 1024)
         var seed: UInt32 = 7
-        for i in 0..<s0.count { seed = seed &* 1664525 &+ 1013904223; s0[i] = Float(Int(seed >> 9) % 4001 - 2000) / 100 }
+        for i in 0..<s0.count {
+            seed = seed &* 1664525 &+ 1013904223; s0[i] = Float(Int(seed >> 9) % 4001 - 2000) / 100
+        }
         for i in stride(from: 5, to: s0.count, by: 11) { s0[i] = -.infinity }
-        for b in 0..<nb { for j in 0..<32 { s0[b * 1024 + 3 * 32 + j] = -.infinity } }   // row 3: all masked
+        for b in 0..<nb { for j in 0..<32 { s0[b * 1024 + 3 * 32 + j] = -.infinity } }  // row 3: all masked
         var m0 = [Float](repeating: -.infinity, count: 32), l0 = [Float](repeating: 0, count: 32)
-        for r in 0..<32 where r % 2 == 0 && r != 3 { m0[r] = 5; l0[r] = 2 }           // a previous step
+        for r in 0..<32 where r % 2 == 0 && r != 3 { m0[r] = 5; l0[r] = 2 }  // a previous step
         let paths: [Int32] = CPU.info.avx512_bf16 != 0 && CPU.info.avx512bw != 0 ? [0, 1] : [0]
         if paths.count == 1 { print("softmax step AVX-512 path: not run (CPU lacks AVX512-BF16)") }
         for path in paths {
@@ -122,15 +133,18 @@ final class AttentionBF16Tests: XCTestCase {
                 let safe = mx == -.infinity ? 0 : mx
                 XCTAssertEqual(Double(m[r]), mx, "path \(path) row \(r): max")
                 let wantAlpha = m0[r] == -.infinity ? 0 : Foundation.exp(Double(m0[r]) - safe)
-                XCTAssertEqual(Double(alpha[r]), wantAlpha, accuracy: 1e-6 * max(wantAlpha, 1e-30), "path \(path) row \(r)")
+                XCTAssertEqual(
+                    Double(alpha[r]), wantAlpha, accuracy: 1e-6 * max(wantAlpha, 1e-30), "path \(path) row \(r)")
                 var sum = Double(l0[r]) * wantAlpha
-                for b in 0..<nb { for j in 0..<32 {
-                    let x = Double(s0[b * 1024 + r * 32 + j]), e = x == -.infinity ? 0 : Foundation.exp(x - safe)
-                    sum += e
-                    let got = Double(bf16ToFloat(p[b * 1024 + r * 32 + j]))
-                    if e == 0 { XCTAssertEqual(got, 0, "path \(path): masked score"); continue }
-                    XCTAssertEqual(got, e, accuracy: e / 128, "path \(path) row \(r) key \(b * 32 + j)")
-                } }
+                for b in 0..<nb {
+                    for j in 0..<32 {
+                        let x = Double(s0[b * 1024 + r * 32 + j]), e = x == -.infinity ? 0 : Foundation.exp(x - safe)
+                        sum += e
+                        let got = Double(bf16ToFloat(p[b * 1024 + r * 32 + j]))
+                        if e == 0 { XCTAssertEqual(got, 0, "path \(path): masked score"); continue }
+                        XCTAssertEqual(got, e, accuracy: e / 128, "path \(path) row \(r) key \(b * 32 + j)")
+                    }
+                }
                 XCTAssertEqual(Double(l[r]), sum, accuracy: 1e-6 * max(sum, 1e-30), "path \(path) row \(r): sum")
             }
             XCTAssertEqual(m[3], -.infinity); XCTAssertEqual(alpha[3], 0); XCTAssertEqual(l[3], 0)

@@ -25,12 +25,14 @@ final class AttentionTests: XCTestCase {
             HeadView(p, batchStride: t.h * n * t.d, headStride: n * t.d, rowStride: t.d)
         }
         mask.withUnsafeBufferPointer { mp in
-            var a = AttentionArgs(batch: t.b, heads: t.h, nq: t.nq, nk: t.nk, d: t.d,
-                                  q: view(q.c, t.nq), k: view(k.c, t.nk), v: view(v.c, t.nk),
-                                  o: HeadView(o1.p, batchStride: t.h * t.nq * t.d, headStride: t.nq * t.d, rowStride: t.d),
-                                  scale: 1 / Float(t.d).squareRoot())
+            var a = AttentionArgs(
+                batch: t.b, heads: t.h, nq: t.nq, nk: t.nk, d: t.d,
+                q: view(q.c, t.nq), k: view(k.c, t.nk), v: view(v.c, t.nk),
+                o: HeadView(o1.p, batchStride: t.h * t.nq * t.d, headStride: t.nq * t.d, rowStride: t.d),
+                scale: 1 / Float(t.d).squareRoot())
             if t.bias {
-                a.bias = HeadView(bias.c, batchStride: 0, headStride: t.broadcastBias ? 0 : t.nq * t.nk, rowStride: t.nk)
+                a.bias = HeadView(
+                    bias.c, batchStride: 0, headStride: t.broadcastBias ? 0 : t.nq * t.nk, rowStride: t.nk)
             }
             if t.mask { a.keyMask = mp.baseAddress; a.keyMaskStride = t.nk }
             if t.probs { a.probs = p1.p }
@@ -47,7 +49,7 @@ final class AttentionTests: XCTestCase {
     }
 
     func testShapes() {
-        run(Case())                                   // one query, one key
+        run(Case())  // one query, one key
         run(Case(b: 2, h: 3, nq: 97, nk: 97, d: 64))  // one past the tile sizes
         run(Case(b: 1, h: 2, nq: 5, nk: 300, d: 32))
         run(Case(b: 1, h: 2, nq: 300, nk: 5, d: 64))
@@ -77,12 +79,14 @@ final class AttentionTests: XCTestCase {
             let o1 = Buf(n * d), o2 = Buf(n * d), o3 = Buf(n * d)
             let hv = { (p: UnsafePointer<Float>) in HeadView(p, batchStride: 0, headStride: 0, rowStride: d) }
             labels.withUnsafeBufferPointer { lp in
-                var a = AttentionArgs(batch: 1, heads: 1, nq: n, nk: n, d: d, q: hv(q.c), k: hv(k.c), v: hv(v.c),
-                                      o: HeadView(o1.p, batchStride: 0, headStride: 0, rowStride: d), scale: 0.2)
+                var a = AttentionArgs(
+                    batch: 1, heads: 1, nq: n, nk: n, d: d, q: hv(q.c), k: hv(k.c), v: hv(v.c),
+                    o: HeadView(o1.p, batchStride: 0, headStride: 0, rowStride: d), scale: 0.2)
                 a.regionLabels = lp.baseAddress
                 a.bias = HeadView(bias.c, batchStride: 0, headStride: 0, rowStride: n)
                 XCTAssertTrue(withOptimised { attention(a) })
-                a.o.base = o2.p; a.bias = HeadView(biasT.c, batchStride: 0, headStride: 0, rowStride: n); a.biasKeyMajor = true
+                a.o.base = o2.p; a.bias = HeadView(biasT.c, batchStride: 0, headStride: 0, rowStride: n);
+                a.biasKeyMajor = true
                 XCTAssertTrue(withOptimised { attention(a) })
                 a.o.base = o3.p
                 attentionReference(a)
@@ -102,11 +106,12 @@ final class AttentionTests: XCTestCase {
         let q = Buf(nq * d), k = Buf(nk * d), v = Buf(nk * d), o = Buf(nq * d, seed: 9)
         let mask = [UInt8](repeating: 0, count: nk)
         mask.withUnsafeBufferPointer { mp in
-            var a = AttentionArgs(batch: 1, heads: 1, nq: nq, nk: nk, d: d,
-                                  q: HeadView(q.c, batchStride: 0, headStride: 0, rowStride: d),
-                                  k: HeadView(k.c, batchStride: 0, headStride: 0, rowStride: d),
-                                  v: HeadView(v.c, batchStride: 0, headStride: 0, rowStride: d),
-                                  o: HeadView(o.p, batchStride: 0, headStride: 0, rowStride: d), scale: 0.25)
+            var a = AttentionArgs(
+                batch: 1, heads: 1, nq: nq, nk: nk, d: d,
+                q: HeadView(q.c, batchStride: 0, headStride: 0, rowStride: d),
+                k: HeadView(k.c, batchStride: 0, headStride: 0, rowStride: d),
+                v: HeadView(v.c, batchStride: 0, headStride: 0, rowStride: d),
+                o: HeadView(o.p, batchStride: 0, headStride: 0, rowStride: d), scale: 0.25)
             a.keyMask = mp.baseAddress
             XCTAssertTrue(withOptimised { attention(a) })
         }
@@ -117,11 +122,12 @@ final class AttentionTests: XCTestCase {
         let nq = 40, nk = 200, d = 64
         let q = Buf(nq * d, seed: 1, scale: 100), k = Buf(nk * d, seed: 2, scale: 100), v = Buf(nk * d, seed: 3)
         let o = Buf(nq * d)
-        let a = AttentionArgs(batch: 1, heads: 1, nq: nq, nk: nk, d: d,
-                              q: HeadView(q.c, batchStride: 0, headStride: 0, rowStride: d),
-                              k: HeadView(k.c, batchStride: 0, headStride: 0, rowStride: d),
-                              v: HeadView(v.c, batchStride: 0, headStride: 0, rowStride: d),
-                              o: HeadView(o.p, batchStride: 0, headStride: 0, rowStride: d), scale: 1)
+        let a = AttentionArgs(
+            batch: 1, heads: 1, nq: nq, nk: nk, d: d,
+            q: HeadView(q.c, batchStride: 0, headStride: 0, rowStride: d),
+            k: HeadView(k.c, batchStride: 0, headStride: 0, rowStride: d),
+            v: HeadView(v.c, batchStride: 0, headStride: 0, rowStride: d),
+            o: HeadView(o.p, batchStride: 0, headStride: 0, rowStride: d), scale: 1)
         XCTAssertTrue(withOptimised { attention(a) })
         for i in 0..<(nq * d) { XCTAssertTrue(o.p[i].isFinite && abs(o.p[i]) <= 1) }
     }

@@ -8,8 +8,8 @@ import XCTest
 final class BF16Tests: XCTestCase {
     func testRoundingToNearestEven() {
         XCTAssertEqual(bf16Round(1.0), 0x3F80)
-        XCTAssertEqual(bf16Round(Float(bitPattern: 0x3F80_8000)), 0x3F80)     // tie, even below
-        XCTAssertEqual(bf16Round(Float(bitPattern: 0x3F81_8000)), 0x3F82)     // tie, even above
+        XCTAssertEqual(bf16Round(Float(bitPattern: 0x3F80_8000)), 0x3F80)  // tie, even below
+        XCTAssertEqual(bf16Round(Float(bitPattern: 0x3F81_8000)), 0x3F82)  // tie, even above
         XCTAssertEqual(bf16Round(Float(bitPattern: 0x3F80_8001)), 0x3F81)
         XCTAssertEqual(bf16Round(.infinity), 0x7F80)
         XCTAssertEqual(bf16Round(-.infinity), 0xFF80)
@@ -65,10 +65,14 @@ final class BF16Tests: XCTestCase {
     func kernels() -> [BF16Kernel] {
         var ks: [BF16Kernel] = [.reference]
         let i = CPU.info
-        if i.amx_bf16 != 0 && i.amx_permitted != 0 { ks.append(.amx) } else {
+        if i.amx_bf16 != 0 && i.amx_permitted != 0 {
+            ks.append(.amx)
+        } else {
             print("bf16 kernel amx: not run (CPU lacks AMX-BF16 or the permission)")
         }
-        if i.avx512_bf16 != 0 { ks.append(.avx512bf16) } else {
+        if i.avx512_bf16 != 0 {
+            ks.append(.avx512bf16)
+        } else {
             print("bf16 kernel avx512_bf16: not run (CPU lacks AVX512-BF16)")
         }
         return ks
@@ -83,24 +87,30 @@ final class BF16Tests: XCTestCase {
             for accumulate in [false, true] {
                 // fp64 reference on bf16-rounded inputs, then the fp32 epilogue.
                 var want = [Float](repeating: 0, count: m * n)
-                for i in 0..<m { for j in 0..<n {
-                    var s = 0.0
-                    for p in 0..<k {
-                        s += Double(bf16ToFloat(bf16Round(a.p[i * k + p]))) * Double(bf16ToFloat(bf16Round(w.p[j * k + p])))
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var s = 0.0
+                        for p in 0..<k {
+                            s +=
+                                Double(bf16ToFloat(bf16Round(a.p[i * k + p])))
+                                * Double(bf16ToFloat(bf16Round(w.p[j * k + p])))
+                        }
+                        var v = Float(s) + (accumulate ? c0.p[i * n + j] : 0) + bias.p[j]
+                        v = activate(v, .gelu)
+                        want[i * n + j] = v + res.p[i * n + j]
                     }
-                    var v = Float(s) + (accumulate ? c0.p[i * n + j] : 0) + bias.p[j]
-                    v = activate(v, .gelu)
-                    want[i * n + j] = v + res.p[i * n + j]
-                } }
+                }
                 for kernel in kernels() {
                     let c = Buf(copying: c0)
-                    let ok = gemmBF16(m: m, a: a.p, lda: k, packedB: packed, accumulate: accumulate, c: c.p, ldc: n,
-                                      epilogue: GemmEpilogue(bias: bias.p, activation: .gelu, residual: res.p, ldResidual: n),
-                                      kernel: kernel, threads: 2)
+                    let ok = gemmBF16(
+                        m: m, a: a.p, lda: k, packedB: packed, accumulate: accumulate, c: c.p, ldc: n,
+                        epilogue: GemmEpilogue(bias: bias.p, activation: .gelu, residual: res.p, ldResidual: n),
+                        kernel: kernel, threads: 2)
                     XCTAssertTrue(ok)
                     var err: Float = 0
                     for i in 0..<(m * n) { err = max(err, abs(c.p[i] - want[i])) }
-                    XCTAssertLessThan(err, 2e-5 * Float(k).squareRoot(), "\(kernel) \(m)x\(k)x\(n) accumulate \(accumulate)")
+                    XCTAssertLessThan(
+                        err, 2e-5 * Float(k).squareRoot(), "\(kernel) \(m)x\(k)x\(n) accumulate \(accumulate)")
                 }
             }
         }

@@ -13,16 +13,19 @@ final class DispatchTests: XCTestCase {
             XCTAssertEqual(FP32Kernels.isa, "avx512")
         }
         let names = FP32Kernels.runnable.map(\.isa)
-        print("fp32 kernel compilations run here: \(names.joined(separator: ", "))"
-              + (FP32Kernels.avx512Usable ? "" : "; not run (CPU lacks AVX-512): avx512"))
+        print(
+            "fp32 kernel compilations run here: \(names.joined(separator: ", "))"
+                + (FP32Kernels.avx512Usable ? "" : "; not run (CPU lacks AVX-512): avx512"))
     }
 
     func testEveryRunnableTableMatchesReferences() {
         for t in FP32Kernels.runnable {
             // Micro-kernel, packed A (aStep 12) and wider k-major A (aStep 20), beta 0 / 1 / other,
             // with and without the bias row.
-            for (kc, aStep, beta, withBias) in [(1, 12, Float(0), false), (37, 12, 1, true), (300, 20, 0.5, false),
-                                                (5, 12, 0, true)] {
+            for (kc, aStep, beta, withBias) in [
+                (1, 12, Float(0), false), (37, 12, 1, true), (300, 20, 0.5, false),
+                (5, 12, 0, true)
+            ] {
                 let a = Buf(kc * aStep, seed: 11), b = Buf(kc * 40, seed: 12), c0 = Buf(12 * 35, seed: 13)
                 let c = Buf(copying: c0), bias = Buf(32, seed: 17)
                 t.microKernel(kc, a.c, aStep, b.c, 40, c.p, 35, 0.75, beta, withBias ? bias.c : nil)
@@ -46,9 +49,12 @@ final class DispatchTests: XCTestCase {
             softmaxRowsReference(SoftmaxArgs(rows: rows, cols: cols, x: x.c, ldx: cols, y: yr.p, ldy: cols))
             XCTAssertLessThanOrEqual(maxAbsDiff(y.c, yr.c, rows * cols), 1e-6, "\(t.isa) softmax")
             let g = Buf(cols, seed: 15), be = Buf(cols, seed: 16)
-            t.layerNormRows(LayerNormArgs(cols: cols, x: x.c, ldx: cols, y: y.p, ldy: cols, gamma: g.c, beta: be.c,
-                                          eps: 1e-5), 0, rows)
-            layerNormReference(rows: rows, cols: cols, x: x.c, ldx: cols, y: yr.p, ldy: cols, gamma: g.c, beta: be.c, eps: 1e-5)
+            t.layerNormRows(
+                LayerNormArgs(
+                    cols: cols, x: x.c, ldx: cols, y: y.p, ldy: cols, gamma: g.c, beta: be.c,
+                    eps: 1e-5), 0, rows)
+            layerNormReference(
+                rows: rows, cols: cols, x: x.c, ldx: cols, y: yr.p, ldy: cols, gamma: g.c, beta: be.c, eps: 1e-5)
             XCTAssertLessThanOrEqual(maxAbsDiff(y.c, yr.c, rows * cols), 1e-5, "\(t.isa) layernorm")
             t.activation(.gelu, x.c, y.p, rows * cols)
             activationReference(.gelu, x.c, yr.p, rows * cols)

@@ -52,9 +52,11 @@ final class ElementwiseTests: XCTestCase {
             let g = Buf(cols, seed: 6), b = Buf(cols, seed: 7)
             let y1 = Buf(rows * cols), y2 = Buf(rows * cols)
             withOptimised {
-                layerNorm(rows: rows, cols: cols, x: x.c, ldx: cols, y: y1.p, ldy: cols, gamma: g.c, beta: b.c, eps: 1e-6)
+                layerNorm(
+                    rows: rows, cols: cols, x: x.c, ldx: cols, y: y1.p, ldy: cols, gamma: g.c, beta: b.c, eps: 1e-6)
             }
-            layerNormReference(rows: rows, cols: cols, x: x.c, ldx: cols, y: y2.p, ldy: cols, gamma: g.c, beta: b.c, eps: 1e-6)
+            layerNormReference(
+                rows: rows, cols: cols, x: x.c, ldx: cols, y: y2.p, ldy: cols, gamma: g.c, beta: b.c, eps: 1e-6)
             XCTAssertLessThanOrEqual(maxAbsDiff(y1.c, y2.c, rows * cols), 2e-5, "\(rows)x\(cols) scale \(scale)")
         }
     }
@@ -72,7 +74,8 @@ final class ElementwiseTests: XCTestCase {
                 let exact: Double
                 switch act {
                 case .gelu: exact = 0.5 * v * (1 + erf(v / 2.0.squareRoot()))
-                case .geluTanh: exact = 0.5 * v * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (v + 0.044715 * v * v * v)))
+                case .geluTanh:
+                    exact = 0.5 * v * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (v + 0.044715 * v * v * v)))
                 case .tanh: exact = Foundation.tanh(v)
                 default: exact = max(v, 0)
                 }

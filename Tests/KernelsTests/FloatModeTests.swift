@@ -9,12 +9,14 @@ final class FloatModeTests: XCTestCase {
     func testWorkersRunFlushedAndRestore() {
         let saved = FloatMode.mxcsr
         defer { FloatMode.mxcsr = saved }
-        FloatMode.mxcsr = 0x1F80                       // the host's default: no FTZ/DAZ
+        FloatMode.mxcsr = 0x1F80  // the host's default: no FTZ/DAZ
         let seen = UnsafeMutablePointer<UInt32>.allocate(capacity: 64)
         defer { seen.deallocate() }
         nonisolated(unsafe) let out = seen
         parallelFor(64, threads: 2) { i, _ in out[i] = FloatMode.mxcsr }
-        for i in 0..<64 { XCTAssertEqual(seen[i] & FloatMode.flushBits, FloatMode.flushBits, "item \(i) ran without FTZ/DAZ") }
+        for i in 0..<64 {
+            XCTAssertEqual(seen[i] & FloatMode.flushBits, FloatMode.flushBits, "item \(i) ran without FTZ/DAZ")
+        }
         XCTAssertEqual(FloatMode.mxcsr, 0x1F80, "the caller's MXCSR changed")
         // The same pool threads, reached directly, are back in the default mode.
         DispatchQueue.concurrentPerform(iterations: 64) { i in out[i] = FloatMode.mxcsr }
@@ -25,7 +27,9 @@ final class FloatModeTests: XCTestCase {
         var x: Float = -110
         while x < -80 {
             let v = vexp(Vec(repeating: x))[0], s = sexp(x)
-            for y in [v, s] { XCTAssertTrue(y == 0 || y >= Float.leastNormalMagnitude, "exp(\(x)) = \(y) is subnormal") }
+            for y in [v, s] {
+                XCTAssertTrue(y == 0 || y >= Float.leastNormalMagnitude, "exp(\(x)) = \(y) is subnormal")
+            }
             if x > -87 { XCTAssertGreaterThan(v, 0) }
             x += 0.01
         }

@@ -4,32 +4,39 @@ import XCTest
 /// Packed SGEMM against the scalar reference.
 /// Tolerance: |C − C_ref| ≤ 2e-6 · (1 + Σ_k |A_ik·B_kj|) per element.
 final class GEMMTests: XCTestCase {
-    func check(m: Int, n: Int, k: Int, transA: Bool, transB: Bool, alpha: Float = 1, beta: Float = 0,
-               epilogue: (bias: Bool, act: Activation, residual: Bool) = (false, .none, false),
-               multiplier: Bool = false, threads: Int = 2, line: UInt = #line) {
+    func check(
+        m: Int, n: Int, k: Int, transA: Bool, transB: Bool, alpha: Float = 1, beta: Float = 0,
+        epilogue: (bias: Bool, act: Activation, residual: Bool) = (false, .none, false),
+        multiplier: Bool = false, threads: Int = 2, line: UInt = #line
+    ) {
         let a = Buf(m * k, seed: 1), b = Buf(k * n, seed: 2), c0 = Buf(m * n, seed: 3)
         let bias = Buf(n, seed: 4), res = Buf(m * n, seed: 5), mul = Buf(m * (n + 3), seed: 6)
         let lda = transA ? m : k, ldb = transB ? k : n
         let cOpt = Buf(copying: c0), cRef = Buf(copying: c0)
-        let ep = GemmEpilogue(bias: epilogue.bias ? bias.c : nil, activation: epilogue.act,
-                              residual: epilogue.residual ? res.c : nil, ldResidual: n,
-                              multiplier: multiplier ? mul.c : nil, ldMultiplier: n + 3)
+        let ep = GemmEpilogue(
+            bias: epilogue.bias ? bias.c : nil, activation: epilogue.act,
+            residual: epilogue.residual ? res.c : nil, ldResidual: n,
+            multiplier: multiplier ? mul.c : nil, ldMultiplier: n + 3)
         let ok = withOptimised {
-            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a.c, lda: max(lda, 1),
-                  b: b.c, ldb: max(ldb, 1), beta: beta, c: cOpt.p, ldc: max(n, 1), epilogue: ep, threads: threads)
+            sgemm(
+                transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a.c, lda: max(lda, 1),
+                b: b.c, ldb: max(ldb, 1), beta: beta, c: cOpt.p, ldc: max(n, 1), epilogue: ep, threads: threads)
         }
         XCTAssertTrue(ok, line: line)
-        sgemmReference(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a.c, lda: max(lda, 1),
-                       b: b.c, ldb: max(ldb, 1), beta: beta, c: cRef.p, ldc: max(n, 1), epilogue: ep)
+        sgemmReference(
+            transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a.c, lda: max(lda, 1),
+            b: b.c, ldb: max(ldb, 1), beta: beta, c: cRef.p, ldc: max(n, 1), epilogue: ep)
         let bound = 2e-6 * Float(1 + k) * max(1, abs(alpha)) + 1e-6
         let err = maxAbsDiff(cOpt.c, cRef.c, m * n)
         XCTAssertLessThanOrEqual(err, bound, "m=\(m) n=\(n) k=\(k) tA=\(transA) tB=\(transB)", line: line)
     }
 
     func testShapesAndTransposes() {
-        let shapes = [(1, 1, 1), (12, 32, 1), (13, 33, 7), (11, 31, 300), (100, 70, 257), (250, 129, 513),
-                      (1, 200, 64), (200, 1, 64), (37, 64, 0),
-                      (250, 96, 1500), (61, 128, 70), (49, 100, 33)]   // A read in place (≤ 4 panels)
+        let shapes = [
+            (1, 1, 1), (12, 32, 1), (13, 33, 7), (11, 31, 300), (100, 70, 257), (250, 129, 513),
+            (1, 200, 64), (200, 1, 64), (37, 64, 0),
+            (250, 96, 1500), (61, 128, 70), (49, 100, 33)
+        ]  // A read in place (≤ 4 panels)
         for (m, n, k) in shapes {
             for ta in [false, true] { for tb in [false, true] { check(m: m, n: n, k: k, transA: ta, transB: tb) } }
         }
@@ -54,8 +61,10 @@ final class GEMMTests: XCTestCase {
     func testEmptyDoesNothing() {
         let c = Buf(4, seed: 9), saved = Buf(copying: c)
         let a = Buf(4), b = Buf(4)
-        XCTAssertTrue(sgemm(transA: false, transB: false, m: 0, n: 2, k: 2, alpha: 1, a: a.c, lda: 2, b: b.c,
-                            ldb: 2, beta: 0, c: c.p, ldc: 2))
+        XCTAssertTrue(
+            sgemm(
+                transA: false, transB: false, m: 0, n: 2, k: 2, alpha: 1, a: a.c, lda: 2, b: b.c,
+                ldb: 2, beta: 0, c: c.p, ldc: 2))
         XCTAssertEqual(maxAbsDiff(c.c, saved.c, 4), 0)
     }
 
@@ -64,10 +73,12 @@ final class GEMMTests: XCTestCase {
         let a = Buf(m * k, seed: 1), b = Buf(k * n, seed: 2)
         let c1 = Buf(m * n), c2 = Buf(m * n)
         withOptimised {
-            _ = sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a.c, lda: k, b: b.c, ldb: k,
-                      beta: 0, c: c1.p, ldc: n, threads: 1)
-            _ = sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a.c, lda: k, b: b.c, ldb: k,
-                      beta: 0, c: c2.p, ldc: n, threads: 2)
+            _ = sgemm(
+                transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a.c, lda: k, b: b.c, ldb: k,
+                beta: 0, c: c1.p, ldc: n, threads: 1)
+            _ = sgemm(
+                transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a.c, lda: k, b: b.c, ldb: k,
+                beta: 0, c: c2.p, ldc: n, threads: 2)
         }
         XCTAssertEqual(maxAbsDiff(c1.c, c2.c, m * n), 0, "results must be bit-identical across thread counts")
     }
@@ -77,11 +88,13 @@ final class GEMMTests: XCTestCase {
         let a = Buf(m * k, seed: 1, scale: 1e4), b = Buf(k * n, seed: 2, scale: 1e4)
         let c = Buf(m * n), r = Buf(m * n)
         withOptimised {
-            _ = sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.c, lda: k, b: b.c, ldb: n,
-                      beta: 0, c: c.p, ldc: n)
+            _ = sgemm(
+                transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.c, lda: k, b: b.c, ldb: n,
+                beta: 0, c: c.p, ldc: n)
         }
-        sgemmReference(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.c, lda: k, b: b.c, ldb: n,
-                       beta: 0, c: r.p, ldc: n)
+        sgemmReference(
+            transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.c, lda: k, b: b.c, ldb: n,
+            beta: 0, c: r.p, ldc: n)
         for i in 0..<(m * n) { XCTAssertEqual(c.p[i], r.p[i], accuracy: 2e-6 * 1e8 * Float(k)) }
     }
 }

@@ -18,7 +18,7 @@ final class Int8Tests: XCTestCase {
     func testQuantizerPathsAgree() {
         let k = 203
         let x = Buf(k, seed: 21, scale: 3)
-        x.p[5] = -7.5; x.p[9] = 0   // the largest magnitude maps to -127
+        x.p[5] = -7.5; x.p[9] = 0  // the largest magnitude maps to -127
         var q0 = [Int8](repeating: 0, count: k), q1 = q0
         let s0 = vidattn_quantize_row_s8_path(x.c, k, &q0, 0, 0)
         XCTAssertEqual(s0, 7.5 / 127, accuracy: 1e-9)
@@ -45,8 +45,9 @@ final class Int8Tests: XCTestCase {
                 XCTAssertEqual(sb, s0, "path \(path) flip \(flip): scale")
                 for j in 0..<kp {
                     let want: Int8 = j < k ? q0[j] : 0
-                    XCTAssertEqual(blocks[(j / 64) * stride + j % 64], flip != 0 ? want ^ -128 : want,
-                                   "path \(path) flip \(flip): element \(j)")
+                    XCTAssertEqual(
+                        blocks[(j / 64) * stride + j % 64], flip != 0 ? want ^ -128 : want,
+                        "path \(path) flip \(flip): element \(j)")
                 }
                 XCTAssertEqual(blocks[64], 7, "nothing written between chunks")
             }
@@ -66,12 +67,16 @@ final class Int8Tests: XCTestCase {
             let pb = PackedInt8B(weight: w.c, n: n, k: k, ldw: k)!
             let ep = GemmEpilogue(bias: bias.c, activation: .gelu, residual: res.c, ldResidual: n)
             let ref = Buf(m * n, seed: 26), c0 = Buf(copying: ref)
-            XCTAssertTrue(gemmInt8(m: m, a: a.c, lda: k, packedB: pb, accumulate: true, c: ref.p, ldc: n,
-                                   epilogue: ep, kernel: .reference))
+            XCTAssertTrue(
+                gemmInt8(
+                    m: m, a: a.c, lda: k, packedB: pb, accumulate: true, c: ref.p, ldc: n,
+                    epilogue: ep, kernel: .reference))
             for (kern, name) in runnable where name != "reference" {
                 let c = Buf(copying: c0)
-                XCTAssertTrue(gemmInt8(m: m, a: a.c, lda: k, packedB: pb, accumulate: true, c: c.p, ldc: n,
-                                       epilogue: ep, kernel: kern))
+                XCTAssertTrue(
+                    gemmInt8(
+                        m: m, a: a.c, lda: k, packedB: pb, accumulate: true, c: c.p, ldc: n,
+                        epilogue: ep, kernel: kern))
                 XCTAssertEqual(maxAbsDiff(c.c, ref.c, m * n), 0, "\(name) m=\(m) n=\(n) k=\(k)")
             }
             // The reference against the definition: Σ q_a·q_w · s_a · s_w, then the epilogue.
@@ -80,8 +85,9 @@ final class Int8Tests: XCTestCase {
             let aq = Buf(m * k)
             fakeQuantizeRows(rows: m, cols: k, a.c, k, into: aq.p)
             let want = Buf(copying: c0)
-            sgemmReference(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: aq.c, lda: k, b: wq.c, ldb: k,
-                           beta: 1, c: want.p, ldc: n, epilogue: ep)
+            sgemmReference(
+                transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: aq.c, lda: k, b: wq.c, ldb: k,
+                beta: 1, c: want.p, ldc: n, epilogue: ep)
             XCTAssertLessThanOrEqual(maxAbsDiff(ref.c, want.c, m * n), 1e-5 * Float(k), "definition m=\(m)")
         }
     }
@@ -92,8 +98,9 @@ final class Int8Tests: XCTestCase {
         let pb = PackedInt8B(weight: w.c, n: n, k: k, ldw: k)!
         let c8 = Buf(m * n), c32 = Buf(m * n)
         XCTAssertTrue(gemmInt8(m: m, a: a.c, lda: k, packedB: pb, accumulate: false, c: c8.p, ldc: n))
-        sgemmReference(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a.c, lda: k, b: w.c, ldb: k,
-                       beta: 0, c: c32.p, ldc: n)
+        sgemmReference(
+            transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a.c, lda: k, b: w.c, ldb: k,
+            beta: 0, c: c32.p, ldc: n)
         var big: Float = 0
         for i in 0..<(m * n) { big = max(big, abs(c32.p[i])) }
         let err = maxAbsDiff(c8.c, c32.c, m * n)

@@ -13,7 +13,7 @@ import CKernels
 // (`vidattn_softmax_step_bf16`) updates m and l and writes P = exp(S − m) as bf16 straight
 // into the A strip of the P·V product; O is rescaled here and accumulated by the block kernel.
 
-let bf16KeyBlocks = 8   // 32-key blocks per softmax step (256 keys)
+let bf16KeyBlocks = 8  // 32-key blocks per softmax step (256 keys)
 
 struct BF16AttentionLayout {
     let dp: Int, dPad: Int, dPanels: Int, nkp: Int, keyPanels: Int, qTiles: Int
@@ -45,10 +45,13 @@ public func attentionBF16ScratchPerWorker(_ a: AttentionArgs) -> Int { BF16Atten
 /// of pair p = b · heads + h packed at `packed + (p − firstPair) · headHalves`, with one
 /// worker's scratch, on block kernel `unit` (AMX: the tile state is set up here; the scalar
 /// emulation checks the layout on any CPU).
-func attentionItemsBF16(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ firstPair: Int, _ packed: UnsafePointer<UInt16>,
-                        _ scratch: UnsafeMutablePointer<Float>, _ unit: BF16Kernel) {
+func attentionItemsBF16(
+    _ a: AttentionArgs, _ lo: Int, _ hi: Int, _ firstPair: Int, _ packed: UnsafePointer<UInt16>,
+    _ scratch: UnsafeMutablePointer<Float>, _ unit: BF16Kernel
+) {
     let L = BF16AttentionLayout(a)
-    let halves = UnsafeMutableRawPointer(scratch).bindMemory(to: UInt16.self, capacity: L.qHalves + bf16KeyBlocks * 1024 + max(L.dp, L.nkp))
+    let halves = UnsafeMutableRawPointer(scratch).bindMemory(
+        to: UInt16.self, capacity: L.qHalves + bf16KeyBlocks * 1024 + max(L.dp, L.nkp))
     let qs = halves, pb = qs + L.qHalves, r16 = pb + bf16KeyBlocks * 1024
     let fl = scratch + (L.qHalves + bf16KeyBlocks * 1024 + max(L.dp, L.nkp) + 1) / 2 + 8
     let s = fl, o = s + bf16KeyBlocks * 1024, m = o + 32 * L.dPad, l = m + 32, alpha = l + 32
@@ -66,8 +69,10 @@ func attentionItemsBF16(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ firstPair: I
 
 /// Packs K and V of pairs lo..<hi for `attentionItemsBF16`, pair p at dst + (p − lo) · headHalves,
 /// with a scratch row of max(d, nk) bf16 values.
-func packHeadsBF16(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ dst: UnsafeMutablePointer<UInt16>,
-                   _ r16: UnsafeMutablePointer<UInt16>) {
+func packHeadsBF16(
+    _ a: AttentionArgs, _ lo: Int, _ hi: Int, _ dst: UnsafeMutablePointer<UInt16>,
+    _ r16: UnsafeMutablePointer<UInt16>
+) {
     let L = BF16AttentionLayout(a)
     for p in lo..<hi {
         let kpan = dst + (p - lo) * L.headHalves
@@ -77,9 +82,11 @@ func packHeadsBF16(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ dst: UnsafeMutabl
 
 /// Kᵀ and V of head (b, h) as bf16 B panels (pair-interleaved along the reduction axis).
 @inline(__always)
-func packHeadBF16(_ a: AttentionArgs, _ b: Int, _ h: Int, _ L: BF16AttentionLayout,
-                  _ kpan: UnsafeMutablePointer<UInt16>, _ vpan: UnsafeMutablePointer<UInt16>,
-                  _ r16: UnsafeMutablePointer<UInt16>) {
+func packHeadBF16(
+    _ a: AttentionArgs, _ b: Int, _ h: Int, _ L: BF16AttentionLayout,
+    _ kpan: UnsafeMutablePointer<UInt16>, _ vpan: UnsafeMutablePointer<UInt16>,
+    _ r16: UnsafeMutablePointer<UInt16>
+) {
     kpan.initialize(repeating: 0, count: L.kHalves)
     vpan.initialize(repeating: 0, count: L.vHalves)
     let kb = a.k.base + b * a.k.batchStride + h * a.k.headStride
@@ -97,13 +104,15 @@ func packHeadBF16(_ a: AttentionArgs, _ b: Int, _ h: Int, _ L: BF16AttentionLayo
 }
 
 @inline(__always)
-func bf16QueryTile(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ L: BF16AttentionLayout,
-                   _ kpan: UnsafePointer<UInt16>, _ vpan: UnsafePointer<UInt16>,
-                   _ qs: UnsafeMutablePointer<UInt16>, _ pb: UnsafeMutablePointer<UInt16>,
-                   _ s: UnsafeMutablePointer<Float>, _ o: UnsafeMutablePointer<Float>,
-                   _ m: UnsafeMutablePointer<Float>, _ l: UnsafeMutablePointer<Float>,
-                   _ alpha: UnsafeMutablePointer<Float>, _ r16: UnsafeMutablePointer<UInt16>,
-                   _ kernel: (Int, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?, Int, Int32) -> Void) {
+func bf16QueryTile(
+    _ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ L: BF16AttentionLayout,
+    _ kpan: UnsafePointer<UInt16>, _ vpan: UnsafePointer<UInt16>,
+    _ qs: UnsafeMutablePointer<UInt16>, _ pb: UnsafeMutablePointer<UInt16>,
+    _ s: UnsafeMutablePointer<Float>, _ o: UnsafeMutablePointer<Float>,
+    _ m: UnsafeMutablePointer<Float>, _ l: UnsafeMutablePointer<Float>,
+    _ alpha: UnsafeMutablePointer<Float>, _ r16: UnsafeMutablePointer<UInt16>,
+    _ kernel: (Int, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?, Int, Int32) -> Void
+) {
     let qv = min(32, a.nq - q0), dp = L.dp
     // scale·Q as one A strip: element (r, i) at (i/32)·1024 + r·32 + i%32; padding zero.
     qs.initialize(repeating: 0, count: L.qHalves)
@@ -150,9 +159,13 @@ func bf16QueryTile(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ L: BF16A
 /// Adds bias and region penalties to the 32 × kv scores of this step and sets masked and
 /// padding keys (and nothing else) to −inf. Scores of padding queries are left finite.
 @inline(__always)
-func bf16AddBiasAndMasks(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int, _ key0: Int, _ kv: Int,
-                         _ nb: Int, _ s: UnsafeMutablePointer<Float>) {
-    @inline(__always) func at(_ r: Int, _ j: Int) -> UnsafeMutablePointer<Float> { s + (j >> 5) * 1024 + r * 32 + (j & 31) }
+func bf16AddBiasAndMasks(
+    _ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int, _ key0: Int, _ kv: Int,
+    _ nb: Int, _ s: UnsafeMutablePointer<Float>
+) {
+    @inline(__always) func at(_ r: Int, _ j: Int) -> UnsafeMutablePointer<Float> {
+        s + (j >> 5) * 1024 + r * 32 + (j & 31)
+    }
     if let bias = a.bias {
         let bb = bias.base + b * bias.batchStride + h * bias.headStride
         for r in 0..<qv {

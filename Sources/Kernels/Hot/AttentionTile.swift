@@ -5,8 +5,8 @@ import KernelTypes
 // the running max and sum of the online softmax are vertical vector operations and
 // the probability block is already in the k-major layout the P·V product reads.
 
-let attnQT = 96     // queries per tile (multiple of 12 and of 32)
-let attnKB = 96     // keys per block (multiple of 12)
+let attnQT = 96  // queries per tile (multiple of 12 and of 32)
+let attnKB = 96  // keys per block (multiple of 12)
 
 /// Scratch floats per worker of the tiled path, in the order attentionItems carves them.
 public func attentionScratchPerWorker(_ a: AttentionArgs) -> Int {
@@ -51,11 +51,14 @@ func attentionItems(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ scratch: UnsafeM
             packedHead = bh
         }
         let vbase: UnsafePointer<Float>, ldv: Int
-        if packV { vbase = UnsafePointer(vp); ldv = dPad } else {
+        if packV {
+            vbase = UnsafePointer(vp); ldv = dPad
+        } else {
             vbase = a.v.base + b * a.v.batchStride + h * a.v.headStride; ldv = a.v.rowStride
         }
-        attentionTile(a, b, h, qtile * attnQT, UnsafePointer(kp), vbase, ldv, dPad,
-                      qt, st, ob, m, l, alpha)
+        attentionTile(
+            a, b, h, qtile * attnQT, UnsafePointer(kp), vbase, ldv, dPad,
+            qt, st, ob, m, l, alpha)
     }
 }
 
@@ -98,8 +101,10 @@ func packValues(_ a: AttentionArgs, _ b: Int, _ h: Int, _ dst: UnsafeMutablePoin
 /// Scores for key block [j0, j0+kv) into st (keys × 96 queries), with bias and
 /// mask applied; rows of masked keys become −inf.
 @inline(__always)
-func scoreBlock(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int, _ j0: Int, _ kv: Int,
-                _ kp: UnsafePointer<Float>, _ qt: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>) {
+func scoreBlock(
+    _ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int, _ j0: Int, _ kv: Int,
+    _ kp: UnsafePointer<Float>, _ qt: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>
+) {
     var r0 = 0
     while r0 < kv {
         let apanel = kp + (j0 + r0) * a.d
@@ -153,11 +158,13 @@ func scoreBlock(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int, _ 
 }
 
 @inline(__always)
-func attentionTile(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int,
-                   _ kp: UnsafePointer<Float>, _ vbase: UnsafePointer<Float>, _ ldv: Int, _ dPad: Int,
-                   _ qt: UnsafeMutablePointer<Float>, _ st: UnsafeMutablePointer<Float>,
-                   _ ob: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>,
-                   _ l: UnsafeMutablePointer<Float>, _ alpha: UnsafeMutablePointer<Float>) {
+func attentionTile(
+    _ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int,
+    _ kp: UnsafePointer<Float>, _ vbase: UnsafePointer<Float>, _ ldv: Int, _ dPad: Int,
+    _ qt: UnsafeMutablePointer<Float>, _ st: UnsafeMutablePointer<Float>,
+    _ ob: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+    _ l: UnsafeMutablePointer<Float>, _ alpha: UnsafeMutablePointer<Float>
+) {
     let d = a.d
     let qv = min(attnQT, a.nq - q0)
     // Qᵀ in three 32-query panels, pre-scaled: panel p holds scale·Q[32p + c][i] at i·32 + c.
@@ -231,9 +238,11 @@ func attentionTile(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int,
 
 /// Second pass for callers that want the attention map: recompute each score
 /// block and write exp(s − m) / l, transposed back to [query, key].
-func writeProbs(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int,
-                _ kp: UnsafePointer<Float>, _ qt: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>,
-                _ m: UnsafePointer<Float>, _ l: UnsafePointer<Float>, _ probs: UnsafeMutablePointer<Float>) {
+func writeProbs(
+    _ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int,
+    _ kp: UnsafePointer<Float>, _ qt: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>,
+    _ m: UnsafePointer<Float>, _ l: UnsafePointer<Float>, _ probs: UnsafeMutablePointer<Float>
+) {
     let base = probs + ((b * a.heads + h) * a.nq + q0) * a.nk
     var j0 = 0
     while j0 < a.nk {
@@ -250,7 +259,9 @@ func writeProbs(_ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int,
 }
 
 @inline(__always)
-func shortHead(_ a: AttentionArgs, _ b: Int, _ h: Int, _ s: UnsafeMutablePointer<Float>, _ acc: UnsafeMutablePointer<Float>) {
+func shortHead(
+    _ a: AttentionArgs, _ b: Int, _ h: Int, _ s: UnsafeMutablePointer<Float>, _ acc: UnsafeMutablePointer<Float>
+) {
     let d = a.d
     let qb = a.q.base + b * a.q.batchStride + h * a.q.headStride
     let kb = a.k.base + b * a.k.batchStride + h * a.k.headStride
@@ -269,9 +280,14 @@ func shortHead(_ a: AttentionArgs, _ b: Int, _ h: Int, _ s: UnsafeMutablePointer
             while t < d { dot += qi[t] * kj[t]; t += 1 }
             var sc = dot * a.scale
             if let bias = a.bias {
-                sc += bias.base[b * bias.batchStride + h * bias.headStride + (a.biasKeyMajor ? j * bias.rowStride + i : i * bias.rowStride + j)]
+                sc +=
+                    bias.base[
+                        b * bias.batchStride + h * bias.headStride
+                            + (a.biasKeyMajor ? j * bias.rowStride + i : i * bias.rowStride + j)]
             }
-            if let lab = a.regionLabels, lab[b * a.regionStride + i] != lab[b * a.regionStride + j] { sc += a.regionPenalty }
+            if let lab = a.regionLabels, lab[b * a.regionStride + i] != lab[b * a.regionStride + j] {
+                sc += a.regionPenalty
+            }
             if let m = mask, m[j] == 0 { sc = -.infinity }
             s[j] = sc
             mx = max(mx, sc)
@@ -310,4 +326,3 @@ func shortHead(_ a: AttentionArgs, _ b: Int, _ h: Int, _ s: UnsafeMutablePointer
         }
     }
 }
-

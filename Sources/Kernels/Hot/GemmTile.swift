@@ -9,7 +9,7 @@ func gemmItem(_ p: GemmPlan, _ item: Int, _ worker: Int) {
     let transA = p.transA, alpha = p.alpha, beta = p.beta, epilogue = p.epilogue
     let MC = p.mc, KC = p.kc, nChunks = p.nChunks, kBlocks = p.kBlocks, panels = p.panels
     let directA = p.directA, aScratch = p.aScratch
-    var rest = epilogue; rest.bias = nil   // what is left after the kernels add the bias
+    var rest = epilogue; rest.bias = nil  // what is left after the kernels add the bias
     let mi = item / nChunks, nc = item % nChunks
     let rowLo = mi * MC, rowHi = min(m, (mi + 1) * MC)
     let jp0 = nc * panels / nChunks, jp1 = (nc + 1) * panels / nChunks
@@ -17,7 +17,7 @@ func gemmItem(_ p: GemmPlan, _ item: Int, _ worker: Int) {
     var i0 = rowLo
     while i0 < rowHi {
         let mc = min(MC, rowHi - i0)
-        let fullRows = directA ? mc / MR * MR : 0   // rows read in place, not packed
+        let fullRows = directA ? mc / MR * MR : 0  // rows read in place, not packed
         for pb in 0..<kBlocks {
             let p0 = pb * KC, kc = min(KC, k - p0)
             if mc > fullRows { packABlock(transA, a, lda, i0 + fullRows, mc - fullRows, p0, kc, ap + fullRows * kc) }
@@ -34,8 +34,9 @@ func gemmItem(_ p: GemmPlan, _ item: Int, _ worker: Int) {
                     let mr = min(MR, mc - r0)
                     let cp = c + (i0 + r0) * ldc + j0
                     if r0 < fullRows && nr == NR {
-                        microKernel12x32RowA(kc, a + (i0 + r0) * lda + p0, lda, bpanel, NR, cp, ldc, alpha, blockBeta, bias)
-                    } else if r0 < fullRows {   // ragged N edge: this panel packed on its own
+                        microKernel12x32RowA(
+                            kc, a + (i0 + r0) * lda + p0, lda, bpanel, NR, cp, ldc, alpha, blockBeta, bias)
+                    } else if r0 < fullRows {  // ragged N edge: this panel packed on its own
                         packABlock(false, a, lda, i0 + r0, MR, p0, kc, ap + r0 * kc)
                         microKernelPartial(kc, mr, nr, ap + r0 * kc, MR, bpanel, NR, cp, ldc, alpha, blockBeta, bias)
                     } else if mr == MR && nr == NR {
@@ -58,8 +59,10 @@ func gemmItem(_ p: GemmPlan, _ item: Int, _ worker: Int) {
 }
 
 @inline(__always)
-func packBPanel(_ trans: Bool, _ b: UnsafePointer<Float>, _ ldb: Int, _ p0: Int, _ kc: Int,
-                _ j0: Int, _ n: Int, _ dst: UnsafeMutablePointer<Float>) {
+func packBPanel(
+    _ trans: Bool, _ b: UnsafePointer<Float>, _ ldb: Int, _ p0: Int, _ kc: Int,
+    _ j0: Int, _ n: Int, _ dst: UnsafeMutablePointer<Float>
+) {
     let nr = min(NR, n - j0)
     if !trans {
         for kk in 0..<kc {
@@ -92,8 +95,10 @@ func packBPanel(_ trans: Bool, _ b: UnsafePointer<Float>, _ ldb: Int, _ p0: Int,
 /// Packs rows i0..<i0+mc, columns p0..<p0+kc of op(A) into 12-row panels
 /// (k-major, rows past M zero).
 @inline(__always)
-func packABlock(_ trans: Bool, _ a: UnsafePointer<Float>, _ lda: Int, _ i0: Int, _ mc: Int,
-                _ p0: Int, _ kc: Int, _ dst: UnsafeMutablePointer<Float>) {
+func packABlock(
+    _ trans: Bool, _ a: UnsafePointer<Float>, _ lda: Int, _ i0: Int, _ mc: Int,
+    _ p0: Int, _ kc: Int, _ dst: UnsafeMutablePointer<Float>
+) {
     var r0 = 0
     while r0 < mc {
         let mr = min(MR, mc - r0)
@@ -124,8 +129,10 @@ func applyEpilogue(_ e: GemmEpilogue, _ row: UnsafeMutablePointer<Float>, _ i: I
 /// keeps its pointers in registers (a per-vector switch over every activation had made a
 /// 12×32 tile's epilogue cost 15 % of its products; perf, Sapphire Rapids).
 @inline(never)
-func applyEpilogueTile(_ e: GemmEpilogue, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ i: Int, _ mr: Int,
-                       _ j0: Int, _ nr: Int) {
+func applyEpilogueTile(
+    _ e: GemmEpilogue, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ i: Int, _ mr: Int,
+    _ j0: Int, _ nr: Int
+) {
     switch e.activation {
     case .none: epilogueRows(e, .none, c, ldc, i, mr, j0, nr)
     case .gelu: epilogueRows(e, .gelu, c, ldc, i, mr, j0, nr)
@@ -136,8 +143,10 @@ func applyEpilogueTile(_ e: GemmEpilogue, _ c: UnsafeMutablePointer<Float>, _ ld
 }
 
 @inline(__always)
-func epilogueRows(_ e: GemmEpilogue, _ act: Activation, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ i: Int,
-                  _ mr: Int, _ j0: Int, _ nr: Int) {
+func epilogueRows(
+    _ e: GemmEpilogue, _ act: Activation, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ i: Int,
+    _ mr: Int, _ j0: Int, _ nr: Int
+) {
     for r in 0..<mr {
         let row = c + r * ldc
         var j = 0

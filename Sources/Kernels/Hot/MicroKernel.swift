@@ -17,8 +17,10 @@ public let MR = 12
 public let NR = 32
 
 @inline(__always)
-func storeRow(_ p: UnsafeMutablePointer<Float>, _ x: Vec, _ y: Vec, _ alpha: Float, _ beta: Float,
-              _ bias: UnsafePointer<Float>?) {
+func storeRow(
+    _ p: UnsafeMutablePointer<Float>, _ x: Vec, _ y: Vec, _ alpha: Float, _ beta: Float,
+    _ bias: UnsafePointer<Float>?
+) {
     let va = Vec(repeating: alpha)
     var u: Vec, w: Vec
     if beta == 0 {
@@ -36,11 +38,13 @@ func storeRow(_ p: UnsafeMutablePointer<Float>, _ x: Vec, _ y: Vec, _ alpha: Flo
 #if VIDATTN_AVX512
 /// C[12×32] = alpha · A·B + beta · C (+ bias on every row), A k-major with row step aStep, B rows ldb apart.
 @inline(never)
-public func microKernel12x32(_ kc: Int,
-                             _ a: UnsafePointer<Float>, _ aStep: Int,
-                             _ b: UnsafePointer<Float>, _ ldb: Int,
-                             _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
-                             _ alpha: Float, _ beta: Float, _ bias: UnsafePointer<Float>? = nil) {
+public func microKernel12x32(
+    _ kc: Int,
+    _ a: UnsafePointer<Float>, _ aStep: Int,
+    _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+    _ alpha: Float, _ beta: Float, _ bias: UnsafePointer<Float>? = nil
+) {
     var c0a = Vec(), c0b = Vec()
     var c1a = Vec(), c1b = Vec()
     var c2a = Vec(), c2b = Vec()
@@ -92,11 +96,13 @@ public func microKernel12x32(_ kc: Int,
 /// accumulator struct and an addressing closure made the compiler spill 38 zmm
 /// registers inside this loop (objdump), where this form keeps all 24 accumulators.
 @inline(never)
-public func microKernel12x32RowA(_ kc: Int,
-                                 _ a: UnsafePointer<Float>, _ lda: Int,
-                                 _ b: UnsafePointer<Float>, _ ldb: Int,
-                                 _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
-                                 _ alpha: Float, _ beta: Float, _ bias: UnsafePointer<Float>? = nil) {
+public func microKernel12x32RowA(
+    _ kc: Int,
+    _ a: UnsafePointer<Float>, _ lda: Int,
+    _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+    _ alpha: Float, _ beta: Float, _ bias: UnsafePointer<Float>? = nil
+) {
     var c0a = Vec(), c0b = Vec()
     var c1a = Vec(), c1b = Vec()
     var c2a = Vec(), c2b = Vec()
@@ -145,29 +151,35 @@ public func microKernel12x32RowA(_ kc: Int,
 }
 #else
 /// C[12×32] = alpha · A·B + beta · C (+ bias on every row), as four 6×16 ymm sub-tiles.
-public func microKernel12x32(_ kc: Int,
-                             _ a: UnsafePointer<Float>, _ aStep: Int,
-                             _ b: UnsafePointer<Float>, _ ldb: Int,
-                             _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
-                             _ alpha: Float, _ beta: Float, _ bias: UnsafePointer<Float>? = nil) {
+public func microKernel12x32(
+    _ kc: Int,
+    _ a: UnsafePointer<Float>, _ aStep: Int,
+    _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+    _ alpha: Float, _ beta: Float, _ bias: UnsafePointer<Float>? = nil
+) {
     for rh in 0..<2 {
         for ch in 0..<2 {
-            subTile6x16(kc, a + 6 * rh, 1, aStep, b + 16 * ch, ldb, c + 6 * rh * ldc + 16 * ch, ldc, alpha, beta,
-                        bias.map { $0 + 16 * ch })
+            subTile6x16(
+                kc, a + 6 * rh, 1, aStep, b + 16 * ch, ldb, c + 6 * rh * ldc + 16 * ch, ldc, alpha, beta,
+                bias.map { $0 + 16 * ch })
         }
     }
 }
 
 /// The same tile with A read in place, row-major (A(r, k) = a[r · lda + k]).
-public func microKernel12x32RowA(_ kc: Int,
-                                 _ a: UnsafePointer<Float>, _ lda: Int,
-                                 _ b: UnsafePointer<Float>, _ ldb: Int,
-                                 _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
-                                 _ alpha: Float, _ beta: Float, _ bias: UnsafePointer<Float>? = nil) {
+public func microKernel12x32RowA(
+    _ kc: Int,
+    _ a: UnsafePointer<Float>, _ lda: Int,
+    _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+    _ alpha: Float, _ beta: Float, _ bias: UnsafePointer<Float>? = nil
+) {
     for rh in 0..<2 {
         for ch in 0..<2 {
-            subTile6x16(kc, a + 6 * rh * lda, lda, 1, b + 16 * ch, ldb, c + 6 * rh * ldc + 16 * ch, ldc, alpha, beta,
-                        bias.map { $0 + 16 * ch })
+            subTile6x16(
+                kc, a + 6 * rh * lda, lda, 1, b + 16 * ch, ldb, c + 6 * rh * ldc + 16 * ch, ldc, alpha, beta,
+                bias.map { $0 + 16 * ch })
         }
     }
 }
@@ -175,8 +187,10 @@ public func microKernel12x32RowA(_ kc: Int,
 typealias Half = SIMD8<Float>
 
 @inline(__always)
-func storeHalfRow(_ p: UnsafeMutablePointer<Float>, _ x: Half, _ y: Half, _ alpha: Float, _ beta: Float,
-                  _ bias: UnsafePointer<Float>?) {
+func storeHalfRow(
+    _ p: UnsafeMutablePointer<Float>, _ x: Half, _ y: Half, _ alpha: Float, _ beta: Float,
+    _ bias: UnsafePointer<Float>?
+) {
     let raw = UnsafeMutableRawPointer(p), va = Half(repeating: alpha)
     var x = x * va, y = y * va
     if beta != 0 {
@@ -195,10 +209,12 @@ func storeHalfRow(_ p: UnsafeMutablePointer<Float>, _ x: Half, _ y: Half, _ alph
 /// C[6×16] = alpha · Σ_k A(r, k) · B(k, 0..<16) + beta · C with A(r, k) = a[r · rs + k · ks]:
 /// twelve ymm accumulators, two B loads and six broadcasts per k.
 @inline(never)
-func subTile6x16(_ kc: Int, _ a: UnsafePointer<Float>, _ rs: Int, _ ks: Int,
-                 _ b: UnsafePointer<Float>, _ ldb: Int,
-                 _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float,
-                 _ bias: UnsafePointer<Float>?) {
+func subTile6x16(
+    _ kc: Int, _ a: UnsafePointer<Float>, _ rs: Int, _ ks: Int,
+    _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float,
+    _ bias: UnsafePointer<Float>?
+) {
     var c0a = Half(), c0b = Half(), c1a = Half(), c1b = Half(), c2a = Half(), c2b = Half()
     var c3a = Half(), c3b = Half(), c4a = Half(), c4b = Half(), c5a = Half(), c5b = Half()
     // One pointer per row: the loop indexes them with ko, no per-row arithmetic.
@@ -229,11 +245,13 @@ func subTile6x16(_ kc: Int, _ a: UnsafePointer<Float>, _ rs: Int, _ ks: Int,
 /// the full tile is computed into scratch (A and B must be readable for the
 /// full 12×32, e.g. zero-padded panels) and only the valid part is merged.
 @inline(never)
-public func microKernelPartial(_ kc: Int, _ mr: Int, _ nr: Int,
-                               _ a: UnsafePointer<Float>, _ aStep: Int,
-                               _ b: UnsafePointer<Float>, _ ldb: Int,
-                               _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
-                               _ alpha: Float, _ beta: Float, _ bias: UnsafePointer<Float>? = nil) {
+public func microKernelPartial(
+    _ kc: Int, _ mr: Int, _ nr: Int,
+    _ a: UnsafePointer<Float>, _ aStep: Int,
+    _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+    _ alpha: Float, _ beta: Float, _ bias: UnsafePointer<Float>? = nil
+) {
     withUnsafeTemporaryAllocation(of: Float.self, capacity: MR * NR) { tile in
         let t = tile.baseAddress!
         microKernel12x32(kc, a, aStep, b, ldb, t, NR, 1, 0)

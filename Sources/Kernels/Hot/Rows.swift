@@ -70,8 +70,10 @@ func layerNormRows(_ a: LayerNormArgs, _ lo: Int, _ hi: Int) {
 }
 
 @inline(__always)
-func layerNormRow(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                  _ gamma: UnsafePointer<Float>?, _ beta: UnsafePointer<Float>?, _ eps: Float) {
+func layerNormRow(
+    _ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+    _ gamma: UnsafePointer<Float>?, _ beta: UnsafePointer<Float>?, _ eps: Float
+) {
     if n == 0 { return }
     var vs = Vec(), j = 0
     while j + 16 <= n { vs += vload(x + j); j += 16 }
@@ -89,20 +91,41 @@ func layerNormRow(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer
     // CPUs allow and emulators (qemu 7.2's TCG) fault on.
     let one = Vec(repeating: 1), zero = Vec()
     switch (gamma, beta) {
-    case let (g?, b?): layerNormApply(n, x, y, mean, rstd) { v, j in v * vload(g + j) + vload(b + j) } _: { v, j in v * g[j] + b[j] }
-    case let (g?, nil): layerNormApply(n, x, y, mean, rstd) { v, j in v * vload(g + j) } _: { v, j in v * g[j] }
-    case let (nil, b?): layerNormApply(n, x, y, mean, rstd) { v, j in v * one + vload(b + j) } _: { v, j in v + b[j] }
-    case (nil, nil): layerNormApply(n, x, y, mean, rstd) { v, _ in v + zero } _: { v, _ in v }
+    case let (g?, b?):
+        layerNormApply(n, x, y, mean, rstd) { v, j in
+            v * vload(g + j) + vload(b + j)
+        } _: { v, j in
+            v * g[j] + b[j]
+        }
+    case let (g?, nil):
+        layerNormApply(n, x, y, mean, rstd) { v, j in
+            v * vload(g + j)
+        } _: { v, j in
+            v * g[j]
+        }
+    case let (nil, b?):
+        layerNormApply(n, x, y, mean, rstd) { v, j in
+            v * one + vload(b + j)
+        } _: { v, j in
+            v + b[j]
+        }
+    case (nil, nil):
+        layerNormApply(n, x, y, mean, rstd) { v, _ in
+            v + zero
+        } _: { v, _ in
+            v
+        }
     }
 }
 
 /// y = affine((x − mean) · rstd) over a row, 16 at a time, then the tail.
 @inline(__always)
-func layerNormApply(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ mean: Float, _ rstd: Float,
-                    _ affine: (Vec, Int) -> Vec, _ affine1: (Float, Int) -> Float) {
+func layerNormApply(
+    _ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ mean: Float, _ rstd: Float,
+    _ affine: (Vec, Int) -> Vec, _ affine1: (Float, Int) -> Float
+) {
     let vmean = Vec(repeating: mean), vr = Vec(repeating: rstd)
     var j = 0
     while j + 16 <= n { vstore(affine((vload(x + j) - vmean) * vr, j), y + j); j += 16 }
     while j < n { y[j] = affine1((x[j] - mean) * rstd, j); j += 1 }
 }
-

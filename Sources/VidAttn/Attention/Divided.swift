@@ -39,15 +39,18 @@ extension Ops {
     /// Divided space-time attention. q, k, v, out: [B, H, 1+F·P, d] contiguous.
     /// `frameMask` ([B, F] bytes, nonzero = real frame) is honoured by `.clsAllKeys`:
     /// padded frames are never attended by time groups or by the CLS query.
-    public static func dividedAttention(_ sh: DividedShape, grouping: DividedGrouping, scheme: DividedCLSScheme,
-                                        q: UnsafePointer<Float>?, k: UnsafePointer<Float>?,
-                                        v: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>?,
-                                        scale: Float? = nil, frameMask: UnsafePointer<UInt8>? = nil) throws {
+    public static func dividedAttention(
+        _ sh: DividedShape, grouping: DividedGrouping, scheme: DividedCLSScheme,
+        q: UnsafePointer<Float>?, k: UnsafePointer<Float>?,
+        v: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>?,
+        scale: Float? = nil, frameMask: UnsafePointer<UInt8>? = nil
+    ) throws {
         let profiled = Profile.begin(.attention); defer { Profile.end(profiled, .attention) }
         let B = sh.batch, H = sh.heads, F = sh.frames, P = sh.patches, d = sh.headDim
-        try require(B >= 0 && H >= 0 && F > 0 && P > 0 && d > 0,
-                    "divided attention needs batch, heads >= 0 and frames, patches, head_dim > 0 " +
-                    "(got \(B), \(H), \(F), \(P), \(d))")
+        try require(
+            B >= 0 && H >= 0 && F > 0 && P > 0 && d > 0,
+            "divided attention needs batch, heads >= 0 and frames, patches, head_dim > 0 "
+                + "(got \(B), \(H), \(F), \(P), \(d))")
         guard let total = checkedProduct(B, H, 1 + F * P, d), checkedProduct(B, H, F * P, 1 + max(F, P)) != nil else {
             throw VidAttnError(.invalidArgument, "divided attention sizes overflow")
         }
@@ -61,8 +64,8 @@ extension Ops {
         _ = total
 
         let N = F * P, T = 1 + N
-        let G = grouping == .time ? P : F          // groups per (b, h)
-        let L = grouping == .time ? F : P          // tokens per group
+        let G = grouping == .time ? P : F  // groups per (b, h)
+        let L = grouping == .time ? F : P  // tokens per group
         let withCLSKey = scheme == .clsAllKeys || grouping == .space
         let withCLSQuery = scheme == .perFrameCopy && grouping == .space
         let nk = L + (withCLSKey ? 1 : 0), nq = L + (withCLSQuery ? 1 : 0)
@@ -114,9 +117,10 @@ extension Ops {
             }
         }
         let view = { (p: UnsafePointer<Float>, n: Int) in HeadView(p, batchStride: n * d, headStride: 0, rowStride: d) }
-        var args = AttentionArgs(batch: groups, heads: 1, nq: nq, nk: nk, d: d,
-                                 q: view(UnsafePointer(qg), nq), k: view(UnsafePointer(kg), nk), v: view(UnsafePointer(vg), nk),
-                                 o: HeadView(og, batchStride: nq * d, headStride: 0, rowStride: d), scale: s)
+        var args = AttentionArgs(
+            batch: groups, heads: 1, nq: nq, nk: nk, d: d,
+            q: view(UnsafePointer(qg), nq), k: view(UnsafePointer(kg), nk), v: view(UnsafePointer(vg), nk),
+            o: HeadView(og, batchStride: nq * d, headStride: 0, rowStride: d), scale: s)
         if let mb = maskBuf { args.keyMask = UnsafePointer(mb); args.keyMaskStride = nk }
         let ok = Kernels.attention(args)
         if !ok { throw VidAttnError(.outOfMemory, "divided attention: cannot allocate attention scratch") }
@@ -151,15 +155,19 @@ extension Ops {
                     throw VidAttnError(.outOfMemory, "divided attention: cannot allocate the CLS key mask")
                 }
                 cm.initialize(repeating: 1, count: B * T)
-                for b in 0..<B { for f in 0..<F where fm[b * F + f] == 0 {
-                    for p in 0..<P { cm[b * T + 1 + f * P + p] = 0 }
-                } }
+                for b in 0..<B {
+                    for f in 0..<F where fm[b * F + f] == 0 {
+                        for p in 0..<P { cm[b * T + 1 + f * P + p] = 0 }
+                    }
+                }
                 clsMask = cm
             }
             defer { freeCounted(clsMask) }
-            let hv = { (p: UnsafePointer<Float>) in HeadView(p, batchStride: H * T * d, headStride: T * d, rowStride: d) }
-            var ca = AttentionArgs(batch: B, heads: H, nq: 1, nk: T, d: d, q: hv(q), k: hv(k), v: hv(v),
-                                   o: HeadView(out, batchStride: H * T * d, headStride: T * d, rowStride: d), scale: s)
+            let hv = { (p: UnsafePointer<Float>) in HeadView(p, batchStride: H * T * d, headStride: T * d, rowStride: d)
+            }
+            var ca = AttentionArgs(
+                batch: B, heads: H, nq: 1, nk: T, d: d, q: hv(q), k: hv(k), v: hv(v),
+                o: HeadView(out, batchStride: H * T * d, headStride: T * d, rowStride: d), scale: s)
             if let cm = clsMask { ca.keyMask = UnsafePointer(cm); ca.keyMaskStride = T }
             let ok2 = Kernels.attention(ca)
             if !ok2 { throw VidAttnError(.outOfMemory, "divided attention: cannot allocate CLS scratch") }

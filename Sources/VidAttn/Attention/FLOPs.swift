@@ -17,21 +17,21 @@ public enum Mechanism: Int32, Sendable, CaseIterable {
 /// Shape of one mechanism call. Fields a mechanism does not use are ignored.
 public struct MechanismShape: Sendable {
     /// Model width C = heads · head_dim.
-    public var channels = 768          // C = heads · head_dim
+    public var channels = 768  // C = heads · head_dim
     /// Attention heads.
     public var heads = 12
     /// Frames F (or the temporal length T' for AIM).
-    public var frames = 8              // F (or T' for AIM)
+    public var frames = 8  // F (or T' for AIM)
     /// Patches per frame P (or H·W for AIM).
-    public var patches = 196           // P per frame (or H·W for AIM)
+    public var patches = 196  // P per frame (or H·W for AIM)
     /// Tokens N for the generic mechanisms (0: 1 + F·P).
-    public var tokens = 0              // N for the generic mechanisms (0: 1 + F·P)
+    public var tokens = 0  // N for the generic mechanisms (0: 1 + F·P)
     /// Landmarks L, or random features m for Performer.
-    public var landmarks = 128         // L, or m features for Performer
+    public var landmarks = 128  // L, or m features for Performer
     /// Swin window (t, h, w); AIM uses (h, w).
-    public var window = (8, 7, 7)      // Swin window (t, h, w), AIM uses (h, w)
+    public var window = (8, 7, 7)  // Swin window (t, h, w), AIM uses (h, w)
     /// Swin / AIM input grid (t, h, w).
-    public var grid = (8, 56, 56)      // Swin / AIM input (t, h, w)
+    public var grid = (8, 56, 56)  // Swin / AIM input (t, h, w)
     /// The defaults above (TimeSformer-B at 8×224).
     public init() {}
 }
@@ -49,18 +49,18 @@ public func macs(_ m: Mechanism, _ s: MechanismShape) -> MACCount {
     let C = Double(s.channels), F = Double(s.frames), P = Double(s.patches), L = Double(s.landmarks)
     let N = F * P, T = 1 + N
     let tokens = s.tokens > 0 ? Double(s.tokens) : T
-    let qkvProj = { (rows: Double) in 4 * C * C * rows }      // qkv (3C²) + proj (C²) per row
+    let qkvProj = { (rows: Double) in 4 * C * C * rows }  // qkv (3C²) + proj (C²) per row
     switch m {
     case .joint:
         let a = 2 * C * tokens * tokens
         return MACCount(attention: a, total: a + qkvProj(tokens))
     case .dividedTime, .dividedSpace:
         let group = m == .dividedTime ? F : P
-        let a = 2 * C * N * (1 + group) + 2 * C * T         // patch queries over {CLS} ∪ group; CLS over all
+        let a = 2 * C * N * (1 + group) + 2 * C * T  // patch queries over {CLS} ∪ group; CLS over all
         return MACCount(attention: a, total: a + qkvProj(T))
     case .dividedTimeHF:
         let a = 2 * C * N * F
-        return MACCount(attention: a, total: a + qkvProj(N) + C * C * N)   // + temporal dense layer
+        return MACCount(attention: a, total: a + qkvProj(N) + C * C * N)  // + temporal dense layer
     case .dividedSpaceHF:
         let a = 2 * C * F * (1 + P) * (1 + P)
         return MACCount(attention: a, total: a + qkvProj(F * (1 + P)))
@@ -81,10 +81,11 @@ public func macs(_ m: Mechanism, _ s: MechanismShape) -> MACCount {
             spatial = h * ((L - 1) * N * d + 3 * N * L * d + N * L * F * d)
         default:
             let h = Double(s.heads), d = C / h
-            spatial = h * (2 * N * L * d + N * L * d + N * L * F * d + N * L * F)  // features, KV, numerators, denominators
+            // Features, KV, numerators, denominators.
+            spatial = h * (2 * N * L * d + N * L * d + N * L * F * d + N * L * F)
         }
         let temporal = 2 * C * N * F
-        let extra = C * C * N + 2 * C * C * N * F                          // proj_q on N rows, proj_kv on N·F rows
+        let extra = C * C * N + 2 * C * C * N * F  // proj_q on N rows, proj_kv on N·F rows
         return MACCount(attention: cls + spatial + temporal, total: cls + spatial + temporal + qkvProj(T) + extra)
     case .performer:
         let h = Double(s.heads), d = C / h
@@ -96,7 +97,7 @@ public func macs(_ m: Mechanism, _ s: MechanismShape) -> MACCount {
         return MACCount(attention: a, total: a + qkvProj(tokens))
     case .orthoformer:
         let h = Double(s.heads), d = C / h
-        let a = h * ((L - 1) * tokens * d + 3 * tokens * L * d + tokens * L * d)   // selection as above
+        let a = h * ((L - 1) * tokens * d + 3 * tokens * L * d + tokens * L * d)  // selection as above
         return MACCount(attention: a, total: a + qkvProj(tokens))
     case .fastformer:
         // Two scores (q·wq, p·wk), q̄ = Σ α q and k̄ = Σ β p; p = q̄ ⊙ k and u = k̄ ⊙ v are
@@ -107,14 +108,16 @@ public func macs(_ m: Mechanism, _ s: MechanismShape) -> MACCount {
     case .window3d:
         let (wt, wh, ww) = s.window, (gt, gh, gw) = s.grid
         let w = (min(wt, gt), min(wh, gh), min(ww, gw))
-        let pad = (Double((gt + w.0 - 1) / w.0 * w.0), Double((gh + w.1 - 1) / w.1 * w.1), Double((gw + w.2 - 1) / w.2 * w.2))
+        let pad = (
+            Double((gt + w.0 - 1) / w.0 * w.0), Double((gh + w.1 - 1) / w.1 * w.1), Double((gw + w.2 - 1) / w.2 * w.2)
+        )
         let rows = pad.0 * pad.1 * pad.2, nw = Double(w.0 * w.1 * w.2)
         let a = 2 * C * rows * nw
         return MACCount(attention: a, total: a + qkvProj(rows))
     case .temporalAIM:
         let (_, gh, gw) = s.grid
         let hw = Double(gh * gw), t = F
-        let a = 2 * C * hw * t * t                                         // nW·flops(ws², T, temporal) = 2·C·H·W·T²
+        let a = 2 * C * hw * t * t  // nW·flops(ws², T, temporal) = 2·C·H·W·T²
         return MACCount(attention: a, total: a + qkvProj(hw * t))
     case .aimBlock:
         // AIM's Block.flops() for a t_attn block: temporal (2·C·H·W·T²) + spatial (2·C·H·W·ws²·T).

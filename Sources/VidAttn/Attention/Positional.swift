@@ -37,16 +37,18 @@ public enum Rotary {
         func lin(_ n: Int, _ i: Int) -> Float { n == 1 ? -1 : -1 + 2 * Float(i) / Float(n - 1) }
         let t = try RotaryTable(rows: h * w, dim: dim)
         let s = t.sin.data, c = t.cos.data
-        for i in 0..<h { for j in 0..<w {
-            let row = (i * w + j) * dim
-            for k in 0..<K {
-                let ay = lin(h, i) * scale(k) * Float.pi, ax = lin(w, j) * scale(k) * Float.pi
-                for (slot, a) in [(k, ay), (K + k, ax)] {
-                    s[row + 2 * slot] = sinf(a); s[row + 2 * slot + 1] = sinf(a)
-                    c[row + 2 * slot] = cosf(a); c[row + 2 * slot + 1] = cosf(a)
+        for i in 0..<h {
+            for j in 0..<w {
+                let row = (i * w + j) * dim
+                for k in 0..<K {
+                    let ay = lin(h, i) * scale(k) * Float.pi, ax = lin(w, j) * scale(k) * Float.pi
+                    for (slot, a) in [(k, ay), (K + k, ax)] {
+                        s[row + 2 * slot] = sinf(a); s[row + 2 * slot + 1] = sinf(a)
+                        c[row + 2 * slot] = cosf(a); c[row + 2 * slot + 1] = cosf(a)
+                    }
                 }
             }
-        } }
+        }
         return t
     }
 }
@@ -70,11 +72,14 @@ extension Ops {
     /// In place on rows of x [rows, d]: the first r = tableDim channels become
     /// x·cos + rotate_every_two(x)·sin with rotate_every_two([x0, x1, …]) = [−x1, x0, …];
     /// row i uses table row positions[i] (or i when positions is nil).
-    public static func applyRotary(rows: Int, d: Int, x: UnsafeMutablePointer<Float>?, rowStride: Int? = nil,
-                                   sin: UnsafePointer<Float>?, cos: UnsafePointer<Float>?, tableRows: Int,
-                                   tableDim r: Int, positions: UnsafePointer<Int>? = nil) throws {
-        try require(rows >= 0 && d > 0 && r > 0 && r <= d && r % 2 == 0,
-                    "rotary needs an even table dim r with 0 < r <= d (got r=\(r), d=\(d))")
+    public static func applyRotary(
+        rows: Int, d: Int, x: UnsafeMutablePointer<Float>?, rowStride: Int? = nil,
+        sin: UnsafePointer<Float>?, cos: UnsafePointer<Float>?, tableRows: Int,
+        tableDim r: Int, positions: UnsafePointer<Int>? = nil
+    ) throws {
+        try require(
+            rows >= 0 && d > 0 && r > 0 && r <= d && r % 2 == 0,
+            "rotary needs an even table dim r with 0 < r <= d (got r=\(r), d=\(d))")
         if rows == 0 { return }
         let x = try nonNull(x, "x"), sn = try nonNull(sin, "sin"), cs = try nonNull(cos, "cos")
         let ld = rowStride ?? d
@@ -88,8 +93,10 @@ extension Ops {
 
 /// The rotation of `applyRotary` with the positions already checked against the table.
 @inline(__always)
-func rotateRows(_ rows: Int, _ r: Int, _ x: UnsafeMutablePointer<Float>, _ ld: Int, _ sn: UnsafePointer<Float>,
-                _ cs: UnsafePointer<Float>, _ positions: UnsafePointer<Int>?) {
+func rotateRows(
+    _ rows: Int, _ r: Int, _ x: UnsafeMutablePointer<Float>, _ ld: Int, _ sn: UnsafePointer<Float>,
+    _ cs: UnsafePointer<Float>, _ positions: UnsafePointer<Int>?
+) {
     for i in 0..<rows {
         let p = positions?[i] ?? i
         let row = x + i * ld, st = sn + p * r, ct = cs + p * r

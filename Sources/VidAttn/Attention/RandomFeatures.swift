@@ -56,7 +56,8 @@ public func performerProjection(features m: Int, dim d: Int, seed: UInt64) throw
     let omega = try Tensor(shape: [m, d])
     // g: a Gaussian d×d; q: its orthonormalised columns, q[c·d + i] = component i of column c.
     guard let dd = checkedProduct(d, d), let g = allocCounted(Double.self, dd), let q = allocCounted(Double.self, dd),
-          let col = allocCounted(Double.self, d) else {
+        let col = allocCounted(Double.self, d)
+    else {
         throw VidAttnError(.outOfMemory, "performer projection: cannot allocate \(d)×\(d) scratch")
     }
     defer { freeCounted(g); freeCounted(q); freeCounted(col) }

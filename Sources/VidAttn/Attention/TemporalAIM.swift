@@ -6,31 +6,39 @@ import Kernels
 extension Ops {
     /// AIM temporal attention with `qkv_weight` [3C, C] and `proj_weight` [C, C] as PyTorch stores
     /// them, packed for this call (the C API's entry; models pack theirs once at load).
-    public static func temporalAttentionAIM(groups G: Int, frames T: Int, channels C: Int, heads nh: Int,
-                                            z: UnsafePointer<Float>?, qkvWeight: UnsafePointer<Float>?,
-                                            qkvBias: UnsafePointer<Float>?, projWeight: UnsafePointer<Float>?,
-                                            projBias: UnsafePointer<Float>?, table: UnsafePointer<Float>?,
-                                            y: UnsafeMutablePointer<Float>?) throws {
+    public static func temporalAttentionAIM(
+        groups G: Int, frames T: Int, channels C: Int, heads nh: Int,
+        z: UnsafePointer<Float>?, qkvWeight: UnsafePointer<Float>?,
+        qkvBias: UnsafePointer<Float>?, projWeight: UnsafePointer<Float>?,
+        projBias: UnsafePointer<Float>?, table: UnsafePointer<Float>?,
+        y: UnsafeMutablePointer<Float>?
+    ) throws {
         try require(C > 0 && C <= 1 << 20, "channels must be positive (got \(C))")
         guard let q = PackedB(transposed: true, k: C, n: 3 * C, b: try nonNull(qkvWeight, "qkv_weight"), ldb: C),
-              let p = PackedB(transposed: true, k: C, n: C, b: try nonNull(projWeight, "proj_weight"), ldb: C) else {
+            let p = PackedB(transposed: true, k: C, n: C, b: try nonNull(projWeight, "proj_weight"), ldb: C)
+        else {
             throw VidAttnError(.outOfMemory, "temporal attention: cannot pack weights")
         }
-        try temporalAttentionAIM(groups: G, frames: T, channels: C, heads: nh, z: z, qkv: q, qkvBias: qkvBias,
-                                 proj: p, projBias: projBias, table: table, y: y)
+        try temporalAttentionAIM(
+            groups: G, frames: T, channels: C, heads: nh, z: z, qkv: q, qkvBias: qkvBias,
+            proj: p, projBias: projBias, table: table, y: y)
     }
 
     /// z, y: [groups, frames, C] (groups = batch · spatial positions); qkv [3C, C] and
     /// proj [C, C] packed (Linear layout), biases optional; table [2·frames − 1, heads].
-    public static func temporalAttentionAIM(groups G: Int, frames T: Int, channels C: Int, heads nh: Int,
-                                            z: UnsafePointer<Float>?, qkv: PackedB, qkvBias: UnsafePointer<Float>?,
-                                            proj: PackedB, projBias: UnsafePointer<Float>?,
-                                            table: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?) throws {
+    public static func temporalAttentionAIM(
+        groups G: Int, frames T: Int, channels C: Int, heads nh: Int,
+        z: UnsafePointer<Float>?, qkv: PackedB, qkvBias: UnsafePointer<Float>?,
+        proj: PackedB, projBias: UnsafePointer<Float>?,
+        table: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?
+    ) throws {
         let profiled = Profile.begin(.attention); defer { Profile.end(profiled, .attention) }
-        try require(G >= 0 && T > 0 && C > 0 && nh > 0 && C % nh == 0,
-                    "temporal attention needs frames > 0 and channels divisible by heads (got \(T), \(C), \(nh))")
-        try require(qkv.k == C && qkv.n == 3 * C && proj.k == C && proj.n == C,
-                    "qkv must map \(C)→\(3 * C) and proj \(C)→\(C)", status: .shapeMismatch)
+        try require(
+            G >= 0 && T > 0 && C > 0 && nh > 0 && C % nh == 0,
+            "temporal attention needs frames > 0 and channels divisible by heads (got \(T), \(C), \(nh))")
+        try require(
+            qkv.k == C && qkv.n == 3 * C && proj.k == C && proj.n == C,
+            "qkv must map \(C)→\(3 * C) and proj \(C)→\(C)", status: .shapeMismatch)
         guard let rows = checkedProduct(G, T), checkedProduct(rows, 3 * C) != nil else {
             throw VidAttnError(.invalidArgument, "temporal attention sizes overflow")
         }
@@ -42,21 +50,30 @@ extension Ops {
         }
         defer { bufs.forEach(ScratchPool.shared.give) }
         let qkvBuf = bufs[0], ob = bufs[1], bias = bufs[2].p
-        for h in 0..<nh { for i in 0..<T { for j in 0..<T { bias[(h * T + i) * T + j] = table[(i - j + T - 1) * nh + h] } } }
-        guard Kernels.sgemm(transA: false, m: rows, k: C, alpha: 1, a: z, lda: C, packedB: qkv, beta: 0, c: qkvBuf.p,
-                            ldc: 3 * C, epilogue: GemmEpilogue(bias: qkvBias)) else {
+        for h in 0..<nh {
+            for i in 0..<T { for j in 0..<T { bias[(h * T + i) * T + j] = table[(i - j + T - 1) * nh + h] } }
+        }
+        guard
+            Kernels.sgemm(
+                transA: false, m: rows, k: C, alpha: 1, a: z, lda: C, packedB: qkv, beta: 0, c: qkvBuf.p,
+                ldc: 3 * C, epilogue: GemmEpilogue(bias: qkvBias))
+        else {
             throw VidAttnError(.outOfMemory, "temporal attention: GEMM scratch")
         }
         let view = { (off: Int) in
             HeadView(UnsafePointer(qkvBuf.p + off), batchStride: T * 3 * C, headStride: d, rowStride: 3 * C)
         }
-        var a = AttentionArgs(batch: G, heads: nh, nq: T, nk: T, d: d, q: view(0), k: view(C), v: view(2 * C),
-                              o: HeadView(ob.p, batchStride: T * C, headStride: d, rowStride: C),
-                              scale: 1 / Float(d).squareRoot())
+        var a = AttentionArgs(
+            batch: G, heads: nh, nq: T, nk: T, d: d, q: view(0), k: view(C), v: view(2 * C),
+            o: HeadView(ob.p, batchStride: T * C, headStride: d, rowStride: C),
+            scale: 1 / Float(d).squareRoot())
         a.bias = HeadView(UnsafePointer(bias), batchStride: 0, headStride: T * T, rowStride: T)
         let ok = Kernels.attention(a)
-        guard ok, Kernels.sgemm(transA: false, m: rows, k: C, alpha: 1, a: ob.p, lda: C, packedB: proj, beta: 0,
-                                c: y, ldc: C, epilogue: GemmEpilogue(bias: projBias)) else {
+        guard ok,
+            Kernels.sgemm(
+                transA: false, m: rows, k: C, alpha: 1, a: ob.p, lda: C, packedB: proj, beta: 0,
+                c: y, ldc: C, epilogue: GemmEpilogue(bias: projBias))
+        else {
             throw VidAttnError(.outOfMemory, "temporal attention: scratch")
         }
     }

@@ -30,12 +30,15 @@ public final class TrajectoryWeights: @unchecked Sendable {
     let biasQ: Tensor?, biasK: Tensor?, biasV: Tensor?
 
     /// projQ: [C, C], projKV: [2C, C] (PyTorch Linear layout); biases optional.
-    public init(channels c: Int, projQ wq: UnsafePointer<Float>, projQBias: UnsafePointer<Float>?,
-                projKV wkv: UnsafePointer<Float>, projKVBias: UnsafePointer<Float>?) throws {
+    public init(
+        channels c: Int, projQ wq: UnsafePointer<Float>, projQBias: UnsafePointer<Float>?,
+        projKV wkv: UnsafePointer<Float>, projKVBias: UnsafePointer<Float>?
+    ) throws {
         try require(c > 0, "channels must be positive")
         guard let q = PackedB(transposed: true, k: c, n: c, b: wq, ldb: c),
-              let k = PackedB(transposed: true, k: c, n: c, b: wkv, ldb: c),
-              let v = PackedB(transposed: true, k: c, n: c, b: wkv + c * c, ldb: c) else {
+            let k = PackedB(transposed: true, k: c, n: c, b: wkv, ldb: c),
+            let v = PackedB(transposed: true, k: c, n: c, b: wkv + c * c, ldb: c)
+        else {
             throw VidAttnError(.outOfMemory, "trajectory attention: cannot pack projections")
         }
         channels = c; projQ = q; projK = k; projV = v
@@ -51,17 +54,21 @@ extension Ops {
     /// Trajectory attention. q, k, v: [B, H, 1+F·P, d]; out: [B, 1+F·P, H·d].
     /// `useOriginalCode` (true for released checkpoints): the temporal step's values
     /// are the unprojected trajectories; false uses the v half of proj_kv.
-    public static func trajectoryAttention(batch B: Int, heads H: Int, frames F: Int, patches P: Int, headDim d: Int,
-                                           q: UnsafePointer<Float>?, k: UnsafePointer<Float>?,
-                                           v: UnsafePointer<Float>?, weights: TrajectoryWeights,
-                                           out: UnsafeMutablePointer<Float>?, useOriginalCode: Bool = true,
-                                           approx: TrajectoryApprox = .none, scale: Float? = nil) throws {
+    public static func trajectoryAttention(
+        batch B: Int, heads H: Int, frames F: Int, patches P: Int, headDim d: Int,
+        q: UnsafePointer<Float>?, k: UnsafePointer<Float>?,
+        v: UnsafePointer<Float>?, weights: TrajectoryWeights,
+        out: UnsafeMutablePointer<Float>?, useOriginalCode: Bool = true,
+        approx: TrajectoryApprox = .none, scale: Float? = nil
+    ) throws {
         let profiled = Profile.begin(.attention); defer { Profile.end(profiled, .attention) }
-        try require(B >= 0 && H > 0 && F > 0 && P > 0 && d > 0,
-                    "trajectory attention needs heads, frames, patches, head_dim > 0 (got \(H), \(F), \(P), \(d))")
-        try require(weights.channels == H * d,
-                    "weights are for \(weights.channels) channels but heads·head_dim = \(H * d)",
-                    status: .shapeMismatch)
+        try require(
+            B >= 0 && H > 0 && F > 0 && P > 0 && d > 0,
+            "trajectory attention needs heads, frames, patches, head_dim > 0 (got \(H), \(F), \(P), \(d))")
+        try require(
+            weights.channels == H * d,
+            "weights are for \(weights.channels) channels but heads·head_dim = \(H * d)",
+            status: .shapeMismatch)
         guard checkedProduct(B, 1 + F * P, H * d, F) != nil else {
             throw VidAttnError(.invalidArgument, "trajectory attention sizes overflow")
         }
@@ -73,14 +80,17 @@ extension Ops {
         case .none: break
         case .nystrom(let l), .orthoformer(let l, _):
             try require(l > 0 && l <= N, "landmark count \(l) must be in 1...\(N)")
-            if case .orthoformer(_, let st) = approx { try require(st >= 0 && st < N, "orthoformer start \(st) outside 0..<\(N)") }
+            if case .orthoformer(_, let st) = approx {
+                try require(st >= 0 && st < N, "orthoformer start \(st) outside 0..<\(N)")
+            }
         case .performer(_, let m): try require(m > 0, "performer feature count must be positive")
         }
 
         // CLS: exact attention over all 1+N keys, written to out[b, 0, h·d...].
         let hv = { (p: UnsafePointer<Float>) in HeadView(p, batchStride: H * T * d, headStride: T * d, rowStride: d) }
-        let cls = AttentionArgs(batch: B, heads: H, nq: 1, nk: T, d: d, q: hv(q), k: hv(k), v: hv(v),
-                                o: HeadView(out, batchStride: T * C, headStride: d, rowStride: C), scale: s)
+        let cls = AttentionArgs(
+            batch: B, heads: H, nq: 1, nk: T, d: d, q: hv(q), k: hv(k), v: hv(v),
+            o: HeadView(out, batchStride: T * C, headStride: d, rowStride: C), scale: s)
         guard Kernels.attention(cls) else { throw VidAttnError(.outOfMemory, "trajectory attention: CLS scratch") }
 
         // Spatial-step factors of the approximations, per (b, h): Ỹ = W·M (/ W·Z).
@@ -114,14 +124,18 @@ extension Ops {
             let v2 = p
             // 1. Ỹ for the tile.
             if let fac = factors {
-                if !fac.trajectoryTile(b: b, s0: s0, tq: tq, into: ytile) { failed.store(true, ordering: .relaxed); return }
+                if !fac.trajectoryTile(b: b, s0: s0, tq: tq, into: ytile) {
+                    failed.store(true, ordering: .relaxed); return
+                }
             } else {
                 for f in 0..<F {
                     let a = AttentionArgs(
                         batch: 1, heads: H, nq: tq, nk: P, d: d,
                         q: HeadView(q + b * H * T * d + (1 + s0) * d, batchStride: 0, headStride: T * d, rowStride: d),
-                        k: HeadView(k + b * H * T * d + (1 + f * P) * d, batchStride: 0, headStride: T * d, rowStride: d),
-                        v: HeadView(v + b * H * T * d + (1 + f * P) * d, batchStride: 0, headStride: T * d, rowStride: d),
+                        k: HeadView(
+                            k + b * H * T * d + (1 + f * P) * d, batchStride: 0, headStride: T * d, rowStride: d),
+                        v: HeadView(
+                            v + b * H * T * d + (1 + f * P) * d, batchStride: 0, headStride: T * d, rowStride: d),
                         o: HeadView(ytile + f * C, batchStride: 0, headStride: d, rowStride: F * C), scale: s)
                     if !Kernels.attention(a, threads: 1) { failed.store(true, ordering: .relaxed); return }
                 }
@@ -149,24 +163,31 @@ extension Ops {
 
 /// y[rows, C] = x[rows, C]·Wᵀ + bias (single-threaded; called inside parallel tiles).
 @inline(__always)
-func linear(_ x: UnsafePointer<Float>, _ rows: Int, _ w: PackedB, _ bias: Tensor?,
-            _ y: UnsafeMutablePointer<Float>) -> Bool {
+func linear(
+    _ x: UnsafePointer<Float>, _ rows: Int, _ w: PackedB, _ bias: Tensor?,
+    _ y: UnsafeMutablePointer<Float>
+) -> Bool {
     withExtendedLifetime(bias) {
-        sgemm(transA: false, m: rows, k: w.k, alpha: 1, a: x, lda: w.k, packedB: w, beta: 0, c: y, ldc: w.n,
-              epilogue: GemmEpilogue(bias: bias?.pointer), threads: 1)
+        sgemm(
+            transA: false, m: rows, k: w.k, alpha: 1, a: x, lda: w.k, packedB: w, beta: 0, c: y, ldc: w.n,
+            epilogue: GemmEpilogue(bias: bias?.pointer), threads: 1)
     }
 }
 
-func linear(_ x: UnsafeMutablePointer<Float>, _ rows: Int, _ w: PackedB, _ bias: Tensor?,
-            _ y: UnsafeMutablePointer<Float>) -> Bool {
+func linear(
+    _ x: UnsafeMutablePointer<Float>, _ rows: Int, _ w: PackedB, _ bias: Tensor?,
+    _ y: UnsafeMutablePointer<Float>
+) -> Bool {
     linear(UnsafePointer(x), rows, w, bias, y)
 }
 
 /// out[i, h] = Σ_f softmax_f(scale·q2[i,h]·k2[i,f,h]) · values[i,f,h] for a tile.
 @inline(__always)
-func temporalStep(_ tq: Int, _ F: Int, _ H: Int, _ d: Int, _ scale: Float,
-                  _ q2: UnsafePointer<Float>, _ k2: UnsafePointer<Float>, _ values: UnsafePointer<Float>,
-                  _ out: UnsafeMutablePointer<Float>) {
+func temporalStep(
+    _ tq: Int, _ F: Int, _ H: Int, _ d: Int, _ scale: Float,
+    _ q2: UnsafePointer<Float>, _ k2: UnsafePointer<Float>, _ values: UnsafePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>
+) {
     let C = H * d
     withUnsafeTemporaryAllocation(of: Float.self, capacity: F) { ab in
         let a = ab.baseAddress!

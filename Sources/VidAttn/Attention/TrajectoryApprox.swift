@@ -7,13 +7,15 @@ import Synchronization
 final class SpatialFactors {
     let B: Int, H: Int, F: Int, P: Int, d: Int, L: Int
     let normalise: Bool
-    let w: UnsafeMutablePointer<Float>     // [B·H, N, L]
-    let m: UnsafeMutablePointer<Float>     // [B·H, L, F·d]
-    let z: UnsafeMutablePointer<Float>?    // [B·H, L, F]
+    let w: UnsafeMutablePointer<Float>  // [B·H, N, L]
+    let m: UnsafeMutablePointer<Float>  // [B·H, L, F·d]
+    let z: UnsafeMutablePointer<Float>?  // [B·H, L, F]
 
     /// q, k, v: [B, H, cls + F·P, d]; `cls` = 1 skips a leading CLS row per head.
-    init?(B: Int, H: Int, F: Int, P: Int, d: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
-          v: UnsafePointer<Float>, approx: TrajectoryApprox, cls: Int = 1) {
+    init?(
+        B: Int, H: Int, F: Int, P: Int, d: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+        v: UnsafePointer<Float>, approx: TrajectoryApprox, cls: Int = 1
+    ) {
         let N = F * P
         switch approx {
         case .nystrom(let l), .orthoformer(let l, _): L = l; normalise = false
@@ -39,7 +41,8 @@ final class SpatialFactors {
             switch approx {
             case .nystrom: ok = nystromFactors(N, F, P, d, L, qh, kh, vh, wb, mb)
             case .orthoformer(_, let start): ok = orthoformerFactors(N, F, P, d, L, start, qh, kh, vh, wb, mb)
-            case .performer(let omega, _): ok = performerFactors(N, F, P, d, L, omega, qh, kh, vh, wb, mb, zz! + bh * L * F)
+            case .performer(let omega, _):
+                ok = performerFactors(N, F, P, d, L, omega, qh, kh, vh, wb, mb, zz! + bh * L * F)
             case .none: ok = true
             }
             if !ok { failed.store(true, ordering: .relaxed) }
@@ -56,17 +59,25 @@ final class SpatialFactors {
             let den = tmp + tq * Fd
             for h in 0..<H {
                 let bh = b * H + h
-                guard sgemm(transA: false, transB: false, m: tq, n: Fd, k: L, alpha: 1,
-                            a: w + (bh * N + s0) * L, lda: L, b: m + bh * L * Fd, ldb: Fd, beta: 0,
-                            c: tmp, ldc: Fd, threads: 1) else { return false }
-                if let z, !sgemm(transA: false, transB: false, m: tq, n: F, k: L, alpha: 1,
-                                 a: w + (bh * N + s0) * L, lda: L, b: z + bh * L * F, ldb: F, beta: 0,
-                                 c: den, ldc: F, threads: 1) { return false }
+                guard
+                    sgemm(
+                        transA: false, transB: false, m: tq, n: Fd, k: L, alpha: 1,
+                        a: w + (bh * N + s0) * L, lda: L, b: m + bh * L * Fd, ldb: Fd, beta: 0,
+                        c: tmp, ldc: Fd, threads: 1)
+                else { return false }
+                if let z,
+                    !sgemm(
+                        transA: false, transB: false, m: tq, n: F, k: L, alpha: 1,
+                        a: w + (bh * N + s0) * L, lda: L, b: z + bh * L * F, ldb: F, beta: 0,
+                        c: den, ldc: F, threads: 1)
+                {
+                    return false
+                }
                 for i in 0..<tq {
                     for f in 0..<F {
                         let src = tmp + i * Fd + f * d, dst = y + (i * F + f) * C + h * d
                         if z != nil {
-                            let inv = den[i * F + f] > 0 ? 1 / den[i * F + f] : 0   // underflow: no mass
+                            let inv = den[i * F + f] > 0 ? 1 / den[i * F + f] : 0  // underflow: no mass
                             for t in 0..<d { dst[t] = src[t] * inv }
                         } else {
                             dst.update(from: src, count: d)
@@ -81,21 +92,27 @@ final class SpatialFactors {
 
 /// Row softmax in place over `rows` rows of `cols` (single-threaded).
 @inline(__always) func softmaxInPlace(_ x: UnsafeMutablePointer<Float>, _ rows: Int, _ cols: Int, ld: Int? = nil) {
-    softmaxRows(SoftmaxArgs(rows: rows, cols: cols, x: UnsafePointer(x), ldx: ld ?? cols, y: x, ldy: ld ?? cols),
-                threads: 1)
+    softmaxRows(
+        SoftmaxArgs(rows: rows, cols: cols, x: UnsafePointer(x), ldx: ld ?? cols, y: x, ldy: ld ?? cols),
+        threads: 1)
 }
 
 /// C[m, n] = A[m, k]·B[k, n] (or ·Bᵀ when bT), single-threaded.
 @inline(__always)
-func mm(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, bT: Bool = false, alpha: Float = 1, beta: Float = 0) -> Bool {
-    sgemm(transA: false, transB: bT, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-          beta: beta, c: c, ldc: ldc, threads: 1)
+func mm(
+    _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, bT: Bool = false, alpha: Float = 1, beta: Float = 0
+) -> Bool {
+    sgemm(
+        transA: false, transB: bT, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+        beta: beta, c: c, ldc: ldc, threads: 1)
 }
 
 /// M[l, f·d + j] = Σ_p softmax_p(lq_l · k_{f,p}) · v_{f,p,j}, for all frames.
-func perFrameLandmarkValues(_ F: Int, _ P: Int, _ d: Int, _ L: Int, _ lq: UnsafePointer<Float>,
-                            _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>) -> Bool {
+func perFrameLandmarkValues(
+    _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ lq: UnsafePointer<Float>,
+    _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>
+) -> Bool {
     withScratch(L * P) { s in
         for f in 0..<F {
             guard mm(L, P, d, lq, d, k + f * P * d, d, s, P, bT: true) else { return false }
@@ -107,9 +124,11 @@ func perFrameLandmarkValues(_ F: Int, _ P: Int, _ d: Int, _ L: Int, _ lq: Unsafe
 }
 
 /// Nyström (docs/attention.md): spatial landmarks, K1·pinv₆(K2)·(K3·v).
-func nystromFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ q: UnsafePointer<Float>,
-                    _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
-                    _ w: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>) -> Bool {
+func nystromFactors(
+    _ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ q: UnsafePointer<Float>,
+    _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
+    _ w: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>
+) -> Bool {
     let scale = 1 / Float(d).squareRoot()
     return withScratch(N * d + 2 * L * d + 5 * L * L) { buf in
         let qs = buf, lq = qs + N * d, lk = lq + L * d
@@ -131,9 +150,10 @@ func nystromFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ q: Unsaf
             let inv = 1 / Float(len)
             for j in 0..<d { mq[j] *= inv; mk[j] *= inv }
         }
-        guard mm(N, L, d, qs, d, lk, d, w, L, bT: true) else { return false }; softmaxInPlace(w, N, L)      // K1, kept as W
+        guard mm(N, L, d, qs, d, lk, d, w, L, bT: true) else { return false }; softmaxInPlace(w, N, L)  // K1, kept as W
         guard mm(L, L, d, lq, d, lk, d, k2, L, bT: true) else { return false }; softmaxInPlace(k2, L, L)
-        guard perFrameLandmarkValues(F, P, d, L, lq, k, v, m) else { return false }  // Z₀ = K2ᵀ / max column sum, then six Newton–Schulz steps.
+        guard perFrameLandmarkValues(F, P, d, L, lq, k, v, m) else { return false }
+        // Z₀ = K2ᵀ / max column sum, then six Newton–Schulz steps.
         var maxCol: Float = 0
         for j in 0..<L {
             var c: Float = 0
@@ -163,9 +183,11 @@ func nystromFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ q: Unsaf
 }
 
 /// Orthoformer (docs/attention.md): greedy max-min orthogonal landmarks from q, no inverse.
-func orthoformerFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ start: Int, _ q: UnsafePointer<Float>,
-                        _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
-                        _ w: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>) -> Bool {
+func orthoformerFactors(
+    _ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ start: Int, _ q: UnsafePointer<Float>,
+    _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
+    _ w: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>
+) -> Bool {
     let s4 = 1 / Float(d).squareRoot().squareRoot()
     return withScratch(3 * N * d + 2 * N + L * d) { buf in
         // selected: 1 where a token is already a landmark.
@@ -199,24 +221,33 @@ func orthoformerFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ L: Int, _ star
         }
         var l = 0
         for n in 0..<N where selected[n] != 0 { (lq + l * d).update(from: qs + n * d, count: d); l += 1 }
-        guard mm(N, L, d, qs, d, lq, d, w, L, bT: true) else { return false }; softmaxInPlace(w, N, L)   // K1
+        guard mm(N, L, d, qs, d, lq, d, w, L, bT: true) else { return false }; softmaxInPlace(w, N, L)  // K1
         return perFrameLandmarkValues(F, P, d, L, lq, ks, v, m)
     } ?? false
 }
 
 /// Performer FAVOR+ (docs/attention.md), per-frame linear attention with a given Ω [mf, d].
-func performerFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ mf: Int, _ omega: UnsafePointer<Float>,
-                      _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
-                      _ w: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>,
-                      _ z: UnsafeMutablePointer<Float>) -> Bool {
+func performerFactors(
+    _ N: Int, _ F: Int, _ P: Int, _ d: Int, _ mf: Int, _ omega: UnsafePointer<Float>,
+    _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
+    _ w: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+    _ z: UnsafeMutablePointer<Float>
+) -> Bool {
     withScratch(N * mf + N * d) { buf in
         let phik = buf, xs = buf + N * mf
-        guard favorFeatures(N, d, mf, omega, q, xs, w, isQuery: true, stabiliser: 1e-6, keyMaxPerRow: false) else { return false }
-        guard favorFeatures(N, d, mf, omega, k, xs, phik, isQuery: false, stabiliser: 1e-6, keyMaxPerRow: false) else { return false }
+        guard favorFeatures(N, d, mf, omega, q, xs, w, isQuery: true, stabiliser: 1e-6, keyMaxPerRow: false) else {
+            return false
+        }
+        guard favorFeatures(N, d, mf, omega, k, xs, phik, isQuery: false, stabiliser: 1e-6, keyMaxPerRow: false) else {
+            return false
+        }
         for f in 0..<F {
             // KV_f = φk_fᵀ·v_f [mf, d] → M[:, f·d...]; z_f = Σ_p φk_{f,p} → Z[:, f].
-            guard sgemm(transA: true, transB: false, m: mf, n: d, k: P, alpha: 1, a: phik + f * P * mf, lda: mf,
-                        b: v + f * P * d, ldb: d, beta: 0, c: m + f * d, ldc: F * d, threads: 1) else { return false }
+            guard
+                sgemm(
+                    transA: true, transB: false, m: mf, n: d, k: P, alpha: 1, a: phik + f * P * mf, lda: mf,
+                    b: v + f * P * d, ldb: d, beta: 0, c: m + f * d, ldc: F * d, threads: 1)
+            else { return false }
             for j in 0..<mf {
                 var s: Float = 0
                 for p in 0..<P { s += phik[(f * P + p) * mf + j] }
@@ -230,9 +261,11 @@ func performerFactors(_ N: Int, _ F: Int, _ P: Int, _ d: Int, _ mf: Int, _ omega
 /// FAVOR+ softmax-kernel features φ(x) [n, mf] of x [n, d]:
 /// x' = d^−¼·x, U = x'·Ωᵀ, φ = mf^−½·(exp(U − ‖x'‖²/2 − max) + stabiliser), the max
 /// taken per row for queries and over the whole tensor for keys (unless keyMaxPerRow).
-func favorFeatures(_ n: Int, _ d: Int, _ mf: Int, _ omega: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
-                   _ xs: UnsafeMutablePointer<Float>, _ phi: UnsafeMutablePointer<Float>,
-                   isQuery: Bool, stabiliser: Float, keyMaxPerRow: Bool) -> Bool {
+func favorFeatures(
+    _ n: Int, _ d: Int, _ mf: Int, _ omega: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+    _ xs: UnsafeMutablePointer<Float>, _ phi: UnsafeMutablePointer<Float>,
+    isQuery: Bool, stabiliser: Float, keyMaxPerRow: Bool
+) -> Bool {
     let s4 = 1 / Float(d).squareRoot().squareRoot()
     for i in 0..<(n * d) { xs[i] = x[i] * s4 }
     guard mm(n, mf, d, xs, d, omega, d, phi, mf, bT: true) else { return false }

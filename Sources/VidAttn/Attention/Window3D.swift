@@ -17,17 +17,20 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
     public let window: (Int, Int, Int)
     let qkv: PackedB, proj: PackedB
     let qkvBias: Tensor?, projBias: Tensor?
-    let table: Tensor           // [(2Wd−1)(2Wh−1)(2Ww−1), heads]
+    let table: Tensor  // [(2Wd−1)(2Wh−1)(2Ww−1), heads]
 
     /// qkv [3C, C], proj [C, C] in PyTorch Linear layout; table as in the checkpoint.
-    public init(channels c: Int, heads: Int, window: (Int, Int, Int),
-                qkvWeight: UnsafePointer<Float>, qkvBias: UnsafePointer<Float>?,
-                projWeight: UnsafePointer<Float>, projBias: UnsafePointer<Float>?,
-                relativePositionTable: UnsafePointer<Float>) throws {
+    public init(
+        channels c: Int, heads: Int, window: (Int, Int, Int),
+        qkvWeight: UnsafePointer<Float>, qkvBias: UnsafePointer<Float>?,
+        projWeight: UnsafePointer<Float>, projBias: UnsafePointer<Float>?,
+        relativePositionTable: UnsafePointer<Float>
+    ) throws {
         try require(c > 0 && heads > 0 && c % heads == 0, "channels \(c) must be a positive multiple of heads \(heads)")
         try require(window.0 > 0 && window.1 > 0 && window.2 > 0, "window sizes must be positive")
         guard let q = PackedB(transposed: true, k: c, n: 3 * c, b: qkvWeight, ldb: c),
-              let p = PackedB(transposed: true, k: c, n: c, b: projWeight, ldb: c) else {
+            let p = PackedB(transposed: true, k: c, n: c, b: projWeight, ldb: c)
+        else {
             throw VidAttnError(.outOfMemory, "window attention: cannot pack weights")
         }
         channels = c; self.heads = heads; self.window = window
@@ -52,8 +55,9 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
             let (bd, bh, bw) = (b / (wh * ww), (b / ww) % wh, b % ww)
             for a in 0..<n {
                 let (ad, ah, aw) = (a / (wh * ww), (a / ww) % wh, a % ww)
-                index[b * n + a] = Int32((ad - bd + wd - 1) * (2 * wh - 1) * (2 * ww - 1) +
-                                         (ah - bh + wh - 1) * (2 * ww - 1) + (aw - bw + ww - 1))
+                index[b * n + a] = Int32(
+                    (ad - bd + wd - 1) * (2 * wh - 1) * (2 * ww - 1) + (ah - bh + wh - 1) * (2 * ww - 1)
+                        + (aw - bw + ww - 1))
             }
         }
         let out = try Tensor(shape: [H, n, n])
@@ -69,9 +73,11 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
 extension Ops {
     /// Shifted-window attention on x [B, T, H, W, C] (already layer-normed), into y.
     /// `shift` is the configured shift ((0,0,0) for even blocks, window/2 for odd).
-    public static func windowAttention3D(batch B: Int, t T: Int, h H: Int, w W: Int,
-                                         x: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?,
-                                         weights wt: WindowAttention3DWeights, shift: (Int, Int, Int)) throws {
+    public static func windowAttention3D(
+        batch B: Int, t T: Int, h H: Int, w W: Int,
+        x: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?,
+        weights wt: WindowAttention3DWeights, shift: (Int, Int, Int)
+    ) throws {
         let profiled = Profile.begin(.attention); defer { Profile.end(profiled, .attention) }
         try require(B >= 0 && T > 0 && H > 0 && W > 0, "window attention needs positive T, H, W (got \(T), \(H), \(W))")
         let C = wt.channels, nh = wt.heads, d = C / nh
@@ -105,8 +111,8 @@ extension Ops {
             let wd = wi / (nWin[1] * nWin[2]), wh = (wi / nWin[2]) % nWin[1], ww = wi % nWin[2]
             for a in 0..<N {
                 let ad = a / (win[1] * win[2]), ah = (a / win[2]) % win[1], aw = a % win[2]
-                let p = [wd * win[0] + ad, wh * win[1] + ah, ww * win[2] + aw]   // in the shifted, padded volume
-                let o = (0..<3).map { (p[$0] + sh[$0]) % padded[$0] }           // roll by −shift
+                let p = [wd * win[0] + ad, wh * win[1] + ah, ww * win[2] + aw]  // in the shifted, padded volume
+                let o = (0..<3).map { (p[$0] + sh[$0]) % padded[$0] }  // roll by −shift
                 if o[0] < T && o[1] < H && o[2] < W { src[wi * N + a] = (o[0] * H + o[1]) * W + o[2] }
                 if shifted { labels[wi * N + a] = UInt8(9 * region(0, p[0]) + 3 * region(1, p[1]) + region(2, p[2])) }
             }
@@ -123,12 +129,17 @@ extension Ops {
             let b = item / windows, wi = item % windows
             for a in 0..<N {
                 let dst = xw.p + (item * N + a) * C, s = src[wi * N + a]
-                if s < 0 { dst.update(repeating: 0, count: C) } else { dst.update(from: x + (b * volume + s) * C, count: C) }
+                if s < 0 {
+                    dst.update(repeating: 0, count: C)
+                } else {
+                    dst.update(from: x + (b * volume + s) * C, count: C)
+                }
             }
         }
         let ok1 = withOptionalPointer(wt.qkvBias) { bp in
-            Kernels.sgemm(transA: false, m: rows, k: C, alpha: 1, a: xw.p, lda: C, packedB: wt.qkv, beta: 0, c: qkv.p,
-                  ldc: 3 * C, epilogue: GemmEpilogue(bias: bp))
+            Kernels.sgemm(
+                transA: false, m: rows, k: C, alpha: 1, a: xw.p, lda: C, packedB: wt.qkv, beta: 0, c: qkv.p,
+                ldc: 3 * C, epilogue: GemmEpilogue(bias: bp))
         }
         guard ok1 else { throw VidAttnError(.outOfMemory, "window attention: qkv scratch") }
         // Attention per batch item: windows × heads, bias per head, region labels per window.
@@ -140,10 +151,11 @@ extension Ops {
                     let view = { (off: Int) in
                         HeadView(UnsafePointer(base + off), batchStride: N * 3 * C, headStride: d, rowStride: 3 * C)
                     }
-                    var a = AttentionArgs(batch: windows, heads: nh, nq: N, nk: N, d: d,
-                                          q: view(0), k: view(C), v: view(2 * C),
-                                          o: HeadView(ow.p + b * windows * N * C, batchStride: N * C, headStride: d, rowStride: C),
-                                          scale: 1 / Float(d).squareRoot())
+                    var a = AttentionArgs(
+                        batch: windows, heads: nh, nq: N, nk: N, d: d,
+                        q: view(0), k: view(C), v: view(2 * C),
+                        o: HeadView(ow.p + b * windows * N * C, batchStride: N * C, headStride: d, rowStride: C),
+                        scale: 1 / Float(d).squareRoot())
                     a.bias = HeadView(bias.pointer, batchStride: 0, headStride: N * N, rowStride: N)
                     a.biasKeyMajor = true
                     if shifted { a.regionLabels = lp.baseAddress; a.regionStride = N }
@@ -155,8 +167,9 @@ extension Ops {
         guard ok2 else { throw VidAttnError(.outOfMemory, "window attention: attention scratch") }
         // proj, in place into xw.
         let ok3 = withOptionalPointer(wt.projBias) { bp in
-            Kernels.sgemm(transA: false, m: rows, k: C, alpha: 1, a: ow.p, lda: C, packedB: wt.proj, beta: 0, c: xw.p,
-                  ldc: C, epilogue: GemmEpilogue(bias: bp))
+            Kernels.sgemm(
+                transA: false, m: rows, k: C, alpha: 1, a: ow.p, lda: C, packedB: wt.proj, beta: 0, c: xw.p,
+                ldc: C, epilogue: GemmEpilogue(bias: bp))
         }
         guard ok3 else { throw VidAttnError(.outOfMemory, "window attention: proj scratch") }
         // Scatter (reverse partition, roll back, crop).
@@ -171,30 +184,36 @@ extension Ops {
 
     /// Patch merging with the reduction weight as PyTorch stores it ([2C, 4C], row-major),
     /// packed for this call (the C API's entry; models pack theirs once at load).
-    public static func patchMerging(batch B: Int, t T: Int, h H: Int, w W: Int, c C: Int,
-                                    x: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?,
-                                    normWeight: UnsafePointer<Float>?, normBias: UnsafePointer<Float>?,
-                                    reductionWeight: UnsafePointer<Float>?, eps: Float = 1e-5) throws {
+    public static func patchMerging(
+        batch B: Int, t T: Int, h H: Int, w W: Int, c C: Int,
+        x: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?,
+        normWeight: UnsafePointer<Float>?, normBias: UnsafePointer<Float>?,
+        reductionWeight: UnsafePointer<Float>?, eps: Float = 1e-5
+    ) throws {
         try require(C > 0 && C <= 1 << 20, "channels must be positive (got \(C))")
         let r = try nonNull(reductionWeight, "reduction_weight")
         guard let packed = PackedB(transposed: true, k: 4 * C, n: 2 * C, b: r, ldb: 4 * C) else {
             throw VidAttnError(.outOfMemory, "patch merging: cannot pack the reduction weight")
         }
-        try patchMerging(batch: B, t: T, h: H, w: W, c: C, x: x, y: y, normWeight: normWeight, normBias: normBias,
-                         reduction: packed, eps: eps)
+        try patchMerging(
+            batch: B, t: T, h: H, w: W, c: C, x: x, y: y, normWeight: normWeight, normBias: normBias,
+            reduction: packed, eps: eps)
     }
 
     /// Patch merging (spatial 2×2, time untouched): x [B, T, H, W, C] →
     /// y [B, T, ⌈H/2⌉, ⌈W/2⌉, 2C] = Linear_{4C→2C}(LN([x00, x10, x01, x11])).
-    public static func patchMerging(batch B: Int, t T: Int, h H: Int, w W: Int, c C: Int,
-                                    x: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?,
-                                    normWeight: UnsafePointer<Float>?, normBias: UnsafePointer<Float>?,
-                                    reduction: PackedB, eps: Float = 1e-5) throws {
+    public static func patchMerging(
+        batch B: Int, t T: Int, h H: Int, w W: Int, c C: Int,
+        x: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?,
+        normWeight: UnsafePointer<Float>?, normBias: UnsafePointer<Float>?,
+        reduction: PackedB, eps: Float = 1e-5
+    ) throws {
         let profiled = Profile.begin(.linear); defer { Profile.end(profiled, .linear) }
         try require(B >= 0 && T > 0 && H > 0 && W > 0 && C > 0, "patch merging needs positive sizes")
-        try require(reduction.k == 4 * C && reduction.n == 2 * C,
-                    "reduction must map \(4 * C) to \(2 * C) channels (got \(reduction.k)→\(reduction.n))",
-                    status: .shapeMismatch)
+        try require(
+            reduction.k == 4 * C && reduction.n == 2 * C,
+            "reduction must map \(4 * C) to \(2 * C) channels (got \(reduction.k)→\(reduction.n))",
+            status: .shapeMismatch)
         if B == 0 { return }
         let x = try nonNull(x, "x"), y = try nonNull(y, "y")
         let H2 = (H + 1) / 2, W2 = (W + 1) / 2, rows = B * T * H2 * W2
@@ -203,19 +222,28 @@ extension Ops {
         }
         defer { ScratchPool.shared.give(cat) }
         parallelFor(B * T) { bt, _ in
-            for i in 0..<H2 { for j in 0..<W2 {
-                let dst = cat.p + ((bt * H2 + i) * W2 + j) * 4 * C
-                for (phase, (di, dj)) in [(0, 0), (1, 0), (0, 1), (1, 1)].enumerated() {
-                    let hh = 2 * i + di, ww = 2 * j + dj, out = dst + phase * C
-                    if hh < H && ww < W { out.update(from: x + ((bt * H + hh) * W + ww) * C, count: C) }
-                    else { out.update(repeating: 0, count: C) }
+            for i in 0..<H2 {
+                for j in 0..<W2 {
+                    let dst = cat.p + ((bt * H2 + i) * W2 + j) * 4 * C
+                    for (phase, (di, dj)) in [(0, 0), (1, 0), (0, 1), (1, 1)].enumerated() {
+                        let hh = 2 * i + di, ww = 2 * j + dj, out = dst + phase * C
+                        if hh < H && ww < W {
+                            out.update(from: x + ((bt * H + hh) * W + ww) * C, count: C)
+                        } else {
+                            out.update(repeating: 0, count: C)
+                        }
+                    }
                 }
-            } }
+            }
         }
-        Kernels.layerNorm(rows: rows, cols: 4 * C, x: cat.p, ldx: 4 * C, y: cat.p, ldy: 4 * C,
-                          gamma: normWeight, beta: normBias, eps: eps)
-        guard Kernels.sgemm(transA: false, m: rows, k: 4 * C, alpha: 1, a: cat.p, lda: 4 * C, packedB: reduction,
-                            beta: 0, c: y, ldc: 2 * C) else {
+        Kernels.layerNorm(
+            rows: rows, cols: 4 * C, x: cat.p, ldx: 4 * C, y: cat.p, ldy: 4 * C,
+            gamma: normWeight, beta: normBias, eps: eps)
+        guard
+            Kernels.sgemm(
+                transA: false, m: rows, k: 4 * C, alpha: 1, a: cat.p, lda: 4 * C, packedB: reduction,
+                beta: 0, c: y, ldc: 2 * C)
+        else {
             throw VidAttnError(.outOfMemory, "patch merging: GEMM scratch")
         }
     }

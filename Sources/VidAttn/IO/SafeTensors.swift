@@ -8,7 +8,8 @@ import Kernels
 
 /// Element types a safetensors header may name.
 public enum DType: String, Sendable {
-    case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64", i64 = "I64", i32 = "I32", i8 = "I8", u8 = "U8", bool = "BOOL"
+    case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64", i64 = "I64", i32 = "I32", i8 = "I8", u8 = "U8", bool =
+        "BOOL"
     var size: Int {
         switch self {
         case .f64, .i64: return 8
@@ -28,7 +29,7 @@ public struct TensorInfo: Sendable {
     /// Its shape.
     public let shape: [Int]
     /// Byte range within the data section.
-    public let begin: Int, end: Int       // byte offsets within the data section
+    public let begin: Int, end: Int  // byte offsets within the data section
     /// Number of elements.
     public var count: Int { shape.reduce(1, *) }
 }
@@ -49,17 +50,22 @@ public final class SafeTensorsFile: @unchecked Sendable {
     public init(path: String) throws {
         file = try MappedFile(path: path)
         let b = file.bytes
-        guard b.count >= 8 else { throw VidAttnError(.badFormat, "\(path): \(b.count) bytes, too short for a safetensors header") }
+        guard b.count >= 8 else {
+            throw VidAttnError(.badFormat, "\(path): \(b.count) bytes, too short for a safetensors header")
+        }
         var n: UInt64 = 0
         for k in 0..<8 { n |= UInt64(b[k]) << (8 * UInt64(k)) }
         guard n >= 2, n <= UInt64(Self.maxHeaderBytes) else {
             throw VidAttnError(.badFormat, "\(path): header length \(n) outside 2...\(Self.maxHeaderBytes)")
         }
         guard Int(n) <= b.count - 8 else {
-            throw VidAttnError(.badFormat, "\(path): header of \(n) bytes runs past the end of the \(b.count)-byte file (truncated?)")
+            throw VidAttnError(
+                .badFormat, "\(path): header of \(n) bytes runs past the end of the \(b.count)-byte file (truncated?)")
         }
         let header = UnsafeRawBufferPointer(rebasing: b[8..<(8 + Int(n))])
-        guard header[0] == UInt8(ascii: "{") else { throw VidAttnError(.badFormat, "\(path): header does not start with '{'") }
+        guard header[0] == UInt8(ascii: "{") else {
+            throw VidAttnError(.badFormat, "\(path): header does not start with '{'")
+        }
         let json: JSON
         do { json = try JSON.parse(header) } catch let e as VidAttnError {
             throw VidAttnError(.badFormat, "\(path): \(e.message)")
@@ -75,7 +81,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
                 continue
             }
             guard let dt = v["dtype"]?.string, let shapeJ = v["shape"]?.array, let offs = v["data_offsets"]?.array,
-                  offs.count == 2 else {
+                offs.count == 2
+            else {
                 throw VidAttnError(.badFormat, "\(path): tensor '\(name)' lacks dtype, shape or data_offsets")
             }
             guard let dtype = DType(rawValue: dt) else {
@@ -83,17 +90,21 @@ public final class SafeTensorsFile: @unchecked Sendable {
             }
             var shape: [Int] = []
             for s in shapeJ {
-                guard let d = s.int, d >= 0 else { throw VidAttnError(.badFormat, "\(path): tensor '\(name)' has a bad shape") }
+                guard let d = s.int, d >= 0 else {
+                    throw VidAttnError(.badFormat, "\(path): tensor '\(name)' has a bad shape")
+                }
                 shape.append(d)
             }
             guard let count = checkedProduct(shape + [dtype.size]) else {
                 throw VidAttnError(.badFormat, "\(path): tensor '\(name)' shape \(shape) overflows")
             }
             guard let lo = offs[0].int, let hi = offs[1].int, lo >= 0, lo <= hi, hi <= dataBytes else {
-                throw VidAttnError(.badFormat, "\(path): tensor '\(name)' data_offsets outside the \(dataBytes)-byte data section")
+                throw VidAttnError(
+                    .badFormat, "\(path): tensor '\(name)' data_offsets outside the \(dataBytes)-byte data section")
             }
             guard hi - lo == count else {
-                throw VidAttnError(.badFormat, "\(path): tensor '\(name)' has \(hi - lo) bytes but \(dt) \(shape) needs \(count)")
+                throw VidAttnError(
+                    .badFormat, "\(path): tensor '\(name)' has \(hi - lo) bytes but \(dt) \(shape) needs \(count)")
             }
             infos[name] = TensorInfo(name: name, dtype: dtype, shape: shape, begin: lo, end: hi)
         }
@@ -101,9 +112,11 @@ public final class SafeTensorsFile: @unchecked Sendable {
         var pos = 0
         for t in infos.values.sorted(by: { ($0.begin, $0.end) < ($1.begin, $1.end) }) {
             guard t.begin == pos else {
-                throw VidAttnError(.badFormat, t.begin < pos
-                    ? "\(path): tensor '\(t.name)' overlaps the previous tensor"
-                    : "\(path): gap before tensor '\(t.name)' in the data section")
+                throw VidAttnError(
+                    .badFormat,
+                    t.begin < pos
+                        ? "\(path): tensor '\(t.name)' overlaps the previous tensor"
+                        : "\(path): gap before tensor '\(t.name)' in the data section")
             }
             pos = t.end
         }
@@ -121,7 +134,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
         case .f32:
             UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: n * 4)
         case .f16:
-            for i in 0..<n { dst[i] = Float(Float16(bitPattern: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+            for i in 0..<n {
+                dst[i] = Float(Float16(bitPattern: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+            }
         case .bf16:
             for i in 0..<n {
                 dst[i] = Float(bitPattern: UInt32(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
@@ -129,7 +144,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
         case .f64:
             for i in 0..<n { dst[i] = Float(src.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) }
         default:
-            throw VidAttnError(.unsupported, "\(file.path): tensor '\(t.name)' has dtype \(t.dtype.rawValue), not a float type")
+            throw VidAttnError(
+                .unsupported, "\(file.path): tensor '\(t.name)' has dtype \(t.dtype.rawValue), not a float type")
         }
         // The copy is made: let the kernel drop the file's pages, so that a load never holds
         // the mapped file and the model's own weights in memory at once.
@@ -166,11 +182,15 @@ public final class WeightStore: @unchecked Sendable {
             for (name, v) in map where index[name] == nil {
                 throw VidAttnError(.badFormat, "\(indexPath): tensor '\(name)' is not in its shard \(v.string ?? "?")")
             }
-        } else if let bin = ["pytorch_model.bin", "pytorch_model.bin.index.json"].first(where: { fileExists(dir + "/" + $0) }) {
+        } else if let bin = ["pytorch_model.bin", "pytorch_model.bin.index.json"].first(where: {
+            fileExists(dir + "/" + $0)
+        }) {
             // PyTorch pickles are not read (executing a pickle is unsafe and needs PyTorch).
-            throw VidAttnError(.unsupported, "\(dir): only \(bin) found, a PyTorch pickle vidattn does not read; convert it "
-                               + "once with `python tools/convert_pytorch_bin.py \(dir)` (needs torch), which writes "
-                               + "model.safetensors beside it")
+            throw VidAttnError(
+                .unsupported,
+                "\(dir): only \(bin) found, a PyTorch pickle vidattn does not read; convert it "
+                    + "once with `python tools/convert_pytorch_bin.py \(dir)` (needs torch), which writes "
+                    + "model.safetensors beside it")
         } else {
             throw VidAttnError(.io, "\(dir): neither model.safetensors nor model.safetensors.index.json found")
         }

@@ -50,9 +50,12 @@ public struct AIMSwinConfig: Sendable {
         mlpRatio = try c.double("mlp_ratio", 4)
         temporalRelative = try c.bool("t_relative", true); patchNorm = try c.bool("patch_norm", true)
         guard ps.count == 3, depths.count == heads.count, !depths.isEmpty, (ps + depths + heads).allSatisfy({ $0 > 0 }),
-              embedDim > 0, windowSize > 0, imageSize > 0, numFrames >= ps[0] else {
-            throw VidAttnError(.badFormat, "\(file): patch_size needs 3 positive entries, depths and num_heads positive " +
-                               "entries of equal count, window_size, img_size and num_frames positive")
+            embedDim > 0, windowSize > 0, imageSize > 0, numFrames >= ps[0]
+        else {
+            throw VidAttnError(
+                .badFormat,
+                "\(file): patch_size needs 3 positive entries, depths and num_heads positive "
+                    + "entries of equal count, window_size, img_size and num_frames positive")
         }
         patchSize = (ps[0], ps[1], ps[2])
         declaredLabels = try c.declaredLabels()
@@ -110,7 +113,8 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
         func adapter(_ p: String, _ C: Int, scale: Float = 1) throws -> Adapter {
             let hidden = Int(Double(C) * 0.25)
             let fc1 = try w.linear(p + ".D_fc1", in: C, out: hidden)
-            let w2 = try w.tensor(p + ".D_fc2.weight", shape: [C, hidden]), b2 = try w.tensor(p + ".D_fc2.bias", shape: [C])
+            let w2 = try w.tensor(p + ".D_fc2.weight", shape: [C, hidden]),
+                b2 = try w.tensor(p + ".D_fc2.bias", shape: [C])
             if scale != 1 {
                 for i in 0..<w2.count { w2.data[i] *= scale }
                 for i in 0..<b2.count { b2.data[i] *= scale }
@@ -121,29 +125,38 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
         var res = (imgSize / ps[1], imgSize / ps[2])
         for (i, depth) in depths.enumerated() {
             let C = C0 << i, nh = heads[i], hidden = Int(Double(C) * mlpRatio)
-            guard C % nh == 0 else { throw VidAttnError(.badFormat, "\(file): stage \(i) width \(C) not divisible by \(nh) heads") }
+            guard C % nh == 0 else {
+                throw VidAttnError(.badFormat, "\(file): stage \(i) width \(C) not divisible by \(nh) heads")
+            }
             // The window shrinks to the resolution when that is not larger (then no shift).
             let clamp = min(res.0, res.1) <= ws
             let wEff = clamp ? min(res.0, res.1) : ws
             var blocks: [Block] = []
             for j in 0..<depth {
                 let p = "layers.\(i).blocks.\(j)."
-                let qkv = try w.tensor(p + "attn.qkv.weight", shape: [3 * C, C]), qb = try w.tensor(p + "attn.qkv.bias", shape: [3 * C])
-                let pr = try w.tensor(p + "attn.proj.weight", shape: [C, C]), pb = try w.tensor(p + "attn.proj.bias", shape: [C])
+                let qkv = try w.tensor(p + "attn.qkv.weight", shape: [3 * C, C]),
+                    qb = try w.tensor(p + "attn.qkv.bias", shape: [3 * C])
+                let pr = try w.tensor(p + "attn.proj.weight", shape: [C, C]),
+                    pb = try w.tensor(p + "attn.proj.bias", shape: [C])
                 let rows = (2 * wEff - 1) * (2 * wEff - 1)
                 let table = try w.tensor(p + "attn.relative_position_bias_table", shape: [rows, nh])
-                let attn = try WindowAttention3DWeights(channels: C, heads: nh, window: (1, wEff, wEff), qkvWeight: qkv.pointer,
-                                                        qkvBias: qb.pointer, projWeight: pr.pointer, projBias: pb.pointer,
-                                                        relativePositionTable: table.pointer)
+                let attn = try WindowAttention3DWeights(
+                    channels: C, heads: nh, window: (1, wEff, wEff), qkvWeight: qkv.pointer,
+                    qkvBias: qb.pointer, projWeight: pr.pointer, projBias: pb.pointer,
+                    relativePositionTable: table.pointer)
                 let temporal = j % 2 == 0
-                blocks.append(Block(
-                    norm1: try w.norm(p + "norm1", C, eps: Self.eps), attn: attn,
-                    norm2: try w.norm(p + "norm2", C, eps: Self.eps),
-                    fc1: try w.linear(p + "mlp.fc1", in: C, out: hidden), fc2: try w.linear(p + "mlp.fc2", in: hidden, out: C),
-                    shift: temporal || clamp ? 0 : wEff / 2,
-                    temporalTable: temporal ? try w.tensor(p + "attn.temporal_position_bias_table", shape: [2 * T - 1, nh]) : nil,
-                    tAdapter: temporal ? try adapter(p + "T_Adapter", C) : nil,
-                    sAdapter2: try adapter(p + "S_Adapter2", C), sAdapter: try adapter(p + "S_Adapter", C, scale: 0.5)))
+                blocks.append(
+                    Block(
+                        norm1: try w.norm(p + "norm1", C, eps: Self.eps), attn: attn,
+                        norm2: try w.norm(p + "norm2", C, eps: Self.eps),
+                        fc1: try w.linear(p + "mlp.fc1", in: C, out: hidden),
+                        fc2: try w.linear(p + "mlp.fc2", in: hidden, out: C),
+                        shift: temporal || clamp ? 0 : wEff / 2,
+                        temporalTable: temporal
+                            ? try w.tensor(p + "attn.temporal_position_bias_table", shape: [2 * T - 1, nh]) : nil,
+                        tAdapter: temporal ? try adapter(p + "T_Adapter", C) : nil,
+                        sAdapter2: try adapter(p + "S_Adapter2", C),
+                        sAdapter: try adapter(p + "S_Adapter", C, scale: 0.5)))
             }
             st.append(blocks)
             if i < depths.count - 1 {
@@ -169,13 +182,16 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
     }
 
     /// Runs the model on pixel_values [B, T, C, H, W] (`VideoModel.forward`).
-    public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
-                        width W: Int, options: ForwardOptions) throws -> ModelOutput {
+    public func forward(
+        _ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
+        width W: Int, options: ForwardOptions
+    ) throws -> ModelOutput {
         try require(Cin == 3, "pixel_values has \(Cin) channels, the model takes 3", status: .shapeMismatch)
         // The original builds its windows, masks and temporal tables for one input size.
-        try require(T == numFrames && H == imgSize && W == imgSize,
-                    "AIM Swin takes \(numFrames)×\(imgSize)×\(imgSize) clips (num_frames, img_size), got \(T)×\(H)×\(W)",
-                    status: .shapeMismatch)
+        try require(
+            T == numFrames && H == imgSize && W == imgSize,
+            "AIM Swin takes \(numFrames)×\(imgSize)×\(imgSize) clips (num_frames, img_size), got \(T)×\(H)×\(W)",
+            status: .shapeMismatch)
         let (pt, ph, pw) = patch
         var (gt, gh, gw) = (T / pt, H / ph, W / pw)
         var C = embedDim
@@ -185,9 +201,13 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
         try patchProj(patches.pointer, rows: B * gt * gh * gw, into: x.data)
         if let patchNorm { patchNorm(x.pointer, rows: B * gt * gh * gw, into: x.data) }
         if let te = temporalEmbedding {
-            for b in 0..<B { for t in 0..<gt { for n in 0..<(gh * gw) {
-                addInPlace(x.data + ((b * gt + t) * gh * gw + n) * C, te.pointer + t * C, C)
-            } } }
+            for b in 0..<B {
+                for t in 0..<gt {
+                    for n in 0..<(gh * gw) {
+                        addInPlace(x.data + ((b * gt + t) * gh * gw + n) * C, te.pointer + t * C, C)
+                    }
+                }
+            }
         }
         var hidden: [Tensor] = []
         if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
@@ -203,19 +223,21 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
                     // Tokens regrouped (b, t, n) → (b, n, t); LN1 is per token, so it commutes.
                     blk.norm1(x.pointer, rows: rows, into: y.data)
                     regroup(y.pointer, into: g.data, B: B, outer: gt, inner: P, C: C)
-                    try Ops.temporalAttentionAIM(groups: B * P, frames: gt, channels: C, heads: blk.attn.heads,
-                                                 z: g.pointer, qkv: blk.attn.qkv, qkvBias: blk.attn.qkvBias?.pointer,
-                                                 proj: blk.attn.proj, projBias: blk.attn.projBias?.pointer,
-                                                 table: table.pointer, y: z.data)
+                    try Ops.temporalAttentionAIM(
+                        groups: B * P, frames: gt, channels: C, heads: blk.attn.heads,
+                        z: g.pointer, qkv: blk.attn.qkv, qkvBias: blk.attn.qkvBias?.pointer,
+                        proj: blk.attn.proj, projBias: blk.attn.projBias?.pointer,
+                        table: table.pointer, y: z.data)
                     g.data.update(repeating: 0, count: rows * C)
                     try addAdapter(ta, z.pointer, rows: rows, into: g.data)
                     regroup(g.pointer, into: z.data, B: B, outer: P, inner: gt, C: C)
                     addInPlace(x.data, z.pointer, rows * C)
                 }
                 blk.norm1(x.pointer, rows: rows, into: y.data)
-                try Ops.windowAttention3D(batch: B * gt, t: 1, h: gh, w: gw, x: y.pointer, y: z.data, weights: blk.attn,
-                                          shift: (0, blk.shift, blk.shift))
-                try addAdapter(blk.sAdapter2, z.pointer, rows: rows, into: z.data)   // S_Adapter2 keeps its input
+                try Ops.windowAttention3D(
+                    batch: B * gt, t: 1, h: gh, w: gw, x: y.pointer, y: z.data, weights: blk.attn,
+                    shift: (0, blk.shift, blk.shift))
+                try addAdapter(blk.sAdapter2, z.pointer, rows: rows, into: z.data)  // S_Adapter2 keeps its input
                 addInPlace(x.data, z.pointer, rows * C)
                 blk.norm2(x.pointer, rows: rows, into: y.data)
                 try blk.fc1(y.pointer, rows: rows, into: hbuf.data, activation: .gelu)
@@ -225,12 +247,14 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
             }
             if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
             if i < merges.count {
-                try require(gh % 2 == 0 && gw % 2 == 0, "AIM Swin patch merging needs an even grid (got \(gh)×\(gw))",
-                            status: .shapeMismatch)
+                try require(
+                    gh % 2 == 0 && gw % 2 == 0, "AIM Swin patch merging needs an even grid (got \(gh)×\(gw))",
+                    status: .shapeMismatch)
                 let nx = try Tensor(shape: [B, gt, gh / 2, gw / 2, 2 * C])
-                try Ops.patchMerging(batch: B, t: gt, h: gh, w: gw, c: C, x: x.pointer, y: nx.data,
-                                     normWeight: merges[i].norm.gamma.pointer, normBias: merges[i].norm.beta.pointer,
-                                     reduction: merges[i].reduction, eps: Self.eps)
+                try Ops.patchMerging(
+                    batch: B, t: gt, h: gh, w: gw, c: C, x: x.pointer, y: nx.data,
+                    normWeight: merges[i].norm.gamma.pointer, normBias: merges[i].norm.beta.pointer,
+                    reduction: merges[i].reduction, eps: Self.eps)
                 x = nx; gh /= 2; gw /= 2; C *= 2
             }
         }
@@ -238,7 +262,9 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
         let last = try Tensor(shape: [B, tokens, C])
         finalNorm(x.pointer, rows: B * tokens, into: last.data)
         let pooled = try Tensor(shape: [B, C])
-        for b in 0..<B { meanOfRows(last.pointer + b * tokens * C, rows: tokens, stride: C, channels: C, into: pooled.data + b * C) }
+        for b in 0..<B {
+            meanOfRows(last.pointer + b * tokens * C, rows: tokens, stride: C, channels: C, into: pooled.data + b * C)
+        }
         let logits = try Tensor(shape: [B, numLabels])
         try head(pooled.pointer, rows: B, into: logits.data)
         let out = ModelOutput(logits: logits, lastHiddenState: last)
@@ -247,11 +273,14 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
     }
 
     /// [B, outer, inner, C] → [B, inner, outer, C].
-    func regroup(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, B: Int, outer: Int, inner: Int, C: Int) {
+    func regroup(
+        _ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, B: Int, outer: Int, inner: Int, C: Int
+    ) {
         parallelFor(B * outer) { bo, _ in
             let b = bo / outer, o = bo % outer
             for n in 0..<inner {
-                (dst + ((b * inner + n) * outer + o) * C).update(from: src + ((b * outer + o) * inner + n) * C, count: C)
+                (dst + ((b * inner + n) * outer + o) * C).update(
+                    from: src + ((b * outer + o) * inner + n) * C, count: C)
             }
         }
     }

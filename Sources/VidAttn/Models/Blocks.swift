@@ -9,9 +9,11 @@ struct PreLNBlock: Sendable {
 
     /// One layer on x [seqs·n, C] in place: joint attention within each of `seqs` sequences of n
     /// tokens. Scratch: y [seqs·n, max(3C, fc1 width)], a [seqs·n, C]. probs: [seqs, heads, n, n] or nil.
-    func run(_ x: UnsafeMutablePointer<Float>, seqs: Int, n: Int, heads: Int, act: Activation,
-             y: UnsafeMutablePointer<Float>, a: UnsafeMutablePointer<Float>,
-             probs: UnsafeMutablePointer<Float>? = nil) throws {
+    func run(
+        _ x: UnsafeMutablePointer<Float>, seqs: Int, n: Int, heads: Int, act: Activation,
+        y: UnsafeMutablePointer<Float>, a: UnsafeMutablePointer<Float>,
+        probs: UnsafeMutablePointer<Float>? = nil
+    ) throws {
         let rows = seqs * n
         ln1(x, rows: rows, into: a)
         try qkv(a, rows: rows, into: y)
@@ -21,8 +23,10 @@ struct PreLNBlock: Sendable {
     }
 
     /// The feed-forward half alone: `x += fc2(act(fc1(ln2 x)))`.
-    func mlp(_ x: UnsafeMutablePointer<Float>, rows: Int, act: Activation,
-             y: UnsafeMutablePointer<Float>, a: UnsafeMutablePointer<Float>) throws {
+    func mlp(
+        _ x: UnsafeMutablePointer<Float>, rows: Int, act: Activation,
+        y: UnsafeMutablePointer<Float>, a: UnsafeMutablePointer<Float>
+    ) throws {
         ln2(x, rows: rows, into: a)
         try fc1(a, rows: rows, into: y, activation: act)
         try fc2(y, rows: rows, into: x, accumulate: true)
@@ -32,8 +36,10 @@ struct PreLNBlock: Sendable {
 /// Runs `body` for each layer over the residual stream `x`: checks the progress callback
 /// before each layer (stopping with `.aborted`), and with `outputHiddenStates` appends a copy of
 /// x before the first layer and after each one to `hidden`.
-func runLayers<Layer>(_ layers: [Layer], over x: Tensor, options: ForwardOptions, hidden: inout [Tensor],
-                      _ body: (Int, Layer) throws -> Void) throws {
+func runLayers<Layer>(
+    _ layers: [Layer], over x: Tensor, options: ForwardOptions, hidden: inout [Tensor],
+    _ body: (Int, Layer) throws -> Void
+) throws {
     if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
     for (l, layer) in layers.enumerated() {
         try checkContinue(options, l, layers.count)
@@ -51,9 +57,11 @@ func checkContinue(_ options: ForwardOptions, _ l: Int, _ total: Int) throws {
 
 /// Pre-LN layers over x [seqs, n, C] with the shared loop; with `outputAttentions` each layer's
 /// probabilities [seqs, heads, n, n] are appended to `attentions`.
-func runPreLNLayers(_ blocks: [PreLNBlock], over x: Tensor, seqs: Int, n: Int, heads: Int, act: Activation,
-                    y: Tensor, a: Tensor, options: ForwardOptions, hidden: inout [Tensor],
-                    attentions: inout [Tensor]) throws {
+func runPreLNLayers(
+    _ blocks: [PreLNBlock], over x: Tensor, seqs: Int, n: Int, heads: Int, act: Activation,
+    y: Tensor, a: Tensor, options: ForwardOptions, hidden: inout [Tensor],
+    attentions: inout [Tensor]
+) throws {
     var atts: [Tensor] = []
     try runLayers(blocks, over: x, options: options, hidden: &hidden) { _, blk in
         let probs = options.outputAttentions ? try Tensor(shape: [seqs, heads, n, n]) : nil
@@ -67,8 +75,10 @@ func runPreLNLayers(_ blocks: [PreLNBlock], over x: Tensor, seqs: Int, n: Int, h
 
 /// Splits a fused projection qkv [seqs·n, 3·heads·d] (row: q heads | k heads | v heads) into
 /// q, k and v [seqs, heads, n, d].
-func splitHeads(_ qkv: UnsafePointer<Float>, seqs: Int, n: Int, heads: Int, d: Int,
-                q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>) {
+func splitHeads(
+    _ qkv: UnsafePointer<Float>, seqs: Int, n: Int, heads: Int, d: Int,
+    q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+) {
     let inner = heads * d
     parallelFor(seqs * heads) { sh, _ in
         let s = sh / heads, h = sh % heads
@@ -100,9 +110,11 @@ struct TokenSource {
 
 /// Assembles x [B, 1 + N, C]: row 0 of each batch element is `cls` (+ `clsPos`), row 1 + n is
 /// emb[b·N + source(n).patch] + source(n).pos (+ source(n).pos2). emb is [B·N, C].
-func embedTokens(into x: UnsafeMutablePointer<Float>, batch B: Int, tokens N: Int, channels C: Int,
-                 cls: UnsafePointer<Float>, clsPos: UnsafePointer<Float>?, emb: UnsafePointer<Float>,
-                 source: (Int) -> TokenSource) {
+func embedTokens(
+    into x: UnsafeMutablePointer<Float>, batch B: Int, tokens N: Int, channels C: Int,
+    cls: UnsafePointer<Float>, clsPos: UnsafePointer<Float>?, emb: UnsafePointer<Float>,
+    source: (Int) -> TokenSource
+) {
     for b in 0..<B {
         let row0 = x + b * (1 + N) * C
         row0.update(from: cls, count: C)
@@ -119,19 +131,27 @@ func embedTokens(into x: UnsafeMutablePointer<Float>, batch B: Int, tokens N: In
 /// Non-overlapping patches (a Conv3d with kernel = stride) as GEMM rows:
 /// pixels [B, T, C, H, W] → rows (b, t', i, j) of C·kt·kh·kw values ordered (c, dt, dy, dx),
 /// the layout of a PyTorch Conv3d weight [out, C, kt, kh, kw]. Trailing remainders dropped.
-func patchify(_ px: UnsafePointer<Float>, B: Int, T: Int, C: Int, H: Int, W: Int,
-              kt: Int, kh: Int, kw: Int, into dst: UnsafeMutablePointer<Float>) {
+func patchify(
+    _ px: UnsafePointer<Float>, B: Int, T: Int, C: Int, H: Int, W: Int,
+    kt: Int, kh: Int, kw: Int, into dst: UnsafeMutablePointer<Float>
+) {
     let Tp = T / kt, h = H / kh, w = W / kw, K = C * kt * kh * kw
     parallelFor(B * Tp) { bt, _ in
         let b = bt / Tp, tp = bt % Tp
-        for i in 0..<h { for j in 0..<w {
-            var o = dst + ((bt * h + i) * w + j) * K
-            for c in 0..<C { for dt in 0..<kt { for dy in 0..<kh {
-                let src = px + ((((b * T + tp * kt + dt) * C + c) * H + i * kh + dy) * W + j * kw)
-                o.update(from: src, count: kw)
-                o += kw
-            } } }
-        } }
+        for i in 0..<h {
+            for j in 0..<w {
+                var o = dst + ((bt * h + i) * w + j) * K
+                for c in 0..<C {
+                    for dt in 0..<kt {
+                        for dy in 0..<kh {
+                            let src = px + ((((b * T + tp * kt + dt) * C + c) * H + i * kh + dy) * W + j * kw)
+                            o.update(from: src, count: kw)
+                            o += kw
+                        }
+                    }
+                }
+            }
+        }
         _ = b
     }
 }
@@ -141,25 +161,39 @@ func patchify(_ px: UnsafePointer<Float>, B: Int, T: Int, C: Int, H: Int, W: Int
 func patchifyChannelsLast(_ px: UnsafePointer<Float>, B: Int, F: Int, C: Int, H: Int, W: Int, p: Int) throws -> Tensor {
     let hp = H / p, wp = W / p, pd = C * p * p
     let patches = try Tensor(shape: [B * F * hp * wp, pd])
-    for b in 0..<B { for f in 0..<F { for i in 0..<hp { for j in 0..<wp {
-        let row = patches.data + (((b * F + f) * hp + i) * wp + j) * pd
-        for p1 in 0..<p { for p2 in 0..<p { for c in 0..<C {
-            row[(p1 * p + p2) * C + c] = px[(((b * F + f) * C + c) * H + i * p + p1) * W + j * p + p2]
-        } } }
-    } } } }
+    for b in 0..<B {
+        for f in 0..<F {
+            for i in 0..<hp {
+                for j in 0..<wp {
+                    let row = patches.data + (((b * F + f) * hp + i) * wp + j) * pd
+                    for p1 in 0..<p {
+                        for p2 in 0..<p {
+                            for c in 0..<C {
+                                row[(p1 * p + p2) * C + c] =
+                                    px[(((b * F + f) * C + c) * H + i * p + p1) * W + j * p + p2]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
     return patches
 }
 
 /// Self-attention of `seqs` sequences of n tokens from a fused qkv buffer [seqs·n, 3C]
 /// ([q | k | v], heads contiguous) into out [seqs·n, C]; probs [seqs, heads, n, n] if given.
-func selfAttention(qkv: UnsafePointer<Float>, seqs: Int, n: Int, channels C: Int, heads: Int,
-                   out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>? = nil) throws {
+func selfAttention(
+    qkv: UnsafePointer<Float>, seqs: Int, n: Int, channels C: Int, heads: Int,
+    out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>? = nil
+) throws {
     let profiled = Profile.begin(.attention); defer { Profile.end(profiled, .attention) }
     let d = C / heads
     let view = { (off: Int) in HeadView(qkv + off, batchStride: n * 3 * C, headStride: d, rowStride: 3 * C) }
-    var a = AttentionArgs(batch: seqs, heads: heads, nq: n, nk: n, d: d, q: view(0), k: view(C), v: view(2 * C),
-                          o: HeadView(out, batchStride: n * C, headStride: d, rowStride: C),
-                          scale: 1 / Float(d).squareRoot())
+    var a = AttentionArgs(
+        batch: seqs, heads: heads, nq: n, nk: n, d: d, q: view(0), k: view(C), v: view(2 * C),
+        o: HeadView(out, batchStride: n * C, headStride: d, rowStride: C),
+        scale: 1 / Float(d).squareRoot())
     a.probs = probs
     guard attention(a) else { throw VidAttnError(.outOfMemory, "attention scratch for \(seqs)×\(n) tokens") }
 }
@@ -182,7 +216,8 @@ func activationNamed(_ s: String, file: String) throws -> Activation {
 
 /// The lucidrains-style head: LayerNorm of each sequence's token 0, then a linear layer.
 /// last_hidden_state is the residual stream x [B, S, D] itself.
-func clsHeadOutput(_ x: Tensor, B: Int, S: Int, norm: LayerNormP, head: Linear, hidden: [Tensor]) throws -> ModelOutput {
+func clsHeadOutput(_ x: Tensor, B: Int, S: Int, norm: LayerNormP, head: Linear, hidden: [Tensor]) throws -> ModelOutput
+{
     let D = x.shape[2]
     let clsRows = try Tensor(shape: [B, D])
     for b in 0..<B { norm(x.pointer + b * S * D, rows: 1, into: clsRows.data + b * D) }
@@ -196,8 +231,10 @@ func clsHeadOutput(_ x: Tensor, B: Int, S: Int, norm: LayerNormP, head: Linear, 
 /// Per-frame attention with its own CLS copy (HF TimeSformer's spatial step, FastTimeSformer):
 /// x's CLS row += the mean over the `groups` CLS outputs, row 0 of each group of
 /// `groupTokens` rows in r.
-func addMeanCLS(_ x: UnsafeMutablePointer<Float>, _ r: UnsafePointer<Float>, groups: Int, groupTokens: Int,
-                channels C: Int) {
+func addMeanCLS(
+    _ x: UnsafeMutablePointer<Float>, _ r: UnsafePointer<Float>, groups: Int, groupTokens: Int,
+    channels C: Int
+) {
     withUnsafeTemporaryAllocation(of: Float.self, capacity: C) { m in
         meanOfRows(r, rows: groups, stride: groupTokens * C, channels: C, into: m.baseAddress!)
         addInPlace(x, m.baseAddress!, C)

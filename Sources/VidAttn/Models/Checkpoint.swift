@@ -44,7 +44,9 @@ struct ConfigReader {
         return nil
     }
     func positive(_ values: [String: Int]) throws {
-        for (k, v) in values where v <= 0 { throw VidAttnError(.badFormat, "\(file): '\(k)' must be positive (got \(v))") }
+        for (k, v) in values where v <= 0 {
+            throw VidAttnError(.badFormat, "\(file): '\(k)' must be positive (got \(v))")
+        }
     }
 }
 
@@ -76,10 +78,13 @@ public struct HFEncoderConfig: Sendable {
         self.hiddenAct = try c.string("hidden_act", hiddenAct)
         self.layerNormEps = try c.double("layer_norm_eps", layerNormEps)
         declaredLabels = try c.declaredLabels()
-        try c.positive(["hidden_size": hiddenSize, "num_attention_heads": heads, "num_hidden_layers": layers,
-                        "intermediate_size": intermediateSize, "num_channels": channels])
+        try c.positive([
+            "hidden_size": hiddenSize, "num_attention_heads": heads, "num_hidden_layers": layers,
+            "intermediate_size": intermediateSize, "num_channels": channels
+        ])
         guard hiddenSize % heads == 0 else {
-            throw VidAttnError(.badFormat, "\(c.file): hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(heads)")
+            throw VidAttnError(
+                .badFormat, "\(c.file): hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(heads)")
         }
     }
 }
@@ -98,8 +103,9 @@ struct HFLayerSpelling {
     /// transformers 4.x (ViViT, VideoMAE, TimeSformer).
     static let v4 = HFLayerSpelling()
     /// transformers 5.x ViViT.
-    static let vivitV5 = HFLayerSpelling(query: "attention.q_proj", key: "attention.k_proj", value: "attention.v_proj",
-                                         output: "attention.o_proj", fc1: "mlp.fc1", fc2: "mlp.fc2")
+    static let vivitV5 = HFLayerSpelling(
+        query: "attention.q_proj", key: "attention.k_proj", value: "attention.v_proj",
+        output: "attention.o_proj", fc1: "mlp.fc1", fc2: "mlp.fc2")
 }
 
 /// Weight lookup with alternative spellings and shape checks; counts what it loads.
@@ -129,8 +135,9 @@ final class Weights {
         try linear([prefix], in: i, out: o, bias: bias)
     }
     func norm(_ prefix: [String], _ c: Int, eps: Float) throws -> LayerNormP {
-        LayerNormP(gamma: try tensor(prefix.map { $0 + ".weight" }, shape: [c]),
-                   beta: try tensor(prefix.map { $0 + ".bias" }, shape: [c]), eps: eps)
+        LayerNormP(
+            gamma: try tensor(prefix.map { $0 + ".weight" }, shape: [c]),
+            beta: try tensor(prefix.map { $0 + ".bias" }, shape: [c]), eps: eps)
     }
     func norm(_ prefix: String, _ c: Int, eps: Float) throws -> LayerNormP { try norm([prefix], c, eps: eps) }
     /// The names of one layer part under each (prefix, spelling) pair.
@@ -139,13 +146,16 @@ final class Weights {
     }
     /// A Hugging Face pre-LN layer with the given fused `qkv`, its other parts read under `prefixes`
     /// (one per spelling, tried in order).
-    func preLNBlock(_ prefixes: [String], _ spellings: [HFLayerSpelling], qkv: Linear, channels C: Int, inter: Int,
-                    eps: Float) throws -> PreLNBlock {
-        PreLNBlock(ln1: try norm(names(prefixes, spellings, \.normBefore), C, eps: eps), qkv: qkv,
-                   o: try linear(names(prefixes, spellings, \.output), in: C, out: C),
-                   ln2: try norm(names(prefixes, spellings, \.normAfter), C, eps: eps),
-                   fc1: try linear(names(prefixes, spellings, \.fc1), in: C, out: inter),
-                   fc2: try linear(names(prefixes, spellings, \.fc2), in: inter, out: C))
+    func preLNBlock(
+        _ prefixes: [String], _ spellings: [HFLayerSpelling], qkv: Linear, channels C: Int, inter: Int,
+        eps: Float
+    ) throws -> PreLNBlock {
+        PreLNBlock(
+            ln1: try norm(names(prefixes, spellings, \.normBefore), C, eps: eps), qkv: qkv,
+            o: try linear(names(prefixes, spellings, \.output), in: C, out: C),
+            ln2: try norm(names(prefixes, spellings, \.normAfter), C, eps: eps),
+            fc1: try linear(names(prefixes, spellings, \.fc1), in: C, out: inter),
+            fc2: try linear(names(prefixes, spellings, \.fc2), in: inter, out: C))
     }
     /// A patch-embedding convolution (kernel = stride) at `prefix` (`.weight` of `shape` [out, in, k…],
     /// `.bias` [out]) as a Linear over flattened patches: the weight read as [out, in·k…], the order
@@ -158,8 +168,11 @@ final class Weights {
     }
     /// The GEGLU feed-forward at `prefix` (`.0`: [8·dim, dim] with bias, `.3`: [dim, 4·dim] with bias).
     func geglu(_ prefix: String, _ dim: Int) throws -> GEGLU {
-        try GEGLU(w1: try tensor(prefix + ".0.weight", shape: [8 * dim, dim]), b1: try tensor(prefix + ".0.bias", shape: [8 * dim]),
-                  w2: try tensor(prefix + ".3.weight", shape: [dim, 4 * dim]), b2: try tensor(prefix + ".3.bias", shape: [dim]))
+        try GEGLU(
+            w1: try tensor(prefix + ".0.weight", shape: [8 * dim, dim]),
+            b1: try tensor(prefix + ".0.bias", shape: [8 * dim]),
+            w2: try tensor(prefix + ".3.weight", shape: [dim, 4 * dim]),
+            b2: try tensor(prefix + ".3.bias", shape: [dim]))
     }
     /// Swin patch merging at `prefix`: LayerNorm(4C) and the bias-free reduction 4C → 2C, packed.
     func patchMerging(_ prefix: String, _ c: Int, eps: Float) throws -> (norm: LayerNormP, reduction: PackedB) {

@@ -49,15 +49,20 @@ public struct FastTimeSformerConfig: Sendable {
         rotary = try c.bool("rotary_emb", true); parity = try c.bool("parity", true)
         mechanism = try c.string("attn_mechanism", "fastformer")
         let type = try c.string("attn_type", "divided")
-        try c.positive(["frames": frames, "channels": channels, "height": height, "width": width, "num_classes": numClasses,
-                        "dim": dim, "patch_size": patchSize, "depth": depth, "dim_head": dimHead])
+        try c.positive([
+            "frames": frames, "channels": channels, "height": height, "width": width, "num_classes": numClasses,
+            "dim": dim, "patch_size": patchSize, "depth": depth, "dim_head": dimHead
+        ])
         guard ["regular", "fastformer", "performer"].contains(mechanism), ["divided", "joint"].contains(type) else {
             throw VidAttnError(.unsupported, "\(file): attn_mechanism '\(mechanism)' / attn_type '\(type)'")
         }
         guard dim % dimHead == 0, height % patchSize == 0, width % patchSize == 0 else {
-            throw VidAttnError(.badFormat, "\(file): dim must be a multiple of dim_head, height and width of patch_size")
+            throw VidAttnError(
+                .badFormat, "\(file): dim must be a multiple of dim_head, height and width of patch_size")
         }
-        if rotary && dimHead % 4 != 0 { throw VidAttnError(.badFormat, "\(file): rotary needs dim_head divisible by 4") }
+        if rotary && dimHead % 4 != 0 {
+            throw VidAttnError(.badFormat, "\(file): rotary needs dim_head divisible by 4")
+        }
         divided = type == "divided"
     }
 }
@@ -106,27 +111,31 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
             var omega: Tensor? = nil
             if mechanism == "performer", let info = w.store.info(p + ".fn.projection_matrix") {
                 guard info.shape.count == 2, info.shape[1] == dimHead else {
-                    throw VidAttnError(.shapeMismatch, "\(p).fn.projection_matrix has shape \(info.shape), expected [m, \(dimHead)]")
+                    throw VidAttnError(
+                        .shapeMismatch, "\(p).fn.projection_matrix has shape \(info.shape), expected [m, \(dimHead)]")
                 }
                 omega = try w.tensor(p + ".fn.projection_matrix", shape: info.shape)
             }
             if mechanism == "performer" && !parity && omega == nil {
                 throw VidAttnError(.badFormat, "missing tensor '\(p).fn.projection_matrix' (needed by parity=false)")
             }
-            return Attn(norm: try w.norm(p + ".norm", D, eps: 1e-5),
-                        qkv: try w.linear(p + ".fn.to_qkv", in: D, out: 3 * D, bias: qkvBias),
-                        out: try w.linear(p + ".fn.to_out", in: D, out: D),
-                        wq: mechanism == "fastformer" ? try w.tensor(p + ".fn.Wq.weight", shape: [1, dimHead]) : nil,
-                        wk: mechanism == "fastformer" ? try w.tensor(p + ".fn.Wk.weight", shape: [1, dimHead]) : nil,
-                        omega: omega)
+            return Attn(
+                norm: try w.norm(p + ".norm", D, eps: 1e-5),
+                qkv: try w.linear(p + ".fn.to_qkv", in: D, out: 3 * D, bias: qkvBias),
+                out: try w.linear(p + ".fn.to_out", in: D, out: D),
+                wq: mechanism == "fastformer" ? try w.tensor(p + ".fn.Wq.weight", shape: [1, dimHead]) : nil,
+                wk: mechanism == "fastformer" ? try w.tensor(p + ".fn.Wk.weight", shape: [1, dimHead]) : nil,
+                omega: omega)
         }
         var bl: [Block] = []
         for i in 0..<depth {
             let p = "blocks.\(i)"
-            bl.append(Block(s: try attn(p + ".attn_s"), t: divided ? try attn(p + ".attn_t") : nil,
-                            fcT: divided ? try w.linear(p + ".fc_t", in: D, out: D) : nil,
-                            ffNorm: try w.norm(p + ".mlp.norm", D, eps: 1e-5),
-                            ff: try w.geglu(p + ".mlp.fn.net", D)))
+            bl.append(
+                Block(
+                    s: try attn(p + ".attn_s"), t: divided ? try attn(p + ".attn_t") : nil,
+                    fcT: divided ? try w.linear(p + ".fc_t", in: D, out: D) : nil,
+                    ffNorm: try w.norm(p + ".mlp.norm", D, eps: 1e-5),
+                    ff: try w.geglu(p + ".mlp.fn.net", D)))
         }
         blocks = bl
         outNorm = try w.norm("to_out.norm", D, eps: 1e-5)
@@ -137,28 +146,36 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
 
     /// PreNorm attention over G sequences of L tokens (rows of x), result into y.
     /// table: rotary rows for tokens (skipping token 0 of each sequence when skipFirst).
-    func attend(_ a: Attn, _ x: UnsafePointer<Float>, G: Int, L: Int, table: RotaryTable?,
-                skipFirst: Bool, into y: UnsafeMutablePointer<Float>) throws {
+    func attend(
+        _ a: Attn, _ x: UnsafePointer<Float>, G: Int, L: Int, table: RotaryTable?,
+        skipFirst: Bool, into y: UnsafeMutablePointer<Float>
+    ) throws {
         let D = hiddenSize, d = dimHead, H = heads, rows = G * L
         let xn = try Tensor(shape: [rows, D]), qkv = try Tensor(shape: [rows, 3 * D])
         a.norm(x, rows: rows, into: xn.data)
         try a.qkv(xn.pointer, rows: rows, into: qkv.data)
-        let q = try Tensor(shape: [G, H, L, d]), k = try Tensor(shape: [G, H, L, d]), v = try Tensor(shape: [G, H, L, d])
+        let q = try Tensor(shape: [G, H, L, d]), k = try Tensor(shape: [G, H, L, d]),
+            v = try Tensor(shape: [G, H, L, d])
         splitHeads(qkv.pointer, seqs: G, n: L, heads: H, d: d, q: q.data, k: k.data, v: v.data)
         if let table {
             let start = skipFirst ? 1 : 0
-            for gh in 0..<(G * H) { for buf in [q.data, k.data] {
-                try Ops.applyRotary(rows: L - start, d: d, x: buf + (gh * L + start) * d, sin: table.sin.pointer,
-                                    cos: table.cos.pointer, tableRows: table.rows, tableDim: d)
-            } }
+            for gh in 0..<(G * H) {
+                for buf in [q.data, k.data] {
+                    try Ops.applyRotary(
+                        rows: L - start, d: d, x: buf + (gh * L + start) * d, sin: table.sin.pointer,
+                        cos: table.cos.pointer, tableRows: table.rows, tableDim: d)
+                }
+            }
         }
         let o = try Tensor(shape: [G, H, L, d])
         switch mechanism {
         case "regular":
-            try Ops.attention(batch: G, heads: H, nq: L, nk: L, d: d, q: q.pointer, k: k.pointer, v: v.pointer, out: o.data)
+            try Ops.attention(
+                batch: G, heads: H, nq: L, nk: L, d: d, q: q.pointer, k: k.pointer, v: v.pointer, out: o.data)
         case "fastformer":
-            try Ops.fastformer(batch: G, heads: H, n: L, d: d, q: q.pointer, k: k.pointer, v: v.pointer,
-                               wq: a.wq!.pointer, wk: a.wk!.pointer, out: o.data, form: parity ? .implemented : .paper)
+            try Ops.fastformer(
+                batch: G, heads: H, n: L, d: d, q: q.pointer, k: k.pointer, v: v.pointer,
+                wq: a.wq!.pointer, wk: a.wk!.pointer, out: o.data, form: parity ? .implemented : .paper)
         default:
             if parity {
                 // Linear attention on the raw q, k: (q·(kᵀv)) / (q·Σk), no feature map, no ε.
@@ -171,11 +188,13 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
                 for gh in 0..<(G * H) {
                     let qh = q.pointer + gh * L * d, kh = k.pointer + gh * L * d, vh = v.pointer + gh * L * d
                     ctx.initialize(repeating: 0, count: d * d + d)
-                    for t in 0..<L { for i in 0..<d {
-                        let kv = Double(kh[t * d + i])
-                        ks[i] += kv
-                        for j in 0..<d { ctx[i * d + j] += kv * Double(vh[t * d + j]) }
-                    } }
+                    for t in 0..<L {
+                        for i in 0..<d {
+                            let kv = Double(kh[t * d + i])
+                            ks[i] += kv
+                            for j in 0..<d { ctx[i * d + j] += kv * Double(vh[t * d + j]) }
+                        }
+                    }
                     for t in 0..<L {
                         var den = 0.0
                         for i in 0..<d { den += Double(qh[t * d + i]) * ks[i] }
@@ -189,19 +208,22 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
                 }
             } else {
                 let om = a.omega!
-                try Ops.performerAttention(batch: G, heads: H, nq: L, nk: L, d: d, q: q.pointer, k: k.pointer, v: v.pointer,
-                                           projection: om.pointer, features: om.shape[0], out: o.data, eps: 1e-4)
+                try Ops.performerAttention(
+                    batch: G, heads: H, nq: L, nk: L, d: d, q: q.pointer, k: k.pointer, v: v.pointer,
+                    projection: om.pointer, features: om.shape[0], out: o.data, eps: 1e-4)
             }
         }
         let merged = try Tensor(shape: [rows, D])
         mergeHeads(o.pointer, seqs: G, n: L, heads: H, d: d, into: merged.data)
         try a.out(merged.pointer, rows: rows, into: y)
-        if mechanism == "fastformer" {   // + the un-rotated, un-split query projection
+        if mechanism == "fastformer" {  // + the un-rotated, un-split query projection
             for r in 0..<rows { addInPlace(y + r * D, qkv.pointer + r * 3 * D, D) }
         }
     }
 
-    func geglu(_ blk: Block, _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool) throws {
+    func geglu(
+        _ blk: Block, _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool
+    ) throws {
         let D = hiddenSize
         let xn = try Tensor(shape: [rows, D])
         blk.ffNorm(x, rows: rows, into: xn.data)
@@ -209,19 +231,26 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
     }
 
     /// Runs the model on pixel_values [B, T, C, H, W] (`VideoModel.forward`).
-    public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames F: Int, channels Cin: Int, height H: Int,
-                        width W: Int, options: ForwardOptions) throws -> ModelOutput {
+    public func forward(
+        _ px: UnsafePointer<Float>, batch B: Int, frames F: Int, channels Cin: Int, height H: Int,
+        width W: Int, options: ForwardOptions
+    ) throws -> ModelOutput {
         let p = patchSize, D = hiddenSize
-        try require(Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
-        try require(H == hp * p && W == wp * p, "frames must be \(hp * p)×\(wp * p) (got \(H)×\(W))", status: .shapeMismatch)
-        try require(!divided || F == frames, "divided blocks take exactly \(frames) frames (got \(F))", status: .shapeMismatch)
+        try require(
+            Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
+        try require(
+            H == hp * p && W == wp * p, "frames must be \(hp * p)×\(wp * p) (got \(H)×\(W))", status: .shapeMismatch)
+        try require(
+            !divided || F == frames, "divided blocks take exactly \(frames) frames (got \(F))", status: .shapeMismatch)
         let P = hp * wp, N = F * P, S = 1 + N
         if let pos { try require(S <= pos.shape[0], "\(S) tokens exceed the position table", status: .shapeMismatch) }
         let patches = try patchifyChannelsLast(px, B: B, F: F, C: channels, H: H, W: W, p: p)
         let x = try Tensor(shape: [B, S, D]), emb = try Tensor(shape: [B * N, D])
         try projectIn(patches.pointer, rows: B * N, into: emb.data)
-        embedTokens(into: x.data, batch: B, tokens: N, channels: D, cls: cls.pointer, clsPos: pos?.pointer,
-                    emb: emb.pointer) { n in TokenSource(patch: n, pos: pos.map { $0.pointer + (1 + n) * D }) }
+        embedTokens(
+            into: x.data, batch: B, tokens: N, channels: D, cls: cls.pointer, clsPos: pos?.pointer,
+            emb: emb.pointer
+        ) { n in TokenSource(patch: n, pos: pos.map { $0.pointer + (1 + n) * D }) }
         let timeTab = rotary ? try Rotary.timeTable(frames: F, dim: dimHead) : nil
         let imageTab = rotary ? try Rotary.imageTable(h: hp, w: wp, dim: dimHead) : nil
         // Token r (frame-major) → (time group, slot) and (space group, slot).
@@ -232,32 +261,47 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
         try runLayers(blocks, over: x, options: options, hidden: &hidden) { _, blk in
             if !divided {
                 try attend(blk.s, x.pointer, G: B, L: S, table: nil, skipFirst: false, into: y.data)
-                if parity { x.data.update(from: y.pointer, count: B * S * D) } else { addInPlace(x.data, y.pointer, B * S * D) }
+                if parity {
+                    x.data.update(from: y.pointer, count: B * S * D)
+                } else {
+                    addInPlace(x.data, y.pointer, B * S * D)
+                }
                 try geglu(blk, x.pointer, rows: B * S, into: y.data, accumulate: false)
-                if parity { x.data.update(from: y.pointer, count: B * S * D) } else { addInPlace(x.data, y.pointer, B * S * D) }
+                if parity {
+                    x.data.update(from: y.pointer, count: B * S * D)
+                } else {
+                    addInPlace(x.data, y.pointer, B * S * D)
+                }
             } else {
                 // Temporal: groups of F tokens.
                 let grp = try Tensor(shape: [B * P * F, D]), rt = try Tensor(shape: [B * P * F, D])
-                for b in 0..<B { for r in 0..<N {
-                    let (g, t) = tg(r)
-                    (grp.data + ((b * P + g) * F + t) * D).update(from: x.pointer + (b * S + 1 + r) * D, count: D)
-                } }
+                for b in 0..<B {
+                    for r in 0..<N {
+                        let (g, t) = tg(r)
+                        (grp.data + ((b * P + g) * F + t) * D).update(from: x.pointer + (b * S + 1 + r) * D, count: D)
+                    }
+                }
                 try attend(blk.t!, grp.pointer, G: B * P, L: F, table: timeTab, skipFirst: false, into: rt.data)
                 let ordered = try Tensor(shape: [B * N, D])
-                for b in 0..<B { for r in 0..<N {
-                    let (g, t) = tg(r)
-                    (ordered.data + (b * N + r) * D).update(from: rt.pointer + ((b * P + g) * F + t) * D, count: D)
-                } }
+                for b in 0..<B {
+                    for r in 0..<N {
+                        let (g, t) = tg(r)
+                        (ordered.data + (b * N + r) * D).update(from: rt.pointer + ((b * P + g) * F + t) * D, count: D)
+                    }
+                }
                 let outT = try Tensor(shape: [B * N, D])
                 for b in 0..<B { (outT.data + b * N * D).update(from: x.pointer + (b * S + 1) * D, count: N * D) }
                 try blk.fcT!(ordered.pointer, rows: B * N, into: outT.data, accumulate: true)
                 // Spatial: [CLS, group] per (b, space group).
                 let seq = try Tensor(shape: [B * F * (1 + P), D]), rs = try Tensor(shape: [B * F * (1 + P), D])
                 for b in 0..<B {
-                    for g in 0..<F { (seq.data + (b * F + g) * (1 + P) * D).update(from: x.pointer + b * S * D, count: D) }
+                    for g in 0..<F {
+                        (seq.data + (b * F + g) * (1 + P) * D).update(from: x.pointer + b * S * D, count: D)
+                    }
                     for r in 0..<N {
                         let (g, j) = sg(r)
-                        (seq.data + ((b * F + g) * (1 + P) + 1 + j) * D).update(from: outT.pointer + (b * N + r) * D, count: D)
+                        (seq.data + ((b * F + g) * (1 + P) + 1 + j) * D).update(
+                            from: outT.pointer + (b * N + r) * D, count: D)
                     }
                 }
                 try attend(blk.s, seq.pointer, G: B * F, L: 1 + P, table: imageTab, skipFirst: true, into: rs.data)
@@ -266,7 +310,8 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
                     addMeanCLS(xb, rs.pointer + b * F * (1 + P) * D, groups: F, groupTokens: 1 + P, channels: D)
                     for r in 0..<N {
                         let (g, j) = sg(r)
-                        let dst = xb + (1 + r) * D, a = outT.data + (b * N + r) * D, s = rs.data + ((b * F + g) * (1 + P) + 1 + j) * D
+                        let dst = xb + (1 + r) * D, a = outT.data + (b * N + r) * D,
+                            s = rs.data + ((b * F + g) * (1 + P) + 1 + j) * D
                         dst.update(from: a, count: D); addInPlace(dst, s, D)
                     }
                 }

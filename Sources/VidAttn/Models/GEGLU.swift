@@ -20,8 +20,10 @@ struct GEGLU: Sendable {
     }
 
     /// y [rows, out] = GEGLU(x [rows, in]), or y += GEGLU(x) when `accumulate` (x and y distinct).
-    func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
-                        accumulate: Bool = false) throws {
+    func callAsFunction(
+        _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
+        accumulate: Bool = false
+    ) throws {
         let h = a.outFeatures
         guard let buf = ScratchPool.shared.take(max(rows * 2 * h, 1)) else {
             throw VidAttnError(.outOfMemory, "GEGLU: cannot allocate \(rows)×\(2 * h)")
@@ -37,16 +39,20 @@ struct GEGLU: Sendable {
 extension Ops {
     /// GEGLU feed-forward on x [rows, dim] → y [rows, out] with PyTorch's `w1` [2·hidden, dim],
     /// `b1` [2·hidden], `w2` [out, hidden], `b2` [out] (biases optional), packed for this call.
-    public static func gegluFeedForward(rows: Int, dim: Int, hidden: Int, out: Int, x: UnsafePointer<Float>?,
-                                        w1: UnsafePointer<Float>?, b1: UnsafePointer<Float>?,
-                                        w2: UnsafePointer<Float>?, b2: UnsafePointer<Float>?,
-                                        y: UnsafeMutablePointer<Float>?) throws {
-        try require(rows >= 0 && dim > 0 && hidden > 0 && out > 0 && dim <= 1 << 20 && hidden <= 1 << 20 && out <= 1 << 20,
-                    "rows >= 0 and dim, hidden, out > 0 required")
+    public static func gegluFeedForward(
+        rows: Int, dim: Int, hidden: Int, out: Int, x: UnsafePointer<Float>?,
+        w1: UnsafePointer<Float>?, b1: UnsafePointer<Float>?,
+        w2: UnsafePointer<Float>?, b2: UnsafePointer<Float>?,
+        y: UnsafeMutablePointer<Float>?
+    ) throws {
+        try require(
+            rows >= 0 && dim > 0 && hidden > 0 && out > 0 && dim <= 1 << 20 && hidden <= 1 << 20 && out <= 1 << 20,
+            "rows >= 0 and dim, hidden, out > 0 required")
         let w1 = try nonNull(w1, "w1"), w2 = try nonNull(w2, "w2")
         func tensor(_ p: UnsafePointer<Float>, _ shape: [Int]) throws -> Tensor { try copyTensor(p, shape) }
-        let ff = try GEGLU(w1: try tensor(w1, [2 * hidden, dim]), b1: try b1.map { try tensor($0, [2 * hidden]) },
-                           w2: try tensor(w2, [out, hidden]), b2: try b2.map { try tensor($0, [out]) })
+        let ff = try GEGLU(
+            w1: try tensor(w1, [2 * hidden, dim]), b1: try b1.map { try tensor($0, [2 * hidden]) },
+            w2: try tensor(w2, [out, hidden]), b2: try b2.map { try tensor($0, [out]) })
         if rows == 0 { return }
         try ff(try nonNull(x, "x"), rows: rows, into: try nonNull(y, "y"))
     }

@@ -45,7 +45,9 @@ public struct Linear: Sendable {
             guard let p16 = PackedBF16B(weight: weight.pointer, n: outFeatures, k: inFeatures, ldw: inFeatures) else {
                 throw VidAttnError(.outOfMemory, "cannot pack a \(weight.shape) weight as bf16")
             }
-            if BF16Unit.detected != .emulated { w16 = p16 } else {
+            if BF16Unit.detected != .emulated {
+                w16 = p16
+            } else {
                 rounded = allocFloats(weight.count)
                 if let rounded { p16.unpacked(into: rounded) }
                 round = .bf16
@@ -54,7 +56,9 @@ public struct Linear: Sendable {
             guard let p8 = PackedInt8B(weight: weight.pointer, n: outFeatures, k: inFeatures, ldw: inFeatures) else {
                 throw VidAttnError(.outOfMemory, "cannot quantize a \(weight.shape) weight to int8")
             }
-            if Int8Unit.detected != .emulated { w8 = p8 } else {
+            if Int8Unit.detected != .emulated {
+                w8 = p8
+            } else {
                 rounded = allocFloats(weight.count)
                 if let rounded { p8.dequantized(into: rounded) }
                 round = .int8
@@ -65,8 +69,11 @@ public struct Linear: Sendable {
         if round != .none && rounded == nil {
             throw VidAttnError(.outOfMemory, "cannot round a \(weight.shape) weight")
         }
-        guard let p = PackedB(transposed: true, k: inFeatures, n: outFeatures, b: rounded.map { UnsafePointer($0) } ?? weight.pointer,
-                              ldb: inFeatures) else {
+        guard
+            let p = PackedB(
+                transposed: true, k: inFeatures, n: outFeatures, b: rounded.map { UnsafePointer($0) } ?? weight.pointer,
+                ldb: inFeatures)
+        else {
             throw VidAttnError(.outOfMemory, "cannot pack a \(weight.shape) weight")
         }
         w = p
@@ -107,12 +114,15 @@ public struct Linear: Sendable {
     }
 
     /// y[rows, out] = act(x·Wᵀ + b) (+ y when accumulate: residual add in place).
-    func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
-                        activation: Activation = .none, accumulate: Bool = false, ldx: Int? = nil,
-                        multiplier: UnsafePointer<Float>? = nil) throws {
+    func callAsFunction(
+        _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
+        activation: Activation = .none, accumulate: Bool = false, ldx: Int? = nil,
+        multiplier: UnsafePointer<Float>? = nil
+    ) throws {
         let profiled = Profile.begin(.linear); defer { Profile.end(profiled, .linear) }
-        let epilogue = GemmEpilogue(bias: bias?.pointer, activation: activation,
-                                    multiplier: multiplier, ldMultiplier: outFeatures)
+        let epilogue = GemmEpilogue(
+            bias: bias?.pointer, activation: activation,
+            multiplier: multiplier, ldMultiplier: outFeatures)
         let ok: Bool
         if roundInputs != .none {
             let ld = ldx ?? inFeatures
@@ -125,22 +135,27 @@ public struct Linear: Sendable {
             } else {
                 fakeQuantizeRows(rows: rows, cols: inFeatures, x, ld, into: xr.p)
             }
-            ok = sgemm(transA: false, m: rows, k: inFeatures, alpha: 1, a: xr.p, lda: inFeatures, packedB: w!,
-                       beta: accumulate ? 1 : 0, c: y, ldc: outFeatures, epilogue: epilogue)
+            ok = sgemm(
+                transA: false, m: rows, k: inFeatures, alpha: 1, a: xr.p, lda: inFeatures, packedB: w!,
+                beta: accumulate ? 1 : 0, c: y, ldc: outFeatures, epilogue: epilogue)
         } else if let w16 {
-            ok = gemmBF16(m: rows, a: x, lda: ldx ?? inFeatures, packedB: w16, accumulate: accumulate, c: y,
-                          ldc: outFeatures, epilogue: epilogue)
+            ok = gemmBF16(
+                m: rows, a: x, lda: ldx ?? inFeatures, packedB: w16, accumulate: accumulate, c: y,
+                ldc: outFeatures, epilogue: epilogue)
         } else if let w8 {
-            ok = gemmInt8(m: rows, a: x, lda: ldx ?? inFeatures, packedB: w8, accumulate: accumulate, c: y,
-                          ldc: outFeatures, epilogue: epilogue)
+            ok = gemmInt8(
+                m: rows, a: x, lda: ldx ?? inFeatures, packedB: w8, accumulate: accumulate, c: y,
+                ldc: outFeatures, epilogue: epilogue)
         } else if KernelMode.useReference {
             // The scalar reference (VIDATTN_REFERENCE=1) covers the packed GEMM too.
-            sgemmPackedReference(m: rows, a: x, lda: ldx ?? inFeatures, packedB: w!, beta: accumulate ? 1 : 0,
-                                 c: y, ldc: outFeatures, epilogue: epilogue)
+            sgemmPackedReference(
+                m: rows, a: x, lda: ldx ?? inFeatures, packedB: w!, beta: accumulate ? 1 : 0,
+                c: y, ldc: outFeatures, epilogue: epilogue)
             ok = true
         } else {
-            ok = sgemm(transA: false, m: rows, k: inFeatures, alpha: 1, a: x, lda: ldx ?? inFeatures, packedB: w!,
-                       beta: accumulate ? 1 : 0, c: y, ldc: outFeatures, epilogue: epilogue)
+            ok = sgemm(
+                transA: false, m: rows, k: inFeatures, alpha: 1, a: x, lda: ldx ?? inFeatures, packedB: w!,
+                beta: accumulate ? 1 : 0, c: y, ldc: outFeatures, epilogue: epilogue)
         }
         if !ok { throw VidAttnError(.outOfMemory, "linear \(inFeatures)→\(outFeatures) on \(rows) rows: scratch") }
     }
@@ -152,8 +167,9 @@ public struct LayerNormP: Sendable {
     let eps: Float
     func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
         let profiled = Profile.begin(.norm); defer { Profile.end(profiled, .norm) }
-        layerNorm(rows: rows, cols: gamma.count, x: x, ldx: gamma.count, y: y, ldy: gamma.count,
-                  gamma: gamma.pointer, beta: beta.pointer, eps: eps)
+        layerNorm(
+            rows: rows, cols: gamma.count, x: x, ldx: gamma.count, y: y, ldy: gamma.count,
+            gamma: gamma.pointer, beta: beta.pointer, eps: eps)
     }
 }
 

@@ -20,11 +20,14 @@ final class ReducedPrecisionModel: VideoModel {
     var numLabels: Int { inner.numLabels }
     var hiddenSize: Int { inner.hiddenSize }
     var parameterCount: Int { inner.parameterCount }
-    func forward(_ pixels: UnsafePointer<Float>, batch: Int, frames: Int, channels: Int, height: Int, width: Int,
-                 options: ForwardOptions) throws -> ModelOutput {
+    func forward(
+        _ pixels: UnsafePointer<Float>, batch: Int, frames: Int, channels: Int, height: Int, width: Int,
+        options: ForwardOptions
+    ) throws -> ModelOutput {
         try AttentionPrecision.$bf16.withValue(true) {
-            try inner.forward(pixels, batch: batch, frames: frames, channels: channels, height: height, width: width,
-                              options: options)
+            try inner.forward(
+                pixels, batch: batch, frames: frames, channels: channels, height: height, width: width,
+                options: options)
         }
     }
 }
@@ -47,14 +50,18 @@ private func loadModelHere(_ dir: String) throws -> VideoModel {
     case "videomae": return try VideoMAE(config: config, weights: w, file: cfgPath)
     case "aim_swin": return try AIMSwin(config: config, weights: w, file: cfgPath)
     default:
-        throw VidAttnError(.unsupported, "\(cfgPath): model_type '\(type)' is not supported " +
-                           "(supported: \(supportedModelTypes.joined(separator: ", ")))")
+        throw VidAttnError(
+            .unsupported,
+            "\(cfgPath): model_type '\(type)' is not supported "
+                + "(supported: \(supportedModelTypes.joined(separator: ", ")))")
     }
 }
 
 /// Every `model_type` `loadModel` accepts.
-public let supportedModelTypes = ["vivit", "timesformer", "videomae", "torchvision_swin3d", "aim_swin",
-                                  "timesformer_pytorch", "motionformer", "fasttimesformer"]
+public let supportedModelTypes = [
+    "vivit", "timesformer", "videomae", "torchvision_swin3d", "aim_swin",
+    "timesformer_pytorch", "motionformer", "fasttimesformer"
+]
 
 /// A checkpoint directory loaded for use: the model, its preprocessing, its labels and the
 /// config text. What the C API's `vidattn_model` and the CLI both hold.

@@ -49,8 +49,10 @@ public protocol VideoModel: AnyObject, Sendable {
     /// Parameters loaded from the checkpoint (exact count).
     var parameterCount: Int { get }
     /// pixel_values [B, T, C, H, W], fp32.
-    func forward(_ pixels: UnsafePointer<Float>, batch: Int, frames: Int, channels: Int, height: Int, width: Int,
-                 options: ForwardOptions) throws -> ModelOutput
+    func forward(
+        _ pixels: UnsafePointer<Float>, batch: Int, frames: Int, channels: Int, height: Int, width: Int,
+        options: ForwardOptions
+    ) throws -> ModelOutput
 }
 
 extension VideoModel {

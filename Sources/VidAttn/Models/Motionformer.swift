@@ -65,10 +65,14 @@ public struct MotionformerConfig: Sendable {
         temporalResolution = try c.int("temporal_resolution", 8)
         imageSize = try c.int("img_size", 224)
         let inCh = try c.int("in_chans", 3)
-        try c.positive(["embed_dim": embedDim, "depth": depth, "num_heads": heads, "patch_size": patchSize,
-                        "patch_size_temp": patchSizeTemp, "temporal_resolution": temporalResolution, "img_size": imageSize])
+        try c.positive([
+            "embed_dim": embedDim, "depth": depth, "num_heads": heads, "patch_size": patchSize,
+            "patch_size_temp": patchSizeTemp, "temporal_resolution": temporalResolution, "img_size": imageSize
+        ])
         guard inCh == 3 else { throw VidAttnError(.unsupported, "\(file): in_chans must be 3") }
-        guard embedDim % heads == 0 else { throw VidAttnError(.badFormat, "\(file): embed_dim not divisible by num_heads") }
+        guard embedDim % heads == 0 else {
+            throw VidAttnError(.badFormat, "\(file): embed_dim not divisible by num_heads")
+        }
         attentionLayer = try c.string("attn_layer", "trajectory")
         approximation = try c.string("approx_attn_type", "none")
         approximationDim = try c.int("approx_attn_dim", 128)
@@ -92,7 +96,9 @@ public struct MotionformerConfig: Sendable {
         multipleHeads = json["num_classes"]?.array != nil
         if let list = json["num_classes"]?.array {
             numClasses = try list.map {
-                guard let n = $0.int, n > 0 else { throw VidAttnError(.badFormat, "\(file): num_classes entries must be positive") }
+                guard let n = $0.int, n > 0 else {
+                    throw VidAttnError(.badFormat, "\(file): num_classes entries must be positive")
+                }
                 return n
             }
         } else {
@@ -158,13 +164,16 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
         let posRows = w.store.info("pos_embed").flatMap { $0.shape.count == 3 ? $0.shape[1] : nil } ?? 1 + grid224
         let side = Int(Double(max(posRows - 1, 0)).squareRoot().rounded())
         guard posRows == 1 + grid224 || posRows == 1 + gridP, side * side == posRows - 1 else {
-            throw VidAttnError(.shapeMismatch, "\(file): tensor 'pos_embed' has \(posRows) rows, expected \(1 + grid224) "
-                               + "(the 224-pixel grid of the released models) or \(1 + gridP) (the img_size grid)")
+            throw VidAttnError(
+                .shapeMismatch,
+                "\(file): tensor 'pos_embed' has \(posRows) rows, expected \(1 + grid224) "
+                    + "(the 224-pixel grid of the released models) or \(1 + gridP) (the img_size grid)")
         }
         posSide = side
         pos = try w.tensor("pos_embed", shape: [1, posRows, C])
         if posKind == "joint" {
-            let rows = w.store.info("st_embed").flatMap { $0.shape.count == 3 ? $0.shape[1] : nil } ?? 1 + tRes * grid224
+            let rows =
+                w.store.info("st_embed").flatMap { $0.shape.count == 3 ? $0.shape[1] : nil } ?? 1 + tRes * grid224
             stEmbed = try w.tensor("st_embed", shape: [1, rows, C])
             temp = nil
         } else {
@@ -182,12 +191,15 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
                 let bq = qkvBias ? try w.tensor(p + "attn.proj_q.bias", shape: [C]) : nil
                 let wkv = try w.tensor(p + "attn.proj_kv.weight", shape: [2 * C, C])
                 let bkv = qkvBias ? try w.tensor(p + "attn.proj_kv.bias", shape: [2 * C]) : nil
-                traj = try TrajectoryWeights(channels: C, projQ: wq.pointer, projQBias: bq?.pointer, projKV: wkv.pointer,
-                                             projKVBias: bkv?.pointer)
+                traj = try TrajectoryWeights(
+                    channels: C, projQ: wq.pointer, projQBias: bq?.pointer, projKV: wkv.pointer,
+                    projKVBias: bkv?.pointer)
                 if approx == "performer" {
                     if let info = w.store.info(p + "attn.performer_projection") {
                         guard info.shape.count == 2, info.shape[1] == d else {
-                            throw VidAttnError(.shapeMismatch, "\(p)attn.performer_projection has shape \(info.shape), expected [m, \(d)]")
+                            throw VidAttnError(
+                                .shapeMismatch,
+                                "\(p)attn.performer_projection has shape \(info.shape), expected [m, \(d)]")
                         }
                         omega = try w.tensor(p + "attn.performer_projection", shape: info.shape)
                     } else {
@@ -196,16 +208,18 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
                 }
             }
             let divided = attnLayer == "divided"
-            bl.append(Block(
-                norm1: try w.norm(p + "norm1", C, eps: 1e-6),
-                qkv: try w.linear(p + "attn.qkv", in: C, out: 3 * C, bias: qkvBias),
-                proj: try w.linear(p + "attn.proj", in: C, out: C),
-                norm2: try w.norm(p + "norm2", C, eps: 1e-6),
-                fc1: try w.linear(p + "mlp.fc1", in: C, out: hidden), fc2: try w.linear(p + "mlp.fc2", in: hidden, out: C),
-                traj: traj, omega: omega,
-                norm3: divided ? try w.norm(p + "norm3", C, eps: 1e-6) : nil,
-                tQKV: divided ? try w.linear(p + "timeattn.qkv", in: C, out: 3 * C, bias: qkvBias) : nil,
-                tProj: divided ? try w.linear(p + "timeattn.proj", in: C, out: C) : nil))
+            bl.append(
+                Block(
+                    norm1: try w.norm(p + "norm1", C, eps: 1e-6),
+                    qkv: try w.linear(p + "attn.qkv", in: C, out: 3 * C, bias: qkvBias),
+                    proj: try w.linear(p + "attn.proj", in: C, out: C),
+                    norm2: try w.norm(p + "norm2", C, eps: 1e-6),
+                    fc1: try w.linear(p + "mlp.fc1", in: C, out: hidden),
+                    fc2: try w.linear(p + "mlp.fc2", in: hidden, out: C),
+                    traj: traj, omega: omega,
+                    norm3: divided ? try w.norm(p + "norm3", C, eps: 1e-6) : nil,
+                    tQKV: divided ? try w.linear(p + "timeattn.qkv", in: C, out: 3 * C, bias: qkvBias) : nil,
+                    tProj: divided ? try w.linear(p + "timeattn.proj", in: C, out: C) : nil))
         }
         blocks = bl
         norm = try w.norm("norm", C, eps: 1e-6)
@@ -222,12 +236,15 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
     }
 
     /// Runs the model on pixel_values [B, T, C, H, W] (`VideoModel.forward`).
-    public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
-                        width W: Int, options: ForwardOptions) throws -> ModelOutput {
+    public func forward(
+        _ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
+        width W: Int, options: ForwardOptions
+    ) throws -> ModelOutput {
         try require(Cin == 3, "pixel_values has \(Cin) channels, the model takes 3", status: .shapeMismatch)
         let C = hiddenSize, p = patchSize, F = T / patchT, P = (H / p) * (W / p)
-        try require(F > 0 && P > 0, "input \(T)×\(H)×\(W) is smaller than one \(patchT)×\(p)×\(p) patch",
-                    status: .shapeMismatch)
+        try require(
+            F > 0 && P > 0, "input \(T)×\(H)×\(W) is smaller than one \(patchT)×\(p)×\(p) patch",
+            status: .shapeMismatch)
         let gh = H / p, gw = W / p
         let N = F * P, S = 1 + N, rows = B * S
         let patches = try Tensor(shape: [B * N, 3 * patchT * p * p]), emb = try Tensor(shape: [B * N, C])
@@ -236,25 +253,32 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
         let x = try Tensor(shape: [B, S, C])
         if let st = stEmbed {
             // "joint": one table added as it is (the original cannot resize it either).
-            try require(st.shape[1] == S, "st_embed has \(st.shape[1]) rows and the input gives 1 + \(F)×\(P) tokens: "
-                        + "a joint table only fits the frame count and crop it was trained for", status: .shapeMismatch)
-            embedTokens(into: x.data, batch: B, tokens: N, channels: C, cls: cls.pointer, clsPos: st.pointer,
-                        emb: emb.pointer) { n in TokenSource(patch: n, pos: st.pointer + (1 + n) * C) }
+            try require(
+                st.shape[1] == S,
+                "st_embed has \(st.shape[1]) rows and the input gives 1 + \(F)×\(P) tokens: "
+                    + "a joint table only fits the frame count and crop it was trained for", status: .shapeMismatch)
+            embedTokens(
+                into: x.data, batch: B, tokens: N, channels: C, cls: cls.pointer, clsPos: st.pointer,
+                emb: emb.pointer
+            ) { n in TokenSource(patch: n, pos: st.pointer + (1 + n) * C) }
         } else {
             // "separate": the space table resized to this grid (bicubic, as the original does for
             // other crops), the time table linearly for other frame counts (an extension).
             let spaceTab = try spaceTable(gh, gw)
             let timeTab = try Tensor(shape: [F, C])
             Resize.linear(temp!.pointer, t: tRes, n: C, to: F, into: timeTab.data)
-            embedTokens(into: x.data, batch: B, tokens: N, channels: C, cls: cls.pointer, clsPos: pos.pointer,
-                        emb: emb.pointer) { n in
+            embedTokens(
+                into: x.data, batch: B, tokens: N, channels: C, cls: cls.pointer, clsPos: pos.pointer,
+                emb: emb.pointer
+            ) { n in
                 TokenSource(patch: n, pos: spaceTab.pointer + (n % P) * C, pos2: timeTab.pointer + (n / P) * C)
             }
         }
         let d = C / heads
         let y = try Tensor(shape: [rows, C]), qkv = try Tensor(shape: [rows, 3 * C]), a = try Tensor(shape: [rows, C])
         let hbuf = try Tensor(shape: [rows, blocks.first?.fc1.outFeatures ?? C])
-        let q = try Tensor(shape: [B, heads, S, d]), k = try Tensor(shape: [B, heads, S, d]), v = try Tensor(shape: [B, heads, S, d])
+        let q = try Tensor(shape: [B, heads, S, d]), k = try Tensor(shape: [B, heads, S, d]),
+            v = try Tensor(shape: [B, heads, S, d])
         let o = try Tensor(shape: [B, heads, S, d])
         var hidden: [Tensor] = []
 
@@ -266,8 +290,9 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
             norm(x.pointer, rows: rows, into: y.data)
             try qkvL(y.pointer, rows: rows, into: qkv.data)
             splitHeads()
-            try Ops.dividedAttention(DividedShape(batch: B, heads: heads, frames: F, patches: P, headDim: d),
-                                     grouping: g, scheme: .clsAllKeys, q: q.pointer, k: k.pointer, v: v.pointer, out: o.data)
+            try Ops.dividedAttention(
+                DividedShape(batch: B, heads: heads, frames: F, patches: P, headDim: d),
+                grouping: g, scheme: .clsAllKeys, q: q.pointer, k: k.pointer, v: v.pointer, out: o.data)
             mergeHeads()
             try projL(a.pointer, rows: rows, into: x.data, accumulate: true)
         }
@@ -293,14 +318,16 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
                 default: mode = .none
                 }
                 if approx == "performer", let om = blk.omega {
-                    try Ops.trajectoryAttention(batch: B, heads: heads, frames: F, patches: P, headDim: d, q: q.pointer,
-                                                k: k.pointer, v: v.pointer, weights: blk.traj!, out: a.data,
-                                                useOriginalCode: useOriginal,
-                                                approx: .performer(projection: om.pointer, features: om.count / d))
+                    try Ops.trajectoryAttention(
+                        batch: B, heads: heads, frames: F, patches: P, headDim: d, q: q.pointer,
+                        k: k.pointer, v: v.pointer, weights: blk.traj!, out: a.data,
+                        useOriginalCode: useOriginal,
+                        approx: .performer(projection: om.pointer, features: om.count / d))
                 } else {
-                    try Ops.trajectoryAttention(batch: B, heads: heads, frames: F, patches: P, headDim: d, q: q.pointer,
-                                                k: k.pointer, v: v.pointer, weights: blk.traj!, out: a.data,
-                                                useOriginalCode: useOriginal, approx: mode)
+                    try Ops.trajectoryAttention(
+                        batch: B, heads: heads, frames: F, patches: P, headDim: d, q: q.pointer,
+                        k: k.pointer, v: v.pointer, weights: blk.traj!, out: a.data,
+                        useOriginalCode: useOriginal, approx: mode)
                 }
                 try blk.proj(a.pointer, rows: rows, into: x.data, accumulate: true)
             }
@@ -348,7 +375,8 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
             sh = Float(1.0 / factor); sw = sh
         }
         let t = try Tensor(shape: [gh * gw, C])
-        try Resize.bicubic(pos.pointer + C, h: side, w: side, c: C, toH: gh, toW: gw, scaleH: sh, scaleW: sw, into: t.data)
+        try Resize.bicubic(
+            pos.pointer + C, h: side, w: side, c: C, toH: gh, toW: gw, scaleH: sh, scaleW: sw, into: t.data)
         spaceTables.withLock { $0[key] = t }
         return t
     }

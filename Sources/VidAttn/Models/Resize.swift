@@ -3,8 +3,12 @@
 // clamped at the borders) over space, linear over time.
 
 enum Resize {
-    @inline(__always) static func cubic1(_ x: Float) -> Float { let a: Float = -0.75; return ((a + 2) * x - (a + 3)) * x * x + 1 }
-    @inline(__always) static func cubic2(_ x: Float) -> Float { let a: Float = -0.75; return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a }
+    @inline(__always) static func cubic1(_ x: Float) -> Float {
+        let a: Float = -0.75; return ((a + 2) * x - (a + 3)) * x * x + 1
+    }
+    @inline(__always) static func cubic2(_ x: Float) -> Float {
+        let a: Float = -0.75; return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    }
 
     /// Source taps and weights of output index i for a bicubic resize in → out.
     /// `scale` (source step per output step) defaults to in/out, PyTorch's `size=` form;
@@ -20,18 +24,28 @@ enum Resize {
 
     /// src [h, w, C] → dst [h2, w2, C], bicubic. `scaleH`/`scaleW`: PyTorch's scale-factor
     /// form (see `cubicTaps`). The intermediate rows come from the counted allocator.
-    static func bicubic(_ src: UnsafePointer<Float>, h: Int, w: Int, c: Int, toH h2: Int, toW w2: Int,
-                        scaleH: Float? = nil, scaleW: Float? = nil, into dst: UnsafeMutablePointer<Float>) throws {
+    static func bicubic(
+        _ src: UnsafePointer<Float>, h: Int, w: Int, c: Int, toH h2: Int, toW w2: Int,
+        scaleH: Float? = nil, scaleW: Float? = nil, into dst: UnsafeMutablePointer<Float>
+    ) throws {
         if h == h2 && w == w2 { dst.update(from: src, count: h * w * c); return }
-        let rows = try Tensor(zeros: [h * w2 * c])       // along x first
+        let rows = try Tensor(zeros: [h * w2 * c])  // along x first
         for x in 0..<w2 {
             let (ix, wx) = cubicTaps(x, w, w2, scale: scaleW)
-            for y in 0..<h { for k in 0..<4 { for ch in 0..<c { rows.data[(y * w2 + x) * c + ch] += wx[k] * src[(y * w + ix[k]) * c + ch] } } }
+            for y in 0..<h {
+                for k in 0..<4 {
+                    for ch in 0..<c { rows.data[(y * w2 + x) * c + ch] += wx[k] * src[(y * w + ix[k]) * c + ch] }
+                }
+            }
         }
         dst.update(repeating: 0, count: h2 * w2 * c)
         for y in 0..<h2 {
             let (iy, wy) = cubicTaps(y, h, h2, scale: scaleH)
-            for x in 0..<w2 { for k in 0..<4 { for ch in 0..<c { dst[(y * w2 + x) * c + ch] += wy[k] * rows.data[(iy[k] * w2 + x) * c + ch] } } }
+            for x in 0..<w2 {
+                for k in 0..<4 {
+                    for ch in 0..<c { dst[(y * w2 + x) * c + ch] += wy[k] * rows.data[(iy[k] * w2 + x) * c + ch] }
+                }
+            }
         }
     }
 

@@ -31,7 +31,7 @@ public struct Swin3DConfig: Sendable {
     static let variants: [String: (dim: Int, depths: [Int], heads: [Int])] = [
         "swin3d_t": (96, [2, 2, 6, 2], [3, 6, 12, 24]),
         "swin3d_s": (96, [2, 2, 18, 2], [3, 6, 12, 24]),
-        "swin3d_b": (128, [2, 2, 18, 2], [4, 8, 16, 32]),
+        "swin3d_b": (128, [2, 2, 18, 2], [4, 8, 16, 32])
     ]
 
     /// Decodes and checks config.json (`file` names it in errors).
@@ -50,9 +50,12 @@ public struct Swin3DConfig: Sendable {
         let ps = try c.ints("patch_size", [2, 4, 4]), ws = try c.ints("window_size", [8, 7, 7])
         mlpRatio = try c.double("mlp_ratio", 4)
         guard ps.count == 3, ws.count == 3, self.depths.count == self.heads.count, !self.depths.isEmpty,
-              (ps + ws + self.depths + self.heads).allSatisfy({ $0 > 0 }), embedDim > 0 else {
-            throw VidAttnError(.badFormat, "\(file): patch_size and window_size need 3 positive entries, depths and " +
-                               "num_heads positive entries of equal count")
+            (ps + ws + self.depths + self.heads).allSatisfy({ $0 > 0 }), embedDim > 0
+        else {
+            throw VidAttnError(
+                .badFormat,
+                "\(file): patch_size and window_size need 3 positive entries, depths and "
+                    + "num_heads positive entries of equal count")
         }
         patchSize = (ps[0], ps[1], ps[2]); windowSize = (ws[0], ws[1], ws[2])
         declaredLabels = try c.declaredLabels()
@@ -101,21 +104,28 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
         let tableRows = (2 * ws[0] - 1) * (2 * ws[1] - 1) * (2 * ws[2] - 1)
         for (i, depth) in depths.enumerated() {
             let C = C0 << i, nh = heads[i], hidden = Int(Double(C) * mlpRatio)
-            guard C % nh == 0 else { throw VidAttnError(.badFormat, "\(file): stage \(i) width \(C) not divisible by \(nh) heads") }
+            guard C % nh == 0 else {
+                throw VidAttnError(.badFormat, "\(file): stage \(i) width \(C) not divisible by \(nh) heads")
+            }
             var blocks: [Block] = []
             for j in 0..<depth {
                 let p = "features.\(2 * i).\(j)."
-                let qkv = try w.tensor(p + "attn.qkv.weight", shape: [3 * C, C]), qb = try w.tensor(p + "attn.qkv.bias", shape: [3 * C])
-                let pr = try w.tensor(p + "attn.proj.weight", shape: [C, C]), pb = try w.tensor(p + "attn.proj.bias", shape: [C])
+                let qkv = try w.tensor(p + "attn.qkv.weight", shape: [3 * C, C]),
+                    qb = try w.tensor(p + "attn.qkv.bias", shape: [3 * C])
+                let pr = try w.tensor(p + "attn.proj.weight", shape: [C, C]),
+                    pb = try w.tensor(p + "attn.proj.bias", shape: [C])
                 let table = try w.tensor(p + "attn.relative_position_bias_table", shape: [tableRows, nh])
-                let attn = try WindowAttention3DWeights(channels: C, heads: nh, window: window, qkvWeight: qkv.pointer,
-                                                        qkvBias: qb.pointer, projWeight: pr.pointer, projBias: pb.pointer,
-                                                        relativePositionTable: table.pointer)
+                let attn = try WindowAttention3DWeights(
+                    channels: C, heads: nh, window: window, qkvWeight: qkv.pointer,
+                    qkvBias: qb.pointer, projWeight: pr.pointer, projBias: pb.pointer,
+                    relativePositionTable: table.pointer)
                 let shift = j % 2 == 0 ? (0, 0, 0) : (ws[0] / 2, ws[1] / 2, ws[2] / 2)
-                blocks.append(Block(norm1: try w.norm(p + "norm1", C, eps: Self.eps), attn: attn,
-                                    norm2: try w.norm(p + "norm2", C, eps: Self.eps),
-                                    fc1: try w.linear(p + "mlp.0", in: C, out: hidden),
-                                    fc2: try w.linear(p + "mlp.3", in: hidden, out: C), shift: shift))
+                blocks.append(
+                    Block(
+                        norm1: try w.norm(p + "norm1", C, eps: Self.eps), attn: attn,
+                        norm2: try w.norm(p + "norm2", C, eps: Self.eps),
+                        fc1: try w.linear(p + "mlp.0", in: C, out: hidden),
+                        fc2: try w.linear(p + "mlp.3", in: hidden, out: C), shift: shift))
             }
             st.append(blocks)
             if i < depths.count - 1 {
@@ -133,8 +143,10 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
     }
 
     /// Runs the model on pixel_values [B, T, C, H, W] (`VideoModel.forward`).
-    public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
-                        width W: Int, options: ForwardOptions) throws -> ModelOutput {
+    public func forward(
+        _ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
+        width W: Int, options: ForwardOptions
+    ) throws -> ModelOutput {
         try require(Cin == 3, "pixel_values has \(Cin) channels, the model takes 3", status: .shapeMismatch)
         let (pt, ph, pw) = patch
         let Tp = (T + pt - 1) / pt * pt, Hp = (H + ph - 1) / ph * ph, Wp = (W + pw - 1) / pw * pw
@@ -143,9 +155,16 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
         var padded: Tensor? = nil
         if Tp != T || Hp != H || Wp != W {
             let p = try Tensor(zeros: [B, Tp, 3, Hp, Wp])
-            for b in 0..<B { for t in 0..<T { for c in 0..<3 { for y in 0..<H {
-                (p.data + (((b * Tp + t) * 3 + c) * Hp + y) * Wp).update(from: px + (((b * T + t) * 3 + c) * H + y) * W, count: W)
-            } } } }
+            for b in 0..<B {
+                for t in 0..<T {
+                    for c in 0..<3 {
+                        for y in 0..<H {
+                            (p.data + (((b * Tp + t) * 3 + c) * Hp + y) * Wp).update(
+                                from: px + (((b * T + t) * 3 + c) * H + y) * W, count: W)
+                        }
+                    }
+                }
+            }
             padded = p
             src = p.pointer
         }
@@ -168,8 +187,9 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
             for blk in blocks {
                 try checkContinue(options, done, total)
                 blk.norm1(x.pointer, rows: rows, into: y.data)
-                try Ops.windowAttention3D(batch: B, t: gt, h: gh, w: gw, x: y.pointer, y: z.data, weights: blk.attn,
-                                          shift: blk.shift)
+                try Ops.windowAttention3D(
+                    batch: B, t: gt, h: gh, w: gw, x: y.pointer, y: z.data, weights: blk.attn,
+                    shift: blk.shift)
                 let xv = x.data, zv = z.data
                 parallelFor(rows) { r, _ in
                     addInPlace(xv + r * C, zv + r * C, C)
@@ -183,9 +203,10 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
             if i < merges.count {
                 let ngh = (gh + 1) / 2, ngw = (gw + 1) / 2
                 let nx = try Tensor(shape: [B, gt, ngh, ngw, 2 * C])
-                try Ops.patchMerging(batch: B, t: gt, h: gh, w: gw, c: C, x: x.pointer, y: nx.data,
-                                     normWeight: merges[i].norm.gamma.pointer, normBias: merges[i].norm.beta.pointer,
-                                     reduction: merges[i].reduction, eps: Self.eps)
+                try Ops.patchMerging(
+                    batch: B, t: gt, h: gh, w: gw, c: C, x: x.pointer, y: nx.data,
+                    normWeight: merges[i].norm.gamma.pointer, normBias: merges[i].norm.beta.pointer,
+                    reduction: merges[i].reduction, eps: Self.eps)
                 x = nx; gh = ngh; gw = ngw; C *= 2
             }
         }
@@ -193,7 +214,9 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
         let last = try Tensor(shape: [B, tokens, C])
         finalNorm(x.pointer, rows: B * tokens, into: last.data)
         let pooled = try Tensor(shape: [B, C])
-        for b in 0..<B { meanOfRows(last.pointer + b * tokens * C, rows: tokens, stride: C, channels: C, into: pooled.data + b * C) }
+        for b in 0..<B {
+            meanOfRows(last.pointer + b * tokens * C, rows: tokens, stride: C, channels: C, into: pooled.data + b * C)
+        }
         let logits = try Tensor(shape: [B, numLabels])
         try head(pooled.pointer, rows: B, into: logits.data)
         let out = ModelOutput(logits: logits, lastHiddenState: last)

@@ -69,8 +69,10 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
         patch = try w.patchEmbedding(e + "patch_embeddings.projection", shape: [C, channels, p, p])
         cls = try w.tensor(e + "cls_token", shape: [1, 1, C])
         guard let pi = w.store.info(e + "position_embeddings"), pi.shape.count == 3, pi.shape[0] == 1, pi.shape[2] == C,
-              pi.shape[1] >= 2 else {
-            throw VidAttnError(.badFormat, "missing or mis-shaped tensor '\(e)position_embeddings' (expected [1, 1+P, \(C)])")
+            pi.shape[1] >= 2
+        else {
+            throw VidAttnError(
+                .badFormat, "missing or mis-shaped tensor '\(e)position_embeddings' (expected [1, 1+P, \(C)])")
         }
         pos = try w.tensor(e + "position_embeddings", shape: pi.shape)
         let side = Int(Double(pi.shape[1] - 1).squareRoot())
@@ -78,29 +80,37 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
             throw VidAttnError(.badFormat, "position_embeddings has \(pi.shape[1] - 1) patch rows, not a square grid")
         }
         if attentionType != "space_only" {
-            guard let ti = w.store.info(e + "time_embeddings"), ti.shape.count == 3, ti.shape[0] == 1, ti.shape[2] == C else {
-                throw VidAttnError(.badFormat, "missing or mis-shaped tensor '\(e)time_embeddings' (expected [1, T, \(C)])")
+            guard let ti = w.store.info(e + "time_embeddings"), ti.shape.count == 3, ti.shape[0] == 1, ti.shape[2] == C
+            else {
+                throw VidAttnError(
+                    .badFormat, "missing or mis-shaped tensor '\(e)time_embeddings' (expected [1, T, \(C)])")
             }
             time = try w.tensor(e + "time_embeddings", shape: ti.shape)
-        } else { time = nil }
+        } else {
+            time = nil
+        }
         var bl: [Block] = []
         for i in 0..<layers {
             let l = "timesformer.encoder.layer.\(i)."
             let divided = attentionType == "divided_space_time"
-            bl.append(Block(
-                tNorm: divided ? try w.norm(l + "temporal_layernorm", C, eps: eps) : nil,
-                tQKV: divided ? try w.linear(l + "temporal_attention.attention.qkv", in: C, out: 3 * C) : nil,
-                tOut: divided ? try w.linear(l + "temporal_attention.output.dense", in: C, out: C) : nil,
-                tDense: divided ? try w.linear(l + "temporal_dense", in: C, out: C) : nil,
-                plain: try w.preLNBlock([l], [.v4], qkv: try w.linear(l + HFLayerSpelling.v4.fusedQKV, in: C, out: 3 * C),
-                                        channels: C, inter: inter, eps: eps)))
+            bl.append(
+                Block(
+                    tNorm: divided ? try w.norm(l + "temporal_layernorm", C, eps: eps) : nil,
+                    tQKV: divided ? try w.linear(l + "temporal_attention.attention.qkv", in: C, out: 3 * C) : nil,
+                    tOut: divided ? try w.linear(l + "temporal_attention.output.dense", in: C, out: C) : nil,
+                    tDense: divided ? try w.linear(l + "temporal_dense", in: C, out: C) : nil,
+                    plain: try w.preLNBlock(
+                        [l], [.v4], qkv: try w.linear(l + HFLayerSpelling.v4.fusedQKV, in: C, out: 3 * C),
+                        channels: C, inter: inter, eps: eps)))
         }
         blocks = bl
         finalNorm = try w.norm("timesformer.layernorm", C, eps: eps)
         if let ci = w.store.info("classifier.weight") {
             numLabels = enc.declaredLabels ?? ci.shape.first ?? 0
             classifier = try w.linear("classifier", in: C, out: numLabels)
-        } else { classifier = nil; numLabels = 0 }
+        } else {
+            classifier = nil; numLabels = 0
+        }
         parameterCount = w.loaded
     }
 
@@ -110,11 +120,15 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
     }
 
     /// Runs the model on pixel_values [B, T, C, H, W] (`VideoModel.forward`).
-    public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
-                        width W: Int, options: ForwardOptions) throws -> ModelOutput {
-        try require(Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
-        try require(H >= patchSize && W >= patchSize, "frames of \(H)×\(W) are smaller than one \(patchSize)-pixel patch",
-                    status: .shapeMismatch)
+    public func forward(
+        _ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
+        width W: Int, options: ForwardOptions
+    ) throws -> ModelOutput {
+        try require(
+            Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
+        try require(
+            H >= patchSize && W >= patchSize, "frames of \(H)×\(W) are smaller than one \(patchSize)-pixel patch",
+            status: .shapeMismatch)
         let C = hiddenSize, hp = H / patchSize, wp = W / patchSize, P = hp * wp
         // Per-frame embeddings [B·T, 1+P, C] with the (resized) position table.
         let K = channels * patchSize * patchSize
@@ -131,19 +145,24 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
         if attentionType == "space_only" {
             let S = 1 + P
             let x = try Tensor(shape: [B * T, S, C])
-            embedTokens(into: x.data, batch: B * T, tokens: P, channels: C, cls: cls.pointer, clsPos: pos.pointer,
-                        emb: emb.pointer) { s in TokenSource(patch: s, pos: pos.pointer + posRow(s) * C) }
+            embedTokens(
+                into: x.data, batch: B * T, tokens: P, channels: C, cls: cls.pointer, clsPos: pos.pointer,
+                emb: emb.pointer
+            ) { s in TokenSource(patch: s, pos: pos.pointer + posRow(s) * C) }
             return try runPlain(x, seqs: B * T, S: S, options: options)
         }
         // Space-major sequence [B, 1 + P·T, C]: token 1 + s·T + t.
         let time = self.time!, Tcfg = time.shape[1]
         let S = 1 + P * T
         let x = try Tensor(shape: [B, S, C])
-        embedTokens(into: x.data, batch: B, tokens: P * T, channels: C, cls: cls.pointer, clsPos: pos.pointer,
-                    emb: emb.pointer) { n in
+        embedTokens(
+            into: x.data, batch: B, tokens: P * T, channels: C, cls: cls.pointer, clsPos: pos.pointer,
+            emb: emb.pointer
+        ) { n in
             let s = n / T, t = n % T
-            return TokenSource(patch: t * P + s, pos: pos.pointer + posRow(s) * C,
-                               pos2: time.pointer + (T == Tcfg ? t : self.nearest(t, T, Tcfg)) * C)
+            return TokenSource(
+                patch: t * P + s, pos: pos.pointer + posRow(s) * C,
+                pos2: time.pointer + (T == Tcfg ? t : self.nearest(t, T, Tcfg)) * C)
         }
         if attentionType == "joint_space_time" { return try runPlain(x, seqs: B, S: S, options: options) }
         return try runDivided(x, B: B, T: T, P: P, options: options)
@@ -154,8 +173,9 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
         let C = hiddenSize, rows = seqs * S
         let y = try Tensor(shape: [rows, max(3 * C, inter)]), a = try Tensor(shape: [rows, C])
         var hidden: [Tensor] = [], atts: [Tensor] = []
-        try runPreLNLayers(blocks.map(\.plain), over: x, seqs: seqs, n: S, heads: heads, act: act, y: y, a: a,
-                           options: options, hidden: &hidden, attentions: &atts)
+        try runPreLNLayers(
+            blocks.map(\.plain), over: x, seqs: seqs, n: S, heads: heads, act: act, y: y, a: a,
+            options: options, hidden: &hidden, attentions: &atts)
         return try finish(x, seqs: seqs, S: S, hidden: hidden, atts: atts)
     }
 
@@ -192,29 +212,34 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
             try blk.tQKV!(a.pointer, rows: rowsT, into: y.data)
             try selfAttention(qkv: y.pointer, seqs: B * P, n: T, channels: C, heads: heads, out: a.data)
             try blk.tOut!(a.pointer, rows: rowsT, into: r.data)
-            for b in 0..<B {   // x_patches += temporal_dense(Rt)
+            for b in 0..<B {  // x_patches += temporal_dense(Rt)
                 try blk.tDense!(r.pointer + b * N * C, rows: N, into: x.data + (b * S + 1) * C, accumulate: true)
             }
             // Spatial: [CLS, frame t's patches] for every (b, t).
-            for b in 0..<B { for t in 0..<T {
-                let seq = sp.data + (b * T + t) * (1 + P) * C
-                seq.update(from: x.data + b * S * C, count: C)
-                for s in 0..<P { (seq + (1 + s) * C).update(from: x.data + (b * S + 1 + s * T + t) * C, count: C) }
-            } }
+            for b in 0..<B {
+                for t in 0..<T {
+                    let seq = sp.data + (b * T + t) * (1 + P) * C
+                    seq.update(from: x.data + b * S * C, count: C)
+                    for s in 0..<P { (seq + (1 + s) * C).update(from: x.data + (b * S + 1 + s * T + t) * C, count: C) }
+                }
+            }
             blk.plain.ln1(sp.pointer, rows: rowsS, into: a.data)
             try blk.plain.qkv(a.pointer, rows: rowsS, into: y.data)
             let probs = options.outputAttentions ? try Tensor(shape: [B * T, heads, 1 + P, 1 + P]) : nil
-            try selfAttention(qkv: y.pointer, seqs: B * T, n: 1 + P, channels: C, heads: heads, out: a.data,
-                              probs: probs?.data)
+            try selfAttention(
+                qkv: y.pointer, seqs: B * T, n: 1 + P, channels: C, heads: heads, out: a.data,
+                probs: probs?.data)
             if let probs { atts.append(probs) }
             try blk.plain.o(a.pointer, rows: rowsS, into: r.data)
             for b in 0..<B {
                 let xb = x.data + b * S * C
                 addMeanCLS(xb, r.pointer + b * T * (1 + P) * C, groups: T, groupTokens: 1 + P, channels: C)
-                for t in 0..<T { for s in 0..<P {
-                    let src = r.data + ((b * T + t) * (1 + P) + 1 + s) * C, dst = xb + (1 + s * T + t) * C
-                    addInPlace(dst, src, C)
-                } }
+                for t in 0..<T {
+                    for s in 0..<P {
+                        let src = r.data + ((b * T + t) * (1 + P) + 1 + s) * C, dst = xb + (1 + s * T + t) * C
+                        addInPlace(dst, src, C)
+                    }
+                }
             }
             try mlp(blk, x, rows: rows, y: y, a: a)
         }

@@ -46,8 +46,10 @@ public struct TimeSformerLucidrainsConfig: Sendable {
         rotary = try c.bool("rotary_emb", true); shiftTokens = try c.bool("shift_tokens", false)
         consistentRoPE = try c.bool("consistent_rope", false)
         imageSize = try c.int("image_size", 224)
-        try c.positive(["dim": dim, "num_frames": numFrames, "num_classes": numClasses, "patch_size": patchSize,
-                        "channels": channels, "depth": depth, "heads": heads, "dim_head": dimHead, "image_size": imageSize])
+        try c.positive([
+            "dim": dim, "num_frames": numFrames, "num_classes": numClasses, "patch_size": patchSize,
+            "channels": channels, "depth": depth, "heads": heads, "dim_head": dimHead, "image_size": imageSize
+        ])
         if rotary && dimHead % 4 != 0 {
             throw VidAttnError(.badFormat, "\(file): rotary embeddings need dim_head divisible by 4 (got \(dimHead))")
         }
@@ -91,19 +93,24 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
         if !rotary {
             let positions = numFrames * (imageSize / patchSize) * (imageSize / patchSize) + 1
             pos = try w.tensor("pos_emb.weight", shape: [positions, D])
-        } else { pos = nil }
+        } else {
+            pos = nil
+        }
         let mid = shiftTokens ? ".fn.fn" : ".fn"
         var ls: [Layer] = []
         for i in 0..<depth {
             func attn(_ k: Int) throws -> Attn {
                 let p = "layers.\(i).\(k)"
-                return Attn(norm: try w.norm(p + ".norm", D, eps: 1e-5),
-                            qkv: try w.linear(p + mid + ".to_qkv", in: D, out: 3 * inner, bias: false),
-                            out: try w.linear(p + mid + ".to_out.0", in: inner, out: D))
+                return Attn(
+                    norm: try w.norm(p + ".norm", D, eps: 1e-5),
+                    qkv: try w.linear(p + mid + ".to_qkv", in: D, out: 3 * inner, bias: false),
+                    out: try w.linear(p + mid + ".to_out.0", in: inner, out: D))
             }
             let f = "layers.\(i).2"
-            ls.append(Layer(time: try attn(0), space: try attn(1), ffNorm: try w.norm(f + ".norm", D, eps: 1e-5),
-                            ff: try w.geglu(f + mid + ".net", D)))
+            ls.append(
+                Layer(
+                    time: try attn(0), space: try attn(1), ffNorm: try w.norm(f + ".norm", D, eps: 1e-5),
+                    ff: try w.geglu(f + mid + ".net", D)))
         }
         layers = ls
         outNorm = try w.norm("to_out.0", D, eps: 1e-5)
@@ -113,21 +120,30 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
     }
 
     /// Runs the model on pixel_values [B, T, C, H, W] (`VideoModel.forward`).
-    public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames F: Int, channels Cin: Int, height H: Int,
-                        width W: Int, options: ForwardOptions) throws -> ModelOutput {
+    public func forward(
+        _ px: UnsafePointer<Float>, batch B: Int, frames F: Int, channels Cin: Int, height H: Int,
+        width W: Int, options: ForwardOptions
+    ) throws -> ModelOutput {
         let p = patchSize
-        try require(Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
-        try require(H % p == 0 && W % p == 0, "height \(H) and width \(W) must be divisible by the patch size \(p)",
-                    status: .shapeMismatch)
+        try require(
+            Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
+        try require(
+            H % p == 0 && W % p == 0, "height \(H) and width \(W) must be divisible by the patch size \(p)",
+            status: .shapeMismatch)
         let hp = H / p, wp = W / p, P = hp * wp, N = F * P, T = 1 + N, D = hiddenSize
-        if let pos { try require(T <= pos.shape[0], "\(T) tokens exceed the learned position table's \(pos.shape[0])",
-                                 status: .shapeMismatch) }
+        if let pos {
+            try require(
+                T <= pos.shape[0], "\(T) tokens exceed the learned position table's \(pos.shape[0])",
+                status: .shapeMismatch)
+        }
         let patches = try patchifyChannelsLast(px, B: B, F: F, C: channels, H: H, W: W, p: p)
         let x = try Tensor(shape: [B, T, D])
         let emb = try Tensor(shape: [B * N, D])
         try patch(patches.pointer, rows: B * N, into: emb.data)
-        embedTokens(into: x.data, batch: B, tokens: N, channels: D, cls: cls.pointer, clsPos: pos?.pointer,
-                    emb: emb.pointer) { n in TokenSource(patch: n, pos: pos.map { $0.pointer + (1 + n) * D }) }
+        embedTokens(
+            into: x.data, batch: B, tokens: N, channels: D, cls: cls.pointer, clsPos: pos?.pointer,
+            emb: emb.pointer
+        ) { n in TokenSource(patch: n, pos: pos.map { $0.pointer + (1 + n) * D }) }
         let timeTab = rotary ? try Rotary.timeTable(frames: F, dim: dimHead, consistent: consistentRoPE) : nil
         let imageTab = rotary ? try Rotary.imageTable(h: hp, w: wp, dim: dimHead) : nil
         // CLS key mask: tokens of padded frames are never attended by the CLS query.
@@ -138,11 +154,15 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
                 throw VidAttnError(.outOfMemory, "cannot allocate the CLS key mask")
             }
             cm.initialize(repeating: 1, count: B * T)
-            for b in 0..<B { for f in 0..<F where fm[b * F + f] == 0 { for s in 0..<P { cm[b * T + 1 + f * P + s] = 0 } } }
+            for b in 0..<B {
+                for f in 0..<F where fm[b * F + f] == 0 { for s in 0..<P { cm[b * T + 1 + f * P + s] = 0 } }
+            }
             clsMask = cm
         }
         defer { freeCounted(clsMask) }
-        guard let positions = allocCounted(Int.self, N) else { throw VidAttnError(.outOfMemory, "cannot allocate positions") }
+        guard let positions = allocCounted(Int.self, N) else {
+            throw VidAttnError(.outOfMemory, "cannot allocate positions")
+        }
         defer { freeCounted(positions) }
         let inner = heads * dimHead, rows = B * T
         let y = try Tensor(shape: [rows, D]), ys = try Tensor(shape: [rows, D])
@@ -165,8 +185,9 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
             // the patch rows rotate (time groups by frame, space groups by patch position).
             for i in 0..<N { positions[i] = grouping == .time ? i / P : i % P }
             if let table {
-                try require((0..<N).allSatisfy { positions[$0] < table.rows },
-                            "rotary table of \(table.rows) rows is too short for this input")
+                try require(
+                    (0..<N).allSatisfy { positions[$0] < table.rows },
+                    "rotary table of \(table.rows) rows is too short for this input")
             }
             splitHeads(qkv.pointer, seqs: B, n: T, heads: heads, d: dimHead, q: q.data, k: k.data, v: v.data)
             kr.data.update(from: k.pointer, count: k.count)
@@ -179,15 +200,21 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
                     rotateRows(N, dh, krd + (bh * T + 1) * dh, dh, s, c, pp)
                 }
             }
-            try Ops.dividedAttention(DividedShape(batch: B, heads: heads, frames: F, patches: P, headDim: dimHead),
-                                     grouping: grouping, scheme: .clsAllKeys, q: q.pointer, k: kr.pointer, v: v.pointer,
-                                     out: o.data, frameMask: grouping == .time ? options.frameMask : nil)
+            try Ops.dividedAttention(
+                DividedShape(batch: B, heads: heads, frames: F, patches: P, headDim: dimHead),
+                grouping: grouping, scheme: .clsAllKeys, q: q.pointer, k: kr.pointer, v: v.pointer,
+                out: o.data, frameMask: grouping == .time ? options.frameMask : nil)
             // The CLS query attends to the unrotated keys.
-            let hv = { (t: Tensor) in HeadView(t.pointer, batchStride: self.heads * T * self.dimHead, headStride: T * self.dimHead,
-                                               rowStride: self.dimHead) }
-            var ca = AttentionArgs(batch: B, heads: heads, nq: 1, nk: T, d: dimHead, q: hv(q), k: hv(k), v: hv(v),
-                                   o: HeadView(o.data, batchStride: heads * T * dimHead, headStride: T * dimHead,
-                                               rowStride: dimHead), scale: 1 / Float(dimHead).squareRoot())
+            let hv = { (t: Tensor) in
+                HeadView(
+                    t.pointer, batchStride: self.heads * T * self.dimHead, headStride: T * self.dimHead,
+                    rowStride: self.dimHead)
+            }
+            var ca = AttentionArgs(
+                batch: B, heads: heads, nq: 1, nk: T, d: dimHead, q: hv(q), k: hv(k), v: hv(v),
+                o: HeadView(
+                    o.data, batchStride: heads * T * dimHead, headStride: T * dimHead,
+                    rowStride: dimHead), scale: 1 / Float(dimHead).squareRoot())
             if let cm = clsMask { ca.keyMask = UnsafePointer(cm); ca.keyMaskStride = T }
             let ok = Kernels.attention(ca)
             guard ok else { throw VidAttnError(.outOfMemory, "attention scratch") }

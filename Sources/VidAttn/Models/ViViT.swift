@@ -58,11 +58,15 @@ public final class ViViT: VideoModel, @unchecked Sendable {
         act = try activationNamed(enc.hiddenAct, file: file)
         let eps = Float(enc.layerNormEps)
         let C = hiddenSize
-        patch = try w.patchEmbedding("vivit.embeddings.patch_embeddings.projection", shape: [C, channels, tb[0], tb[1], tb[2]])
+        patch = try w.patchEmbedding(
+            "vivit.embeddings.patch_embeddings.projection", shape: [C, channels, tb[0], tb[1], tb[2]])
         cls = try w.tensor("vivit.embeddings.cls_token", shape: [1, 1, C])
         guard let posInfo = w.store.info("vivit.embeddings.position_embeddings"), posInfo.shape.count == 3,
-              posInfo.shape[0] == 1, posInfo.shape[2] == C else {
-            throw VidAttnError(.badFormat, "missing or mis-shaped tensor 'vivit.embeddings.position_embeddings' (expected [1, N+1, \(C)])")
+            posInfo.shape[0] == 1, posInfo.shape[2] == C
+        else {
+            throw VidAttnError(
+                .badFormat,
+                "missing or mis-shaped tensor 'vivit.embeddings.position_embeddings' (expected [1, N+1, \(C)])")
         }
         pos = try w.tensor("vivit.embeddings.position_embeddings", shape: posInfo.shape)
         var bl: [PreLNBlock] = []
@@ -71,9 +75,11 @@ public final class ViViT: VideoModel, @unchecked Sendable {
             func part(_ name: (HFLayerSpelling) -> String, _ suffix: String, _ shape: [Int]) throws -> Tensor {
                 try w.tensor(w.names(prefixes, sp, name).map { $0 + suffix }, shape: shape)
             }
-            let qkv = try Linear(stacking: [(try part(\.query, ".weight", [C, C]), try part(\.query, ".bias", [C])),
-                                            (try part(\.key, ".weight", [C, C]), try part(\.key, ".bias", [C])),
-                                            (try part(\.value, ".weight", [C, C]), try part(\.value, ".bias", [C]))])
+            let qkv = try Linear(stacking: [
+                (try part(\.query, ".weight", [C, C]), try part(\.query, ".bias", [C])),
+                (try part(\.key, ".weight", [C, C]), try part(\.key, ".bias", [C])),
+                (try part(\.value, ".weight", [C, C]), try part(\.value, ".bias", [C]))
+            ])
             bl.append(try w.preLNBlock(prefixes, sp, qkv: qkv, channels: C, inter: inter, eps: eps))
         }
         blocks = bl
@@ -96,14 +102,17 @@ public final class ViViT: VideoModel, @unchecked Sendable {
         let img = settings.imageSize, nf = settings.numFrames
         let (t0, h0, w0) = (nf / tubelet.0, img / tubelet.1, img / tubelet.2)
         guard t0 * h0 * w0 + 1 == pos.shape[1] else {
-            throw VidAttnError(.shapeMismatch, "the position table's \(pos.shape[1] - 1) rows do not match the configured " +
-                               "grid \(t0)×\(h0)×\(w0); cannot resize it to \(tp)×\(h)×\(w)")
+            throw VidAttnError(
+                .shapeMismatch,
+                "the position table's \(pos.shape[1] - 1) rows do not match the configured "
+                    + "grid \(t0)×\(h0)×\(w0); cannot resize it to \(tp)×\(h)×\(w)")
         }
         let C = hiddenSize
         let frames = try Tensor(shape: [t0, h * w * C])
         for t in 0..<t0 {
-            try Resize.bicubic(pos.pointer + (1 + t * h0 * w0) * C, h: h0, w: w0, c: C, toH: h, toW: w,
-                               into: frames.data + t * h * w * C)
+            try Resize.bicubic(
+                pos.pointer + (1 + t * h0 * w0) * C, h: h0, w: w0, c: C, toH: h, toW: w,
+                into: frames.data + t * h * w * C)
         }
         let out = try Tensor(shape: [1, 1 + tp * h * w, C])
         out.data.update(from: pos.pointer, count: C)
@@ -112,12 +121,16 @@ public final class ViViT: VideoModel, @unchecked Sendable {
     }
 
     /// Runs the model on pixel_values [B, T, C, H, W] (`VideoModel.forward`).
-    public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
-                        width W: Int, options: ForwardOptions) throws -> ModelOutput {
+    public func forward(
+        _ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
+        width W: Int, options: ForwardOptions
+    ) throws -> ModelOutput {
         let (kt, kh, kw) = tubelet
-        try require(Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
-        try require(T >= kt && H >= kh && W >= kw,
-                    "input \(T)×\(H)×\(W) is smaller than one tubelet \(kt)×\(kh)×\(kw)", status: .shapeMismatch)
+        try require(
+            Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
+        try require(
+            T >= kt && H >= kh && W >= kw,
+            "input \(T)×\(H)×\(W) is smaller than one tubelet \(kt)×\(kh)×\(kw)", status: .shapeMismatch)
         let N = (T / kt) * (H / kh) * (W / kw), S = 1 + N, C = hiddenSize
         let pos = try positionTable(tp: T / kt, h: H / kh, w: W / kw)
         let rows = B * S
@@ -128,12 +141,15 @@ public final class ViViT: VideoModel, @unchecked Sendable {
         let patches = try Tensor(shape: [B * N, K]), emb = try Tensor(shape: [B * N, C])
         patchify(px, B: B, T: T, C: Cin, H: H, W: W, kt: kt, kh: kh, kw: kw, into: patches.data)
         try patch(patches.pointer, rows: B * N, into: emb.data)
-        embedTokens(into: x.data, batch: B, tokens: N, channels: C, cls: cls.pointer, clsPos: pos.pointer,
-                    emb: emb.pointer) { n in TokenSource(patch: n, pos: pos.pointer + (1 + n) * C) }
+        embedTokens(
+            into: x.data, batch: B, tokens: N, channels: C, cls: cls.pointer, clsPos: pos.pointer,
+            emb: emb.pointer
+        ) { n in TokenSource(patch: n, pos: pos.pointer + (1 + n) * C) }
         var hidden: [Tensor] = []
         var attentions: [Tensor] = []
-        try runPreLNLayers(blocks, over: x, seqs: B, n: S, heads: heads, act: act, y: y, a: attn, options: options,
-                           hidden: &hidden, attentions: &attentions)
+        try runPreLNLayers(
+            blocks, over: x, seqs: B, n: S, heads: heads, act: act, y: y, a: attn, options: options,
+            hidden: &hidden, attentions: &attentions)
         let last = try Tensor(shape: [B, S, C])
         finalNorm(x.pointer, rows: rows, into: last.data)
         let logits = try Tensor(zeros: [B, max(numLabels, 0)])

@@ -114,12 +114,16 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
     }
 
     /// Runs the model on pixel_values [B, T, C, H, W] (`VideoModel.forward`).
-    public func forward(_ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
-                        width W: Int, options: ForwardOptions) throws -> ModelOutput {
+    public func forward(
+        _ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
+        width W: Int, options: ForwardOptions
+    ) throws -> ModelOutput {
         let (kt, kh, kw) = tubelet
-        try require(Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
-        try require(T >= kt && H >= kh && W >= kw,
-                    "input \(T)×\(H)×\(W) is smaller than one tubelet \(kt)×\(kh)×\(kw)", status: .shapeMismatch)
+        try require(
+            Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
+        try require(
+            T >= kt && H >= kh && W >= kw,
+            "input \(T)×\(H)×\(W) is smaller than one tubelet \(kt)×\(kh)×\(kw)", status: .shapeMismatch)
         let N = (T / kt) * (H / kh) * (W / kw), C = hiddenSize, rows = B * N
         let pos = try VideoMAE.sinusoidTable(N, C)
         let x = try Tensor(shape: [B, N, C]), y = try Tensor(shape: [rows, max(3 * C, inter)])
@@ -130,12 +134,17 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
         for b in 0..<B { addInPlace(x.data + b * N * C, pos.pointer, N * C) }
         var hidden: [Tensor] = []
         var attentions: [Tensor] = []
-        try runPreLNLayers(blocks, over: x, seqs: B, n: N, heads: heads, act: act, y: y, a: attn, options: options,
-                           hidden: &hidden, attentions: &attentions)
+        try runPreLNLayers(
+            blocks, over: x, seqs: B, n: N, heads: heads, act: act, y: y, a: attn, options: options,
+            hidden: &hidden, attentions: &attentions)
         // last_hidden_state is VideoMAEModel's output: after videomae.layernorm when the model
         // has one (use_mean_pooling false), else the residual stream itself.
         let last = try Tensor(shape: [B, N, C])
-        if let finalNorm { finalNorm(x.pointer, rows: rows, into: last.data) } else { last.data.update(from: x.pointer, count: x.count) }
+        if let finalNorm {
+            finalNorm(x.pointer, rows: rows, into: last.data)
+        } else {
+            last.data.update(from: x.pointer, count: x.count)
+        }
         let feat = try Tensor(zeros: [B, C])
         for b in 0..<B {
             let dst = feat.data + b * C, src = last.pointer + b * N * C
@@ -143,7 +152,7 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
                 for n in 0..<N { addInPlace(dst, src + n * C, C) }
                 for ch in 0..<C { dst[ch] /= Float(N) }
             } else {
-                dst.update(from: src, count: C)   // the first token (no CLS in VideoMAE)
+                dst.update(from: src, count: C)  // the first token (no CLS in VideoMAE)
             }
         }
         var pooled = feat

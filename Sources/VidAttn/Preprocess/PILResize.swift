@@ -23,7 +23,8 @@ enum PILResize {
             self.n2 = n2
             maxK = Int((2 * support).rounded(.up)) + 2
             guard let size = checkedProduct(n2, maxK), let first = allocCounted(Int.self, n2),
-                  let count = allocCounted(Int.self, n2) else {
+                let count = allocCounted(Int.self, n2)
+            else {
                 throw VidAttnError(.outOfMemory, "preprocessing: cannot allocate resize taps")
             }
             guard let k = allocCounted(Int64.self, size), let w = allocCounted(Double.self, size) else {
@@ -55,10 +56,12 @@ enum PILResize {
             }
             precision = p
             let one = Double(1 << p)
-            for x in 0..<n2 { for i in 0..<count[x] {
-                let v = w[x * maxK + i] * one
-                k[x * maxK + i] = Int64((v < 0 ? v - 0.5 : v + 0.5).rounded(.towardZero))
-            } }
+            for x in 0..<n2 {
+                for i in 0..<count[x] {
+                    let v = w[x * maxK + i] * one
+                    k[x * maxK + i] = Int64((v < 0 ? v - 0.5 : v + 0.5).rounded(.towardZero))
+                }
+            }
         }
 
         deinit { freeCounted(first); freeCounted(count); freeCounted(k) }
@@ -70,8 +73,10 @@ enum PILResize {
 
     /// One pass with `taps` along an axis (stride between taps `step`), for `lines` lines whose
     /// first elements `lineOf` gives in src and dst.
-    static func pass(_ src: UnsafePointer<UInt8>, lines: Int, step: Int, taps t: Taps,
-                     into dst: UnsafeMutablePointer<UInt8>, lineOf: (Int) -> (Int, Int)) {
+    static func pass(
+        _ src: UnsafePointer<UInt8>, lines: Int, step: Int, taps t: Taps,
+        into dst: UnsafeMutablePointer<UInt8>, lineOf: (Int) -> (Int, Int)
+    ) {
         let p = t.precision, half = Int64(1) << Int64(p - 1)
         for line in 0..<lines {
             let (base, base2) = lineOf(line)
@@ -101,8 +106,10 @@ enum PILResize {
 
     /// src [h, w, 3] → dst [h2, w2, 3], with `scratch` of plan.scratchBytes for the
     /// intermediate (horizontal pass first, as Pillow and torchvision do).
-    static func resize(_ src: UnsafePointer<UInt8>, _ plan: Plan, scratch: UnsafeMutablePointer<UInt8>,
-                       into dst: UnsafeMutablePointer<UInt8>) {
+    static func resize(
+        _ src: UnsafePointer<UInt8>, _ plan: Plan, scratch: UnsafeMutablePointer<UInt8>,
+        into dst: UnsafeMutablePointer<UInt8>
+    ) {
         let (h, w, w2) = (plan.h, plan.w, plan.w2)
         // After the horizontal pass the frame is h × w2; written to dst when it is the last pass.
         let mid: UnsafePointer<UInt8>

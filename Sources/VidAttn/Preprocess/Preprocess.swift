@@ -19,7 +19,7 @@ public struct PreprocessConfig: Sendable {
     /// Factor on the 0–255 values.
     public var rescale: Float = 1.0 / 255
     /// Subtract 1 after rescaling (ViViT: x·rescale − 1).
-    public var offset: Bool = false          // ViViT: x·rescale − 1
+    public var offset: Bool = false  // ViViT: x·rescale − 1
     /// Per-channel mean subtracted when normalising.
     public var mean: [Float] = [0.485, 0.456, 0.406]
     /// Per-channel standard deviation divided by when normalising.
@@ -56,7 +56,10 @@ public struct PreprocessConfig: Sendable {
         }
         numFrames = modelConfig["num_frames"]?.int ?? modelConfig["frames"]?.int
         if type == "motionformer", let t = modelConfig["temporal_resolution"]?.int,
-           let pt = modelConfig["patch_size_temp"]?.int { numFrames = t * pt }
+            let pt = modelConfig["patch_size_temp"]?.int
+        {
+            numFrames = t * pt
+        }
         if let img = modelConfig["image_size"]?.int ?? modelConfig["img_size"]?.int { crop = (img, img) }
         let path = dir + "/preprocessor_config.json"
         guard fileExists(path) else {
@@ -96,17 +99,31 @@ public struct PreprocessConfig: Sendable {
             if let r = j["resample"]?.int, r != 2 {
                 throw VidAttnError(.unsupported, "\(file): resample \(r) is not supported (only 2, bilinear)")
             }
-            if j["do_resize"]?.bool == false { shortestEdge = nil; resizeTo = nil }
-            else if let size = j["size"] {
-                if let se = size["shortest_edge"]?.int { shortestEdge = se; resizeTo = nil }
-                else if let h = size["height"]?.int, let w = size["width"]?.int { resizeTo = (h, w); shortestEdge = nil }
-                else if let s = size.int { shortestEdge = s }
+            if j["do_resize"]?.bool == false {
+                shortestEdge = nil; resizeTo = nil
+            } else if let size = j["size"] {
+                if let se = size["shortest_edge"]?.int {
+                    shortestEdge = se; resizeTo = nil
+                } else if let h = size["height"]?.int, let w = size["width"]?.int {
+                    resizeTo = (h, w); shortestEdge = nil
+                } else if let s = size.int {
+                    shortestEdge = s
+                }
             }
-            if j["do_center_crop"]?.bool == false { crop = nil }
-            else if let c = j["crop_size"] {
-                if let h = c["height"]?.int, let w = c["width"]?.int { crop = (h, w) } else if let s = c.int { crop = (s, s) }
+            if j["do_center_crop"]?.bool == false {
+                crop = nil
+            } else if let c = j["crop_size"] {
+                if let h = c["height"]?.int, let w = c["width"]?.int {
+                    crop = (h, w)
+                } else if let s = c.int {
+                    crop = (s, s)
+                }
             }
-            if j["do_rescale"]?.bool == false { rescale = 1 } else if let r = try num(j["rescale_factor"]) { rescale = r }
+            if j["do_rescale"]?.bool == false {
+                rescale = 1
+            } else if let r = try num(j["rescale_factor"]) {
+                rescale = r
+            }
             if let o = j["offset"]?.bool { offset = o }
             if j["do_normalize"]?.bool == false { normalize = false }
         }
@@ -131,7 +148,9 @@ public struct PreprocessConfig: Sendable {
 
     /// rgb: T frames of h×w×3 bytes → out [T, 3, H', W'] (H', W' from outputSize). Throws only
     /// when the resize buffers cannot be had.
-    public func apply(rgb: UnsafePointer<UInt8>, frames T: Int, h: Int, w: Int, into out: UnsafeMutablePointer<Float>) throws {
+    public func apply(rgb: UnsafePointer<UInt8>, frames T: Int, h: Int, w: Int, into out: UnsafeMutablePointer<Float>)
+        throws
+    {
         let (rh, rw) = resized(h: h, w: w)
         let (oh, ow) = outputSize(h: h, w: w)
         if pillowResize {
@@ -143,20 +162,25 @@ public struct PreprocessConfig: Sendable {
             // Per worker: the resized frame and the intermediate of the two passes.
             let workers = max(1, min(Threads.count, T)), per = rh * rw * 3 + plan.scratchBytes
             guard let bytes = checkedProduct(workers, per), let buf = allocCounted(UInt8.self, bytes) else {
-                throw VidAttnError(.outOfMemory, "preprocessing: cannot allocate \(workers)×\(per) bytes of resize buffers")
+                throw VidAttnError(
+                    .outOfMemory, "preprocessing: cannot allocate \(workers)×\(per) bytes of resize buffers")
             }
             defer { freeCounted(buf) }
             parallelFor(T, threads: workers) { t, wk in
                 let img = buf + wk * per
                 PILResize.resize(rgb + t * h * w * 3, plan, scratch: img + rh * rw * 3, into: img)
-                for y in 0..<oh { for x in 0..<ow { for c in 0..<3 {
-                    let yy = y + ct, xx = x + cl
-                    var v: Float = 0
-                    if yy >= 0 && yy < rh && xx >= 0 && xx < rw { v = Float(img[(yy * rw + xx) * 3 + c]) }
-                    v = v * scale - (offset ? 1 : 0)
-                    if normalize { v = (v - mean[c]) / std[c] }
-                    out[((t * 3 + c) * oh + y) * ow + x] = v
-                } } }
+                for y in 0..<oh {
+                    for x in 0..<ow {
+                        for c in 0..<3 {
+                            let yy = y + ct, xx = x + cl
+                            var v: Float = 0
+                            if yy >= 0 && yy < rh && xx >= 0 && xx < rw { v = Float(img[(yy * rw + xx) * 3 + c]) }
+                            v = v * scale - (offset ? 1 : 0)
+                            if normalize { v = (v - mean[c]) / std[c] }
+                            out[((t * 3 + c) * oh + y) * ow + x] = v
+                        }
+                    }
+                }
             }
             return
         }
