@@ -58,8 +58,7 @@ public struct AIMSwinConfig: Sendable {
                     + "entries of equal count, window_size, img_size and num_frames positive")
         }
         patchSize = (ps[0], ps[1], ps[2])
-        declaredLabels = try c.declaredLabels()
-        if declaredLabels == nil, json["num_classes"] != nil { declaredLabels = try c.int("num_classes") }
+        declaredLabels = try c.declaredLabels(orKey: "num_classes")
     }
 }
 

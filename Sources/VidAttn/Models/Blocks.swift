@@ -100,6 +100,21 @@ func mergeHeads(_ o: UnsafePointer<Float>, seqs: Int, n: Int, heads: Int, d: Int
     }
 }
 
+/// Checks pixel_values [B, T, Cin, H, W] against a tubelet embedding of `channels` inputs and
+/// returns the number of tubelets per clip (trailing remainders are dropped, as a strided Conv3d does).
+func tubeletCount(
+    frames T: Int, channels Cin: Int, height H: Int, width W: Int, modelChannels: Int, tubelet: (Int, Int, Int)
+) throws -> Int {
+    let (kt, kh, kw) = tubelet
+    try require(
+        Cin == modelChannels, "pixel_values has \(Cin) channels, the model takes \(modelChannels)",
+        status: .shapeMismatch)
+    try require(
+        T >= kt && H >= kh && W >= kw,
+        "input \(T)×\(H)×\(W) is smaller than one tubelet \(kt)×\(kh)×\(kw)", status: .shapeMismatch)
+    return (T / kt) * (H / kh) * (W / kw)
+}
+
 /// Where token n of a sequence comes from: row `patch` of the batch element's patch embeddings,
 /// plus up to two position rows (added in this order).
 struct TokenSource {

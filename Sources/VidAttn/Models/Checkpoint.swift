@@ -37,10 +37,11 @@ struct ConfigReader {
     }
     /// Number of labels: num_labels, else the size of id2label, else `def`.
     func labels(_ def: Int) throws -> Int { try declaredLabels() ?? def }
-    /// num_labels, else the size of id2label, else nil.
-    func declaredLabels() throws -> Int? {
+    /// num_labels, else the size of id2label, else the integer at `key` (when given), else nil.
+    func declaredLabels(orKey key: String? = nil) throws -> Int? {
         if json["num_labels"] != nil { return try int("num_labels") }
         if let m = json["id2label"]?.object { return m.count }
+        if let key, json[key] != nil { return try int(key) }
         return nil
     }
     func positive(_ values: [String: Int]) throws {

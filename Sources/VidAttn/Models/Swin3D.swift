@@ -58,8 +58,7 @@ public struct Swin3DConfig: Sendable {
                     + "num_heads positive entries of equal count")
         }
         patchSize = (ps[0], ps[1], ps[2]); windowSize = (ws[0], ws[1], ws[2])
-        declaredLabels = try c.declaredLabels()
-        if declaredLabels == nil, json["num_classes"] != nil { declaredLabels = try c.int("num_classes") }
+        declaredLabels = try c.declaredLabels(orKey: "num_classes")
     }
 }
 

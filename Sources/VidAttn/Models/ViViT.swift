@@ -126,12 +126,9 @@ public final class ViViT: VideoModel, @unchecked Sendable {
         width W: Int, options: ForwardOptions
     ) throws -> ModelOutput {
         let (kt, kh, kw) = tubelet
-        try require(
-            Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
-        try require(
-            T >= kt && H >= kh && W >= kw,
-            "input \(T)×\(H)×\(W) is smaller than one tubelet \(kt)×\(kh)×\(kw)", status: .shapeMismatch)
-        let N = (T / kt) * (H / kh) * (W / kw), S = 1 + N, C = hiddenSize
+        let N = try tubeletCount(
+            frames: T, channels: Cin, height: H, width: W, modelChannels: channels, tubelet: tubelet)
+        let S = 1 + N, C = hiddenSize
         let pos = try positionTable(tp: T / kt, h: H / kh, w: W / kw)
         let rows = B * S
         let x = try Tensor(shape: [B, S, C]), y = try Tensor(shape: [rows, max(3 * C, inter)])

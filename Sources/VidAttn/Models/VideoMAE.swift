@@ -119,12 +119,9 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
         width W: Int, options: ForwardOptions
     ) throws -> ModelOutput {
         let (kt, kh, kw) = tubelet
-        try require(
-            Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
-        try require(
-            T >= kt && H >= kh && W >= kw,
-            "input \(T)×\(H)×\(W) is smaller than one tubelet \(kt)×\(kh)×\(kw)", status: .shapeMismatch)
-        let N = (T / kt) * (H / kh) * (W / kw), C = hiddenSize, rows = B * N
+        let N = try tubeletCount(
+            frames: T, channels: Cin, height: H, width: W, modelChannels: channels, tubelet: tubelet)
+        let C = hiddenSize, rows = B * N
         let pos = try VideoMAE.sinusoidTable(N, C)
         let x = try Tensor(shape: [B, N, C]), y = try Tensor(shape: [rows, max(3 * C, inter)])
         let attn = try Tensor(shape: [rows, C])
