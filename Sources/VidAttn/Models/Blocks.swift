@@ -243,6 +243,35 @@ func clsHeadOutput(_ x: Tensor, B: Int, S: Int, norm: LayerNormP, head: Linear, 
     return out
 }
 
+/// The head of the Swin families: LayerNorm over x [B, tokens, C] (the last hidden state), the mean
+/// over tokens, the classifier.
+func meanPooledHeadOutput(
+    _ x: Tensor, B: Int, tokens: Int, channels C: Int, norm: LayerNormP, head: Linear, hidden: [Tensor]
+) throws -> ModelOutput {
+    let last = try Tensor(shape: [B, tokens, C])
+    norm(x.pointer, rows: B * tokens, into: last.data)
+    let pooled = try Tensor(shape: [B, C])
+    for b in 0..<B {
+        meanOfRows(last.pointer + b * tokens * C, rows: tokens, stride: C, channels: C, into: pooled.data + b * C)
+    }
+    let logits = try Tensor(shape: [B, head.outFeatures])
+    try head(pooled.pointer, rows: B, into: logits.data)
+    let out = ModelOutput(logits: logits, lastHiddenState: last)
+    out.hiddenStates = hidden
+    return out
+}
+
+/// Swin patch merging of x [B, t, h, w, C] → [B, t, ⌈h/2⌉, ⌈w/2⌉, 2C] (odd sides zero-padded).
+func mergePatches(
+    _ x: Tensor, B: Int, t: Int, h: Int, w: Int, channels C: Int, _ merge: (norm: LayerNormP, reduction: PackedB)
+) throws -> Tensor {
+    let y = try Tensor(shape: [B, t, (h + 1) / 2, (w + 1) / 2, 2 * C])
+    try Ops.patchMerging(
+        batch: B, t: t, h: h, w: w, c: C, x: x.pointer, y: y.data, normWeight: merge.norm.gamma.pointer,
+        normBias: merge.norm.beta.pointer, reduction: merge.reduction, eps: merge.norm.eps)
+    return y
+}
+
 /// Per-frame attention with its own CLS copy (HF TimeSformer's spatial step, FastTimeSformer):
 /// x's CLS row += the mean over the `groups` CLS outputs, row 0 of each group of
 /// `groupTokens` rows in r.

@@ -200,26 +200,11 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
             }
             if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }
             if i < merges.count {
-                let ngh = (gh + 1) / 2, ngw = (gw + 1) / 2
-                let nx = try Tensor(shape: [B, gt, ngh, ngw, 2 * C])
-                try Ops.patchMerging(
-                    batch: B, t: gt, h: gh, w: gw, c: C, x: x.pointer, y: nx.data,
-                    normWeight: merges[i].norm.gamma.pointer, normBias: merges[i].norm.beta.pointer,
-                    reduction: merges[i].reduction, eps: Self.eps)
-                x = nx; gh = ngh; gw = ngw; C *= 2
+                x = try mergePatches(x, B: B, t: gt, h: gh, w: gw, channels: C, merges[i])
+                gh = (gh + 1) / 2; gw = (gw + 1) / 2; C *= 2
             }
         }
-        let tokens = gt * gh * gw
-        let last = try Tensor(shape: [B, tokens, C])
-        finalNorm(x.pointer, rows: B * tokens, into: last.data)
-        let pooled = try Tensor(shape: [B, C])
-        for b in 0..<B {
-            meanOfRows(last.pointer + b * tokens * C, rows: tokens, stride: C, channels: C, into: pooled.data + b * C)
-        }
-        let logits = try Tensor(shape: [B, numLabels])
-        try head(pooled.pointer, rows: B, into: logits.data)
-        let out = ModelOutput(logits: logits, lastHiddenState: last)
-        out.hiddenStates = hidden
-        return out
+        return try meanPooledHeadOutput(
+            x, B: B, tokens: gt * gh * gw, channels: C, norm: finalNorm, head: head, hidden: hidden)
     }
 }
