@@ -133,16 +133,8 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
             var blocks: [Block] = []
             for j in 0..<depth {
                 let p = "layers.\(i).blocks.\(j)."
-                let qkv = try w.tensor(p + "attn.qkv.weight", shape: [3 * C, C]),
-                    qb = try w.tensor(p + "attn.qkv.bias", shape: [3 * C])
-                let pr = try w.tensor(p + "attn.proj.weight", shape: [C, C]),
-                    pb = try w.tensor(p + "attn.proj.bias", shape: [C])
-                let rows = (2 * wEff - 1) * (2 * wEff - 1)
-                let table = try w.tensor(p + "attn.relative_position_bias_table", shape: [rows, nh])
-                let attn = try WindowAttention3DWeights(
-                    channels: C, heads: nh, window: (1, wEff, wEff), qkvWeight: qkv.pointer,
-                    qkvBias: qb.pointer, projWeight: pr.pointer, projBias: pb.pointer,
-                    relativePositionTable: table.pointer)
+                let attn = try w.windowAttention(
+                    p, channels: C, heads: nh, window: (1, wEff, wEff), tableRows: (2 * wEff - 1) * (2 * wEff - 1))
                 let temporal = j % 2 == 0
                 blocks.append(
                     Block(
@@ -238,9 +230,9 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
                     shift: (0, blk.shift, blk.shift))
                 try addAdapter(blk.sAdapter2, z.pointer, rows: rows, into: z.data)  // S_Adapter2 keeps its input
                 addInPlace(x.data, z.pointer, rows * C)
-                blk.norm2(x.pointer, rows: rows, into: y.data)
-                try blk.fc1(y.pointer, rows: rows, into: hbuf.data, activation: .gelu)
-                try blk.fc2(hbuf.pointer, rows: rows, into: x.data, accumulate: true)
+                try residualMLP(
+                    x.data, rows: rows, norm: blk.norm2, fc1: blk.fc1, fc2: blk.fc2, act: .gelu, normed: y.data,
+                    hidden: hbuf.data)
                 try addAdapter(blk.sAdapter, y.pointer, rows: rows, into: x.data)
                 done += 1
             }

@@ -27,10 +27,19 @@ struct PreLNBlock: Sendable {
         _ x: UnsafeMutablePointer<Float>, rows: Int, act: Activation,
         y: UnsafeMutablePointer<Float>, a: UnsafeMutablePointer<Float>
     ) throws {
-        ln2(x, rows: rows, into: a)
-        try fc1(a, rows: rows, into: y, activation: act)
-        try fc2(y, rows: rows, into: x, accumulate: true)
+        try residualMLP(x, rows: rows, norm: ln2, fc1: fc1, fc2: fc2, act: act, normed: a, hidden: y)
     }
+}
+
+/// The pre-norm feed-forward step every family shares: `x += fc2(act(fc1(norm x)))` on x [rows, C],
+/// with scratch `normed` [rows, C] and `hidden` [rows, fc1 width].
+func residualMLP(
+    _ x: UnsafeMutablePointer<Float>, rows: Int, norm: LayerNormP, fc1: Linear, fc2: Linear, act: Activation,
+    normed: UnsafeMutablePointer<Float>, hidden: UnsafeMutablePointer<Float>
+) throws {
+    norm(x, rows: rows, into: normed)
+    try fc1(normed, rows: rows, into: hidden, activation: act)
+    try fc2(hidden, rows: rows, into: x, accumulate: true)
 }
 
 /// Runs `body` for each layer over the residual stream `x`: checks the progress callback
@@ -100,15 +109,18 @@ func mergeHeads(_ o: UnsafePointer<Float>, seqs: Int, n: Int, heads: Int, d: Int
     }
 }
 
+/// Checks that pixel_values carries the `model` channel count.
+func checkChannels(_ got: Int, _ model: Int) throws {
+    try require(got == model, "pixel_values has \(got) channels, the model takes \(model)", status: .shapeMismatch)
+}
+
 /// Checks pixel_values [B, T, Cin, H, W] against a tubelet embedding of `channels` inputs and
 /// returns the number of tubelets per clip (trailing remainders are dropped, as a strided Conv3d does).
 func tubeletCount(
     frames T: Int, channels Cin: Int, height H: Int, width W: Int, modelChannels: Int, tubelet: (Int, Int, Int)
 ) throws -> Int {
     let (kt, kh, kw) = tubelet
-    try require(
-        Cin == modelChannels, "pixel_values has \(Cin) channels, the model takes \(modelChannels)",
-        status: .shapeMismatch)
+    try checkChannels(Cin, modelChannels)
     try require(
         T >= kt && H >= kh && W >= kw,
         "input \(T)×\(H)×\(W) is smaller than one tubelet \(kt)×\(kh)×\(kw)", status: .shapeMismatch)

@@ -158,6 +158,28 @@ final class Weights {
             fc1: try linear(names(prefixes, spellings, \.fc1), in: C, out: inter),
             fc2: try linear(names(prefixes, spellings, \.fc2), in: inter, out: C))
     }
+    /// The optional classifier Linear at `prefix` (`.weight` [labels, inFeatures], `.bias`): nil and
+    /// 0 labels when the checkpoint has none (a backbone); the label count is `declared` when the
+    /// config gives one, else the weight's rows.
+    func classifier(_ prefix: String, in inFeatures: Int, declared: Int?) throws -> (Linear?, labels: Int) {
+        guard let info = store.info(prefix + ".weight") else { return (nil, 0) }
+        let n = declared ?? info.shape.first ?? 0
+        return (try linear(prefix, in: inFeatures, out: n), n)
+    }
+    /// The weights of one Swin window-attention block at `prefix` (`attn.qkv`, `attn.proj`,
+    /// `attn.relative_position_bias_table` with `tableRows` rows), packed.
+    func windowAttention(
+        _ prefix: String, channels C: Int, heads nh: Int, window: (Int, Int, Int), tableRows: Int
+    ) throws -> WindowAttention3DWeights {
+        let qkv = try tensor(prefix + "attn.qkv.weight", shape: [3 * C, C])
+        let qb = try tensor(prefix + "attn.qkv.bias", shape: [3 * C])
+        let pr = try tensor(prefix + "attn.proj.weight", shape: [C, C]),
+            pb = try tensor(prefix + "attn.proj.bias", shape: [C])
+        let table = try tensor(prefix + "attn.relative_position_bias_table", shape: [tableRows, nh])
+        return try WindowAttention3DWeights(
+            channels: C, heads: nh, window: window, qkvWeight: qkv.pointer, qkvBias: qb.pointer,
+            projWeight: pr.pointer, projBias: pb.pointer, relativePositionTable: table.pointer)
+    }
     /// A patch-embedding convolution (kernel = stride) at `prefix` (`.weight` of `shape` [out, in, k…],
     /// `.bias` [out]) as a Linear over flattened patches: the weight read as [out, in·k…], the order
     /// in which `patchify` lays out a patch's values.

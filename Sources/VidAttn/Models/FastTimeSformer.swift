@@ -236,8 +236,7 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
         width W: Int, options: ForwardOptions
     ) throws -> ModelOutput {
         let p = patchSize, D = hiddenSize
-        try require(
-            Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
+        try checkChannels(Cin, channels)
         try require(
             H == hp * p && W == wp * p, "frames must be \(hp * p)×\(wp * p) (got \(H)×\(W))", status: .shapeMismatch)
         try require(

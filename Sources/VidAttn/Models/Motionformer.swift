@@ -331,9 +331,9 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
                 }
                 try blk.proj(a.pointer, rows: rows, into: x.data, accumulate: true)
             }
-            blk.norm2(x.pointer, rows: rows, into: y.data)
-            try blk.fc1(y.pointer, rows: rows, into: hbuf.data, activation: .gelu)
-            try blk.fc2(hbuf.pointer, rows: rows, into: x.data, accumulate: true)
+            try residualMLP(
+                x.data, rows: rows, norm: blk.norm2, fc1: blk.fc1, fc2: blk.fc2, act: .gelu, normed: y.data,
+                hidden: hbuf.data)
         }
         let last = try Tensor(shape: [B, S, C])
         norm(x.pointer, rows: rows, into: last.data)

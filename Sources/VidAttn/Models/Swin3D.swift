@@ -109,15 +109,7 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
             var blocks: [Block] = []
             for j in 0..<depth {
                 let p = "features.\(2 * i).\(j)."
-                let qkv = try w.tensor(p + "attn.qkv.weight", shape: [3 * C, C]),
-                    qb = try w.tensor(p + "attn.qkv.bias", shape: [3 * C])
-                let pr = try w.tensor(p + "attn.proj.weight", shape: [C, C]),
-                    pb = try w.tensor(p + "attn.proj.bias", shape: [C])
-                let table = try w.tensor(p + "attn.relative_position_bias_table", shape: [tableRows, nh])
-                let attn = try WindowAttention3DWeights(
-                    channels: C, heads: nh, window: window, qkvWeight: qkv.pointer,
-                    qkvBias: qb.pointer, projWeight: pr.pointer, projBias: pb.pointer,
-                    relativePositionTable: table.pointer)
+                let attn = try w.windowAttention(p, channels: C, heads: nh, window: window, tableRows: tableRows)
                 let shift = j % 2 == 0 ? (0, 0, 0) : (ws[0] / 2, ws[1] / 2, ws[2] / 2)
                 blocks.append(
                     Block(
@@ -193,9 +185,9 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
                 parallelFor(rows) { r, _ in
                     addInPlace(xv + r * C, zv + r * C, C)
                 }
-                blk.norm2(x.pointer, rows: rows, into: y.data)
-                try blk.fc1(y.pointer, rows: rows, into: hbuf.data, activation: .gelu)
-                try blk.fc2(hbuf.pointer, rows: rows, into: x.data, accumulate: true)
+                try residualMLP(
+                    x.data, rows: rows, norm: blk.norm2, fc1: blk.fc1, fc2: blk.fc2, act: .gelu, normed: y.data,
+                    hidden: hbuf.data)
                 done += 1
             }
             if options.outputHiddenStates { hidden.append(try copyTensor(x.pointer, x.shape)) }

@@ -105,12 +105,7 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
         }
         blocks = bl
         finalNorm = try w.norm("timesformer.layernorm", C, eps: eps)
-        if let ci = w.store.info("classifier.weight") {
-            numLabels = enc.declaredLabels ?? ci.shape.first ?? 0
-            classifier = try w.linear("classifier", in: C, out: numLabels)
-        } else {
-            classifier = nil; numLabels = 0
-        }
+        (classifier, numLabels) = try w.classifier("classifier", in: C, declared: enc.declaredLabels)
         parameterCount = w.loaded
     }
 
@@ -124,8 +119,7 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
         _ px: UnsafePointer<Float>, batch B: Int, frames T: Int, channels Cin: Int, height H: Int,
         width W: Int, options: ForwardOptions
     ) throws -> ModelOutput {
-        try require(
-            Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
+        try checkChannels(Cin, channels)
         try require(
             H >= patchSize && W >= patchSize, "frames of \(H)×\(W) are smaller than one \(patchSize)-pixel patch",
             status: .shapeMismatch)

@@ -125,8 +125,7 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
         width W: Int, options: ForwardOptions
     ) throws -> ModelOutput {
         let p = patchSize
-        try require(
-            Cin == channels, "pixel_values has \(Cin) channels, the model takes \(channels)", status: .shapeMismatch)
+        try checkChannels(Cin, channels)
         try require(
             H % p == 0 && W % p == 0, "height \(H) and width \(W) must be divisible by the patch size \(p)",
             status: .shapeMismatch)

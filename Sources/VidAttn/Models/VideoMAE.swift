@@ -87,13 +87,7 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
             finalNorm = try w.norm("videomae.layernorm", C, eps: eps)
             fcNorm = nil
         }
-        if w.store.has("classifier.weight") {
-            let nl = enc.declaredLabels ?? w.store.info("classifier.weight")!.shape.first ?? 0
-            classifier = try w.linear("classifier", in: C, out: nl)
-            numLabels = nl
-        } else {
-            classifier = nil; numLabels = 0
-        }
+        (classifier, numLabels) = try w.classifier("classifier", in: C, declared: enc.declaredLabels)
         parameterCount = w.loaded
     }
 
