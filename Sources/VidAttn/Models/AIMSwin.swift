@@ -77,18 +77,18 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
     public private(set) var parameterCount = 0
     let patch: (Int, Int, Int)
     let embedDim: Int, imgSize: Int, numFrames: Int
-    let patchProj: Linear, patchNorm: LayerNormP?
+    let patchProj: Linear, patchNorm: LayerNorm?
     let temporalEmbedding: Tensor?
     let stages: [[Block]]
-    let merges: [(norm: LayerNormP, reduction: PackedB)]
-    let finalNorm: LayerNormP
+    let merges: [(norm: LayerNorm, reduction: PackedB)]
+    let finalNorm: LayerNorm
     let head: Linear
     static let eps: Float = 1e-5
 
     struct Adapter { let fc1: Linear, fc2: Linear }
 
     struct Block {
-        let norm1: LayerNormP, attn: WindowAttention3DWeights, norm2: LayerNormP, fc1: Linear, fc2: Linear
+        let norm1: LayerNorm, attn: WindowAttention3DWeights, norm2: LayerNorm, fc1: Linear, fc2: Linear
         let shift: Int
         /// Temporal attention (even blocks): its bias table [2T' − 1, heads] and T_Adapter.
         let temporalTable: Tensor?, tAdapter: Adapter?
@@ -120,7 +120,7 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
             }
             return Adapter(fc1: fc1, fc2: try Linear(weight: w2, bias: b2))
         }
-        var st: [[Block]] = [], mg: [(LayerNormP, PackedB)] = []
+        var st: [[Block]] = [], mg: [(LayerNorm, PackedB)] = []
         var res = (imgSize / ps[1], imgSize / ps[2])
         for (i, depth) in depths.enumerated() {
             let C = C0 << i, nh = heads[i], hidden = Int(Double(C) * mlpRatio)

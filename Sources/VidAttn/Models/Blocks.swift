@@ -5,7 +5,7 @@ import Kernels
 /// The pre-LayerNorm layer of ViT-style models (ViViT, VideoMAE, HF TimeSformer's joint and
 /// space-only layers): `x += o(attention(qkv(ln1 x)))`, then `x += fc2(act(fc1(ln2 x)))`.
 struct PreLNBlock: Sendable {
-    let ln1: LayerNormP, qkv: Linear, o: Linear, ln2: LayerNormP, fc1: Linear, fc2: Linear
+    let ln1: LayerNorm, qkv: Linear, o: Linear, ln2: LayerNorm, fc1: Linear, fc2: Linear
 
     /// One layer on x [seqs·n, C] in place: joint attention within each of `seqs` sequences of n
     /// tokens. Scratch: y [seqs·n, max(3C, fc1 width)], a [seqs·n, C]. probs: [seqs, heads, n, n] or nil.
@@ -34,7 +34,7 @@ struct PreLNBlock: Sendable {
 /// The pre-norm feed-forward step every family shares: `x += fc2(act(fc1(norm x)))` on x [rows, C],
 /// with scratch `normed` [rows, C] and `hidden` [rows, fc1 width].
 func residualMLP(
-    _ x: UnsafeMutablePointer<Float>, rows: Int, norm: LayerNormP, fc1: Linear, fc2: Linear, act: Activation,
+    _ x: UnsafeMutablePointer<Float>, rows: Int, norm: LayerNorm, fc1: Linear, fc2: Linear, act: Activation,
     normed: UnsafeMutablePointer<Float>, hidden: UnsafeMutablePointer<Float>
 ) throws {
     norm(x, rows: rows, into: normed)
@@ -243,7 +243,7 @@ func activationNamed(_ s: String, file: String) throws -> Activation {
 
 /// The lucidrains-style head: LayerNorm of each sequence's token 0, then a linear layer.
 /// last_hidden_state is the residual stream x [B, S, D] itself.
-func clsHeadOutput(_ x: Tensor, B: Int, S: Int, norm: LayerNormP, head: Linear, hidden: [Tensor]) throws -> ModelOutput
+func clsHeadOutput(_ x: Tensor, B: Int, S: Int, norm: LayerNorm, head: Linear, hidden: [Tensor]) throws -> ModelOutput
 {
     let D = x.shape[2]
     let clsRows = try Tensor(shape: [B, D])
@@ -258,7 +258,7 @@ func clsHeadOutput(_ x: Tensor, B: Int, S: Int, norm: LayerNormP, head: Linear, 
 /// The head of the Swin families: LayerNorm over x [B, tokens, C] (the last hidden state), the mean
 /// over tokens, the classifier.
 func meanPooledHeadOutput(
-    _ x: Tensor, B: Int, tokens: Int, channels C: Int, norm: LayerNormP, head: Linear, hidden: [Tensor]
+    _ x: Tensor, B: Int, tokens: Int, channels C: Int, norm: LayerNorm, head: Linear, hidden: [Tensor]
 ) throws -> ModelOutput {
     let last = try Tensor(shape: [B, tokens, C])
     norm(x.pointer, rows: B * tokens, into: last.data)
@@ -275,7 +275,7 @@ func meanPooledHeadOutput(
 
 /// Swin patch merging of x [B, t, h, w, C] → [B, t, ⌈h/2⌉, ⌈w/2⌉, 2C] (odd sides zero-padded).
 func mergePatches(
-    _ x: Tensor, B: Int, t: Int, h: Int, w: Int, channels C: Int, _ merge: (norm: LayerNormP, reduction: PackedB)
+    _ x: Tensor, B: Int, t: Int, h: Int, w: Int, channels C: Int, _ merge: (norm: LayerNorm, reduction: PackedB)
 ) throws -> Tensor {
     let y = try Tensor(shape: [B, t, (h + 1) / 2, (w + 1) / 2, 2 * C])
     try Ops.patchMerging(

@@ -135,12 +135,12 @@ final class Weights {
     func linear(_ prefix: String, in i: Int, out o: Int, bias: Bool = true) throws -> Linear {
         try linear([prefix], in: i, out: o, bias: bias)
     }
-    func norm(_ prefix: [String], _ c: Int, eps: Float) throws -> LayerNormP {
-        LayerNormP(
+    func norm(_ prefix: [String], _ c: Int, eps: Float) throws -> LayerNorm {
+        LayerNorm(
             gamma: try tensor(prefix.map { $0 + ".weight" }, shape: [c]),
             beta: try tensor(prefix.map { $0 + ".bias" }, shape: [c]), eps: eps)
     }
-    func norm(_ prefix: String, _ c: Int, eps: Float) throws -> LayerNormP { try norm([prefix], c, eps: eps) }
+    func norm(_ prefix: String, _ c: Int, eps: Float) throws -> LayerNorm { try norm([prefix], c, eps: eps) }
     /// The names of one layer part under each (prefix, spelling) pair.
     func names(_ prefixes: [String], _ spellings: [HFLayerSpelling], _ part: (HFLayerSpelling) -> String) -> [String] {
         zip(prefixes, spellings).map { $0 + part($1) }
@@ -198,7 +198,7 @@ final class Weights {
             b2: try tensor(prefix + ".3.bias", shape: [dim]))
     }
     /// Swin patch merging at `prefix`: LayerNorm(4C) and the bias-free reduction 4C → 2C, packed.
-    func patchMerging(_ prefix: String, _ c: Int, eps: Float) throws -> (norm: LayerNormP, reduction: PackedB) {
+    func patchMerging(_ prefix: String, _ c: Int, eps: Float) throws -> (norm: LayerNorm, reduction: PackedB) {
         let red = try tensor(prefix + "reduction.weight", shape: [2 * c, 4 * c])
         guard let packed = PackedB(transposed: true, k: 4 * c, n: 2 * c, b: red.pointer, ldb: 4 * c) else {
             throw VidAttnError(.outOfMemory, "cannot pack \(prefix)reduction")

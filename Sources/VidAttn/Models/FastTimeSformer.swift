@@ -84,13 +84,13 @@ public final class FastTimeSformer: VideoModel, @unchecked Sendable {
     let rotary: Bool, parity: Bool, mechanism: String, divided: Bool
     let projectIn: Linear, cls: Tensor, pos: Tensor?
     let blocks: [Block]
-    let outNorm: LayerNormP, outFn: Linear
+    let outNorm: LayerNorm, outFn: Linear
 
     struct Attn {
-        let norm: LayerNormP, qkv: Linear, out: Linear
+        let norm: LayerNorm, qkv: Linear, out: Linear
         let wq: Tensor?, wk: Tensor?, omega: Tensor?
     }
-    struct Block { let s: Attn; let t: Attn?; let fcT: Linear?; let ffNorm: LayerNormP; let ff: GEGLU }
+    struct Block { let s: Attn; let t: Attn?; let fcT: Linear?; let ffNorm: LayerNorm; let ff: GEGLU }
 
     init(config: JSON, weights w: Weights, file: String) throws {
         let cfg = try FastTimeSformerConfig(json: config, file: file)

@@ -162,7 +162,7 @@ public struct Linear: Sendable {
 }
 
 /// A LayerNorm's parameters and epsilon.
-public struct LayerNormP: Sendable {
+public struct LayerNorm: Sendable {
     let gamma: Tensor, beta: Tensor
     let eps: Float
     func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {

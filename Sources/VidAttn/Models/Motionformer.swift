@@ -131,14 +131,14 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
     /// The space table resized to each input grid seen (key h·65536 + w), made once per grid.
     private let spaceTables = Mutex<[Int: Tensor]>([:])
     let blocks: [Block]
-    let norm: LayerNormP
+    let norm: LayerNorm
     let preLogits: Linear?, headAct: Activation
-    let heads_: [Linear]
+    let classifierHeads: [Linear]
 
     struct Block {
-        let norm1: LayerNormP, qkv: Linear, proj: Linear, norm2: LayerNormP, fc1: Linear, fc2: Linear
+        let norm1: LayerNorm, qkv: Linear, proj: Linear, norm2: LayerNorm, fc1: Linear, fc2: Linear
         let traj: TrajectoryWeights?, omega: Tensor?
-        let norm3: LayerNormP?, tQKV: Linear?, tProj: Linear?
+        let norm3: LayerNorm?, tQKV: Linear?, tProj: Linear?
     }
 
     init(config: JSON, weights w: Weights, file: String) throws {
@@ -227,11 +227,11 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
         headAct = try activationNamed(cfg.headAct, file: file)
         // num_classes may be a list (EPIC-Kitchens: head0, head1, ...): logits are concatenated.
         if cfg.multipleHeads {
-            heads_ = try cfg.numClasses.enumerated().map { k, n in try w.linear("head\(k)", in: C, out: n) }
+            classifierHeads = try cfg.numClasses.enumerated().map { k, n in try w.linear("head\(k)", in: C, out: n) }
         } else {
-            heads_ = [try w.linear("head", in: C, out: cfg.numClasses[0])]
+            classifierHeads = [try w.linear("head", in: C, out: cfg.numClasses[0])]
         }
-        numLabels = heads_.reduce(0) { $0 + $1.outFeatures }
+        numLabels = classifierHeads.reduce(0) { $0 + $1.outFeatures }
         parameterCount = w.loaded
     }
 
@@ -286,7 +286,7 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
             VidAttn.splitHeads(qkv.pointer, seqs: B, n: S, heads: heads, d: d, q: q.data, k: k.data, v: v.data)
         }
         func mergeHeads() { VidAttn.mergeHeads(o.pointer, seqs: B, n: S, heads: heads, d: d, into: a.data) }
-        func divided(_ norm: LayerNormP, _ qkvL: Linear, _ projL: Linear, _ g: DividedGrouping) throws {
+        func divided(_ norm: LayerNorm, _ qkvL: Linear, _ projL: Linear, _ g: DividedGrouping) throws {
             norm(x.pointer, rows: rows, into: y.data)
             try qkvL(y.pointer, rows: rows, into: qkv.data)
             splitHeads()
@@ -347,7 +347,7 @@ public final class Motionformer: VideoModel, @unchecked Sendable {
         let logits = try Tensor(shape: [B, numLabels])
         var col = 0
         let tmp = try Tensor(shape: [B, numLabels])
-        for hd in heads_ {
+        for hd in classifierHeads {
             try hd(h.pointer, rows: B, into: tmp.data)
             for b in 0..<B {
                 let row = logits.data + b * numLabels + col

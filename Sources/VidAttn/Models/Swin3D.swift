@@ -78,15 +78,15 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
     let patch: (Int, Int, Int)
     let window: (Int, Int, Int)
     let embedDim: Int
-    let patchProj: Linear, patchNorm: LayerNormP
+    let patchProj: Linear, patchNorm: LayerNorm
     let stages: [[Block]]
-    let merges: [(norm: LayerNormP, reduction: PackedB)]
-    let finalNorm: LayerNormP
+    let merges: [(norm: LayerNorm, reduction: PackedB)]
+    let finalNorm: LayerNorm
     let head: Linear
     static let eps: Float = 1e-5
 
     struct Block {
-        let norm1: LayerNormP, attn: WindowAttention3DWeights, norm2: LayerNormP, fc1: Linear, fc2: Linear
+        let norm1: LayerNorm, attn: WindowAttention3DWeights, norm2: LayerNorm, fc1: Linear, fc2: Linear
         let shift: (Int, Int, Int)
     }
 
@@ -99,7 +99,7 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
         let C0 = embedDim
         patchProj = try w.patchEmbedding("patch_embed.proj", shape: [C0, 3, ps[0], ps[1], ps[2]])
         patchNorm = try w.norm("patch_embed.norm", C0, eps: Self.eps)
-        var st: [[Block]] = [], mg: [(LayerNormP, PackedB)] = []
+        var st: [[Block]] = [], mg: [(LayerNorm, PackedB)] = []
         let tableRows = (2 * ws[0] - 1) * (2 * ws[1] - 1) * (2 * ws[2] - 1)
         for (i, depth) in depths.enumerated() {
             let C = C0 << i, nh = heads[i], hidden = Int(Double(C) * mlpRatio)

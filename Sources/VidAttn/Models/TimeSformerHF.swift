@@ -48,11 +48,11 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
     let patch: Linear
     let cls: Tensor, pos: Tensor, time: Tensor?
     let blocks: [Block]
-    let finalNorm: LayerNormP
+    let finalNorm: LayerNorm
     let classifier: Linear?
 
     struct Block {
-        let tNorm: LayerNormP?, tQKV: Linear?, tOut: Linear?, tDense: Linear?
+        let tNorm: LayerNorm?, tQKV: Linear?, tOut: Linear?, tDense: Linear?
         /// The layer's spatial part: the shared pre-LN layer.
         let plain: PreLNBlock
     }

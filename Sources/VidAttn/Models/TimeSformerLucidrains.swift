@@ -75,10 +75,10 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
     let cls: Tensor
     let pos: Tensor?
     let layers: [Layer]
-    let outNorm: LayerNormP, outLinear: Linear
+    let outNorm: LayerNorm, outLinear: Linear
 
-    struct Attn { let norm: LayerNormP; let qkv: Linear; let out: Linear }
-    struct Layer { let time: Attn; let space: Attn; let ffNorm: LayerNormP; let ff: GEGLU }
+    struct Attn { let norm: LayerNorm; let qkv: Linear; let out: Linear }
+    struct Layer { let time: Attn; let space: Attn; let ffNorm: LayerNorm; let ff: GEGLU }
 
     init(config: JSON, weights w: Weights, file: String) throws {
         let cfg = try TimeSformerLucidrainsConfig(json: config, file: file)
@@ -171,13 +171,13 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
         let o = try Tensor(shape: [B, heads, T, dimHead]), merged = try Tensor(shape: [rows, inner])
         var hidden: [Tensor] = []
 
-        func prenorm(_ norm: LayerNormP) throws -> UnsafePointer<Float> {
+        func prenorm(_ norm: LayerNorm) throws -> UnsafePointer<Float> {
             norm(x.pointer, rows: rows, into: y.data)
             if !shiftTokens { return y.pointer }
             try Ops.tokenShift(batch: B, frames: F, patches: P, channels: D, x: y.pointer, y: ys.data)
             return ys.pointer
         }
-        func attention(_ a: Attn, _ grouping: DividedGrouping, _ table: RotaryTable?) throws {
+        func dividedStep(_ a: Attn, _ grouping: DividedGrouping, _ table: RotaryTable?) throws {
             let inp = try prenorm(a.norm)
             try a.qkv(inp, rows: rows, into: qkv.data)
             // Split heads: qkv row [q (h d) | k | v] → [B, H, T, d]; kr = k, then q and kr of
@@ -222,8 +222,8 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
         }
 
         try runLayers(layers, over: x, options: options, hidden: &hidden) { _, layer in
-            try attention(layer.time, .time, timeTab)
-            try attention(layer.space, .space, imageTab)
+            try dividedStep(layer.time, .time, timeTab)
+            try dividedStep(layer.space, .space, imageTab)
             let inp = try prenorm(layer.ffNorm)
             try layer.ff(inp, rows: rows, into: x.data, accumulate: true)
         }

@@ -43,7 +43,7 @@ public final class ViViT: VideoModel, @unchecked Sendable {
     let patch: Linear
     let cls: Tensor, pos: Tensor
     let blocks: [PreLNBlock]
-    let finalNorm: LayerNormP
+    let finalNorm: LayerNorm
     let classifier: Linear?
 
     /// Layer names: the Hub's transformers 4.x checkpoints, then transformers 5.x's.

@@ -51,7 +51,7 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
     let patch: Linear
     let blocks: [PreLNBlock]
     /// `videomae.layernorm` (use_mean_pooling false) or `fc_norm` (true).
-    let finalNorm: LayerNormP?, fcNorm: LayerNormP?
+    let finalNorm: LayerNorm?, fcNorm: LayerNorm?
     let classifier: Linear?
 
     init(config: JSON, weights w: Weights, file: String) throws {
