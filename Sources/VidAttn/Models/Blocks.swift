@@ -243,8 +243,7 @@ func activationNamed(_ s: String, file: String) throws -> Activation {
 
 /// The lucidrains-style head: LayerNorm of each sequence's token 0, then a linear layer.
 /// last_hidden_state is the residual stream x [B, S, D] itself.
-func clsHeadOutput(_ x: Tensor, B: Int, S: Int, norm: LayerNorm, head: Linear, hidden: [Tensor]) throws -> ModelOutput
-{
+func clsHeadOutput(_ x: Tensor, B: Int, S: Int, norm: LayerNorm, head: Linear, hidden: [Tensor]) throws -> ModelOutput {
     let D = x.shape[2]
     let clsRows = try Tensor(shape: [B, D])
     for b in 0..<B { norm(x.pointer + b * S * D, rows: 1, into: clsRows.data + b * D) }
