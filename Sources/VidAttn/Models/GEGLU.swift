@@ -49,10 +49,9 @@ extension Ops {
             rows >= 0 && dim > 0 && hidden > 0 && out > 0 && dim <= 1 << 20 && hidden <= 1 << 20 && out <= 1 << 20,
             "rows >= 0 and dim, hidden, out > 0 required")
         let w1 = try nonNull(w1, "w1"), w2 = try nonNull(w2, "w2")
-        func tensor(_ p: UnsafePointer<Float>, _ shape: [Int]) throws -> Tensor { try copyTensor(p, shape) }
         let ff = try GEGLU(
-            w1: try tensor(w1, [2 * hidden, dim]), b1: try b1.map { try tensor($0, [2 * hidden]) },
-            w2: try tensor(w2, [out, hidden]), b2: try b2.map { try tensor($0, [out]) })
+            w1: try copyTensor(w1, [2 * hidden, dim]), b1: try b1.map { try copyTensor($0, [2 * hidden]) },
+            w2: try copyTensor(w2, [out, hidden]), b2: try b2.map { try copyTensor($0, [out]) })
         if rows == 0 { return }
         try ff(try nonNull(x, "x"), rows: rows, into: try nonNull(y, "y"))
     }
