@@ -84,6 +84,24 @@ public func roundToBF16(
 
 // MARK: - Packed weights
 
+/// One row of a weight to pack: fp32 values, or bf16 / f16 values read in place (unaligned
+/// reads, as from a mapped safetensors file).
+public enum WeightRow {
+    case f32(UnsafePointer<Float>)
+    case bf16(UnsafeRawPointer)
+    case f16(UnsafeRawPointer)
+
+    /// Element i rounded to bf16 (round to nearest even; bf16 values are taken as they are).
+    @inline(__always) func bf16(_ i: Int) -> UInt16 {
+        switch self {
+        case .f32(let p): return bf16Round(p[i])
+        case .bf16(let p): return p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
+        case .f16(let p):
+            return bf16Round(Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
+        }
+    }
+}
+
 /// op(B) (K×N, from a PyTorch Linear weight [N, K]) as bf16 panels of 32 columns, K padded
 /// with zeros to a multiple of 32: panel j at j · kp · 32, element (k, n) of the panel at
 /// ((k / 2) · 32 + n) · 2 + k % 2.
@@ -97,7 +115,13 @@ public final class PackedBF16B: @unchecked Sendable {
     let data: UnsafeMutablePointer<UInt16>
 
     /// Packs weight [n, k] (row stride ldw). Returns nil when the memory cannot be had.
-    public init?(weight w: UnsafePointer<Float>, n: Int, k: Int, ldw: Int) {
+    public convenience init?(weight w: UnsafePointer<Float>, n: Int, k: Int, ldw: Int) {
+        self.init(n: n, k: k) { .f32(w + $0 * ldw) }
+    }
+
+    /// Packs a weight [n, k] whose row j is `row(j)`: fp32, or bf16 / f16 values read in place
+    /// (a mapped checkpoint: no fp32 copy is made). Returns nil when the memory cannot be had.
+    public init?(n: Int, k: Int, row: (Int) -> WeightRow) {
         self.k = k; self.n = n
         kp = (k + 31) / 32 * 32
         panels = (n + 31) / 32
@@ -110,8 +134,8 @@ public final class PackedBF16B: @unchecked Sendable {
         parallelFor(panels) { j, _ in
             let panel = data + j * kp * 32
             for col in 0..<min(32, n - j * 32) {
-                let row = w + (j * 32 + col) * ldw
-                for kk in 0..<k { panel[((kk >> 1) * 32 + col) * 2 + (kk & 1)] = bf16Round(row[kk]) }
+                let src = row(j * 32 + col)
+                for kk in 0..<k { panel[((kk >> 1) * 32 + col) * 2 + (kk & 1)] = src.bf16(kk) }
             }
         }
     }

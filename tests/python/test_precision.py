@@ -114,3 +114,84 @@ def test_attention_products_in_bf16_from_1024_keys(precision):
             ref = m32.forward(px).logits
             tol = (2e-2 if precision == "bf16" else INT8_LOGIT_TOL) * max(1.0, float(np.abs(ref).max()))
             assert np.abs(plain - ref).max() <= tol
+
+
+
+def _recast_checkpoint(src, dst, dtype, through=None):
+    """Copies checkpoint directory src to dst with its BF16 tensors stored as `dtype` ("F32" or
+    "F16"); `through` (a numpy dtype) rounds the values through that type first."""
+    import json
+    import shutil
+    import struct
+    dst.mkdir()
+    shutil.copy(src / "config.json", dst / "config.json")
+    raw = (src / "model.safetensors").read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    data = raw[8 + n:]
+    out, chunks, pos = {}, [], 0
+    for name, t in header.items():
+        if name == "__metadata__":
+            out[name] = t
+            continue
+        lo, hi = t["data_offsets"]
+        b, kind = data[lo:hi], t["dtype"]
+        if kind == "BF16":
+            v = (np.frombuffer(b, np.uint16).astype(np.uint32) << 16).view(np.float32)
+            if through is not None:
+                v = v.astype(through).astype(np.float32)
+            b, kind = v.astype({"F32": np.float32, "F16": np.float16}[dtype]).tobytes(), dtype
+        out[name] = {"dtype": kind, "shape": t["shape"], "data_offsets": [pos, pos + len(b)]}
+        chunks.append(b)
+        pos += len(b)
+    h = json.dumps(out).encode()
+    h += b" " * (-len(h) % 8)
+    (dst / "model.safetensors").write_bytes(struct.pack("<Q", len(h)) + h + b"".join(chunks))
+
+
+def _load_counting_allocations(path):
+    import ctypes
+    from vidattn._lib import lib
+    lib.vidattn_debug_fail_allocation.argtypes = [ctypes.c_int64]
+    lib.vidattn_debug_allocation_count.restype = ctypes.c_int64
+    lib.vidattn_debug_fail_allocation(1 << 40)   # armed far away: counts, never fails
+    try:
+        m = vidattn.load(path, precision="bf16")
+        count = lib.vidattn_debug_allocation_count()
+    finally:
+        lib.vidattn_debug_fail_allocation(-1)
+    return m, count
+
+
+@pytest.mark.parametrize("half", ["BF16", "F16"])
+def test_half_checkpoint_packed_without_fp32_copies(tmp_path, half):
+    """A BF16 or F16 checkpoint loaded at bf16 precision is packed straight from the mapped file:
+    the same logits, bit for bit, as the same values stored as F32 and loaded at bf16 (bf16 or f16
+    -> fp32 is exact, then one rounding to bf16 either way), with at least 7 counted allocations
+    fewer per layer (no fp32 copy of q, k, v, their stack, o, fc1, fc2). Without a bf16 unit both
+    take the fp32 emulation; then only the logits are compared, and that is printed."""
+    import json
+    src = MODELS / "vivit_bf16"
+    if half == "BF16":
+        direct = src
+        twin = tmp_path / "f32"
+        _recast_checkpoint(src, twin, "F32")
+    else:
+        direct, twin = tmp_path / "f16", tmp_path / "f32"
+        _recast_checkpoint(src, direct, "F16")
+        _recast_checkpoint(src, twin, "F32", through=np.float16)
+    px = pixel_values("vivit_bf16")
+    m_direct, n_direct = _load_counting_allocations(direct)
+    m_twin, n_twin = _load_counting_allocations(twin)
+    with m_direct, m_twin:
+        a = m_direct.forward(px).logits
+        b = m_twin.forward(px).logits
+    np.testing.assert_array_equal(a, b)
+    layers = json.loads((src / "config.json").read_text())["num_hidden_layers"]
+    unit = vidattn.cpu_features()["bf16"]
+    print(f"{half}: {n_direct} counted allocations packing in place, {n_twin} from F32 "
+          f"({layers} layers, bf16 unit {unit})")
+    if unit == "emulated":
+        print("not run: packing in place (no bf16 unit; both loads took the fp32 emulation)")
+    else:
+        assert n_twin - n_direct >= 7 * layers

@@ -147,8 +147,16 @@ public final class SafeTensorsFile: @unchecked Sendable {
             throw VidAttnError(
                 .unsupported, "\(file.path): tensor '\(t.name)' has dtype \(t.dtype.rawValue), not a float type")
         }
-        // The copy is made: let the kernel drop the file's pages, so that a load never holds
-        // the mapped file and the model's own weights in memory at once.
+        dropPages(t)
+    }
+
+    /// Where tensor t's bytes are in the mapped file.
+    func bytes(_ t: TensorInfo) -> UnsafeRawPointer { UnsafeRawPointer(file.bytes.baseAddress! + dataStart + t.begin) }
+
+    /// Lets the kernel drop the file pages of tensor t once its values have been copied or
+    /// packed, so that a load never holds the mapped file and the model's own weights in memory at once.
+    func dropPages(_ t: TensorInfo) {
+        let src = bytes(t)
         let page = UInt(max(Int(sysconf(Int32(_SC_PAGESIZE))), 4096))
         let lo = (UInt(bitPattern: src) + page - 1) & ~(page - 1)
         let hi = UInt(bitPattern: src + (t.end - t.begin)) & ~(page - 1)
@@ -210,6 +218,21 @@ public final class WeightStore: @unchecked Sendable {
     public func has(_ name: String) -> Bool { index[name] != nil }
     /// The entry of tensor `name`, if present.
     public func info(_ name: String) -> TensorInfo? { index[name]?.info }
+
+    /// Tensor `name` in place, in its stored type, checked against `shape`: its entry and its
+    /// bytes in the mapped file (valid while the store lives). Call `release` once it is packed.
+    public func raw(_ name: String, shape: [Int]) throws -> (info: TensorInfo, bytes: UnsafeRawPointer) {
+        guard let (fi, info) = index[name] else { throw VidAttnError(.badFormat, "missing tensor '\(name)'") }
+        if shape != info.shape {
+            throw VidAttnError(.shapeMismatch, "tensor '\(name)' has shape \(info.shape), expected \(shape)")
+        }
+        return (info, files[fi].bytes(info))
+    }
+
+    /// Lets the kernel drop the mapped pages of tensor `name` (its values have been packed).
+    public func release(_ name: String) {
+        if let (fi, info) = index[name] { files[fi].dropPages(info) }
+    }
 
     /// The tensor `name` as fp32, checked against `shape` (nil: any shape).
     public func tensor(_ name: String, shape: [Int]? = nil) throws -> Tensor {

@@ -128,9 +128,47 @@ final class Weights {
         store.has(name) ? try tensor(name, shape: shape) : nil
     }
     func linear(_ prefix: [String], in i: Int, out o: Int, bias: Bool = true) throws -> Linear {
-        let w = try tensor(prefix.map { $0 + ".weight" }, shape: [o, i])
+        let names = prefix.map { $0 + ".weight" }
         let b = bias ? try tensor(prefix.map { $0 + ".bias" }, shape: [o]) : nil
-        return try Linear(weight: w, bias: b)
+        if let direct = try packedHalf([names], in: i, out: [o]) { return try Linear(packedBF16: direct, bias: b) }
+        return try Linear(weight: try tensor(names, shape: [o, i]), bias: b)
+    }
+    /// Several weights on the same input as one Linear (rows stacked, e.g. [q; k; v]): weight
+    /// `weights[p]` (its spellings) is [outs[p], in], its bias `biases[p]` (nil: none for any part).
+    func stackedLinear(_ weights: [[String]], biases: [Tensor?], in i: Int, outs: [Int]) throws -> Linear {
+        var bias: Tensor? = nil
+        if biases.allSatisfy({ $0 != nil }) {
+            let b = try Tensor(shape: [outs.reduce(0, +)])
+            var row = 0
+            for (p, n) in zip(biases, outs) { (b.data + row).update(from: p!.pointer, count: n); row += n }
+            bias = b
+        }
+        if let direct = try packedHalf(weights, in: i, out: outs) { return try Linear(packedBF16: direct, bias: bias) }
+        let parts = try zip(weights, outs).map { try tensor($0, shape: [$1, i]) }
+        return try Linear(stacking: zip(parts, biases).map { ($0, $1) })
+    }
+    /// At bf16 precision on a CPU with a bf16 unit, weights stored as BF16 or F16 are packed
+    /// straight from the mapped file (no fp32 copy, pages dropped once packed); nil otherwise, and
+    /// the caller reads fp32 as usual. `names[p]` holds the spellings of part p ([out[p], in]).
+    func packedHalf(_ names: [[String]], in k: Int, out: [Int]) throws -> PackedBF16B? {
+        guard LoadContext.precision == .bf16, BF16Unit.detected != .emulated else { return nil }
+        var parts: [(name: String, bytes: UnsafeRawPointer, dtype: DType)] = []
+        for (spellings, rows) in zip(names, out) {
+            guard let name = spellings.first(where: { store.has($0) }) else { return nil }
+            let (info, bytes) = try store.raw(name, shape: [rows, k])
+            guard info.dtype == .bf16 || info.dtype == .f16 else { return nil }
+            parts.append((name, bytes, info.dtype))
+        }
+        var starts: [Int] = [], total = 0
+        for n in out { starts.append(total); total += n }
+        let packed = PackedBF16B(n: total, k: k) { j in
+            let p = (starts.lastIndex { $0 <= j })!, r = j - starts[p], src = parts[p].bytes + 2 * r * k
+            return parts[p].dtype == .bf16 ? .bf16(src) : .f16(src)
+        }
+        guard let packed else { throw VidAttnError(.outOfMemory, "cannot pack a \(total)×\(k) weight as bf16") }
+        for p in parts { store.release(p.name) }
+        loaded += total * k
+        return packed
     }
     func linear(_ prefix: String, in i: Int, out o: Int, bias: Bool = true) throws -> Linear {
         try linear([prefix], in: i, out: o, bias: bias)

@@ -79,6 +79,17 @@ public struct Linear: Sendable {
         w = p
     }
 
+    /// A bf16 Linear from weights already packed (packed straight from a bf16 / f16 checkpoint)
+    /// and an optional bias [out]. Only for a CPU with a bf16 unit.
+    init(packedBF16 p16: PackedBF16B, bias: Tensor?) throws {
+        outFeatures = p16.n; inFeatures = p16.k
+        if let bias, bias.shape != [outFeatures] {
+            throw VidAttnError(.shapeMismatch, "linear bias has shape \(bias.shape), expected [\(outFeatures)]")
+        }
+        self.bias = bias
+        w = nil; w16 = p16; w8 = nil; roundInputs = .none
+    }
+
     /// Output rows lo..<hi of a weight [out, in] (and its bias): one half of a GEGLU projection.
     public init(weight: Tensor, bias: Tensor?, rows lo: Int, _ hi: Int) throws {
         guard weight.shape.count == 2, 0 <= lo, lo < hi, hi <= weight.shape[0] else {

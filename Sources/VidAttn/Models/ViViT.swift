@@ -72,14 +72,14 @@ public final class ViViT: VideoModel, @unchecked Sendable {
         var bl: [PreLNBlock] = []
         for i in 0..<layers {
             let prefixes = ["vivit.encoder.layer.\(i).", "vivit.layers.\(i)."], sp = Self.spellings
-            func part(_ name: (HFLayerSpelling) -> String, _ suffix: String, _ shape: [Int]) throws -> Tensor {
-                try w.tensor(w.names(prefixes, sp, name).map { $0 + suffix }, shape: shape)
+            func names(_ part: (HFLayerSpelling) -> String, _ suffix: String) -> [String] {
+                w.names(prefixes, sp, part).map { $0 + suffix }
             }
-            let qkv = try Linear(stacking: [
-                (try part(\.query, ".weight", [C, C]), try part(\.query, ".bias", [C])),
-                (try part(\.key, ".weight", [C, C]), try part(\.key, ".bias", [C])),
-                (try part(\.value, ".weight", [C, C]), try part(\.value, ".bias", [C]))
-            ])
+            let parts: [(HFLayerSpelling) -> String] = [\.query, \.key, \.value]
+            let qkv = try w.stackedLinear(
+                parts.map { names($0, ".weight") },
+                biases: try parts.map { try w.tensor(names($0, ".bias"), shape: [C]) },
+                in: C, outs: [C, C, C])
             bl.append(try w.preLNBlock(prefixes, sp, qkv: qkv, channels: C, inter: inter, eps: eps))
         }
         blocks = bl

@@ -69,14 +69,14 @@ public final class VideoMAE: VideoModel, @unchecked Sendable {
         var bl: [PreLNBlock] = []
         for i in 0..<layers {
             let l = "videomae.encoder.layer.\(i).", a = l + "attention.attention.", sp = HFLayerSpelling.v4
-            let q = try w.tensor(l + sp.query + ".weight", shape: [C, C])
-            let k = try w.tensor(l + sp.key + ".weight", shape: [C, C])
-            let v = try w.tensor(l + sp.value + ".weight", shape: [C, C])
             // The key has no bias; q and v biases are `q_bias`/`v_bias` (4.x) or `query.bias`/`value.bias`
             // (5.x); qkv_bias (4.x) / qv_bias (5.x) false: no biases at all.
             let qb = try w.optional(a + "q_bias", shape: [C]) ?? w.optional(l + sp.query + ".bias", shape: [C]) ?? zeros
             let vb = try w.optional(a + "v_bias", shape: [C]) ?? w.optional(l + sp.value + ".bias", shape: [C]) ?? zeros
-            let qkv = try Linear(stacking: [(q, qb), (k, zeros), (v, vb)])
+            let qkv = try w.stackedLinear(
+                [[l + sp.query + ".weight"], [l + sp.key + ".weight"], [l + sp.value + ".weight"]],
+                biases: [qb, zeros, vb],
+                in: C, outs: [C, C, C])
             bl.append(try w.preLNBlock([l], [sp], qkv: qkv, channels: C, inter: inter, eps: eps))
         }
         blocks = bl
