@@ -117,9 +117,16 @@ def test_attention_products_in_bf16_from_1024_keys(precision):
 
 
 
-def _recast_checkpoint(src, dst, dtype, through=None):
-    """Copies checkpoint directory src to dst with its BF16 tensors stored as `dtype` ("F32" or
-    "F16"); `through` (a numpy dtype) rounds the values through that type first."""
+
+def _to_bf16(v):
+    """float32 -> bf16 bits, round to nearest even (finite values)."""
+    u = v.astype(np.float32).view(np.uint32)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def _recast_checkpoint(src, dst, half, twin):
+    """Copies checkpoint directory src to dst with every float tensor rounded to `half` ("BF16" or
+    "F16") and stored as that type, or (twin=True) the same rounded values stored as F32."""
     import json
     import shutil
     import struct
@@ -136,11 +143,15 @@ def _recast_checkpoint(src, dst, dtype, through=None):
             continue
         lo, hi = t["data_offsets"]
         b, kind = data[lo:hi], t["dtype"]
-        if kind == "BF16":
-            v = (np.frombuffer(b, np.uint16).astype(np.uint32) << 16).view(np.float32)
-            if through is not None:
-                v = v.astype(through).astype(np.float32)
-            b, kind = v.astype({"F32": np.float32, "F16": np.float16}[dtype]).tobytes(), dtype
+        if kind in ("F32", "BF16"):
+            v = (np.frombuffer(b, np.float32) if kind == "F32"
+                 else (np.frombuffer(b, np.uint16).astype(np.uint32) << 16).view(np.float32))
+            bits = _to_bf16(v) if half == "BF16" else v.astype(np.float16)
+            if twin:
+                v = ((bits.astype(np.uint32) << 16).view(np.float32) if half == "BF16" else bits.astype(np.float32))
+                b, kind = v.astype(np.float32).tobytes(), "F32"
+            else:
+                b, kind = bits.tobytes(), half
         out[name] = {"dtype": kind, "shape": t["shape"], "data_offsets": [pos, pos + len(b)]}
         chunks.append(b)
         pos += len(b)
@@ -164,34 +175,33 @@ def _load_counting_allocations(path):
 
 
 @pytest.mark.parametrize("half", ["BF16", "F16"])
-def test_half_checkpoint_packed_without_fp32_copies(tmp_path, half):
-    """A BF16 or F16 checkpoint loaded at bf16 precision is packed straight from the mapped file:
-    the same logits, bit for bit, as the same values stored as F32 and loaded at bf16 (bf16 or f16
-    -> fp32 is exact, then one rounding to bf16 either way), with at least 7 counted allocations
-    fewer per layer (no fp32 copy of q, k, v, their stack, o, fc1, fc2). Without a bf16 unit both
-    take the fp32 emulation; then only the logits are compared, and that is printed."""
+@pytest.mark.parametrize("name", ["vivit_bf16", "videomae", "timesformer_pytorch_rotary", "fasttimesformer_regular_divided",
+                                  "swin3d"])
+def test_half_checkpoint_packed_without_fp32_copies(tmp_path, half, name):
+    """A BF16 or F16 checkpoint loaded at bf16 precision packs its Linear, stacked-qkv, GEGLU and
+    patch-embedding weights straight from the mapped file: the same logits, bit for bit, as the
+    same values stored as F32 and loaded at bf16 (bf16 or f16 -> fp32 is exact, then one rounding
+    to bf16 either way), with fewer counted allocations (no fp32 copy per weight; for ViViT at
+    least 7 per layer: q, k, v, their stack, o, fc1, fc2). Without a bf16 unit both loads take
+    the fp32 emulation; then only the logits are compared, and that is printed."""
     import json
-    src = MODELS / "vivit_bf16"
-    if half == "BF16":
-        direct = src
-        twin = tmp_path / "f32"
-        _recast_checkpoint(src, twin, "F32")
-    else:
-        direct, twin = tmp_path / "f16", tmp_path / "f32"
-        _recast_checkpoint(src, direct, "F16")
-        _recast_checkpoint(src, twin, "F32", through=np.float16)
-    px = pixel_values("vivit_bf16")
+    src = MODELS / name
+    direct, twin = tmp_path / "half", tmp_path / "f32"
+    _recast_checkpoint(src, direct, half, twin=False)
+    _recast_checkpoint(src, twin, half, twin=True)
+    px = pixel_values(name)
     m_direct, n_direct = _load_counting_allocations(direct)
     m_twin, n_twin = _load_counting_allocations(twin)
     with m_direct, m_twin:
         a = m_direct.forward(px).logits
         b = m_twin.forward(px).logits
     np.testing.assert_array_equal(a, b)
-    layers = json.loads((src / "config.json").read_text())["num_hidden_layers"]
     unit = vidattn.cpu_features()["bf16"]
-    print(f"{half}: {n_direct} counted allocations packing in place, {n_twin} from F32 "
-          f"({layers} layers, bf16 unit {unit})")
+    print(f"{name} {half}: {n_direct} counted allocations packing in place, {n_twin} from F32 (bf16 unit {unit})")
     if unit == "emulated":
         print("not run: packing in place (no bf16 unit; both loads took the fp32 emulation)")
-    else:
+        return
+    assert n_direct < n_twin
+    if name == "vivit_bf16":
+        layers = json.loads((src / "config.json").read_text())["num_hidden_layers"]
         assert n_twin - n_direct >= 7 * layers

@@ -151,23 +151,33 @@ final class Weights {
     /// straight from the mapped file (no fp32 copy, pages dropped once packed); nil otherwise, and
     /// the caller reads fp32 as usual. `names[p]` holds the spellings of part p ([out[p], in]).
     func packedHalf(_ names: [[String]], in k: Int, out: [Int]) throws -> PackedBF16B? {
+        try packedHalf(zip(names, out).map { HalfPart(names: $0, shape: [$1, k], firstRow: 0, rows: $1) }, k: k)
+    }
+    /// Rows firstRow..<firstRow+rows of a stored tensor (its spellings and stored shape; each
+    /// row k values), one part of a weight packed in place.
+    struct HalfPart {
+        var names: [String], shape: [Int], firstRow: Int, rows: Int
+    }
+    /// The parts stacked into one bf16 weight of k columns, packed in place (see above); the
+    /// stored tensors' pages are dropped afterwards unless `release` is false (more parts follow).
+    func packedHalf(_ parts: [HalfPart], k: Int, release: Bool = true) throws -> PackedBF16B? {
         guard LoadContext.precision == .bf16, BF16Unit.detected != .emulated else { return nil }
-        var parts: [(name: String, bytes: UnsafeRawPointer, dtype: DType)] = []
-        for (spellings, rows) in zip(names, out) {
-            guard let name = spellings.first(where: { store.has($0) }) else { return nil }
-            let (info, bytes) = try store.raw(name, shape: [rows, k])
+        var found: [(name: String, bytes: UnsafeRawPointer, dtype: DType)] = []
+        for part in parts {
+            guard let name = part.names.first(where: { store.has($0) }) else { return nil }
+            let (info, bytes) = try store.raw(name, shape: part.shape)
             guard info.dtype == .bf16 || info.dtype == .f16 else { return nil }
-            parts.append((name, bytes, info.dtype))
+            found.append((name, bytes + 2 * part.firstRow * k, info.dtype))
         }
         var starts: [Int] = [], total = 0
-        for n in out { starts.append(total); total += n }
+        for part in parts { starts.append(total); total += part.rows }
         let packed = PackedBF16B(n: total, k: k) { j in
-            let p = (starts.lastIndex { $0 <= j })!, r = j - starts[p], src = parts[p].bytes + 2 * r * k
-            return parts[p].dtype == .bf16 ? .bf16(src) : .f16(src)
+            let p = (starts.lastIndex { $0 <= j })!, src = found[p].bytes + 2 * (j - starts[p]) * k
+            return found[p].dtype == .bf16 ? .bf16(src) : .f16(src)
         }
         guard let packed else { throw VidAttnError(.outOfMemory, "cannot pack a \(total)×\(k) weight as bf16") }
-        for p in parts { store.release(p.name) }
         loaded += total * k
+        if release { for name in Set(found.map(\.name)) { store.release(name) } }
         return packed
     }
     func linear(_ prefix: String, in i: Int, out o: Int, bias: Bool = true) throws -> Linear {
@@ -222,6 +232,12 @@ final class Weights {
     /// `.bias` [out]) as a Linear over flattened patches: the weight read as [out, in·k…], the order
     /// in which `patchify` lays out a patch's values.
     func patchEmbedding(_ prefix: String, shape: [Int]) throws -> Linear {
+        let k = shape.dropFirst().reduce(1, *)
+        if let direct = try packedHalf(
+            [HalfPart(names: [prefix + ".weight"], shape: shape, firstRow: 0, rows: shape[0])], k: k)
+        {
+            return try Linear(packedBF16: direct, bias: try tensor(prefix + ".bias", shape: [shape[0]]))
+        }
         let pw = try tensor(prefix + ".weight", shape: shape)
         let flat = try Tensor(shape: [shape[0], pw.count / max(shape[0], 1)])
         flat.data.update(from: pw.pointer, count: pw.count)
@@ -229,7 +245,18 @@ final class Weights {
     }
     /// The GEGLU feed-forward at `prefix` (`.0`: [8·dim, dim] with bias, `.3`: [dim, 4·dim] with bias).
     func geglu(_ prefix: String, _ dim: Int) throws -> GEGLU {
-        try GEGLU(
+        let h = 4 * dim, w1 = prefix + ".0.weight"
+        if let x = try packedHalf(
+            [HalfPart(names: [w1], shape: [2 * h, dim], firstRow: 0, rows: h)], k: dim, release: false),
+            let g = try packedHalf([HalfPart(names: [w1], shape: [2 * h, dim], firstRow: h, rows: h)], k: dim)
+        {
+            let b1 = try tensor(prefix + ".0.bias", shape: [2 * h])
+            return GEGLU(
+                a: try Linear(packedBF16: x, bias: try copyTensor(b1.pointer, [h])),
+                gate: try Linear(packedBF16: g, bias: try copyTensor(b1.pointer + h, [h])),
+                out: try linear(prefix + ".3", in: h, out: dim))
+        }
+        return try GEGLU(
             w1: try tensor(prefix + ".0.weight", shape: [8 * dim, dim]),
             b1: try tensor(prefix + ".0.bias", shape: [8 * dim]),
             w2: try tensor(prefix + ".3.weight", shape: [dim, 4 * dim]),

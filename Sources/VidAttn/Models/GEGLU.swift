@@ -8,6 +8,9 @@ import Kernels
 struct GEGLU: Sendable {
     let a: Linear, gate: Linear, out: Linear
 
+    /// From its three Linears (W1's halves already split).
+    init(a: Linear, gate: Linear, out: Linear) { self.a = a; self.gate = gate; self.out = out }
+
     /// From PyTorch's `w1` [2·hidden, in] (+ `b1`) and `w2` [out, hidden] (+ `b2`).
     init(w1: Tensor, b1: Tensor?, w2: Tensor, b2: Tensor?) throws {
         guard w1.shape.count == 2, w1.shape[0] % 2 == 0, w2.shape.count == 2, w2.shape[1] * 2 == w1.shape[0] else {
