@@ -91,6 +91,22 @@ public enum WeightRow {
     case bf16(UnsafeRawPointer)
     case f16(UnsafeRawPointer)
 
+    /// The row's first k values as fp32: in place for an fp32 row, else widened into `scratch`.
+    func floats(_ k: Int, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        switch self {
+        case .f32(let p): return p
+        case .bf16(let p):
+            for i in 0..<k {
+                scratch[i] = Float(bitPattern: UInt32(p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
+            }
+        case .f16(let p):
+            for i in 0..<k {
+                scratch[i] = Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+            }
+        }
+        return UnsafePointer(scratch)
+    }
+
     /// Element i rounded to bf16 (round to nearest even; bf16 values are taken as they are).
     @inline(__always) func bf16(_ i: Int) -> UInt16 {
         switch self {

@@ -53,7 +53,14 @@ public final class PackedInt8B: @unchecked Sendable {
 
     /// Quantizes and packs weight [n, k] (row stride ldw). Returns nil when the memory cannot
     /// be had.
-    public init?(weight w: UnsafePointer<Float>, n: Int, k: Int, ldw: Int) {
+    public convenience init?(weight w: UnsafePointer<Float>, n: Int, k: Int, ldw: Int) {
+        self.init(n: n, k: k) { .f32(w + $0 * ldw) }
+    }
+
+    /// Quantizes and packs a weight [n, k] whose row j is `row(j)`: fp32, or bf16 / f16 values
+    /// read in place (a row at a time is widened to fp32 for the quantizer; no copy of the whole
+    /// weight). Returns nil when the memory cannot be had.
+    public init?(n: Int, k: Int, row: (Int) -> WeightRow) {
         self.k = k; self.n = n
         kp = max(64, (k + 63) / 64 * 64)
         panels = (n + 31) / 32
@@ -71,16 +78,19 @@ public final class PackedInt8B: @unchecked Sendable {
         let data = self.data, scales = self.scales, colSums = self.colSums, kp = self.kp
         parallelFor(panels) { j, _ in
             withUnsafeTemporaryAllocation(of: Int8.self, capacity: max(k, 1)) { q in
-                let panel = data + j * kp * 32
-                for col in 0..<min(32, n - j * 32) {
-                    let o = j * 32 + col
-                    scales[o] = vidattn_quantize_row_s8(w + o * ldw, k, q.baseAddress!, 0)
-                    var sum: Int32 = 0
-                    for kk in 0..<k {
-                        panel[((kk >> 2) * 32 + col) * 4 + (kk & 3)] = q[kk]
-                        sum += Int32(q[kk])
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: max(k, 1)) { wide in
+                    let panel = data + j * kp * 32
+                    for col in 0..<min(32, n - j * 32) {
+                        let o = j * 32 + col
+                        let src = row(o).floats(k, scratch: wide.baseAddress!)
+                        scales[o] = vidattn_quantize_row_s8(src, k, q.baseAddress!, 0)
+                        var sum: Int32 = 0
+                        for kk in 0..<k {
+                            panel[((kk >> 2) * 32 + col) * 4 + (kk & 3)] = q[kk]
+                            sum += Int32(q[kk])
+                        }
+                        colSums[o] = sum
                     }
-                    colSums[o] = sum
                 }
             }
         }

@@ -160,46 +160,48 @@ def _recast_checkpoint(src, dst, half, twin):
     (dst / "model.safetensors").write_bytes(struct.pack("<Q", len(h)) + h + b"".join(chunks))
 
 
-def _load_counting_allocations(path):
+def _load_counting_allocations(path, precision):
     import ctypes
     from vidattn._lib import lib
     lib.vidattn_debug_fail_allocation.argtypes = [ctypes.c_int64]
     lib.vidattn_debug_allocation_count.restype = ctypes.c_int64
     lib.vidattn_debug_fail_allocation(1 << 40)   # armed far away: counts, never fails
     try:
-        m = vidattn.load(path, precision="bf16")
+        m = vidattn.load(path, precision=precision)
         count = lib.vidattn_debug_allocation_count()
     finally:
         lib.vidattn_debug_fail_allocation(-1)
     return m, count
 
 
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
 @pytest.mark.parametrize("half", ["BF16", "F16"])
 @pytest.mark.parametrize("name", ["vivit_bf16", "videomae", "timesformer_pytorch_rotary", "fasttimesformer_regular_divided",
                                   "swin3d"])
-def test_half_checkpoint_packed_without_fp32_copies(tmp_path, half, name):
-    """A BF16 or F16 checkpoint loaded at bf16 precision packs its Linear, stacked-qkv, GEGLU and
-    patch-embedding weights straight from the mapped file: the same logits, bit for bit, as the
-    same values stored as F32 and loaded at bf16 (bf16 or f16 -> fp32 is exact, then one rounding
-    to bf16 either way), with fewer counted allocations (no fp32 copy per weight; for ViViT at
-    least 7 per layer: q, k, v, their stack, o, fc1, fc2). Without a bf16 unit both loads take
-    the fp32 emulation; then only the logits are compared, and that is printed."""
+def test_half_checkpoint_packed_without_fp32_copies(tmp_path, half, name, precision):
+    """A BF16 or F16 checkpoint loaded at bf16 or int8 precision packs its Linear, stacked-qkv,
+    GEGLU and patch-embedding weights straight from the mapped file (int8: quantized a row at a
+    time): the same logits, bit for bit, as the same values stored as F32 and loaded at the same
+    precision (bf16 or f16 -> fp32 is exact), with fewer counted allocations (no fp32 copy per
+    weight; for ViViT at least 7 per layer: q, k, v, their stack, o, fc1, fc2). Without the unit
+    both loads take the fp32 emulation; then only the logits are compared, and that is printed."""
     import json
     src = MODELS / name
     direct, twin = tmp_path / "half", tmp_path / "f32"
     _recast_checkpoint(src, direct, half, twin=False)
     _recast_checkpoint(src, twin, half, twin=True)
     px = pixel_values(name)
-    m_direct, n_direct = _load_counting_allocations(direct)
-    m_twin, n_twin = _load_counting_allocations(twin)
+    m_direct, n_direct = _load_counting_allocations(direct, precision)
+    m_twin, n_twin = _load_counting_allocations(twin, precision)
     with m_direct, m_twin:
         a = m_direct.forward(px).logits
         b = m_twin.forward(px).logits
     np.testing.assert_array_equal(a, b)
-    unit = vidattn.cpu_features()["bf16"]
-    print(f"{name} {half}: {n_direct} counted allocations packing in place, {n_twin} from F32 (bf16 unit {unit})")
+    unit = vidattn.cpu_features()[precision]
+    print(f"{name} {half} at {precision}: {n_direct} counted allocations packing in place, {n_twin} from F32 "
+          f"({precision} unit {unit})")
     if unit == "emulated":
-        print("not run: packing in place (no bf16 unit; both loads took the fp32 emulation)")
+        print(f"not run: packing in place at {precision} (no {precision} unit; both loads took the fp32 emulation)")
         return
     assert n_direct < n_twin
     if name == "vivit_bf16":

@@ -130,7 +130,7 @@ final class Weights {
     func linear(_ prefix: [String], in i: Int, out o: Int, bias: Bool = true) throws -> Linear {
         let names = prefix.map { $0 + ".weight" }
         let b = bias ? try tensor(prefix.map { $0 + ".bias" }, shape: [o]) : nil
-        if let direct = try packedHalf([names], in: i, out: [o]) { return try Linear(packedBF16: direct, bias: b) }
+        if let direct = try packedHalf([names], in: i, out: [o]) { return try Linear(packed: direct, bias: b) }
         return try Linear(weight: try tensor(names, shape: [o, i]), bias: b)
     }
     /// Several weights on the same input as one Linear (rows stacked, e.g. [q; k; v]): weight
@@ -143,14 +143,14 @@ final class Weights {
             for (p, n) in zip(biases, outs) { (b.data + row).update(from: p!.pointer, count: n); row += n }
             bias = b
         }
-        if let direct = try packedHalf(weights, in: i, out: outs) { return try Linear(packedBF16: direct, bias: bias) }
+        if let direct = try packedHalf(weights, in: i, out: outs) { return try Linear(packed: direct, bias: bias) }
         let parts = try zip(weights, outs).map { try tensor($0, shape: [$1, i]) }
         return try Linear(stacking: zip(parts, biases).map { ($0, $1) })
     }
     /// At bf16 precision on a CPU with a bf16 unit, weights stored as BF16 or F16 are packed
     /// straight from the mapped file (no fp32 copy, pages dropped once packed); nil otherwise, and
     /// the caller reads fp32 as usual. `names[p]` holds the spellings of part p ([out[p], in]).
-    func packedHalf(_ names: [[String]], in k: Int, out: [Int]) throws -> PackedBF16B? {
+    func packedHalf(_ names: [[String]], in k: Int, out: [Int]) throws -> PackedInPlace? {
         try packedHalf(zip(names, out).map { HalfPart(names: $0, shape: [$1, k], firstRow: 0, rows: $1) }, k: k)
     }
     /// Rows firstRow..<firstRow+rows of a stored tensor (its spellings and stored shape; each
@@ -160,8 +160,12 @@ final class Weights {
     }
     /// The parts stacked into one bf16 weight of k columns, packed in place (see above); the
     /// stored tensors' pages are dropped afterwards unless `release` is false (more parts follow).
-    func packedHalf(_ parts: [HalfPart], k: Int, release: Bool = true) throws -> PackedBF16B? {
-        guard LoadContext.precision == .bf16, BF16Unit.detected != .emulated else { return nil }
+    func packedHalf(_ parts: [HalfPart], k: Int, release: Bool = true) throws -> PackedInPlace? {
+        let precision = LoadContext.precision
+        guard
+            (precision == .bf16 && BF16Unit.detected != .emulated)
+                || (precision == .int8 && Int8Unit.detected != .emulated)
+        else { return nil }
         var found: [(name: String, bytes: UnsafeRawPointer, dtype: DType)] = []
         for part in parts {
             guard let name = part.names.first(where: { store.has($0) }) else { return nil }
@@ -171,11 +175,15 @@ final class Weights {
         }
         var starts: [Int] = [], total = 0
         for part in parts { starts.append(total); total += part.rows }
-        let packed = PackedBF16B(n: total, k: k) { j in
+        let rowAt: (Int) -> WeightRow = { j in
             let p = (starts.lastIndex { $0 <= j })!, src = found[p].bytes + 2 * (j - starts[p]) * k
             return found[p].dtype == .bf16 ? .bf16(src) : .f16(src)
         }
-        guard let packed else { throw VidAttnError(.outOfMemory, "cannot pack a \(total)×\(k) weight as bf16") }
+        let packed: PackedInPlace? =
+            precision == .bf16
+            ? PackedBF16B(n: total, k: k, row: rowAt).map { .bf16($0) }
+            : PackedInt8B(n: total, k: k, row: rowAt).map { .int8($0) }
+        guard let packed else { throw VidAttnError(.outOfMemory, "cannot pack a \(total)×\(k) weight as \(precision)") }
         loaded += total * k
         if release { for name in Set(found.map(\.name)) { store.release(name) } }
         return packed
@@ -236,7 +244,7 @@ final class Weights {
         if let direct = try packedHalf(
             [HalfPart(names: [prefix + ".weight"], shape: shape, firstRow: 0, rows: shape[0])], k: k)
         {
-            return try Linear(packedBF16: direct, bias: try tensor(prefix + ".bias", shape: [shape[0]]))
+            return try Linear(packed: direct, bias: try tensor(prefix + ".bias", shape: [shape[0]]))
         }
         let pw = try tensor(prefix + ".weight", shape: shape)
         let flat = try Tensor(shape: [shape[0], pw.count / max(shape[0], 1)])
@@ -252,8 +260,8 @@ final class Weights {
         {
             let b1 = try tensor(prefix + ".0.bias", shape: [2 * h])
             return GEGLU(
-                a: try Linear(packedBF16: x, bias: try copyTensor(b1.pointer, [h])),
-                gate: try Linear(packedBF16: g, bias: try copyTensor(b1.pointer + h, [h])),
+                a: try Linear(packed: x, bias: try copyTensor(b1.pointer, [h])),
+                gate: try Linear(packed: g, bias: try copyTensor(b1.pointer + h, [h])),
                 out: try linear(prefix + ".3", in: h, out: dim))
         }
         return try GEGLU(

@@ -9,6 +9,12 @@ public enum LoadContext {
     @TaskLocal public static var precision: Precision = .fp32
 }
 
+/// Weights packed at load straight from a half-precision checkpoint, for a bf16 or int8 Linear.
+enum PackedInPlace {
+    case bf16(PackedBF16B)
+    case int8(PackedInt8B)
+}
+
 /// A PyTorch `Linear` (weight [out, in]) packed for the GEMM at load time: fp32 panels,
 /// bf16 pair-interleaved panels when loaded at `Precision.bf16`, or int8 panels quantized per
 /// output channel at `Precision.int8`. On a CPU without the unit, fp32 panels of the rounded
@@ -79,15 +85,18 @@ public struct Linear: Sendable {
         w = p
     }
 
-    /// A bf16 Linear from weights already packed (packed straight from a bf16 / f16 checkpoint)
-    /// and an optional bias [out]. Only for a CPU with a bf16 unit.
-    init(packedBF16 p16: PackedBF16B, bias: Tensor?) throws {
-        outFeatures = p16.n; inFeatures = p16.k
+    /// A bf16 or int8 Linear from weights already packed (straight from a BF16 / F16 checkpoint)
+    /// and an optional bias [out]. Only for a CPU with the unit.
+    init(packed: PackedInPlace, bias: Tensor?) throws {
+        switch packed {
+        case .bf16(let p): outFeatures = p.n; inFeatures = p.k; w16 = p; w8 = nil
+        case .int8(let p): outFeatures = p.n; inFeatures = p.k; w16 = nil; w8 = p
+        }
         if let bias, bias.shape != [outFeatures] {
             throw VidAttnError(.shapeMismatch, "linear bias has shape \(bias.shape), expected [\(outFeatures)]")
         }
         self.bias = bias
-        w = nil; w16 = p16; w8 = nil; roundInputs = .none
+        w = nil; roundInputs = .none
     }
 
     /// Output rows lo..<hi of a weight [out, in] (and its bias): one half of a GEGLU projection.
