@@ -207,15 +207,18 @@ if getenv("VIDATTN_DEMO_ATTN") != nil {
     exit(0)
 }
 
+/// GEMM shapes M×K→N from VIDATTN_DEMO_SHAPES ("MxKxN;MxKxN…"), else `default`.
+func demoShapes(default shapes: [(Int, Int, Int)]) -> [(Int, Int, Int)] {
+    guard let env = getenv("VIDATTN_DEMO_SHAPES").map({ String(cString: $0) }) else { return shapes }
+    return env.split(separator: ";").map { $0.split(separator: "x").map { Int($0)! } }.map { ($0[0], $0[1], $0[2]) }
+}
+
 if getenv("VIDATTN_DEMO_FP32") != nil {
     // fp32 SGEMM: pre-packed weight without and with a bias epilogue, and packing the weight per
     // call (what a caller of vidattn_sgemm_fused pays), same shapes, alternating.
-    let shapesEnv = getenv("VIDATTN_DEMO_SHAPES").map { String(cString: $0) }.map {
-        $0.split(separator: ";").map { $0.split(separator: "x").map { Int($0)! } }.map { ($0[0], $0[1], $0[2]) }
-    }
-    for (m, k, n) in shapesEnv ?? [
+    for (m, k, n) in demoShapes(default: [
         (1576, 768, 2304), (1576, 768, 768), (1569, 768, 3072), (1569, 3072, 768), (6272, 192, 768)
-    ] {
+    ]) {
         let a = allocFloats(m * k)!, w = allocFloats(n * k)!, c = allocFloats(m * n)!, bias = allocFloats(n)!
         fillRandom(a, m * k, seed: 1); fillRandom(w, n * k, seed: 2); fillRandom(bias, n, seed: 3)
         let p32 = PackedB(transposed: true, k: k, n: n, b: w, ldb: k)!
@@ -248,12 +251,9 @@ if getenv("VIDATTN_DEMO_FP32") != nil {
 if getenv("VIDATTN_DEMO_BF16") != nil {
     // bf16 and int8 GEMMs (packed weights, activations rounded / quantized per call) against
     // fp32, same shapes, alternating.
-    let shapesEnv = getenv("VIDATTN_DEMO_SHAPES").map { String(cString: $0) }.map {
-        $0.split(separator: ";").map { $0.split(separator: "x").map { Int($0)! } }.map { ($0[0], $0[1], $0[2]) }
-    }
-    for (m, k, n) in shapesEnv ?? [
+    for (m, k, n) in demoShapes(default: [
         (1576, 768, 2304), (1569, 768, 3072), (1569, 3072, 768), (3137, 768, 2304), (6272, 192, 768)
-    ] {
+    ]) {
         let a = allocFloats(m * k)!, w = allocFloats(n * k)!, c = allocFloats(m * n)!
         fillRandom(a, m * k, seed: 1); fillRandom(w, n * k, seed: 2)
         let p32 = PackedB(transposed: true, k: k, n: n, b: w, ldb: k)!
