@@ -84,8 +84,10 @@ C_MODELS := vivit vivit_v5names vivit_sharded vivit_bf16 timesformer_divided tim
             fasttimesformer_orig_performer_joint fasttimesformer_orig_fastformer_divided_norotary \
             fasttimesformer_performer_divided:2e-3  # unstable by design: see tests/python/test_models.py
 
-# Every allocation failure of a load + forward, per architecture (test_robust oom).
-OOM_MODELS := $(filter-out %:2e-3 motionformer_orig_%,$(C_MODELS)) fasttimesformer_performer_divided motionformer_orig_traj_336
+# Every allocation failure of a load + forward, per architecture (test_robust oom); "@bf16" / "@int8"
+# load at that precision (vivit_bf16 is a BF16 checkpoint: its weights are packed in place).
+OOM_MODELS := $(filter-out %:2e-3 motionformer_orig_%,$(C_MODELS)) fasttimesformer_performer_divided motionformer_orig_traj_336 \
+              vivit_bf16@bf16 vivit_bf16@int8 timesformer_pytorch_rotary@bf16
 SOAK_CYCLES ?= 1000
 
 test-c: $(BUILD)/c/test_capi $(BUILD)/c/example_attention $(BUILD)/c/test_models $(BUILD)/c/example_classify \

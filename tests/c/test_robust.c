@@ -83,7 +83,18 @@ static int same_bits(const float *a, const float *b, int64_t n) { return memcmp(
 
 /* ---- Allocation failures ---------------------------------------------------------- */
 
-static void oom_sweep(const char *models, const char *io, const char *name) {
+/* `spec` is a fixture name, optionally with "@bf16" or "@int8": the precision it is loaded at. */
+static void oom_sweep(const char *models, const char *io, const char *spec) {
+    char name[256];
+    snprintf(name, sizeof name, "%s", spec);
+    vidattn_model_params params = vidattn_model_default_params();
+    char *at = strchr(name, '@');
+    if (at) {
+        *at = 0;
+        if (strcmp(at + 1, "bf16") == 0) params.precision = VIDATTN_PRECISION_BF16;
+        else if (strcmp(at + 1, "int8") == 0) params.precision = VIDATTN_PRECISION_INT8;
+        else { CHECK(0, "%s: unknown precision suffix", spec); return; }
+    }
     fixture f;
     if (!load_fixture(models, io, name, &f)) return;
     vidattn_set_num_threads(1);   /* one allocation order, so every index is reached */
@@ -93,26 +104,26 @@ static void oom_sweep(const char *models, const char *io, const char *name) {
 
     vidattn_release_cached_memory();
     vidattn_debug_fail_allocation(INT64_MAX / 2);   /* armed far away: counts */
-    vidattn_status st = vidattn_model_load(f.path, NULL, &m);
+    vidattn_status st = vidattn_model_load(f.path, &params, &m);
     if (st == VIDATTN_OK) st = forward(m, &f, f.px.data, &ref, &nref);
     int64_t total = vidattn_debug_allocation_count();
     vidattn_debug_fail_allocation(-1);
     vidattn_model_free(m);
-    CHECK(st == VIDATTN_OK && total > 0, "%s: counting run (status %d, %lld allocations)", name, st, (long long)total);
+    CHECK(st == VIDATTN_OK && total > 0, "%s: counting run (status %d, %lld allocations)", spec, st, (long long)total);
 
     int oom = 0, other = 0, silent = 0;
     for (int64_t i = 0; i < total; i++) {
         vidattn_release_cached_memory();
         vidattn_debug_fail_allocation(i);
         m = NULL;
-        st = vidattn_model_load(f.path, NULL, &m);
+        st = vidattn_model_load(f.path, &params, &m);
         if (st == VIDATTN_OK) {
-            CHECK(m != NULL, "%s: load OK without a model", name);
+            CHECK(m != NULL, "%s: load OK without a model", spec);
             st = forward(m, &f, f.px.data, &res, &n);
             free(res);
             vidattn_model_free(m);
         } else {
-            CHECK(m == NULL, "%s: a failed load returned a model", name);
+            CHECK(m == NULL, "%s: a failed load returned a model", spec);
         }
         vidattn_debug_fail_allocation(-1);
         if (st == VIDATTN_ERR_OUT_OF_MEMORY && vidattn_last_error()[0]) oom++;
@@ -121,15 +132,15 @@ static void oom_sweep(const char *models, const char *io, const char *name) {
     }
     CHECK(oom == total && other == 0 && silent == 0,
           "%s: of %lld failed allocations, %d reported out of memory, %d another status, %d went unnoticed",
-          name, (long long)total, oom, other, silent);
+          spec, (long long)total, oom, other, silent);
 
     /* Nothing is left broken: the same load + forward gives the same bits. */
     vidattn_release_cached_memory();
     m = NULL;
-    st = vidattn_model_load(f.path, NULL, &m);
+    st = vidattn_model_load(f.path, &params, &m);
     if (st == VIDATTN_OK) st = forward(m, &f, f.px.data, &res, &n);
-    CHECK(st == VIDATTN_OK && n == nref && res && ref && same_bits(res, ref, n), "%s: result after the sweep", name);
-    printf("%-28s %lld allocations, each failure reported as out of memory\n", name, (long long)total);
+    CHECK(st == VIDATTN_OK && n == nref && res && ref && same_bits(res, ref, n), "%s: result after the sweep", spec);
+    printf("%-28s %lld allocations, each failure reported as out of memory\n", spec, (long long)total);
     free(res); free(ref);
     vidattn_model_free(m);
     free(f.px.data); free(f.want.data);
