@@ -127,6 +127,7 @@ final class Weights {
     func optional(_ name: String, shape: [Int]?) throws -> Tensor? {
         store.has(name) ? try tensor(name, shape: shape) : nil
     }
+    /// The Linear at `prefix` (its spellings): `.weight` [out, in], `.bias` [out] unless `bias` is false.
     func linear(_ prefix: [String], in i: Int, out o: Int, bias: Bool = true) throws -> Linear {
         let names = prefix.map { $0 + ".weight" }
         let b = bias ? try tensor(prefix.map { $0 + ".bias" }, shape: [o]) : nil
@@ -147,9 +148,10 @@ final class Weights {
         let parts = try zip(weights, outs).map { try tensor($0, shape: [$1, i]) }
         return try Linear(stacking: zip(parts, biases).map { ($0, $1) })
     }
-    /// At bf16 precision on a CPU with a bf16 unit, weights stored as BF16 or F16 are packed
-    /// straight from the mapped file (no fp32 copy, pages dropped once packed); nil otherwise, and
-    /// the caller reads fp32 as usual. `names[p]` holds the spellings of part p ([out[p], in]).
+    /// At bf16 (int8) precision on a CPU with a bf16 (int8) unit, weights stored as BF16 or F16 are
+    /// packed (quantized) straight from the mapped file: no fp32 copy, pages dropped once packed.
+    /// nil otherwise, and the caller reads fp32 as usual. `names[p]` holds the spellings of part p
+    /// ([out[p], in]).
     func packedHalf(_ names: [[String]], in k: Int, out: [Int]) throws -> PackedInPlace? {
         try packedHalf(zip(names, out).map { HalfPart(names: $0, shape: [$1, k], firstRow: 0, rows: $1) }, k: k)
     }
@@ -158,7 +160,7 @@ final class Weights {
     struct HalfPart {
         var names: [String], shape: [Int], firstRow: Int, rows: Int
     }
-    /// The parts stacked into one bf16 weight of k columns, packed in place (see above); the
+    /// The parts stacked into one weight of k columns, packed in place (see above); the
     /// stored tensors' pages are dropped afterwards unless `release` is false (more parts follow).
     func packedHalf(_ parts: [HalfPart], k: Int, release: Bool = true) throws -> PackedInPlace? {
         let precision = LoadContext.precision
