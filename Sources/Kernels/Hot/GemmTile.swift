@@ -125,9 +125,10 @@ func applyEpilogue(_ e: GemmEpilogue, _ row: UnsafeMutablePointer<Float>, _ i: I
 }
 
 /// Applies the epilogue to rows i..<i+mr, columns j0..<j0+nr of one micro-tile (row r at
-/// c + r·ldc). The activation is chosen once here, so each specialised row loop is small and
-/// keeps its pointers in registers (a per-vector switch over every activation had made a
-/// 12×32 tile's epilogue cost 15 % of its products; perf, Sapphire Rapids).
+/// c + r·ldc), one call per tile with the activation chosen once. In the SGEMM the kernels
+/// add the bias as they store (the old per-row epilogue, bias included, had cost 3–19 % of the
+/// products; BENCHMARKS.md, session 6), so this runs only for an activation, a multiplier or a
+/// residual.
 @inline(never)
 func applyEpilogueTile(
     _ e: GemmEpilogue, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ i: Int, _ mr: Int,

@@ -189,11 +189,11 @@ public final class TimeSformerLucidrains: VideoModel, @unchecked Sendable {
                     "rotary table of \(table.rows) rows is too short for this input")
             }
             splitHeads(qkv.pointer, seqs: B, n: T, heads: heads, d: dimHead, q: q.data, k: k.data, v: v.data)
-            kr.data.update(from: k.pointer, count: k.count)
-            let (qd, krd, dh) = (q.data, kr.data, dimHead)
+            let (qd, kd, krd, dh) = (q.data, k.pointer, kr.data, dimHead)
             let sinP = table?.sin.pointer, cosP = table?.cos.pointer
             let pp = UnsafePointer(positions)
             parallelFor(B * heads) { bh, _ in
+                (krd + bh * T * dh).update(from: kd + bh * T * dh, count: T * dh)
                 if let s = sinP, let c = cosP {
                     rotateRows(N, dh, qd + (bh * T + 1) * dh, dh, s, c, pp)
                     rotateRows(N, dh, krd + (bh * T + 1) * dh, dh, s, c, pp)
