@@ -15,16 +15,11 @@ void vidattn_amx_s8_32x32(long kp, const int8_t *a, const int8_t *b, int32_t *c,
     amx_c_begin(c, ldc, accumulate);
     for (long k = 0; k < kp; k += 64) {
         const int8_t *ak = a + k * 32, *bk = b + k * 32;
-        if (k + 128 < kp) {   // the step after next into L1: 2 KiB of A and 2 KiB of B
-            for (int l = 0; l < 32; l++) {
-                _mm_prefetch((const char *)(ak + 4096 + l * 64), _MM_HINT_T0);
-                _mm_prefetch((const char *)(bk + 4096 + l * 64), _MM_HINT_T0);
-            }
-        }
+        // B tiles compact and through the non-temporal hint, no software prefetch (as bf16.c).
         _tile_loadd(4, ak, 64);
-        _tile_loadd(6, bk, 128);
+        _tile_stream_loadd(6, bk, 64);
         _tile_dpbssd(0, 4, 6);
-        _tile_loadd(7, bk + 64, 128);
+        _tile_stream_loadd(7, bk + 1024, 64);
         _tile_dpbssd(1, 4, 7);
         _tile_loadd(5, ak + 1024, 64);
         _tile_dpbssd(2, 5, 6);
@@ -43,7 +38,8 @@ void vidattn_avx512vnni_u8s8_32x32(long kp, const uint8_t *a, const int8_t *b, i
         }
         for (long g = 0; g < kp / 4; g++) {
             const uint8_t *ar = a + (g / 16) * 2048 + r0 * 64 + (g % 16) * 4;
-            __m512i b0 = _mm512_loadu_si512(b + g * 128), b1 = _mm512_loadu_si512(b + g * 128 + 64);
+            const int8_t *bg = b + (g / 16) * 2048 + (g % 16) * 64;
+            __m512i b0 = _mm512_loadu_si512(bg), b1 = _mm512_loadu_si512(bg + 1024);
 #pragma clang loop unroll(full)
             for (int r = 0; r < 8; r++) {
                 int32_t quad;
@@ -65,7 +61,7 @@ void vidattn_s8_32x32_ref(long kp, const int8_t *a, const int8_t *b, int32_t *c,
         for (int n = 0; n < 32; n++) {
             int32_t s = accumulate ? c[r * ldc + n] : 0;
             for (long k = 0; k < kp; k++)
-                s += (int32_t)a[(k / 64) * 2048 + r * 64 + k % 64] * (int32_t)b[((k / 4) * 32 + n) * 4 + k % 4];
+                s += (int32_t)a[(k / 64) * 2048 + r * 64 + k % 64] * (int32_t)b[vidattn_int8_panel_index(k, n)];
             c[r * ldc + n] = s;
         }
 }

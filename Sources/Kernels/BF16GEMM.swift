@@ -120,7 +120,8 @@ public enum WeightRow {
 
 /// op(B) (K×N, from a PyTorch Linear weight [N, K]) as bf16 panels of 32 columns, K padded
 /// with zeros to a multiple of 32: panel j at j · kp · 32, element (k, n) of the panel at
-/// ((k / 2) · 32 + n) · 2 + k % 2.
+/// `vidattn_bf16_panel_index(k, n)` (K blocks of 32, each two compact 1 KiB tiles of 16
+/// columns, pairs of K interleaved).
 public final class PackedBF16B: @unchecked Sendable {
     /// Reduction length (K) and output columns (N) of the weight.
     public let k: Int, n: Int
@@ -151,7 +152,7 @@ public final class PackedBF16B: @unchecked Sendable {
             let panel = data + j * kp * 32
             for col in 0..<min(32, n - j * 32) {
                 let src = row(j * 32 + col)
-                for kk in 0..<k { panel[((kk >> 1) * 32 + col) * 2 + (kk & 1)] = src.bf16(kk) }
+                for kk in 0..<k { panel[vidattn_bf16_panel_index(kk, col)] = src.bf16(kk) }
             }
         }
     }
@@ -166,7 +167,7 @@ public final class PackedBF16B: @unchecked Sendable {
             let panel = data + j * kp * 32
             for col in 0..<min(32, n - j * 32) {
                 for kk in 0..<k {
-                    w[(j * 32 + col) * k + kk] = bf16ToFloat(panel[((kk >> 1) * 32 + col) * 2 + (kk & 1)])
+                    w[(j * 32 + col) * k + kk] = bf16ToFloat(panel[vidattn_bf16_panel_index(kk, col)])
                 }
             }
         }

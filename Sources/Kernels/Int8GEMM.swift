@@ -36,7 +36,8 @@ public enum Int8Unit: String, Sendable {
 
 /// A Linear weight [n, k] quantized per output channel to int8 and packed in panels of 32
 /// columns, K padded with zeros to a multiple of 64: panel j at j · kp · 32 bytes, element
-/// (k, n) of the panel at ((k / 4) · 32 + n) · 4 + k % 4. A quarter of the fp32 weight's memory
+/// (k, n) of the panel at `vidattn_int8_panel_index(k, n)` (K blocks of 64, each two compact
+/// 1 KiB tiles of 16 columns, groups of four K values together). A quarter of the fp32 weight's memory
 /// (plus a scale and a column sum per output).
 public final class PackedInt8B: @unchecked Sendable {
     /// Reduction length (K) and output columns (N) of the weight.
@@ -86,7 +87,7 @@ public final class PackedInt8B: @unchecked Sendable {
                         scales[o] = vidattn_quantize_row_s8(src, k, q.baseAddress!, 0)
                         var sum: Int32 = 0
                         for kk in 0..<k {
-                            panel[((kk >> 2) * 32 + col) * 4 + (kk & 3)] = q[kk]
+                            panel[vidattn_int8_panel_index(kk, col)] = q[kk]
                             sum += Int32(q[kk])
                         }
                         colSums[o] = sum
@@ -104,7 +105,7 @@ public final class PackedInt8B: @unchecked Sendable {
     public func dequantized(into w: UnsafeMutablePointer<Float>) {
         for o in 0..<n {
             let panel = data + (o / 32) * kp * 32, col = o % 32, s = scales[o]
-            for kk in 0..<k { w[o * k + kk] = Float(panel[((kk >> 2) * 32 + col) * 4 + (kk & 3)]) * s }
+            for kk in 0..<k { w[o * k + kk] = Float(panel[vidattn_int8_panel_index(kk, col)]) * s }
         }
     }
 

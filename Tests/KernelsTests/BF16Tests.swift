@@ -54,12 +54,14 @@ final class BF16Tests: XCTestCase {
         let back = Buf(n * k)
         p.unpacked(into: back.p)
         for i in 0..<(n * k) { XCTAssertEqual(back.p[i], bf16ToFloat(bf16Round(w.p[i]))) }
-        // Element (k, n) of panel j sits at ((k / 2) · 32 + n) · 2 + k % 2.
-        let panel1 = p.panel(1)
-        XCTAssertEqual(panel1[((5 / 2) * 32 + 3) * 2 + 1], bf16Round(w.p[(32 + 3) * k + 5]))
-        XCTAssertEqual(panel1[((69 / 2) * 32 + 12) * 2 + 1], bf16Round(w.p[(32 + 12) * k + 69]))
-        XCTAssertEqual(panel1[((69 / 2) * 32 + 13) * 2 + 1], 0, "columns past N are zero")
-        XCTAssertEqual(panel1[((80 / 2) * 32 + 2) * 2], 0, "K past k is zero")
+        // Element (k, n) of a panel sits at (k / 32) · 1024 + (n / 16) · 512 + ((k % 32) / 2 · 16
+        // + n % 16) · 2 + k % 2 (worked out by hand here, not through the library's helper).
+        let panel0 = p.panel(0), panel1 = p.panel(1)
+        XCTAssertEqual(panel0[512 + (3 * 16 + 4) * 2 + 1], bf16Round(w.p[20 * k + 7]), "(7, 20): second tile")
+        XCTAssertEqual(panel1[(2 * 16 + 3) * 2 + 1], bf16Round(w.p[(32 + 3) * k + 5]), "(5, 3)")
+        XCTAssertEqual(panel1[2048 + (2 * 16 + 12) * 2 + 1], bf16Round(w.p[(32 + 12) * k + 69]), "(69, 12)")
+        XCTAssertEqual(panel1[2048 + (2 * 16 + 13) * 2 + 1], 0, "columns past N are zero")
+        XCTAssertEqual(panel1[2048 + (8 * 16 + 2) * 2], 0, "K past k is zero")
     }
 
     func kernels() -> [BF16Kernel] {

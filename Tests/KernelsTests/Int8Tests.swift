@@ -15,6 +15,26 @@ final class Int8Tests: XCTestCase {
         return ks
     }
 
+    func testPackedLayout() {
+        // Element (k, n) of a panel sits at (k / 64) · 2048 + (n / 16) · 1024 + ((k % 64) / 4 · 16
+        // + n % 16) · 4 + k % 4 (worked out by hand here, not through the library's helper).
+        let n = 45, k = 70
+        let w = Buf(n * k, seed: 4)
+        let p = PackedInt8B(weight: w.p, n: n, k: k, ldw: k)!
+        XCTAssertEqual(p.kp, 128)
+        var q = [Int8](repeating: 0, count: k)
+        func row(_ o: Int) -> [Int8] {
+            _ = vidattn_quantize_row_s8(w.p + o * k, k, &q, 0)
+            return q
+        }
+        let panel0 = p.panel(0), panel1 = p.panel(1)
+        XCTAssertEqual(panel0[1024 + (1 * 16 + 4) * 4 + 3], row(20)[7], "(7, 20): second tile")
+        XCTAssertEqual(panel1[(1 * 16 + 3) * 4 + 1], row(35)[5], "(5, 3)")
+        XCTAssertEqual(panel1[2048 + (1 * 16 + 12) * 4 + 1], row(44)[69], "(69, 12)")
+        XCTAssertEqual(panel1[2048 + (1 * 16 + 13) * 4 + 1], 0, "columns past N are zero")
+        XCTAssertEqual(panel1[2048 + (4 * 16 + 2) * 4], 0, "K past k is zero")
+    }
+
     func testQuantizerPathsAgree() {
         let k = 203
         let x = Buf(k, seed: 21, scale: 3)

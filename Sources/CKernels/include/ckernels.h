@@ -51,8 +51,15 @@ const vidattn_cpu_info *vidattn_cpu_detect(void);
 //      element (r, k) at (k / 32) · 1024 + r · 32 + k % 32 (each 16-row half is one 1 KiB
 //      tile); K padded to kp (a multiple of 32) with zeros;
 //   B: one packed panel of 32 columns, pair-interleaved ("VNNI" layout, read by both
-//      tdpbf16ps and vdpbf16ps): element (k, n) at ((k / 2) · 32 + n) · 2 + k % 2;
+//      tdpbf16ps and vdpbf16ps), in K blocks of 32 of two compact 1 KiB tiles (columns
+//      0-15, then 16-31): element (k, n) at vidattn_bf16_panel_index(k, n);
 //   C: 32 rows of 32 floats at row stride ldc, overwritten, or added to when accumulate.
+
+/// Index of element (k, n) in a packed bf16 B panel: K block k / 32 (1024 values), tile
+/// n / 16 (512 values), K pair (k % 32) / 2 (16 columns of 2 values), column n % 16, k % 2.
+static inline long vidattn_bf16_panel_index(long k, long n) {
+    return (k >> 5) * 1024 + (n >> 4) * 512 + (((k & 31) >> 1) * 16 + (n & 15)) * 2 + (k & 1);
+}
 
 /// Loads the tile configuration this library uses (8 tiles of 16 rows × 64 bytes) on the
 /// calling thread. Call before vidattn_amx_bf16_32x32 on each thread; vidattn_amx_end after.
@@ -77,9 +84,11 @@ void vidattn_f32_to_bf16_blocks_path(const float *src, long k, long kp, uint16_t
 /// s holds the scores as nb row-major 32×32 blocks (block b at s + b·1024); m, l (32 each) are
 /// the running row maxima and sums, updated; alpha (32) receives each row's rescale factor for
 /// the output, exp(m_old − m_new) (0 while a row has seen only −inf); p receives
-/// bf16(exp(s − m_new)) in the same block layout (the A strip of P·V). exp: a degree-6
-/// polynomial after Cody–Waite reduction, exactly 0 below ln(FLT_MIN). AVX-512 with
-/// vcvtne2ps2bf16 where the CPU has AVX512-BF16, the same arithmetic in scalar code otherwise.
+/// bf16(exp(s − m_new)) in the same block layout (the A strip of P·V). P: 2^((s − m)·log2 e)
+/// by a degree-5 polynomial for 2^f, |f| <= 1/2 (relative error below 3e-7), exactly 0 where
+/// the result would fall below 2^−125; alpha: a degree-6 polynomial after Cody–Waite
+/// reduction, exactly 0 below ln(FLT_MIN). AVX-512 with vcvtne2ps2bf16 where the CPU has
+/// AVX512-BF16, the same arithmetic in scalar code otherwise.
 void vidattn_softmax_step_bf16(float *s, int nb, float *m, float *l, float *alpha, uint16_t *p);
 /// The same through a given path (tests): 0 = scalar, 1 = AVX-512.
 void vidattn_softmax_step_bf16_path(float *s, int nb, float *m, float *l, float *alpha, uint16_t *p, int path);
@@ -94,8 +103,15 @@ void vidattn_bf16_32x32_ref(long kp, const uint16_t *a, const uint16_t *b, float
 //      (r, k) at (k / 64) · 2048 + r · 64 + k % 64 (each 16-row half one 1 KiB tile); K padded
 //      to kp (a multiple of 64) with zeros (0x80 in the uint8 form);
 //   B: one packed panel of 32 columns, groups of four K values ("VNNI" layout, read by both
-//      tdpbssd and vpdpbusd): element (k, n) at ((k / 4) · 32 + n) · 4 + k % 4;
+//      tdpbssd and vpdpbusd), in K blocks of 64 of two compact 1 KiB tiles (columns 0-15,
+//      then 16-31): element (k, n) at vidattn_int8_panel_index(k, n);
 //   C: 32 rows of 32 int32 at row stride ldc, overwritten (accumulate = 0) or added to.
+
+/// Index of element (k, n) in a packed int8 B panel: K block k / 64 (2048 values), tile
+/// n / 16 (1024 values), group (k % 64) / 4 (16 columns of 4 values), column n % 16, k % 4.
+static inline long vidattn_int8_panel_index(long k, long n) {
+    return (k >> 6) * 2048 + (n >> 4) * 1024 + (((k & 63) >> 2) * 16 + (n & 15)) * 4 + (k & 3);
+}
 
 /// The block on AMX (tdpbssd, int8 × int8). Needs AMX-INT8, the permission and
 /// vidattn_amx_begin on this thread.

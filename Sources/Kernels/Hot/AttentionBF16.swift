@@ -92,14 +92,14 @@ func packHeadBF16(
     let kb = a.k.base + b * a.k.batchStride + h * a.k.headStride
     let vb = a.v.base + b * a.v.batchStride + h * a.v.headStride
     for j in 0..<a.nk {
-        // K row j is column j % 32 of key panel j / 32: element (i, j) at ((i/2)·32 + j%32)·2 + i%2.
+        // K row j is column j % 32 of key panel j / 32, d the reduction axis (the B panel
+        // layout of the GEMMs, `vidattn_bf16_panel_index`).
         vidattn_f32_to_bf16(kb + j * a.k.rowStride, r16, a.d)
         let kp = kpan + (j / 32) * L.dp * 32, col = j % 32
-        for i in 0..<a.d { kp[((i >> 1) * 32 + col) * 2 + (i & 1)] = r16[i] }
-        // V row j is reduction step j of every d panel: element (j, c) at ((j/2)·32 + c%32)·2 + j%2.
+        for i in 0..<a.d { kp[vidattn_bf16_panel_index(i, col)] = r16[i] }
+        // V row j is reduction step j of every d panel.
         vidattn_f32_to_bf16(vb + j * a.v.rowStride, r16, a.d)
-        let pair = (j >> 1) * 64 + (j & 1)
-        for c in 0..<a.d { vpan[(c / 32) * L.nkp * 32 + pair + (c % 32) * 2] = r16[c] }
+        for c in 0..<a.d { vpan[(c / 32) * L.nkp * 32 + vidattn_bf16_panel_index(j, c % 32)] = r16[c] }
     }
 }
 
