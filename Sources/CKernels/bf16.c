@@ -36,7 +36,8 @@ void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float
     // through the cache with the non-temporal hint (tileloaddt1), so it does not push A's
     // strip out of L1. No software prefetch: with A in L1 and B in L2 it only cost load slots
     // (Sapphire Rapids, 1568×768→2304 on one core: 37-40 % of the tile peak with prefetch
-    // and B tiles at a 128-byte stride, 41-44 % without, compact and with the hint).
+    // and B tiles at a 128-byte stride, 41-44 % without, compact and with the hint; the hint
+    // alone, alternated call by call in one process: 4-15 % less time at 1 and 2 threads).
     for (long k = 0; k < kp; k += 32) {
         const uint16_t *ak = a + k * 32, *bk = b + k * 32;
         _tile_loadd(4, ak, 64);
@@ -49,6 +50,46 @@ void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float
         _tile_dpbf16ps(3, 5, 7);
     }
     amx_c_end(c, ldc);
+}
+
+// Scores of one attention step (see ckernels.h). With d = 32 the query strip stays in tiles
+// 4 and 5 for the whole step and the key half-blocks of 16 alternate between two sets of
+// accumulators (0, 2 with B in 6; 1, 3 with B in 7), so storing one half-block's scores
+// overlaps the products of the next; the 2×2 block of the GEMMs would drain the tile
+// pipeline after every 4 products. Other d: the 2×2 block per 32 keys.
+__attribute__((target("amx-tile,amx-bf16")))
+static void amx_scores(long dp, const uint16_t *q, const uint16_t *k, int nb, float *s) {
+    if (dp == 32) {
+        _tile_loadd(4, q, 64);
+        _tile_loadd(5, q + 512, 64);
+        for (int b = 0; b < nb; b++) {
+            const uint16_t *kb = k + (long)b * 1024;
+            float *sb = s + (long)b * 1024;
+            _tile_zero(0); _tile_zero(2);
+            _tile_stream_loadd(6, kb, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_zero(1); _tile_zero(3);
+            _tile_stream_loadd(7, kb + 512, 64);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(3, 5, 7);
+            _tile_stored(0, sb, 128);
+            _tile_stored(2, sb + 512, 128);
+            _tile_stored(1, sb + 16, 128);
+            _tile_stored(3, sb + 528, 128);
+        }
+        return;
+    }
+    for (int b = 0; b < nb; b++) vidattn_amx_bf16_32x32(dp, q, k + (long)b * dp * 32, s + (long)b * 1024, 32, 0);
+}
+
+void vidattn_bf16_scores(int unit, long dp, const uint16_t *q, const uint16_t *k, int nb, float *s) {
+    if (unit == 2) { amx_scores(dp, q, k, nb, s); return; }
+    for (int b = 0; b < nb; b++) {
+        const uint16_t *kb = k + (long)b * dp * 32;
+        if (unit == 1) vidattn_avx512bf16_32x32(dp, q, kb, s + (long)b * 1024, 32, 0);
+        else vidattn_bf16_32x32_ref(dp, q, kb, s + (long)b * 1024, 32, 0);
+    }
 }
 
 __attribute__((target("avx512f,avx512bf16")))
@@ -197,6 +238,102 @@ void vidattn_f32_to_bf16_blocks_path(const float *src, long k, long kp, uint16_t
 void vidattn_f32_to_bf16_blocks(const float *src, long k, long kp, uint16_t *dst, long stride) {
     const vidattn_cpu_info *c = vidattn_cpu_detect();
     vidattn_f32_to_bf16_blocks_path(src, k, kp, dst, stride, c->avx512_bf16 && c->avx512bw ? 1 : 0);
+}
+
+// ---- K and V of one attention head as bf16 B panels -----------------------------------
+// K: 16 keys × 32 d values at a time, rounded to bf16 and viewed as 16 × 16 pairs (dwords),
+// transposed so that each K pair holds the 16 keys: one 64-byte row of a B tile. V: two keys
+// at a time, their rows interleaved value by value (vpermt2w): the pairs of a B tile's row.
+
+__attribute__((target("avx512f,avx512bw,avx512bf16")))
+static inline __m512i row_bf16(const float *x, long left) {
+    if (left >= 32) return (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(x));
+    const __mmask32 m = left <= 0 ? 0 : (__mmask32)((1ull << left) - 1);
+    const __m512 lo = _mm512_maskz_loadu_ps((__mmask16)(m & 0xFFFF), x);
+    const __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(m >> 16), x + 16);
+    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+}
+
+// Transposes 16 rows of 16 dwords in place.
+__attribute__((target("avx512f")))
+static inline void transpose16(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    // Now r[4g + s] holds, in each 128-bit lane L, dword column 4L + s' of rows 4g..4g+3
+    // (s' = 0, 2, 1, 3 for s = 0..3); gather the lanes.
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_i32x4(r[i], r[4 + i], 0x88);        // lanes 0, 2 of each
+        t[4 + i] = _mm512_shuffle_i32x4(r[i], r[4 + i], 0xDD);    // lanes 1, 3
+        t[8 + i] = _mm512_shuffle_i32x4(r[8 + i], r[12 + i], 0x88);
+        t[12 + i] = _mm512_shuffle_i32x4(r[8 + i], r[12 + i], 0xDD);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_i32x4(t[i], t[8 + i], 0x88);
+        r[8 + i] = _mm512_shuffle_i32x4(t[i], t[8 + i], 0xDD);
+        r[4 + i] = _mm512_shuffle_i32x4(t[4 + i], t[12 + i], 0x88);
+        r[12 + i] = _mm512_shuffle_i32x4(t[4 + i], t[12 + i], 0xDD);
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512bf16")))
+static void pack_kv_avx512(const float *k, long ldk, const float *v, long ldv, long n, long d, long dp, long nkp,
+                           uint16_t *kpan, uint16_t *vpan) {
+    static const uint16_t lo_idx[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+                                        8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+    static const uint16_t hi_idx[32] = {16, 48, 17, 49, 18, 50, 19, 51, 20, 52, 21, 53, 22, 54, 23, 55,
+                                        24, 56, 25, 57, 26, 58, 27, 59, 28, 60, 29, 61, 30, 62, 31, 63};
+    const __m512i lo = _mm512_loadu_si512(lo_idx), hi = _mm512_loadu_si512(hi_idx);
+    for (long j0 = 0; j0 < nkp; j0 += 16) {
+        uint16_t *panel = kpan + (j0 >> 5) * dp * 32 + ((j0 >> 4) & 1) * 512;
+        for (long kb = 0; kb < dp; kb += 32) {
+            __m512i r[16];
+            for (int t = 0; t < 16; t++)
+                r[t] = j0 + t < n ? row_bf16(k + (j0 + t) * ldk + kb, d - kb) : _mm512_setzero_si512();
+            transpose16(r);
+            for (int pr = 0; pr < 16; pr++) _mm512_storeu_si512(panel + kb * 32 + pr * 32, r[pr]);
+        }
+    }
+    for (long j = 0; j < nkp; j += 2) {
+        for (long c = 0; c < dp; c += 32) {
+            const __m512i a = j < n ? row_bf16(v + j * ldv + c, d - c) : _mm512_setzero_si512();
+            const __m512i b = j + 1 < n ? row_bf16(v + (j + 1) * ldv + c, d - c) : _mm512_setzero_si512();
+            uint16_t *dst = vpan + (c >> 5) * nkp * 32 + (j >> 5) * 1024 + ((j & 31) >> 1) * 32;
+            _mm512_storeu_si512(dst, _mm512_permutex2var_epi16(a, lo, b));
+            _mm512_storeu_si512(dst + 512, _mm512_permutex2var_epi16(a, hi, b));
+        }
+    }
+}
+
+static void pack_kv_scalar(const float *k, long ldk, const float *v, long ldv, long n, long d, long dp, long nkp,
+                           uint16_t *kpan, uint16_t *vpan) {
+    memset(kpan, 0, sizeof(uint16_t) * nkp * dp);
+    memset(vpan, 0, sizeof(uint16_t) * nkp * dp);
+    for (long j = 0; j < n; j++)
+        for (long i = 0; i < d; i++) {
+            kpan[(j >> 5) * dp * 32 + vidattn_bf16_panel_index(i, j & 31)] = to_bf16_1(k[j * ldk + i]);
+            vpan[(i >> 5) * nkp * 32 + vidattn_bf16_panel_index(j, i & 31)] = to_bf16_1(v[j * ldv + i]);
+        }
+}
+
+void vidattn_pack_kv_bf16_path(const float *k, long ldk, const float *v, long ldv, long n, long d, long dp,
+                               long nkp, uint16_t *kpan, uint16_t *vpan, int path) {
+    if (path == 1) pack_kv_avx512(k, ldk, v, ldv, n, d, dp, nkp, kpan, vpan);
+    else pack_kv_scalar(k, ldk, v, ldv, n, d, dp, nkp, kpan, vpan);
+}
+
+void vidattn_pack_kv_bf16(const float *k, long ldk, const float *v, long ldv, long n, long d, long dp, long nkp,
+                          uint16_t *kpan, uint16_t *vpan) {
+    const vidattn_cpu_info *c = vidattn_cpu_detect();
+    vidattn_pack_kv_bf16_path(k, ldk, v, ldv, n, d, dp, nkp, kpan, vpan, c->avx512_bf16 && c->avx512bw ? 1 : 0);
 }
 
 // ---- The online-softmax step of the bf16 attention ------------------------------------

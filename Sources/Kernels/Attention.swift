@@ -24,7 +24,14 @@ public enum AttentionPrecision {
 /// 0.35-0.40), but with the threshold at 1 TimeSformer-B bf16 took 0.80-0.98 s against
 /// 0.59-0.73 s and swin3d_t 0.77-0.86 s against 0.69 s (same run, alternating): the HF
 /// per-frame groups and Swin's key-major bias and region labels (scalar loops here) cost more.
-public let bf16AttentionMinKeys = 1024
+public let bf16AttentionMinKeys: Int = getenvString("VIDATTN_BF16_ATTENTION_MIN_KEYS").flatMap { Int($0) } ?? 1024
+
+/// Whether `attention` would take the bf16 path for these arguments on this thread (models
+/// lay out their bias query-major for it; the fp32 tiles read it key-major).
+public func attentionTakesBF16(nq: Int, nk: Int, probabilities: Bool = false) -> Bool {
+    !KernelMode.useReference && nq > shortQueryLimit && AttentionPrecision.bf16 && nk >= bf16AttentionMinKeys
+        && !probabilities && BF16Unit.detected != .emulated
+}
 
 /// Runs fused attention. Returns false only if scratch memory could not be allocated.
 @discardableResult
@@ -34,9 +41,7 @@ public func attention(_ args: AttentionArgs, threads: Int = Threads.count) -> Bo
     if a.batch == 0 || a.heads == 0 || a.nq == 0 { return true }
     FlopCounter.addAttention(4 * a.batch * a.heads * a.nq * a.nk * a.d)
     if a.nq <= shortQueryLimit { return attentionShort(a, threads: threads) }
-    if AttentionPrecision.bf16 && a.nk >= bf16AttentionMinKeys && a.probs == nil && BF16Unit.detected != .emulated {
-        return attentionBF16(a, threads: threads)
-    }
+    if attentionTakesBF16(nq: a.nq, nk: a.nk, probabilities: a.probs != nil) { return attentionBF16(a, threads: threads) }
     let qTiles = (a.nq + attnQT - 1) / attnQT
     let items = a.batch * a.heads * qTiles
     let workers = min(max(threads, 1), items)

@@ -107,6 +107,34 @@ final class AttentionBF16Tests: XCTestCase {
         }
     }
 
+    /// K and V packing (CKernels/bf16.c): both paths write every element of both panels, the
+    /// same bits; elements checked by hand against the B panel layout; padding zero.
+    func testPackKVPathsAgree() {
+        let n = 45, d = 40, dp = 64, nkp = 64, ldk = 50, ldv = 41
+        let k = Buf(n * ldk, seed: 11), v = Buf(n * ldv, seed: 12)
+        let paths: [Int32] = CPU.info.avx512_bf16 != 0 && CPU.info.avx512bw != 0 ? [0, 1] : [0]
+        if paths.count == 1 { print("K/V packing AVX-512 path: not run (CPU lacks AVX512-BF16)") }
+        var results: [([UInt16], [UInt16])] = []
+        for path in paths {
+            var kp = [UInt16](repeating: 0xFFFF, count: nkp * dp), vp = kp
+            vidattn_pack_kv_bf16_path(k.c, ldk, v.c, ldv, n, d, dp, nkp, &kp, &vp, path)
+            // Key 37, d 21: key panel 1, column 5, K block 0, pair 10, second of the pair.
+            XCTAssertEqual(kp[dp * 32 + (10 * 16 + 5) * 2 + 1], bf16Round(k.p[37 * ldk + 21]), "path \(path)")
+            // Key 20, column 33 of V: d panel 1, column 1, key block 0, pair 10, first.
+            XCTAssertEqual(vp[nkp * 32 + (10 * 16 + 1) * 2], bf16Round(v.p[20 * ldv + 33]), "path \(path)")
+            // Key 19, column 17 of K's transpose = d 17 of key 19: tile 1 (keys 16-31), pair 8, second.
+            XCTAssertEqual(kp[512 + (8 * 16 + 3) * 2 + 1], bf16Round(k.p[19 * ldk + 17]), "path \(path)")
+            XCTAssertEqual(kp[dp * 32 + 512 + (2 * 16 + 15) * 2], 0, "path \(path): key 47 is padding")
+            XCTAssertEqual(kp[1024 + (4 * 16 + 0) * 2], 0, "path \(path): d 40 (K block 1, pair 4) is padding")
+            XCTAssertFalse(kp.contains(0xFFFF) || vp.contains(0xFFFF), "path \(path): every element written")
+            results.append((kp, vp))
+        }
+        if results.count == 2 {
+            XCTAssertEqual(results[0].0, results[1].0)
+            XCTAssertEqual(results[0].1, results[1].1)
+        }
+    }
+
     /// The softmax step in C (CKernels/bf16.c), both paths, against Double: new maxima, sums
     /// and rescale factors to 1e-6 relative, P within one bf16 rounding of exp(s − m); masked
     /// (−inf) scores give exactly 0, and a row of only −inf keeps m = −inf, alpha 0.

@@ -71,6 +71,23 @@ void vidattn_amx_end(void);
 void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate);
 /// The same block with AVX512-BF16 (vdpbf16ps, four 8-row passes of 16 zmm accumulators).
 void vidattn_avx512bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate);
+/// Scores of one attention step: block b of s (32 queries × 32 keys, fp32, row-major, at
+/// s + b·1024) = Q · K_bᵀ for b < nb, with Q an A strip of 32 rows × dp (dp a multiple of 32)
+/// and K_b the B panel at k + b·dp·32 (keys as columns, d the reduction axis). unit: 2 = AMX
+/// (vidattn_amx_begin on this thread first; with dp = 32 the strip stays in tiles for the
+/// whole step), 1 = AVX512-BF16, 0 = the scalar emulation.
+void vidattn_bf16_scores(int unit, long dp, const uint16_t *q, const uint16_t *k, int nb, float *s);
+/// K and V of one attention head ([n, d] rows at strides ldk, ldv floats) rounded to bf16 as B
+/// panels: key panel p (32 keys, d the reduction axis, d padded to dp with zeros) at
+/// kpan + p·dp·32 holding element (i, key) at vidattn_bf16_panel_index(i, key % 32); d panel c
+/// (32 of V's columns, keys the reduction axis, padded to nkp with zeros) at vpan + c·nkp·32
+/// holding element (key, col) at vidattn_bf16_panel_index(key, col % 32). dp and nkp are
+/// multiples of 32, at least d and n. Every element of both is written.
+void vidattn_pack_kv_bf16(const float *k, long ldk, const float *v, long ldv, long n, long d, long dp, long nkp,
+                          uint16_t *kpan, uint16_t *vpan);
+/// The same through a given path (tests): 0 = scalar, 1 = AVX-512 (AVX512-BF16).
+void vidattn_pack_kv_bf16_path(const float *k, long ldk, const float *v, long ldv, long n, long d, long dp,
+                               long nkp, uint16_t *kpan, uint16_t *vpan, int path);
 /// fp32 -> bf16 (round to nearest even, NaN stays NaN, subnormals become signed zero) of n values.
 void vidattn_f32_to_bf16(const float *src, uint16_t *dst, long n);
 /// The same through a given path (tests): 0 = AVX2 integer rounding, 1 = vcvtne2ps2bf16.

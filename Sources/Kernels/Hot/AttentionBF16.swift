@@ -57,13 +57,14 @@ func attentionItemsBF16(
     let s = fl, o = s + bf16KeyBlocks * 1024, m = o + 32 * L.dPad, l = m + 32, alpha = l + 32
     let amx = unit == .amx
     let kernel = amx ? vidattn_amx_bf16_32x32 : unit == .avx512bf16 ? vidattn_avx512bf16_32x32 : vidattn_bf16_32x32_ref
+    let unitCode: Int32 = amx ? 2 : unit == .avx512bf16 ? 1 : 0
     if amx { vidattn_amx_begin() }
     defer { if amx { vidattn_amx_end() } }
     for item in lo..<hi {
         let bh = item / L.qTiles, qt = item % L.qTiles
         let b = bh / a.heads, h = bh % a.heads
         let kpan = packed + (bh - firstPair) * L.headHalves, vpan = kpan + L.kHalves
-        bf16QueryTile(a, b, h, qt * 32, L, kpan, vpan, qs, pb, s, o, m, l, alpha, r16, kernel)
+        bf16QueryTile(a, b, h, qt * 32, L, kpan, vpan, qs, pb, s, o, m, l, alpha, r16, kernel, unitCode)
     }
 }
 
@@ -87,20 +88,9 @@ func packHeadBF16(
     _ kpan: UnsafeMutablePointer<UInt16>, _ vpan: UnsafeMutablePointer<UInt16>,
     _ r16: UnsafeMutablePointer<UInt16>
 ) {
-    kpan.initialize(repeating: 0, count: L.kHalves)
-    vpan.initialize(repeating: 0, count: L.vHalves)
     let kb = a.k.base + b * a.k.batchStride + h * a.k.headStride
     let vb = a.v.base + b * a.v.batchStride + h * a.v.headStride
-    for j in 0..<a.nk {
-        // K row j is column j % 32 of key panel j / 32, d the reduction axis (the B panel
-        // layout of the GEMMs, `vidattn_bf16_panel_index`).
-        vidattn_f32_to_bf16(kb + j * a.k.rowStride, r16, a.d)
-        let kp = kpan + (j / 32) * L.dp * 32, col = j % 32
-        for i in 0..<a.d { kp[vidattn_bf16_panel_index(i, col)] = r16[i] }
-        // V row j is reduction step j of every d panel.
-        vidattn_f32_to_bf16(vb + j * a.v.rowStride, r16, a.d)
-        for c in 0..<a.d { vpan[(c / 32) * L.nkp * 32 + vidattn_bf16_panel_index(j, c % 32)] = r16[c] }
-    }
+    vidattn_pack_kv_bf16(kb, a.k.rowStride, vb, a.v.rowStride, a.nk, a.d, L.dp, L.nkp, kpan, vpan)
 }
 
 @inline(__always)
@@ -111,29 +101,30 @@ func bf16QueryTile(
     _ s: UnsafeMutablePointer<Float>, _ o: UnsafeMutablePointer<Float>,
     _ m: UnsafeMutablePointer<Float>, _ l: UnsafeMutablePointer<Float>,
     _ alpha: UnsafeMutablePointer<Float>, _ r16: UnsafeMutablePointer<UInt16>,
-    _ kernel: (Int, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?, Int, Int32) -> Void
+    _ kernel: (Int, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?, Int, Int32) -> Void,
+    _ unitCode: Int32
 ) {
     let qv = min(32, a.nq - q0), dp = L.dp
     // scale·Q as one A strip: element (r, i) at (i/32)·1024 + r·32 + i%32; padding zero.
-    qs.initialize(repeating: 0, count: L.qHalves)
     let qb = a.q.base + b * a.q.batchStride + h * a.q.headStride
     withUnsafeTemporaryAllocation(of: Float.self, capacity: max(a.d, 1)) { tmp in
         let t = tmp.baseAddress!
+        let sc = Vec(repeating: a.scale)
         for r in 0..<qv {
             let src = qb + (q0 + r) * a.q.rowStride
-            for i in 0..<a.d { t[i] = a.scale * src[i] }
-            vidattn_f32_to_bf16(t, r16, a.d)
-            for i in 0..<a.d { qs[(i >> 5) * 1024 + r * 32 + (i & 31)] = r16[i] }
+            var i = 0
+            while i + 16 <= a.d { vstore(vload(src + i) * sc, t + i); i += 16 }
+            while i < a.d { t[i] = a.scale * src[i]; i += 1 }
+            vidattn_f32_to_bf16_blocks(t, a.d, dp, qs + r * 32, 1024)
         }
     }
+    for r in qv..<32 { for kb in 0..<L.dPanels { (qs + kb * 1024 + r * 32).initialize(repeating: 0, count: 32) } }
     for r in 0..<32 { m[r] = -.infinity; l[r] = 0 }
     o.initialize(repeating: 0, count: 32 * L.dPad)
     var key0 = 0
     while key0 < a.nk {
         let nb = min(bf16KeyBlocks, (a.nk - key0 + 31) / 32)
-        for blk in 0..<nb {
-            kernel(dp, qs, kpan + ((key0 >> 5) + blk) * dp * 32, s + blk * 1024, 32, 0)
-        }
+        vidattn_bf16_scores(unitCode, dp, qs, kpan + (key0 >> 5) * dp * 32, Int32(nb), s)
         let kv = min(nb * 32, a.nk - key0)
         bf16AddBiasAndMasks(a, b, h, q0, qv, key0, kv, nb, s)
         // Online softmax over the nb·32 keys of this step, in C (exp by vscalefps, P written as
@@ -158,43 +149,62 @@ func bf16QueryTile(
 
 /// Adds bias and region penalties to the 32 × kv scores of this step and sets masked and
 /// padding keys (and nothing else) to −inf. Scores of padding queries are left finite.
+/// One pass over the step's scores, 16 keys at a time: the keys' labels, mask and padding
+/// are read once per 16 keys, then each row takes its bias, penalty and −inf in registers.
+/// A key-major bias (read column by column) is added first, key by key.
 @inline(__always)
 func bf16AddBiasAndMasks(
     _ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int, _ key0: Int, _ kv: Int,
     _ nb: Int, _ s: UnsafeMutablePointer<Float>
 ) {
-    @inline(__always) func at(_ r: Int, _ j: Int) -> UnsafeMutablePointer<Float> {
-        s + (j >> 5) * 1024 + r * 32 + (j & 31)
-    }
+    var rowBias: UnsafePointer<Float>? = nil  // query-major bias at (q0, key0)
     if let bias = a.bias {
         let bb = bias.base + b * bias.batchStride + h * bias.headStride
-        for r in 0..<qv {
-            if a.biasKeyMajor {
-                for j in 0..<kv { at(r, j).pointee += bb[(key0 + j) * bias.rowStride + q0 + r] }
+        if a.biasKeyMajor {
+            for j in 0..<kv {
+                let col = bb + (key0 + j) * bias.rowStride + q0, at = s + (j >> 5) * 1024 + (j & 31)
+                for r in 0..<qv { at[r * 32] += col[r] }
+            }
+        } else {
+            rowBias = bb + q0 * bias.rowStride + key0
+        }
+    }
+    let lab = a.regionLabels.map { $0 + b * a.regionStride }
+    let mrow = a.keyMask.map { $0 + b * a.keyMaskStride + key0 }
+    if rowBias == nil && lab == nil && mrow == nil && kv == nb * 32 { return }
+    let pen = Vec(repeating: a.regionPenalty), zero = Vec(repeating: 0), ninf = Vec(repeating: -.infinity)
+    let iota = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+    for g in 0..<(nb * 2) {
+        let j0 = g * 16, valid = min(max(kv - j0, 0), 16)
+        // The 16 keys: dead (padding or masked) and labels.
+        var dead = iota .>= SIMD16<Int32>(repeating: Int32(valid))
+        var kl = SIMD16<Int32>(repeating: 0)
+        if let mrow {
+            for l in 0..<valid where mrow[j0 + l] == 0 { dead[l] = true }
+        }
+        if let lab {
+            if valid == 16 {
+                kl = SIMD16<Int32>(truncatingIfNeeded: UnsafeRawPointer(lab + key0 + j0).loadUnaligned(as: SIMD16<UInt8>.self))
             } else {
-                let brow = bb + (q0 + r) * bias.rowStride + key0
-                for blk in 0..<nb {
-                    let w = min(32, kv - blk * 32)
-                    let row = s + blk * 1024 + r * 32, bp = brow + blk * 32
-                    if w == 32 {
-                        vstore(vload(row) + vload(bp), row); vstore(vload(row + 16) + vload(bp + 16), row + 16)
-                    } else {
-                        for j in 0..<w { row[j] += bp[j] }
-                    }
-                }
+                for l in 0..<valid { kl[l] = Int32(lab[key0 + j0 + l]) }
             }
         }
-    }
-    if let labels = a.regionLabels {
-        let lab = labels + b * a.regionStride
-        for r in 0..<qv {
-            let lq = lab[q0 + r]
-            for j in 0..<kv where lab[key0 + j] != lq { at(r, j).pointee += a.regionPenalty }
+        let anyDead = any(dead)
+        let base = s + (g >> 1) * 1024 + (g & 1) * 16
+        for r in 0..<32 {
+            let row = base + r * 32
+            var v = vload(row)
+            if r < qv {
+                if let rb = rowBias {
+                    let bp = rb + r * a.bias!.rowStride + j0
+                    v += valid == 16 ? vload(bp) : vloadPartial(bp, valid)
+                }
+                if let lab { v += zero.replacing(with: pen, where: kl .!= SIMD16<Int32>(repeating: Int32(lab[q0 + r]))) }
+            } else if !anyDead {
+                continue
+            }
+            if anyDead { v = v.replacing(with: ninf, where: dead) }
+            vstore(v, row)
         }
     }
-    if let mask = a.keyMask {
-        let mrow = mask + b * a.keyMaskStride + key0
-        for j in 0..<kv where mrow[j] == 0 { for r in 0..<32 { at(r, j).pointee = -.infinity } }
-    }
-    if kv < nb * 32 { for r in 0..<32 { for j in kv..<(nb * 32) { at(r, j).pointee = -.infinity } } }
 }

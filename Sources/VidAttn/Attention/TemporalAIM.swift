@@ -14,30 +14,24 @@ extension Ops {
         y: UnsafeMutablePointer<Float>?
     ) throws {
         try require(C > 0 && C <= 1 << 20, "channels must be positive (got \(C))")
-        guard let q = PackedB(transposed: true, k: C, n: 3 * C, b: try nonNull(qkvWeight, "qkv_weight"), ldb: C),
-            let p = PackedB(transposed: true, k: C, n: C, b: try nonNull(projWeight, "proj_weight"), ldb: C)
-        else {
-            throw VidAttnError(.outOfMemory, "temporal attention: cannot pack weights")
-        }
-        try temporalAttentionAIM(
-            groups: G, frames: T, channels: C, heads: nh, z: z, qkv: q, qkvBias: qkvBias,
-            proj: p, projBias: projBias, table: table, y: y)
+        let qw = try nonNull(qkvWeight, "qkv_weight"), pw = try nonNull(projWeight, "proj_weight")
+        let q = try Linear(weight: try copyTensor(qw, [3 * C, C]), bias: try qkvBias.map { try copyTensor($0, [3 * C]) })
+        let p = try Linear(weight: try copyTensor(pw, [C, C]), bias: try projBias.map { try copyTensor($0, [C]) })
+        try temporalAttentionAIM(groups: G, frames: T, channels: C, heads: nh, z: z, qkv: q, proj: p, table: table, y: y)
     }
 
-    /// z, y: [groups, frames, C] (groups = batch · spatial positions); qkv [3C, C] and
-    /// proj [C, C] packed (Linear layout), biases optional; table [2·frames − 1, heads].
-    public static func temporalAttentionAIM(
+    /// z, y: [groups, frames, C] (groups = batch · spatial positions); qkv (C → 3C) and proj
+    /// (C → C) Linears with their biases, at their own precision; table [2·frames − 1, heads].
+    static func temporalAttentionAIM(
         groups G: Int, frames T: Int, channels C: Int, heads nh: Int,
-        z: UnsafePointer<Float>?, qkv: PackedB, qkvBias: UnsafePointer<Float>?,
-        proj: PackedB, projBias: UnsafePointer<Float>?,
+        z: UnsafePointer<Float>?, qkv: Linear, proj: Linear,
         table: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?
     ) throws {
-        let profiled = Profile.begin(.attention); defer { Profile.end(profiled, .attention) }
         try require(
             G >= 0 && T > 0 && C > 0 && nh > 0 && C % nh == 0,
             "temporal attention needs frames > 0 and channels divisible by heads (got \(T), \(C), \(nh))")
         try require(
-            qkv.k == C && qkv.n == 3 * C && proj.k == C && proj.n == C,
+            qkv.inFeatures == C && qkv.outFeatures == 3 * C && proj.inFeatures == C && proj.outFeatures == C,
             "qkv must map \(C)→\(3 * C) and proj \(C)→\(C)", status: .shapeMismatch)
         guard let rows = checkedProduct(G, T), checkedProduct(rows, 3 * C) != nil else {
             throw VidAttnError(.invalidArgument, "temporal attention sizes overflow")
@@ -53,13 +47,7 @@ extension Ops {
         for h in 0..<nh {
             for i in 0..<T { for j in 0..<T { bias[(h * T + i) * T + j] = table[(i - j + T - 1) * nh + h] } }
         }
-        guard
-            Kernels.sgemm(
-                transA: false, m: rows, k: C, alpha: 1, a: z, lda: C, packedB: qkv, beta: 0, c: qkvBuf.p,
-                ldc: 3 * C, epilogue: GemmEpilogue(bias: qkvBias))
-        else {
-            throw VidAttnError(.outOfMemory, "temporal attention: GEMM scratch")
-        }
+        try qkv(z, rows: rows, into: qkvBuf.p)
         let view = { (off: Int) in
             HeadView(UnsafePointer(qkvBuf.p + off), batchStride: T * 3 * C, headStride: d, rowStride: 3 * C)
         }
@@ -68,13 +56,10 @@ extension Ops {
             o: HeadView(ob.p, batchStride: T * C, headStride: d, rowStride: C),
             scale: 1 / Float(d).squareRoot())
         a.bias = HeadView(UnsafePointer(bias), batchStride: 0, headStride: T * T, rowStride: T)
+        let profiled = Profile.begin(.attention)
         let ok = Kernels.attention(a)
-        guard ok,
-            Kernels.sgemm(
-                transA: false, m: rows, k: C, alpha: 1, a: ob.p, lda: C, packedB: proj, beta: 0,
-                c: y, ldc: C, epilogue: GemmEpilogue(bias: projBias))
-        else {
-            throw VidAttnError(.outOfMemory, "temporal attention: scratch")
-        }
+        Profile.end(profiled, .attention)
+        guard ok else { throw VidAttnError(.outOfMemory, "temporal attention: scratch") }
+        try proj(ob.p, rows: rows, into: y)
     }
 }

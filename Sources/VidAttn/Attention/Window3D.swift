@@ -15,35 +15,46 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
     public let channels: Int, heads: Int
     /// Window size (t, h, w) in tokens.
     public let window: (Int, Int, Int)
-    let qkv: PackedB, proj: PackedB
-    let qkvBias: Tensor?, projBias: Tensor?
+    /// qkv (C → 3C) and proj (C → C), at the load's precision like every Linear.
+    let qkv: Linear, proj: Linear
     let table: Tensor  // [(2Wd−1)(2Wh−1)(2Ww−1), heads]
 
     /// qkv [3C, C], proj [C, C] in PyTorch Linear layout; table as in the checkpoint.
-    public init(
+    public convenience init(
         channels c: Int, heads: Int, window: (Int, Int, Int),
         qkvWeight: UnsafePointer<Float>, qkvBias: UnsafePointer<Float>?,
         projWeight: UnsafePointer<Float>, projBias: UnsafePointer<Float>?,
         relativePositionTable: UnsafePointer<Float>
     ) throws {
         try require(c > 0 && heads > 0 && c % heads == 0, "channels \(c) must be a positive multiple of heads \(heads)")
+        let q = try Linear(
+            weight: try copyTensor(qkvWeight, [3 * c, c]), bias: try qkvBias.map { try copyTensor($0, [3 * c]) })
+        let p = try Linear(weight: try copyTensor(projWeight, [c, c]), bias: try projBias.map { try copyTensor($0, [c]) })
+        try self.init(
+            channels: c, heads: heads, window: window, qkv: q, proj: p,
+            relativePositionTable: relativePositionTable)
+    }
+
+    /// From Linears already built (a checkpoint's, at its precision) and the bias table.
+    init(
+        channels c: Int, heads: Int, window: (Int, Int, Int), qkv: Linear, proj: Linear,
+        relativePositionTable: UnsafePointer<Float>
+    ) throws {
+        try require(c > 0 && heads > 0 && c % heads == 0, "channels \(c) must be a positive multiple of heads \(heads)")
         try require(window.0 > 0 && window.1 > 0 && window.2 > 0, "window sizes must be positive")
-        guard let q = PackedB(transposed: true, k: c, n: 3 * c, b: qkvWeight, ldb: c),
-            let p = PackedB(transposed: true, k: c, n: c, b: projWeight, ldb: c)
-        else {
-            throw VidAttnError(.outOfMemory, "window attention: cannot pack weights")
-        }
+        try require(
+            qkv.inFeatures == c && qkv.outFeatures == 3 * c && proj.inFeatures == c && proj.outFeatures == c,
+            "window attention: qkv must be \(c)→\(3 * c) and proj \(c)→\(c)")
         channels = c; self.heads = heads; self.window = window
-        qkv = q; proj = p
-        self.qkvBias = try qkvBias.map { try copyTensor($0, [3 * c]) }
-        self.projBias = try projBias.map { try copyTensor($0, [c]) }
+        self.qkv = qkv; self.proj = proj
         let rows = (2 * window.0 - 1) * (2 * window.1 - 1) * (2 * window.2 - 1)
         table = try copyTensor(relativePositionTable, [rows, heads])
     }
 
-    /// Bias for a window clamped to n tokens, key-major [heads, key, query]: the top-left
+    /// Bias for a window clamped to n tokens, key-major [heads, key, query] (what the fp32
+    /// attention tiles read) or query-major [heads, query, key] (the bf16 path): the top-left
     /// n×n block of the configured window's relative index (the reference's quirk, docs/attention.md).
-    func relativeBias(tokens n: Int) throws -> Tensor {
+    func relativeBias(tokens n: Int, keyMajor: Bool = true) throws -> Tensor {
         let (wd, wh, ww) = window
         let H = heads, nn = n * n
         // The table row of each (key b, query a) pair, then one contiguous gather per head.
@@ -55,7 +66,7 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
             let (bd, bh, bw) = (b / (wh * ww), (b / ww) % wh, b % ww)
             for a in 0..<n {
                 let (ad, ah, aw) = (a / (wh * ww), (a / ww) % wh, a % ww)
-                index[b * n + a] = Int32(
+                index[keyMajor ? b * n + a : a * n + b] = Int32(
                     (ad - bd + wd - 1) * (2 * wh - 1) * (2 * ww - 1) + (ah - bh + wh - 1) * (2 * ww - 1)
                         + (aw - bw + ww - 1))
             }
@@ -78,7 +89,6 @@ extension Ops {
         x: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?,
         weights wt: WindowAttention3DWeights, shift: (Int, Int, Int)
     ) throws {
-        let profiled = Profile.begin(.attention); defer { Profile.end(profiled, .attention) }
         try require(B >= 0 && T > 0 && H > 0 && W > 0, "window attention needs positive T, H, W (got \(T), \(H), \(W))")
         let C = wt.channels, nh = wt.heads, d = C / nh
         guard checkedProduct(B, T + 8, H + 8, W + 8, 3 * C) != nil else {
@@ -117,7 +127,8 @@ extension Ops {
                 if shifted { labels[wi * N + a] = UInt8(9 * region(0, p[0]) + 3 * region(1, p[1]) + region(2, p[2])) }
             }
         }
-        let bias = try wt.relativeBias(tokens: N)
+        let keyMajor = !attentionTakesBF16(nq: N, nk: N)  // the bf16 path reads it query-major
+        let bias = try wt.relativeBias(tokens: N, keyMajor: keyMajor)
         guard let bufs = ScratchPool.shared.take(rows * C, rows * 3 * C, rows * C) else {
             throw VidAttnError(.outOfMemory, "window attention: cannot allocate \(rows)×\(C) window buffers")
         }
@@ -136,13 +147,10 @@ extension Ops {
                 }
             }
         }
-        let ok1 = withOptionalPointer(wt.qkvBias) { bp in
-            Kernels.sgemm(
-                transA: false, m: rows, k: C, alpha: 1, a: xw.p, lda: C, packedB: wt.qkv, beta: 0, c: qkv.p,
-                ldc: 3 * C, epilogue: GemmEpilogue(bias: bp))
-        }
-        guard ok1 else { throw VidAttnError(.outOfMemory, "window attention: qkv scratch") }
+        try wt.qkv(xw.p, rows: rows, into: qkv.p)
         // Attention per batch item: windows × heads, bias per head, region labels per window.
+        // (Profiled as attention; qkv and proj count as linear, the gathers as other.)
+        let profiled = Profile.begin(.attention)
         let ok2: Bool = withExtendedLifetime(bias) {
             withExtendedLifetime(labels) {
                 let lp = UnsafeBufferPointer(start: UnsafePointer(labels), count: windows * N)
@@ -157,21 +165,17 @@ extension Ops {
                         o: HeadView(ow.p + b * windows * N * C, batchStride: N * C, headStride: d, rowStride: C),
                         scale: 1 / Float(d).squareRoot())
                     a.bias = HeadView(bias.pointer, batchStride: 0, headStride: N * N, rowStride: N)
-                    a.biasKeyMajor = true
+                    a.biasKeyMajor = keyMajor
                     if shifted { a.regionLabels = lp.baseAddress; a.regionStride = N }
                     if !Kernels.attention(a) { return false }
                 }
                 return true
             }
         }
+        Profile.end(profiled, .attention)
         guard ok2 else { throw VidAttnError(.outOfMemory, "window attention: attention scratch") }
         // proj, in place into xw.
-        let ok3 = withOptionalPointer(wt.projBias) { bp in
-            Kernels.sgemm(
-                transA: false, m: rows, k: C, alpha: 1, a: ow.p, lda: C, packedB: wt.proj, beta: 0, c: xw.p,
-                ldc: C, epilogue: GemmEpilogue(bias: bp))
-        }
-        guard ok3 else { throw VidAttnError(.outOfMemory, "window attention: proj scratch") }
+        try wt.proj(ow.p, rows: rows, into: xw.p)
         // Scatter (reverse partition, roll back, crop).
         parallelFor(B * windows) { item, _ in
             let b = item / windows, wi = item % windows

@@ -216,9 +216,7 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
                     regroup(y.pointer, into: g.data, B: B, outer: gt, inner: P, C: C)
                     try Ops.temporalAttentionAIM(
                         groups: B * P, frames: gt, channels: C, heads: blk.attn.heads,
-                        z: g.pointer, qkv: blk.attn.qkv, qkvBias: blk.attn.qkvBias?.pointer,
-                        proj: blk.attn.proj, projBias: blk.attn.projBias?.pointer,
-                        table: table.pointer, y: z.data)
+                        z: g.pointer, qkv: blk.attn.qkv, proj: blk.attn.proj, table: table.pointer, y: z.data)
                     g.data.update(repeating: 0, count: rows * C)
                     try addAdapter(ta, z.pointer, rows: rows, into: g.data)
                     regroup(g.pointer, into: z.data, B: B, outer: P, inner: gt, C: C)

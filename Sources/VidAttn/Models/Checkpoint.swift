@@ -229,14 +229,11 @@ final class Weights {
     func windowAttention(
         _ prefix: String, channels C: Int, heads nh: Int, window: (Int, Int, Int), tableRows: Int
     ) throws -> WindowAttention3DWeights {
-        let qkv = try tensor(prefix + "attn.qkv.weight", shape: [3 * C, C])
-        let qb = try tensor(prefix + "attn.qkv.bias", shape: [3 * C])
-        let pr = try tensor(prefix + "attn.proj.weight", shape: [C, C]),
-            pb = try tensor(prefix + "attn.proj.bias", shape: [C])
+        let qkv = try linear(prefix + "attn.qkv", in: C, out: 3 * C)
+        let proj = try linear(prefix + "attn.proj", in: C, out: C)
         let table = try tensor(prefix + "attn.relative_position_bias_table", shape: [tableRows, nh])
         return try WindowAttention3DWeights(
-            channels: C, heads: nh, window: window, qkvWeight: qkv.pointer, qkvBias: qb.pointer,
-            projWeight: pr.pointer, projBias: pb.pointer, relativePositionTable: table.pointer)
+            channels: C, heads: nh, window: window, qkv: qkv, proj: proj, relativePositionTable: table.pointer)
     }
     /// A patch-embedding convolution (kernel = stride) at `prefix` (`.weight` of `shape` [out, in, k…],
     /// `.bias` [out]) as a Linear over flattened patches: the weight read as [out, in·k…], the order
