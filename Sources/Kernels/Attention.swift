@@ -18,13 +18,14 @@ public enum AttentionPrecision {
     @TaskLocal public static var bf16 = false
 }
 
-/// Below this many keys the bf16 path does not gain in the models on Sapphire Rapids. With the
-/// softmax step in C the bare kernel wins at every length (one core, `VIDATTN_DEMO_ATTN=HxNxD
-/// vidattn-demo`, bf16 / fp32 time: 197 tokens 0.73, 392 with d = 32 0.64, 1568 0.42, 3137
-/// 0.35-0.40), but with the threshold at 1 TimeSformer-B bf16 took 0.80-0.98 s against
-/// 0.59-0.73 s and swin3d_t 0.77-0.86 s against 0.69 s (same run, alternating): the HF
-/// per-frame groups and Swin's key-major bias and region labels (scalar loops here) cost more.
-public let bf16AttentionMinKeys: Int = getenvString("VIDATTN_BF16_ATTENTION_MIN_KEYS").flatMap { Int($0) } ?? 1024
+/// Below this many keys (one 32-key block) attention stays fp32 at bf16 precision. Measured on
+/// Sapphire Rapids, bf16 / fp32 time per pair alternating in one process (`VIDATTN_DEMO_ATTN=
+/// HxNxD vidattn-demo`, 2 threads): [96, 32, 64] 0.34, [96, 64, 64] 0.43, [96, 197, 64] 0.56,
+/// [192, 392, 32] 0.47, [12, 3137, 64] 0.30. (Until the scores of a step became one C call,
+/// K and V were packed by a vectorised routine and bias, labels and masks one vector pass,
+/// short sequences lost in bf16 and the threshold was 1024 keys.) `VIDATTN_BF16_ATTENTION_MIN_KEYS`
+/// overrides it, for experiments.
+public let bf16AttentionMinKeys: Int = getenvString("VIDATTN_BF16_ATTENTION_MIN_KEYS").flatMap { Int($0) } ?? 32
 
 /// Whether `attention` would take the bf16 path for these arguments on this thread (models
 /// lay out their bias query-major for it; the fp32 tiles read it key-major).

@@ -87,7 +87,9 @@ final class AttentionBF16Tests: XCTestCase {
         // Without a bf16 unit attention stays fp32 at every length.
         let unit = BF16Unit.detected != .emulated
         let d = 64
-        for n in [100, bf16AttentionMinKeys + 37] {
+        // 20 tokens: the short-query path; bf16AttentionMinKeys − 2: fewer keys than the
+        // threshold; 100 and longer: bf16 where the CPU has a unit.
+        for n in [20, bf16AttentionMinKeys - 2, 100, 1061] {
             let q = Buf(n * d, seed: 5), k = Buf(n * d, seed: 6), v = Buf(n * d, seed: 7), o1 = Buf(n * d),
                 o2 = Buf(n * d)
             let view = { (p: UnsafePointer<Float>) in HeadView(p, batchStride: 0, headStride: 0, rowStride: d) }
@@ -98,7 +100,7 @@ final class AttentionBF16Tests: XCTestCase {
             a.o.base = o2.p
             XCTAssertTrue(withOptimised { AttentionPrecision.$bf16.withValue(true) { attention(a) } })
             let diff = maxAbsDiff(o1.c, o2.c, n * d)
-            if n < bf16AttentionMinKeys || !unit {
+            if n <= 24 || n < bf16AttentionMinKeys || !unit {
                 XCTAssertEqual(diff, 0, "below the threshold, or without a bf16 unit, attention stays fp32")
             } else {
                 XCTAssertGreaterThan(diff, 0)
