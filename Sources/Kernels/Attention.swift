@@ -42,7 +42,9 @@ public func attention(_ args: AttentionArgs, threads: Int = Threads.count) -> Bo
     if a.batch == 0 || a.heads == 0 || a.nq == 0 { return true }
     FlopCounter.addAttention(4 * a.batch * a.heads * a.nq * a.nk * a.d)
     if a.nq <= shortQueryLimit { return attentionShort(a, threads: threads) }
-    if attentionTakesBF16(nq: a.nq, nk: a.nk, probabilities: a.probs != nil) { return attentionBF16(a, threads: threads) }
+    if attentionTakesBF16(nq: a.nq, nk: a.nk, probabilities: a.probs != nil) {
+        return attentionBF16(a, threads: threads)
+    }
     let qTiles = (a.nq + attnQT - 1) / attnQT
     let items = a.batch * a.heads * qTiles
     let workers = min(max(threads, 1), items)

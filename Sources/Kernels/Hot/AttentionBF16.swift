@@ -184,7 +184,8 @@ func bf16AddBiasAndMasks(
         }
         if let lab {
             if valid == 16 {
-                kl = SIMD16<Int32>(truncatingIfNeeded: UnsafeRawPointer(lab + key0 + j0).loadUnaligned(as: SIMD16<UInt8>.self))
+                kl = SIMD16<Int32>(
+                    truncatingIfNeeded: UnsafeRawPointer(lab + key0 + j0).loadUnaligned(as: SIMD16<UInt8>.self))
             } else {
                 for l in 0..<valid { kl[l] = Int32(lab[key0 + j0 + l]) }
             }
@@ -199,7 +200,9 @@ func bf16AddBiasAndMasks(
                     let bp = rb + r * a.bias!.rowStride + j0
                     v += valid == 16 ? vload(bp) : vloadPartial(bp, valid)
                 }
-                if let lab { v += zero.replacing(with: pen, where: kl .!= SIMD16<Int32>(repeating: Int32(lab[q0 + r]))) }
+                if let lab {
+                    v += zero.replacing(with: pen, where: kl .!= SIMD16<Int32>(repeating: Int32(lab[q0 + r])))
+                }
             } else if !anyDead {
                 continue
             }
