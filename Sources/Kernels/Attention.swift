@@ -80,10 +80,8 @@ func attentionBF16(
     let run = FP32Kernels.selected.attentionItemsBF16
     for p0 in stride(from: 0, to: pairs, by: groupPairs) {
         let gp = min(groupPairs, pairs - p0)
-        parallelRanges(gp, threads: min(workers, gp)) { lo, hi, w in
-            let row = UnsafeMutableRawPointer(scratch + w * perWorker).bindMemory(
-                to: UInt16.self, capacity: max(L.dp, L.nkp))
-            packHeadsBF16(a, p0 + lo, p0 + hi, packed + lo * L.headHalves, row)
+        parallelRanges(gp, threads: min(workers, gp)) { lo, hi, _ in
+            packHeadsBF16(a, p0 + lo, p0 + hi, packed + lo * L.headHalves)
         }
         parallelDynamic(gp * L.qTiles, threads: workers) { i, w in
             let item = p0 * L.qTiles + i

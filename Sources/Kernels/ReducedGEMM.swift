@@ -15,7 +15,7 @@ import CKernels
 // fp32 blocks, else in a per-worker slot), so `finish` sees each strip × chunk once, complete.
 
 /// How the bf16 and int8 GEMMs cut their work.
-struct ReducedBlocking {
+public struct ReducedBlocking {
     let strips: Int, panels: Int, kp: Int
     /// K elements per chunk (a multiple of 64, at most kp).
     let kc: Int
@@ -46,8 +46,10 @@ struct ReducedBlocking {
         packWorkers = max(1, min(threads, strips))
     }
 
-    /// `VIDATTN_REDUCED_KC`: the K chunk in elements, for experiments.
-    static let kcOverride: Int? = getenvString("VIDATTN_REDUCED_KC").flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
+    /// `VIDATTN_REDUCED_KC`: the K chunk in elements, for experiments (vidattn-demo sets it
+    /// between calls to alternate chunk sizes in one process).
+    nonisolated(unsafe) public static var kcOverride: Int? = getenvString("VIDATTN_REDUCED_KC").flatMap { Int($0) }
+        .flatMap { $0 > 0 ? $0 : nil }
     /// `VIDATTN_REDUCED_L2`: eighths of L2 a chunk of B panels may take (default 4), for experiments.
     static let l2Share: Int = getenvString("VIDATTN_REDUCED_L2").flatMap { Int($0) } ?? 4
 

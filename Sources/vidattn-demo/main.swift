@@ -250,6 +250,23 @@ if getenv("VIDATTN_DEMO_FP32") != nil {
     exit(0)
 }
 
+/// The AMX bf16 tile peak of all workers together (each runs the probe at once), FLOP/s; 0
+/// without AMX.
+func tilePeakAllThreads() -> Double {
+    guard BF16Unit.detected == .amx else { return .nan }
+    let n = Threads.count
+    var rates = [Double](repeating: 0, count: n)
+    rates.withUnsafeMutableBufferPointer { r in
+        let base = r.baseAddress!
+        parallelFor(n, threads: n) { i, _ in
+            vidattn_amx_begin()
+            let t0 = now(); let f = vidattn_amx_probe(200_000); base[i] = f / (now() - t0)
+            vidattn_amx_end()
+        }
+    }
+    return rates.reduce(0, +)
+}
+
 if getenv("VIDATTN_DEMO_BF16") != nil {
     // bf16 and int8 GEMMs (packed weights, activations rounded / quantized per call) against
     // fp32, same shapes, alternating.
@@ -261,14 +278,36 @@ if getenv("VIDATTN_DEMO_BF16") != nil {
         let p32 = PackedB(transposed: true, k: k, n: n, b: w, ldb: k)!
         let p16 = PackedBF16B(weight: w, n: n, k: k, ldw: k)!
         let p8 = PackedInt8B(weight: w, n: n, k: k, ldw: k)!
-        var t32: [Double] = [], t16: [Double] = [], t8: [Double] = []
+        if let kcs = getenv("VIDATTN_DEMO_KC").map({ String(cString: $0).split(separator: ",").compactMap { Int($0) } })
+        {
+            // bf16 only: K chunk sizes alternated call by call, each against the tile peak measured
+            // right before it on every worker.
+            var eff = [[Double]](repeating: [], count: kcs.count)
+            for _ in 0..<reps {
+                for (i, kc) in kcs.enumerated() {
+                    let peak = tilePeakAllThreads()
+                    ReducedBlocking.kcOverride = kc
+                    let t0 = now()
+                    _ = gemmBF16(m: m, a: a, lda: k, packedB: p16, accumulate: false, c: c, ldc: n)
+                    eff[i].append(2.0 * Double(m * n * k) / (now() - t0) / peak)
+                }
+            }
+            ReducedBlocking.kcOverride = nil
+            print(
+                "\(m)x\(k)->\(n) bf16, % of the tile peak (median): "
+                    + zip(kcs, eff).map { fmt("kc %d: %.0f%%", $0, 100 * median($1)) }.joined(separator: ", "))
+            continue
+        }
+        var t32: [Double] = [], t16: [Double] = [], t8: [Double] = [], e16: [Double] = []
         for _ in 0..<reps {
+            let peak = tilePeakAllThreads()
             var t0 = now()
             _ = sgemm(transA: false, m: m, k: k, alpha: 1, a: a, lda: k, packedB: p32, beta: 0, c: c, ldc: n)
             t32.append(now() - t0)
             t0 = now()
             _ = gemmBF16(m: m, a: a, lda: k, packedB: p16, accumulate: false, c: c, ldc: n)
             t16.append(now() - t0)
+            e16.append(2.0 * Double(m * n * k) / (now() - t0) / peak)
             t0 = now()
             _ = gemmInt8(m: m, a: a, lda: k, packedB: p8, accumulate: false, c: c, ldc: n)
             t8.append(now() - t0)
@@ -278,9 +317,9 @@ if getenv("VIDATTN_DEMO_BF16") != nil {
         // the undisturbed one).
         print(
             fmt(
-                "%dx%d->%d: fp32 %.1f ms (%.0f GF/s, best %.0f), bf16 %.1f ms (%.0f GF/s, best %.0f), int8 %.1f ms (%.0f GOP/s, best %.0f)",
+                "%dx%d->%d: fp32 %.1f ms (%.0f GF/s, best %.0f), bf16 %.1f ms (%.0f GF/s, best %.0f; %.0f%% of the tile peak measured before each call), int8 %.1f ms (%.0f GOP/s, best %.0f)",
                 m, k, n, median(t32) * 1e3, gf / median(t32), gf / t32.min()!, median(t16) * 1e3, gf / median(t16),
-                gf / t16.min()!, median(t8) * 1e3, gf / median(t8), gf / t8.min()!))
+                gf / t16.min()!, 100 * median(e16), median(t8) * 1e3, gf / median(t8), gf / t8.min()!))
     }
     exit(0)
 }

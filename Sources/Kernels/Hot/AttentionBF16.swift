@@ -31,11 +31,9 @@ struct BF16AttentionLayout {
     }
     /// bf16 values of one packed head (K and V panels).
     var headHalves: Int { kHalves + vHalves }
-    /// Floats of scratch per worker: the Q strip, P and a conversion row (bf16), then S, O, m,
-    /// l and the step's rescale factors (fp32).
-    var floats: Int {
-        (qHalves + bf16KeyBlocks * 1024 + max(dp, nkp) + 1) / 2 + 8 + bf16KeyBlocks * 1024 + 32 * dPad + 3 * 32
-    }
+    /// Floats of scratch per worker: the Q strip and P (bf16), then S, O, m, l and the step's
+    /// rescale factors (fp32).
+    var floats: Int { (qHalves + bf16KeyBlocks * 1024) / 2 + 8 + bf16KeyBlocks * 1024 + 32 * dPad + 3 * 32 }
 }
 
 /// Scratch floats per worker of the bf16 path.
@@ -51,9 +49,9 @@ func attentionItemsBF16(
 ) {
     let L = BF16AttentionLayout(a)
     let halves = UnsafeMutableRawPointer(scratch).bindMemory(
-        to: UInt16.self, capacity: L.qHalves + bf16KeyBlocks * 1024 + max(L.dp, L.nkp))
-    let qs = halves, pb = qs + L.qHalves, r16 = pb + bf16KeyBlocks * 1024
-    let fl = scratch + (L.qHalves + bf16KeyBlocks * 1024 + max(L.dp, L.nkp) + 1) / 2 + 8
+        to: UInt16.self, capacity: L.qHalves + bf16KeyBlocks * 1024)
+    let qs = halves, pb = qs + L.qHalves
+    let fl = scratch + (L.qHalves + bf16KeyBlocks * 1024) / 2 + 8
     let s = fl, o = s + bf16KeyBlocks * 1024, m = o + 32 * L.dPad, l = m + 32, alpha = l + 32
     let amx = unit == .amx
     let kernel = amx ? vidattn_amx_bf16_32x32 : unit == .avx512bf16 ? vidattn_avx512bf16_32x32 : vidattn_bf16_32x32_ref
@@ -64,20 +62,16 @@ func attentionItemsBF16(
         let bh = item / L.qTiles, qt = item % L.qTiles
         let b = bh / a.heads, h = bh % a.heads
         let kpan = packed + (bh - firstPair) * L.headHalves, vpan = kpan + L.kHalves
-        bf16QueryTile(a, b, h, qt * 32, L, kpan, vpan, qs, pb, s, o, m, l, alpha, r16, kernel, unitCode)
+        bf16QueryTile(a, b, h, qt * 32, L, kpan, vpan, qs, pb, s, o, m, l, alpha, kernel, unitCode)
     }
 }
 
-/// Packs K and V of pairs lo..<hi for `attentionItemsBF16`, pair p at dst + (p − lo) · headHalves,
-/// with a scratch row of max(d, nk) bf16 values.
-func packHeadsBF16(
-    _ a: AttentionArgs, _ lo: Int, _ hi: Int, _ dst: UnsafeMutablePointer<UInt16>,
-    _ r16: UnsafeMutablePointer<UInt16>
-) {
+/// Packs K and V of pairs lo..<hi for `attentionItemsBF16`, pair p at dst + (p − lo) · headHalves.
+func packHeadsBF16(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ dst: UnsafeMutablePointer<UInt16>) {
     let L = BF16AttentionLayout(a)
     for p in lo..<hi {
         let kpan = dst + (p - lo) * L.headHalves
-        packHeadBF16(a, p / a.heads, p % a.heads, L, kpan, kpan + L.kHalves, r16)
+        packHeadBF16(a, p / a.heads, p % a.heads, L, kpan, kpan + L.kHalves)
     }
 }
 
@@ -85,8 +79,7 @@ func packHeadsBF16(
 @inline(__always)
 func packHeadBF16(
     _ a: AttentionArgs, _ b: Int, _ h: Int, _ L: BF16AttentionLayout,
-    _ kpan: UnsafeMutablePointer<UInt16>, _ vpan: UnsafeMutablePointer<UInt16>,
-    _ r16: UnsafeMutablePointer<UInt16>
+    _ kpan: UnsafeMutablePointer<UInt16>, _ vpan: UnsafeMutablePointer<UInt16>
 ) {
     let kb = a.k.base + b * a.k.batchStride + h * a.k.headStride
     let vb = a.v.base + b * a.v.batchStride + h * a.v.headStride
@@ -100,7 +93,7 @@ func bf16QueryTile(
     _ qs: UnsafeMutablePointer<UInt16>, _ pb: UnsafeMutablePointer<UInt16>,
     _ s: UnsafeMutablePointer<Float>, _ o: UnsafeMutablePointer<Float>,
     _ m: UnsafeMutablePointer<Float>, _ l: UnsafeMutablePointer<Float>,
-    _ alpha: UnsafeMutablePointer<Float>, _ r16: UnsafeMutablePointer<UInt16>,
+    _ alpha: UnsafeMutablePointer<Float>,
     _ kernel: (Int, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?, Int, Int32) -> Void,
     _ unitCode: Int32
 ) {
