@@ -184,7 +184,8 @@ def test_half_checkpoint_packed_without_fp32_copies(tmp_path, half, name, precis
     GEGLU and patch-embedding weights straight from the mapped file (int8: quantized a row at a
     time): the same logits, bit for bit, as the same values stored as F32 and loaded at the same
     precision (bf16 or f16 -> fp32 is exact), with fewer counted allocations (no fp32 copy per
-    weight; for ViViT at least 7 per layer: q, k, v, their stack, o, fc1, fc2). Without the unit
+    weight; for ViViT at least 7 per layer: q, k, v, their stack, o, fc1, fc2; for Swin at least
+    4 per block: qkv, proj, fc1, fc2). Without the unit
     both loads take the fp32 emulation; then only the logits are compared, and that is printed."""
     import json
     src = MODELS / name
@@ -208,3 +209,8 @@ def test_half_checkpoint_packed_without_fp32_copies(tmp_path, half, name, precis
     if name == "vivit_bf16":
         layers = json.loads((src / "config.json").read_text())["num_hidden_layers"]
         assert n_twin - n_direct >= 7 * layers
+    if name == "swin3d":
+        # qkv, proj, fc1 and fc2 of every block: the window attention's Linears too (they were
+        # fp32 matrices at every precision until session 7, so only fc1 and fc2 saved a copy).
+        blocks = sum(json.loads((src / "config.json").read_text())["depths"])
+        assert n_twin - n_direct >= 4 * blocks
