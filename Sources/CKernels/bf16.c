@@ -32,12 +32,12 @@ __attribute__((target("amx-tile,amx-bf16")))
 void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate) {
     amx_c_begin(c, ldc, accumulate);
     // Every tile is 1 KiB contiguous (64-byte rows). Tile registers are not renamed: each
-    // load sits right before the products that need it. B is read once per strip and goes
-    // through the cache with the non-temporal hint (tileloaddt1), so it does not push A's
-    // strip out of L1. No software prefetch: with A in L1 and B in L2 it only cost load slots
-    // (Sapphire Rapids, 1568×768→2304 on one core: 37-40 % of the tile peak with prefetch
-    // and B tiles at a 128-byte stride, 41-44 % without, compact and with the hint; the hint
-    // alone, alternated call by call in one process: 4-15 % less time at 1 and 2 threads).
+    // load sits right before the products that need it. B, read once per strip, is loaded with
+    // the non-temporal hint (tileloaddt1), and there is no software prefetch. Measured on
+    // Sapphire Rapids (1568×768→2304, one core, a C harness): 37-40 % of the tile peak with
+    // the prefetch and B tiles at a 128-byte stride, 41-44 % compact, unprefetched and with the
+    // hint; the hint alone, alternated call by call in one process: 0-15 % less time (median
+    // 6 %) at 1 and 2 threads.
     for (long k = 0; k < kp; k += 32) {
         const uint16_t *ak = a + k * 32, *bk = b + k * 32;
         _tile_loadd(4, ak, 64);
@@ -54,9 +54,11 @@ void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float
 
 // Scores of one attention step (see ckernels.h). With d = 32 the query strip stays in tiles
 // 4 and 5 for the whole step and the key half-blocks of 16 alternate between two sets of
-// accumulators (0, 2 with B in 6; 1, 3 with B in 7), so storing one half-block's scores
-// overlaps the products of the next; the 2×2 block of the GEMMs would drain the tile
-// pipeline after every 4 products. Other d: the 2×2 block per 32 keys.
+// accumulators (0, 2 with B in 6; 1, 3 with B in 7), so that storing one half-block's scores
+// can overlap the products of the next: the 2×2 block of the GEMMs stores and re-zeroes all
+// four accumulators after only 4 products at d = 32 (a harness measured ~30 % lost to that
+// after 8 products; this layout was not timed against it separately). Other d: the 2×2
+// block per 32 keys.
 __attribute__((target("amx-tile,amx-bf16")))
 static void amx_scores(long dp, const uint16_t *q, const uint16_t *k, int nb, float *s) {
     if (dp == 32) {
