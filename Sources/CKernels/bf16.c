@@ -196,11 +196,6 @@ void vidattn_f32_to_bf16_path(const float *src, uint16_t *dst, long n, int path)
     else to_bf16_avx2(src, dst, n);
 }
 
-void vidattn_f32_to_bf16(const float *src, uint16_t *dst, long n) {
-    const vidattn_cpu_info *c = vidattn_cpu_detect();
-    vidattn_f32_to_bf16_path(src, dst, n, c->avx512_bf16 && c->avx512bw ? 1 : 0);
-}
-
 // The same conversion straight into the block layout of the A strips: chunk kb of 32 values
 // (zeros past k) at dst + kb * stride, for kb < kp / 32.
 __attribute__((target("avx512f,avx512bw,avx512bf16")))

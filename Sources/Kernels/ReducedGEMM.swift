@@ -34,7 +34,7 @@ public struct ReducedBlocking {
         self.panels = panels; self.kp = kp
         strips = (m + 31) / 32
         kc = max(64, min(kp, (ReducedBlocking.kcOverride ?? l1 / (32 * elemBytes)) / 64 * 64))
-        let maxPanels = max(1, (l2 * ReducedBlocking.l2Share / 8) / (32 * kp * elemBytes))
+        let maxPanels = max(1, (l2 / 2) / (32 * kp * elemBytes))
         chunks = (panels + maxPanels - 1) / maxPanels
         chunkPanels = (panels + chunks - 1) / chunks
         // Enough items for the dynamic hand-out to even out a slow core (4 per worker), but
@@ -50,8 +50,6 @@ public struct ReducedBlocking {
     /// between calls to alternate chunk sizes in one process).
     nonisolated(unsafe) public static var kcOverride: Int? = getenvString("VIDATTN_REDUCED_KC").flatMap { Int($0) }
         .flatMap { $0 > 0 ? $0 : nil }
-    /// `VIDATTN_REDUCED_L2`: eighths of L2 a chunk of B panels may take (default 4), for experiments.
-    static let l2Share: Int = getenvString("VIDATTN_REDUCED_L2").flatMap { Int($0) } ?? 4
 
     func panelRange(_ chunk: Int) -> Range<Int> { chunk * panels / chunks..<(chunk + 1) * panels / chunks }
     func stripRange(_ group: Int) -> Range<Int> { group * strips / groups..<(group + 1) * strips / groups }

@@ -250,7 +250,7 @@ if getenv("VIDATTN_DEMO_FP32") != nil {
     exit(0)
 }
 
-/// The AMX bf16 tile peak of all workers together (each runs the probe at once), FLOP/s; 0
+/// The AMX bf16 tile peak of all workers together (each runs the probe at once), FLOP/s; NaN
 /// without AMX.
 func tilePeakAllThreads() -> Double {
     guard BF16Unit.detected == .amx else { return .nan }
@@ -307,7 +307,7 @@ if getenv("VIDATTN_DEMO_BF16") != nil {
             t0 = now()
             _ = gemmBF16(m: m, a: a, lda: k, packedB: p16, accumulate: false, c: c, ldc: n)
             t16.append(now() - t0)
-            e16.append(2.0 * Double(m * n * k) / (now() - t0) / peak)
+            e16.append(2.0 * Double(m * n * k) / t16.last! / peak)
             t0 = now()
             _ = gemmInt8(m: m, a: a, lda: k, packedB: p8, accumulate: false, c: c, ldc: n)
             t8.append(now() - t0)

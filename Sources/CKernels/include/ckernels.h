@@ -88,9 +88,8 @@ void vidattn_pack_kv_bf16(const float *k, long ldk, const float *v, long ldv, lo
 /// The same through a given path (tests): 0 = scalar, 1 = AVX-512 (AVX512-BF16).
 void vidattn_pack_kv_bf16_path(const float *k, long ldk, const float *v, long ldv, long n, long d, long dp,
                                long nkp, uint16_t *kpan, uint16_t *vpan, int path);
-/// fp32 -> bf16 (round to nearest even, NaN stays NaN, subnormals become signed zero) of n values.
-void vidattn_f32_to_bf16(const float *src, uint16_t *dst, long n);
-/// The same through a given path (tests): 0 = AVX2 integer rounding, 1 = vcvtne2ps2bf16.
+/// fp32 -> bf16 (round to nearest even, NaN stays NaN, subnormals become signed zero) of n
+/// values through a given path (tests): 0 = AVX2 integer rounding, 1 = vcvtne2ps2bf16.
 void vidattn_f32_to_bf16_path(const float *src, uint16_t *dst, long n, int path);
 /// fp32 → bf16 as above, straight into the A-strip layout of the block kernels: chunk kb of
 /// 32 values at dst + kb · stride for kb < kp / 32 (kp a multiple of 32), zeros past k.

@@ -150,7 +150,8 @@ func bf16AddBiasAndMasks(
     _ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int, _ key0: Int, _ kv: Int,
     _ nb: Int, _ s: UnsafeMutablePointer<Float>
 ) {
-    var rowBias: UnsafePointer<Float>? = nil  // query-major bias at (q0, key0)
+    var rowBias: UnsafePointer<Float>? = nil  // query-major bias at (q0, key0), rows biasStride apart
+    let biasStride = a.bias?.rowStride ?? 0
     if let bias = a.bias {
         let bb = bias.base + b * bias.batchStride + h * bias.headStride
         if a.biasKeyMajor {
@@ -190,7 +191,7 @@ func bf16AddBiasAndMasks(
             var v = vload(row)
             if r < qv {
                 if let rb = rowBias {
-                    let bp = rb + r * a.bias!.rowStride + j0
+                    let bp = rb + r * biasStride + j0
                     v += valid == 16 ? vload(bp) : vloadPartial(bp, valid)
                 }
                 if let lab {

@@ -15,9 +15,8 @@ extension Ops {
     ) throws {
         try require(C > 0 && C <= 1 << 20, "channels must be positive (got \(C))")
         let qw = try nonNull(qkvWeight, "qkv_weight"), pw = try nonNull(projWeight, "proj_weight")
-        let q = try Linear(
-            weight: try copyTensor(qw, [3 * C, C]), bias: try qkvBias.map { try copyTensor($0, [3 * C]) })
-        let p = try Linear(weight: try copyTensor(pw, [C, C]), bias: try projBias.map { try copyTensor($0, [C]) })
+        let q = try Linear(copying: qw, bias: qkvBias, out: 3 * C, in: C)
+        let p = try Linear(copying: pw, bias: projBias, out: C, in: C)
         try temporalAttentionAIM(
             groups: G, frames: T, channels: C, heads: nh, z: z, qkv: q, proj: p, table: table, y: y)
     }

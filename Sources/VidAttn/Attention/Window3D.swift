@@ -27,10 +27,8 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
         relativePositionTable: UnsafePointer<Float>
     ) throws {
         try require(c > 0 && heads > 0 && c % heads == 0, "channels \(c) must be a positive multiple of heads \(heads)")
-        let q = try Linear(
-            weight: try copyTensor(qkvWeight, [3 * c, c]), bias: try qkvBias.map { try copyTensor($0, [3 * c]) })
-        let p = try Linear(
-            weight: try copyTensor(projWeight, [c, c]), bias: try projBias.map { try copyTensor($0, [c]) })
+        let q = try Linear(copying: qkvWeight, bias: qkvBias, out: 3 * c, in: c)
+        let p = try Linear(copying: projWeight, bias: projBias, out: c, in: c)
         try self.init(
             channels: c, heads: heads, window: window, qkv: q, proj: p,
             relativePositionTable: relativePositionTable)

@@ -85,6 +85,12 @@ public struct Linear: Sendable {
         w = p
     }
 
+    /// A Linear from a caller's weight [out, in] and optional bias [out] (the C API's per-call
+    /// entries), copied, then packed for this load's precision like any other.
+    init(copying weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, out o: Int, in i: Int) throws {
+        try self.init(weight: try copyTensor(weight, [o, i]), bias: try bias.map { try copyTensor($0, [o]) })
+    }
+
     /// A bf16 or int8 Linear from weights already packed (straight from a BF16 / F16 checkpoint)
     /// and an optional bias [out]. Only for a CPU with the unit.
     init(packed: PackedInPlace, bias: Tensor?) throws {
