@@ -105,10 +105,13 @@ func scoreBlock(
     _ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int, _ j0: Int, _ kv: Int,
     _ kp: UnsafePointer<Float>, _ qt: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>
 ) {
+    // Only the 32-query panels holding a valid query (a sequence's last tile is often short:
+    // 392 = 4 · 96 + 8, 197 = 2 · 96 + 5).
+    let qPanels = (qv + NR - 1) / NR
     var r0 = 0
     while r0 < kv {
         let apanel = kp + (j0 + r0) * a.d
-        for qp in 0..<(attnQT / NR) {
+        for qp in 0..<qPanels {
             microKernel12x32(a.d, apanel, MR, qt + qp * NR * a.d, NR, st + r0 * attnQT + qp * NR, attnQT, 1, 0)
         }
         r0 += MR
@@ -152,7 +155,7 @@ func scoreBlock(
         let mrow = mask + b * a.keyMaskStride + j0
         for r in 0..<kv where mrow[r] == 0 {
             let row = st + r * attnQT
-            for c in stride(from: 0, to: attnQT, by: 16) { vstore(Vec(repeating: -.infinity), row + c) }
+            for c in stride(from: 0, to: qPanels * NR, by: 16) { vstore(Vec(repeating: -.infinity), row + c) }
         }
     }
 }
@@ -167,9 +170,11 @@ func attentionTile(
 ) {
     let d = a.d
     let qv = min(attnQT, a.nq - q0)
-    // Qᵀ in three 32-query panels, pre-scaled: panel p holds scale·Q[32p + c][i] at i·32 + c.
+    // Qᵀ in up to three 32-query panels (those with a valid query), pre-scaled: panel p holds
+    // scale·Q[32p + c][i] at i·32 + c.
+    let qPanels = (qv + NR - 1) / NR
     let qbase = a.q.base + b * a.q.batchStride + h * a.q.headStride
-    for p in 0..<(attnQT / NR) {
+    for p in 0..<qPanels {
         let dst = qt + p * NR * d
         for c in 0..<NR {
             let qi = p * NR + c
@@ -190,7 +195,7 @@ func attentionTile(
         let kv = min(attnKB, a.nk - j0)
         scoreBlock(a, b, h, q0, qv, j0, kv, kp, qt, st)
         // Online softmax over this block, sixteen queries at a time.
-        for c in stride(from: 0, to: attnQT, by: 16) {
+        for c in stride(from: 0, to: qPanels * NR, by: 16) {
             var mx = vload(m + c)
             let mOld = mx
             for r in 0..<kv { let s = vload(st + r * attnQT + c); mx = mx.replacing(with: s, where: s .> mx) }

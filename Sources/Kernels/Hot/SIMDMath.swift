@@ -4,8 +4,8 @@ import Glibc
 #endif
 import CSleef
 
-/// Vector transcendental functions over 16 floats, backed by SLEEF (1-ulp
-/// variants). On AVX-512 builds each is one SLEEF call; on AVX2 builds two.
+/// Vector transcendental functions over 16 floats: exp inline (below), tanh from SLEEF
+/// (1-ulp variant; one call on AVX-512 builds, two on AVX2), erf a rational fit.
 
 /// The vector every kernel computes in: 16 floats (one zmm register, two ymm on AVX2).
 public typealias Vec = SIMD16<Float>
@@ -13,20 +13,47 @@ public typealias Vec = SIMD16<Float>
 /// Below ln(FLT_MIN) exp is subnormal: `vexp` and `sexp` return an exact 0 there, so no
 /// subnormal probability ever reaches a later multiply (they cost assists on Intel).
 public let expSubnormalBelow: Float = -87.33654
+/// Above ln(FLT_MAX) exp overflows: `vexp` and `sexp` return +inf there.
+public let expOverflowAbove: Float = 88.722_84
+// The polynomial of `vexp` / `sexp`: e^r ≈ 1 + r·(c1 + r·(c2 + … + r·c6)) on |r| ≤ ln 2 / 2,
+// fitted for least relative error (bench/exp_fit.py).
+@usableFromInline let expC1: Float = 1.0
+@usableFromInline let expC2: Float = 0.499_999_94
+@usableFromInline let expC3: Float = 0.166_664_32
+@usableFromInline let expC4: Float = 0.041_668_002
+@usableFromInline let expC5: Float = 0.008_374_156_4
+@usableFromInline let expC6: Float = 0.001_384_365_1
+
+/// e^x per lane, exactly 0 where the result would be subnormal (no FTZ needed downstream),
+/// +inf above ln(FLT_MAX), NaN for NaN. Inline (the SLEEF call it replaces spilled the softmax
+/// loops' registers around every call): n = round(x · log2 e) with the 1.5 · 2^23 shifter,
+/// r = x − n · ln 2 in two parts (|r| ≤ ln 2 / 2), e^r by a degree-6 polynomial (relative error
+/// of the fit 2e-9), and 2^n as two factors 2^(n − ⌊n/2⌋) · 2^⌊n/2⌋ so that n = 128 and n = −126
+/// stay normal. Within 1.3 ulp of e^x (ExpTests); `sexp` is the same computation on one lane.
+@inlinable @inline(__always) public func vexp(_ x: Vec) -> Vec {
+    let shifter = Vec(repeating: 12_582_912)  // 1.5 · 2^23
+    let t = shifter.addingProduct(x, Vec(repeating: 1.442_695_04))
+    let n = t - shifter
+    let r = x.addingProduct(n, Vec(repeating: -0.693_359_375)).addingProduct(n, Vec(repeating: 2.121_944_4e-4))
+    var p = Vec(repeating: expC6)
+    p = Vec(repeating: expC5).addingProduct(p, r)
+    p = Vec(repeating: expC4).addingProduct(p, r)
+    p = Vec(repeating: expC3).addingProduct(p, r)
+    p = Vec(repeating: expC2).addingProduct(p, r)
+    p = Vec(repeating: expC1).addingProduct(p, r)
+    p = Vec(repeating: 1).addingProduct(p, r)
+    let ni = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000
+    let half = ni &>> 1
+    let s1 = unsafeBitCast((half &+ 127) &<< 23, to: Vec.self)
+    let s2 = unsafeBitCast((ni &- half &+ 127) &<< 23, to: Vec.self)
+    return (p * s1 * s2).replacing(with: 0, where: x .< expSubnormalBelow)
+        .replacing(with: .infinity, where: x .> expOverflowAbove)
+}
 
 #if VIDATTN_AVX512
-/// e^x per lane (SLEEF, 1 ulp), exactly 0 where the result would be subnormal (no FTZ needed downstream).
-@inlinable @inline(__always) public func vexp(_ x: Vec) -> Vec {
-    Sleef_expf16_u10(x).replacing(with: 0, where: x .< expSubnormalBelow)
-}
 /// tanh per lane (SLEEF, 1 ulp).
 @inlinable @inline(__always) public func vtanh(_ x: Vec) -> Vec { Sleef_tanhf16_u10(x) }
 #else
-/// e^x per lane (SLEEF on two ymm halves, 1 ulp), exactly 0 where the result would be subnormal.
-@inlinable @inline(__always) public func vexp(_ x: Vec) -> Vec {
-    Vec(lowHalf: Sleef_expf8_u10(x.lowHalf), highHalf: Sleef_expf8_u10(x.highHalf))
-        .replacing(with: 0, where: x .< expSubnormalBelow)
-}
 /// tanh per lane (SLEEF on two ymm halves, 1 ulp).
 @inlinable @inline(__always) public func vtanh(_ x: Vec) -> Vec {
     Vec(lowHalf: Sleef_tanhf8_u10(x.lowHalf), highHalf: Sleef_tanhf8_u10(x.highHalf))
@@ -70,7 +97,23 @@ public let expSubnormalBelow: Float = -87.33654
 
 /// Scalar counterparts, used by the reference paths and by tails.
 @inlinable @inline(__always) public func sexp(_ x: Float) -> Float {
-    x < expSubnormalBelow ? 0 : Sleef_expf_u10(x)
+    if !(x >= expSubnormalBelow) { return x.isNaN ? x : 0 }
+    if x > expOverflowAbove { return .infinity }
+    let shifter: Float = 12_582_912
+    let t = shifter.addingProduct(x, 1.442_695_04)
+    let n = t - shifter
+    let r = x.addingProduct(n, -0.693_359_375).addingProduct(n, 2.121_944_4e-4)
+    var p = expC5.addingProduct(expC6, r)
+    p = expC4.addingProduct(p, r)
+    p = expC3.addingProduct(p, r)
+    p = expC2.addingProduct(p, r)
+    p = expC1.addingProduct(p, r)
+    p = Float(1).addingProduct(p, r)
+    let ni = Int32(truncatingIfNeeded: t.bitPattern) &- 0x4B40_0000
+    let half = ni >> 1
+    let s1 = Float(bitPattern: UInt32(truncatingIfNeeded: (half &+ 127) << 23))
+    let s2 = Float(bitPattern: UInt32(truncatingIfNeeded: (ni &- half &+ 127) << 23))
+    return p * s1 * s2
 }
 /// Scalar erf (SLEEF, 1 ulp), for the references and ragged ends.
 /// Scalar tanh (SLEEF, 1 ulp), for the references and ragged ends.
