@@ -60,39 +60,40 @@ public let expOverflowAbove: Float = 88.722_84
 }
 #endif
 
-/// erf, within 2.5 ulp (SLEEF's erff16_u10, 1 ulp, cost ~120 cycles per vector on Sapphire
-/// Rapids and made the GELU epilogue 10 % of a bf16 forward). |x| < 0.85: the Taylor series
-/// x · Σ c_n x^{2n} to n = 10 (truncation below 1e-9), the leading term split off;
-/// |x| ≥ 0.85: 1 − erfc(|x|) with erfc(a) = t · exp(−a² + P(t)), t = 1 / (1 + a/2), the
-/// Chebyshev fit of Numerical Recipes §6.2 (relative error below 1.2e-7), odd in x. NaN gives
-/// NaN, ±inf ±1. Checked against Double's erf in KernelsTests.
+/// erf, within 3 ulp (ElementwiseTests), without a division (SLEEF's erff16_u10 took ~120 cycles
+/// per vector on Sapphire Rapids, a rational fit with a division 2.3 ns per GELU value):
+/// |x| < 1: x · P(x²), P of degree 6; 1 ≤ |x|: ±(1 − e^(−x²) · G(u)), u = (min(|x|, 4) − 2.5) / 1.5,
+/// G of degree 10 (erfc · e^(x²), smooth; past 4 erf rounds to ±1). x² is split into its rounded
+/// value and the rounding error so that e^(−x²) keeps its accuracy. Both fits: bench/erf_fit.py.
+/// NaN gives NaN, ±inf ±1.
 @inlinable @inline(__always) public func verf(_ x: Vec) -> Vec {
     let a = x.replacing(with: -x, where: x .< 0), z = a * a
-    var p = Vec(repeating: 1.4807192805221803e-08)
-    p = Vec(repeating: -1.6365844146548625e-07).addingProduct(p, z)
-    p = Vec(repeating: 1.6462114444948384e-06).addingProduct(p, z)
-    p = Vec(repeating: -1.4925650248187594e-05).addingProduct(p, z)
-    p = Vec(repeating: 0.00012055332626914605).addingProduct(p, z)
-    p = Vec(repeating: -0.0008548327023163438).addingProduct(p, z)
-    p = Vec(repeating: 0.005223977845162153).addingProduct(p, z)
-    p = Vec(repeating: -0.02686617150902748).addingProduct(p, z)
-    p = Vec(repeating: 0.11283791810274124).addingProduct(p, z)
-    p = Vec(repeating: -0.37612637877464294).addingProduct(p, z)
-    let small = (x * Vec(repeating: 1.128379225730896)).addingProduct(x * z, p)
-    let t = 1 / (Vec(repeating: 1) + Vec(repeating: 0.5) * a)
-    var q = Vec(repeating: 0.17087277)
-    q = Vec(repeating: -0.82215223).addingProduct(q, t)
-    q = Vec(repeating: 1.48851587).addingProduct(q, t)
-    q = Vec(repeating: -1.13520398).addingProduct(q, t)
-    q = Vec(repeating: 0.27886807).addingProduct(q, t)
-    q = Vec(repeating: -0.18628806).addingProduct(q, t)
-    q = Vec(repeating: 0.09678418).addingProduct(q, t)
-    q = Vec(repeating: 0.37409196).addingProduct(q, t)
-    q = Vec(repeating: 1.00002368).addingProduct(q, t)
-    q = Vec(repeating: -1.26551223).addingProduct(q, t)
-    var big = Vec(repeating: 1) - t * vexp(q - z)
+    var p = Vec(repeating: 7.854_311_1e-05)
+    p = Vec(repeating: -0.000_801_034_16).addingProduct(p, z)
+    p = Vec(repeating: 0.005_188_346_4).addingProduct(p, z)
+    p = Vec(repeating: -0.026_853_824).addingProduct(p, z)
+    p = Vec(repeating: 0.112_835_85).addingProduct(p, z)
+    p = Vec(repeating: -0.376_126_26).addingProduct(p, z)
+    p = Vec(repeating: 1.128_379_1).addingProduct(p, z)
+    let small = x * p
+    let ac = a.replacing(with: 4, where: .!(a .<= 4))  // NaN stays in `a`, so in `small`
+    let u = (ac - Vec(repeating: 2.5)) * Vec(repeating: 1 / 1.5)
+    var g = Vec(repeating: 8.959_895e-05)
+    g = Vec(repeating: -0.000_244_398_46).addingProduct(g, u)
+    g = Vec(repeating: 0.000_384_718_15).addingProduct(g, u)
+    g = Vec(repeating: -0.000_918_025_27).addingProduct(g, u)
+    g = Vec(repeating: 0.002_411_323_8).addingProduct(g, u)
+    g = Vec(repeating: -0.005_609_938_9).addingProduct(g, u)
+    g = Vec(repeating: 0.012_489_152).addingProduct(g, u)
+    g = Vec(repeating: -0.026_998_289).addingProduct(g, u)
+    g = Vec(repeating: 0.056_110_334).addingProduct(g, u)
+    g = Vec(repeating: -0.111_521_36).addingProduct(g, u)
+    g = Vec(repeating: 0.210_806_37).addingProduct(g, u)
+    let zc = ac * ac, zlo = (-zc).addingProduct(ac, ac)  // ac² = zc + zlo exactly
+    let e = vexp(-zc) * g
+    var big = Vec(repeating: 1) - e.addingProduct(e, -zlo)
     big.replace(with: -big, where: x .< 0)
-    return small.replacing(with: big, where: a .>= Vec(repeating: 0.85))
+    return small.replacing(with: big, where: a .>= Vec(repeating: 1))
 }
 
 /// Scalar counterparts, used by the reference paths and by tails.
