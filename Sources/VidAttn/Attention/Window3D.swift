@@ -8,6 +8,7 @@
 // the −100 mask is applied inside the attention kernel from per-token region
 // labels, so no [windows, N, N] mask tensor is built.
 import Kernels
+import Synchronization
 
 /// Weights of one `ShiftedWindowAttention3d`.
 public final class WindowAttention3DWeights: @unchecked Sendable {
@@ -18,6 +19,9 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
     /// qkv (C → 3C) and proj (C → C), at the load's precision like every Linear.
     let qkv: Linear, proj: Linear
     let table: Tensor  // [(2Wd−1)(2Wh−1)(2Ww−1), heads]
+    /// The relative index of each window length and layout asked for (built at the first forward
+    /// that needs it, freed with the weights).
+    private let indices = Mutex<[RelativeIndexKey: RelativeIndex]>([:])
 
     /// qkv [3C, C], proj [C, C] in PyTorch Linear layout; table as in the checkpoint.
     public convenience init(
@@ -54,13 +58,50 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
     /// attention tiles read) or query-major [heads, query, key] (the bf16 path): the top-left
     /// n×n block of the configured window's relative index (the reference's quirk, docs/attention.md).
     func relativeBias(tokens n: Int, keyMajor: Bool = true) throws -> Tensor {
-        let (wd, wh, ww) = window
+        let key = RelativeIndexKey(n: n, keyMajor: keyMajor)
+        let index: RelativeIndex
+        if let cached = indices.withLock({ $0[key] }) {
+            index = cached
+        } else {
+            let made = try RelativeIndex(window: window, tokens: n, keyMajor: keyMajor)
+            index = indices.withLock { cache in
+                if let other = cache[key] { return other }
+                cache[key] = made
+                return made
+            }
+        }
         let H = heads, nn = n * n
-        // The table row of each (key b, query a) pair, then one contiguous gather per head.
-        guard let index = allocCounted(Int32.self, nn) else {
+        let out = try Tensor(shape: [H, n, n])
+        let (o, tp, ip) = (out.data, table.pointer, index.pointer)
+        let rows = table.shape[0]
+        // One head at a time from its own contiguous column of the table (gathered once into a
+        // small row so the lookups stay in L1).
+        parallelFor(H) { h, _ in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: rows) { col in
+                for r in 0..<rows { col[r] = tp[r * H + h] }
+                let dst = o + h * nn
+                for i in 0..<nn { dst[i] = col[Int(ip[i])] }
+            }
+        }
+        return withExtendedLifetime(index) { out }
+    }
+}
+
+private struct RelativeIndexKey: Hashable {
+    let n: Int, keyMajor: Bool
+}
+
+/// The table row of every (key, query) pair of a window clamped to n tokens (the top-left n×n
+/// block of the configured window's relative index), key-major [key][query] or query-major
+/// [query][key].
+private final class RelativeIndex: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Int32>
+
+    init(window: (Int, Int, Int), tokens n: Int, keyMajor: Bool) throws {
+        let (wd, wh, ww) = window
+        guard let index = allocCounted(Int32.self, n * n) else {
             throw VidAttnError(.outOfMemory, "window attention: cannot allocate the \(n)×\(n) bias index")
         }
-        defer { freeCounted(index) }
         for b in 0..<n {
             let (bd, bh, bw) = (b / (wh * ww), (b / ww) % wh, b % ww)
             for a in 0..<n {
@@ -70,14 +111,10 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
                         + (aw - bw + ww - 1))
             }
         }
-        let out = try Tensor(shape: [H, n, n])
-        let (o, tp, ip) = (out.data, table.pointer, UnsafePointer(index))
-        parallelFor(H) { h, _ in
-            let dst = o + h * nn, src = tp + h
-            for i in 0..<nn { dst[i] = src[Int(ip[i]) * H] }
-        }
-        return out
+        pointer = index
     }
+
+    deinit { freeCounted(pointer) }
 }
 
 extension Ops {
