@@ -83,8 +83,9 @@ func attentionBF16(
         parallelRanges(gp, threads: min(workers, gp)) { lo, hi, _ in
             packHeadsBF16(a, p0 + lo, p0 + hi, packed + lo * L.headHalves)
         }
+        let headMajor = gp == pairs && attentionHeadMajor(a)
         parallelDynamic(gp * L.qTiles, threads: workers) { i, w in
-            let item = p0 * L.qTiles + i
+            let item = p0 * L.qTiles + attentionItem(i, a, qTiles: L.qTiles, headMajor: headMajor)
             run(a, item, item + 1, p0, UnsafePointer(packed), scratch + w * perWorker, unit)
         }
     }

@@ -142,8 +142,8 @@ func bf16QueryTile(
 
 /// Adds bias and region penalties to the 32 × kv scores of this step and sets masked and
 /// padding keys (and nothing else) to −inf. Scores of padding queries are left finite.
-/// One pass over the step's scores, 16 keys at a time: the keys' labels, mask and padding
-/// are read once per 16 keys, then each row takes its bias, penalty and −inf in registers.
+/// The keys' labels, mask and padding are read once per 16 keys; then one pass over the
+/// step's scores, row by row, adds each row's bias and penalty and sets −inf in registers.
 /// A key-major bias (read column by column) is added first, key by key.
 @inline(__always)
 func bf16AddBiasAndMasks(
@@ -168,40 +168,55 @@ func bf16AddBiasAndMasks(
     if rowBias == nil && lab == nil && mrow == nil && kv == nb * 32 { return }
     let pen = Vec(repeating: a.regionPenalty), zero = Vec(repeating: 0), ninf = Vec(repeating: -.infinity)
     let iota = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-    for g in 0..<(nb * 2) {
-        let j0 = g * 16, valid = min(max(kv - j0, 0), 16)
-        // The 16 keys: dead (padding or masked) and labels.
-        var dead = iota .>= SIMD16<Int32>(repeating: Int32(valid))
-        var kl = SIMD16<Int32>(repeating: 0)
-        if let mrow {
-            for l in 0..<valid where mrow[j0 + l] == 0 { dead[l] = true }
-        }
-        if let lab {
-            if valid == 16 {
-                kl = SIMD16<Int32>(
-                    truncatingIfNeeded: UnsafeRawPointer(lab + key0 + j0).loadUnaligned(as: SIMD16<UInt8>.self))
-            } else {
-                for l in 0..<valid { kl[l] = Int32(lab[key0 + j0 + l]) }
+    let groups = nb * 2, zeroI = SIMD16<Int32>(repeating: 0)
+    withUnsafeTemporaryAllocation(of: SIMD16<Int32>.self, capacity: 2 * groups) { buffer in
+        // Per 16 keys, once: their labels and which lanes are dead (padding or masked; −1). The
+        // lanes are gathered into integer vectors and masks come from vector compares: writing
+        // mask lanes one by one made the compiler select lane by lane in the row loop.
+        let labels = buffer.baseAddress!, deads = labels + groups
+        var anyDead = false
+        for g in 0..<groups {
+            let j0 = g * 16, valid = min(max(kv - j0, 0), 16)
+            var keep = SIMD16<Int32>(repeating: 1), kl = zeroI
+            if let mrow {
+                if valid == 16 {
+                    keep = SIMD16<Int32>(
+                        truncatingIfNeeded: UnsafeRawPointer(mrow + j0).loadUnaligned(as: SIMD16<UInt8>.self))
+                } else {
+                    for l in 0..<valid { keep[l] = Int32(mrow[j0 + l]) }
+                }
             }
+            if let lab {
+                if valid == 16 {
+                    kl = SIMD16<Int32>(
+                        truncatingIfNeeded: UnsafeRawPointer(lab + key0 + j0).loadUnaligned(as: SIMD16<UInt8>.self))
+                } else {
+                    for l in 0..<valid { kl[l] = Int32(lab[key0 + j0 + l]) }
+                }
+            }
+            let dead = (iota .>= SIMD16<Int32>(repeating: Int32(valid))) .| (keep .== zeroI)
+            labels[g] = kl
+            deads[g] = zeroI.replacing(with: -1, where: dead)
+            anyDead = anyDead || any(dead)
         }
-        let anyDead = any(dead)
-        let base = s + (g >> 1) * 1024 + (g & 1) * 16
+        // Then row by row, reading each bias row front to back (the hardware prefetches it; a
+        // column of 32 rows per 16 keys missed the cache on Sapphire Rapids).
         for r in 0..<32 {
-            let row = base + r * 32
-            var v = vload(row)
-            if r < qv {
-                if let rb = rowBias {
-                    let bp = rb + r * biasStride + j0
-                    v += valid == 16 ? vload(bp) : vloadPartial(bp, valid)
+            let live = r < qv
+            if !live && !anyDead { break }
+            let bias = live ? rowBias.map { $0 + r * biasStride } : nil
+            let queryLabel = live ? lab.map { SIMD16<Int32>(repeating: Int32($0[q0 + r])) } : nil
+            for g in 0..<groups {
+                let row = s + (g >> 1) * 1024 + (g & 1) * 16 + r * 32
+                var v = vload(row)
+                if let bias {
+                    let valid = min(max(kv - g * 16, 0), 16)
+                    v += valid == 16 ? vload(bias + g * 16) : vloadPartial(bias + g * 16, valid)
                 }
-                if let lab {
-                    v += zero.replacing(with: pen, where: kl .!= SIMD16<Int32>(repeating: Int32(lab[q0 + r])))
-                }
-            } else if !anyDead {
-                continue
+                if let queryLabel { v += zero.replacing(with: pen, where: labels[g] .!= queryLabel) }
+                if anyDead { v = v.replacing(with: ninf, where: deads[g] .!= zeroI) }
+                vstore(v, row)
             }
-            if anyDead { v = v.replacing(with: ninf, where: dead) }
-            vstore(v, row)
         }
     }
 }
