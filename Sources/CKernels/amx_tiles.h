@@ -1,14 +1,21 @@
 // Shared by the AMX block kernels (bf16.c, int8.c): the 32×32 result block C (4-byte
-// elements, row stride ldc) into accumulator tiles 0..3 — loaded when accumulating, zeroed
-// otherwise — and back.
+// elements, row stride ldc) into accumulator tiles 0..3 — loaded when accumulating, else
+// every row set to `bias` (32 values, a tile load with row stride 0) when given, else zeroed —
+// and back.
 #pragma once
 #include <immintrin.h>
 
 __attribute__((target("amx-tile")))
-static inline void amx_c_begin(const void *c, long ldc, int accumulate) {
+static inline void amx_c_begin(const void *c, long ldc, int accumulate, const void *bias) {
     const char *p = (const char *)c;
     const long stride = ldc * 4;
-    if (accumulate) {
+    if (!accumulate && bias) {
+        const char *q = (const char *)bias;
+        _tile_loadd(0, q, 0);
+        _tile_loadd(1, q + 64, 0);
+        _tile_loadd(2, q, 0);
+        _tile_loadd(3, q + 64, 0);
+    } else if (accumulate) {
         _tile_loadd(0, p, stride);
         _tile_loadd(1, p + 64, stride);
         _tile_loadd(2, p + 16 * stride, stride);

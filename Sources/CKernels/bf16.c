@@ -29,8 +29,9 @@ void vidattn_amx_end(void) { _tile_release(); }
 // Tiles: 0..3 accumulate C (rows 0-15 / 16-31 × cols 0-15 / 16-31); 4, 5 hold A rows
 // 0-15 / 16-31 (32 bf16 of K each); 6, 7 hold B columns 0-15 / 16-31 (16 K pairs each).
 __attribute__((target("amx-tile,amx-bf16")))
-void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate) {
-    amx_c_begin(c, ldc, accumulate);
+void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate,
+                            const float *bias) {
+    amx_c_begin(c, ldc, accumulate, bias);
     // Every tile is 1 KiB contiguous (64-byte rows). Tile registers are not renamed: each
     // load sits right before the products that need it. B, read once per strip, is loaded with
     // the non-temporal hint (tileloaddt1), and there is no software prefetch. Measured on
@@ -82,25 +83,28 @@ static void amx_scores(long dp, const uint16_t *q, const uint16_t *k, int nb, fl
         }
         return;
     }
-    for (int b = 0; b < nb; b++) vidattn_amx_bf16_32x32(dp, q, k + (long)b * dp * 32, s + (long)b * 1024, 32, 0);
+    for (int b = 0; b < nb; b++) vidattn_amx_bf16_32x32(dp, q, k + (long)b * dp * 32, s + (long)b * 1024, 32, 0, NULL);
 }
 
 void vidattn_bf16_scores(int unit, long dp, const uint16_t *q, const uint16_t *k, int nb, float *s) {
     if (unit == 2) { amx_scores(dp, q, k, nb, s); return; }
     for (int b = 0; b < nb; b++) {
         const uint16_t *kb = k + (long)b * dp * 32;
-        if (unit == 1) vidattn_avx512bf16_32x32(dp, q, kb, s + (long)b * 1024, 32, 0);
-        else vidattn_bf16_32x32_ref(dp, q, kb, s + (long)b * 1024, 32, 0);
+        if (unit == 1) vidattn_avx512bf16_32x32(dp, q, kb, s + (long)b * 1024, 32, 0, NULL);
+        else vidattn_bf16_32x32_ref(dp, q, kb, s + (long)b * 1024, 32, 0, NULL);
     }
 }
 
 __attribute__((target("avx512f,avx512bf16")))
-void vidattn_avx512bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate) {
+void vidattn_avx512bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate,
+                              const float *bias) {
+    const __m512 init0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+    const __m512 init1 = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
     for (int r0 = 0; r0 < 32; r0 += 8) {
         __m512 acc[16];
         for (int r = 0; r < 8; r++) {
-            acc[2 * r] = accumulate ? _mm512_loadu_ps(c + (r0 + r) * ldc) : _mm512_setzero_ps();
-            acc[2 * r + 1] = accumulate ? _mm512_loadu_ps(c + (r0 + r) * ldc + 16) : _mm512_setzero_ps();
+            acc[2 * r] = accumulate ? _mm512_loadu_ps(c + (r0 + r) * ldc) : init0;
+            acc[2 * r + 1] = accumulate ? _mm512_loadu_ps(c + (r0 + r) * ldc + 16) : init1;
         }
         for (long kk = 0; kk < kp / 2; kk++) {
             const uint16_t *ar = a + (kk / 16) * 1024 + r0 * 32 + (2 * kk) % 32;
@@ -130,10 +134,11 @@ static inline float bf16_to_f32(uint16_t h) {
     return f;
 }
 
-void vidattn_bf16_32x32_ref(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate) {
+void vidattn_bf16_32x32_ref(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate,
+                            const float *bias) {
     for (int r = 0; r < 32; r++)
         for (int n = 0; n < 32; n++) {
-            float s = accumulate ? c[r * ldc + n] : 0;
+            float s = accumulate ? c[r * ldc + n] : bias ? bias[n] : 0;
             for (long kk = 0; kk < kp / 2; kk++) {
                 const uint16_t *ap = a + (kk / 16) * 1024 + r * 32 + (2 * kk) % 32;
                 float a0 = bf16_to_f32(ap[0]), a1 = bf16_to_f32(ap[1]);

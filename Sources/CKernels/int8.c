@@ -12,7 +12,7 @@
 // K each); 6, 7 hold B columns 0-15 / 16-31 (16 groups of 4 K values each).
 __attribute__((target("amx-tile,amx-int8")))
 void vidattn_amx_s8_32x32(long kp, const int8_t *a, const int8_t *b, int32_t *c, long ldc, int accumulate) {
-    amx_c_begin(c, ldc, accumulate);
+    amx_c_begin(c, ldc, accumulate, NULL);
     for (long k = 0; k < kp; k += 64) {
         const int8_t *ak = a + k * 32, *bk = b + k * 32;
         // B tiles compact and through the non-temporal hint, no software prefetch (as bf16.c).

@@ -340,7 +340,7 @@ if let kps = getenv("VIDATTN_DEMO_AMX") {
     for _ in 0..<3 {
         let calls = 400_000_000 / kp
         let t0 = now()
-        for i in 0..<calls { vidattn_amx_bf16_32x32(kp, a + (i % strips) * 32 * kp, b, c, 32, 0) }
+        for i in 0..<calls { vidattn_amx_bf16_32x32(kp, a + (i % strips) * 32 * kp, b, c, 32, 0, nil) }
         let dt = now() - t0
         print(
             fmt(

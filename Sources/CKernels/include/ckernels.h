@@ -53,7 +53,9 @@ const vidattn_cpu_info *vidattn_cpu_detect(void);
 //   B: one packed panel of 32 columns, pair-interleaved ("VNNI" layout, read by both
 //      tdpbf16ps and vdpbf16ps), in K blocks of 32 of two compact 1 KiB tiles (columns
 //      0-15, then 16-31): element (k, n) at vidattn_bf16_panel_index(k, n);
-//   C: 32 rows of 32 floats at row stride ldc, overwritten, or added to when accumulate.
+//   C: 32 rows of 32 floats at row stride ldc, overwritten, or added to when accumulate;
+//   bias (32 floats, or NULL): when not accumulating, every row of the sum starts from it
+//   instead of 0 (so a Linear's bias costs no pass of its own).
 
 /// Index of element (k, n) in a packed bf16 B panel: K block k / 32 (1024 values), tile
 /// n / 16 (512 values), K pair (k % 32) / 2 (16 columns of 2 values), column n % 16, k % 2.
@@ -68,9 +70,11 @@ void vidattn_amx_begin(void);
 void vidattn_amx_end(void);
 /// The block on AMX (tdpbf16ps, four 16×16 accumulator tiles). Needs AMX-BF16 and the
 /// permission (vidattn_cpu_detect()->amx_permitted) and vidattn_amx_begin on this thread.
-void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate);
+void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate,
+                            const float *bias);
 /// The same block with AVX512-BF16 (vdpbf16ps, four 8-row passes of 16 zmm accumulators).
-void vidattn_avx512bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate);
+void vidattn_avx512bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate,
+                              const float *bias);
 /// Scores of one attention step: block b of s (32 queries × 32 keys, fp32, row-major, at
 /// s + b·1024) = Q · K_bᵀ for b < nb, with Q an A strip of 32 rows × dp (dp a multiple of 32)
 /// and K_b the B panel at k + b·dp·32 (keys as columns, d the reduction axis). unit: 2 = AMX
@@ -110,7 +114,8 @@ void vidattn_softmax_step_bf16(float *s, int nb, float *m, float *l, float *alph
 void vidattn_softmax_step_bf16_path(float *s, int nb, float *m, float *l, float *alpha, uint16_t *p, int path);
 /// Scalar emulation of the same contract (bf16 products summed in fp32, pair by pair): the
 /// reference that checks the data layout on machines without AMX.
-void vidattn_bf16_32x32_ref(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate);
+void vidattn_bf16_32x32_ref(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate,
+                            const float *bias);
 
 // MARK: - int8 micro-kernels
 //

@@ -94,7 +94,9 @@ func bf16QueryTile(
     _ s: UnsafeMutablePointer<Float>, _ o: UnsafeMutablePointer<Float>,
     _ m: UnsafeMutablePointer<Float>, _ l: UnsafeMutablePointer<Float>,
     _ alpha: UnsafeMutablePointer<Float>,
-    _ kernel: (Int, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?, Int, Int32) -> Void,
+    _ kernel:
+        (Int, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?, Int, Int32, UnsafePointer<Float>?)
+        -> Void,
     _ unitCode: Int32
 ) {
     let qv = min(32, a.nq - q0), dp = L.dp
@@ -128,7 +130,7 @@ func bf16QueryTile(
             for c in stride(from: 0, to: L.dPad, by: 16) { vstore(vload(orow + c) * va, orow + c) }
         }
         for c in 0..<L.dPanels {
-            kernel(nb * 32, pb, vpan + c * L.nkp * 32 + key0 * 32, o + c * 32, L.dPad, 1)
+            kernel(nb * 32, pb, vpan + c * L.nkp * 32 + key0 * 32, o + c * 32, L.dPad, 1, nil)
         }
         key0 += nb * 32
     }
