@@ -86,6 +86,11 @@ func packHeadBF16(
     vidattn_pack_kv_bf16(kb, a.k.rowStride, vb, a.v.rowStride, a.nk, a.d, L.dp, L.nkp, kpan, vpan)
 }
 
+/// A bf16 block kernel's signature (vidattn_amx_bf16_32x32 and its siblings, ckernels.h).
+typealias BF16BlockKernel = (
+    Int, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?, Int, Int32, UnsafePointer<Float>?
+) -> Void
+
 @inline(__always)
 func bf16QueryTile(
     _ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ L: BF16AttentionLayout,
@@ -94,9 +99,7 @@ func bf16QueryTile(
     _ s: UnsafeMutablePointer<Float>, _ o: UnsafeMutablePointer<Float>,
     _ m: UnsafeMutablePointer<Float>, _ l: UnsafeMutablePointer<Float>,
     _ alpha: UnsafeMutablePointer<Float>,
-    _ kernel:
-        (Int, UnsafePointer<UInt16>?, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?, Int, Int32, UnsafePointer<Float>?)
-        -> Void,
+    _ kernel: BF16BlockKernel,
     _ unitCode: Int32
 ) {
     let qv = min(32, a.nq - q0), dp = L.dp
