@@ -301,9 +301,14 @@ func shortHead(
         var mx = -Float.infinity
         for j in 0..<a.nk {
             let kj = kb + j * a.k.rowStride
-            var vs = Vec(), t = 0
-            while t < dFull { vs.addProduct(vload(qi + t), vload(kj + t)); t += 16 }
-            var dot = vs.sum()
+            // Two accumulators (no chain of dependent FMAs at d = 64), summed as a tree.
+            var vs = Vec(), vs2 = Vec(), t = 0
+            while t + 32 <= dFull {
+                vs.addProduct(vload(qi + t), vload(kj + t)); vs2.addProduct(vload(qi + t + 16), vload(kj + t + 16))
+                t += 32
+            }
+            if t < dFull { vs.addProduct(vload(qi + t), vload(kj + t)); t += 16 }
+            var dot = hsum(vs + vs2)
             while t < d { dot += qi[t] * kj[t]; t += 1 }
             var sc = dot * a.scale
             if let bias = a.bias {
@@ -328,20 +333,36 @@ func shortHead(
         var sum: Float = 0
         var j = 0
         let vm = Vec(repeating: mx)
-        while j + 16 <= a.nk { let e = vexp(vload(s + j) - vm); vstore(e, s + j); sum += e.sum(); j += 16 }
+        while j + 16 <= a.nk { let e = vexp(vload(s + j) - vm); vstore(e, s + j); sum += hsum(e); j += 16 }
         if j < a.nk {
             let e = vexp(vloadPartial(s + j, a.nk - j, fill: -.infinity) - vm)
-            vstorePartial(e, s + j, a.nk - j); sum += e.sum()
+            vstorePartial(e, s + j, a.nk - j); sum += hsum(e)
         }
         let inv = 1 / sum
+        // P·V, 64 columns at a time in registers across the keys (accumulating in memory put a
+        // store-to-load round trip on every key).
         var t = 0
-        while t < dFull { vstore(Vec(), acc + t); t += 16 }
-        while t < d { acc[t] = 0; t += 1 }
-        for j in 0..<a.nk {
-            let vj = vb + j * a.v.rowStride, pj = Vec(repeating: s[j])
-            t = 0
-            while t < dFull { vstore(vload(acc + t).addingProduct(pj, vload(vj + t)), acc + t); t += 16 }
-            while t < d { acc[t] += s[j] * vj[t]; t += 1 }
+        while t + 64 <= dFull {
+            var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec()
+            for j in 0..<a.nk {
+                let vj = vb + j * a.v.rowStride + t, pj = Vec(repeating: s[j])
+                a0.addProduct(pj, vload(vj)); a1.addProduct(pj, vload(vj + 16))
+                a2.addProduct(pj, vload(vj + 32)); a3.addProduct(pj, vload(vj + 48))
+            }
+            vstore(a0, acc + t); vstore(a1, acc + t + 16); vstore(a2, acc + t + 32); vstore(a3, acc + t + 48)
+            t += 64
+        }
+        while t < dFull {
+            var a0 = Vec()
+            for j in 0..<a.nk { a0.addProduct(Vec(repeating: s[j]), vload(vb + j * a.v.rowStride + t)) }
+            vstore(a0, acc + t)
+            t += 16
+        }
+        while t < d {
+            var x: Float = 0
+            for j in 0..<a.nk { x += s[j] * vb[j * a.v.rowStride + t] }
+            acc[t] = x
+            t += 1
         }
         let vi = Vec(repeating: inv)
         t = 0

@@ -58,7 +58,7 @@ func softmaxRow(_ s: SoftmaxArgs, _ r: Int) {
         }
         j += 16
     }
-    let inv = Vec(repeating: 1 / vsum.sum())
+    let inv = Vec(repeating: 1 / hsum(vsum))
     j = 0
     while j + 16 <= n { vstore(vload(y + j) * inv, y + j); j += 16 }
     while j < n { y[j] *= inv[0]; j += 1 }
@@ -77,13 +77,13 @@ func layerNormRow(
     if n == 0 { return }
     var vs = Vec(), j = 0
     while j + 16 <= n { vs += vload(x + j); j += 16 }
-    var s = vs.sum()
+    var s = hsum(vs)
     while j < n { s += x[j]; j += 1 }
     let mean = s / Float(n)
     let vmean = Vec(repeating: mean)
     var vq = Vec(); j = 0
     while j + 16 <= n { let d = vload(x + j) - vmean; vq.addProduct(d, d); j += 16 }
-    var q = vq.sum()
+    var q = hsum(vq)
     while j < n { let d = x[j] - mean; q += d * d; j += 1 }
     let rstd = 1 / (q / Float(n) + eps).squareRoot()
     // gamma and beta are unwrapped outside the loops: optional loads inside them compile to

@@ -121,6 +121,16 @@ public let expOverflowAbove: Float = 88.722_84
 @inlinable @inline(__always) public func serf(_ x: Float) -> Float { Sleef_erff_u10(x) }
 @inlinable @inline(__always) public func stanh(_ x: Float) -> Float { Sleef_tanhf_u10(x) }
 
+/// The sum of the 16 lanes as a tree (8 + 8, 4 + 4, 2 + 2, 1 + 1). `Vec.sum()` adds them one
+/// after another, 16 dependent additions (seen in `objdump`): in the short-sequence attention
+/// that chain, once per dot product, was most of its time.
+@inlinable @inline(__always) public func hsum(_ v: Vec) -> Float {
+    let a = v.lowHalf + v.highHalf
+    let b = a.lowHalf + a.highHalf
+    let c = b.lowHalf + b.highHalf
+    return c[0] + c[1]
+}
+
 /// Loads 16 floats (unaligned).
 @inlinable @inline(__always) public func vload(_ p: UnsafePointer<Float>) -> Vec {
     UnsafeRawPointer(p).loadUnaligned(as: Vec.self)
