@@ -196,19 +196,87 @@ public func gemmBF16(
     c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: GemmEpilogue = .none,
     kernel: BF16Kernel = .current, threads: Int = Threads.count
 ) -> Bool {
+    gemmBF16(
+        m: m, a: .rows(a, lda), packedB: packedB, accumulate: accumulate, c: .rows(c, ldc), epilogue: epilogue,
+        kernel: kernel, threads: threads)
+}
+
+/// The bf16 A strips of a GEMM: `ceil(m/32)` strips of 32 rows × kp (kp = K rounded up to 32),
+/// strip s at s · 32 · kp, element (r, k) at (k / 32) · 1024 + r · 32 + k % 32; rows past m and
+/// the K padding zero. One GEMM can write them for the next (`gemmBF16(m:a:lda:packedB:epilogue:
+/// intoStrips:)`), which then reads them without converting anything (`gemmBF16(m:strips:...)`).
+public func bf16StripsCount(rows m: Int, k: Int) -> Int { (m + 31) / 32 * 32 * ((k + 31) / 32 * 32) }
+
+/// act(A · Bᵀ + bias) written as the bf16 A strips of a following GEMM whose K is this one's N
+/// (`strips` holds `bf16StripsCount(rows: m, k: packedB.n)` values): no fp32 output is stored, the
+/// 32×32 blocks go from a per-worker slot through the epilogue to bf16. The epilogue may have a
+/// bias and an activation only. The values equal those `gemmBF16(m:a:...)` would write to C
+/// followed by the next GEMM's own rounding, bit for bit.
+public func gemmBF16(
+    m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedBF16B, epilogue: GemmEpilogue = .none,
+    intoStrips strips: UnsafeMutablePointer<UInt16>, kernel: BF16Kernel = .current, threads: Int = Threads.count
+) -> Bool {
+    precondition(epilogue.residual == nil && epilogue.multiplier == nil, "strips output: bias and activation only")
+    return gemmBF16(
+        m: m, a: .rows(a, lda), packedB: packedB, accumulate: false, c: .strips(strips), epilogue: epilogue,
+        kernel: kernel, threads: threads)
+}
+
+/// C = act(A · Bᵀ + bias) · multiplier + residual (+ C when accumulate) with A given as bf16
+/// strips (`bf16StripsCount(rows: m, k: packedB.k)` values, see there).
+public func gemmBF16(
+    m: Int, strips: UnsafePointer<UInt16>, packedB: PackedBF16B, accumulate: Bool,
+    c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: GemmEpilogue = .none,
+    kernel: BF16Kernel = .current, threads: Int = Threads.count
+) -> Bool {
+    gemmBF16(
+        m: m, a: .strips(strips), packedB: packedB, accumulate: accumulate, c: .rows(c, ldc), epilogue: epilogue,
+        kernel: kernel, threads: threads)
+}
+
+/// Where a bf16 GEMM reads A from: fp32 rows (rounded as they are packed) or ready strips.
+enum BF16Input {
+    case rows(UnsafePointer<Float>, Int)
+    case strips(UnsafePointer<UInt16>)
+}
+
+/// Where a bf16 GEMM writes C: fp32 rows, or the bf16 strips of the next GEMM's A.
+enum BF16Output {
+    case rows(UnsafeMutablePointer<Float>, Int)
+    case strips(UnsafeMutablePointer<UInt16>)
+}
+
+func gemmBF16(
+    m: Int, a input: BF16Input, packedB: PackedBF16B, accumulate: Bool, c output: BF16Output,
+    epilogue: GemmEpilogue, kernel: BF16Kernel, threads: Int
+) -> Bool {
     let n = packedB.n, k = packedB.k, kp = packedB.kp
     if m == 0 || n == 0 { return true }
     FlopCounter.addGemm(2 * m * n * k)
     let b = ReducedBlocking(m: m, panels: packedB.panels, kp: kp, elemBytes: 2, threads: threads)
-    // Scratch (floats): all of A as bf16 strips; per worker a 32×32 fp32 slot for each panel
-    // of a chunk (the edge blocks' partial sums).
-    let aFloats = b.strips * 32 * kp / 2, slotFloats = b.chunkPanels * 1024
+    // Scratch (floats): A as bf16 strips unless given; per worker a 32×32 fp32 slot for each
+    // panel of a chunk (the edge blocks' partial sums; every block's when C goes to strips).
+    var given: UnsafePointer<UInt16>? = nil
+    if case .strips(let p) = input { given = p }
+    let aFloats = given == nil ? b.strips * 32 * kp / 2 : 0, slotFloats = b.chunkPanels * 1024
     guard let scratch = ScratchPool.shared.take(aFloats + b.workers * slotFloats) else { return false }
     defer { ScratchPool.shared.give(scratch) }
-    let ab = UnsafeMutableRawPointer(scratch.p).bindMemory(to: UInt16.self, capacity: b.strips * 32 * kp)
+    let ab =
+        given
+        ?? UnsafePointer(
+            UnsafeMutableRawPointer(scratch.p).bindMemory(to: UInt16.self, capacity: b.strips * 32 * kp))
     let slots = scratch.p + aFloats
+    var c: UnsafeMutablePointer<Float>? = nil, ldc = 0
+    var outStrips: UnsafeMutablePointer<UInt16>? = nil
+    switch output {
+    case .rows(let p, let ld): c = p; ldc = ld
+    case .strips(let p): outStrips = p
+    }
+    let nextKp = packedB.panels * 32  // K of the GEMM reading the output strips, padded
     let epilogueRow = FP32Kernels.selected.epilogueRow
-    @inline(__always) func isDirect(_ s: Int, _ j: Int) -> Bool { s * 32 + 32 <= m && j * 32 + 32 <= n }
+    @inline(__always) func isDirect(_ s: Int, _ j: Int) -> Bool {
+        c != nil && s * 32 + 32 <= m && j * 32 + 32 <= n
+    }
     // Unless C is added to, the bias is where each block's sums start (the block kernels load
     // it as the initial accumulator), not a pass of the epilogue: Measured on Sapphire Rapids
     // (TimeSformer-B bf16, perf), the epilogue passes took 9.6 % of the forward.
@@ -221,7 +289,8 @@ public func gemmBF16(
         pack: { s, _ in
             // Rows rounded to bf16 into the strip's 32×32 blocks (each 16-row half a contiguous
             // 1 KiB tile); K padding and the rows past m zero.
-            let strip = ab + s * 32 * kp
+            guard case .rows(let a, let lda) = input else { return }
+            let strip = UnsafeMutablePointer(mutating: ab) + s * 32 * kp
             for r in 0..<32 {
                 let i = s * 32 + r
                 if i < m {
@@ -235,7 +304,7 @@ public func gemmBF16(
             // Full blocks accumulate straight in C (onto its old values when asked); edge blocks
             // in the worker's slot.
             let direct = isDirect(s, j)
-            let out = direct ? c + s * 32 * ldc + j * 32 : slots + w * slotFloats + slot * 1024
+            let out = direct ? c! + s * 32 * ldc + j * 32 : slots + w * slotFloats + slot * 1024
             let ldo = direct ? ldc : 32
             let acc: Int32 = !first || (direct && accumulate) ? 1 : 0
             let aS = UnsafePointer(ab + s * 32 * kp + k0 * 32), bP = packedB.panel(j) + k0 * 32
@@ -258,6 +327,24 @@ public func gemmBF16(
         },
         finish: { s, pr, w in
             let i0 = s * 32, mr = min(32, m - i0), j0 = pr.lowerBound * 32, j1 = min(n, pr.upperBound * 32)
+            if let outStrips {
+                // Every block is in the slot: the epilogue, then bf16 into block (s, j) of the
+                // next GEMM's A (the rows past m zero, like its own packing would leave them).
+                for j in pr {
+                    let tile = slots + w * slotFloats + (j - pr.lowerBound) * 1024, nr = min(32, n - j * 32)
+                    let dst = outStrips + s * 32 * nextKp + j * 1024
+                    for r in 0..<32 {
+                        if r < mr {
+                            if !rest.isNone { epilogueRow(rest, tile + r * 32, i0 + r, j * 32, nr) }
+                            vidattn_f32_to_bf16_blocks(tile + r * 32, nr, 32, dst + r * 32, 1024)
+                        } else {
+                            (dst + r * 32).initialize(repeating: 0, count: 32)
+                        }
+                    }
+                }
+                return
+            }
+            let c = c!
             for j in pr where !isDirect(s, j) {
                 let tile = slots + w * slotFloats + (j - pr.lowerBound) * 1024, nr = min(32, n - j * 32)
                 for r in 0..<mr {

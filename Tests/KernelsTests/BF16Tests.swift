@@ -117,4 +117,53 @@ final class BF16Tests: XCTestCase {
             }
         }
     }
+
+    func testChainThroughStripsIsBitIdentical() {
+        // act(A·W1ᵀ + b1) written as the next GEMM's bf16 A strips, then that GEMM from the
+        // strips, against the same two GEMMs through an fp32 hidden tensor: the same bits. Ragged
+        // m, n and K (several panel chunks and K chunks in the first shape).
+        for (m, k, n, n2) in [(300, 1800, 700, 45), (77, 100, 45, 30), (5, 3, 33, 70)] {
+            let a = Buf(m * k, seed: 1), w1 = Buf(n * k, seed: 2, scale: 0.5), b1 = Buf(n, seed: 3)
+            let w2 = Buf(n2 * n, seed: 4, scale: 0.5), b2 = Buf(n2, seed: 5), y0 = Buf(m * n2, seed: 6)
+            let p1 = PackedBF16B(weight: w1.p, n: n, k: k, ldw: k)!,
+                p2 = PackedBF16B(weight: w2.p, n: n2, k: n, ldw: n)!
+            for kernel in kernels() {
+                let hidden = Buf(m * n), want = Buf(copying: y0), got = Buf(copying: y0)
+                let e1 = GemmEpilogue(bias: b1.p, activation: .gelu), e2 = GemmEpilogue(bias: b2.p)
+                XCTAssertTrue(
+                    gemmBF16(
+                        m: m, a: a.p, lda: k, packedB: p1, accumulate: false, c: hidden.p, ldc: n, epilogue: e1,
+                        kernel: kernel, threads: 2))
+                XCTAssertTrue(
+                    gemmBF16(
+                        m: m, a: hidden.p, lda: n, packedB: p2, accumulate: true, c: want.p, ldc: n2, epilogue: e2,
+                        kernel: kernel, threads: 2))
+                var strips = [UInt16](repeating: 0xFFFF, count: bf16StripsCount(rows: m, k: n))
+                strips.withUnsafeMutableBufferPointer { sp in
+                    XCTAssertTrue(
+                        gemmBF16(
+                            m: m, a: a.p, lda: k, packedB: p1, epilogue: e1, intoStrips: sp.baseAddress!,
+                            kernel: kernel,
+                            threads: 2))
+                    XCTAssertTrue(
+                        gemmBF16(
+                            m: m, strips: sp.baseAddress!, packedB: p2, accumulate: true, c: got.p, ldc: n2,
+                            epilogue: e2, kernel: kernel, threads: 2))
+                }
+                var same = true
+                for i in 0..<(m * n2) where got.p[i].bitPattern != want.p[i].bitPattern { same = false }
+                XCTAssertTrue(same, "\(kernel) \(m)x\(k)x\(n)x\(n2): the strips chain differs")
+                // Padding rows and K columns of the strips are zero.
+                let kp = (n + 31) / 32 * 32, rows = (m + 31) / 32 * 32
+                var padOK = true
+                for r in 0..<rows {
+                    for c in 0..<kp where r >= m || c >= n {
+                        let idx = (r / 32) * 32 * kp + (c / 32) * 1024 + (r % 32) * 32 + c % 32
+                        if strips[idx] != 0 { padOK = false }
+                    }
+                }
+                XCTAssertTrue(padOK, "\(kernel) \(m)x\(n): nonzero padding in the strips")
+            }
+        }
+    }
 }

@@ -187,6 +187,37 @@ public struct Linear: Sendable {
     }
 }
 
+extension Linear {
+    /// `y += second(act(self(x)))` when both Linears run on a bf16 unit (nil otherwise, nothing
+    /// done): this one writes its output straight as the second's bf16 A strips, so the hidden
+    /// activations [rows, out] never exist in fp32 (the same numbers: the second GEMM would
+    /// round them the same way). Measured on Sapphire Rapids: BENCHMARKS.md, session 8.
+    func bf16Chain(
+        _ x: UnsafePointer<Float>, rows: Int, activation: Activation, then second: Linear,
+        accumulatingInto y: UnsafeMutablePointer<Float>
+    ) throws -> Bool {
+        guard let w1 = w16, let w2 = second.w16, second.inFeatures == outFeatures, rows > 0 else { return false }
+        let profiled = Profile.begin(.linear); defer { Profile.end(profiled, .linear) }
+        let count = bf16StripsCount(rows: rows, k: outFeatures)
+        guard let buffer = ScratchPool.shared.take((count + 1) / 2) else {
+            throw VidAttnError(.outOfMemory, "linear \(inFeatures)→\(outFeatures) on \(rows) rows: scratch")
+        }
+        defer { ScratchPool.shared.give(buffer) }
+        let strips = UnsafeMutableRawPointer(buffer.p).bindMemory(to: UInt16.self, capacity: count)
+        guard
+            gemmBF16(
+                m: rows, a: x, lda: inFeatures, packedB: w1,
+                epilogue: GemmEpilogue(bias: bias?.pointer, activation: activation), intoStrips: strips),
+            gemmBF16(
+                m: rows, strips: strips, packedB: w2, accumulate: true, c: y, ldc: second.outFeatures,
+                epilogue: GemmEpilogue(bias: second.bias?.pointer))
+        else {
+            throw VidAttnError(.outOfMemory, "linear \(inFeatures)→\(outFeatures) on \(rows) rows: scratch")
+        }
+        return true
+    }
+}
+
 /// A LayerNorm's parameters and epsilon.
 public struct LayerNorm: Sendable {
     let gamma: Tensor, beta: Tensor
