@@ -167,6 +167,36 @@ if getenv("VIDATTN_DEMO_ACT") != nil {
     exit(0)
 }
 
+if getenv("VIDATTN_DEMO_CHAIN") != nil {
+    // A bf16 MLP (M×C → 4C, GELU, → C, added to x) through an fp32 hidden tensor and through
+    // bf16 strips (fc1 writing fc2's A), alternating call by call; VIDATTN_DEMO_SHAPES gives M×C×4C.
+    for (m, c, h) in demoShapes(default: [(1576, 768, 3072), (3137, 768, 3072), (25088, 96, 384)]) {
+        let a = allocFloats(m * c)!, w1 = allocFloats(h * c)!, w2 = allocFloats(c * h)!, b1 = allocFloats(h)!
+        let hidden = allocFloats(m * h)!, x = allocFloats(m * c)!
+        fillRandom(a, m * c, seed: 1); fillRandom(w1, h * c, seed: 2); fillRandom(w2, c * h, seed: 3)
+        fillRandom(b1, h, seed: 4); fillRandom(x, m * c, seed: 5)
+        let p1 = PackedBF16B(weight: w1, n: h, k: c, ldw: c)!, p2 = PackedBF16B(weight: w2, n: c, k: h, ldw: h)!
+        let strips = UnsafeMutablePointer<UInt16>.allocate(capacity: bf16StripsCount(rows: m, k: h))
+        let e1 = GemmEpilogue(bias: b1, activation: .gelu)
+        var tf: [Double] = [], ts: [Double] = []
+        for _ in 0..<(3 * reps) {
+            var t0 = now()
+            _ = gemmBF16(m: m, a: a, lda: c, packedB: p1, accumulate: false, c: hidden, ldc: h, epilogue: e1)
+            _ = gemmBF16(m: m, a: hidden, lda: h, packedB: p2, accumulate: true, c: x, ldc: c)
+            tf.append(now() - t0)
+            t0 = now()
+            _ = gemmBF16(m: m, a: a, lda: c, packedB: p1, epilogue: e1, intoStrips: strips)
+            _ = gemmBF16(m: m, strips: strips, packedB: p2, accumulate: true, c: x, ldc: c)
+            ts.append(now() - t0)
+        }
+        print(
+            fmt(
+                "bf16 MLP %dx%d->%d->%d: fp32 hidden %.2f ms, bf16 strips %.2f ms, strips/hidden per pair %.2f",
+                m, c, h, c, median(tf) * 1e3, median(ts) * 1e3, median(zip(tf, ts).map { $1 / $0 })))
+    }
+    exit(0)
+}
+
 if getenv("VIDATTN_DEMO_COLD") != nil {
     // bf16 GEMM 1568×768→2304 with one weight (hot in cache) and cycling through 40 weights
     // (140 MB of bf16 panels, more than L3: each call streams its weight from memory).
