@@ -182,23 +182,17 @@ func bf16AddBiasAndMasks(
         var anyDead = false
         for g in 0..<groups {
             let j0 = g * 16, valid = min(max(kv - j0, 0), 16)
-            var keep = SIMD16<Int32>(repeating: 1), kl = zeroI
-            if let mrow {
+            // The 16 keys' bytes (mask or labels) widened; lanes past `valid` keep `fill`.
+            func bytes(_ p: UnsafePointer<UInt8>, fill: Int32) -> SIMD16<Int32> {
                 if valid == 16 {
-                    keep = SIMD16<Int32>(
-                        truncatingIfNeeded: UnsafeRawPointer(mrow + j0).loadUnaligned(as: SIMD16<UInt8>.self))
-                } else {
-                    for l in 0..<valid { keep[l] = Int32(mrow[j0 + l]) }
+                    return SIMD16<Int32>(truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt8>.self))
                 }
+                var v = SIMD16<Int32>(repeating: fill)
+                for l in 0..<valid { v[l] = Int32(p[l]) }
+                return v
             }
-            if let lab {
-                if valid == 16 {
-                    kl = SIMD16<Int32>(
-                        truncatingIfNeeded: UnsafeRawPointer(lab + key0 + j0).loadUnaligned(as: SIMD16<UInt8>.self))
-                } else {
-                    for l in 0..<valid { kl[l] = Int32(lab[key0 + j0 + l]) }
-                }
-            }
+            let keep = mrow.map { bytes($0 + j0, fill: 1) } ?? SIMD16<Int32>(repeating: 1)
+            let kl = lab.map { bytes($0 + key0 + j0, fill: 0) } ?? zeroI
             let dead = (iota .>= SIMD16<Int32>(repeating: Int32(valid))) .| (keep .== zeroI)
             labels[g] = kl
             deads[g] = zeroI.replacing(with: -1, where: dead)

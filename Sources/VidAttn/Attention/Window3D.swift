@@ -59,16 +59,11 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
     /// n×n block of the configured window's relative index (the reference's quirk, docs/attention.md).
     func relativeBias(tokens n: Int, keyMajor: Bool = true) throws -> Tensor {
         let key = RelativeIndexKey(n: n, keyMajor: keyMajor)
-        let index: RelativeIndex
-        if let cached = indices.withLock({ $0[key] }) {
-            index = cached
-        } else {
+        let index = try indices.withLock { cache in
+            if let cached = cache[key] { return cached }
             let made = try RelativeIndex(window: window, tokens: n, keyMajor: keyMajor)
-            index = indices.withLock { cache in
-                if let other = cache[key] { return other }
-                cache[key] = made
-                return made
-            }
+            cache[key] = made
+            return made
         }
         let H = heads, nn = n * n
         let out = try Tensor(shape: [H, n, n])
