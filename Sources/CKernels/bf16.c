@@ -53,6 +53,21 @@ void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float
     amx_c_end(c, ldc);
 }
 
+// See ckernels.h. Streaming stores need 64-byte aligned rows (the caller checks); the sfence
+// orders them before whatever synchronisation hands C to another thread.
+__attribute__((target("avx512f")))
+void vidattn_store_blocks_nt(const float *slot, int nb, float *c, long ldc, int rows) {
+    for (int r = 0; r < rows; r++) {
+        float *dst = c + r * ldc;
+        for (int b = 0; b < nb; b++) {
+            const float *src = slot + b * 1024 + r * 32;
+            _mm512_stream_ps(dst + b * 32, _mm512_loadu_ps(src));
+            _mm512_stream_ps(dst + b * 32 + 16, _mm512_loadu_ps(src + 16));
+        }
+    }
+    _mm_sfence();
+}
+
 // Scores of one attention step (see ckernels.h). With d = 32 the query strip stays in tiles
 // 4 and 5 for the whole step and the key half-blocks of 16 alternate between two sets of
 // accumulators (0, 2 with B in 6; 1, 3 with B in 7), so that storing one half-block's scores

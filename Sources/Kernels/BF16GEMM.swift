@@ -272,8 +272,14 @@ func gemmBF16(
     }
     let nextKp = packedB.panels * 32  // K of the GEMM reading the output strips, padded
     let epilogueRow = FP32Kernels.selected.epilogueRow
+    // A large fp32 output that is not added to goes through the slots too, and from there to
+    // C with streaming stores (ReducedBlocking.streamingStoresMinBytes; rows 64-byte aligned).
+    let streaming =
+        kernel == .amx && !accumulate && c.map { Int(bitPattern: $0) % 64 == 0 } == true && ldc % 16 == 0
+        && 4 * m * n >= ReducedBlocking.streamingStoresMinBytes
+    if streaming { ReducedBlocking.streamed.add(1, ordering: .relaxed) }
     @inline(__always) func isDirect(_ s: Int, _ j: Int) -> Bool {
-        c != nil && s * 32 + 32 <= m && j * 32 + 32 <= n
+        !streaming && c != nil && s * 32 + 32 <= m && j * 32 + 32 <= n
     }
     // Unless C is added to, the bias is where each block's sums start (the block kernels load
     // it as the initial accumulator), not a pass of the epilogue. Measured on Sapphire Rapids
@@ -343,6 +349,24 @@ func gemmBF16(
                 return
             }
             let c = c!
+            if streaming {
+                // The epilogue on the blocks in the slot, then the full blocks to C with streaming
+                // stores and a partial last panel with plain ones.
+                let slot = slots + w * slotFloats
+                if !rest.isNone {
+                    for j in pr {
+                        let tile = slot + (j - pr.lowerBound) * 1024, nr = min(32, n - j * 32)
+                        for r in 0..<mr { epilogueRow(rest, tile + r * 32, i0 + r, j * 32, nr) }
+                    }
+                }
+                let full = pr.upperBound * 32 <= n ? pr.count : pr.count - 1
+                vidattn_store_blocks_nt(slot, Int32(full), c + i0 * ldc + j0, ldc, Int32(mr))
+                if full < pr.count {
+                    let j = pr.upperBound - 1, tile = slot + full * 1024
+                    for r in 0..<mr { (c + (i0 + r) * ldc + j * 32).update(from: tile + r * 32, count: n - j * 32) }
+                }
+                return
+            }
             for j in pr where !isDirect(s, j) {
                 let tile = slots + w * slotFloats + (j - pr.lowerBound) * 1024, nr = min(32, n - j * 32)
                 for r in 0..<mr {

@@ -1,4 +1,5 @@
 import CKernels
+import Synchronization
 
 // The blocked loop shared by the bf16 and int8 GEMMs (BF16GEMM.swift, Int8GEMM.swift).
 //
@@ -50,6 +51,22 @@ public struct ReducedBlocking {
     /// between calls to alternate chunk sizes in one process).
     nonisolated(unsafe) public static var kcOverride: Int? = getenvString("VIDATTN_REDUCED_KC").flatMap { Int($0) }
         .flatMap { $0 > 0 ? $0 : nil }
+
+    /// fp32 outputs of at least this many bytes that are not added to leave the AMX bf16 GEMM
+    /// through the worker's slot with streaming stores (`vidattn_store_blocks_nt`): no read for
+    /// ownership of C's lines, no eviction of A and B. Default: four times this core's L2 (8 MiB
+    /// on Sapphire Rapids); `VIDATTN_STREAMING_STORES=0` turns it off. Measured there (BENCHMARKS.md,
+    /// session 9) on outputs of 14.5–29 MB: 4–15 % more of the tile peak per GEMM at 2 threads,
+    /// 0.95 of the time of a TimeSformer-B bf16 forward. Settable between calls for experiments.
+    nonisolated(unsafe) public static var streamingStoresMinBytes: Int = {
+        if getenvString("VIDATTN_STREAMING_STORES") == "0" { return .max }
+        let l2 = CPU.caches.l2 > 0 ? CPU.caches.l2 : 1 << 20
+        return 4 * l2
+    }()
+
+    /// bf16 GEMM calls that wrote C with streaming stores so far (for the tests).
+    public static var streamedCalls: Int { streamed.load(ordering: .relaxed) }
+    static let streamed = Atomic<Int>(0)
 
     func panelRange(_ chunk: Int) -> Range<Int> { chunk * panels / chunks..<(chunk + 1) * panels / chunks }
     func stripRange(_ group: Int) -> Range<Int> { group * strips / groups..<(group + 1) * strips / groups }

@@ -328,6 +328,27 @@ if getenv("VIDATTN_DEMO_BF16") != nil {
                     + zip(kcs, eff).map { fmt("kc %d: %.0f%%", $0, 100 * median($1)) }.joined(separator: ", "))
             continue
         }
+        if getenv("VIDATTN_DEMO_STREAM") != nil {
+            // bf16 only: the output through streaming stores and stored from the tiles, alternated
+            // call by call, each against the tile peak measured right before it.
+            let defaultMin = ReducedBlocking.streamingStoresMinBytes
+            var eff = [[Double]](repeating: [], count: 2)
+            for _ in 0..<reps {
+                for (i, minBytes) in [Int.max, 0].enumerated() {
+                    let peak = tilePeakAllThreads()
+                    ReducedBlocking.streamingStoresMinBytes = minBytes
+                    let t0 = now()
+                    _ = gemmBF16(m: m, a: a, lda: k, packedB: p16, accumulate: false, c: c, ldc: n)
+                    eff[i].append(2.0 * Double(m * n * k) / (now() - t0) / peak)
+                }
+            }
+            ReducedBlocking.streamingStoresMinBytes = defaultMin
+            print(
+                fmt(
+                    "%dx%d->%d bf16, %% of the tile peak (median): tiles stored into C %.0f%%, streaming stores %.0f%%",
+                    m, k, n, 100 * median(eff[0]), 100 * median(eff[1])))
+            continue
+        }
         var t32: [Double] = [], t16: [Double] = [], t8: [Double] = [], e16: [Double] = []
         for _ in 0..<reps {
             let peak = tilePeakAllThreads()

@@ -118,6 +118,41 @@ final class BF16Tests: XCTestCase {
         }
     }
 
+    func testStreamingStoresAreBitIdentical() {
+        // Outputs written through the slots with streaming stores (forced by a zero threshold)
+        // against the same GEMMs with the tiles stored into C: the same bits, with an epilogue,
+        // ragged m and n (a partial last panel), K in several chunks; an unaligned ldc keeps the
+        // plain stores. AMX only.
+        guard kernels().contains(.amx) else {
+            print("bf16 streaming stores (amx): not run (CPU lacks AMX-BF16 or the permission)")
+            return
+        }
+        let saved = ReducedBlocking.streamingStoresMinBytes
+        defer { ReducedBlocking.streamingStoresMinBytes = saved }
+        for (m, k, n, ldc) in [(300, 1800, 700, 704), (77, 100, 96, 96), (64, 64, 64, 64), (40, 96, 64, 67)] {
+            let a = Buf(m * k, seed: 1), w = Buf(n * k, seed: 2, scale: 0.5), bias = Buf(n, seed: 3)
+            let res = Buf(m * n, seed: 4)
+            let packed = PackedBF16B(weight: w.p, n: n, k: k, ldw: k)!
+            let epilogue = GemmEpilogue(bias: bias.p, activation: .gelu, residual: res.p, ldResidual: n)
+            var outs: [[Float]] = []
+            var streamed: [Int] = []
+            for threshold in [Int.max, 0] {
+                ReducedBlocking.streamingStoresMinBytes = threshold
+                let c = Buf(m * ldc, seed: 5)
+                let before = ReducedBlocking.streamedCalls
+                XCTAssertTrue(
+                    gemmBF16(
+                        m: m, a: a.p, lda: k, packedB: packed, accumulate: false, c: c.p, ldc: ldc,
+                        epilogue: epilogue, kernel: .amx, threads: 2))
+                streamed.append(ReducedBlocking.streamedCalls - before)
+                outs.append((0..<(m * ldc)).map { c.p[$0] })
+            }
+            XCTAssertEqual(streamed, [0, ldc % 16 == 0 ? 1 : 0], "\(m)x\(k)x\(n) ldc \(ldc): streaming taken")
+            XCTAssertEqual(
+                outs[0].map(\.bitPattern), outs[1].map(\.bitPattern), "\(m)x\(k)x\(n) ldc \(ldc): streamed output differs")
+        }
+    }
+
     func testChainThroughStripsIsBitIdentical() {
         // act(A·W1ᵀ + b1) written as the next GEMM's bf16 A strips, then that GEMM from the
         // strips, against the same two GEMMs through an fp32 hidden tensor: the same bits. Ragged
