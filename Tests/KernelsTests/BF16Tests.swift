@@ -149,7 +149,8 @@ final class BF16Tests: XCTestCase {
             }
             XCTAssertEqual(streamed, [0, ldc % 16 == 0 ? 1 : 0], "\(m)x\(k)x\(n) ldc \(ldc): streaming taken")
             XCTAssertEqual(
-                outs[0].map(\.bitPattern), outs[1].map(\.bitPattern), "\(m)x\(k)x\(n) ldc \(ldc): streamed output differs")
+                outs[0].map(\.bitPattern), outs[1].map(\.bitPattern),
+                "\(m)x\(k)x\(n) ldc \(ldc): streamed output differs")
         }
     }
 
