@@ -274,10 +274,7 @@ func gemmBF16(
     let epilogueRow = FP32Kernels.selected.epilogueRow
     // A large fp32 output that is not added to goes through the slots too, and from there to
     // C with streaming stores (ReducedBlocking.streamingStoresMinBytes; rows 64-byte aligned).
-    let streaming =
-        kernel == .amx && !accumulate && c.map { Int(bitPattern: $0) % 64 == 0 } == true && ldc % 16 == 0
-        && 4 * m * n >= ReducedBlocking.streamingStoresMinBytes
-    if streaming { ReducedBlocking.streamed.add(1, ordering: .relaxed) }
+    let streaming = ReducedBlocking.streams(amx: kernel == .amx, accumulate: accumulate, c: c, ldc: ldc, m: m, n: n)
     @inline(__always) func isDirect(_ s: Int, _ j: Int) -> Bool {
         !streaming && c != nil && s * 32 + 32 <= m && j * 32 + 32 <= n
     }
@@ -359,12 +356,7 @@ func gemmBF16(
                         for r in 0..<mr { epilogueRow(rest, tile + r * 32, i0 + r, j * 32, nr) }
                     }
                 }
-                let full = pr.upperBound * 32 <= n ? pr.count : pr.count - 1
-                vidattn_store_blocks_nt(slot, Int32(full), c + i0 * ldc + j0, ldc, Int32(mr))
-                if full < pr.count {
-                    let j = pr.upperBound - 1, tile = slot + full * 1024
-                    for r in 0..<mr { (c + (i0 + r) * ldc + j * 32).update(from: tile + r * 32, count: n - j * 32) }
-                }
+                streamSlotBlocks(slot, panels: pr, n: n, c: c, ldc: ldc, i0: i0, mr: mr)
                 return
             }
             for j in pr where !isDirect(s, j) {

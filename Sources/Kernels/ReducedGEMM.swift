@@ -55,9 +55,11 @@ public struct ReducedBlocking {
     /// fp32 outputs of at least this many bytes that are not added to leave the AMX bf16 GEMM
     /// through the worker's slot with streaming stores (`vidattn_store_blocks_nt`): no read for
     /// ownership of C's lines, no eviction of A and B. Default: four times this core's L2 (8 MiB
-    /// on Sapphire Rapids); `VIDATTN_STREAMING_STORES=0` turns it off. Measured there (BENCHMARKS.md,
-    /// session 9) on outputs of 14.5–29 MB: 4–15 % more of the tile peak per GEMM at 2 threads,
-    /// 0.95 of the time of a TimeSformer-B bf16 forward. Settable between calls for experiments.
+    /// on Sapphire Rapids); `VIDATTN_STREAMING_STORES=0` turns it off. Measured there
+    /// (BENCHMARKS.md, session 9; `VIDATTN_DEMO_STREAM`): 1–6 points more of the tile peak per
+    /// GEMM at 2 threads on outputs of 9.6–29 MB, 0.94–0.96 of the time of a TimeSformer-B bf16
+    /// forward, ViViT-B unchanged. The int8 GEMM does not use them: the same change there measured
+    /// 1.03–1.05 of the time of TimeSformer-B and swin3d_t int8 forwards. Settable between calls.
     nonisolated(unsafe) public static var streamingStoresMinBytes: Int = {
         if getenvString("VIDATTN_STREAMING_STORES") == "0" { return .max }
         let l2 = CPU.caches.l2 > 0 ? CPU.caches.l2 : 1 << 20
@@ -68,8 +70,35 @@ public struct ReducedBlocking {
     public static var streamedCalls: Int { streamed.load(ordering: .relaxed) }
     static let streamed = Atomic<Int>(0)
 
+    /// Whether an AMX GEMM writes its fp32 output C [m, n] (row stride ldc) through the slots and
+    /// streaming stores: not added to, rows 64-byte aligned, at least `streamingStoresMinBytes`
+    /// (counted in `streamedCalls` when so).
+    static func streams(amx: Bool, accumulate: Bool, c: UnsafeMutablePointer<Float>?, ldc: Int, m: Int, n: Int) -> Bool
+    {
+        guard amx, !accumulate, let c, Int(bitPattern: c) % 64 == 0, ldc % 16 == 0,
+            4 * m * n >= streamingStoresMinBytes
+        else { return false }
+        streamed.add(1, ordering: .relaxed)
+        return true
+    }
+
     func panelRange(_ chunk: Int) -> Range<Int> { chunk * panels / chunks..<(chunk + 1) * panels / chunks }
     func stripRange(_ group: Int) -> Range<Int> { group * strips / groups..<(group + 1) * strips / groups }
+}
+
+/// Rows 0..<mr of the fp32 blocks of panels `pr` (block j at slot + (j − pr.lowerBound)·1024) to C
+/// at row i0, column 32·pr.lowerBound: the full panels with streaming stores, a partial last one
+/// (N not a multiple of 32) with plain ones.
+func streamSlotBlocks(
+    _ slot: UnsafePointer<Float>, panels pr: Range<Int>, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+    i0: Int, mr: Int
+) {
+    let full = pr.upperBound * 32 <= n ? pr.count : pr.count - 1
+    vidattn_store_blocks_nt(slot, Int32(full), c + i0 * ldc + pr.lowerBound * 32, ldc, Int32(mr))
+    if full < pr.count {
+        let j = pr.upperBound - 1, tile = slot + full * 1024
+        for r in 0..<mr { (c + (i0 + r) * ldc + j * 32).update(from: tile + r * 32, count: n - j * 32) }
+    }
 }
 
 /// Runs `pack(strip, worker)` for every strip (all of A), then the blocked loop: for each
