@@ -228,8 +228,9 @@ public struct KernelTable: @unchecked Sendable {
     public var packBPanel: (Bool, UnsafePointer<Float>, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void
     /// Runs work item `item` of a GEMM plan on worker `worker`.
     public var gemmItem: (GemmPlan, Int, Int) -> Void
-    /// Bias, activation, multiplier and residual on columns j0..<j0+nr of row i.
-    public var epilogueRow: (GemmEpilogue, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void
+    /// Bias, activation, multiplier and residual on rows i..<i+mr, columns j0..<j0+nr of C,
+    /// `(epilogue, c, ldc, i, mr, j0, nr)` with row r at c + r·ldc: one call per block.
+    public var epilogueTile: (GemmEpilogue, UnsafeMutablePointer<Float>, Int, Int, Int, Int, Int) -> Void
     /// Tiled attention for items lo..<hi (batch · heads · query tiles) with one worker's scratch.
     public var attentionItems: (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void
     /// bf16 attention (Q·Kᵀ and P·V on a bf16 unit) for items lo..<hi (batch · heads · 32-query
@@ -260,7 +261,7 @@ public struct KernelTable: @unchecked Sendable {
         packBPanel:
             @escaping (Bool, UnsafePointer<Float>, Int, Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void,
         gemmItem: @escaping (GemmPlan, Int, Int) -> Void,
-        epilogueRow: @escaping (GemmEpilogue, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void,
+        epilogueTile: @escaping (GemmEpilogue, UnsafeMutablePointer<Float>, Int, Int, Int, Int, Int) -> Void,
         attentionItems: @escaping (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void,
         attentionItemsBF16:
             @escaping (
@@ -273,7 +274,7 @@ public struct KernelTable: @unchecked Sendable {
         activation: @escaping (Activation, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
     ) {
         self.isa = isa; self.microKernel = microKernel; self.packBPanel = packBPanel; self.gemmItem = gemmItem
-        self.epilogueRow = epilogueRow; self.attentionItems = attentionItems
+        self.epilogueTile = epilogueTile; self.attentionItems = attentionItems
         self.attentionItemsBF16 = attentionItemsBF16
         self.shortAttentionItems = shortAttentionItems; self.softmaxRows = softmaxRows
         self.layerNormRows = layerNormRows; self.activation = activation

@@ -166,7 +166,7 @@ public func gemmInt8(
     let slots = UnsafeMutableRawPointer(rowScale + b.strips * 32).bindMemory(
         to: Int32.self, capacity: b.workers * slotWords)
     let flip: Int32 = kernel == .avx512vnni ? 1 : 0
-    let epilogueRow = FP32Kernels.selected.epilogueRow
+    let epilogueTile = FP32Kernels.selected.epilogueTile
     runReducedGemm(
         b, amx: kernel == .amx,
         pack: { s, _ in
@@ -207,7 +207,7 @@ public func gemmInt8(
                     flip != 0 ? packedB.colSums + j * 32 : nil, accumulate ? 1 : 0)
             }
             if !epilogue.isNone {
-                for r in 0..<mr { epilogueRow(epilogue, c + (i0 + r) * ldc + j0, i0 + r, j0, j1 - j0) }
+                epilogueTile(epilogue, c + i0 * ldc + j0, ldc, i0, mr, j0, j1 - j0)
             }
         })
     return true

@@ -16,7 +16,7 @@ public let compiledKernels = KernelTable(
     microKernel: microKernel12x32,
     packBPanel: packBPanel,
     gemmItem: gemmItem,
-    epilogueRow: applyEpilogue,
+    epilogueTile: applyEpilogueTile,
     attentionItems: attentionItems,
     attentionItemsBF16: attentionItemsBF16,
     shortAttentionItems: shortAttentionItems,
