@@ -257,6 +257,16 @@ void vidattn_f32_to_bf16_blocks(const float *src, long k, long kp, uint16_t *dst
     vidattn_f32_to_bf16_blocks_path(src, k, kp, dst, stride, c->avx512_bf16 && c->avx512bw ? 1 : 0);
 }
 
+void vidattn_f32_block_to_bf16(const float *tile, int rows, int nr, uint16_t *dst) {
+    const vidattn_cpu_info *c = vidattn_cpu_detect();
+    const int avx512 = c->avx512_bf16 && c->avx512bw;
+    for (int r = 0; r < 32; r++) {
+        if (r >= rows) memset(dst + r * 32, 0, 64);
+        else if (avx512) to_bf16_blocks_avx512bf16(tile + r * 32, nr, 32, dst + r * 32, 1024);
+        else to_bf16_blocks_avx2(tile + r * 32, nr, 32, dst + r * 32, 1024);
+    }
+}
+
 // ---- K and V of one attention head as bf16 B panels -----------------------------------
 // K: 16 keys × 32 d values at a time, rounded to bf16 and viewed as 16 × 16 pairs (dwords),
 // transposed so that each K pair holds the 16 keys: one 64-byte row of a B tile. V: two keys

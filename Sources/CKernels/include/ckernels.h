@@ -102,6 +102,10 @@ void vidattn_f32_to_bf16_path(const float *src, uint16_t *dst, long n, int path)
 /// fp32 → bf16 as above, straight into the A-strip layout of the block kernels: chunk kb of
 /// 32 values at dst + kb · stride for kb < kp / 32 (kp a multiple of 32), zeros past k.
 void vidattn_f32_to_bf16_blocks(const float *src, long k, long kp, uint16_t *dst, long stride);
+/// A 32×32 fp32 block (row r at tile + r·32) as one 32×32 block of a bf16 A strip (row r at
+/// dst + r·32): rows below `rows` rounded like vidattn_f32_to_bf16_blocks (columns from nr on
+/// zero), the rest zero. One call per block instead of one per row.
+void vidattn_f32_block_to_bf16(const float *tile, int rows, int nr, uint16_t *dst);
 /// The same through a given path (tests): 0 = AVX2, 1 = AVX512-BF16.
 void vidattn_f32_to_bf16_blocks_path(const float *src, long k, long kp, uint16_t *dst, long stride, int path);
 /// One online-softmax step of the bf16 attention over 32 query rows and nb blocks of 32 keys:
