@@ -1,25 +1,21 @@
 // The AMX bf16 GEMM loop of the library (Sources/Kernels/ReducedGEMM.swift: chunks of B panels
-// sized to half of L2, every 32-row A strip, the 2x2-tile 32x32 block over all of K) on one
-// core, with six ways to write the result, alternated call by call (21 rounds): times as
+// sized to half of L2, every 32-row A strip, the library's 32x32 block kernel over all of K) on
+// one core, with six ways to write the result, alternated call by call (21 rounds): times as
 // multiples of the first way's, GFLOP/s as a share of the tile-product peak measured at the end.
 // A and B are bf16 already: no conversion of A is timed. BENCHMARKS.md, session 9.
 //
-//   gcc -O2 -march=native -o /tmp/amx_gemm_loop bench/amx_gemm_loop.c
+// Build from the repository's root (one command; clang comes with the Swift toolchain):
+//   clang -O2 -march=native -ISources/CKernels/include -o /tmp/amx_gemm_loop bench/amx_gemm_loop.c
+//       Sources/CKernels/bf16.c Sources/CKernels/cpu.c -lpthread -lm
 //   /tmp/amx_gemm_loop 1568 768 2304          (M K N; CH=<KiB> sets the B chunk, default 1024)
+#include "ckernels.h"
+
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
-
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tile_config;
 
 static double now(void) {
     struct timespec t;
@@ -27,45 +23,9 @@ static double now(void) {
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-__attribute__((target("amx-tile"))) static void configure(void) {
-    tile_config c;
-    memset(&c, 0, sizeof c);
-    c.palette = 1;
-    for (int t = 0; t < 8; t++) { c.rows[t] = 16; c.colsb[t] = 64; }
-    _tile_loadconfig(&c);
-}
-
-// C[32x32] (row stride ldc floats) = A strip (32 x kp) * B panel (kp x 32), the library's loop.
-__attribute__((target("amx-tile,amx-bf16"), noinline))
+// C[32x32] (row stride ldc floats) = A strip (32 x kp) * B panel (kp x 32): the library's block.
 static void block(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc) {
-    const long stride = ldc * 4;
-    _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-    for (long k = 0; k < kp; k += 32) {
-        const uint16_t *ak = a + k * 32, *bk = b + k * 32;
-        _tile_loadd(4, ak, 64);
-        _tile_stream_loadd(6, bk, 64);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_stream_loadd(7, bk + 512, 64);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_loadd(5, ak + 512, 64);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
-    }
-    _tile_stored(0, c, stride); _tile_stored(1, c + 16, stride);
-    _tile_stored(2, c + 16 * ldc, stride); _tile_stored(3, c + 16 * ldc + 16, stride);
-}
-
-// Tile-product peak: 4 independent accumulators on cache-resident tiles; FLOPs done.
-__attribute__((target("amx-tile,amx-bf16"), noinline)) static double probe(long iterations) {
-    static uint16_t buf[512] __attribute__((aligned(64)));
-    float out[256];
-    _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-    _tile_loadd(4, buf, 64); _tile_loadd(5, buf, 64); _tile_loadd(6, buf, 64); _tile_loadd(7, buf, 64);
-    for (long i = 0; i < iterations; i++) {
-        _tile_dpbf16ps(0, 4, 6); _tile_dpbf16ps(1, 4, 7); _tile_dpbf16ps(2, 5, 6); _tile_dpbf16ps(3, 5, 7);
-    }
-    _tile_stored(0, out, 64);
-    return iterations * 4.0 * 16 * 16 * 32 * 2;
+    vidattn_amx_bf16_32x32(kp, a, b, c, ldc, 0, NULL);
 }
 
 // A 32x32 block from the slot to C: fp32 with plain or non-temporal stores.
@@ -118,11 +78,11 @@ static int cmp(const void *x, const void *y) {
 
 int main(int argc, char **argv) {
     if (argc < 4) { fprintf(stderr, "usage: %s M K N\n", argv[0]); return 2; }
-    if (syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */)) {
-        fprintf(stderr, "AMX not permitted\n");
+    if (!vidattn_cpu_detect()->amx_permitted) {   // asks the kernel for the tile state
+        fprintf(stderr, "AMX not available or not permitted\n");
         return 1;
     }
-    configure();
+    vidattn_amx_begin();
     M = atoi(argv[1]) / 32 * 32; K = atoi(argv[2]) / 32 * 32; N = atoi(argv[3]) / 32 * 32;
     strips = M / 32; panels = N / 32;
     const char *ch = getenv("CH");
@@ -137,7 +97,7 @@ int main(int argc, char **argv) {
     static double t[WAYS][ROUNDS];
     for (int r = 0; r < ROUNDS; r++)
         for (int w = 0; w < WAYS; w++) { const double t0 = now(); run(w); t[w][r] = now() - t0; }
-    const double t0 = now(), flops = probe(400000), peak = flops / (now() - t0) / 1e9;
+    const double t0 = now(), flops = vidattn_amx_probe(400000), peak = flops / (now() - t0) / 1e9;
     for (int w = 0; w < WAYS; w++) {
         double ratio[ROUNDS], gf[ROUNDS];
         for (int r = 0; r < ROUNDS; r++) { ratio[r] = t[w][r] / t[0][r]; gf[r] = 2.0 * M * N * K / t[w][r] / 1e9; }

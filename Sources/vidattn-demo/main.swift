@@ -308,45 +308,36 @@ if getenv("VIDATTN_DEMO_BF16") != nil {
         let p32 = PackedB(transposed: true, k: k, n: n, b: w, ldb: k)!
         let p16 = PackedBF16B(weight: w, n: n, k: k, ldw: k)!
         let p8 = PackedInt8B(weight: w, n: n, k: k, ldw: k)!
+        // bf16 only: settings alternated call by call, each against the tile peak measured right
+        // before it on every worker. VIDATTN_DEMO_KC: K chunk sizes; VIDATTN_DEMO_STREAM: the output
+        // stored from the tiles into C, then through streaming stores.
+        var variants: [(label: String, set: () -> Void)] = []
         if let kcs = getenv("VIDATTN_DEMO_KC").map({ String(cString: $0).split(separator: ",").compactMap { Int($0) } })
         {
-            // bf16 only: K chunk sizes alternated call by call, each against the tile peak measured
-            // right before it on every worker.
-            var eff = [[Double]](repeating: [], count: kcs.count)
+            variants = kcs.map { kc in ("kc \(kc)", { ReducedBlocking.kcOverride = kc }) }
+        } else if getenv("VIDATTN_DEMO_STREAM") != nil {
+            variants = [
+                ("tiles stored into C", { ReducedBlocking.streamingStoresMinBytes = .max }),
+                ("streaming stores", { ReducedBlocking.streamingStoresMinBytes = 0 })
+            ]
+        }
+        if !variants.isEmpty {
+            let (kcOverride, minBytes) = (ReducedBlocking.kcOverride, ReducedBlocking.streamingStoresMinBytes)
+            var eff = [[Double]](repeating: [], count: variants.count)
             for _ in 0..<reps {
-                for (i, kc) in kcs.enumerated() {
+                for (i, v) in variants.enumerated() {
                     let peak = tilePeakAllThreads()
-                    ReducedBlocking.kcOverride = kc
+                    v.set()
                     let t0 = now()
                     _ = gemmBF16(m: m, a: a, lda: k, packedB: p16, accumulate: false, c: c, ldc: n)
                     eff[i].append(2.0 * Double(m * n * k) / (now() - t0) / peak)
                 }
             }
-            ReducedBlocking.kcOverride = nil
+            (ReducedBlocking.kcOverride, ReducedBlocking.streamingStoresMinBytes) = (kcOverride, minBytes)
             print(
                 "\(m)x\(k)->\(n) bf16, % of the tile peak (median): "
-                    + zip(kcs, eff).map { fmt("kc %d: %.0f%%", $0, 100 * median($1)) }.joined(separator: ", "))
-            continue
-        }
-        if getenv("VIDATTN_DEMO_STREAM") != nil {
-            // bf16 only: the output through streaming stores and stored from the tiles, alternated
-            // call by call, each against the tile peak measured right before it.
-            let defaultMin = ReducedBlocking.streamingStoresMinBytes
-            var eff = [[Double]](repeating: [], count: 2)
-            for _ in 0..<reps {
-                for (i, minBytes) in [Int.max, 0].enumerated() {
-                    let peak = tilePeakAllThreads()
-                    ReducedBlocking.streamingStoresMinBytes = minBytes
-                    let t0 = now()
-                    _ = gemmBF16(m: m, a: a, lda: k, packedB: p16, accumulate: false, c: c, ldc: n)
-                    eff[i].append(2.0 * Double(m * n * k) / (now() - t0) / peak)
-                }
-            }
-            ReducedBlocking.streamingStoresMinBytes = defaultMin
-            print(
-                fmt(
-                    "%dx%d->%d bf16, %% of the tile peak (median): tiles stored into C %.0f%%, streaming stores %.0f%%",
-                    m, k, n, 100 * median(eff[0]), 100 * median(eff[1])))
+                    + zip(variants, eff).map { "\($0.label): " + fmt("%.0f%%", 100 * median($1)) }.joined(
+                        separator: ", "))
             continue
         }
         var t32: [Double] = [], t16: [Double] = [], t8: [Double] = [], e16: [Double] = []
