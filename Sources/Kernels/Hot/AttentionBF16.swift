@@ -179,7 +179,7 @@ func bf16AddBiasAndMasks(
         // lanes are gathered into integer vectors and masks come from vector compares: writing
         // mask lanes one by one made the compiler select lane by lane in the row loop.
         let labels = buffer.baseAddress!, deads = labels + groups
-        var anyDead = false
+        var firstDead = groups, lastDead = -1
         for g in 0..<groups {
             let j0 = g * 16, valid = min(max(kv - j0, 0), 16)
             // The 16 keys' bytes (mask or labels) widened; lanes past `valid` keep `fill`.
@@ -196,8 +196,12 @@ func bf16AddBiasAndMasks(
             let dead = (iota .>= SIMD16<Int32>(repeating: Int32(valid))) .| (keep .== zeroI)
             labels[g] = kl
             deads[g] = zeroI.replacing(with: -1, where: dead)
-            anyDead = anyDead || any(dead)
+            if any(dead) { firstDead = min(firstDead, g); lastDead = g }
         }
+        let anyDead = lastDead >= 0
+        // Without bias or labels only the groups holding a dead key change (TimeSformer's 197
+        // keys: the last of 14 groups).
+        let work = rowBias != nil || lab != nil ? 0..<groups : anyDead ? firstDead..<(lastDead + 1) : 0..<0
         // Then row by row, reading each bias row front to back (the hardware prefetches it; a
         // column of 32 rows per 16 keys missed the cache on Sapphire Rapids).
         for r in 0..<32 {
@@ -205,7 +209,7 @@ func bf16AddBiasAndMasks(
             if !live && !anyDead { break }
             let bias = live ? rowBias.map { $0 + r * biasStride } : nil
             let queryLabel = live ? lab.map { SIMD16<Int32>(repeating: Int32($0[q0 + r])) } : nil
-            for g in 0..<groups {
+            for g in work {
                 let row = s + (g >> 1) * 1024 + (g & 1) * 16 + r * 32
                 var v = vload(row)
                 if let bias {
