@@ -58,8 +58,9 @@ public struct ReducedBlocking {
     /// on Sapphire Rapids); `VIDATTN_STREAMING_STORES=0` turns it off. Measured there
     /// (BENCHMARKS.md, session 9; `VIDATTN_DEMO_STREAM`): 3–6 points more of the tile peak per
     /// GEMM at 2 threads on outputs of 14.5–29 MB (1–2 at 4.8 MB, below the default), 0.94–0.96
-    /// of the time of a TimeSformer-B bf16 forward, ViViT-B unchanged. The int8 GEMM does not use them: the same change there measured
-    /// 1.03–1.05 of the time of TimeSformer-B and swin3d_t int8 forwards. Settable between calls.
+    /// of the time of a TimeSformer-B bf16 forward, ViViT-B unchanged. The int8 GEMM does not
+    /// use them: the same change there measured 1.03–1.05 of the time of TimeSformer-B and
+    /// swin3d_t int8 forwards. Settable between calls.
     nonisolated(unsafe) public static var streamingStoresMinBytes: Int = {
         if getenvString("VIDATTN_STREAMING_STORES") == "0" { return .max }
         let l2 = CPU.caches.l2 > 0 ? CPU.caches.l2 : 1 << 20

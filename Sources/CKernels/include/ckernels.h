@@ -75,9 +75,9 @@ void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float
 /// The same block with AVX512-BF16 (vdpbf16ps, four 8-row passes of 16 zmm accumulators).
 void vidattn_avx512bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate,
                               const float *bias);
-/// Rows 0..<rows of nb 32×32 fp32 blocks (block b at slot + b·1024, row-major)
-/// to C (row r of block b at c + r·ldc + 32·b) with streaming stores, which write memory without
-/// reading it first and leave the caches alone; c and ldc·4 multiples of 64. AVX-512 only.
+/// Rows 0..<rows of nb 32×32 fp32 blocks (block b at slot + b·1024, row-major) to C (row r of
+/// block b at c + r·ldc + 32·b) with streaming stores, which write memory without reading it
+/// first and leave the caches alone, then an sfence; c and ldc·4 multiples of 64. AVX-512 only.
 void vidattn_store_blocks_nt(const float *slot, int nb, float *c, long ldc, int rows);
 /// Scores of one attention step: block b of s (32 queries × 32 keys, fp32, row-major, at
 /// s + b·1024) = Q · K_bᵀ for b < nb, with Q an A strip of 32 rows × dp (dp a multiple of 32)
