@@ -16,7 +16,8 @@ public enum KernelMode {
     }
 }
 
-func getenvString(_ name: String) -> String? {
+/// The environment variable `name`, nil when unset.
+public func getenvString(_ name: String) -> String? {
     guard let p = getenv(name) else { return nil }
     return String(cString: p)
 }

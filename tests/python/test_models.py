@@ -162,6 +162,25 @@ def test_timesformer_hf_other_size_and_frame_count(at):
                                        err_msg=tag)
 
 
+def test_timesformer_divided_composed_temporal_linears(monkeypatch):
+    """Divided TimeSformer's temporal output dense and temporal_dense (nothing between them) are
+    one Linear composed at load; VIDATTN_FOLD_LINEARS=0 keeps the reference's two. Both match
+    transformers within the 1e-4 of the other tests; they differ by rounding only, and do differ
+    (bit-equal outputs would mean the composition did not run)."""
+    ref = io("timesformer_divided")
+    out = {}
+    for fold in ("1", "0"):
+        monkeypatch.setenv("VIDATTN_FOLD_LINEARS", fold)
+        with vidattn.load(MODELS / "timesformer_divided") as m:
+            out[fold] = m.forward(ref["pixel_values"], output_hidden_states=True)
+        np.testing.assert_allclose(out[fold].logits, ref["logits"], atol=1e-4, rtol=0, err_msg=fold)
+        for i, h in enumerate(out[fold].hidden_states):
+            np.testing.assert_allclose(h, ref[f"hidden_{i}"], atol=1e-4, rtol=0, err_msg=f"{fold} layer {i}")
+    folded, separate = out["1"].hidden_states[-1], out["0"].hidden_states[-1]
+    assert not np.array_equal(folded, separate)
+    np.testing.assert_allclose(folded, separate, atol=2e-5, rtol=0)
+
+
 @pytest.mark.parametrize("kind", ["trajectory", "joint", "divided"])
 def test_motionformer_other_size(kind):
     """The spatial table resized bicubically for another crop, as the reference does."""

@@ -193,6 +193,18 @@ final class Weights {
     func linear(_ prefix: String, in i: Int, out o: Int, bias: Bool = true) throws -> Linear {
         try linear([prefix], in: i, out: o, bias: bias)
     }
+    /// `second(first(x))` for two Linears with nothing between them (first: in → mid, second:
+    /// mid → out; both with a bias) as one Linear: weight W2·W1 [out, in] and bias W2·b1 + b2,
+    /// computed in fp32 (`composeWeights`), then packed for the load's precision like any weight.
+    /// One GEMM instead of two; the result differs from the two in sequence by rounding only (the
+    /// intermediate is no longer rounded to fp32, or to bf16 / int8 at those precisions).
+    func composedLinear(_ first: String, then second: String, in i: Int, mid m: Int, out o: Int) throws -> Linear {
+        let w1 = try tensor(first + ".weight", shape: [m, i]), b1 = try tensor(first + ".bias", shape: [m])
+        let w2 = try tensor(second + ".weight", shape: [o, m]), b2 = try tensor(second + ".bias", shape: [o])
+        let w = try Tensor(shape: [o, i]), b = try Tensor(shape: [o])
+        try composeWeights(w2.pointer, b2.pointer, w1.pointer, b1.pointer, out: o, mid: m, in: i, into: w.data, b.data)
+        return try Linear(weight: w, bias: b)
+    }
     func norm(_ prefix: [String], _ c: Int, eps: Float) throws -> LayerNorm {
         LayerNorm(
             gamma: try tensor(prefix.map { $0 + ".weight" }, shape: [c]),
@@ -276,5 +288,23 @@ final class Weights {
             throw VidAttnError(.outOfMemory, "cannot pack \(prefix)reduction")
         }
         return (try norm(prefix + "norm", 4 * c, eps: eps), packed)
+    }
+}
+
+/// w = w2 · w1 ([out, mid] · [mid, in]) with the library's fp32 GEMM (fp32 sums, as the two
+/// GEMMs it replaces have), b = w2 · b1 + b2 summed in Double.
+private func composeWeights(
+    _ w2: UnsafePointer<Float>, _ b2: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, _ b1: UnsafePointer<Float>,
+    out o: Int, mid m: Int, in i: Int, into w: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>
+) throws {
+    guard
+        sgemm(
+            transA: false, transB: false, m: o, n: i, k: m, alpha: 1, a: w2, lda: m, b: w1, ldb: i, beta: 0, c: w,
+            ldc: i)
+    else { throw VidAttnError(.outOfMemory, "cannot compose a \(o)×\(m) and a \(m)×\(i) weight") }
+    for r in 0..<o {
+        var bias = Double(b2[r])
+        for k in 0..<m { bias += Double(w2[r * m + k]) * Double(b1[k]) }
+        b[r] = Float(bias)
     }
 }

@@ -7,6 +7,10 @@ import Kernels
 public enum LoadContext {
     /// Precision the Linear layers built during a load use (set by the loader for the load's duration).
     @TaskLocal public static var precision: Precision = .fp32
+    /// Whether two Linears with nothing between them are composed into one at load
+    /// (`Weights.composedLinear`); read at every load. `VIDATTN_FOLD_LINEARS=0` keeps them apart
+    /// (the reference's order of operations, for comparison).
+    public static var foldLinears: Bool { getenvString("VIDATTN_FOLD_LINEARS") != "0" }
 }
 
 /// Weights packed at load straight from a half-precision checkpoint, for a bf16 or int8 Linear.

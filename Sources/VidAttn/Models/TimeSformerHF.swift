@@ -52,6 +52,8 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
     let classifier: Linear?
 
     struct Block {
+        /// Divided attention's temporal part; tOut is temporal_dense ∘ output.dense (one Linear,
+        /// `Weights.composedLinear`) and tDense nil, unless `LoadContext.foldLinears` was off.
         let tNorm: LayerNorm?, tQKV: Linear?, tOut: Linear?, tDense: Linear?
         /// The layer's spatial part: the shared pre-LN layer.
         let plain: PreLNBlock
@@ -90,6 +92,7 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
             time = nil
         }
         var bl: [Block] = []
+        let fold = LoadContext.foldLinears
         for i in 0..<layers {
             let l = "timesformer.encoder.layer.\(i)."
             let divided = attentionType == "divided_space_time"
@@ -97,8 +100,14 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
                 Block(
                     tNorm: divided ? try w.norm(l + "temporal_layernorm", C, eps: eps) : nil,
                     tQKV: divided ? try w.linear(l + "temporal_attention.attention.qkv", in: C, out: 3 * C) : nil,
-                    tOut: divided ? try w.linear(l + "temporal_attention.output.dense", in: C, out: C) : nil,
-                    tDense: divided ? try w.linear(l + "temporal_dense", in: C, out: C) : nil,
+                    tOut: !divided
+                        ? nil
+                        : fold
+                            ? try w.composedLinear(
+                                l + "temporal_attention.output.dense", then: l + "temporal_dense", in: C, mid: C, out: C
+                            )
+                            : try w.linear(l + "temporal_attention.output.dense", in: C, out: C),
+                    tDense: divided && !fold ? try w.linear(l + "temporal_dense", in: C, out: C) : nil,
                     plain: try w.preLNBlock(
                         [l], [.v4], qkv: try w.linear(l + HFLayerSpelling.v4.fusedQKV, in: C, out: 3 * C),
                         channels: C, inter: inter, eps: eps)))
@@ -205,9 +214,15 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
             }
             try blk.tQKV!(a.pointer, rows: rowsT, into: y.data)
             try selfAttention(qkv: y.pointer, seqs: B * P, n: T, channels: C, heads: heads, out: a.data)
-            try blk.tOut!(a.pointer, rows: rowsT, into: r.data)
-            for b in 0..<B {  // x_patches += temporal_dense(Rt)
-                try blk.tDense!(r.pointer + b * N * C, rows: N, into: x.data + (b * S + 1) * C, accumulate: true)
+            if let tDense = blk.tDense {
+                try blk.tOut!(a.pointer, rows: rowsT, into: r.data)
+                for b in 0..<B {  // x_patches += temporal_dense(Rt)
+                    try tDense(r.pointer + b * N * C, rows: N, into: x.data + (b * S + 1) * C, accumulate: true)
+                }
+            } else {
+                for b in 0..<B {  // the same, with temporal_dense ∘ output.dense composed at load
+                    try blk.tOut!(a.pointer + b * N * C, rows: N, into: x.data + (b * S + 1) * C, accumulate: true)
+                }
             }
             // Spatial: [CLS, frame t's patches] for every (b, t).
             for b in 0..<B {
