@@ -98,8 +98,36 @@ static void amx_scores(long dp, const uint16_t *q, const uint16_t *k, int nb, fl
         }
         return;
     }
+    if (dp == 64) {
+        // The query strip in tiles 4-7 for the whole step (rows 0-15 / 16-31 × d 0-31 / 32-63);
+        // per 16 keys two K tiles and two accumulators, the same sums in the same order as the
+        // 2×2 block. Measured on Sapphire Rapids (alternating with the 2×2 block per 32 keys in
+        // one process, 21 pairs): attention [12, 3137, 64] 0.98 of the time at 1 thread, 0.96 at
+        // 2; [96, 197, 64] 0.97. Loading the next K tiles before the stores: 0.91 of the speed (C loop).
+        _tile_loadd(4, q, 64);
+        _tile_loadd(5, q + 1024, 64);
+        _tile_loadd(6, q + 512, 64);
+        _tile_loadd(7, q + 1024 + 512, 64);
+        for (int b = 0; b < nb; b++) {
+            const uint16_t *kb = k + (long)b * 2048;
+            float *sb = s + (long)b * 1024;
+            for (int h = 0; h < 2; h++) {
+                _tile_zero(0); _tile_zero(1);
+                _tile_stream_loadd(2, kb + h * 512, 64);
+                _tile_stream_loadd(3, kb + 1024 + h * 512, 64);
+                _tile_dpbf16ps(0, 4, 2);
+                _tile_dpbf16ps(1, 6, 2);
+                _tile_dpbf16ps(0, 5, 3);
+                _tile_dpbf16ps(1, 7, 3);
+                _tile_stored(0, sb + h * 16, 128);
+                _tile_stored(1, sb + 512 + h * 16, 128);
+            }
+        }
+        return;
+    }
     for (int b = 0; b < nb; b++) vidattn_amx_bf16_32x32(dp, q, k + (long)b * dp * 32, s + (long)b * 1024, 32, 0, NULL);
 }
+
 
 void vidattn_bf16_scores(int unit, long dp, const uint16_t *q, const uint16_t *k, int nb, float *s) {
     if (unit == 2) { amx_scores(dp, q, k, nb, s); return; }

@@ -109,6 +109,37 @@ final class AttentionBF16Tests: XCTestCase {
         }
     }
 
+    /// The AMX scores of one step (`vidattn_bf16_scores`) at d = 32 and 64, which keep the query
+    /// strip in tiles, against the 2×2 block kernel per 32 keys: the same sums in the same order,
+    /// so the same bits. Not run without AMX (named).
+    func testAMXScoresMatchTheBlockKernel() {
+        guard CPU.info.amx_bf16 != 0 && CPU.info.amx_permitted != 0 else {
+            print("AMX attention scores: not run (no AMX-BF16 or no permission)")
+            return
+        }
+        for dp in [32, 64] {
+            let nb = 5
+            var q = [UInt16](repeating: 0, count: 32 * dp), k = [UInt16](repeating: 0, count: nb * 32 * dp)
+            for i in 0..<q.count { q[i] = bf16Round(Float((i * 7919) % 211) / 97 - 1) }
+            for i in 0..<k.count { k[i] = bf16Round(Float((i * 104_729) % 223) / 101 - 1) }
+            var s = [Float](repeating: .nan, count: nb * 1024), ref = s
+            vidattn_amx_begin()
+            vidattn_bf16_scores(2, dp, q, k, Int32(nb), &s)
+            for b in 0..<nb {
+                k.withUnsafeBufferPointer { kp in
+                    ref.withUnsafeMutableBufferPointer { rp in
+                        vidattn_amx_bf16_32x32(
+                            dp, q, kp.baseAddress! + b * dp * 32, rp.baseAddress! + b * 1024, 32, 0, nil)
+                    }
+                }
+            }
+            vidattn_amx_end()
+            XCTAssertFalse(s.contains { $0.isNaN }, "d = \(dp): every score written")
+            let differ = zip(s, ref).filter { $0.0.bitPattern != $0.1.bitPattern }.count
+            XCTAssertEqual(differ, 0, "d = \(dp): scores that differ from the block kernel's")
+        }
+    }
+
     /// K and V packing (CKernels/bf16.c): both paths write every element of both panels, the
     /// same bits; elements checked by hand against the B panel layout; padding zero.
     func testPackKVPathsAgree() {
