@@ -35,12 +35,32 @@ let geluTanhB: Float = 0.07135481627159258  // 2 · √(2/π) · 0.044715
     }
 }
 
-/// y = act(x) over n floats.
+/// An activation as a type, for loops compiled once per activation (`epilogueRows`).
+protocol VectorActivation { static func apply(_ x: Vec) -> Vec }
+enum NoActivation: VectorActivation { @inline(__always) static func apply(_ x: Vec) -> Vec { x } }
+enum GELU: VectorActivation { @inline(__always) static func apply(_ x: Vec) -> Vec { activate(x, .gelu) } }
+enum GELUTanh: VectorActivation { @inline(__always) static func apply(_ x: Vec) -> Vec { activate(x, .geluTanh) } }
+enum Tanh: VectorActivation { @inline(__always) static func apply(_ x: Vec) -> Vec { activate(x, .tanh) } }
+enum ReLU: VectorActivation { @inline(__always) static func apply(_ x: Vec) -> Vec { activate(x, .relu) } }
+
+/// y = act(x) over n floats, through a loop compiled for the one activation. Measured on
+/// Sapphire Rapids (1569 × 3072 values, one thread, alternating with the loop that took the
+/// activation as a value): 0.94 of the time for GELU, 0.91 for the tanh GELU.
 func activationRow(_ act: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-    var i = 0
-    while i + 16 <= n { vstore(activate(vload(x + i), act), y + i); i += 16 }
-    if i < n {
-        let v = activate(vloadPartial(x + i, n - i), act)
-        vstorePartial(v, y + i, n - i)
+    switch act {
+    case .none: activationRow(NoActivation.self, x, y, n)
+    case .gelu: activationRow(GELU.self, x, y, n)
+    case .geluTanh: activationRow(GELUTanh.self, x, y, n)
+    case .tanh: activationRow(Tanh.self, x, y, n)
+    case .relu: activationRow(ReLU.self, x, y, n)
     }
+}
+
+@inline(__always)
+func activationRow<A: VectorActivation>(
+    _ act: A.Type, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int
+) {
+    var i = 0
+    while i + 16 <= n { vstore(A.apply(vload(x + i)), y + i); i += 16 }
+    if i < n { vstorePartial(A.apply(vloadPartial(x + i, n - i)), y + i, n - i) }
 }
