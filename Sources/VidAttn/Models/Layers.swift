@@ -232,6 +232,14 @@ public struct LayerNorm: Sendable {
             rows: rows, cols: gamma.count, x: x, ldx: gamma.count, y: y, ldy: gamma.count,
             gamma: gamma.pointer, beta: beta.pointer, eps: eps)
     }
+    /// Rows of x `ldx` floats apart (a strided view: one frame's tokens of a space-major
+    /// sequence) into contiguous rows of y.
+    func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, ldx: Int, into y: UnsafeMutablePointer<Float>) {
+        let profiled = Profile.begin(.norm); defer { Profile.end(profiled, .norm) }
+        layerNorm(
+            rows: rows, cols: gamma.count, x: x, ldx: ldx, y: y, ldy: gamma.count,
+            gamma: gamma.pointer, beta: beta.pointer, eps: eps)
+    }
 }
 
 /// Options of one forward pass.

@@ -205,7 +205,7 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
         let rowsT = B * N, rowsS = B * T * (1 + P), rows = B * S
         let big = max(rowsT, rowsS, rows)
         let y = try Tensor(shape: [big, max(3 * C, inter)]), a = try Tensor(shape: [big, C])
-        let r = try Tensor(shape: [big, C]), sp = try Tensor(shape: [rowsS, C])
+        let r = try Tensor(shape: [big, C])
         var hidden: [Tensor] = [], atts: [Tensor] = []
         try runLayers(blocks, over: x, options: options, hidden: &hidden) { _, blk in
             // Temporal: patch tokens of each b are [P, T] rows already (space-major).
@@ -224,15 +224,17 @@ public final class TimeSformerHF: VideoModel, @unchecked Sendable {
                     try blk.tOut!(a.pointer + b * N * C, rows: N, into: x.data + (b * S + 1) * C, accumulate: true)
                 }
             }
-            // Spatial: [CLS, frame t's patches] for every (b, t).
+            // Spatial: [CLS, frame t's patches] for every (b, t), normalised straight from x (frame
+            // t's patch rows are T rows apart there); the CLS row once, copied to every frame.
             for b in 0..<B {
+                let xb = x.pointer + b * S * C, first = a.data + b * T * (1 + P) * C
+                blk.plain.ln1(xb, rows: 1, into: first)
                 for t in 0..<T {
-                    let seq = sp.data + (b * T + t) * (1 + P) * C
-                    seq.update(from: x.data + b * S * C, count: C)
-                    for s in 0..<P { (seq + (1 + s) * C).update(from: x.data + (b * S + 1 + s * T + t) * C, count: C) }
+                    let seq = first + t * (1 + P) * C
+                    if t > 0 { seq.update(from: first, count: C) }
+                    blk.plain.ln1(xb + (1 + t) * C, rows: P, ldx: T * C, into: seq + C)
                 }
             }
-            blk.plain.ln1(sp.pointer, rows: rowsS, into: a.data)
             try blk.plain.qkv(a.pointer, rows: rowsS, into: y.data)
             let probs = options.outputAttentions ? try Tensor(shape: [B * T, heads, 1 + P, 1 + P]) : nil
             try selfAttention(
