@@ -176,7 +176,7 @@ if getenv("VIDATTN_DEMO_CHAIN") != nil {
         fillRandom(a, m * c, seed: 1); fillRandom(w1, h * c, seed: 2); fillRandom(w2, c * h, seed: 3)
         fillRandom(b1, h, seed: 4); fillRandom(x, m * c, seed: 5)
         let p1 = PackedBF16B(weight: w1, n: h, k: c, ldw: c)!, p2 = PackedBF16B(weight: w2, n: c, k: h, ldw: h)!
-        let strips = UnsafeMutablePointer<UInt16>.allocate(capacity: bf16StripsCount(rows: m, k: h))
+        let strips = allocCounted(UInt16.self, bf16StripsCount(rows: m, k: h))!  // 64-byte aligned, as the library's
         let e1 = GemmEpilogue(bias: b1, activation: .gelu)
         var tf: [Double] = [], ts: [Double] = []
         for _ in 0..<(3 * reps) {
@@ -375,9 +375,9 @@ if let kps = getenv("VIDATTN_DEMO_AMX") {
         print(fmt("AMX tile peak: %.0f GFLOP/s", f / dt / 1e9))
     }
     let strips = 8
-    let a = UnsafeMutablePointer<UInt16>.allocate(capacity: 32 * kp * strips);
+    let a = allocCounted(UInt16.self, 32 * kp * strips)!  // 64-byte aligned tile rows
     a.initialize(repeating: 0x3F80, count: 32 * kp * strips)
-    let b = UnsafeMutablePointer<UInt16>.allocate(capacity: 32 * kp); b.initialize(repeating: 0x3F80, count: 32 * kp)
+    let b = allocCounted(UInt16.self, 32 * kp)!; b.initialize(repeating: 0x3F80, count: 32 * kp)
     let c = allocFloats(32 * 32)!
     for _ in 0..<3 {
         let calls = 400_000_000 / kp
@@ -402,10 +402,10 @@ if let kps = getenv("VIDATTN_DEMO_AMX8") {
         print(fmt("AMX-INT8 tile peak: %.0f GOP/s", f / dt / 1e9))
     }
     let strips = 8
-    let a = UnsafeMutablePointer<Int8>.allocate(capacity: 32 * kp * strips);
+    let a = allocCounted(Int8.self, 32 * kp * strips)!  // 64-byte aligned tile rows
     a.initialize(repeating: 1, count: 32 * kp * strips)
-    let b = UnsafeMutablePointer<Int8>.allocate(capacity: 32 * kp); b.initialize(repeating: 1, count: 32 * kp)
-    let c = UnsafeMutablePointer<Int32>.allocate(capacity: 32 * 32)
+    let b = allocCounted(Int8.self, 32 * kp)!; b.initialize(repeating: 1, count: 32 * kp)
+    let c = allocCounted(Int32.self, 32 * 32)!
     for _ in 0..<3 {
         let calls = 800_000_000 / kp
         let t0 = now()
