@@ -103,7 +103,8 @@ static void amx_scores(long dp, const uint16_t *q, const uint16_t *k, int nb, fl
         // per 16 keys two K tiles and two accumulators, the same sums in the same order as the
         // 2×2 block. Measured on Sapphire Rapids (alternating with the 2×2 block per 32 keys in
         // one process, 21 pairs): attention [12, 3137, 64] 0.98 of the time at 1 thread, 0.96 at
-        // 2; [96, 197, 64] 0.97. Loading the next K tiles before the stores: 0.91 of the speed (C loop).
+        // 2; [96, 197, 64] 0.97; ViViT-B bf16 end to end within the noise (BENCHMARKS.md,
+        // session 10). Loading the next K tiles before the stores: 0.91 of the speed (C loop).
         _tile_loadd(4, q, 64);
         _tile_loadd(5, q + 1024, 64);
         _tile_loadd(6, q + 512, 64);
@@ -127,7 +128,6 @@ static void amx_scores(long dp, const uint16_t *q, const uint16_t *k, int nb, fl
     }
     for (int b = 0; b < nb; b++) vidattn_amx_bf16_32x32(dp, q, k + (long)b * dp * 32, s + (long)b * 1024, 32, 0, NULL);
 }
-
 
 void vidattn_bf16_scores(int unit, long dp, const uint16_t *q, const uint16_t *k, int nb, float *s) {
     if (unit == 2) { amx_scores(dp, q, k, nb, s); return; }
