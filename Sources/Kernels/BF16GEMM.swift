@@ -209,8 +209,9 @@ public func bf16StripsCount(rows m: Int, k: Int) -> Int { (m + 31) / 32 * 32 * (
 
 /// act(A · Bᵀ + bias) · multiplier + residual written as the bf16 A strips of a following GEMM
 /// whose K is this one's N (`strips` holds `bf16StripsCount(rows: m, k: packedB.n)` values): no
-/// fp32 output is stored, the 32×32 blocks go from a per-worker slot through the epilogue to bf16. The values equal those
-/// `gemmBF16(m:a:...)` would write to C followed by the next GEMM's own rounding, bit for bit.
+/// fp32 output is stored, the 32×32 blocks go from a per-worker slot through the epilogue to
+/// bf16. The values equal those `gemmBF16(m:a:...)` would write to C followed by the next GEMM's
+/// own rounding, bit for bit.
 public func gemmBF16(
     m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedBF16B, epilogue: GemmEpilogue = .none,
     intoStrips strips: UnsafeMutablePointer<UInt16>, kernel: BF16Kernel = .current, threads: Int = Threads.count

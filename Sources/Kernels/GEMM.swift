@@ -141,8 +141,8 @@ public func sgemm(
         for i in 0..<m {
             let row = c + i * ldc
             for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] }
-            applyEpilogue(epilogue, row, i, 0, n)
         }
+        applyEpilogueTile(epilogue, c, ldc, 0, m, 0, n)
         return true
     }
     let blocking = GemmBlocking.current

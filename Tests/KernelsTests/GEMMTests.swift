@@ -68,6 +68,26 @@ final class GEMMTests: XCTestCase {
         XCTAssertEqual(maxAbsDiff(c.c, saved.c, 4), 0)
     }
 
+    /// K = 0: no product, C = act(beta·C + bias) + residual, row by row (the epilogue is one
+    /// call over all of C there).
+    func testZeroKAppliesTheEpilogueOnly() {
+        let m = 3, n = 5
+        let c = Buf(m * n, seed: 4), old = Buf(copying: c), bias = Buf(n, seed: 5), res = Buf(m * n, seed: 6)
+        let b = Buf(1)
+        guard let packed = PackedB(transposed: true, k: 0, n: n, b: b.c, ldb: 1) else { return XCTFail("pack") }
+        let e = GemmEpilogue(bias: bias.c, activation: .relu, residual: res.c, ldResidual: n)
+        XCTAssertTrue(
+            sgemm(
+                transA: false, m: m, k: 0, alpha: 1, a: b.c, lda: 1, packedB: packed, beta: 0.5, c: c.p, ldc: n,
+                epilogue: e))
+        for i in 0..<m {
+            for j in 0..<n {
+                let want = max(0, 0.5 * old.p[i * n + j] + bias.p[j]) + res.p[i * n + j]
+                XCTAssertEqual(c.p[i * n + j], want, accuracy: 1e-6, "(\(i), \(j))")
+            }
+        }
+    }
+
     func testThreadCountDoesNotChangeResults() {
         let m = 300, n = 200, k = 600
         let a = Buf(m * k, seed: 1), b = Buf(k * n, seed: 2)

@@ -119,11 +119,6 @@ func packABlock(
     }
 }
 
-/// Applies bias, activation and residual to columns j0..<j0+nr of row i.
-func applyEpilogue(_ e: GemmEpilogue, _ row: UnsafeMutablePointer<Float>, _ i: Int, _ j0: Int, _ nr: Int) {
-    applyEpilogueTile(e, row, 0, i, 1, j0, nr)
-}
-
 /// Applies the epilogue to rows i..<i+mr, columns j0..<j0+nr of one micro-tile (row r at
 /// c + r·ldc), one call per tile with the activation chosen once. In the SGEMM the kernels
 /// add the bias as they store (the old per-row epilogue, bias included, had cost 3–19 % of the
