@@ -199,9 +199,10 @@ def bf16_table(a):
     feats = vidattn.cpu_features()
     print(f"# end-to-end forward, batch 1, {a.threads} threads, median of {a.reps} (torch {torch.__version__}); "
           f"cpu: {feats['cpu']}; vidattn bf16 unit: {feats['bf16']}\n")
+    print(TILE_NOTE)
     print("| workload | PyTorch fp32 | PyTorch bf16 autocast | vidattn fp32 | vidattn bf16 | bf16 vs PyTorch bf16 "
-          "| bf16 vs vidattn fp32 | max logit diff bf16 vs fp32 | top-1 same |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| bf16 vs vidattn fp32 | max logit diff bf16 vs fp32 | top-1 same | tile probe before / after |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.only:
             fn, video, ckpt = build(name, tmp)
@@ -215,13 +216,27 @@ def bf16_table(a):
             def torch16():
                 with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
                     return fn(video)
+            p0 = tile_probe(a.threads)
             t = median_times([torch32, torch16, lambda: m32(vnp), lambda: m16(vnp)], a.reps)
+            p1 = tile_probe(a.threads)
             l32, l16 = m32(vnp), m16(vnp)
             diff = float(np.abs(l32 - l16).max())
             same = bool((l32.argmax(-1) == l16.argmax(-1)).all())
             print(f"| {name} | {t[0]:.2f} s | {t[1]:.2f} s | {t[2]:.2f} s | {t[3]:.2f} s | {t[1] / t[3]:.2f}x "
-                  f"| {t[2] / t[3]:.2f}x | {diff:.1e} | {same} |", flush=True)
+                  f"| {t[2] / t[3]:.2f}x | {diff:.1e} | {same} | {p0} / {p1} |", flush=True)
             m32.close(); m16.close()
+
+
+TILE_NOTE = ("Tile probe: AMX bf16 tile products in GFLOP/s summed over the threads, measured by the library "
+             "right before and after each workload's timed runs (`-` without AMX); on a shared machine a drop "
+             "means the tile unit was shared while the row was measured.\n")
+
+
+def tile_probe(threads):
+    """The library's AMX tile-product probe on `threads` workers, as text ('-' without AMX)."""
+    import vidattn
+    p = vidattn.tile_peak_gflops(threads)
+    return f"{p:.0f}" if p > 0 else "-"
 
 
 def int8_table(a):
@@ -237,9 +252,11 @@ def int8_table(a):
     feats = vidattn.cpu_features()
     print(f"# end-to-end forward, batch 1, {a.threads} threads, median of {a.reps} (torch {torch.__version__}); "
           f"cpu: {feats['cpu']}; vidattn units: bf16 {feats['bf16']}, int8 {feats['int8']}\n")
+    print(TILE_NOTE)
     print("| workload | PyTorch fp32 | PyTorch int8 dynamic | vidattn fp32 | vidattn bf16 | vidattn int8 "
-          "| int8 vs PyTorch int8 | int8 vs vidattn fp32 | max logit diff int8 vs fp32 | top-1 same |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| int8 vs PyTorch int8 | int8 vs vidattn fp32 | max logit diff int8 vs fp32 | top-1 same "
+          "| tile probe before / after |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.only:
             fn, video, ckpt = build(name, tmp)
@@ -261,7 +278,9 @@ def int8_table(a):
                 print(f"<!-- {name}: PyTorch quantize_dynamic failed: {type(e).__name__}: {e} -->")
                 tq = None
             sides = [torch32] + ([tq] if tq else []) + [lambda: m32(vnp), lambda: m16(vnp), lambda: m8(vnp)]
+            p0 = tile_probe(a.threads)
             t = median_times(sides, a.reps)
+            p1 = tile_probe(a.threads)
             tt32, tq8 = t[0], (t[1] if tq else None)
             v32, v16, v8 = t[-3:]
             l32, l8 = m32(vnp), m8(vnp)
@@ -270,7 +289,7 @@ def int8_table(a):
             tqs = f"{tq8:.2f} s" if tq8 else "fails"
             ratio = f"{tq8 / v8:.2f}x" if tq8 else "-"
             print(f"| {name} | {tt32:.2f} s | {tqs} | {v32:.2f} s | {v16:.2f} s | {v8:.2f} s | {ratio} "
-                  f"| {v32 / v8:.2f}x | {diff:.1e} | {same} |", flush=True)
+                  f"| {v32 / v8:.2f}x | {diff:.1e} | {same} | {p0} / {p1} |", flush=True)
             for m in (m32, m16, m8):
                 m.close()
 

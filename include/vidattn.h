@@ -90,6 +90,14 @@ const char *vidattn_cpu_features(void);
  * ~50 ms). For benchmarks: efficiency is a percentage of it. threads >= 1. */
 double vidattn_fma_peak_gflops(int threads);
 
+/* Measures the AMX bf16 tile-product throughput in GFLOP/s (four independent tdpbf16ps on
+ * resident tiles) on `threads` of the library's worker threads at once: the sum over them,
+ * best of 3 runs of ~10-30 ms. Returns 0 where bf16 does not run on AMX (no AMX, tile state
+ * refused by the OS, or VIDATTN_MAX_ISA below amx). For benchmarks: on shared machines the
+ * tile unit's throughput can change within seconds, so report it beside AMX timings.
+ * threads >= 1. */
+double vidattn_tile_peak_gflops(int threads);
+
 /* ---- Memory -------------------------------------------------------------- */
 
 /* Returns the scratch buffers the library keeps between calls (at most 6 buffers,

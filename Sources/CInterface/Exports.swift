@@ -115,6 +115,12 @@ public func vidattn_cpu_features() -> UnsafePointer<CChar> { UnsafePointer(cpuFe
 @_cdecl("vidattn_fma_peak_gflops")
 public func vidattn_fma_peak_gflops(_ threads: Int32) -> Double { CPU.measureFMAPeak(threads: max(1, Int(threads))) }
 
+/// C `vidattn_tile_peak_gflops` (include/vidattn.h): Measures the AMX bf16 tile-product throughput in GFLOP/s on `threads` of the library's worker threads at once (the sum over them; best of 3 runs of ~10-30 ms); 0 where bf16 does not run on AMX.
+@_cdecl("vidattn_tile_peak_gflops")
+public func vidattn_tile_peak_gflops(_ threads: Int32) -> Double {
+    CPU.measureTilePeak(threads: max(1, Int(threads))).total
+}
+
 // MARK: - Kernels
 
 /// C `vidattn_sgemm` (include/vidattn.h): C = alpha * op(A) * op(B) + beta * C, row-major with leading dimensions (row strides) lda, ldb, ldc.

@@ -56,6 +56,35 @@ public enum CPU {
         }
         return best
     }
+
+    /// AMX bf16 tile-product throughput in GFLOP/s with the probe (`vidattn_amx_probe`, four
+    /// independent tdpbf16ps on resident tiles) run on `threads` of the library's workers at
+    /// once: the best of `rounds` runs of ~10–30 ms, as the sum over the workers and each
+    /// worker's own rate in that run. Zero, and no rates, where the bf16 unit is not AMX (the CPU
+    /// lacks it, the OS refused the tile state, or `VIDATTN_MAX_ISA` caps it). On the shared
+    /// Sapphire Rapids VMs of BENCHMARKS.md this moved between about 1,000 and 2,500 GFLOP/s per
+    /// core within seconds, while the fp32 FMA peak did not: AMX figures mean little without it.
+    public static func measureTilePeak(threads: Int = 1, rounds: Int = 3) -> (total: Double, perWorker: [Double]) {
+        guard BF16Unit.detected == .amx else { return (0, []) }
+        let n = max(1, threads)
+        var best: (total: Double, perWorker: [Double]) = (0, [])
+        for _ in 0..<max(1, rounds) {
+            var rates = [Double](repeating: 0, count: n)
+            rates.withUnsafeMutableBufferPointer { r in
+                let base = r.baseAddress!
+                parallelFor(n, threads: n) { i, _ in
+                    vidattn_amx_begin()
+                    let t0 = monotonicSeconds()
+                    let flops = vidattn_amx_probe(400_000)
+                    base[i] = flops / (monotonicSeconds() - t0) / 1e9
+                    vidattn_amx_end()
+                }
+            }
+            let total = rates.reduce(0, +)
+            if total > best.total { best = (total, rates) }
+        }
+        return best
+    }
 }
 
 /// Seconds on the monotonic clock.

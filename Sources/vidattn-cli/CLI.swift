@@ -179,6 +179,10 @@ struct Bench: ParsableCommand {
         let f = try m.countFlops()
         let (h, w) = m.defaultSize, t = m.defaultFrames
         let px = try Tensor(zeros: [1, t, 3, h, w])
+        // AMX timings come with the tile unit's throughput before and after them: on shared
+        // machines it can change within seconds (docs/benchmarking.md).
+        let onTiles = try common.loadPrecision != .fp32 && CPU.measureTilePeak(threads: 1, rounds: 1).total > 0
+        let probeBefore = onTiles ? CPU.measureTilePeak(threads: Threads.count) : nil
         var times: [Double] = []
         for i in 0...reps {
             let t0 = now()
@@ -187,6 +191,7 @@ struct Bench: ParsableCommand {
             if i > 0 { times.append(now() - t0); stderrLine(String(format: "run %d/%d: %.3f s", i, reps, times.last!)) }
         }
         let med = times.sorted()[times.count / 2]
+        let probeAfter = onTiles ? CPU.measureTilePeak(threads: Threads.count) : nil
         let gf = Double(f.gemm + f.attention) / 1e9
         let prof = profile ? try profiledRun(m, px) : nil
         if common.json {
@@ -194,6 +199,9 @@ struct Bench: ParsableCommand {
                 "median_seconds": med, "gflops_per_second": gf / med, "peak_rss_mib": peakRSSMiB(),
                 "threads": Threads.count, "input": [1, t, 3, h, w]
             ]
+            if let probeBefore, let probeAfter {
+                j["tile_probe_gflops"] = ["before": probeBefore.perWorker, "after": probeAfter.perWorker]
+            }
             if let prof {
                 j["profile"] = [
                     "total_seconds": prof.total, "embedding_seconds": prof.embedding, "layer_seconds": prof.layers,
@@ -207,6 +215,14 @@ struct Bench: ParsableCommand {
                     format:
                         "median %.3f s over %d runs, %.1f GFLOP/s, peak RSS %.0f MiB, %d threads, input [1, %d, 3, %d, %d]",
                     med, reps, gf / med, peakRSSMiB(), Threads.count, t, h, w))
+            if let probeBefore, let probeAfter {
+                let rates = { (p: (total: Double, perWorker: [Double])) in
+                    p.perWorker.map { String(format: "%.0f", $0) }.joined(separator: " + ")
+                }
+                print(
+                    "AMX tile probe (GFLOP/s per worker): \(rates(probeBefore)) before the runs, \(rates(probeAfter)) after"
+                )
+            }
             if let prof { printProfile(prof) }
         }
     }

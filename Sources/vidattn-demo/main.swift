@@ -283,18 +283,8 @@ if getenv("VIDATTN_DEMO_FP32") != nil {
 /// The AMX bf16 tile peak of all workers together (each runs the probe at once), FLOP/s; NaN
 /// without AMX.
 func tilePeakAllThreads() -> Double {
-    guard BF16Unit.detected == .amx else { return .nan }
-    let n = Threads.count
-    var rates = [Double](repeating: 0, count: n)
-    rates.withUnsafeMutableBufferPointer { r in
-        let base = r.baseAddress!
-        parallelFor(n, threads: n) { i, _ in
-            vidattn_amx_begin()
-            let t0 = now(); let f = vidattn_amx_probe(200_000); base[i] = f / (now() - t0)
-            vidattn_amx_end()
-        }
-    }
-    return rates.reduce(0, +)
+    let p = CPU.measureTilePeak(threads: Threads.count, rounds: 1).total
+    return p > 0 ? p * 1e9 : .nan
 }
 
 if getenv("VIDATTN_DEMO_BF16") != nil {

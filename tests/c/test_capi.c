@@ -33,6 +33,15 @@ static void test_threads(void) {
     CHECK(vidattn_set_num_threads(n0) == VIDATTN_OK, "restore");
 }
 
+/* The machine probes: the fp32 FMA peak is positive everywhere; the AMX tile probe runs
+ * exactly where bf16 runs on AMX (vidattn_cpu_features' bf16=amx; VIDATTN_MAX_ISA can cap it). */
+static void test_probes(void) {
+    const double fma = vidattn_fma_peak_gflops(1), tile = vidattn_tile_peak_gflops(1);
+    CHECK(fma > 1 && fma < 10000, "fma peak %g", fma);
+    const int amx = strstr(vidattn_cpu_features(), "bf16=amx") != NULL;
+    CHECK(amx ? tile > 100 : tile == 0, "tile probe %g with bf16=amx %d", tile, amx);
+}
+
 static void test_sgemm(void) {
     const int64_t m = 37, n = 45, k = 70;
     float *a = randv(m * k), *b = randv(n * k), *bias = randv(n), *c = randv(m * n), *res = randv(m * n);
@@ -254,6 +263,7 @@ int main(void) {
     srand(7);
     RUN(test_version);
     RUN(test_threads);
+    RUN(test_probes);
     RUN(test_sgemm);
     RUN(test_attention);
     RUN(test_elementwise);

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import vidattn
 
 ROOT = Path(__file__).resolve().parents[2]
 from conftest import cli_env, cli_path  # noqa: E402
@@ -73,6 +74,16 @@ def test_info_flops_bench():
     r = run("bench", MODELS / "timesformer_divided", "--reps", "2", "--json")
     b = json.loads(r.stdout)
     assert r.returncode == 0 and b["median_seconds"] > 0 and b["peak_rss_mib"] > 0
+    assert "tile_probe_gflops" not in b  # fp32: no tile unit involved
+    # bf16 on AMX: the tile unit's throughput on every worker before and after the timed runs.
+    r = run("bench", MODELS / "timesformer_divided", "--reps", "1", "--precision", "bf16", "--threads", "2", "--json")
+    b = json.loads(r.stdout)
+    if vidattn.cpu_features()["bf16"] == "amx":
+        probe = b["tile_probe_gflops"]
+        assert len(probe["before"]) == 2 and len(probe["after"]) == 2
+        assert all(100 < g < 100_000 for g in probe["before"] + probe["after"]), probe
+    else:
+        assert "tile_probe_gflops" not in b
     # --profile: the sections fit in the profiled run, and there is one time per layer.
     r = run("bench", MODELS / "vivit", "--reps", "3", "--profile", "--json")
     full = json.loads(r.stdout)

@@ -54,6 +54,20 @@ def test_bf16_close_to_fp32(name):
         assert np.abs(ha - hb).max() <= tol * scale, f"{name}: hidden state {i}"
 
 
+def test_tile_probe_follows_the_unit():
+    """The AMX tile probe runs exactly where bf16 runs on AMX (capped by VIDATTN_MAX_ISA too)."""
+    unit = vidattn.cpu_features()["bf16"]
+    one, two = vidattn.tile_peak_gflops(1), vidattn.tile_peak_gflops(2)
+    print(f"bf16 unit {unit}: tile probe {one:.0f} GFLOP/s on 1 worker, {two:.0f} on 2")
+    if unit == "amx":
+        # A core's tile products: hundreds to thousands of GFLOP/s (fp32 FMAs: ~100-200).
+        assert 100 < one < 50_000 and 100 < two < 100_000
+    else:
+        assert one == 0 and two == 0
+    with pytest.raises(vidattn.InvalidArgument, match="threads"):
+        vidattn.tile_peak_gflops(0)
+
+
 def test_bad_precision():
     with pytest.raises(vidattn.InvalidArgument, match="precision"):
         vidattn.load(MODELS / "vivit", precision="fp16")

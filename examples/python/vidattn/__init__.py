@@ -12,7 +12,7 @@ from . import positional
 from .model import Model, ModelOutput, load
 
 __all__ = ["load", "Model", "ModelOutput", "version", "set_num_threads", "get_num_threads", "kernels", "attention", "positional", "flops",
-           "cpu_features", "fma_peak_gflops", "read_video", "VidAttnError", "__version__"]
+           "cpu_features", "fma_peak_gflops", "tile_peak_gflops", "read_video", "VidAttnError", "__version__"]
 
 
 from .video import read_video  # noqa: E402
@@ -53,6 +53,16 @@ def fma_peak_gflops(threads=1):
         from .errors import InvalidArgument
         raise InvalidArgument("threads must be at least 1")
     return lib.vidattn_fma_peak_gflops(int(threads))
+
+
+def tile_peak_gflops(threads=1):
+    """AMX bf16 tile-product throughput in GFLOP/s on `threads` of the library's workers at once
+    (0 where bf16 does not run on AMX). On shared machines it can change within seconds: report
+    it beside AMX timings."""
+    if int(threads) < 1:
+        from .errors import InvalidArgument
+        raise InvalidArgument("threads must be at least 1")
+    return lib.vidattn_tile_peak_gflops(int(threads))
 
 
 MECHANISMS = ["joint", "divided_time", "divided_space", "divided_time_hf", "divided_space_hf", "trajectory",

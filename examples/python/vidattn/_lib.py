@@ -72,6 +72,7 @@ _sigs = {
     "vidattn_version": (ctypes.c_char_p, []),
     "vidattn_cpu_features": (ctypes.c_char_p, []),
     "vidattn_fma_peak_gflops": (ctypes.c_double, [ctypes.c_int]),
+    "vidattn_tile_peak_gflops": (ctypes.c_double, [ctypes.c_int]),
     "vidattn_status_string": (ctypes.c_char_p, [ctypes.c_int]),
     "vidattn_last_error": (ctypes.c_char_p, []),
     "vidattn_get_num_threads": (ctypes.c_int, []),
