@@ -249,6 +249,8 @@ public struct KernelTable: @unchecked Sendable {
     public var layerNormRows: (LayerNormArgs, Int, Int) -> Void
     /// y = act(x) over n floats.
     public var activation: (Activation, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+    /// y = erf(x) over n floats with this compilation's vector erf (behind GELU).
+    public var erf: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
 
     /// A table from one compilation's functions.
     public init(
@@ -271,12 +273,14 @@ public struct KernelTable: @unchecked Sendable {
         shortAttentionItems: @escaping (AttentionArgs, Int, Int, UnsafeMutablePointer<Float>) -> Void,
         softmaxRows: @escaping (SoftmaxArgs, Int, Int) -> Void,
         layerNormRows: @escaping (LayerNormArgs, Int, Int) -> Void,
-        activation: @escaping (Activation, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+        activation: @escaping (Activation, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
+        erf: @escaping (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
     ) {
         self.isa = isa; self.microKernel = microKernel; self.packBPanel = packBPanel; self.gemmItem = gemmItem
         self.epilogueTile = epilogueTile; self.attentionItems = attentionItems
         self.attentionItemsBF16 = attentionItemsBF16
         self.shortAttentionItems = shortAttentionItems; self.softmaxRows = softmaxRows
         self.layerNormRows = layerNormRows; self.activation = activation
+        self.erf = erf
     }
 }

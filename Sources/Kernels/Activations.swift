@@ -4,6 +4,12 @@ public func activation(_ act: Activation, _ x: UnsafePointer<Float>, _ y: Unsafe
     FP32Kernels.selected.activation(act, x, y, n)
 }
 
+/// y = erf(x) over n floats with the selected kernels' vector erf (the one behind GELU; for
+/// the tests).
+public func vectorErf(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    FP32Kernels.selected.erf(x, y, n)
+}
+
 /// Scalar reference for `activation`.
 public func activationReference(
     _ act: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int

@@ -64,3 +64,10 @@ func activationRow<A: VectorActivation>(
     while i + 16 <= n { vstore(A.apply(vload(x + i)), y + i); i += 16 }
     if i < n { vstorePartial(A.apply(vloadPartial(x + i, n - i)), y + i, n - i) }
 }
+
+/// y = erf(x) over n floats with this compilation's `verf`.
+func erfRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 16 <= n { vstore(verf(vload(x + i)), y + i); i += 16 }
+    if i < n { vstorePartial(verf(vloadPartial(x + i, n - i)), y + i, n - i) }
+}

@@ -22,4 +22,5 @@ public let compiledKernels = KernelTable(
     shortAttentionItems: shortAttentionItems,
     softmaxRows: softmaxRows,
     layerNormRows: layerNormRows,
-    activation: activationRow)
+    activation: activationRow,
+    erf: erfRow)
