@@ -181,7 +181,7 @@ struct Bench: ParsableCommand {
         let px = try Tensor(zeros: [1, t, 3, h, w])
         // AMX timings come with the tile unit's throughput before and after them: on shared
         // machines it can change within seconds (docs/benchmarking.md).
-        let onTiles = try common.loadPrecision != .fp32 && CPU.measureTilePeak(threads: 1, rounds: 1).total > 0
+        let onTiles = try common.loadPrecision != .fp32 && BF16Unit.detected == .amx
         let probeBefore = onTiles ? CPU.measureTilePeak(threads: Threads.count) : nil
         var times: [Double] = []
         for i in 0...reps {
