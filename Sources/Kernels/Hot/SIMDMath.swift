@@ -28,8 +28,9 @@ public let expOverflowAbove: Float = 88.722_84
 /// +inf above ln(FLT_MAX), NaN for NaN. Inline (the SLEEF call it replaces spilled the softmax
 /// loops' registers around every call): n = round(x · log2 e) with the 1.5 · 2^23 shifter,
 /// r = x − n · ln 2 in two parts (|r| ≤ ln 2 / 2), e^r by a degree-6 polynomial (relative error
-/// of the fit 2e-9), and 2^n by vscalefps on AVX-512, else as two factors 2^(n − ⌊n/2⌋) · 2^⌊n/2⌋ so
-/// that n = 128 and n = −126 stay normal. Within 1.3 ulp of e^x (ExpTests); `sexp` is the same computation on one lane.
+/// of the fit 2e-9), and 2^n by vscalefps on AVX-512, else as two factors 2^(n − ⌊n/2⌋) · 2^⌊n/2⌋
+/// so that n = 128 and n = −126 stay normal. Within 1.3 ulp of e^x (ExpTests); `sexp` is the same
+/// computation on one lane.
 @inlinable @inline(__always) public func vexp(_ x: Vec) -> Vec {
     let shifter = Vec(repeating: 12_582_912)  // 1.5 · 2^23
     let t = shifter.addingProduct(x, Vec(repeating: 1.442_695_04))
@@ -114,9 +115,9 @@ public let expOverflowAbove: Float = 88.722_84
 /// every lane by one vpermps of a register), and ±1 from 4 on (erfc(4) = 1.5e-8 rounds away). F
 /// is smooth and even, so the relative error holds down to the smallest x. NaN gives NaN, ±inf
 /// ±1. About half the work of the two-fit erf below (which the AVX2 build keeps: its vpermps
-/// holds 8 lanes). Measured on Sapphire Rapids, alternated in one process (BENCHMARKS.md, session
-/// 11): GELU over 1569 × 3072 values 0.77–0.87 ns per value against 1.14–1.43; TimeSformer-B
-/// forwards 0.95 of the time at bf16, 0.98 at int8 and fp32, swin3d_t bf16 0.97.
+/// holds 8 lanes). Measured on Sapphire Rapids (BENCHMARKS.md, session 11): GELU over 1569 × 3072
+/// values 0.77–0.87 ns per value against 1.14–1.43; alternated forward by forward in one process,
+/// TimeSformer-B 0.95 of the time at bf16, 0.98 at int8 and fp32, swin3d_t bf16 0.97.
 @inlinable @inline(__always) public func verf(_ x: Vec) -> Vec {
     let a = x.replacing(with: -x, where: x .< 0)
     let scaled = a * Vec(repeating: 4)
