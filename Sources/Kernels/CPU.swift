@@ -62,7 +62,7 @@ public enum CPU {
     /// once: the best of `rounds` runs of ~10–30 ms, as the sum over the workers and each
     /// worker's own rate in that run. Zero, and no rates, where the bf16 unit is not AMX (the CPU
     /// lacks it, the OS refused the tile state, or `VIDATTN_MAX_ISA` caps it). On the shared
-    /// Sapphire Rapids VMs of BENCHMARKS.md this moved between about 1,000 and 2,500 GFLOP/s per
+    /// Sapphire Rapids VMs of BENCHMARKS.md this moved between about 800 and 2,800 GFLOP/s per
     /// core within seconds, while the fp32 FMA peak did not: AMX figures mean little without it.
     public static func measureTilePeak(threads: Int = 1, rounds: Int = 3) -> (total: Double, perWorker: [Double]) {
         guard BF16Unit.detected == .amx else { return (0, []) }
