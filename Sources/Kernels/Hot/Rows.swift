@@ -75,15 +75,26 @@ func layerNormRow(
     _ gamma: UnsafePointer<Float>?, _ beta: UnsafePointer<Float>?, _ eps: Float
 ) {
     if n == 0 { return }
-    var vs = Vec(), j = 0
-    while j + 16 <= n { vs += vload(x + j); j += 16 }
-    var s = hsum(vs)
+    // Both sums over four accumulators (one chain waited on the addition's latency at every
+    // step): LayerNorm [1576, 768] 0.79–0.83 of the time at 1 and 2 threads (alternated in one
+    // process, BENCHMARKS.md session 11).
+    var s0 = Vec(), s1 = Vec(), s2 = Vec(), s3 = Vec(), j = 0
+    while j + 64 <= n {
+        s0 += vload(x + j); s1 += vload(x + j + 16); s2 += vload(x + j + 32); s3 += vload(x + j + 48); j += 64
+    }
+    while j + 16 <= n { s0 += vload(x + j); j += 16 }
+    var s = hsum((s0 + s1) + (s2 + s3))
     while j < n { s += x[j]; j += 1 }
     let mean = s / Float(n)
     let vmean = Vec(repeating: mean)
-    var vq = Vec(); j = 0
-    while j + 16 <= n { let d = vload(x + j) - vmean; vq.addProduct(d, d); j += 16 }
-    var q = hsum(vq)
+    var q0 = Vec(), q1 = Vec(), q2 = Vec(), q3 = Vec(); j = 0
+    while j + 64 <= n {
+        let d0 = vload(x + j) - vmean, d1 = vload(x + j + 16) - vmean
+        let d2 = vload(x + j + 32) - vmean, d3 = vload(x + j + 48) - vmean
+        q0.addProduct(d0, d0); q1.addProduct(d1, d1); q2.addProduct(d2, d2); q3.addProduct(d3, d3); j += 64
+    }
+    while j + 16 <= n { let d = vload(x + j) - vmean; q0.addProduct(d, d); j += 16 }
+    var q = hsum((q0 + q1) + (q2 + q3))
     while j < n { let d = x[j] - mean; q += d * d; j += 1 }
     let rstd = 1 / (q / Float(n) + eps).squareRoot()
     // gamma and beta are unwrapped outside the loops: optional loads inside them compile to
