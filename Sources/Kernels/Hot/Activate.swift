@@ -65,9 +65,8 @@ func activationRow<A: VectorActivation>(
     if i < n { vstorePartial(A.apply(vloadPartial(x + i, n - i)), y + i, n - i) }
 }
 
+/// erf itself as an activation type, so that `erfRow` is the activation loop.
+enum Erf: VectorActivation { @inline(__always) static func apply(_ x: Vec) -> Vec { verf(x) } }
+
 /// y = erf(x) over n floats with this compilation's `verf`.
-func erfRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-    var i = 0
-    while i + 16 <= n { vstore(verf(vload(x + i)), y + i); i += 16 }
-    if i < n { vstorePartial(verf(vloadPartial(x + i, n - i)), y + i, n - i) }
-}
+func erfRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { activationRow(Erf.self, x, y, n) }
