@@ -68,6 +68,11 @@ void vidattn_store_blocks_nt(const float *slot, int nb, float *c, long ldc, int 
     _mm_sfence();
 }
 
+// A 32×32 block of bias rows (stride bstride floats) copied into a score block (rows 32 apart).
+static void bias_block(const float *bias, long bstride, float *sb) {
+    for (int r = 0; r < 32; r++) memcpy(sb + r * 32, bias + r * bstride, 32 * sizeof(float));
+}
+
 // Scores of one attention step (see ckernels.h). With d = 32 the query strip stays in tiles
 // 4 and 5 for the whole step and the key half-blocks of 16 alternate between two sets of
 // accumulators (0, 2 with B in 6; 1, 3 with B in 7), so that storing one half-block's scores
@@ -76,18 +81,23 @@ void vidattn_store_blocks_nt(const float *slot, int nb, float *c, long ldc, int 
 // of 32 keys from L1, alternating, 41 pairs): 0.96-0.97 of the 2×2 blocks' time. Other d:
 // the 2×2 block per 32 keys.
 __attribute__((target("amx-tile,amx-bf16")))
-static void amx_scores(long dp, const uint16_t *q, const uint16_t *k, int nb, float *s) {
+static void amx_scores(long dp, const uint16_t *q, const uint16_t *k, int nb, float *s, const float *bias, long bstride,
+                       int nbias) {
+    const long bs = bstride * 4;  // the bias rows' stride in bytes
     if (dp == 32) {
         _tile_loadd(4, q, 64);
         _tile_loadd(5, q + 512, 64);
         for (int b = 0; b < nb; b++) {
             const uint16_t *kb = k + (long)b * 1024;
             float *sb = s + (long)b * 1024;
-            _tile_zero(0); _tile_zero(2);
+            const float *bb = bias + (long)b * 32;
+            if (b < nbias) { _tile_loadd(0, bb, bs); _tile_loadd(2, bb + 16 * bstride, bs); }
+            else { _tile_zero(0); _tile_zero(2); }
             _tile_stream_loadd(6, kb, 64);
             _tile_dpbf16ps(0, 4, 6);
             _tile_dpbf16ps(2, 5, 6);
-            _tile_zero(1); _tile_zero(3);
+            if (b < nbias) { _tile_loadd(1, bb + 16, bs); _tile_loadd(3, bb + 16 * bstride + 16, bs); }
+            else { _tile_zero(1); _tile_zero(3); }
             _tile_stream_loadd(7, kb + 512, 64);
             _tile_dpbf16ps(1, 4, 7);
             _tile_dpbf16ps(3, 5, 7);
@@ -113,7 +123,9 @@ static void amx_scores(long dp, const uint16_t *q, const uint16_t *k, int nb, fl
             const uint16_t *kb = k + (long)b * 2048;
             float *sb = s + (long)b * 1024;
             for (int h = 0; h < 2; h++) {
-                _tile_zero(0); _tile_zero(1);
+                const float *bb = bias + (long)b * 32 + h * 16;
+                if (b < nbias) { _tile_loadd(0, bb, bs); _tile_loadd(1, bb + 16 * bstride, bs); }
+                else { _tile_zero(0); _tile_zero(1); }
                 _tile_stream_loadd(2, kb + h * 512, 64);
                 _tile_stream_loadd(3, kb + 1024 + h * 512, 64);
                 _tile_dpbf16ps(0, 4, 2);
@@ -126,15 +138,23 @@ static void amx_scores(long dp, const uint16_t *q, const uint16_t *k, int nb, fl
         }
         return;
     }
-    for (int b = 0; b < nb; b++) vidattn_amx_bf16_32x32(dp, q, k + (long)b * dp * 32, s + (long)b * 1024, 32, 0, NULL);
+    for (int b = 0; b < nb; b++) {
+        float *sb = s + (long)b * 1024;
+        if (b < nbias) bias_block(bias + (long)b * 32, bstride, sb);
+        vidattn_amx_bf16_32x32(dp, q, k + (long)b * dp * 32, sb, 32, b < nbias, NULL);
+    }
 }
 
-void vidattn_bf16_scores(int unit, long dp, const uint16_t *q, const uint16_t *k, int nb, float *s) {
-    if (unit == 2) { amx_scores(dp, q, k, nb, s); return; }
+void vidattn_bf16_scores(int unit, long dp, const uint16_t *q, const uint16_t *k, int nb, float *s, const float *bias,
+                         long bstride, int nbias) {
+    if (!bias) nbias = 0;
+    if (unit == 2) { amx_scores(dp, q, k, nb, s, bias, bstride, nbias); return; }
     for (int b = 0; b < nb; b++) {
         const uint16_t *kb = k + (long)b * dp * 32;
-        if (unit == 1) vidattn_avx512bf16_32x32(dp, q, kb, s + (long)b * 1024, 32, 0, NULL);
-        else vidattn_bf16_32x32_ref(dp, q, kb, s + (long)b * 1024, 32, 0, NULL);
+        float *sb = s + (long)b * 1024;
+        if (b < nbias) bias_block(bias + (long)b * 32, bstride, sb);
+        if (unit == 1) vidattn_avx512bf16_32x32(dp, q, kb, sb, 32, b < nbias, NULL);
+        else vidattn_bf16_32x32_ref(dp, q, kb, sb, 32, b < nbias, NULL);
     }
 }
 

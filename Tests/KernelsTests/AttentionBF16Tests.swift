@@ -34,7 +34,7 @@ final class AttentionBF16Tests: XCTestCase {
         let cases: [(Int, Int, Int, Int, Bool, Bool, Bool, Bool)] = [
             (2, 97, 97, 64, false, false, false, false), (1, 200, 197, 40, true, false, false, false),
             (2, 61, 300, 32, true, true, false, true), (1, 392, 392, 32, true, false, true, false),
-            (1, 33, 5, 96, false, false, false, true)
+            (1, 33, 5, 96, false, false, false, true), (1, 70, 150, 96, true, false, false, false)
         ]
         for (h, nq, nk, d, useBias, keyMajor, regions, useMask) in cases {
             let scale = 1 / Float(d).squareRoot()
@@ -83,6 +83,40 @@ final class AttentionBF16Tests: XCTestCase {
         }
     }
 
+    /// Region labels per batch entry, as testRegionLabelsPerBatchEntry for fp32: entries with all
+    /// labels equal skip the label pass, one differing only in its last token keeps its penalty,
+    /// on every unit; with a query-major bias (the sums of full blocks start from it).
+    func testRegionLabelsPerBatchEntry() {
+        let n = 100, d = 32, batch = 3
+        let q = Buf(batch * n * d, seed: 1, scale: 2), k = Buf(batch * n * d, seed: 2, scale: 2),
+            v = Buf(batch * n * d, seed: 3), bias = Buf(n * n, seed: 4)
+        var labels = [UInt8](repeating: 0, count: batch * n)
+        for i in 0..<n { labels[n + i] = 2 }
+        labels[3 * n - 1] = 1
+        let o16 = Buf(batch * n * d), oRef = Buf(batch * n * d), oNone = Buf(batch * n * d)
+        let hv = { (p: UnsafePointer<Float>) in HeadView(p, batchStride: n * d, headStride: 0, rowStride: d) }
+        let qr = round(q, scale: 0.25), kr = round(k), vr = round(v)
+        labels.withUnsafeBufferPointer { lp in
+            var a = AttentionArgs(
+                batch: batch, heads: 1, nq: n, nk: n, d: d, q: hv(q.c), k: hv(k.c), v: hv(v.c),
+                o: HeadView(o16.p, batchStride: n * d, headStride: 0, rowStride: d), scale: 0.25)
+            a.bias = HeadView(bias.c, batchStride: 0, headStride: 0, rowStride: n)
+            a.regionLabels = lp.baseAddress; a.regionStride = n
+            var ar = a
+            ar.q = hv(qr.c); ar.k = hv(kr.c); ar.v = hv(vr.c); ar.scale = 1; ar.o.base = oRef.p
+            attentionReference(ar)
+            ar.regionLabels = nil; ar.o.base = oNone.p
+            attentionReference(ar)
+            for (unit, name) in units() {
+                for i in 0..<(batch * n * d) { o16.p[i] = .nan }
+                XCTAssertTrue(attentionBF16(a, threads: 2, unit: unit))
+                XCTAssertLessThanOrEqual(maxAbsDiff(o16.c, oRef.c, batch * n * d), 3e-3, name)
+            }
+        }
+        let last = 2 * n * d
+        XCTAssertGreaterThan(maxAbsDiff(oRef.c + last, oNone.c + last, n * d), 1e-2, "the penalty matters")
+    }
+
     func testForwardUsesBF16OnlyWhenAskedAndLongEnough() {
         // Without a bf16 unit attention stays fp32 at every length.
         let unit = BF16Unit.detected != .emulated
@@ -109,34 +143,58 @@ final class AttentionBF16Tests: XCTestCase {
         }
     }
 
-    /// The AMX scores of one step (`vidattn_bf16_scores`) at d = 32 and 64, which keep the query
-    /// strip in tiles, against the 2×2 block kernel per 32 keys: the same sums in the same order,
-    /// so the same bits. Not run without AMX (named).
-    func testAMXScoresMatchTheBlockKernel() {
-        guard CPU.info.amx_bf16 != 0 && CPU.info.amx_permitted != 0 else {
-            print("AMX attention scores: not run (no AMX-BF16 or no permission)")
-            return
+    /// The scores of one step (`vidattn_bf16_scores`) against the unit's 32×32 block kernel per 32
+    /// keys, for d = 32, 64 (on AMX the query strip stays in tiles) and 96: the same sums in the
+    /// same order, so the same bits. With a bias starting the first three blocks' sums (rows
+    /// `bstride` apart; AMX loads its accumulator tiles from it), against the block kernel
+    /// accumulating onto a copy of that bias block. AMX and AVX512-BF16 are named when not run.
+    func testScoresMatchTheBlockKernel() {
+        let i = CPU.info
+        var units: [(Int32, BF16BlockKernel)] = [(0, vidattn_bf16_32x32_ref)]
+        if i.avx512_bf16 != 0 {
+            units.append((1, vidattn_avx512bf16_32x32))
+        } else {
+            print("bf16 attention scores, avx512_bf16: not run (CPU lacks AVX512-BF16)")
         }
-        for dp in [32, 64] {
-            let nb = 5
-            var q = [UInt16](repeating: 0, count: 32 * dp), k = [UInt16](repeating: 0, count: nb * 32 * dp)
-            for i in 0..<q.count { q[i] = bf16Round(Float((i * 7919) % 211) / 97 - 1) }
-            for i in 0..<k.count { k[i] = bf16Round(Float((i * 104_729) % 223) / 101 - 1) }
-            var s = [Float](repeating: .nan, count: nb * 1024), ref = s
-            vidattn_amx_begin()
-            vidattn_bf16_scores(2, dp, q, k, Int32(nb), &s)
-            for b in 0..<nb {
-                k.withUnsafeBufferPointer { kp in
-                    ref.withUnsafeMutableBufferPointer { rp in
-                        vidattn_amx_bf16_32x32(
-                            dp, q, kp.baseAddress! + b * dp * 32, rp.baseAddress! + b * 1024, 32, 0, nil)
+        if i.amx_bf16 != 0 && i.amx_permitted != 0 {
+            units.append((2, vidattn_amx_bf16_32x32))
+        } else {
+            print("bf16 attention scores, amx: not run (no AMX-BF16 or no permission)")
+        }
+        let nb = 5, nbias = 3, bstride = nb * 32 + 7
+        var bias = [Float](repeating: 0, count: 32 * bstride)
+        for j in 0..<bias.count { bias[j] = Float((j * 31) % 97) / 13 - 3 }
+        for (unit, kernel) in units {
+            for dp in [32, 64, 96] {
+                var q = [UInt16](repeating: 0, count: 32 * dp), k = [UInt16](repeating: 0, count: nb * 32 * dp)
+                for j in 0..<q.count { q[j] = bf16Round(Float((j * 7919) % 211) / 97 - 1) }
+                for j in 0..<k.count { k[j] = bf16Round(Float((j * 104_729) % 223) / 101 - 1) }
+                for withBias in [false, true] {
+                    var s = [Float](repeating: .nan, count: nb * 1024), ref = s
+                    if unit == 2 { vidattn_amx_begin() }
+                    vidattn_bf16_scores(unit, dp, q, k, Int32(nb), &s, withBias ? bias : nil, bstride, Int32(nbias))
+                    for b in 0..<nb {
+                        let fromBias = withBias && b < nbias
+                        if fromBias {
+                            for r in 0..<32 {
+                                for c in 0..<32 { ref[b * 1024 + r * 32 + c] = bias[r * bstride + b * 32 + c] }
+                            }
+                        }
+                        k.withUnsafeBufferPointer { kp in
+                            ref.withUnsafeMutableBufferPointer { rp in
+                                kernel(
+                                    dp, q, kp.baseAddress! + b * dp * 32, rp.baseAddress! + b * 1024, 32,
+                                    fromBias ? 1 : 0, nil)
+                            }
+                        }
                     }
+                    if unit == 2 { vidattn_amx_end() }
+                    let what = "unit \(unit), d = \(dp), bias \(withBias)"
+                    XCTAssertFalse(s.contains { $0.isNaN }, "\(what): every score written")
+                    let differ = zip(s, ref).filter { $0.0.bitPattern != $0.1.bitPattern }.count
+                    XCTAssertEqual(differ, 0, "\(what): scores that differ from the block kernel's")
                 }
             }
-            vidattn_amx_end()
-            XCTAssertFalse(s.contains { $0.isNaN }, "d = \(dp): every score written")
-            let differ = zip(s, ref).filter { $0.0.bitPattern != $0.1.bitPattern }.count
-            XCTAssertEqual(differ, 0, "d = \(dp): scores that differ from the block kernel's")
         }
     }
 

@@ -96,6 +96,38 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// Region labels per batch entry (Swin's windows): entries whose labels are all equal take no
+    /// penalty and skip the label pass (`mixedRegionLabels`); an entry that differs only in its
+    /// last token must still get it. Tiled path (150 tokens) and short path (20).
+    func testRegionLabelsPerBatchEntry() {
+        for n in [150, 20] {
+            let d = 32, batch = 3
+            let q = Buf(batch * n * d, seed: 1, scale: 2), k = Buf(batch * n * d, seed: 2, scale: 2),
+                v = Buf(batch * n * d, seed: 3)
+            // Entry 0 all 0, entry 1 all 2, entry 2 all 0 but its last token 1.
+            var labels = [UInt8](repeating: 0, count: batch * n)
+            for i in 0..<n { labels[n + i] = 2 }
+            labels[3 * n - 1] = 1
+            let o = Buf(batch * n * d), oRef = Buf(batch * n * d), oNone = Buf(batch * n * d)
+            let hv = { (p: UnsafePointer<Float>) in HeadView(p, batchStride: n * d, headStride: 0, rowStride: d) }
+            labels.withUnsafeBufferPointer { lp in
+                var a = AttentionArgs(
+                    batch: batch, heads: 1, nq: n, nk: n, d: d, q: hv(q.c), k: hv(k.c), v: hv(v.c),
+                    o: HeadView(o.p, batchStride: n * d, headStride: 0, rowStride: d), scale: 0.2)
+                a.regionLabels = lp.baseAddress; a.regionStride = n
+                XCTAssertTrue(withOptimised { attention(a) })
+                a.o.base = oRef.p
+                attentionReference(a)
+                a.regionLabels = nil; a.o.base = oNone.p
+                attentionReference(a)
+            }
+            XCTAssertLessThanOrEqual(maxAbsDiff(o.c, oRef.c, batch * n * d), 2e-6, "n = \(n)")
+            // The last entry's penalty changed its output (the test would see a skipped pass).
+            let last = 2 * n * d
+            XCTAssertGreaterThan(maxAbsDiff(oRef.c + last, oNone.c + last, n * d), 1e-3, "n = \(n)")
+        }
+    }
+
     func testSingleThreadMatchesMultiThread() {
         run(Case(b: 1, h: 3, nq: 150, nk: 150, d: 64), threads: 1)
         run(Case(b: 1, h: 3, nq: 150, nk: 150, d: 64), threads: 3)

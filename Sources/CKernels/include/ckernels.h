@@ -83,8 +83,12 @@ void vidattn_store_blocks_nt(const float *slot, int nb, float *c, long ldc, int 
 /// s + b·1024) = Q · K_bᵀ for b < nb, with Q an A strip of 32 rows × dp (dp a multiple of 32)
 /// and K_b the B panel at k + b·dp·32 (keys as columns, d the reduction axis). unit: 2 = AMX
 /// (vidattn_amx_begin on this thread first; with dp = 32 the strip stays in tiles for the
-/// whole step), 1 = AVX512-BF16, 0 = the scalar emulation.
-void vidattn_bf16_scores(int unit, long dp, const uint16_t *q, const uint16_t *k, int nb, float *s);
+/// whole step), 1 = AVX512-BF16, 0 = the scalar emulation. The sums of blocks b < nbias start
+/// from a block of fp32 bias instead of zero: rows r < 32 at bias + r·bstride + 32·b (the
+/// scores' bias, added as the products accumulate: on AMX the accumulator tiles are loaded
+/// from it, so no pass over the scores adds it); bias NULL: none.
+void vidattn_bf16_scores(int unit, long dp, const uint16_t *q, const uint16_t *k, int nb, float *s, const float *bias,
+                         long bstride, int nbias);
 /// K and V of one attention head ([n, d] rows at strides ldk, ldv floats) rounded to bf16 as B
 /// panels: key panel p (32 keys, d the reduction axis, d padded to dp with zeros) at
 /// kpan + p·dp·32 holding element (i, key) at vidattn_bf16_panel_index(i, key % 32); d panel c
@@ -187,3 +191,4 @@ double vidattn_amx_probe(long iters);
 }
 #endif
 #endif
+void vidattn_amx_bf16_32x32_b(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate, const float *bias);

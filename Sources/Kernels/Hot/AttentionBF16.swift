@@ -119,12 +119,23 @@ func bf16QueryTile(
     for r in qv..<32 { for kb in 0..<L.dPanels { (qs + kb * 1024 + r * 32).initialize(repeating: 0, count: 32) } }
     for r in 0..<32 { m[r] = -.infinity; l[r] = 0 }
     o.initialize(repeating: 0, count: 32 * L.dPad)
+    // The head's query-major bias (row q at rowBias + q · biasStride), if any.
+    let biasStride = a.bias?.rowStride ?? 0
+    let rowBias = a.bias.flatMap { bias in
+        a.biasKeyMajor ? nil : UnsafePointer(bias.base + b * bias.batchStride + h * bias.headStride)
+    }
+    let labels = mixedRegionLabels(a, b)
     var key0 = 0
     while key0 < a.nk {
         let nb = min(bf16KeyBlocks, (a.nk - key0 + 31) / 32)
-        vidattn_bf16_scores(unitCode, dp, qs, kpan + (key0 >> 5) * dp * 32, Int32(nb), s)
         let kv = min(nb * 32, a.nk - key0)
-        bf16AddBiasAndMasks(a, b, h, q0, qv, key0, kv, nb, s)
+        // A query-major bias starts the sums of the step's full 32 × 32 blocks (a full query
+        // tile); bf16AddBiasAndMasks adds it to the rest.
+        let biasRows = rowBias.map { $0 + q0 * biasStride + key0 }
+        let biasBlocks = biasRows != nil && qv == 32 ? kv / 32 : 0
+        vidattn_bf16_scores(
+            unitCode, dp, qs, kpan + (key0 >> 5) * dp * 32, Int32(nb), s, biasRows, biasStride, Int32(biasBlocks))
+        bf16AddBiasAndMasks(a, b, h, q0, qv, key0, kv, nb, biasBlocks, labels, s)
         // Online softmax over the nb·32 keys of this step, in C (exp by vscalefps, P written as
         // bf16 straight into the A strip of P·V), then O rescaled row by row.
         vidattn_softmax_step_bf16(s, Int32(nb), m, l, alpha, pb)
@@ -149,11 +160,13 @@ func bf16QueryTile(
 /// padding keys (and nothing else) to −inf. Scores of padding queries are left finite.
 /// The keys' labels, mask and padding are read once per 16 keys; then one pass over the
 /// step's scores, row by row, adds each row's bias and penalty and sets −inf in registers.
-/// A key-major bias (read column by column) is added first, key by key.
+/// A key-major bias (read column by column) is added first, key by key. The first
+/// `biasBlocks` 32-key blocks already hold a query-major bias (their sums started from it);
+/// `lab`: the batch entry's region labels (nil: no penalty).
 @inline(__always)
 func bf16AddBiasAndMasks(
     _ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int, _ key0: Int, _ kv: Int,
-    _ nb: Int, _ s: UnsafeMutablePointer<Float>
+    _ nb: Int, _ biasBlocks: Int, _ lab: UnsafePointer<UInt8>?, _ s: UnsafeMutablePointer<Float>
 ) {
     var rowBias: UnsafePointer<Float>? = nil  // query-major bias at (q0, key0), rows biasStride apart
     let biasStride = a.bias?.rowStride ?? 0
@@ -164,11 +177,11 @@ func bf16AddBiasAndMasks(
                 let col = bb + (key0 + j) * bias.rowStride + q0, at = s + (j >> 5) * 1024 + (j & 31)
                 for r in 0..<qv { at[r * 32] += col[r] }
             }
-        } else {
+        } else if biasBlocks < nb {
             rowBias = bb + q0 * bias.rowStride + key0
         }
     }
-    let lab = a.regionLabels.map { $0 + b * a.regionStride }
+    let biasGroups = rowBias != nil ? 2 * biasBlocks : 0  // groups of 16 keys that have their bias
     let mrow = a.keyMask.map { $0 + b * a.keyMaskStride + key0 }
     if rowBias == nil && lab == nil && mrow == nil && kv == nb * 32 { return }
     let pen = Vec(repeating: a.regionPenalty), zero = Vec(repeating: 0), ninf = Vec(repeating: -.infinity)
@@ -201,7 +214,12 @@ func bf16AddBiasAndMasks(
         let anyDead = lastDead >= 0
         // Without bias or labels only the groups holding a dead key change (TimeSformer's 197
         // keys: the last of 14 groups).
-        let work = rowBias != nil || lab != nil ? 0..<groups : anyDead ? firstDead..<(lastDead + 1) : 0..<0
+        let work =
+            lab != nil
+            ? 0..<groups
+            : rowBias != nil
+                ? min(biasGroups, anyDead ? firstDead : groups)..<groups
+                : anyDead ? firstDead..<(lastDead + 1) : 0..<0
         // Then row by row, reading each bias row front to back (the hardware prefetches it; a
         // column of 32 rows per 16 keys missed the cache on Sapphire Rapids).
         for r in 0..<32 {
@@ -212,7 +230,7 @@ func bf16AddBiasAndMasks(
             for g in work {
                 let row = s + (g >> 1) * 1024 + (g & 1) * 16 + r * 32
                 var v = vload(row)
-                if let bias {
+                if let bias, g >= biasGroups {
                     let valid = min(max(kv - g * 16, 0), 16)
                     v += valid == 16 ? vload(bias + g * 16) : vloadPartial(bias + g * 16, valid)
                 }

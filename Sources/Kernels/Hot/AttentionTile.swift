@@ -120,12 +120,24 @@ func packValues(_ a: AttentionArgs, _ b: Int, _ h: Int, _ dst: UnsafeMutablePoin
     }
 }
 
-/// Scores for key block [j0, j0+kv) into st (keys × 96 queries), with bias and
-/// mask applied; rows of masked keys become −inf.
+/// Batch entry b's region labels, or nil when they are all equal and so penalise nothing (Swin's
+/// windows away from the shifted edges: 49 of the 64 in swin3d_t's first stage at 16 × 224²).
+@inline(__always)
+func mixedRegionLabels(_ a: AttentionArgs, _ b: Int) -> UnsafePointer<UInt8>? {
+    guard let all = a.regionLabels else { return nil }
+    let lab = all + b * a.regionStride, first = lab[0]
+    for i in 1..<max(a.nq, a.nk, 1) where lab[i] != first { return lab }
+    return nil
+}
+
+/// Scores for key block [j0, j0+kv) into st (keys × 96 queries), with bias, region penalties
+/// (`lab`: the batch entry's labels, see mixedRegionLabels) and mask applied; rows of masked keys
+/// become −inf.
 @inline(__always)
 func scoreBlock(
     _ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int, _ j0: Int, _ kv: Int,
-    _ kp: UnsafePointer<Float>, _ qt: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>
+    _ kp: UnsafePointer<Float>, _ qt: UnsafePointer<Float>, _ st: UnsafeMutablePointer<Float>,
+    _ lab: UnsafePointer<UInt8>?
 ) {
     // Only the 32-query panels holding a valid query (a sequence's last tile is often short:
     // 392 = 4 · 96 + 8, 197 = 2 · 96 + 5).
@@ -154,8 +166,7 @@ func scoreBlock(
             }
         }
     }
-    if let labels = a.regionLabels {
-        let lab = labels + b * a.regionStride
+    if let lab {
         // Query labels as float vectors once per block, then one compare per key row and chunk.
         withUnsafeTemporaryAllocation(of: Vec.self, capacity: attnQT / 16) { ql in
             for c in 0..<(attnQT / 16) {
@@ -212,10 +223,11 @@ func attentionTile(
     for c in stride(from: 0, to: attnQT, by: 16) { vstore(ninf, m + c); vstore(Vec(), l + c) }
     for i in stride(from: 0, to: attnQT * dPad, by: 16) { vstore(Vec(), ob + i) }
 
+    let labels = mixedRegionLabels(a, b)
     var j0 = 0
     while j0 < a.nk {
         let kv = min(attnKB, a.nk - j0)
-        scoreBlock(a, b, h, q0, qv, j0, kv, kp, qt, st)
+        scoreBlock(a, b, h, q0, qv, j0, kv, kp, qt, st, labels)
         // Online softmax over this block, sixteen queries at a time.
         for c in stride(from: 0, to: qPanels * NR, by: 16) {
             var mx = vload(m + c)
@@ -271,10 +283,11 @@ func writeProbs(
     _ m: UnsafePointer<Float>, _ l: UnsafePointer<Float>, _ probs: UnsafeMutablePointer<Float>
 ) {
     let base = probs + ((b * a.heads + h) * a.nq + q0) * a.nk
+    let labels = mixedRegionLabels(a, b)
     var j0 = 0
     while j0 < a.nk {
         let kv = min(attnKB, a.nk - j0)
-        scoreBlock(a, b, h, q0, qv, j0, kv, kp, qt, st)
+        scoreBlock(a, b, h, q0, qv, j0, kv, kp, qt, st, labels)
         for qi in 0..<qv {
             let mq = m[qi] == -.infinity ? 0 : m[qi]
             let inv: Float = l[qi] > 0 ? 1 / l[qi] : 0
