@@ -135,7 +135,7 @@ public func sgemm(
 ) -> Bool {
     let n = packedB.n
     if m == 0 || n == 0 { return true }
-    FlopCounter.addGemm(2 * m * n * k)
+    FlopCounter.addGemm(2 * m * n * k, fp32: true)
     if k == 0 {
         // No product: C = act(beta·C + bias) + residual.
         for i in 0..<m {
@@ -229,7 +229,7 @@ public func sgemmPackedReference(
     c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: GemmEpilogue = .none
 ) {
     let k = pb.k, n = pb.n, kc = pb.kc
-    FlopCounter.addGemm(2 * m * n * k)
+    FlopCounter.addGemm(2 * m * n * k, fp32: true)
     for i in 0..<m {
         for j in 0..<n {
             var s: Float = 0

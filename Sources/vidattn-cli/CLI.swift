@@ -89,7 +89,7 @@ func loadForCLI(_ path: String, precision: Precision = .fp32) throws -> LoadedMo
 
 extension LoadedModel {
     /// Runs a forward on zeros of the default shape, counting FLOPs.
-    func countFlops() throws -> (gemm: Int, attention: Int, seconds: Double) {
+    func countFlops() throws -> (gemm: Int, attention: Int, seconds: Double, gemmFP32: Int) {
         let (h, w) = defaultSize, t = defaultFrames
         let px = try Tensor(zeros: [1, t, 3, h, w])
         FlopCounter.reset(); FlopCounter.enabled = true
@@ -97,7 +97,7 @@ extension LoadedModel {
         let t0 = now()
         _ = try model.forward(
             px.pointer, batch: 1, frames: t, channels: 3, height: h, width: w, options: ForwardOptions())
-        return (FlopCounter.gemm, FlopCounter.attention, now() - t0)
+        return (FlopCounter.gemm, FlopCounter.attention, now() - t0, FlopCounter.gemmFP32)
     }
 }
 
@@ -118,6 +118,7 @@ struct Info: ParsableCommand {
                 "model_type": m.model.modelType, "parameters": m.model.parameterCount, "labels": m.model.numLabels,
                 "hidden_size": m.model.hiddenSize, "input": [1, m.defaultFrames, 3, h, w],
                 "gflops_total": Double(f.gemm + f.attention) / 1e9, "gflops_attention": Double(f.attention) / 1e9,
+                "gflops_gemm_fp32": Double(f.gemmFP32) / 1e9, "precision": m.precision.rawValue,
                 "supported_model_types": supportedModelTypes, "cpu": CPU.brand, "cpu_flags": CPU.flags,
                 "kernels": [
                     "fp32": FP32Kernels.isa, "baseline": FP32Kernels.baselineISA,
@@ -134,6 +135,10 @@ struct Info: ParsableCommand {
                 String(
                     format: "GFLOPs       %.2f total (all matmuls), %.2f in attention matmuls",
                     Double(f.gemm + f.attention) / 1e9, Double(f.attention) / 1e9))
+            if m.precision != .fp32 {
+                let fp32 = String(format: "%.2f", Double(f.gemmFP32) / 1e9)
+                print("             \(fp32) of them in GEMMs left on the fp32 kernels at \(m.precision.rawValue)")
+            }
             print("cpu          \(CPU.brand); \(CPU.flags.joined(separator: " "))")
             print(
                 "kernels      fp32 \(FP32Kernels.isa) (library built for \(FP32Kernels.baselineISA)), "

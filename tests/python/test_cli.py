@@ -97,6 +97,34 @@ def test_info_flops_bench():
     assert 0.2 * full["median_seconds"] < p["total_seconds"] < 20 * full["median_seconds"]
 
 
+# Models whose mechanisms keep fp32 GEMMs of their own at bf16 and int8 (landmark and random-
+# feature attention, trajectory attention's projections); every other fixture's GEMMs are its Linears.
+FP32_GEMMS_INSIDE = ("nystrom", "orthoformer", "performer", "traj")
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_info_on_every_fixture_and_linears_follow_the_precision(precision):
+    """`vidattn info` runs a forward of every fixture at its configured size, and at bf16 / int8
+    reports the GEMM FLOPs left on the fp32 kernels: none, where the CPU has the unit, unless the
+    attention mechanism has GEMMs of its own (Swin's patch merging once stayed fp32)."""
+    feats = vidattn.cpu_features()
+    unit = feats["bf16" if precision == "bf16" else "int8"]
+    for d in sorted(p for p in MODELS.iterdir() if (p / "config.json").exists()):
+        r = run("info", d, "--json", "--precision", precision)
+        assert r.returncode == 0, (d.name, r.stderr)
+        info = json.loads(r.stdout)
+        assert info["precision"] == precision and info["gflops_total"] > 0, d.name
+        fp32 = info["gflops_gemm_fp32"]
+        if unit == "emulated":
+            assert fp32 > 0, d.name  # the emulation runs every GEMM on the fp32 kernels
+        elif any(k in d.name for k in FP32_GEMMS_INSIDE):
+            assert 0 <= fp32 < info["gflops_total"], d.name
+        else:
+            assert fp32 == 0, (d.name, fp32)
+    if unit == "emulated":
+        print(f"{precision} unit: not present here, the emulation's fp32 GEMMs checked instead")
+
+
 def test_bad_input(video, tmp_path):
     r = run("classify", tmp_path / "nothing", video)
     assert r.returncode != 0 and "config.json" in r.stderr

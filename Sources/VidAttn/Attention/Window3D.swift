@@ -227,12 +227,10 @@ extension Ops {
     ) throws {
         try require(C > 0 && C <= 1 << 20, "channels must be positive (got \(C))")
         let r = try nonNull(reductionWeight, "reduction_weight")
-        guard let packed = PackedB(transposed: true, k: 4 * C, n: 2 * C, b: r, ldb: 4 * C) else {
-            throw VidAttnError(.outOfMemory, "patch merging: cannot pack the reduction weight")
-        }
+        let reduction = try Linear(weight: try copyTensor(r, [2 * C, 4 * C]), bias: nil)
         try patchMerging(
             batch: B, t: T, h: H, w: W, c: C, x: x, y: y, normWeight: normWeight, normBias: normBias,
-            reduction: packed, eps: eps)
+            reduction: reduction, eps: eps)
     }
 
     /// Patch merging (spatial 2×2, time untouched): x [B, T, H, W, C] →
@@ -241,13 +239,13 @@ extension Ops {
         batch B: Int, t T: Int, h H: Int, w W: Int, c C: Int,
         x: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?,
         normWeight: UnsafePointer<Float>?, normBias: UnsafePointer<Float>?,
-        reduction: PackedB, eps: Float = 1e-5
+        reduction: Linear, eps: Float = 1e-5
     ) throws {
         let profiled = Profile.begin(.linear); defer { Profile.end(profiled, .linear) }
         try require(B >= 0 && T > 0 && H > 0 && W > 0 && C > 0, "patch merging needs positive sizes")
         try require(
-            reduction.k == 4 * C && reduction.n == 2 * C,
-            "reduction must map \(4 * C) to \(2 * C) channels (got \(reduction.k)→\(reduction.n))",
+            reduction.inFeatures == 4 * C && reduction.outFeatures == 2 * C,
+            "reduction must map \(4 * C) to \(2 * C) channels (got \(reduction.inFeatures)→\(reduction.outFeatures))",
             status: .shapeMismatch)
         if B == 0 { return }
         let x = try nonNull(x, "x"), y = try nonNull(y, "y")
@@ -274,13 +272,7 @@ extension Ops {
         Kernels.layerNorm(
             rows: rows, cols: 4 * C, x: cat.p, ldx: 4 * C, y: cat.p, ldy: 4 * C,
             gamma: normWeight, beta: normBias, eps: eps)
-        guard
-            Kernels.sgemm(
-                transA: false, m: rows, k: 4 * C, alpha: 1, a: cat.p, lda: 4 * C, packedB: reduction,
-                beta: 0, c: y, ldc: 2 * C)
-        else {
-            throw VidAttnError(.outOfMemory, "patch merging: GEMM scratch")
-        }
+        try reduction(cat.p, rows: rows, into: y)
     }
 }
 

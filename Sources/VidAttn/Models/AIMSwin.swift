@@ -80,7 +80,7 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
     let patchProj: Linear, patchNorm: LayerNorm?
     let temporalEmbedding: Tensor?
     let stages: [[Block]]
-    let merges: [(norm: LayerNorm, reduction: PackedB)]
+    let merges: [(norm: LayerNorm, reduction: Linear)]
     let finalNorm: LayerNorm
     let head: Linear
     static let eps: Float = 1e-5
@@ -120,7 +120,7 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
             }
             return Adapter(fc1: fc1, fc2: try Linear(weight: w2, bias: b2))
         }
-        var st: [[Block]] = [], mg: [(LayerNorm, PackedB)] = []
+        var st: [[Block]] = [], mg: [(LayerNorm, Linear)] = []
         var res = (imgSize / ps[1], imgSize / ps[2])
         for (i, depth) in depths.enumerated() {
             let C = C0 << i, nh = heads[i], hidden = Int(Double(C) * mlpRatio)

@@ -275,7 +275,7 @@ func meanPooledHeadOutput(
 
 /// Swin patch merging of x [B, t, h, w, C] → [B, t, ⌈h/2⌉, ⌈w/2⌉, 2C] (odd sides zero-padded).
 func mergePatches(
-    _ x: Tensor, B: Int, t: Int, h: Int, w: Int, channels C: Int, _ merge: (norm: LayerNorm, reduction: PackedB)
+    _ x: Tensor, B: Int, t: Int, h: Int, w: Int, channels C: Int, _ merge: (norm: LayerNorm, reduction: Linear)
 ) throws -> Tensor {
     let y = try Tensor(shape: [B, t, (h + 1) / 2, (w + 1) / 2, 2 * C])
     try Ops.patchMerging(

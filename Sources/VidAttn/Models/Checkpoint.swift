@@ -281,13 +281,13 @@ final class Weights {
             w2: try tensor(prefix + ".3.weight", shape: [dim, 4 * dim]),
             b2: try tensor(prefix + ".3.bias", shape: [dim]))
     }
-    /// Swin patch merging at `prefix`: LayerNorm(4C) and the bias-free reduction 4C → 2C, packed.
-    func patchMerging(_ prefix: String, _ c: Int, eps: Float) throws -> (norm: LayerNorm, reduction: PackedB) {
-        let red = try tensor(prefix + "reduction.weight", shape: [2 * c, 4 * c])
-        guard let packed = PackedB(transposed: true, k: 4 * c, n: 2 * c, b: red.pointer, ldb: 4 * c) else {
-            throw VidAttnError(.outOfMemory, "cannot pack \(prefix)reduction")
-        }
-        return (try norm(prefix + "norm", 4 * c, eps: eps), packed)
+    /// Swin patch merging at `prefix`: LayerNorm(4C) and the bias-free reduction 4C → 2C, packed
+    /// for the load's precision like every Linear.
+    func patchMerging(_ prefix: String, _ c: Int, eps: Float) throws -> (norm: LayerNorm, reduction: Linear) {
+        (
+            try norm(prefix + "norm", 4 * c, eps: eps),
+            try linear(prefix + "reduction", in: 4 * c, out: 2 * c, bias: false)
+        )
     }
 }
 

@@ -80,7 +80,7 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
     let embedDim: Int
     let patchProj: Linear, patchNorm: LayerNorm
     let stages: [[Block]]
-    let merges: [(norm: LayerNorm, reduction: PackedB)]
+    let merges: [(norm: LayerNorm, reduction: Linear)]
     let finalNorm: LayerNorm
     let head: Linear
     static let eps: Float = 1e-5
@@ -99,7 +99,7 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
         let C0 = embedDim
         patchProj = try w.patchEmbedding("patch_embed.proj", shape: [C0, 3, ps[0], ps[1], ps[2]])
         patchNorm = try w.norm("patch_embed.norm", C0, eps: Self.eps)
-        var st: [[Block]] = [], mg: [(LayerNorm, PackedB)] = []
+        var st: [[Block]] = [], mg: [(LayerNorm, Linear)] = []
         let tableRows = (2 * ws[0] - 1) * (2 * ws[1] - 1) * (2 * ws[2] - 1)
         for (i, depth) in depths.enumerated() {
             let C = C0 << i, nh = heads[i], hidden = Int(Double(C) * mlpRatio)

@@ -60,7 +60,11 @@ public struct PreprocessConfig: Sendable {
         {
             numFrames = t * pt
         }
-        if let img = modelConfig["image_size"]?.int ?? modelConfig["img_size"]?.int { crop = (img, img) }
+        if let img = modelConfig["image_size"]?.int ?? modelConfig["img_size"]?.int {
+            crop = (img, img)
+        } else if let h = modelConfig["height"]?.int, let w = modelConfig["width"]?.int {
+            crop = (h, w)  // FastTimeSformer's config.json names the frame size so
+        }
         let path = dir + "/preprocessor_config.json"
         guard fileExists(path) else {
             // No processor config: resize the short side straight to the crop.
