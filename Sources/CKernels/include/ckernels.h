@@ -191,4 +191,3 @@ double vidattn_amx_probe(long iters);
 }
 #endif
 #endif
-void vidattn_amx_bf16_32x32_b(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate, const float *bias);
