@@ -226,9 +226,10 @@ final class AttentionBF16Tests: XCTestCase {
         }
     }
 
-    /// The softmax step in C (CKernels/bf16.c), both paths, against Double: new maxima, sums
-    /// and rescale factors to 1e-6 relative, P within one bf16 rounding of exp(s − m); masked
-    /// (−inf) scores give exactly 0, and a row of only −inf keeps m = −inf, alpha 0.
+    /// The softmax step in C (CKernels/bf16.c), both paths, against Double: new maxima exact,
+    /// rescale factors to 1e-6 relative, sums to 1e-4 (the probabilities' degree-3 polynomial is
+    /// within 7.5e-5 of 2^f: bench/exp_fit.py --exp2 3), P within one bf16 rounding of exp(s − m);
+    /// masked (−inf) scores give exactly 0, and a row of only −inf keeps m = −inf, alpha 0.
     func testSoftmaxStepPathsAgainstDouble() {
         let nb = 3
         var s0 = [Float](repeating: 0, count: nb * 1024)
@@ -264,7 +265,7 @@ final class AttentionBF16Tests: XCTestCase {
                         XCTAssertEqual(got, e, accuracy: e / 128, "path \(path) row \(r) key \(b * 32 + j)")
                     }
                 }
-                XCTAssertEqual(Double(l[r]), sum, accuracy: 1e-6 * max(sum, 1e-30), "path \(path) row \(r): sum")
+                XCTAssertEqual(Double(l[r]), sum, accuracy: 1e-4 * max(sum, 1e-30), "path \(path) row \(r): sum")
             }
             XCTAssertEqual(m[3], -.infinity); XCTAssertEqual(alpha[3], 0); XCTAssertEqual(l[3], 0)
         }
