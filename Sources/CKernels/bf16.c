@@ -90,13 +90,13 @@ static void amx_scores(long dp, const uint16_t *q, const uint16_t *k, int nb, fl
         for (int b = 0; b < nb; b++) {
             const uint16_t *kb = k + (long)b * 1024;
             float *sb = s + (long)b * 1024;
-            const float *bb = bias + (long)b * 32;
-            if (b < nbias) { _tile_loadd(0, bb, bs); _tile_loadd(2, bb + 16 * bstride, bs); }
+            const float *bb = b < nbias ? bias + (long)b * 32 : NULL;
+            if (bb) { _tile_loadd(0, bb, bs); _tile_loadd(2, bb + 16 * bstride, bs); }
             else { _tile_zero(0); _tile_zero(2); }
             _tile_stream_loadd(6, kb, 64);
             _tile_dpbf16ps(0, 4, 6);
             _tile_dpbf16ps(2, 5, 6);
-            if (b < nbias) { _tile_loadd(1, bb + 16, bs); _tile_loadd(3, bb + 16 * bstride + 16, bs); }
+            if (bb) { _tile_loadd(1, bb + 16, bs); _tile_loadd(3, bb + 16 * bstride + 16, bs); }
             else { _tile_zero(1); _tile_zero(3); }
             _tile_stream_loadd(7, kb + 512, 64);
             _tile_dpbf16ps(1, 4, 7);
@@ -123,8 +123,8 @@ static void amx_scores(long dp, const uint16_t *q, const uint16_t *k, int nb, fl
             const uint16_t *kb = k + (long)b * 2048;
             float *sb = s + (long)b * 1024;
             for (int h = 0; h < 2; h++) {
-                const float *bb = bias + (long)b * 32 + h * 16;
-                if (b < nbias) { _tile_loadd(0, bb, bs); _tile_loadd(1, bb + 16 * bstride, bs); }
+                const float *bb = b < nbias ? bias + (long)b * 32 + h * 16 : NULL;
+                if (bb) { _tile_loadd(0, bb, bs); _tile_loadd(1, bb + 16 * bstride, bs); }
                 else { _tile_zero(0); _tile_zero(1); }
                 _tile_stream_loadd(2, kb + h * 512, 64);
                 _tile_stream_loadd(3, kb + 1024 + h * 512, 64);

@@ -227,7 +227,7 @@ extension Ops {
     ) throws {
         try require(C > 0 && C <= 1 << 20, "channels must be positive (got \(C))")
         let r = try nonNull(reductionWeight, "reduction_weight")
-        let reduction = try Linear(weight: try copyTensor(r, [2 * C, 4 * C]), bias: nil)
+        let reduction = try Linear(copying: r, bias: nil, out: 2 * C, in: 4 * C)
         try patchMerging(
             batch: B, t: T, h: H, w: W, c: C, x: x, y: y, normWeight: normWeight, normBias: normBias,
             reduction: reduction, eps: eps)

@@ -63,7 +63,7 @@ public struct PreprocessConfig: Sendable {
         if let img = modelConfig["image_size"]?.int ?? modelConfig["img_size"]?.int {
             crop = (img, img)
         } else if let h = modelConfig["height"]?.int, let w = modelConfig["width"]?.int {
-            crop = (h, w)  // FastTimeSformer's config.json names the frame size so
+            crop = (h, w)  // FastTimeSformer's config.json: the frame size as height × width
         }
         let path = dir + "/preprocessor_config.json"
         guard fileExists(path) else {
