@@ -135,7 +135,7 @@ func bf16QueryTile(
         let biasBlocks = biasRows != nil && qv == 32 ? kv / 32 : 0
         vidattn_bf16_scores(
             unitCode, dp, qs, kpan + (key0 >> 5) * dp * 32, Int32(nb), s, biasRows, biasStride, Int32(biasBlocks))
-        bf16AddBiasAndMasks(a, b, h, q0, qv, key0, kv, nb, biasBlocks, labels, s)
+        bf16AddBiasAndMasks(a, b, h, q0, qv, key0, kv, nb, biasRows, biasBlocks, labels, s)
         // Online softmax over the nb·32 keys of this step, in C (exp by vscalefps, P written as
         // bf16 straight into the A strip of P·V), then O rescaled row by row.
         vidattn_softmax_step_bf16(s, Int32(nb), m, l, alpha, pb)
@@ -160,27 +160,25 @@ func bf16QueryTile(
 /// padding keys (and nothing else) to −inf. Scores of padding queries are left finite.
 /// The keys' labels, mask and padding are read once per 16 keys; then one pass over the
 /// step's scores, row by row, adds each row's bias and penalty and sets −inf in registers.
-/// A key-major bias (read column by column) is added first, key by key. The first
-/// `biasBlocks` 32-key blocks already hold a query-major bias (their sums started from it);
-/// `lab`: the batch entry's region labels (nil: no penalty).
+/// A key-major bias (read column by column) is added first, key by key. `biasRows`: a
+/// query-major bias at (q0, key0), rows `a.bias.rowStride` apart, whose first `biasBlocks`
+/// 32-key blocks the scores already hold (their sums started from it); `lab`: the batch entry's
+/// region labels (nil: no penalty).
 @inline(__always)
 func bf16AddBiasAndMasks(
     _ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int, _ key0: Int, _ kv: Int,
-    _ nb: Int, _ biasBlocks: Int, _ lab: UnsafePointer<UInt8>?, _ s: UnsafeMutablePointer<Float>
+    _ nb: Int, _ biasRows: UnsafePointer<Float>?, _ biasBlocks: Int, _ lab: UnsafePointer<UInt8>?,
+    _ s: UnsafeMutablePointer<Float>
 ) {
-    var rowBias: UnsafePointer<Float>? = nil  // query-major bias at (q0, key0), rows biasStride apart
     let biasStride = a.bias?.rowStride ?? 0
-    if let bias = a.bias {
+    if let bias = a.bias, a.biasKeyMajor {
         let bb = bias.base + b * bias.batchStride + h * bias.headStride
-        if a.biasKeyMajor {
-            for j in 0..<kv {
-                let col = bb + (key0 + j) * bias.rowStride + q0, at = s + (j >> 5) * 1024 + (j & 31)
-                for r in 0..<qv { at[r * 32] += col[r] }
-            }
-        } else if biasBlocks < nb {
-            rowBias = bb + q0 * bias.rowStride + key0
+        for j in 0..<kv {
+            let col = bb + (key0 + j) * bias.rowStride + q0, at = s + (j >> 5) * 1024 + (j & 31)
+            for r in 0..<qv { at[r * 32] += col[r] }
         }
     }
+    let rowBias = biasBlocks < nb ? biasRows : nil  // what of the query-major bias is left to add
     let biasGroups = rowBias != nil ? 2 * biasBlocks : 0  // groups of 16 keys that have their bias
     let mrow = a.keyMask.map { $0 + b * a.keyMaskStride + key0 }
     if rowBias == nil && lab == nil && mrow == nil && kv == nb * 32 { return }
