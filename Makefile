@@ -130,7 +130,8 @@ test-avx2: build $(BUILD)/c/test_capi $(BUILD)/c/test_models $(BUILD)/c/example_
 	  tests/fixtures/models $(BUILD)/c/io $(QEMU_MODELS)
 
 # The bf16 and int8 model suites once per unit (VIDATTN_MAX_ISA caps the choice): AMX
-# (AMX-BF16, AMX-INT8), AVX512-BF16 with AVX512-VNNI, AVX-512 (VNNI for int8, bf16 emulated),
+# (AMX-BF16, AMX-INT8), AVX512-BF16 with AVX512-VNNI (forced where the library would take the
+# fp32 FMA kernels for bf16, Intel without AMX), AVX-512 (VNNI for int8, bf16 emulated),
 # and AVX2 (both emulated on the AVX2 fp32 kernels); levels this CPU lacks are reported as not
 # run, by name.
 test-isa-levels:
@@ -139,7 +140,8 @@ test-isa-levels:
 	  case $$level in amx) need=amx_bf16;; avx512_bf16) need=avx512_bf16;; avx512) need=avx512f;; avx2) need=avx2;; esac; \
 	  if echo "$$flags" | grep -q " $$need "; then \
 	    echo "== bf16 and int8 models with VIDATTN_MAX_ISA=$$level"; \
-	    env -u LD_LIBRARY_PATH VIDATTN_MAX_ISA=$$level $(PYTHON) -m pytest -q tests/python/test_precision.py || exit 1; \
+	    env -u LD_LIBRARY_PATH VIDATTN_MAX_ISA=$$level VIDATTN_BF16_UNIT=avx512_bf16 \
+	      $(PYTHON) -m pytest -q tests/python/test_precision.py || exit 1; \
 	    ran="$$ran $$level"; else lacked="$$lacked $$level"; fi; done; \
 	echo "ISA levels run:$$ran; not run (this CPU lacks them):$${lacked:- none}"
 

@@ -79,8 +79,9 @@ vidattn_status vidattn_set_num_threads(int n);
  * "; ": cpu=<brand>; flags=<cpuinfo names: avx2 fma avx512f avx512_bf16 amx_tile ...>;
  * l1d=<bytes>; l2=<bytes>; l3=<bytes>; amx_permitted=0|1; fp32=avx2|avx512 (the fp32
  * kernels chosen at run time); baseline=avx2|avx512 (what the rest of the library was
- * compiled for: avx2 in the portable default build); bf16=amx|avx512_bf16|emulated
- * (the unit VIDATTN_PRECISION_BF16 runs on); int8=amx|avx512_vnni|emulated (the unit of
+ * compiled for: avx2 in the portable default build); bf16=amx|avx512_bf16|fma|emulated
+ * (the unit VIDATTN_PRECISION_BF16 runs on; fma: the fp32 kernels on bf16-rounded weights
+ * because this CPU's AVX512-BF16 is slower than its FMA, Intel without AMX; emulated: no unit); int8=amx|avx512_vnni|emulated (the unit of
  * VIDATTN_PRECISION_INT8); max_isa=<the VIDATTN_MAX_ISA cap>.
  * Static string; thread-safe. */
 const char *vidattn_cpu_features(void);

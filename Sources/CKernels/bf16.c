@@ -259,6 +259,14 @@ static void to_bf16_avx2(const float *src, uint16_t *dst, long n) {
     for (long i = 0; i < n; i++) dst[i] = to_bf16_1(src[i]);   // vectorised by the compiler
 }
 
+__attribute__((target("avx2")))
+void vidattn_round_to_bf16_f32(const float *src, float *dst, long n) {
+    for (long i = 0; i < n; i++) {   // vectorised by the compiler
+        const uint32_t bits = (uint32_t)to_bf16_1(src[i]) << 16;
+        memcpy(dst + i, &bits, 4);
+    }
+}
+
 void vidattn_f32_to_bf16_path(const float *src, uint16_t *dst, long n, int path) {
     if (path == 1) to_bf16_avx512bf16(src, dst, n);
     else to_bf16_avx2(src, dst, n);

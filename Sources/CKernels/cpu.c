@@ -37,6 +37,8 @@ static void detect(void) {
     memset(&info, 0, sizeof info);
     unsigned maxLeaf = __get_cpuid_max(0, NULL);
     if (maxLeaf < 1) return;
+    __cpuid(0, a, b, c, d);
+    info.vendor_intel = b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e;   // "Genu" "ineI" "ntel"
     __cpuid(1, a, b, c, d);
     int osxsave = (c >> 27) & 1;
     info.fma = (c >> 12) & 1;

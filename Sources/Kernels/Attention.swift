@@ -31,7 +31,7 @@ public let bf16AttentionMinKeys: Int = getenvString("VIDATTN_BF16_ATTENTION_MIN_
 /// lay out their bias query-major for it; the fp32 tiles read it key-major).
 public func attentionTakesBF16(nq: Int, nk: Int, probabilities: Bool = false) -> Bool {
     !KernelMode.useReference && nq > shortQueryLimit && AttentionPrecision.bf16 && nk >= bf16AttentionMinKeys
-        && !probabilities && BF16Unit.detected != .emulated
+        && !probabilities && BF16Unit.detected.hasKernels
 }
 
 /// Runs fused attention. Returns false only if scratch memory could not be allocated.

@@ -25,15 +25,40 @@ public enum BF16Unit: String, Sendable {
     case amx
     /// AVX512-BF16 (vdpbf16ps): Zen 4, Cooper Lake, Sapphire Rapids.
     case avx512bf16 = "avx512_bf16"
+    /// AVX512-BF16 is there but runs at half the fp32 FMA rate (Intel cores; with AMX hidden or
+    /// capped): bf16 runs as in the emulation, on the fp32 FMA kernels with bf16-rounded weights
+    /// and inputs, which is faster there. Measured on Emerald Rapids without AMX (one core):
+    /// vdpbf16ps 83–85 GFLOP/s, FMA 167–171; TimeSformer-B bf16 forwards 3.83 s on it against
+    /// 2.10 s at fp32 (BENCHMARKS.md, session 13). `VIDATTN_BF16_UNIT=avx512_bf16` forces the
+    /// AVX512-BF16 kernels (for testing them on such a CPU).
+    case fma
     /// No bf16 unit: the fp32 kernels run on the bf16-rounded weights and activations.
     case emulated
 
-    /// The unit this CPU offers (AMX, then AVX512-BF16, else the emulation), capped by VIDATTN_MAX_ISA.
+    /// Whether the unit has bf16 kernels of its own; else (`fma`, `emulated`) bf16 runs on the
+    /// fp32 kernels with bf16-rounded weights and inputs: the same numbers up to the order of
+    /// the sums, no speed-up, fp32's memory for the weights, attention in fp32.
+    public var hasKernels: Bool { self == .amx || self == .avx512bf16 }
+
+    /// The unit's name with, where bf16 runs on the fp32 kernels, why (for messages).
+    public var summary: String {
+        switch self {
+        case .amx, .avx512bf16: return rawValue
+        case .fma: return "fma (the fp32 kernels on bf16-rounded weights: this CPU's AVX512-BF16 is slower)"
+        case .emulated: return "emulated (the fp32 kernels on bf16-rounded weights: no bf16 unit)"
+        }
+    }
+
+    /// The unit this CPU offers (AMX, then AVX512-BF16 where it beats fp32 FMA, else the
+    /// emulation), capped by VIDATTN_MAX_ISA.
     public static let detected: BF16Unit = {
         let i = CPU.info
         let cap = ISALevel.cap
         if i.amx_bf16 != 0 && i.amx_tile != 0 && i.amx_permitted != 0 && cap >= .amx { return .amx }
-        if i.avx512_bf16 != 0 && cap >= .avx512bf16 { return .avx512bf16 }
+        if i.avx512_bf16 != 0 && cap >= .avx512bf16 {
+            let forced = getenvString("VIDATTN_BF16_UNIT") == BF16Unit.avx512bf16.rawValue
+            return i.vendor_intel != 0 && !forced ? .fma : .avx512bf16
+        }
         return .emulated
     }()
 }
@@ -76,10 +101,7 @@ public func bf16ToFloat(_ h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 1
 public func roundToBF16(
     rows: Int, cols: Int, _ x: UnsafePointer<Float>, _ ldx: Int, into y: UnsafeMutablePointer<Float>
 ) {
-    parallelFor(rows) { r, _ in
-        let src = x + r * ldx, dst = y + r * cols
-        for j in 0..<cols { dst[j] = bf16ToFloat(bf16Round(src[j])) }
-    }
+    parallelFor(rows) { r, _ in vidattn_round_to_bf16_f32(x + r * ldx, y + r * cols, cols) }
 }
 
 // MARK: - Packed weights
@@ -183,7 +205,7 @@ extension BF16Kernel {
         switch BF16Unit.detected {
         case .amx: return .amx
         case .avx512bf16: return .avx512bf16
-        case .emulated: return .reference
+        case .fma, .emulated: return .reference
         }
     }
 }

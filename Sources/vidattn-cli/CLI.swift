@@ -82,7 +82,7 @@ func loadForCLI(_ path: String, precision: Precision = .fp32) throws -> LoadedMo
             format: "loaded %@ (%@, %.1f M parameters, %@) in %.2f s", path, m.model.modelType,
             Double(m.model.parameterCount) / 1e6,
             precision == .bf16
-                ? "bf16 on \(BF16Unit.detected.rawValue)"
+                ? "bf16 on \(BF16Unit.detected.summary)"
                 : precision == .int8 ? "int8 on \(Int8Unit.detected.rawValue)" : "fp32", now() - t0))
     return m
 }

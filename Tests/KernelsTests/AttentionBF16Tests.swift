@@ -119,7 +119,7 @@ final class AttentionBF16Tests: XCTestCase {
 
     func testForwardUsesBF16OnlyWhenAskedAndLongEnough() {
         // Without a bf16 unit attention stays fp32 at every length.
-        let unit = BF16Unit.detected != .emulated
+        let unit = BF16Unit.detected.hasKernels
         let d = 64
         // 20 tokens: the short-query path; bf16AttentionMinKeys − 2: fewer keys than the
         // threshold; 100 and longer: bf16 where the CPU has a unit.

@@ -43,6 +43,16 @@ final class BF16Tests: XCTestCase {
             }
             XCTAssertEqual(blocks[32], 0xFFFF, "nothing written between chunks")
         }
+        // fp32 → bf16-valued fp32 (the inputs of the emulation on fp32 kernels), rows of a
+        // strided block.
+        let rows = 7, cols = 250, ld = 283
+        var rounded = [Float](repeating: 7, count: rows * cols)
+        xs.withUnsafeBufferPointer { roundToBF16(rows: rows, cols: cols, $0.baseAddress!, ld, into: &rounded) }
+        for i in 0..<(rows * cols) {
+            let x = xs[(i / cols) * ld + i % cols]
+            if x.isNaN { XCTAssertTrue(rounded[i].isNaN, "roundToBF16: NaN"); continue }
+            XCTAssertEqual(rounded[i].bitPattern, UInt32(bf16Round(x)) << 16, "roundToBF16: \(x.bitPattern)")
+        }
     }
 
     func testPackedLayoutRoundTrips() {

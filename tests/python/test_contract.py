@@ -52,7 +52,7 @@ def test_precisions():
     assert enum("vidattn_precision") == {"VIDATTN_PRECISION_FP32": model.Model.PRECISIONS["fp32"],
                                          "VIDATTN_PRECISION_BF16": model.Model.PRECISIONS["bf16"],
                                          "VIDATTN_PRECISION_INT8": model.Model.PRECISIONS["int8"]}
-    assert vidattn.cpu_features()["bf16"] in ("amx", "avx512_bf16", "emulated")
+    assert vidattn.cpu_features()["bf16"] in ("amx", "avx512_bf16", "fma", "emulated")
 
 
 def test_mechanisms():

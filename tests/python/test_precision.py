@@ -6,6 +6,7 @@ same top-1 class for every clip. FastTimeSformer's "performer" fixtures are excl
 mode its raw linear attention divides by sums near zero (README), so fp32 itself is only stable
 to 2e-3. The bf16 unit used (AMX, AVX512-BF16, or emulated on fp32 kernels) is printed, and
 `make test` runs this file once per unit the machine has (VIDATTN_MAX_ISA)."""
+import os
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +30,24 @@ def pixel_values(name):
     return np.random.default_rng(int(z["seed"])).standard_normal(tuple(z["shape"]), dtype=np.float32)
 
 
+# Units without bf16 kernels of their own: bf16 runs on the fp32 kernels with bf16-rounded
+# weights and inputs (`fma`: the CPU has AVX512-BF16 but runs it at half the FMA rate, Intel).
+NO_BF16_KERNELS = ("emulated", "fma")
+
+
 def test_unit_reported():
     unit = vidattn.cpu_features()["bf16"]
     print(f"bf16 unit: {unit}")
-    assert unit in ("amx", "avx512_bf16", "emulated")
+    assert unit in ("amx", "avx512_bf16", "fma", "emulated")
+    # Intel cores run vdpbf16ps at half their FMA rate: there, without AMX, bf16 takes the fp32
+    # FMA kernels unless VIDATTN_BF16_UNIT forces AVX512-BF16 (as `make test-isa-levels` does).
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    flags = set(cpuinfo.split("\nflags", 1)[1].split("\n", 1)[0].split(":", 1)[1].split())
+    capped = os.environ.get("VIDATTN_MAX_ISA") in ("avx2", "avx512")
+    amx = {"amx_bf16", "amx_tile"} <= flags and os.environ.get("VIDATTN_MAX_ISA") in (None, "amx")
+    if "avx512_bf16" in flags and not capped and not amx and "GenuineIntel" in cpuinfo:
+        forced = os.environ.get("VIDATTN_BF16_UNIT") == "avx512_bf16"
+        assert unit == ("avx512_bf16" if forced else "fma"), unit
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -122,7 +137,7 @@ def test_attention_products_in_bf16(precision):
             plain = out.logits
             mapped = m.forward(px, output_attentions=True).last_hidden_state
             diff = float(np.abs(out.last_hidden_state - mapped).max())
-            if frames > 2 and unit != "emulated":
+            if frames > 2 and unit not in NO_BF16_KERNELS:
                 assert diff > 0, f"{frames}x{size}: attention did not run in bf16"
             else:
                 assert diff == 0, f"{frames}x{size}: attention changed without a bf16 unit or on the short path"
@@ -216,7 +231,7 @@ def test_half_checkpoint_packed_without_fp32_copies(tmp_path, half, name, precis
     unit = vidattn.cpu_features()[precision]
     print(f"{name} {half} at {precision}: {n_direct} counted allocations packing in place, {n_twin} from F32 "
           f"({precision} unit {unit})")
-    if unit == "emulated":
+    if unit in NO_BF16_KERNELS:
         print(f"not run: packing in place at {precision} (no {precision} unit; both loads took the fp32 emulation)")
         return
     assert n_direct < n_twin

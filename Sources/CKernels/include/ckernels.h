@@ -38,6 +38,8 @@ typedef struct vidattn_cpu_info {
     /// Cache sizes in bytes (0 when unknown), from CPUID leaf 4.
     long l1d, l2, l3;
     char brand[64];
+    /// CPUID leaf 0 says "GenuineIntel" (its cores run vdpbf16ps at half the FMA rate).
+    int vendor_intel;
 } vidattn_cpu_info;
 
 /// Detects the features once per process (thread-safe; asks for the AMX permission
@@ -103,6 +105,9 @@ void vidattn_pack_kv_bf16_path(const float *k, long ldk, const float *v, long ld
 /// fp32 -> bf16 (round to nearest even, NaN stays NaN, subnormals become signed zero) of n
 /// values through a given path (tests): 0 = AVX2 integer rounding, 1 = vcvtne2ps2bf16.
 void vidattn_f32_to_bf16_path(const float *src, uint16_t *dst, long n, int path);
+/// fp32 -> fp32 rounded to a bf16 value (the same rule), n values: the inputs of the bf16
+/// emulation on fp32 kernels.
+void vidattn_round_to_bf16_f32(const float *src, float *dst, long n);
 /// fp32 → bf16 as above, straight into the A-strip layout of the block kernels: chunk kb of
 /// 32 values at dst + kb · stride for kb < kp / 32 (kp a multiple of 32), zeros past k.
 void vidattn_f32_to_bf16_blocks(const float *src, long k, long kp, uint16_t *dst, long stride);

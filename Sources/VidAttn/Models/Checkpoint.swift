@@ -165,7 +165,7 @@ final class Weights {
     func packedHalf(_ parts: [HalfPart], k: Int, release: Bool = true) throws -> PackedInPlace? {
         let precision = LoadContext.precision
         guard
-            (precision == .bf16 && BF16Unit.detected != .emulated)
+            (precision == .bf16 && BF16Unit.detected.hasKernels)
                 || (precision == .int8 && Int8Unit.detected != .emulated)
         else { return nil }
         var found: [(name: String, bytes: UnsafeRawPointer, dtype: DType)] = []

@@ -52,14 +52,17 @@ public struct Linear: Sendable {
         case .fp32:
             break
         case .bf16:
-            guard let p16 = PackedBF16B(weight: weight.pointer, n: outFeatures, k: inFeatures, ldw: inFeatures) else {
-                throw VidAttnError(.outOfMemory, "cannot pack a \(weight.shape) weight as bf16")
-            }
-            if BF16Unit.detected != .emulated {
+            if BF16Unit.detected.hasKernels {
+                guard let p16 = PackedBF16B(weight: weight.pointer, n: outFeatures, k: inFeatures, ldw: inFeatures)
+                else {
+                    throw VidAttnError(.outOfMemory, "cannot pack a \(weight.shape) weight as bf16")
+                }
                 w16 = p16
             } else {
                 rounded = allocFloats(weight.count)
-                if let rounded { p16.unpacked(into: rounded) }
+                if let rounded {
+                    roundToBF16(rows: outFeatures, cols: inFeatures, weight.pointer, inFeatures, into: rounded)
+                }
                 round = .bf16
             }
         case .int8:
