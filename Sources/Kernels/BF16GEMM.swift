@@ -204,8 +204,9 @@ extension BF16Kernel {
         if KernelMode.useReference { return .reference }
         switch BF16Unit.detected {
         case .amx: return .amx
-        case .avx512bf16: return .avx512bf16
-        case .fma, .emulated: return .reference
+        // Models take the fp32 kernels on `fma`; a bf16 GEMM asked for there still runs on AVX512-BF16.
+        case .avx512bf16, .fma: return .avx512bf16
+        case .emulated: return .reference
         }
     }
 }

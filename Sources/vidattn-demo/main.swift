@@ -330,6 +330,32 @@ if getenv("VIDATTN_DEMO_BF16") != nil {
                         separator: ", "))
             continue
         }
+        if let kcs = getenv("VIDATTN_DEMO_INT8_KC").map({
+            String(cString: $0).split(separator: ",").compactMap { Int($0) }
+        }), !kcs.isEmpty {
+            // int8: K chunk sizes alternated call by call (0: the default from the L1 size);
+            // medians and each one's time per pair against the first.
+            let saved = ReducedBlocking.kcOverride
+            var ts = [[Double]](repeating: [], count: kcs.count)
+            for _ in 0..<reps {
+                for (i, kc) in kcs.enumerated() {
+                    ReducedBlocking.kcOverride = kc > 0 ? kc : nil
+                    let t0 = now()
+                    _ = gemmInt8(m: m, a: a, lda: k, packedB: p8, accumulate: false, c: c, ldc: n)
+                    ts[i].append(now() - t0)
+                }
+            }
+            ReducedBlocking.kcOverride = saved
+            let gf = 2.0 * Double(m * n * k) / 1e9
+            print(
+                "\(m)x\(k)->\(n) int8 GOP/s (median; time per pair / first): "
+                    + kcs.indices.map { i in
+                        fmt(
+                            "kc %d: %.0f (%.3f)", kcs[i], gf / median(ts[i]),
+                            median(zip(ts[i], ts[0]).map { $0 / $1 }))
+                    }.joined(separator: ", "))
+            continue
+        }
         var t32: [Double] = [], t16: [Double] = [], t8: [Double] = [], e16: [Double] = []
         for _ in 0..<reps {
             let peak = tilePeakAllThreads()

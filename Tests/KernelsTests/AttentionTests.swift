@@ -48,6 +48,28 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// Q, K and V read in place from one [b, n, 3, h, d] buffer (a qkv Linear's output: rows far
+    /// apart), the key panels packed 16 dimensions at a time where d allows and the rest one by
+    /// one; n not a multiple of the 12-key panels.
+    func testInterleavedQKV() {
+        for (n, d) in [(133, 32), (101, 40), (100, 64), (37, 24)] {
+            let b = 2, h = 2, row = 3 * h * d
+            let qkv = Buf(b * n * row, seed: 11, scale: 2)
+            let o1 = Buf(b * h * n * d), o2 = Buf(b * h * n * d)
+            func view(_ part: Int) -> HeadView<UnsafePointer<Float>> {
+                HeadView(qkv.c + part * h * d, batchStride: n * row, headStride: d, rowStride: row)
+            }
+            var a = AttentionArgs(
+                batch: b, heads: h, nq: n, nk: n, d: d, q: view(0), k: view(1), v: view(2),
+                o: HeadView(o1.p, batchStride: h * n * d, headStride: n * d, rowStride: d),
+                scale: 1 / Float(d).squareRoot())
+            XCTAssertTrue(withOptimised { attention(a, threads: 2) })
+            a.o.base = o2.p
+            attentionReference(a)
+            XCTAssertLessThanOrEqual(maxAbsDiff(o1.c, o2.c, b * h * n * d), 2e-6, "n \(n), d \(d)")
+        }
+    }
+
     func testShapes() {
         run(Case())  // one query, one key
         run(Case(b: 2, h: 3, nq: 97, nk: 97, d: 64))  // one past the tile sizes

@@ -36,7 +36,37 @@ func transpose16x16(_ src: UnsafePointer<Float>, _ lds: Int, _ dst: UnsafeMutabl
         for r in 0..<16 { vstore(rows[r], dst + r * ldd) }
     }
 }
+
+/// A 12-key panel of attention's K, 16 dimensions at a time: dst[c · 12 + r] = src[r · lds + c]
+/// for c < 16 and r < 12, zeros for the rows from `rows` on (a sequence's last panel). The 16
+/// outputs of 12 floats are contiguous; each is stored as a full vector in increasing order,
+/// so the 4 lanes past one are overwritten by the next, and the last is stored partially.
+@inline(__always)
+func transposeKeyPanel16(_ src: UnsafePointer<Float>, _ lds: Int, rows: Int, _ dst: UnsafeMutablePointer<Float>) {
+    withUnsafeTemporaryAllocation(of: Vec.self, capacity: 16) { r in
+        for i in 0..<16 { r[i] = i < rows ? vload(src + i * lds) : Vec() }
+        var b = 8, stage = 0
+        while b >= 1 {
+            let (lo, hi) = transposeIndices[stage]
+            for g in stride(from: 0, to: 16, by: 2 * b) {
+                for i in g..<(g + b) {
+                    let x = r[i], y = r[i + b]
+                    r[i] = _mm512_permutex2var_ps(x, lo, y)
+                    r[i + b] = _mm512_permutex2var_ps(x, hi, y)
+                }
+            }
+            b /= 2; stage += 1
+        }
+        for c in 0..<15 { vstore(r[c], dst + c * 12) }
+        vstorePartial(r[15], dst + 15 * 12, 12)
+    }
+}
 #else
+@inline(__always)
+func transposeKeyPanel16(_ src: UnsafePointer<Float>, _ lds: Int, rows: Int, _ dst: UnsafeMutablePointer<Float>) {
+    for c in 0..<16 { for r in 0..<12 { dst[c * 12 + r] = r < rows ? src[r * lds + c] : 0 } }
+}
+
 @inline(__always)
 func transpose16x16(_ src: UnsafePointer<Float>, _ lds: Int, _ dst: UnsafeMutablePointer<Float>, _ ldd: Int) {
     for r in 0..<16 { for c in 0..<16 { dst[c * ldd + r] = src[r * lds + c] } }
