@@ -28,6 +28,24 @@ void vidattn_amx_s8_32x32(long kp, const int8_t *a, const int8_t *b, int32_t *c,
     amx_c_end(c, ldc);
 }
 
+// Rows r0..r0+7 × 32 columns over all of kp, added to acc[16] (two vectors per row).
+__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline))
+static inline void vnni_rows8(long kp, const uint8_t *a, const int8_t *b, int r0, __m512i acc[16]) {
+    for (long g = 0; g < kp / 4; g++) {
+        const uint8_t *ar = a + (g / 16) * 2048 + r0 * 64 + (g % 16) * 4;
+        const int8_t *bg = b + (g / 16) * 2048 + (g % 16) * 64;
+        __m512i b0 = _mm512_loadu_si512(bg), b1 = _mm512_loadu_si512(bg + 1024);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < 8; r++) {
+            int32_t quad;
+            memcpy(&quad, ar + r * 64, 4);
+            __m512i av = _mm512_set1_epi32(quad);
+            acc[2 * r] = _mm512_dpbusd_epi32(acc[2 * r], av, b0);
+            acc[2 * r + 1] = _mm512_dpbusd_epi32(acc[2 * r + 1], av, b1);
+        }
+    }
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vnni")))
 void vidattn_avx512vnni_u8s8_32x32(long kp, const uint8_t *a, const int8_t *b, int32_t *c, long ldc, int accumulate) {
     for (int r0 = 0; r0 < 32; r0 += 8) {
@@ -36,22 +54,47 @@ void vidattn_avx512vnni_u8s8_32x32(long kp, const uint8_t *a, const int8_t *b, i
             acc[2 * r] = accumulate ? _mm512_loadu_si512(c + (r0 + r) * ldc) : _mm512_setzero_si512();
             acc[2 * r + 1] = accumulate ? _mm512_loadu_si512(c + (r0 + r) * ldc + 16) : _mm512_setzero_si512();
         }
-        for (long g = 0; g < kp / 4; g++) {
-            const uint8_t *ar = a + (g / 16) * 2048 + r0 * 64 + (g % 16) * 4;
-            const int8_t *bg = b + (g / 16) * 2048 + (g % 16) * 64;
-            __m512i b0 = _mm512_loadu_si512(bg), b1 = _mm512_loadu_si512(bg + 1024);
-#pragma clang loop unroll(full)
-            for (int r = 0; r < 8; r++) {
-                int32_t quad;
-                memcpy(&quad, ar + r * 64, 4);
-                __m512i av = _mm512_set1_epi32(quad);
-                acc[2 * r] = _mm512_dpbusd_epi32(acc[2 * r], av, b0);
-                acc[2 * r + 1] = _mm512_dpbusd_epi32(acc[2 * r + 1], av, b1);
-            }
-        }
+        vnni_rows8(kp, a, b, r0, acc);
         for (int r = 0; r < 8; r++) {
             _mm512_storeu_si512(c + (r0 + r) * ldc, acc[2 * r]);
             _mm512_storeu_si512(c + (r0 + r) * ldc + 16, acc[2 * r + 1]);
+        }
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+void vidattn_avx512vnni_u8s8_32x32_dq(long kp, const uint8_t *a, const int8_t *b, const int32_t *partial,
+                                       float *c, long ldc, int mr, int nr, const float *row_scale,
+                                       const float *col_scale, const int32_t *col_sums, const float *bias,
+                                       int accumulate) {
+    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+    const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    const __m512 s0 = _mm512_maskz_loadu_ps(m0, col_scale), s1 = _mm512_maskz_loadu_ps(m1, col_scale + 16);
+    const __m512i o0 = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m0, col_sums), 7);
+    const __m512i o1 = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m1, col_sums + 16), 7);
+    for (int r0 = 0; r0 < mr; r0 += 8) {
+        __m512i acc[16];
+        for (int r = 0; r < 8; r++) {
+            acc[2 * r] = partial ? _mm512_loadu_si512(partial + (r0 + r) * 32) : _mm512_setzero_si512();
+            acc[2 * r + 1] = partial ? _mm512_loadu_si512(partial + (r0 + r) * 32 + 16) : _mm512_setzero_si512();
+        }
+        vnni_rows8(kp, a, b, r0, acc);
+        // As vidattn_dequant_i32_32x32 does it, then the bias: the same bits.
+        for (int r = 0; r < 8 && r0 + r < mr; r++) {
+            const __m512 sa = _mm512_set1_ps(row_scale[r0 + r]);
+            float *cr = c + (r0 + r) * ldc;
+            __m512 v0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[2 * r], o0)), _mm512_mul_ps(sa, s0));
+            __m512 v1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[2 * r + 1], o1)), _mm512_mul_ps(sa, s1));
+            if (accumulate) {
+                v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), v0);
+                v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), v1);
+            }
+            if (bias) {
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, bias));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, bias + 16));
+            }
+            _mm512_mask_storeu_ps(cr, m0, v0);
+            _mm512_mask_storeu_ps(cr + 16, m1, v1);
         }
     }
 }

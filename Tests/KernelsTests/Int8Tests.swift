@@ -86,6 +86,22 @@ final class Int8Tests: XCTestCase {
             let a = Buf(m * k, seed: 22), w = Buf(n * k, seed: 23), bias = Buf(n, seed: 24), res = Buf(m * n, seed: 25)
             let pb = PackedInt8B(weight: w.c, n: n, k: k, ldw: k)!
             let ep = GemmEpilogue(bias: bias.c, activation: .gelu, residual: res.c, ldResidual: n)
+            // Also C overwritten, with the whole epilogue and with a bias alone (VNNI adds the bias
+            // as it dequantizes the registers, and then has no epilogue pass).
+            for (accumulate, e) in [(false, ep), (false, GemmEpilogue(bias: bias.c)), (false, GemmEpilogue())] {
+                let ref = Buf(m * n), got = Buf(m * n)
+                XCTAssertTrue(
+                    gemmInt8(
+                        m: m, a: a.c, lda: k, packedB: pb, accumulate: accumulate, c: ref.p, ldc: n, epilogue: e,
+                        kernel: .reference))
+                for (kern, name) in runnable where name != "reference" {
+                    XCTAssertTrue(
+                        gemmInt8(
+                            m: m, a: a.c, lda: k, packedB: pb, accumulate: accumulate, c: got.p, ldc: n, epilogue: e,
+                            kernel: kern))
+                    XCTAssertEqual(maxAbsDiff(got.c, ref.c, m * n), 0, "\(name) overwritten m=\(m) n=\(n) k=\(k)")
+                }
+            }
             let ref = Buf(m * n, seed: 26), c0 = Buf(copying: ref)
             XCTAssertTrue(
                 gemmInt8(

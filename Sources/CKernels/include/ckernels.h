@@ -157,6 +157,15 @@ void vidattn_amx_s8_32x32(long kp, const int8_t *a, const int8_t *b, int32_t *c,
 /// The block with AVX512-VNNI (vpdpbusd, uint8 × int8: A holds int8 + 128, so the caller
 /// subtracts 128 · Σ_k B(k, n) per column).
 void vidattn_avx512vnni_u8s8_32x32(long kp, const uint8_t *a, const int8_t *b, int32_t *c, long ldc, int accumulate);
+/// The same block, finished in fp32: the int32 sums (started from `partial`, a 32×32 block of
+/// the earlier K chunks at row stride 32, or from 0 when NULL) dequantized as
+/// vidattn_dequant_i32_32x32 does with the VNNI offset, then `bias` (32 floats, or NULL)
+/// added, into rows 0..mr-1, columns 0..nr-1 of C (added to C when accumulate). Rows from mr
+/// on are not computed. No int32 block goes through memory.
+void vidattn_avx512vnni_u8s8_32x32_dq(long kp, const uint8_t *a, const int8_t *b, const int32_t *partial,
+                                       float *c, long ldc, int mr, int nr, const float *row_scale,
+                                       const float *col_scale, const int32_t *col_sums, const float *bias,
+                                       int accumulate);
 /// Scalar int8 × int8 reference of the same layout (checks the layout where AMX is absent).
 void vidattn_s8_32x32_ref(long kp, const int8_t *a, const int8_t *b, int32_t *c, long ldc, int accumulate);
 /// Quantizes k floats symmetrically: returns scale = max|x| / 127 and stores
