@@ -17,22 +17,28 @@ private let transposeIndices: [(lo: __m512i, hi: __m512i)] = [8, 4, 2, 1].map { 
     return (unsafeBitCast(lo, to: __m512i.self), unsafeBitCast(hi, to: __m512i.self))
 }
 
+/// Transposes the 16 vectors of `rows` in place (row i, lane c ↔ row c, lane i).
+@inline(__always)
+private func transposeInRegisters(_ rows: UnsafeMutablePointer<Vec>) {
+    var b = 8, stage = 0
+    while b >= 1 {
+        let (lo, hi) = transposeIndices[stage]
+        for g in stride(from: 0, to: 16, by: 2 * b) {
+            for i in g..<(g + b) {
+                let x = rows[i], y = rows[i + b]
+                rows[i] = _mm512_permutex2var_ps(x, lo, y)
+                rows[i + b] = _mm512_permutex2var_ps(x, hi, y)
+            }
+        }
+        b /= 2; stage += 1
+    }
+}
+
 @inline(__always)
 func transpose16x16(_ src: UnsafePointer<Float>, _ lds: Int, _ dst: UnsafeMutablePointer<Float>, _ ldd: Int) {
     withUnsafeTemporaryAllocation(of: Vec.self, capacity: 16) { rows in
         for r in 0..<16 { rows[r] = vload(src + r * lds) }
-        var b = 8, stage = 0
-        while b >= 1 {
-            let (lo, hi) = transposeIndices[stage]
-            for g in stride(from: 0, to: 16, by: 2 * b) {
-                for i in g..<(g + b) {
-                    let x = rows[i], y = rows[i + b]
-                    rows[i] = _mm512_permutex2var_ps(x, lo, y)
-                    rows[i + b] = _mm512_permutex2var_ps(x, hi, y)
-                }
-            }
-            b /= 2; stage += 1
-        }
+        transposeInRegisters(rows.baseAddress!)
         for r in 0..<16 { vstore(rows[r], dst + r * ldd) }
     }
 }
@@ -45,18 +51,7 @@ func transpose16x16(_ src: UnsafePointer<Float>, _ lds: Int, _ dst: UnsafeMutabl
 func transposeKeyPanel16(_ src: UnsafePointer<Float>, _ lds: Int, rows: Int, _ dst: UnsafeMutablePointer<Float>) {
     withUnsafeTemporaryAllocation(of: Vec.self, capacity: 16) { r in
         for i in 0..<16 { r[i] = i < rows ? vload(src + i * lds) : Vec() }
-        var b = 8, stage = 0
-        while b >= 1 {
-            let (lo, hi) = transposeIndices[stage]
-            for g in stride(from: 0, to: 16, by: 2 * b) {
-                for i in g..<(g + b) {
-                    let x = r[i], y = r[i + b]
-                    r[i] = _mm512_permutex2var_ps(x, lo, y)
-                    r[i + b] = _mm512_permutex2var_ps(x, hi, y)
-                }
-            }
-            b /= 2; stage += 1
-        }
+        transposeInRegisters(r.baseAddress!)
         for c in 0..<15 { vstore(r[c], dst + c * 12) }
         vstorePartial(r[15], dst + 15 * 12, 12)
     }
