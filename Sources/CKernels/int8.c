@@ -171,15 +171,20 @@ static float quantize_blocks_avx512(const float *x, long k, long kp, int8_t *dst
     for (; i < k; i++) m = fmaxf(m, fabsf(x[i]));
     const float inv = m > 0 ? 127.0f / m : 0;
     const __m512 vinv = _mm512_set1_ps(inv);
-    const __m128i x80 = _mm_set1_epi8((char)(flip ? 0x80 : 0));
+    const __m512i x80 = _mm512_set1_epi8((char)(flip ? 0x80 : 0));
+    // The two saturating packs work per 128-bit lane: lane i ends up with dwords (a_i, b_i, c_i,
+    // d_i), four values each; the permutation puts a_0..a_3 first, then b, c, d.
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     for (long kb = 0; kb < kp / 64; kb++) {
+        __m512i v[4];
         for (int q = 0; q < 4; q++) {
             const long j = kb * 64 + q * 16;
             const long left = k - j > 0 ? k - j : 0;
             const __mmask16 mk = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
-            __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + j), vinv));   // nearest even
-            _mm_storeu_si128((__m128i *)(dst + kb * stride + q * 16), _mm_xor_si128(_mm512_cvtsepi32_epi8(v), x80));
+            v[q] = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + j), vinv));   // nearest even
         }
+        const __m512i packed = _mm512_packs_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
+        _mm512_storeu_si512(dst + kb * stride, _mm512_xor_si512(_mm512_permutexvar_epi32(order, packed), x80));
     }
     return m > 0 ? m / 127.0f : 0;
 }

@@ -139,25 +139,22 @@ func applyEpilogueTile(
 }
 
 /// The epilogue with the activation a type: one loop compiled per activation (with the
-/// activation a value the loop was outlined and switched on it per vector), and a plain loop
-/// when the activation is all there is (bf16 / int8 GEMMs start from the bias). Measured on
+/// activation a value the loop was outlined and switched on it per vector). Measured on
 /// Sapphire Rapids (`VIDATTN_DEMO_CHAIN`, the bf16 MLP with GELU into strips, alternating with
 /// the value version in one process, 27 pairs): 0.95–0.96 of the MLP's time at 1576 and 3137 ×
-/// 768 → 3072, 0.89–0.90 at 25088 × 96 → 384, 1 and 2 threads.
+/// 768 → 3072, 0.89–0.90 at 25088 × 96 → 384, 1 and 2 threads. One loop, with one call of
+/// `A.apply`: with a second loop for the activation alone (what the fp32, bf16 and int8 GEMMs
+/// ask for after adding the bias themselves), one incremental build left GELU's erf out of line,
+/// called per vector from a copy the compiler shared with the tanh GELU's (`…Tm`, function
+/// merging): 8.5 % of a TimeSformer-B int8 forward on Emerald Rapids (perf), 2.5 % as one loop;
+/// a clean build of the two loops inlined it, and the one loop is as fast (TimeSformer-B fp32
+/// 1.94–2.16 s against 2.06–2.20 s, processes alternating; session 13). After changing this,
+/// check with `nm` that no `GELUO5apply` symbol is left.
 @inline(__always)
 func epilogueRows<A: VectorActivation>(
     _ e: GemmEpilogue, _ act: A.Type, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ i: Int,
     _ mr: Int, _ j0: Int, _ nr: Int
 ) {
-    if e.bias == nil && e.multiplier == nil && e.residual == nil {
-        for r in 0..<mr {
-            let row = c + r * ldc
-            var j = 0
-            while j + 16 <= nr { vstore(A.apply(vload(row + j)), row + j); j += 16 }
-            if j < nr { vstorePartial(A.apply(vloadPartial(row + j, nr - j)), row + j, nr - j) }
-        }
-        return
-    }
     for r in 0..<mr {
         let row = c + r * ldc
         var j = 0
