@@ -23,7 +23,7 @@ public enum Precision: String, Sendable, CaseIterable {
 public enum BF16Unit: String, Sendable {
     /// AMX tiles (tdpbf16ps): Sapphire Rapids and later.
     case amx
-    /// AVX512-BF16 (vdpbf16ps): Zen 4, Cooper Lake, Sapphire Rapids.
+    /// AVX512-BF16 (vdpbf16ps) on a CPU that is not Intel (Zen 4); on Intel only when forced.
     case avx512bf16 = "avx512_bf16"
     /// AVX512-BF16 is there but runs at half the fp32 FMA rate (Intel cores; with AMX hidden or
     /// capped): bf16 runs as in the emulation, on the fp32 FMA kernels with bf16-rounded weights

@@ -36,7 +36,10 @@ def get_num_threads():
 def cpu_features():
     """What the library detected: a dict with 'cpu' (brand string), 'flags' (a list of
     /proc/cpuinfo names such as 'avx512f', 'avx512_bf16', 'amx_tile'), cache sizes in bytes
-    ('l1d', 'l2', 'l3') and 'amx_permitted' (the kernel granted the AMX tile state)."""
+    ('l1d', 'l2', 'l3'), 'amx_permitted' (the kernel granted the AMX tile state), and the units
+    chosen: 'fp32' (avx2 | avx512), 'bf16' (amx | avx512_bf16 | fma | emulated: fma and emulated
+    run bf16 on the fp32 kernels, fma because this CPU's AVX512-BF16 is slower than them) and
+    'int8' (amx | avx512_vnni | emulated)."""
     out = {}
     for part in lib.vidattn_cpu_features().decode().split("; "):
         key, _, value = part.partition("=")
