@@ -28,6 +28,41 @@ void vidattn_amx_s8_32x32(long kp, const int8_t *a, const int8_t *b, int32_t *c,
     amx_c_end(c, ldc);
 }
 
+// Dequantization of a 32-column block row by row (the separate pass below and the fused VNNI
+// kernel share it, so both give the same bits): acc − 128 · Σ_k q_w (VNNI's offset; none
+// without column sums), times row scale · column scale, onto C when accumulating, then a bias.
+typedef struct { __mmask16 m0, m1; __m512 s0, s1; __m512i o0, o1; } dq_columns;
+
+__attribute__((target("avx512f"), always_inline))
+static inline dq_columns dq_setup(int nr, const float *col_scale, const int32_t *col_sums) {
+    dq_columns k;
+    k.m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+    k.m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    k.s0 = _mm512_maskz_loadu_ps(k.m0, col_scale);
+    k.s1 = _mm512_maskz_loadu_ps(k.m1, col_scale + 16);
+    k.o0 = col_sums ? _mm512_slli_epi32(_mm512_maskz_loadu_epi32(k.m0, col_sums), 7) : _mm512_setzero_si512();
+    k.o1 = col_sums ? _mm512_slli_epi32(_mm512_maskz_loadu_epi32(k.m1, col_sums + 16), 7) : _mm512_setzero_si512();
+    return k;
+}
+
+__attribute__((target("avx512f"), always_inline))
+static inline void dq_row(const dq_columns *k, __m512i a0, __m512i a1, float row_scale, float *cr, int accumulate,
+                          const float *bias) {
+    const __m512 sa = _mm512_set1_ps(row_scale);
+    __m512 v0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a0, k->o0)), _mm512_mul_ps(sa, k->s0));
+    __m512 v1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a1, k->o1)), _mm512_mul_ps(sa, k->s1));
+    if (accumulate) {
+        v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(k->m0, cr), v0);
+        v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(k->m1, cr + 16), v1);
+    }
+    if (bias) {
+        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(k->m0, bias));
+        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(k->m1, bias + 16));
+    }
+    _mm512_mask_storeu_ps(cr, k->m0, v0);
+    _mm512_mask_storeu_ps(cr + 16, k->m1, v1);
+}
+
 // Rows r0..r0+7 × 32 columns over all of kp, added to acc[16] (two vectors per row).
 __attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline))
 static inline void vnni_rows8(long kp, const uint8_t *a, const int8_t *b, int r0, __m512i acc[16]) {
@@ -67,11 +102,7 @@ void vidattn_avx512vnni_u8s8_32x32_dq(long kp, const uint8_t *a, const int8_t *b
                                        float *c, long ldc, int mr, int nr, const float *row_scale,
                                        const float *col_scale, const int32_t *col_sums, const float *bias,
                                        int accumulate) {
-    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
-    const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
-    const __m512 s0 = _mm512_maskz_loadu_ps(m0, col_scale), s1 = _mm512_maskz_loadu_ps(m1, col_scale + 16);
-    const __m512i o0 = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m0, col_sums), 7);
-    const __m512i o1 = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m1, col_sums + 16), 7);
+    const dq_columns cols = dq_setup(nr, col_scale, col_sums);
     for (int r0 = 0; r0 < mr; r0 += 8) {
         __m512i acc[16];
         for (int r = 0; r < 8; r++) {
@@ -79,23 +110,8 @@ void vidattn_avx512vnni_u8s8_32x32_dq(long kp, const uint8_t *a, const int8_t *b
             acc[2 * r + 1] = partial ? _mm512_loadu_si512(partial + (r0 + r) * 32 + 16) : _mm512_setzero_si512();
         }
         vnni_rows8(kp, a, b, r0, acc);
-        // As vidattn_dequant_i32_32x32 does it, then the bias: the same bits.
-        for (int r = 0; r < 8 && r0 + r < mr; r++) {
-            const __m512 sa = _mm512_set1_ps(row_scale[r0 + r]);
-            float *cr = c + (r0 + r) * ldc;
-            __m512 v0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[2 * r], o0)), _mm512_mul_ps(sa, s0));
-            __m512 v1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[2 * r + 1], o1)), _mm512_mul_ps(sa, s1));
-            if (accumulate) {
-                v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), v0);
-                v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), v1);
-            }
-            if (bias) {
-                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, bias));
-                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, bias + 16));
-            }
-            _mm512_mask_storeu_ps(cr, m0, v0);
-            _mm512_mask_storeu_ps(cr + 16, m1, v1);
-        }
+        for (int r = 0; r < 8 && r0 + r < mr; r++)
+            dq_row(&cols, acc[2 * r], acc[2 * r + 1], row_scale[r0 + r], c + (r0 + r) * ldc, accumulate, bias);
     }
 }
 
@@ -233,27 +249,10 @@ double vidattn_amx_int8_probe(long iters) {
 __attribute__((target("avx512f")))
 static void dequant_avx512(const int32_t *tile, float *c, long ldc, int mr, int nr, const float *row_scale,
                            const float *col_scale, const int32_t *col_sums, int accumulate) {
-    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
-    const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
-    const __m512 s0 = _mm512_maskz_loadu_ps(m0, col_scale), s1 = _mm512_maskz_loadu_ps(m1, col_scale + 16);
-    __m512i o0 = _mm512_setzero_si512(), o1 = _mm512_setzero_si512();
-    if (col_sums) {
-        o0 = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m0, col_sums), 7);
-        o1 = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m1, col_sums + 16), 7);
-    }
-    for (int r = 0; r < mr; r++) {
-        const __m512 sa = _mm512_set1_ps(row_scale[r]);
-        const int32_t *t = tile + r * 32;
-        float *cr = c + r * ldc;
-        __m512 v0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(t), o0)), _mm512_mul_ps(sa, s0));
-        __m512 v1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(t + 16), o1)), _mm512_mul_ps(sa, s1));
-        if (accumulate) {
-            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), v0);
-            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), v1);
-        }
-        _mm512_mask_storeu_ps(cr, m0, v0);
-        _mm512_mask_storeu_ps(cr + 16, m1, v1);
-    }
+    const dq_columns cols = dq_setup(nr, col_scale, col_sums);
+    for (int r = 0; r < mr; r++)
+        dq_row(&cols, _mm512_loadu_si512(tile + r * 32), _mm512_loadu_si512(tile + r * 32 + 16), row_scale[r],
+               c + r * ldc, accumulate, NULL);
 }
 
 static void dequant_scalar(const int32_t *tile, float *c, long ldc, int mr, int nr, const float *row_scale,
