@@ -23,6 +23,13 @@ static inline uint32_t vidattn_mxcsr_get(void) { return __builtin_ia32_stmxcsr()
 /// Sets the calling thread's MXCSR.
 static inline void vidattn_mxcsr_set(uint32_t v) { __builtin_ia32_ldmxcsr(v); }
 
+// MARK: - Prefetch
+
+/// Asks for the cache line at `p` in L1 (prefetcht0); never faults, so `p` may lie past the
+/// end of a buffer. Swift has no spelling for it; being static inline, it is inlined into the
+/// Swift loops that call it.
+static inline void vidattn_prefetch_l1(const void *p) { __builtin_prefetch(p, 0, 3); }
+
 // MARK: - CPU features
 
 /// What the CPU and the OS allow (each 0 or 1).

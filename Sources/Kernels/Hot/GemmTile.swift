@@ -104,9 +104,16 @@ func packABlock(
         let mr = min(MR, mc - r0)
         let d = dst + r0 * kc
         if !trans {
+            let src = a + (i0 + r0) * lda + p0
+            // Sixteen k at a time through an in-register transpose (the layout of attention's
+            // key panels), the rest one by one. Measured on Emerald Rapids (vidattn_sgemm,
+            // alternating in one process, 2 threads): 1568×1536→384 1.10×, 1569×3072→768 1.06×
+            // over element-by-element packing.
+            let k16 = kc / 16 * 16
+            for kk in stride(from: 0, to: k16, by: 16) { transposeKeyPanel16(src + kk, lda, rows: mr, d + kk * MR) }
             for r in 0..<mr {
-                let src = a + (i0 + r0 + r) * lda + p0
-                for kk in 0..<kc { d[kk * MR + r] = src[kk] }
+                let row = src + r * lda
+                for kk in k16..<kc { d[kk * MR + r] = row[kk] }
             }
         } else {
             for kk in 0..<kc {

@@ -1,5 +1,6 @@
 import KernelTypes
 import CSleef
+import CKernels
 
 // The 12×32 register-blocked micro-kernel shared by SGEMM and fused attention.
 //
@@ -59,8 +60,13 @@ public func microKernel12x32(
     var c11a = Vec(), c11b = Vec()
     var ap = a, bp = b
     var k = 0
+    // Prefetch A 16 and B 8 k-steps ahead: in the SGEMM both panels come from L2 (K blocks of
+    // up to 1024). Measured on Emerald Rapids (vidattn_sgemm, 1 and 2 threads, alternating in
+    // one process): 1.00–1.12× at the Linear shapes, 4/8/16/32 steps ahead all alike.
+    let pfa = 16 * aStep, pfb = 8 * ldb
     while k < kc {
         let b0 = vload(bp), b1 = vload(bp + 16)
+        vidattn_prefetch_l1(bp + pfb); vidattn_prefetch_l1(bp + pfb + 16); vidattn_prefetch_l1(ap + pfa)
         var a: Vec
         a = Vec(repeating: ap[0]); c0a.addProduct(a, b0); c0b.addProduct(a, b1)
         a = Vec(repeating: ap[1]); c1a.addProduct(a, b0); c1b.addProduct(a, b1)
