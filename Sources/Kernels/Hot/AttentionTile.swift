@@ -219,17 +219,23 @@ func attentionTile(
     // scale·Q[32p + c][i] at i·32 + c.
     let qPanels = (qv + NR - 1) / NR
     let qbase = a.q.base + b * a.q.batchStride + h * a.q.headStride
+    // Sixteen queries × sixteen dimensions at a time through an in-register transpose, the
+    // remaining dimensions one by one, then the scale (the same products as scaling each
+    // element as it is copied). Measured on Emerald Rapids (swin3d_t int8, d = 32, 2 threads,
+    // forwards alternating in one process): 0.94–0.95 of the forward's time against copying
+    // element by element, whose strided scalar stores were 27 % of the tile function's samples.
+    let d16 = d / 16 * 16, ld = a.q.rowStride, scale = Vec(repeating: a.scale)
     for p in 0..<qPanels {
         let dst = qt + p * NR * d
-        for c in 0..<NR {
-            let qi = p * NR + c
-            if qi < qv {
-                let src = qbase + (q0 + qi) * a.q.rowStride
-                for i in 0..<d { dst[i * NR + c] = a.scale * src[i] }
-            } else {
-                for i in 0..<d { dst[i * NR + c] = 0 }
+        for c0 in stride(from: 0, to: NR, by: 16) {
+            let first = p * NR + c0, rows = max(0, min(16, qv - first))
+            let src = qbase + (q0 + first) * ld
+            for i in stride(from: 0, to: d16, by: 16) { transpose16x16(src + i, ld, dst + i * NR + c0, NR, rows: rows) }
+            for c in 0..<16 {
+                for i in d16..<d { dst[i * NR + c0 + c] = c < rows ? src[c * ld + i] : 0 }
             }
         }
+        for i in stride(from: 0, to: NR * d, by: 16) { vstore(vload(dst + i) * scale, dst + i) }
     }
     let ninf = Vec(repeating: -.infinity)
     for c in stride(from: 0, to: attnQT, by: 16) { vstore(ninf, m + c); vstore(Vec(), l + c) }

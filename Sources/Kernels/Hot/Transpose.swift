@@ -2,7 +2,7 @@ import KernelTypes
 import CSleef
 
 // 16×16 float block transpose, used by the packing routines.
-// dst[c · ldd + r] = src[r · lds + c] for r, c in 0..<16.
+// dst[c · ldd + r] = src[r · lds + c] for r, c in 0..<16 (0 for rows past a limit).
 
 #if VIDATTN_AVX512
 /// permutex2var index vectors for the four butterfly stages (block 8, 4, 2, 1):
@@ -34,10 +34,13 @@ private func transposeInRegisters(_ rows: UnsafeMutablePointer<Vec>) {
     }
 }
 
+/// Rows from `rows` on are read as zeros (not read at all).
 @inline(__always)
-func transpose16x16(_ src: UnsafePointer<Float>, _ lds: Int, _ dst: UnsafeMutablePointer<Float>, _ ldd: Int) {
+func transpose16x16(
+    _ src: UnsafePointer<Float>, _ lds: Int, _ dst: UnsafeMutablePointer<Float>, _ ldd: Int, rows n: Int = 16
+) {
     withUnsafeTemporaryAllocation(of: Vec.self, capacity: 16) { rows in
-        for r in 0..<16 { rows[r] = vload(src + r * lds) }
+        for r in 0..<16 { rows[r] = r < n ? vload(src + r * lds) : Vec() }
         transposeInRegisters(rows.baseAddress!)
         for r in 0..<16 { vstore(rows[r], dst + r * ldd) }
     }
@@ -63,7 +66,9 @@ func transposeKeyPanel16(_ src: UnsafePointer<Float>, _ lds: Int, rows: Int, _ d
 }
 
 @inline(__always)
-func transpose16x16(_ src: UnsafePointer<Float>, _ lds: Int, _ dst: UnsafeMutablePointer<Float>, _ ldd: Int) {
-    for r in 0..<16 { for c in 0..<16 { dst[c * ldd + r] = src[r * lds + c] } }
+func transpose16x16(
+    _ src: UnsafePointer<Float>, _ lds: Int, _ dst: UnsafeMutablePointer<Float>, _ ldd: Int, rows n: Int = 16
+) {
+    for r in 0..<16 { for c in 0..<16 { dst[c * ldd + r] = r < n ? src[r * lds + c] : 0 } }
 }
 #endif
