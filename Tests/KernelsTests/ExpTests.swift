@@ -44,4 +44,49 @@ final class ExpTests: XCTestCase {
             XCTAssertTrue(s.isNaN ? v[i].isNaN : s == v[i], "sexp(\(x)) = \(s), vexp gives \(v[i])")
         }
     }
+
+    /// vexp2 (the attention softmax's exp): within 1.5 ulp of 2^y over the normal range, exact at
+    /// integers, 0 below −126 and for −inf, NaN for NaN.
+    func testExp2WithinOneAndAHalfUlp() {
+        var worst = 0.0, worstY: Float = 0
+        var y: Float = -126
+        while y < 127 {
+            var lanes = Vec()
+            for l in 0..<16 { lanes[l] = y + Float(l) * 0.000_53 }
+            let v = vexp2(lanes)
+            for l in 0..<16 where lanes[l] < 127 {
+                let ref = Glibc.exp2(Double(lanes[l]))
+                let ulp = abs(Double(v[l]) - ref) / Double(Float(ref).ulp)
+                if ulp > worst { worst = ulp; worstY = lanes[l] }
+            }
+            y += 0.019_3
+        }
+        XCTAssertLessThanOrEqual(worst, 1.5, "2^\(worstY) is \(worst) ulp off")
+        let ys: [Float] = [0, -126, -126.001, -.infinity, .nan, 10, -3, -1e10]
+        var lanes = Vec()
+        for (i, y) in ys.enumerated() { lanes[i] = y }
+        let v = vexp2(lanes)
+        XCTAssertEqual(v[0], 1); XCTAssertEqual(v[1], Float.leastNormalMagnitude)
+        XCTAssertEqual(v[2], 0); XCTAssertEqual(v[3], 0); XCTAssertTrue(v[4].isNaN)
+        XCTAssertEqual(v[5], 1024); XCTAssertEqual(v[6], 0.125); XCTAssertEqual(v[7], 0)
+    }
+
+    /// vexpShifted(s, expShift(m)) is e^(s − m) up to the rounding of s · log2 e and of the shift:
+    /// relative error within (|s| + |m|) · 1e-7 + 3 ulp.
+    func testShiftedExpMatchesExpOfDifference() {
+        var worst = 0.0
+        for mi in 0..<40 {
+            let m = Float(mi) * 2.7 - 50
+            var s = Vec()
+            for l in 0..<16 { s[l] = m - Float(l) * 3.1 - Float(mi % 7) * 0.37 }
+            let e = vexpShifted(s, expShift(Vec(repeating: m)))
+            for l in 0..<16 {
+                let ref = Glibc.exp(Double(s[l]) - Double(m))
+                let rel = abs(Double(e[l]) - ref) / ref
+                let bound = Double(abs(s[l]) + abs(m)) * 1e-7 + 3 * Double(Float.ulpOfOne)
+                worst = max(worst, rel / bound)
+            }
+        }
+        XCTAssertLessThanOrEqual(worst, 1, "e^(s − m) off by \(worst) of its bound")
+    }
 }

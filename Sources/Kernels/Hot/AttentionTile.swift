@@ -246,23 +246,8 @@ func attentionTile(
     while j0 < a.nk {
         let kv = min(attnKB, a.nk - j0)
         scoreBlock(a, b, h, q0, qv, j0, kv, kp, qt, st, labels)
-        // Online softmax over this block, sixteen queries at a time.
-        for c in stride(from: 0, to: qPanels * NR, by: 16) {
-            var mx = vload(m + c)
-            let mOld = mx
-            for r in 0..<kv { let s = vload(st + r * attnQT + c); mx = mx.replacing(with: s, where: s .> mx) }
-            // Rows whose every score so far is −inf keep m = −inf; subtract 0 there.
-            let mSafe = mx.replacing(with: 0, where: mx .== ninf)
-            let al = vexp(mOld - mSafe)
-            var sum = Vec()
-            for r in 0..<kv {
-                let e = vexp(vload(st + r * attnQT + c) - mSafe)
-                vstore(e, st + r * attnQT + c); sum += e
-            }
-            vstore(mx, m + c)
-            vstore(sum.addingProduct(vload(l + c), al), l + c)
-            vstore(al, alpha + c)
-        }
+        // Online softmax over this block, one 32-query panel (two vectors per key) at a time.
+        for c in stride(from: 0, to: qPanels * NR, by: NR) { softmaxPanel(st + c, kv, m + c, l + c, alpha + c) }
         if j0 > 0 {
             for qi in 0..<qv where alpha[qi] != 1 {
                 let s = Vec(repeating: alpha[qi]), row = ob + qi * dPad
@@ -293,6 +278,56 @@ func attentionTile(
     if let probs = a.probs { writeProbs(a, b, h, q0, qv, kp, qt, st, m, l, probs) }
 }
 
+/// The running maximum of one column of 16 queries of a score block (rows `attnQT` apart) over
+/// `kv` keys, from `start`: four independent maxima (one chain of `kv` dependent maxima was
+/// latency-bound). NaN scores are skipped.
+@inline(__always)
+func columnMax(_ p: UnsafePointer<Float>, _ kv: Int, _ start: Vec) -> Vec {
+    var m0 = start, m1 = start, m2 = start, m3 = start
+    var r = 0
+    while r + 4 <= kv {
+        let s0 = vload(p + r * attnQT), s1 = vload(p + (r + 1) * attnQT)
+        let s2 = vload(p + (r + 2) * attnQT), s3 = vload(p + (r + 3) * attnQT)
+        m0 = m0.replacing(with: s0, where: s0 .> m0); m1 = m1.replacing(with: s1, where: s1 .> m1)
+        m2 = m2.replacing(with: s2, where: s2 .> m2); m3 = m3.replacing(with: s3, where: s3 .> m3)
+        r += 4
+    }
+    while r < kv { let s = vload(p + r * attnQT); m0 = m0.replacing(with: s, where: s .> m0); r += 1 }
+    m0 = m0.replacing(with: m1, where: m1 .> m0); m2 = m2.replacing(with: m3, where: m3 .> m2)
+    return m0.replacing(with: m2, where: m2 .> m0)
+}
+
+/// One online-softmax step for a 32-query panel of a score block (`st` at the panel's first
+/// column, rows `attnQT` apart): the new maxima into m, the scores replaced by e^(s − m) (as
+/// `vexpShifted`), l = l · α + Σ e, and α = e^(mOld − m) (by the same shifts) into alpha. Rows
+/// whose every score so far is −inf keep m = −inf and shift by 0. Measured on Emerald Rapids
+/// with a C model of the tile ([12, 3137, 64], one thread, five runs): the softmax's share of
+/// the tile's time 13.7–16.7 % → 11.1–11.9 % against one 16-query column at a time with one
+/// chain of maxima and vexp(s − m); in the library itself the difference (about 3 %) stayed
+/// inside the machine's noise (0.993–0.996 per pair, quartiles ±5 %).
+@inline(__always)
+func softmaxPanel(
+    _ st: UnsafeMutablePointer<Float>, _ kv: Int, _ m: UnsafeMutablePointer<Float>,
+    _ l: UnsafeMutablePointer<Float>, _ alpha: UnsafeMutablePointer<Float>
+) {
+    let ninf = Vec(repeating: -.infinity)
+    let old0 = vload(m), old1 = vload(m + 16)
+    let mx0 = columnMax(st, kv, old0), mx1 = columnMax(st + 16, kv, old1)
+    let sh0 = expShift(mx0.replacing(with: 0, where: mx0 .== ninf))
+    let sh1 = expShift(mx1.replacing(with: 0, where: mx1 .== ninf))
+    let al0 = vexp2(expShift(old0) - sh0), al1 = vexp2(expShift(old1) - sh1)
+    var sum0 = Vec(), sum1 = Vec()
+    for r in 0..<kv {
+        let row = st + r * attnQT
+        let e0 = vexpShifted(vload(row), sh0), e1 = vexpShifted(vload(row + 16), sh1)
+        vstore(e0, row); vstore(e1, row + 16)
+        sum0 += e0; sum1 += e1
+    }
+    vstore(mx0, m); vstore(mx1, m + 16)
+    vstore(sum0.addingProduct(vload(l), al0), l); vstore(sum1.addingProduct(vload(l + 16), al1), l + 16)
+    vstore(al0, alpha); vstore(al1, alpha + 16)
+}
+
 /// Second pass for callers that want the attention map: recompute each score
 /// block and write exp(s − m) / l, transposed back to [query, key].
 func writeProbs(
@@ -306,11 +341,15 @@ func writeProbs(
     while j0 < a.nk {
         let kv = min(attnKB, a.nk - j0)
         scoreBlock(a, b, h, q0, qv, j0, kv, kp, qt, st, labels)
-        for qi in 0..<qv {
-            let mq = m[qi] == -.infinity ? 0 : m[qi]
-            let inv: Float = l[qi] > 0 ? 1 / l[qi] : 0
-            let row = base + qi * a.nk + j0
-            for r in 0..<kv { row[r] = sexp(st[r * attnQT + qi] - mq) * inv }
+        // Sixteen queries at a time, with the shifts of the tile's softmax (softmaxPanel).
+        for c in stride(from: 0, to: qv, by: 16) {
+            let mv = vload(m + c), lv = vload(l + c)
+            let shift = expShift(mv.replacing(with: 0, where: mv .== Vec(repeating: -.infinity)))
+            let inv = (Vec(repeating: 1) / lv).replacing(with: 0, where: .!(lv .> 0))
+            for r in 0..<kv {
+                let e = vexpShifted(vload(st + r * attnQT + c), shift) * inv
+                for j in 0..<min(16, qv - c) { base[(c + j) * a.nk + j0 + r] = e[j] }
+            }
         }
         j0 += kv
     }
