@@ -110,7 +110,7 @@ func packKeys(_ a: AttentionArgs, _ b: Int, _ h: Int, _ dst: UnsafeMutablePointe
         // Sixteen dimensions at a time through an in-register transpose, the rest one by one.
         // Measured on Emerald Rapids without AMX (swin3d_t int8, 2 threads, perf): the share of
         // the forward in `attentionItems`, where the packing is inlined, 6.1 % → 2.7 %.
-        for i in stride(from: 0, to: d16, by: 16) { transposeKeyPanel16(src + i, a.k.rowStride, rows: nr, d + i * MR) }
+        for i in stride(from: 0, to: d16, by: 16) { transposeIntoPanel12(src + i, a.k.rowStride, rows: nr, d + i * MR) }
         if d16 == a.d { j0 += MR; continue }
         for r in 0..<nr {
             let src = base + (j0 + r) * a.k.rowStride

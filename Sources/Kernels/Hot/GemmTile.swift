@@ -110,7 +110,7 @@ func packABlock(
             // alternating in one process, 2 threads): 1568×1536→384 1.10×, 1569×3072→768 1.06×
             // over element-by-element packing.
             let k16 = kc / 16 * 16
-            for kk in stride(from: 0, to: k16, by: 16) { transposeKeyPanel16(src + kk, lda, rows: mr, d + kk * MR) }
+            for kk in stride(from: 0, to: k16, by: 16) { transposeIntoPanel12(src + kk, lda, rows: mr, d + kk * MR) }
             for r in 0..<mr {
                 let row = src + r * lda
                 for kk in k16..<kc { d[kk * MR + r] = row[kk] }

@@ -46,12 +46,13 @@ func transpose16x16(
     }
 }
 
-/// A 12-key panel of attention's K, 16 dimensions at a time: dst[c · 12 + r] = src[r · lds + c]
-/// for c < 16 and r < 12, zeros for the rows from `rows` on (a sequence's last panel). The 16
+/// Sixteen columns of a 12-row panel (attention's K panels, the SGEMM's packed A panels):
+/// dst[c · 12 + r] = src[r · lds + c] for c < 16 and r < 12, zeros for the rows from `rows` on
+/// (a sequence's or a matrix's last panel). The 16
 /// outputs of 12 floats are contiguous; each is stored as a full vector in increasing order,
 /// so the 4 lanes past one are overwritten by the next, and the last is stored partially.
 @inline(__always)
-func transposeKeyPanel16(_ src: UnsafePointer<Float>, _ lds: Int, rows: Int, _ dst: UnsafeMutablePointer<Float>) {
+func transposeIntoPanel12(_ src: UnsafePointer<Float>, _ lds: Int, rows: Int, _ dst: UnsafeMutablePointer<Float>) {
     withUnsafeTemporaryAllocation(of: Vec.self, capacity: 16) { r in
         for i in 0..<16 { r[i] = i < rows ? vload(src + i * lds) : Vec() }
         transposeInRegisters(r.baseAddress!)
@@ -61,7 +62,7 @@ func transposeKeyPanel16(_ src: UnsafePointer<Float>, _ lds: Int, rows: Int, _ d
 }
 #else
 @inline(__always)
-func transposeKeyPanel16(_ src: UnsafePointer<Float>, _ lds: Int, rows: Int, _ dst: UnsafeMutablePointer<Float>) {
+func transposeIntoPanel12(_ src: UnsafePointer<Float>, _ lds: Int, rows: Int, _ dst: UnsafeMutablePointer<Float>) {
     for c in 0..<16 { for r in 0..<12 { dst[c * 12 + r] = r < rows ? src[r * lds + c] : 0 } }
 }
 
