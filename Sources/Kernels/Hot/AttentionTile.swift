@@ -11,7 +11,17 @@ let attnKB = 96  // keys per block (multiple of 12)
 /// Scratch floats per worker of the tiled path, in the order attentionItems carves them.
 public func attentionScratchPerWorker(_ a: AttentionArgs) -> Int {
     let l = AttentionLayout(a)
-    return l.kSize + l.vSize + l.qSize + l.sSize + l.oSize + 3 * attnQT + 64
+    return attnHeader + l.kSize + l.vSize + l.qSize + l.sSize + l.oSize + 3 * attnQT + 64
+}
+
+/// Floats at the start of a worker's scratch that record which (batch, head) its packed K and V
+/// belong to (an Int; −1: none), so that a worker taking items one chunk at a time packs a head
+/// again only when it changes.
+let attnHeader = 16
+
+/// Marks a worker's scratch as holding no packed head (before its first `attentionItems`).
+public func resetAttentionScratch(_ scratch: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(scratch).storeBytes(of: -1, as: Int.self)
 }
 
 struct AttentionLayout {
@@ -54,19 +64,22 @@ func attentionItem(_ i: Int, _ a: AttentionArgs, qTiles: Int, headMajor: Bool) -
 }
 
 /// Tiled attention for items lo..<hi in the order of `attentionItem`
-/// (item = (b · heads + h) · qTiles + query tile).
+/// (item = (b · heads + h) · qTiles + query tile), with a scratch from `resetAttentionScratch`
+/// or an earlier call (K and V are packed again only for another head).
 func attentionItems(_ a: AttentionArgs, _ lo: Int, _ hi: Int, _ scratch: UnsafeMutablePointer<Float>) {
     let lay = AttentionLayout(a)
     let qTiles = lay.qTiles, dPad = lay.dPad, packV = lay.packV
     let kSize = lay.kSize, vSize = lay.vSize, qSize = lay.qSize, sSize = lay.sSize, oSize = lay.oSize
-    var p = scratch
+    let header = UnsafeMutableRawPointer(scratch)
+    var p = scratch + attnHeader
     let kp = p; p += kSize
     let vp = p; p += vSize
     let qt = p; p += qSize
     let st = p; p += sSize
     let ob = p; p += oSize
     let m = p, l = p + attnQT, alpha = p + 2 * attnQT
-    var packedHead = -1
+    var packedHead = header.load(as: Int.self)
+    defer { header.storeBytes(of: packedHead, as: Int.self) }
     let headMajor = attentionHeadMajor(a)
     for i in lo..<hi {
         let item = attentionItem(i, a, qTiles: qTiles, headMajor: headMajor)
