@@ -7,23 +7,34 @@ import XCTest
 /// without fused multiply-adds), the vector and the scalar forms bit for bit the same, and
 /// the edges exact.
 final class ExpTests: XCTestCase {
-    func testWithinTwoUlpAndLanesAgree() {
+    /// The largest error in ulp of `f` against `ref` over [lo, hi): sixteen lanes `lane` apart
+    /// per call, calls `step` apart; `each(x, f(x))` sees every value.
+    private func worstUlp(
+        _ lo: Float, _ hi: Float, step: Float, lane: Float, _ f: (Vec) -> Vec, _ ref: (Double) -> Double,
+        each: (Float, Float) -> Void = { _, _ in }
+    ) -> (ulp: Double, at: Float) {
         var worst = 0.0, worstX: Float = 0
-        var x: Float = -87.33
-        while x < 88.72 {
+        var x = lo
+        while x < hi {
             var lanes = Vec()
-            for l in 0..<16 { lanes[l] = x + Float(l) * 0.000_37 }
-            let v = vexp(lanes)
-            for l in 0..<16 where lanes[l] < 88.72 {
-                let s = sexp(lanes[l])
-                XCTAssertEqual(v[l].bitPattern, s.bitPattern, "vexp and sexp differ at \(lanes[l])")
-                let ref = Glibc.exp(Double(lanes[l]))
-                let ulp = abs(Double(s) - ref) / Double(Float(ref).ulp)
+            for l in 0..<16 { lanes[l] = x + Float(l) * lane }
+            let v = f(lanes)
+            for l in 0..<16 where lanes[l] < hi {
+                each(lanes[l], v[l])
+                let r = ref(Double(lanes[l]))
+                let ulp = abs(Double(v[l]) - r) / Double(Float(r).ulp)
                 if ulp > worst { worst = ulp; worstX = lanes[l] }
             }
-            x += 0.013_7
+            x += step
         }
-        XCTAssertLessThanOrEqual(worst, 2, "exp(\(worstX)) is \(worst) ulp off")
+        return (worst, worstX)
+    }
+
+    func testWithinTwoUlpAndLanesAgree() {
+        let (worst, at) = worstUlp(-87.33, 88.72, step: 0.013_7, lane: 0.000_37, vexp, Glibc.exp) { x, v in
+            XCTAssertEqual(v.bitPattern, sexp(x).bitPattern, "vexp and sexp differ at \(x)")
+        }
+        XCTAssertLessThanOrEqual(worst, 2, "exp(\(at)) is \(worst) ulp off")
     }
 
     func testEdges() {
@@ -48,20 +59,8 @@ final class ExpTests: XCTestCase {
     /// vexp2 (the attention softmax's exp): within 1.5 ulp of 2^y over the normal range, exact at
     /// integers, 0 below −126 and for −inf, NaN for NaN.
     func testExp2WithinOneAndAHalfUlp() {
-        var worst = 0.0, worstY: Float = 0
-        var y: Float = -126
-        while y < 127 {
-            var lanes = Vec()
-            for l in 0..<16 { lanes[l] = y + Float(l) * 0.000_53 }
-            let v = vexp2(lanes)
-            for l in 0..<16 where lanes[l] < 127 {
-                let ref = Glibc.exp2(Double(lanes[l]))
-                let ulp = abs(Double(v[l]) - ref) / Double(Float(ref).ulp)
-                if ulp > worst { worst = ulp; worstY = lanes[l] }
-            }
-            y += 0.019_3
-        }
-        XCTAssertLessThanOrEqual(worst, 1.5, "2^\(worstY) is \(worst) ulp off")
+        let (worst, at) = worstUlp(-126, 127, step: 0.019_3, lane: 0.000_53, vexp2, Glibc.exp2)
+        XCTAssertLessThanOrEqual(worst, 1.5, "2^\(at) is \(worst) ulp off")
         let ys: [Float] = [0, -126, -126.001, -.infinity, .nan, 10, -3, -1e10]
         var lanes = Vec()
         for (i, y) in ys.enumerated() { lanes[i] = y }
