@@ -125,8 +125,19 @@ public func microKernel12x32RowA(
     let a0 = a, a4 = a + 4 * lda, a8 = a + 8 * lda, l2 = 2 * lda, l3 = 3 * lda
     var bp = b
     var k = 0
+    // Every 16 k (one cache line of each A row), prefetch the line two ahead in all twelve rows.
+    // Measured on Emerald Rapids (vidattn_sgemm, alternating in one process): 25088×384→96
+    // 1.16–1.25×, 6272×768→96 1.05–1.08×, 25088×96→96 1.00–1.07× at 1 and 2 threads; one or two
+    // lines ahead alike, four less; swin3d_t fp32 forwards 0.985 of the time.
     while k < kc {
         let b0 = vload(bp), b1 = vload(bp + 16)
+        if k & 15 == 0 {
+            let o = k + 32
+            vidattn_prefetch_l1(a0 + o); vidattn_prefetch_l1(a0 + lda + o); vidattn_prefetch_l1(a0 + l2 + o)
+            vidattn_prefetch_l1(a0 + l3 + o); vidattn_prefetch_l1(a4 + o); vidattn_prefetch_l1(a4 + lda + o)
+            vidattn_prefetch_l1(a4 + l2 + o); vidattn_prefetch_l1(a4 + l3 + o); vidattn_prefetch_l1(a8 + o)
+            vidattn_prefetch_l1(a8 + lda + o); vidattn_prefetch_l1(a8 + l2 + o); vidattn_prefetch_l1(a8 + l3 + o)
+        }
         var v: Vec
         v = Vec(repeating: a0[k]); c0a.addProduct(v, b0); c0b.addProduct(v, b1)
         v = Vec(repeating: a0[lda + k]); c1a.addProduct(v, b0); c1b.addProduct(v, b1)
