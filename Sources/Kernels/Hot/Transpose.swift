@@ -48,9 +48,9 @@ func transpose16x16(
 
 /// Sixteen columns of a 12-row panel (attention's K panels, the SGEMM's packed A panels):
 /// dst[c · 12 + r] = src[r · lds + c] for c < 16 and r < 12, zeros for the rows from `rows` on
-/// (a sequence's or a matrix's last panel). The 16
-/// outputs of 12 floats are contiguous; each is stored as a full vector in increasing order,
-/// so the 4 lanes past one are overwritten by the next, and the last is stored partially.
+/// (a sequence's or a matrix's last panel). The 16 outputs of 12 floats are contiguous; each
+/// is stored as a full vector in increasing order, so the 4 lanes past one are overwritten by
+/// the next, and the last is stored partially.
 @inline(__always)
 func transposeIntoPanel12(_ src: UnsafePointer<Float>, _ lds: Int, rows: Int, _ dst: UnsafeMutablePointer<Float>) {
     withUnsafeTemporaryAllocation(of: Vec.self, capacity: 16) { r in
