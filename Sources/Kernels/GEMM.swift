@@ -10,8 +10,10 @@ import Synchronization
 //
 // Blocking: B is packed once per call (or once per model, `PackedB`) into
 // KC×32 panels; each worker owns blocks of MC rows of C, packs the matching
-// A block into 12-row panels, and sweeps the 32-column panels of B, keeping one
-// B panel in L1 while it walks the A panels.
+// A block into 12-row panels (kept in L2), and sweeps the 32-column panels of B,
+// each used by every A panel of the block in turn. With K blocks of up to 1024 a B
+// panel (up to 128 KB) does not fit L1: the micro-kernel streams both panels from L2
+// with software prefetch (Hot/MicroKernel.swift).
 
 /// Cache blocking of the packed SGEMM, derived from this CPU's cache sizes at first use
 /// (CPUID via sysconf), overridable for experiments (`VIDATTN_GEMM_KC`, `VIDATTN_GEMM_MC`, `VIDATTN_GEMM_DIRECT_A`)
