@@ -63,33 +63,47 @@ static inline void dq_row(const dq_columns *k, __m512i a0, __m512i a1, float row
     _mm512_mask_storeu_ps(cr + 16, k->m1, v1);
 }
 
-// Rows r0..r0+7 × 32 columns over all of kp, added to acc[16] (two vectors per row).
+// One group of four K values for rows r0..r0+7 (A row r at ar + r · 64) × 32 columns (B at
+// bg, columns 16-31 1 KiB further), added to acc[16] (two vectors per row).
 __attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline))
-static inline void vnni_rows8(long kp, const uint8_t *a, const int8_t *b, int r0, __m512i acc[16]) {
-    for (long g = 0; g < kp / 4; g++) {
-        const uint8_t *ar = a + (g / 16) * 2048 + r0 * 64 + (g % 16) * 4;
-        const int8_t *bg = b + (g / 16) * 2048 + (g % 16) * 64;
-        __m512i b0 = _mm512_loadu_si512(bg), b1 = _mm512_loadu_si512(bg + 1024);
+static inline void vnni_group8(const uint8_t *ar, const int8_t *bg, __m512i acc[16]) {
+    const __m512i b0 = _mm512_loadu_si512(bg), b1 = _mm512_loadu_si512(bg + 1024);
 #pragma clang loop unroll(full)
-        for (int r = 0; r < 8; r++) {
-            int32_t quad;
-            memcpy(&quad, ar + r * 64, 4);
-            __m512i av = _mm512_set1_epi32(quad);
-            acc[2 * r] = _mm512_dpbusd_epi32(acc[2 * r], av, b0);
-            acc[2 * r + 1] = _mm512_dpbusd_epi32(acc[2 * r + 1], av, b1);
-        }
+    for (int r = 0; r < 8; r++) {
+        int32_t quad;
+        memcpy(&quad, ar + r * 64, 4);
+        const __m512i av = _mm512_set1_epi32(quad);
+        acc[2 * r] = _mm512_dpbusd_epi32(acc[2 * r], av, b0);
+        acc[2 * r + 1] = _mm512_dpbusd_epi32(acc[2 * r + 1], av, b1);
     }
 }
 
+// Rows r0..r0+7 × 32 columns over the first kq values of K (a multiple of 4: whole K blocks of
+// 64, then the groups of a partial one, so the zero padding of the last block is skipped),
+// added to acc[16]. The block and group loops are separate so that the addresses are a base
+// plus constants (one loop over groups spent its time on splitting the group index).
+__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline))
+static inline void vnni_rows8(long kq, const uint8_t *a, const int8_t *b, int r0, __m512i acc[16]) {
+    const long blocks = kq / 64, rest = (kq % 64) / 4;
+    const uint8_t *ar = a + r0 * 64;
+    for (long kb = 0; kb < blocks; kb++, ar += 2048, b += 2048) {
+#pragma clang loop unroll(full)
+        for (int g = 0; g < 16; g++) vnni_group8(ar + g * 4, b + g * 64, acc);
+    }
+    for (long g = 0; g < rest; g++) vnni_group8(ar + g * 4, b + g * 64, acc);
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vnni")))
-void vidattn_avx512vnni_u8s8_32x32(long kp, const uint8_t *a, const int8_t *b, int32_t *c, long ldc, int accumulate) {
+void vidattn_avx512vnni_u8s8_32x32(long kq, const uint8_t *a, const int8_t *b, int32_t *c, long ldc, int accumulate) {
     for (int r0 = 0; r0 < 32; r0 += 8) {
         __m512i acc[16];
+#pragma clang loop unroll(full)
         for (int r = 0; r < 8; r++) {
             acc[2 * r] = accumulate ? _mm512_loadu_si512(c + (r0 + r) * ldc) : _mm512_setzero_si512();
             acc[2 * r + 1] = accumulate ? _mm512_loadu_si512(c + (r0 + r) * ldc + 16) : _mm512_setzero_si512();
         }
-        vnni_rows8(kp, a, b, r0, acc);
+        vnni_rows8(kq, a, b, r0, acc);
+#pragma clang loop unroll(full)
         for (int r = 0; r < 8; r++) {
             _mm512_storeu_si512(c + (r0 + r) * ldc, acc[2 * r]);
             _mm512_storeu_si512(c + (r0 + r) * ldc + 16, acc[2 * r + 1]);
@@ -98,20 +112,26 @@ void vidattn_avx512vnni_u8s8_32x32(long kp, const uint8_t *a, const int8_t *b, i
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vnni")))
-void vidattn_avx512vnni_u8s8_32x32_dq(long kp, const uint8_t *a, const int8_t *b, const int32_t *partial,
+void vidattn_avx512vnni_u8s8_32x32_dq(long kq, const uint8_t *a, const int8_t *b, const int32_t *partial,
                                        float *c, long ldc, int mr, int nr, const float *row_scale,
                                        const float *col_scale, const int32_t *col_sums, const float *bias,
                                        int accumulate) {
     const dq_columns cols = dq_setup(nr, col_scale, col_sums);
     for (int r0 = 0; r0 < mr; r0 += 8) {
+        // Every index into acc a constant (loops unrolled, the row limit a test per row), so the
+        // sums stay in registers: with the limit in the loop condition they went through the stack.
         __m512i acc[16];
+#pragma clang loop unroll(full)
         for (int r = 0; r < 8; r++) {
             acc[2 * r] = partial ? _mm512_loadu_si512(partial + (r0 + r) * 32) : _mm512_setzero_si512();
             acc[2 * r + 1] = partial ? _mm512_loadu_si512(partial + (r0 + r) * 32 + 16) : _mm512_setzero_si512();
         }
-        vnni_rows8(kp, a, b, r0, acc);
-        for (int r = 0; r < 8 && r0 + r < mr; r++)
-            dq_row(&cols, acc[2 * r], acc[2 * r + 1], row_scale[r0 + r], c + (r0 + r) * ldc, accumulate, bias);
+        vnni_rows8(kq, a, b, r0, acc);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < 8; r++) {
+            if (r0 + r < mr)
+                dq_row(&cols, acc[2 * r], acc[2 * r + 1], row_scale[r0 + r], c + (r0 + r) * ldc, accumulate, bias);
+        }
     }
 }
 

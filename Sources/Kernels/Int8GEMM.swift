@@ -166,6 +166,7 @@ public func gemmInt8(
     let slots = UnsafeMutableRawPointer(rowScale + b.strips * 32).bindMemory(
         to: Int32.self, capacity: b.workers * slotWords)
     let flip: Int32 = kernel == .avx512vnni ? 1 : 0
+    let k4 = (k + 3) / 4 * 4
     let epilogueTile = FP32Kernels.selected.epilogueTile
     // On VNNI a block's last K chunk is finished in the kernel (`vidattn_avx512vnni_u8s8_32x32_dq`):
     // dequantized from the registers into C with the bias added unless C is added to, so no
@@ -198,11 +199,14 @@ public func gemmInt8(
             let out = slots + w * slotWords + slot * 1024
             let acc: Int32 = first ? 0 : 1
             let aS = UnsafePointer(ab + s * 32 * kp + k0 * 32), bP = packedB.panel(j) + k0 * 32
+            // VNNI stops at the last group of four real K values (the padding to 64 multiplies
+            // zeros; 96 → 128 was a quarter of Swin's stage-1 products).
+            let kq = min(kLen, k4 - k0)
             if fused && k0 + kLen == kp {
                 let i0 = s * 32
                 UnsafeRawPointer(aS).withMemoryRebound(to: UInt8.self, capacity: 32 * kLen) {
                     vidattn_avx512vnni_u8s8_32x32_dq(
-                        kLen, $0, bP, first ? nil : UnsafePointer(out), c + i0 * ldc + j * 32, ldc,
+                        kq, $0, bP, first ? nil : UnsafePointer(out), c + i0 * ldc + j * 32, ldc,
                         Int32(min(32, m - i0)), Int32(min(32, n - j * 32)), rowScale + i0, packedB.scales + j * 32,
                         packedB.colSums + j * 32, bias.map { $0 + j * 32 }, accumulate ? 1 : 0)
                 }
@@ -212,7 +216,7 @@ public func gemmInt8(
             case .amx: vidattn_amx_s8_32x32(kLen, aS, bP, out, 32, acc)
             case .avx512vnni:
                 UnsafeRawPointer(aS).withMemoryRebound(to: UInt8.self, capacity: 32 * kLen) {
-                    vidattn_avx512vnni_u8s8_32x32(kLen, $0, bP, out, 32, acc)
+                    vidattn_avx512vnni_u8s8_32x32(kq, $0, bP, out, 32, acc)
                 }
             case .reference: vidattn_s8_32x32_ref(kLen, aS, bP, out, 32, acc)
             }

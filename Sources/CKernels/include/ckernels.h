@@ -162,14 +162,15 @@ static inline long vidattn_int8_panel_index(long k, long n) {
 /// vidattn_amx_begin on this thread.
 void vidattn_amx_s8_32x32(long kp, const int8_t *a, const int8_t *b, int32_t *c, long ldc, int accumulate);
 /// The block with AVX512-VNNI (vpdpbusd, uint8 × int8: A holds int8 + 128, so the caller
-/// subtracts 128 · Σ_k B(k, n) per column).
-void vidattn_avx512vnni_u8s8_32x32(long kp, const uint8_t *a, const int8_t *b, int32_t *c, long ldc, int accumulate);
+/// subtracts 128 · Σ_k B(k, n) per column). These two take kq, any multiple of 4 up to kp: the
+/// first kq values of K (the groups after the real K are padding and may be left out).
+void vidattn_avx512vnni_u8s8_32x32(long kq, const uint8_t *a, const int8_t *b, int32_t *c, long ldc, int accumulate);
 /// The same block, finished in fp32: the int32 sums (started from `partial`, a 32×32 block of
 /// the earlier K chunks at row stride 32, or from 0 when NULL) dequantized as
 /// vidattn_dequant_i32_32x32 does with the VNNI offset, then `bias` (32 floats, or NULL)
 /// added, into rows 0..mr-1, columns 0..nr-1 of C (added to C when accumulate). Rows from mr
 /// on are not computed. No int32 block goes through memory.
-void vidattn_avx512vnni_u8s8_32x32_dq(long kp, const uint8_t *a, const int8_t *b, const int32_t *partial,
+void vidattn_avx512vnni_u8s8_32x32_dq(long kq, const uint8_t *a, const int8_t *b, const int32_t *partial,
                                        float *c, long ldc, int mr, int nr, const float *row_scale,
                                        const float *col_scale, const int32_t *col_sums, const float *bias,
                                        int accumulate);
