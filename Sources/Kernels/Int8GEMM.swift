@@ -152,20 +152,122 @@ public func gemmInt8(
     c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: GemmEpilogue = .none,
     kernel: Int8Kernel = .current, threads: Int = Threads.count
 ) -> Bool {
+    gemmInt8(
+        m: m, a: .rows(a, lda), packedB: packedB, accumulate: accumulate, c: .rows(c, ldc), epilogue: epilogue,
+        kernel: kernel, threads: threads)
+}
+
+/// The quantized A of an int8 GEMM: `ceil(m/32)` strips of 32 rows × kp int8 values (kp = K
+/// rounded up to 64) in the block layout of the kernels (ckernels.h; uint8 = q + 128 for VNNI,
+/// so strips are for one kernel), strip s at s · 32 · kp bytes, then one scale per row (rows
+/// past m: 0 and zero values). One GEMM can write them for the next whose K is its N
+/// (`gemmInt8(m:a:lda:packedB:epilogue:intoStrips:)`), which reads them without quantizing.
+public struct Int8Strips {
+    /// The strips' values and the row scales.
+    public let values: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>
+
+    /// Floats of memory that strips of `m` rows of K = `k` take.
+    public static func floats(rows m: Int, k: Int) -> Int {
+        let strips = (m + 31) / 32
+        return strips * 32 * (max(64, (k + 63) / 64 * 64) / 4 + 1)
+    }
+
+    /// Strips laid out in `memory` (`floats(rows: m, k: k)` floats).
+    public init(_ memory: UnsafeMutablePointer<Float>, rows m: Int, k: Int) {
+        let strips = (m + 31) / 32, kp = max(64, (k + 63) / 64 * 64)
+        values = UnsafeMutableRawPointer(memory).bindMemory(to: Int8.self, capacity: strips * 32 * kp)
+        scales = memory + strips * 32 * kp / 4
+    }
+}
+
+/// Whether the int8 GEMM of `m` rows by `packedB` can write its output as strips: each work
+/// item then has to hold whole rows (all N columns), which it does when the weight fits the
+/// L2 share its blocking gives one chunk of B panels.
+public func int8WritesWholeRows(m: Int, packedB: PackedInt8B, threads: Int = Threads.count) -> Bool {
+    ReducedBlocking(m: m, panels: packedB.panels, kp: packedB.kp, elemBytes: 1, threads: threads).chunks == 1
+}
+
+/// act(dequant(quant(A) · B) + bias) · multiplier + residual written as the quantized A strips
+/// of a following int8 GEMM whose K is this one's N: each strip's 32 rows, complete, go through
+/// the epilogue in a per-worker buffer and are quantized from there (from L2, where the hidden
+/// activations would otherwise be written out and read back for the next GEMM's quantization).
+/// The same bits as writing C and letting the next GEMM quantize it. Needs
+/// `int8WritesWholeRows(m:packedB:threads:)` (precondition); returns false when scratch memory
+/// cannot be had.
+public func gemmInt8(
+    m: Int, a: UnsafePointer<Float>, lda: Int, packedB: PackedInt8B, epilogue: GemmEpilogue = .none,
+    intoStrips strips: Int8Strips, kernel: Int8Kernel = .current, threads: Int = Threads.count
+) -> Bool {
+    gemmInt8(
+        m: m, a: .rows(a, lda), packedB: packedB, accumulate: false, c: .strips(strips), epilogue: epilogue,
+        kernel: kernel, threads: threads)
+}
+
+/// C = act(dequant(A · B) + bias) · multiplier + residual (+ C when accumulate) with A given as
+/// quantized strips (`Int8Strips` of m rows and K = packedB.k, written for the same kernel).
+public func gemmInt8(
+    m: Int, strips: Int8Strips, packedB: PackedInt8B, accumulate: Bool, c: UnsafeMutablePointer<Float>,
+    ldc: Int, epilogue: GemmEpilogue = .none, kernel: Int8Kernel = .current, threads: Int = Threads.count
+) -> Bool {
+    gemmInt8(
+        m: m, a: .strips(strips), packedB: packedB, accumulate: accumulate, c: .rows(c, ldc), epilogue: epilogue,
+        kernel: kernel, threads: threads)
+}
+
+/// Where an int8 GEMM reads A from (fp32 rows, quantized as they are packed, or ready strips) and
+/// where it writes C (fp32 rows, or the next GEMM's strips).
+enum Int8Operand {
+    case rows(UnsafePointer<Float>, Int)
+    case strips(Int8Strips)
+}
+
+enum Int8Result {
+    case rows(UnsafeMutablePointer<Float>, Int)
+    case strips(Int8Strips)
+}
+
+func gemmInt8(
+    m: Int, a input: Int8Operand, packedB: PackedInt8B, accumulate: Bool, c output: Int8Result,
+    epilogue: GemmEpilogue, kernel: Int8Kernel, threads: Int
+) -> Bool {
     let n = packedB.n, k = packedB.k, kp = packedB.kp, panels = packedB.panels
     if m == 0 || n == 0 { return true }
     FlopCounter.addGemm(2 * m * n * k)
     let b = ReducedBlocking(m: m, panels: panels, kp: kp, elemBytes: 1, threads: threads)
-    // Scratch (floats): all of A as int8 strips and the row scales; per worker a 32×32 int32
-    // slot for each panel of a chunk.
-    let aWords = b.strips * 32 * kp / 4, slotWords = b.chunkPanels * 1024
-    guard let scratch = ScratchPool.shared.take(aWords + b.strips * 32 + b.workers * slotWords) else { return false }
+    var given: Int8Strips? = nil, outStrips: Int8Strips? = nil
+    var cRows: UnsafeMutablePointer<Float>? = nil, ldc = 0
+    if case .strips(let st) = input { given = st }
+    switch output {
+    case .rows(let p, let ld): cRows = p; ldc = ld
+    case .strips(let st):
+        precondition(b.chunks == 1 && !accumulate, "int8 strips output needs whole rows per item")
+        outStrips = st; ldc = panels * 32
+    }
+    // Scratch (floats): A as int8 strips and the row scales unless given; per worker a 32×32
+    // int32 slot for each panel of a chunk, and 32 fp32 rows of C when C goes to strips.
+    let aWords = given == nil ? b.strips * 32 * kp / 4 + b.strips * 32 : 0
+    let slotWords = b.chunkPanels * 1024, rowWords = outStrips == nil ? 0 : 32 * ldc
+    guard let scratch = ScratchPool.shared.take(max(1, aWords + b.workers * (slotWords + rowWords))) else {
+        return false
+    }
     defer { ScratchPool.shared.give(scratch) }
-    let ab = UnsafeMutableRawPointer(scratch.p).bindMemory(to: Int8.self, capacity: b.strips * 32 * kp)
-    let rowScale = scratch.p + aWords
-    let slots = UnsafeMutableRawPointer(rowScale + b.strips * 32).bindMemory(
+    let ab: UnsafeMutablePointer<Int8>, rowScale: UnsafeMutablePointer<Float>
+    if let given {
+        ab = given.values; rowScale = given.scales
+    } else {
+        ab = UnsafeMutableRawPointer(scratch.p).bindMemory(to: Int8.self, capacity: b.strips * 32 * kp)
+        rowScale = scratch.p + b.strips * 32 * kp / 4
+    }
+    let slots = UnsafeMutableRawPointer(scratch.p + aWords).bindMemory(
         to: Int32.self, capacity: b.workers * slotWords)
+    let rowBuffers = scratch.p + aWords + b.workers * slotWords
+    // Row i0 of the strip's fp32 output: in C, or in the worker's row buffer.
+    @inline(__always) func cStrip(_ s: Int, _ w: Int) -> UnsafeMutablePointer<Float> {
+        if let cRows { return cRows + s * 32 * ldc }
+        return rowBuffers + w * rowWords
+    }
     let flip: Int32 = kernel == .avx512vnni ? 1 : 0
+    let pad: Int8 = flip != 0 ? -128 : 0
     let k4 = (k + 3) / 4 * 4
     let epilogueTile = FP32Kernels.selected.epilogueTile
     // On VNNI a block's last K chunk is finished in the kernel (`vidattn_avx512vnni_u8s8_32x32_dq`):
@@ -178,22 +280,27 @@ public func gemmInt8(
     let bias = fused && !accumulate ? epilogue.bias : nil
     var rest = epilogue
     if bias != nil { rest.bias = nil }
+    // Rows of `x` (row stride ld, 32 rows from global row i0, mr of them real) quantized into
+    // strip `dst` (each 16-row half of a 64-value block a contiguous 1 KiB tile); rows past mr
+    // get padding (0x80 in the VNNI form) and scale 0.
+    @inline(__always) func quantizeStrip(
+        _ x: UnsafePointer<Float>, _ ld: Int, _ mr: Int, _ kx: Int, _ kpx: Int,
+        _ dst: UnsafeMutablePointer<Int8>, _ scales: UnsafeMutablePointer<Float>
+    ) {
+        for r in 0..<32 {
+            if r < mr {
+                scales[r] = vidattn_quantize_row_s8_blocks(x + r * ld, kx, kpx, dst + r * 64, 2048, flip)
+            } else {
+                scales[r] = 0
+                for kb in 0..<(kpx / 64) { (dst + kb * 2048 + r * 64).initialize(repeating: pad, count: 64) }
+            }
+        }
+    }
     runReducedGemm(
         b, amx: kernel == .amx,
         pack: { s, _ in
-            // Rows quantized into the strip's 32 × 64 blocks (each 16-row half a contiguous 1 KiB
-            // tile); padding is zero (0x80 in the VNNI form).
-            let pad: Int8 = flip != 0 ? -128 : 0
-            let strip = ab + s * 32 * kp
-            for r in 0..<32 {
-                let i = s * 32 + r
-                if i < m {
-                    rowScale[i] = vidattn_quantize_row_s8_blocks(a + i * lda, k, kp, strip + r * 64, 2048, flip)
-                } else {
-                    rowScale[i] = 0
-                    for kb in 0..<(kp / 64) { (strip + kb * 2048 + r * 64).initialize(repeating: pad, count: 64) }
-                }
-            }
+            guard given == nil, case .rows(let a, let lda) = input else { return }
+            quantizeStrip(a + s * 32 * lda, lda, min(32, m - s * 32), k, kp, ab + s * 32 * kp, rowScale + s * 32)
         },
         block: { s, j, k0, kLen, first, slot, w in
             let out = slots + w * slotWords + slot * 1024
@@ -206,7 +313,7 @@ public func gemmInt8(
                 let i0 = s * 32
                 UnsafeRawPointer(aS).withMemoryRebound(to: UInt8.self, capacity: 32 * kLen) {
                     vidattn_avx512vnni_u8s8_32x32_dq(
-                        kq, $0, bP, first ? nil : UnsafePointer(out), c + i0 * ldc + j * 32, ldc,
+                        kq, $0, bP, first ? nil : UnsafePointer(out), cStrip(s, w) + j * 32, ldc,
                         Int32(min(32, m - i0)), Int32(min(32, n - j * 32)), rowScale + i0, packedB.scales + j * 32,
                         packedB.colSums + j * 32, bias.map { $0 + j * 32 }, accumulate ? 1 : 0)
                 }
@@ -223,15 +330,22 @@ public func gemmInt8(
         },
         finish: { s, pr, w in
             let i0 = s * 32, mr = min(32, m - i0), j0 = pr.lowerBound * 32, j1 = min(n, pr.upperBound * 32)
+            let cs = cStrip(s, w)
             for j in pr where !fused {
                 let nr = min(32, n - j * 32)
                 vidattn_dequant_i32_32x32(
-                    slots + w * slotWords + (j - pr.lowerBound) * 1024, c + i0 * ldc + j * 32, ldc,
+                    slots + w * slotWords + (j - pr.lowerBound) * 1024, cs + j * 32, ldc,
                     Int32(mr), Int32(nr), rowScale + i0, packedB.scales + j * 32,
                     flip != 0 ? packedB.colSums + j * 32 : nil, accumulate ? 1 : 0)
             }
             if !rest.isNone {
-                epilogueTile(rest, c + i0 * ldc + j0, ldc, i0, mr, j0, j1 - j0)
+                epilogueTile(rest, cs + j0, ldc, i0, mr, j0, j1 - j0)
+            }
+            if let outStrips {
+                // The strip's rows are complete (one chunk holds every panel): quantized for the
+                // next GEMM while they are in L2.
+                let nextKp = max(64, (n + 63) / 64 * 64)
+                quantizeStrip(cs, ldc, mr, n, nextKp, outStrips.values + s * 32 * nextKp, outStrips.scales + i0)
             }
         })
     return true

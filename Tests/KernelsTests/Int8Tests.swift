@@ -129,6 +129,60 @@ final class Int8Tests: XCTestCase {
         }
     }
 
+    func testStripsChainIsBitForBit() {
+        // fc1 → fc2 with fc1 writing fc2's quantized A strips against fc1 writing C and fc2
+        // quantizing it, for every kernel here: the same bits, and the strips' padding (rows past
+        // m, K past N) is what fc2's own packing writes. Shapes: ragged m, N not a multiple of
+        // 32 or 64, K in several chunks (3200).
+        for (m, k, n, n2) in [(70, 200, 45, 30), (33, 96, 384, 96), (5, 3200, 100, 70)] {
+            let a = Buf(m * k, seed: 31), w1 = Buf(n * k, seed: 32, scale: 0.5), b1 = Buf(n, seed: 33)
+            let w2 = Buf(n2 * n, seed: 34, scale: 0.5), b2 = Buf(n2, seed: 35), y0 = Buf(m * n2, seed: 36)
+            let p1 = PackedInt8B(weight: w1.c, n: n, k: k, ldw: k)!, p2 = PackedInt8B(weight: w2.c, n: n2, k: n, ldw: n)!
+            XCTAssertTrue(int8WritesWholeRows(m: m, packedB: p1, threads: 2))
+            for (kernel, name) in runnable {
+                let hidden = Buf(m * n), want = Buf(copying: y0), got = Buf(copying: y0)
+                let e1 = GemmEpilogue(bias: b1.c, activation: .gelu), e2 = GemmEpilogue(bias: b2.c)
+                XCTAssertTrue(
+                    gemmInt8(
+                        m: m, a: a.c, lda: k, packedB: p1, accumulate: false, c: hidden.p, ldc: n, epilogue: e1,
+                        kernel: kernel, threads: 2))
+                XCTAssertTrue(
+                    gemmInt8(
+                        m: m, a: hidden.c, lda: n, packedB: p2, accumulate: true, c: want.p, ldc: n2, epilogue: e2,
+                        kernel: kernel, threads: 2))
+                let floats = Int8Strips.floats(rows: m, k: n)
+                var memory = [Float](repeating: .nan, count: floats)
+                memory.withUnsafeMutableBufferPointer { mp in
+                    let strips = Int8Strips(mp.baseAddress!, rows: m, k: n)
+                    XCTAssertTrue(
+                        gemmInt8(
+                            m: m, a: a.c, lda: k, packedB: p1, epilogue: e1, intoStrips: strips, kernel: kernel,
+                            threads: 2))
+                    XCTAssertTrue(
+                        gemmInt8(
+                            m: m, strips: strips, packedB: p2, accumulate: true, c: got.p, ldc: n2, epilogue: e2,
+                            kernel: kernel, threads: 2))
+                    // Padding: rows past m and K past n hold 0 (0x80 for VNNI's uint8 form), and
+                    // the rows past m have scale 0.
+                    let kp = max(64, (n + 63) / 64 * 64), rows = (m + 31) / 32 * 32
+                    let pad: Int8 = kernel == .avx512vnni ? -128 : 0
+                    var padOK = true
+                    for r in 0..<rows {
+                        for c in 0..<kp where r >= m || c >= n {
+                            let idx = (r / 32) * 32 * kp + (c / 64) * 2048 + (r % 32) * 64 + c % 64
+                            if strips.values[idx] != pad { padOK = false }
+                        }
+                        if r >= m && strips.scales[r] != 0 { padOK = false }
+                    }
+                    XCTAssertTrue(padOK, "\(name) \(m)x\(n): wrong padding in the strips")
+                }
+                var same = true
+                for i in 0..<(m * n2) where got.p[i].bitPattern != want.p[i].bitPattern { same = false }
+                XCTAssertTrue(same, "\(name) \(m)x\(k)x\(n)x\(n2): the strips chain differs")
+            }
+        }
+    }
+
     func testCloseToFP32() {
         let m = 64, n = 96, k = 768
         let a = Buf(m * k, seed: 27), w = Buf(n * k, seed: 28, scale: 0.05)

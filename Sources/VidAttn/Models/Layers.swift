@@ -225,6 +225,39 @@ extension Linear {
     }
 }
 
+extension Linear {
+    /// `y += second(act(self(x)))` when both Linears are int8 and this one's GEMM gives each
+    /// work item whole rows (nil otherwise, nothing done): this one quantizes its output rows
+    /// straight into the second's int8 A strips while they are in L2, so the hidden activations
+    /// [rows, out] are never written out in fp32 and read back (the same numbers: the second
+    /// GEMM would quantize the same rows the same way).
+    func int8Chain(
+        _ x: UnsafePointer<Float>, rows: Int, activation: Activation, then second: Linear,
+        accumulatingInto y: UnsafeMutablePointer<Float>
+    ) throws -> Bool {
+        guard let w1 = w8, let w2 = second.w8, second.inFeatures == outFeatures, rows > 0,
+            int8WritesWholeRows(m: rows, packedB: w1)
+        else { return false }
+        let profiled = Profile.begin(.linear); defer { Profile.end(profiled, .linear) }
+        guard let buffer = ScratchPool.shared.take(Int8Strips.floats(rows: rows, k: outFeatures)) else {
+            throw VidAttnError(.outOfMemory, "linear \(inFeatures)→\(outFeatures) on \(rows) rows: scratch")
+        }
+        defer { ScratchPool.shared.give(buffer) }
+        let strips = Int8Strips(buffer.p, rows: rows, k: outFeatures)
+        guard
+            gemmInt8(
+                m: rows, a: x, lda: inFeatures, packedB: w1,
+                epilogue: GemmEpilogue(bias: bias?.pointer, activation: activation), intoStrips: strips),
+            gemmInt8(
+                m: rows, strips: strips, packedB: w2, accumulate: true, c: y, ldc: second.outFeatures,
+                epilogue: GemmEpilogue(bias: second.bias?.pointer))
+        else {
+            throw VidAttnError(.outOfMemory, "linear \(inFeatures)→\(outFeatures) on \(rows) rows: scratch")
+        }
+        return true
+    }
+}
+
 /// A LayerNorm's parameters and epsilon.
 public struct LayerNorm: Sendable {
     let gamma: Tensor, beta: Tensor
