@@ -137,7 +137,8 @@ final class Int8Tests: XCTestCase {
         for (m, k, n, n2) in [(70, 200, 45, 30), (33, 96, 384, 96), (5, 3200, 100, 70)] {
             let a = Buf(m * k, seed: 31), w1 = Buf(n * k, seed: 32, scale: 0.5), b1 = Buf(n, seed: 33)
             let w2 = Buf(n2 * n, seed: 34, scale: 0.5), b2 = Buf(n2, seed: 35), y0 = Buf(m * n2, seed: 36)
-            let p1 = PackedInt8B(weight: w1.c, n: n, k: k, ldw: k)!, p2 = PackedInt8B(weight: w2.c, n: n2, k: n, ldw: n)!
+            let p1 = PackedInt8B(weight: w1.c, n: n, k: k, ldw: k)!
+            let p2 = PackedInt8B(weight: w2.c, n: n2, k: n, ldw: n)!
             XCTAssertTrue(int8WritesWholeRows(m: m, packedB: p1, threads: 2))
             for (kernel, name) in runnable {
                 let hidden = Buf(m * n), want = Buf(copying: y0), got = Buf(copying: y0)

@@ -113,12 +113,14 @@ private final class RelativeIndex: @unchecked Sendable {
 }
 
 extension Ops {
-    /// Shifted-window attention on x [B, T, H, W, C] (already layer-normed), into y.
+    /// Shifted-window attention on x [B, T, H, W, C] (already layer-normed, or normed here by
+    /// `norm`), into y.
     /// `shift` is the configured shift ((0,0,0) for even blocks, window/2 for odd).
     public static func windowAttention3D(
         batch B: Int, t T: Int, h H: Int, w W: Int,
         x: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>?,
-        weights wt: WindowAttention3DWeights, shift: (Int, Int, Int)
+        weights wt: WindowAttention3DWeights, shift: (Int, Int, Int),
+        norm: LayerNorm? = nil, accumulate: Bool = false
     ) throws {
         try require(B >= 0 && T > 0 && H > 0 && W > 0, "window attention needs positive T, H, W (got \(T), \(H), \(W))")
         let C = wt.channels, nh = wt.heads, d = C / nh
@@ -166,16 +168,26 @@ extension Ops {
         defer { bufs.forEach(ScratchPool.shared.give) }
         let xw = bufs[0], qkv = bufs[1], ow = bufs[2]
         let volume = T * H * W
-        // Gather (shift + pad + partition).
+        // Gather (shift + pad + partition). With `norm`, each window's tokens are normed as they
+        // arrive (in L2 then; the norm over the whole volume was a pass of its own): the padding
+        // stays zero, as the reference pads after its norm.
         parallelFor(B * windows) { item, _ in
             let b = item / windows, wi = item % windows
+            var padding = false
             for a in 0..<N {
                 let dst = xw.p + (item * N + a) * C, s = src[wi * N + a]
                 if s < 0 {
                     dst.update(repeating: 0, count: C)
+                    padding = true
                 } else {
                     dst.update(from: x + (b * volume + s) * C, count: C)
                 }
+            }
+            guard let norm else { return }
+            if !padding {
+                norm.inPlace(xw.p + item * N * C, rows: N)
+            } else {
+                for a in 0..<N where src[wi * N + a] >= 0 { norm.inPlace(xw.p + (item * N + a) * C, rows: 1) }
             }
         }
         try wt.qkv(xw.p, rows: rows, into: qkv.p)
@@ -207,12 +219,15 @@ extension Ops {
         guard ok2 else { throw VidAttnError(.outOfMemory, "window attention: attention scratch") }
         // proj, in place into xw.
         try wt.proj(ow.p, rows: rows, into: xw.p)
-        // Scatter (reverse partition, roll back, crop).
+        // Scatter (reverse partition, roll back, crop), or add onto y (each token of the volume
+        // is one window token's, so no two items touch the same row).
         parallelFor(B * windows) { item, _ in
             let b = item / windows, wi = item % windows
             for a in 0..<N {
                 let s = src[wi * N + a]
-                if s >= 0 { (y + (b * volume + s) * C).update(from: xw.p + (item * N + a) * C, count: C) }
+                if s < 0 { continue }
+                let out = y + (b * volume + s) * C, res = xw.p + (item * N + a) * C
+                if accumulate { addInPlace(out, res, C) } else { out.update(from: res, count: C) }
             }
         }
     }

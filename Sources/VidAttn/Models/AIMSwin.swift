@@ -222,10 +222,9 @@ public final class AIMSwin: VideoModel, @unchecked Sendable {
                     regroup(g.pointer, into: z.data, B: B, outer: P, inner: gt, C: C)
                     addInPlace(x.data, z.pointer, rows * C)
                 }
-                blk.norm1(x.pointer, rows: rows, into: y.data)
                 try Ops.windowAttention3D(
-                    batch: B * gt, t: 1, h: gh, w: gw, x: y.pointer, y: z.data, weights: blk.attn,
-                    shift: (0, blk.shift, blk.shift))
+                    batch: B * gt, t: 1, h: gh, w: gw, x: x.pointer, y: z.data, weights: blk.attn,
+                    shift: (0, blk.shift, blk.shift), norm: blk.norm1)
                 try addAdapter(blk.sAdapter2, z.pointer, rows: rows, into: z.data)  // S_Adapter2 keeps its input
                 addInPlace(x.data, z.pointer, rows * C)
                 try residualMLP(

@@ -268,6 +268,14 @@ public struct LayerNorm: Sendable {
             rows: rows, cols: gamma.count, x: x, ldx: gamma.count, y: y, ldy: gamma.count,
             gamma: gamma.pointer, beta: beta.pointer, eps: eps)
     }
+    /// Contiguous rows normed in place on the calling thread (for work already split across
+    /// threads; not profiled on its own).
+    func inPlace(_ x: UnsafeMutablePointer<Float>, rows: Int) {
+        let c = gamma.count
+        layerNorm(
+            rows: rows, cols: c, x: x, ldx: c, y: x, ldy: c, gamma: gamma.pointer, beta: beta.pointer, eps: eps,
+            threads: 1)
+    }
     /// Rows of x `ldx` floats apart (a strided view: one frame's tokens of a space-major
     /// sequence) into contiguous rows of y.
     func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, ldx: Int, into y: UnsafeMutablePointer<Float>) {

@@ -173,18 +173,15 @@ public final class Swin3D: VideoModel, @unchecked Sendable {
         var done = 0
         for (i, blocks) in stages.enumerated() {
             let rows = B * gt * gh * gw
-            let y = try Tensor(shape: [rows, C]), z = try Tensor(shape: [rows, C])
+            let y = try Tensor(shape: [rows, C])
             let hbuf = try Tensor(shape: [rows, blocks.first.map { $0.fc1.outFeatures } ?? C])
             for blk in blocks {
                 try checkContinue(options, done, total)
-                blk.norm1(x.pointer, rows: rows, into: y.data)
+                // x += attention(norm1(x)): the norm applied in the window gather, the result
+                // added in the scatter.
                 try Ops.windowAttention3D(
-                    batch: B, t: gt, h: gh, w: gw, x: y.pointer, y: z.data, weights: blk.attn,
-                    shift: blk.shift)
-                let xv = x.data, zv = z.data
-                parallelFor(rows) { r, _ in
-                    addInPlace(xv + r * C, zv + r * C, C)
-                }
+                    batch: B, t: gt, h: gh, w: gw, x: x.pointer, y: x.data, weights: blk.attn,
+                    shift: blk.shift, norm: blk.norm1, accumulate: true)
                 try residualMLP(
                     x.data, rows: rows, norm: blk.norm2, fc1: blk.fc1, fc2: blk.fc2, act: .gelu, normed: y.data,
                     hidden: hbuf.data)
