@@ -1,3 +1,5 @@
+import CKernels
+
 // Element-wise helpers on float vectors for the model code (residual adds, position tables,
 // pooling): in one place, vectorised, instead of loops repeated across the model files.
 
@@ -26,3 +28,13 @@ public func meanOfRows(
     for r in 0..<rows { addInPlace(dst, src + r * stride, C) }
     divideInPlace(dst, Float(rows), C)
 }
+
+/// dst[i] = table[index[i]] for n entries (every index within the table): AVX-512 gathers
+/// where the CPU has them and VIDATTN_MAX_ISA allows, scalar loads otherwise.
+public func gatherFloats(
+    _ table: UnsafePointer<Float>, _ index: UnsafePointer<Int32>, _ n: Int, into dst: UnsafeMutablePointer<Float>
+) {
+    vidattn_gather_f32_path(table, index, n, dst, gatherPath)
+}
+
+private let gatherPath: Int32 = CPU.info.avx512f != 0 && CPU.info.os_avx512 != 0 && ISALevel.cap >= .avx512 ? 1 : 0

@@ -1,4 +1,5 @@
 import XCTest
+import CKernels
 @testable import Kernels
 import Foundation
 
@@ -114,5 +115,23 @@ final class ElementwiseTests: XCTestCase {
         }
         print("verf (\(FP32Kernels.isa)): max error \(worst) ulp at \(at)")
         XCTAssertLessThanOrEqual(worst, 3, "verf at \(at)")
+    }
+
+    func testGatherPathsAgree() {
+        // Both paths against the definition, with lengths around the 16-wide vectors and indices
+        // spread over a table (Swin's relative-position bias comes through here).
+        let table = Buf(2535, seed: 40)
+        for n in [0, 1, 15, 16, 17, 153_664 % 997] {
+            var index = [Int32](repeating: 0, count: n)
+            for i in 0..<n { index[i] = Int32((i * 7919 + 13) % 2535) }
+            for path: Int32 in [0, 1] where path == 0 || CPU.info.avx512f != 0 {
+                var dst = [Float](repeating: .nan, count: n)
+                vidattn_gather_f32_path(table.c, index, n, &dst, path)
+                for i in 0..<n where dst[i].bitPattern != table.p[Int(index[i])].bitPattern {
+                    XCTFail("gather path \(path), n \(n): entry \(i)"); break
+                }
+            }
+        }
+        if CPU.info.avx512f == 0 { print("gather: AVX-512 path not run (this CPU lacks avx512f)") }
     }
 }

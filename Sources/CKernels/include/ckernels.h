@@ -141,6 +141,14 @@ void vidattn_softmax_step_bf16_path(float *s, int nb, float *m, float *l, float 
 void vidattn_bf16_32x32_ref(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc, int accumulate,
                             const float *bias);
 
+// MARK: - Lookups
+
+/// dst[i] = table[index[i]] for i < n (indices non-negative, within the table), by AVX-512
+/// gathers where the CPU has them.
+void vidattn_gather_f32(const float *table, const int32_t *index, long n, float *dst);
+/// The same through a given path (tests): 0 = scalar, 1 = AVX-512.
+void vidattn_gather_f32_path(const float *table, const int32_t *index, long n, float *dst, int path);
+
 // MARK: - int8 micro-kernels
 //
 // A 32×32 int32 block of C = A · B, with

@@ -69,13 +69,15 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
         let out = try Tensor(shape: [H, n, n])
         let (o, tp, ip) = (out.data, table.pointer, index.pointer)
         let rows = table.shape[0]
-        // One head at a time from its own contiguous column of the table (gathered once into a
-        // small row so the lookups stay in L1).
-        parallelFor(H) { h, _ in
+        // Per head, from its own contiguous column of the table (copied into a small row so the
+        // lookups stay in L1), in chunks of key rows so that few heads still split evenly.
+        let chunks = max(1, min(n, 32 / max(H, 1)))
+        parallelFor(H * chunks) { item, _ in
+            let h = item / chunks, c = item % chunks
+            let lo = c * n / chunks * n, hi = (c + 1) * n / chunks * n
             withUnsafeTemporaryAllocation(of: Float.self, capacity: rows) { col in
                 for r in 0..<rows { col[r] = tp[r * H + h] }
-                let dst = o + h * nn
-                for i in 0..<nn { dst[i] = col[Int(ip[i])] }
+                gatherFloats(UnsafePointer(col.baseAddress!), ip + lo, hi - lo, into: o + h * nn + lo)
             }
         }
         return withExtendedLifetime(index) { out }
