@@ -278,8 +278,10 @@ func gemmBF16(
     let b = ReducedBlocking(m: m, panels: packedB.panels, kp: kp, elemBytes: 2, threads: threads)
     // Scratch (floats): A as bf16 strips unless given; per worker a 32×32 fp32 slot for each
     // panel of a chunk (the edge blocks' partial sums; every block's when C goes to strips).
-    var given: UnsafePointer<UInt16>? = nil
-    if case .strips(let p) = input { given = p }
+    // (Constants only below: a `var` captured by the closures costs a dynamic exclusivity check
+    // per read; see Int8GEMM.swift.)
+    let given: UnsafePointer<UInt16>?
+    if case .strips(let p) = input { given = p } else { given = nil }
     let aFloats = given == nil ? b.strips * 32 * kp / 2 : 0, slotFloats = b.chunkPanels * 1024
     guard let scratch = ScratchPool.shared.take(aFloats + b.workers * slotFloats) else { return false }
     defer { ScratchPool.shared.give(scratch) }
@@ -288,11 +290,10 @@ func gemmBF16(
         ?? UnsafePointer(
             UnsafeMutableRawPointer(scratch.p).bindMemory(to: UInt16.self, capacity: b.strips * 32 * kp))
     let slots = scratch.p + aFloats
-    var c: UnsafeMutablePointer<Float>? = nil, ldc = 0
-    var outStrips: UnsafeMutablePointer<UInt16>? = nil
+    let c: UnsafeMutablePointer<Float>?, ldc: Int, outStrips: UnsafeMutablePointer<UInt16>?
     switch output {
-    case .rows(let p, let ld): c = p; ldc = ld
-    case .strips(let p): outStrips = p
+    case .rows(let p, let ld): c = p; ldc = ld; outStrips = nil
+    case .strips(let p): outStrips = p; c = nil; ldc = 0
     }
     let nextKp = packedB.panels * 32  // K of the GEMM reading the output strips, padded
     // One epilogue call per 32×32 block (per strip and chunk for rows in C), not per row:
@@ -310,8 +311,9 @@ func gemmBF16(
     // it as the initial accumulator), not a pass of the epilogue. Measured on Sapphire Rapids
     // (TimeSformer-B bf16, perf): the epilogue passes 8.9 % of the forward before, 5.5 % after.
     let bias = accumulate ? nil : epilogue.bias
-    var rest = epilogue
-    if bias != nil { rest.bias = nil }
+    var restEpilogue = epilogue
+    if bias != nil { restEpilogue.bias = nil }
+    let rest = restEpilogue
     let tail = n % 32  // columns of the last panel, when it is partial
     runReducedGemm(
         b, amx: kernel == .amx,

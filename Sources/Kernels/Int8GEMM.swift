@@ -234,14 +234,16 @@ func gemmInt8(
     if m == 0 || n == 0 { return true }
     FlopCounter.addGemm(2 * m * n * k)
     let b = ReducedBlocking(m: m, panels: panels, kp: kp, elemBytes: 1, threads: threads)
-    var given: Int8Strips? = nil, outStrips: Int8Strips? = nil
-    var cRows: UnsafeMutablePointer<Float>? = nil, ldc = 0
-    if case .strips(let st) = input { given = st }
+    // (Constants from here on: a `var` captured by the closures below costs a dynamic
+    // exclusivity check per read, 7 % of a small-K GEMM in perf.)
+    let given: Int8Strips?
+    if case .strips(let st) = input { given = st } else { given = nil }
+    let outStrips: Int8Strips?, cRows: UnsafeMutablePointer<Float>?, ldc: Int
     switch output {
-    case .rows(let p, let ld): cRows = p; ldc = ld
+    case .rows(let p, let ld): cRows = p; ldc = ld; outStrips = nil
     case .strips(let st):
         precondition(b.chunks == 1 && !accumulate, "int8 strips output needs whole rows per item")
-        outStrips = st; ldc = panels * 32
+        outStrips = st; ldc = panels * 32; cRows = nil
     }
     // Scratch (floats): A as int8 strips and the row scales unless given; per worker a 32×32
     // int32 slot for each panel of a chunk, and 32 fp32 rows of C when C goes to strips.
@@ -278,8 +280,9 @@ func gemmInt8(
     // 0.94–0.95 of swin3d_t int8.
     let fused = kernel == .avx512vnni
     let bias = fused && !accumulate ? epilogue.bias : nil
-    var rest = epilogue
-    if bias != nil { rest.bias = nil }
+    var restEpilogue = epilogue
+    if bias != nil { restEpilogue.bias = nil }
+    let rest = restEpilogue
     // Rows of `x` (row stride ld, 32 rows from global row i0, mr of them real) quantized into
     // strip `dst` (each 16-row half of a 64-value block a contiguous 1 KiB tile); rows past mr
     // get padding (0x80 in the VNNI form) and scale 0.
