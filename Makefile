@@ -23,7 +23,7 @@ MAJOR := $(firstword $(subst ., ,$(VERSION)))
 
 .PHONY: all deps build demo test test-format format test-swift test-c test-python test-install bench bench-models install fuzz clean \
         test-isa-levels test-avx2 wheel test-wheel test-deps \
-        test-asan test-tsan cli-static
+        test-asan test-tsan cli-static check-inlined
 
 all: build
 
@@ -145,15 +145,24 @@ test-isa-levels:
 	    ran="$$ran $$level"; else lacked="$$lacked $$level"; fi; done; \
 	echo "ISA levels run:$$ran; not run (this CPU lacks them):$${lacked:- none}"
 
-bench: build
+bench: build check-inlined
 	$(BUILD)/vidattn-demo --reps 7
 	-env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) bench/kernels.py
+
+# Some incremental builds leave an activation's vector function out of line (the GEMM epilogue
+# then calls it per 16 floats, 8-16 % of an int8 forward); clean builds inline it. Benchmarks
+# warn when the library carries such a symbol (docs/benchmarking.md).
+check-inlined: build
+	@if nm $(BUILD)/libvidattn.so | grep -q -E 'GELU(Tanh)?O5apply'; then \
+	  echo "warning: $(BUILD)/libvidattn.so calls GELU.apply out of line (an incremental build);"; \
+	  echo "         for benchmarks rebuild clean: rm -rf .build/x86_64-unknown-linux-gnu/release && make build"; \
+	else echo "check-inlined: the activations are inlined into the kernels"; fi
 
 # End-to-end models against PyTorch (and onnxruntime for the HF models when installed),
 # and the attention mechanisms with the time-vs-tokens plot; needs a Python with torch,
 # transformers, torchvision, timesformer-pytorch, performer-pytorch, nystrom-attention.
 BENCH_THREADS ?= 2
-bench-models: build
+bench-models: build check-inlined
 	$(PYTHON) bench/compare.py --threads $(BENCH_THREADS) --reps 5
 	$(PYTHON) bench/attention.py --threads $(BENCH_THREADS) --reps 5 --plot bench/attention_time.png
 
