@@ -186,19 +186,21 @@ public struct GemmPlan {
     public var directA: Bool
     /// mc · kc floats per worker for packed A.
     public var aScratch: UnsafeMutablePointer<Float>
+    /// A's values are rounded to bf16 as they are packed (bf16 on the fp32 kernels).
+    public var roundA: Bool
     /// A plan from its parts (made by `sgemm`).
     public init(
         transA: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float,
         a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
         epilogue: GemmEpilogue, b: UnsafePointer<Float>, nPadded: Int, kc: Int,
         mc: Int, nChunks: Int, kBlocks: Int, panels: Int, directA: Bool,
-        aScratch: UnsafeMutablePointer<Float>
+        aScratch: UnsafeMutablePointer<Float>, roundA: Bool = false
     ) {
         self.transA = transA; self.m = m; self.n = n; self.k = k; self.alpha = alpha; self.beta = beta
         self.a = a; self.lda = lda; self.c = c; self.ldc = ldc; self.epilogue = epilogue
         self.b = b; self.nPadded = nPadded; self.kc = kc
         self.mc = mc; self.nChunks = nChunks; self.kBlocks = kBlocks; self.panels = panels
-        self.directA = directA; self.aScratch = aScratch
+        self.directA = directA; self.aScratch = aScratch; self.roundA = roundA
     }
 }
 

@@ -128,12 +128,14 @@ public final class PackedB: @unchecked Sendable {
 }
 
 /// C = act(alpha·op(A)·op(B) + beta·C + bias) + residual, with op(B) packed.
-/// Returns false (C untouched) if scratch memory cannot be allocated.
+/// `roundA`: op(A)'s values rounded to bf16 (nearest even) as they are packed, the same bits as
+/// rounding A first (`roundToBF16`) without the pass over A. Returns false (C untouched) if
+/// scratch memory cannot be allocated.
 public func sgemm(
     transA: Bool, m: Int, k: Int, alpha: Float,
     a: UnsafePointer<Float>, lda: Int, packedB: PackedB, beta: Float,
     c: UnsafeMutablePointer<Float>, ldc: Int,
-    epilogue: GemmEpilogue = .none, threads: Int = Threads.count
+    epilogue: GemmEpilogue = .none, roundA: Bool = false, threads: Int = Threads.count
 ) -> Bool {
     let n = packedB.n
     if m == 0 || n == 0 { return true }
@@ -166,7 +168,7 @@ public func sgemm(
     let items = mBlocks * nChunks
     let workers = min(threads, items)
     // With few B panels a packed A block would serve few tiles; read A in place.
-    let directA = !transA && panels <= blocking.directAPanels
+    let directA = !transA && !roundA && panels <= blocking.directAPanels
     guard let aBuf = ScratchPool.shared.take(workers * MC * KC) else { return false }
     defer { ScratchPool.shared.give(aBuf) }
 
@@ -174,7 +176,7 @@ public func sgemm(
         transA: transA, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, lda: lda,
         c: c, ldc: ldc, epilogue: epilogue, b: UnsafePointer(packedB.data),
         nPadded: packedB.nPadded, kc: KC, mc: MC, nChunks: nChunks, kBlocks: kBlocks,
-        panels: panels, directA: directA, aScratch: aBuf.p)
+        panels: panels, directA: directA, aScratch: aBuf.p, roundA: roundA)
     let run = FP32Kernels.selected.gemmItem
     parallelDynamic(items, threads: workers) { item, worker in run(plan, item, worker) }
     return true

@@ -43,6 +43,26 @@ final class BF16Tests: XCTestCase {
             }
             XCTAssertEqual(blocks[32], 0xFFFF, "nothing written between chunks")
         }
+        // fp32 → bf16-valued fp32, every path, into another buffer and in place (the SGEMM
+        // rounds its packed A in place): the bits of bf16Round, NaNs the scalar path's bits.
+        var want = [Float](repeating: 0, count: xs.count)
+        vidattn_round_to_bf16_f32_path(xs, &want, xs.count, 0)
+        for path: Int32 in [0, 1, 2] {
+            if path == 2 && info.avx512f == 0 {
+                print("bf16 rounding path avx512: not run (CPU lacks AVX-512)")
+                continue
+            }
+            var out = [Float](repeating: 7, count: xs.count), inPlace = xs
+            vidattn_round_to_bf16_f32_path(xs, &out, xs.count, path)
+            inPlace.withUnsafeMutableBufferPointer {
+                vidattn_round_to_bf16_f32_path($0.baseAddress!, $0.baseAddress!, $0.count, path)
+            }
+            for i in 0..<xs.count {
+                XCTAssertEqual(out[i].bitPattern, want[i].bitPattern, "round path \(path): \(xs[i].bitPattern)")
+                XCTAssertEqual(inPlace[i].bitPattern, want[i].bitPattern, "round path \(path) in place")
+                if !xs[i].isNaN { XCTAssertEqual(want[i].bitPattern, UInt32(bf16Round(xs[i])) << 16) }
+            }
+        }
         // fp32 → bf16-valued fp32 (the inputs of the emulation on fp32 kernels), rows of a
         // strided block.
         let rows = 7, cols = 250, ld = 283
@@ -125,6 +145,29 @@ final class BF16Tests: XCTestCase {
                         err, 2e-5 * Float(k).squareRoot(), "\(kernel) \(m)x\(k)x\(n) accumulate \(accumulate)")
                 }
             }
+        }
+    }
+
+    func testSGEMMRoundingAAsItPacksIsBitIdentical() {
+        // bf16 on the fp32 kernels: the SGEMM rounding A as it packs it against rounding A first
+        // (N ≤ 128 would read A in place; K in two blocks; a ragged M and N; an epilogue).
+        for (m, k, n) in [(37, 100, 96), (50, 1500, 70), (13, 64, 300)] {
+            let a = Buf(m * k, seed: 51), w = Buf(n * k, seed: 52), bias = Buf(n, seed: 53)
+            let pb = PackedB(transposed: true, k: k, n: n, b: w.c, ldb: k)!
+            let ar = Buf(m * k), want = Buf(m * n), got = Buf(m * n)
+            roundToBF16(rows: m, cols: k, a.c, k, into: ar.p)
+            let e = GemmEpilogue(bias: bias.c, activation: .gelu)
+            XCTAssertTrue(
+                sgemm(
+                    transA: false, m: m, k: k, alpha: 1, a: ar.c, lda: k, packedB: pb, beta: 0, c: want.p, ldc: n,
+                    epilogue: e))
+            XCTAssertTrue(
+                sgemm(
+                    transA: false, m: m, k: k, alpha: 1, a: a.c, lda: k, packedB: pb, beta: 0, c: got.p, ldc: n,
+                    epilogue: e, roundA: true))
+            var same = true
+            for i in 0..<(m * n) where got.p[i].bitPattern != want.p[i].bitPattern { same = false }
+            XCTAssertTrue(same, "\(m)x\(k)x\(n): rounding while packing differs")
         }
     }
 

@@ -114,7 +114,10 @@ void vidattn_pack_kv_bf16_path(const float *k, long ldk, const float *v, long ld
 void vidattn_f32_to_bf16_path(const float *src, uint16_t *dst, long n, int path);
 /// fp32 -> fp32 rounded to a bf16 value (the same rule), n values: the inputs of the bf16
 /// emulation on fp32 kernels.
+/// dst may be src.
 void vidattn_round_to_bf16_f32(const float *src, float *dst, long n);
+/// The same through a given path (tests): 0 = scalar, 1 = AVX2 (scalar in place), 2 = AVX-512.
+void vidattn_round_to_bf16_f32_path(const float *src, float *dst, long n, int path);
 /// fp32 → bf16 as above, straight into the A-strip layout of the block kernels: chunk kb of
 /// 32 values at dst + kb · stride for kb < kp / 32 (kp a multiple of 32), zeros past k.
 void vidattn_f32_to_bf16_blocks(const float *src, long k, long kp, uint16_t *dst, long stride);

@@ -1,3 +1,4 @@
+import CKernels
 import KernelTypes
 
 // The per-item work of the packed SGEMM (driver: GEMM.swift): packing, the
@@ -20,7 +21,15 @@ func gemmItem(_ p: GemmPlan, _ item: Int, _ worker: Int) {
         let fullRows = directA ? mc / MR * MR : 0  // rows read in place, not packed
         for pb in 0..<kBlocks {
             let p0 = pb * KC, kc = min(KC, k - p0)
-            if mc > fullRows { packABlock(transA, a, lda, i0 + fullRows, mc - fullRows, p0, kc, ap + fullRows * kc) }
+            if mc > fullRows {
+                packABlock(transA, a, lda, i0 + fullRows, mc - fullRows, p0, kc, ap + fullRows * kc)
+                // bf16 on the fp32 kernels: the packed panels rounded while they are in cache
+                // (the same bits as rounding A first; zero padding stays zero).
+                if p.roundA {
+                    let count = (mc - fullRows + MR - 1) / MR * MR * kc
+                    vidattn_round_to_bf16_f32(ap + fullRows * kc, ap + fullRows * kc, count)
+                }
+            }
             let blockBeta: Float = pb == 0 ? beta : 1
             let last = pb == kBlocks - 1
             for jp in jp0..<jp1 {

@@ -157,7 +157,13 @@ public struct Linear: Sendable {
             bias: bias?.pointer, activation: activation,
             multiplier: multiplier, ldMultiplier: outFeatures)
         let ok: Bool
-        if roundInputs != .none {
+        if roundInputs == .bf16 && !KernelMode.useReference {
+            // bf16 on the fp32 kernels: the GEMM rounds A as it packs it (no pass of its own
+            // over the input; the reference path below keeps the separate rounding).
+            ok = sgemm(
+                transA: false, m: rows, k: inFeatures, alpha: 1, a: x, lda: ldx ?? inFeatures, packedB: w!,
+                beta: accumulate ? 1 : 0, c: y, ldc: outFeatures, epilogue: epilogue, roundA: true)
+        } else if roundInputs != .none {
             let ld = ldx ?? inFeatures
             guard let xr = ScratchPool.shared.take(max(rows * inFeatures, 1)) else {
                 throw VidAttnError(.outOfMemory, "linear \(inFeatures)→\(outFeatures) on \(rows) rows: scratch")
