@@ -165,9 +165,7 @@ final class BF16Tests: XCTestCase {
                 sgemm(
                     transA: false, m: m, k: k, alpha: 1, a: a.c, lda: k, packedB: pb, beta: 0, c: got.p, ldc: n,
                     epilogue: e, roundA: true))
-            var same = true
-            for i in 0..<(m * n) where got.p[i].bitPattern != want.p[i].bitPattern { same = false }
-            XCTAssertTrue(same, "\(m)x\(k)x\(n): rounding while packing differs")
+            XCTAssertTrue(sameBits(got.c, want.c, m * n), "\(m)x\(k)x\(n): rounding while packing differs")
         }
     }
 
@@ -239,9 +237,8 @@ final class BF16Tests: XCTestCase {
                             m: m, strips: sp.baseAddress!, packedB: p2, accumulate: true, c: got.p, ldc: n2,
                             epilogue: e2, kernel: kernel, threads: 2))
                 }
-                var same = true
-                for i in 0..<(m * n2) where got.p[i].bitPattern != want.p[i].bitPattern { same = false }
-                XCTAssertTrue(same, "\(kernel) \(m)x\(k)x\(n)x\(n2): the strips chain differs")
+                XCTAssertTrue(
+                    sameBits(got.c, want.c, m * n2), "\(kernel) \(m)x\(k)x\(n)x\(n2): the strips chain differs")
                 // Padding rows and K columns of the strips are zero.
                 let kp = (n + 31) / 32 * 32, rows = (m + 31) / 32 * 32
                 var padOK = true

@@ -34,6 +34,12 @@ func maxAbsDiff(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) 
     return m
 }
 
+/// Whether n floats are the same bits (NaNs included).
+func sameBits(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Bool {
+    for i in 0..<n where a[i].bitPattern != b[i].bitPattern { return false }
+    return true
+}
+
 /// Runs body with the kernels forced to their SIMD path and restores the mode.
 func withOptimised<T>(_ body: () throws -> T) rethrows -> T {
     let saved = KernelMode.useReference

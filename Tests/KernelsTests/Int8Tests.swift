@@ -177,9 +177,7 @@ final class Int8Tests: XCTestCase {
                     }
                     XCTAssertTrue(padOK, "\(name) \(m)x\(n): wrong padding in the strips")
                 }
-                var same = true
-                for i in 0..<(m * n2) where got.p[i].bitPattern != want.p[i].bitPattern { same = false }
-                XCTAssertTrue(same, "\(name) \(m)x\(k)x\(n)x\(n2): the strips chain differs")
+                XCTAssertTrue(sameBits(got.c, want.c, m * n2), "\(name) \(m)x\(k)x\(n)x\(n2): the strips chain differs")
             }
         }
     }

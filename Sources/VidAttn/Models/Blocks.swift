@@ -38,8 +38,7 @@ func residualMLP(
     normed: UnsafeMutablePointer<Float>, hidden: UnsafeMutablePointer<Float>
 ) throws {
     norm(x, rows: rows, into: normed)
-    if try fc1.bf16Chain(normed, rows: rows, activation: act, then: fc2, accumulatingInto: x) { return }
-    if try fc1.int8Chain(normed, rows: rows, activation: act, then: fc2, accumulatingInto: x) { return }
+    if try fc1.chain(normed, rows: rows, activation: act, then: fc2, accumulatingInto: x) { return }
     try fc1(normed, rows: rows, into: hidden, activation: act)
     try fc2(hidden, rows: rows, into: x, accumulate: true)
 }

@@ -201,66 +201,48 @@ public struct Linear: Sendable {
 }
 
 extension Linear {
-    /// `y += second(act(self(x)))` when both Linears run on a bf16 unit (nil otherwise, nothing
-    /// done): this one writes its output straight as the second's bf16 A strips, so the hidden
-    /// activations [rows, out] never exist in fp32 (the same numbers: the second GEMM would
-    /// round them the same way). Measured on Sapphire Rapids: BENCHMARKS.md, session 8.
-    func bf16Chain(
+    /// `y += second(act(self(x)))` without the hidden activations [rows, out] in fp32, when both
+    /// Linears run in the same reduced precision (false otherwise, nothing done). bf16: this one
+    /// writes its output straight as the second's bf16 A strips (BENCHMARKS.md, session 8).
+    /// int8, when this one's GEMM gives each work item whole rows: it quantizes its output rows
+    /// into the second's int8 strips while they are in L2 (session 15). The same numbers either
+    /// way: the second GEMM would round or quantize the same rows the same way.
+    func chain(
         _ x: UnsafePointer<Float>, rows: Int, activation: Activation, then second: Linear,
         accumulatingInto y: UnsafeMutablePointer<Float>
     ) throws -> Bool {
-        guard let w1 = w16, let w2 = second.w16, second.inFeatures == outFeatures, rows > 0 else { return false }
-        let profiled = Profile.begin(.linear); defer { Profile.end(profiled, .linear) }
-        let count = bf16StripsCount(rows: rows, k: outFeatures)
-        guard let buffer = ScratchPool.shared.take((count + 1) / 2) else {
-            throw VidAttnError(.outOfMemory, "linear \(inFeatures)→\(outFeatures) on \(rows) rows: scratch")
+        guard second.inFeatures == outFeatures, rows > 0 else { return false }
+        let e1 = GemmEpilogue(bias: bias?.pointer, activation: activation)
+        let e2 = GemmEpilogue(bias: second.bias?.pointer)
+        let oom = VidAttnError(.outOfMemory, "linear \(inFeatures)→\(outFeatures) on \(rows) rows: scratch")
+        // The strips' memory, then the two GEMMs (each false when out of scratch memory).
+        func run(floats: Int, _ body: (UnsafeMutablePointer<Float>) -> Bool) throws -> Bool {
+            let profiled = Profile.begin(.linear); defer { Profile.end(profiled, .linear) }
+            guard let buffer = ScratchPool.shared.take(max(floats, 1)) else { throw oom }
+            defer { ScratchPool.shared.give(buffer) }
+            guard body(buffer.p) else { throw oom }
+            return true
         }
-        defer { ScratchPool.shared.give(buffer) }
-        let strips = UnsafeMutableRawPointer(buffer.p).bindMemory(to: UInt16.self, capacity: count)
-        guard
-            gemmBF16(
-                m: rows, a: x, lda: inFeatures, packedB: w1,
-                epilogue: GemmEpilogue(bias: bias?.pointer, activation: activation), intoStrips: strips),
-            gemmBF16(
-                m: rows, strips: strips, packedB: w2, accumulate: true, c: y, ldc: second.outFeatures,
-                epilogue: GemmEpilogue(bias: second.bias?.pointer))
-        else {
-            throw VidAttnError(.outOfMemory, "linear \(inFeatures)→\(outFeatures) on \(rows) rows: scratch")
+        if let w1 = w16, let w2 = second.w16 {
+            let count = bf16StripsCount(rows: rows, k: outFeatures)
+            return try run(floats: (count + 1) / 2) { p in
+                let strips = UnsafeMutableRawPointer(p).bindMemory(to: UInt16.self, capacity: count)
+                return gemmBF16(m: rows, a: x, lda: inFeatures, packedB: w1, epilogue: e1, intoStrips: strips)
+                    && gemmBF16(
+                        m: rows, strips: strips, packedB: w2, accumulate: true, c: y, ldc: second.outFeatures,
+                        epilogue: e2)
+            }
         }
-        return true
-    }
-}
-
-extension Linear {
-    /// `y += second(act(self(x)))` when both Linears are int8 and this one's GEMM gives each
-    /// work item whole rows (nil otherwise, nothing done): this one quantizes its output rows
-    /// straight into the second's int8 A strips while they are in L2, so the hidden activations
-    /// [rows, out] are never written out in fp32 and read back (the same numbers: the second
-    /// GEMM would quantize the same rows the same way).
-    func int8Chain(
-        _ x: UnsafePointer<Float>, rows: Int, activation: Activation, then second: Linear,
-        accumulatingInto y: UnsafeMutablePointer<Float>
-    ) throws -> Bool {
-        guard let w1 = w8, let w2 = second.w8, second.inFeatures == outFeatures, rows > 0,
-            int8WritesWholeRows(m: rows, packedB: w1)
-        else { return false }
-        let profiled = Profile.begin(.linear); defer { Profile.end(profiled, .linear) }
-        guard let buffer = ScratchPool.shared.take(Int8Strips.floats(rows: rows, k: outFeatures)) else {
-            throw VidAttnError(.outOfMemory, "linear \(inFeatures)→\(outFeatures) on \(rows) rows: scratch")
+        if let w1 = w8, let w2 = second.w8, int8WritesWholeRows(m: rows, packedB: w1) {
+            return try run(floats: Int8Strips.floats(rows: rows, k: outFeatures)) { p in
+                let strips = Int8Strips(p, rows: rows, k: outFeatures)
+                return gemmInt8(m: rows, a: x, lda: inFeatures, packedB: w1, epilogue: e1, intoStrips: strips)
+                    && gemmInt8(
+                        m: rows, strips: strips, packedB: w2, accumulate: true, c: y, ldc: second.outFeatures,
+                        epilogue: e2)
+            }
         }
-        defer { ScratchPool.shared.give(buffer) }
-        let strips = Int8Strips(buffer.p, rows: rows, k: outFeatures)
-        guard
-            gemmInt8(
-                m: rows, a: x, lda: inFeatures, packedB: w1,
-                epilogue: GemmEpilogue(bias: bias?.pointer, activation: activation), intoStrips: strips),
-            gemmInt8(
-                m: rows, strips: strips, packedB: w2, accumulate: true, c: y, ldc: second.outFeatures,
-                epilogue: GemmEpilogue(bias: second.bias?.pointer))
-        else {
-            throw VidAttnError(.outOfMemory, "linear \(inFeatures)→\(outFeatures) on \(rows) rows: scratch")
-        }
-        return true
+        return false
     }
 }
 
