@@ -99,9 +99,10 @@ public func bf16ToFloat(_ h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 1
 
 /// y = fp32(bf16(x)) for a rows × cols block (row stride ldx; y dense).
 public func roundToBF16(
-    rows: Int, cols: Int, _ x: UnsafePointer<Float>, _ ldx: Int, into y: UnsafeMutablePointer<Float>
+    rows: Int, cols: Int, _ x: UnsafePointer<Float>, _ ldx: Int, into y: UnsafeMutablePointer<Float>,
+    threads: Int = Threads.count
 ) {
-    parallelFor(rows) { r, _ in vidattn_round_to_bf16_f32(x + r * ldx, y + r * cols, cols) }
+    parallelFor(rows, threads: threads) { r, _ in vidattn_round_to_bf16_f32(x + r * ldx, y + r * cols, cols) }
 }
 
 // MARK: - Packed weights

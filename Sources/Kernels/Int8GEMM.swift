@@ -117,9 +117,9 @@ public final class PackedInt8B: @unchecked Sendable {
 /// activation rounding of the int8 path, for the emulation and the tests.
 public func fakeQuantizeRows(
     rows: Int, cols: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
-    into y: UnsafeMutablePointer<Float>
+    into y: UnsafeMutablePointer<Float>, threads: Int = Threads.count
 ) {
-    parallelFor(rows) { r, _ in
+    parallelFor(rows, threads: threads) { r, _ in
         withUnsafeTemporaryAllocation(of: Int8.self, capacity: max(cols, 1)) { q in
             let s = vidattn_quantize_row_s8(x + r * ldx, cols, q.baseAddress!, 0)
             for j in 0..<cols { y[r * cols + j] = Float(q[j]) * s }

@@ -150,7 +150,7 @@ public struct Linear: Sendable {
     func callAsFunction(
         _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>,
         activation: Activation = .none, accumulate: Bool = false, ldx: Int? = nil,
-        multiplier: UnsafePointer<Float>? = nil
+        multiplier: UnsafePointer<Float>? = nil, threads: Int = Threads.count
     ) throws {
         let profiled = Profile.begin(.linear); defer { Profile.end(profiled, .linear) }
         let epilogue = GemmEpilogue(
@@ -162,7 +162,7 @@ public struct Linear: Sendable {
             // over the input; the reference path below keeps the separate rounding).
             ok = sgemm(
                 transA: false, m: rows, k: inFeatures, alpha: 1, a: x, lda: ldx ?? inFeatures, packedB: w!,
-                beta: accumulate ? 1 : 0, c: y, ldc: outFeatures, epilogue: epilogue, roundA: true)
+                beta: accumulate ? 1 : 0, c: y, ldc: outFeatures, epilogue: epilogue, roundA: true, threads: threads)
         } else if roundInputs != .none {
             let ld = ldx ?? inFeatures
             guard let xr = ScratchPool.shared.take(max(rows * inFeatures, 1)) else {
@@ -170,21 +170,21 @@ public struct Linear: Sendable {
             }
             defer { ScratchPool.shared.give(xr) }
             if roundInputs == .bf16 {
-                roundToBF16(rows: rows, cols: inFeatures, x, ld, into: xr.p)
+                roundToBF16(rows: rows, cols: inFeatures, x, ld, into: xr.p, threads: threads)
             } else {
-                fakeQuantizeRows(rows: rows, cols: inFeatures, x, ld, into: xr.p)
+                fakeQuantizeRows(rows: rows, cols: inFeatures, x, ld, into: xr.p, threads: threads)
             }
             ok = sgemm(
                 transA: false, m: rows, k: inFeatures, alpha: 1, a: xr.p, lda: inFeatures, packedB: w!,
-                beta: accumulate ? 1 : 0, c: y, ldc: outFeatures, epilogue: epilogue)
+                beta: accumulate ? 1 : 0, c: y, ldc: outFeatures, epilogue: epilogue, threads: threads)
         } else if let w16 {
             ok = gemmBF16(
                 m: rows, a: x, lda: ldx ?? inFeatures, packedB: w16, accumulate: accumulate, c: y,
-                ldc: outFeatures, epilogue: epilogue)
+                ldc: outFeatures, epilogue: epilogue, threads: threads)
         } else if let w8 {
             ok = gemmInt8(
                 m: rows, a: x, lda: ldx ?? inFeatures, packedB: w8, accumulate: accumulate, c: y,
-                ldc: outFeatures, epilogue: epilogue)
+                ldc: outFeatures, epilogue: epilogue, threads: threads)
         } else if KernelMode.useReference {
             // The scalar reference (VIDATTN_REFERENCE=1) covers the packed GEMM too.
             sgemmPackedReference(
@@ -194,7 +194,7 @@ public struct Linear: Sendable {
         } else {
             ok = sgemm(
                 transA: false, m: rows, k: inFeatures, alpha: 1, a: x, lda: ldx ?? inFeatures, packedB: w!,
-                beta: accumulate ? 1 : 0, c: y, ldc: outFeatures, epilogue: epilogue)
+                beta: accumulate ? 1 : 0, c: y, ldc: outFeatures, epilogue: epilogue, threads: threads)
         }
         if !ok { throw VidAttnError(.outOfMemory, "linear \(inFeatures)→\(outFeatures) on \(rows) rows: scratch") }
     }
