@@ -243,3 +243,24 @@ def test_half_checkpoint_packed_without_fp32_copies(tmp_path, half, name, precis
         # fp32 matrices at every precision until session 7, so only fc1 and fc2 saved a copy).
         blocks = sum(json.loads((src / "config.json").read_text())["depths"])
         assert n_twin - n_direct >= 4 * blocks
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_swin_same_bits_at_any_thread_count(precision):
+    """The Video Swin fixture's logits are the same bits at 1 and 2 threads, at every precision:
+    with two windows per worker each window runs start to end on one thread (Window3D.swift),
+    and every window has to take the caller's attention precision (it is task-local; windows on
+    a worker thread once ran fp32 attention while the caller's ran bf16, which showed here
+    under `make test-isa-levels`)."""
+    px = pixel_values("swin3d")
+    saved = vidattn.get_num_threads()
+    try:
+        with vidattn.load(MODELS / "swin3d", precision=precision) as m:
+            vidattn.set_num_threads(1)
+            one = m.forward(px).logits
+            vidattn.set_num_threads(2)
+            two = [m.forward(px).logits for _ in range(3)]
+    finally:
+        vidattn.set_num_threads(saved)
+    for t in two:
+        np.testing.assert_array_equal(one, t)
