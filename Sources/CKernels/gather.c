@@ -15,11 +15,6 @@ static void gather_scalar(const float *table, const int32_t *index, long n, floa
     for (long i = 0; i < n; i++) dst[i] = table[index[i]];
 }
 
-void vidattn_gather_f32(const float *table, const int32_t *index, long n, float *dst) {
-    const vidattn_cpu_info *c = vidattn_cpu_detect();
-    vidattn_gather_f32_path(table, index, n, dst, c->avx512f && c->os_avx512);
-}
-
 void vidattn_gather_f32_path(const float *table, const int32_t *index, long n, float *dst, int path) {
     if (path) gather_avx512(table, index, n, dst); else gather_scalar(table, index, n, dst);
 }

@@ -29,9 +29,18 @@ public enum Threads {
     }
 }
 
+/// What a worker runs its share of a parallel call under: flush-to-zero (`FloatMode`, its own
+/// MXCSR restored after) and the caller's task-local attention precision, which does not follow
+/// work onto Dispatch's threads by itself (Swin's windows, run one per worker, once took fp32
+/// attention there while the caller's took bf16).
+@inline(__always)
+func workerScope(_ bf16Attention: Bool, _ body: () -> Void) {
+    AttentionPrecision.$bf16.withValue(bf16Attention) { FloatMode.withFlushToZero(body) }
+}
+
 /// Runs `body(i)` for `i` in `0..<n` on up to `threads` workers.
 ///
-/// Every worker runs with flush-to-zero set (`FloatMode`), its own MXCSR restored after.
+/// Every worker runs with flush-to-zero set and the caller's attention precision (`workerScope`).
 ///
 /// Work is split statically into contiguous ranges, one per worker, so callers
 /// should make items coarse (waking a Dispatch worker costs 10–20 µs here).
@@ -44,10 +53,11 @@ public func parallelFor(_ n: Int, threads: Int = Threads.count, _ body: (_ item:
         FloatMode.withFlushToZero { for i in 0..<n { body(i, 0) } }
         return
     }
+    let attention = AttentionPrecision.bf16
     withoutActuallyEscaping(body) { body in
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             let lo = w * n / workers, hi = (w + 1) * n / workers
-            FloatMode.withFlushToZero { for i in lo..<hi { body(i, w) } }
+            workerScope(attention) { for i in lo..<hi { body(i, w) } }
         }
     }
 }
@@ -60,9 +70,10 @@ public func parallelRanges(
     if n <= 0 { return }
     let workers = min(max(threads, 1), n)
     if workers == 1 { FloatMode.withFlushToZero { body(0, n, 0) }; return }
+    let attention = AttentionPrecision.bf16
     withoutActuallyEscaping(body) { body in
         DispatchQueue.concurrentPerform(iterations: workers) { w in
-            FloatMode.withFlushToZero { body(w * n / workers, (w + 1) * n / workers, w) }
+            workerScope(attention) { body(w * n / workers, (w + 1) * n / workers, w) }
         }
     }
 }
@@ -78,10 +89,10 @@ public func parallelDynamic(_ n: Int, threads: Int = Threads.count, _ body: (_ i
         FloatMode.withFlushToZero { for i in 0..<n { body(i, 0) } }
         return
     }
-    let next = Atomic<Int>(0)
+    let next = Atomic<Int>(0), attention = AttentionPrecision.bf16
     withoutActuallyEscaping(body) { body in
         DispatchQueue.concurrentPerform(iterations: workers) { w in
-            FloatMode.withFlushToZero {
+            workerScope(attention) {
                 while true {
                     let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                     if i >= n { break }

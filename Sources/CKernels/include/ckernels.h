@@ -146,10 +146,8 @@ void vidattn_bf16_32x32_ref(long kp, const uint16_t *a, const uint16_t *b, float
 
 // MARK: - Lookups
 
-/// dst[i] = table[index[i]] for i < n (indices non-negative, within the table), by AVX-512
-/// gathers where the CPU has them.
-void vidattn_gather_f32(const float *table, const int32_t *index, long n, float *dst);
-/// The same through a given path (tests): 0 = scalar, 1 = AVX-512.
+/// dst[i] = table[index[i]] for i < n (indices non-negative, within the table): path 1 AVX-512
+/// gathers, 0 scalar (the caller, Kernels' `gatherFloats`, picks by CPU and ISA cap).
 void vidattn_gather_f32_path(const float *table, const int32_t *index, long n, float *dst, int path);
 
 // MARK: - int8 micro-kernels

@@ -228,9 +228,6 @@ extension Ops {
             defer { ScratchPool.shared.give(buf) }
             let failed = Atomic<Bool>(false)
             let profiled = Profile.begin(.attention)
-            // The attention precision is task-local: the caller's, carried onto the workers (each
-            // window otherwise took bf16 or fp32 attention by the thread it ran on).
-            let bf16Attention = AttentionPrecision.bf16
             withExtendedLifetime(bias) {
                 parallelDynamic(items, threads: workers) { item, w in
                     if failed.load(ordering: .relaxed) { return }
@@ -239,10 +236,9 @@ extension Ops {
                     do {
                         try wt.qkv(xw, rows: N, into: qkv, threads: 1)
                         let lab = UnsafePointer(labels) + (item % windows) * N
-                        let ok = AttentionPrecision.$bf16.withValue(bf16Attention) {
-                            Kernels.attention(windowArgs(qkv, ow, windows: 1, labels: lab), threads: 1)
+                        guard Kernels.attention(windowArgs(qkv, ow, windows: 1, labels: lab), threads: 1) else {
+                            failed.store(true, ordering: .relaxed); return
                         }
-                        guard ok else { failed.store(true, ordering: .relaxed); return }
                         try wt.proj(ow, rows: N, into: xw, threads: 1)
                     } catch {
                         failed.store(true, ordering: .relaxed); return
