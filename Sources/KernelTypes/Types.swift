@@ -18,6 +18,28 @@ public struct HeadView<P> {
     }
 }
 
+/// An attention bias over tokens a = t·plane + p (t < frames, p < plane) that depends only on
+/// (tᵢ − tⱼ, pᵢ, pⱼ) for query i and key j: Video Swin's relative position bias, whose
+/// table row is a sum of the two tokens' frame, row and column offsets. Element (h, i, j) is
+/// at base + h·headStride + (tᵢ − tⱼ + frames − 1)·plane² + pⱼ·plane + pᵢ: (2·frames − 1)
+/// planes of plane² floats per head, 144 KB for an 8×7×7 window where the full
+/// [N, N] bias takes 614 KB, so that it can stay in L2 across windows. The 16 floats
+/// before `base` and after each head's last plane must be readable (the vector loads of
+/// a query run that crosses a frame read past the run's plane row and blend).
+public struct PlaneBias {
+    public var base: UnsafePointer<Float>
+    public var headStride: Int, plane: Int, frames: Int
+    public init(base: UnsafePointer<Float>, headStride: Int, plane: Int, frames: Int) {
+        self.base = base; self.headStride = headStride; self.plane = plane; self.frames = frames
+    }
+    /// Offset of element (h, i, j) from base.
+    @inlinable @inline(__always)
+    public func offset(head h: Int, query i: Int, key j: Int) -> Int {
+        let ti = i / plane, tj = j / plane
+        return h * headStride + (ti - tj + frames - 1) * plane * plane + (j - tj * plane) * plane + (i - ti * plane)
+    }
+}
+
 /// Fused attention O = softmax(scale · Q·Kᵀ + bias) · V over [B, H, N, d] views.
 public struct AttentionArgs {
     /// Batch size, heads, query rows, key rows, head width.
@@ -38,6 +60,9 @@ public struct AttentionArgs {
     /// The bias is stored key-major: element (b, h, i, j) at base + b·batchStride +
     /// h·headStride + j·rowStride + i. Lets the tiled kernel add it with vector loads.
     public var biasKeyMajor: Bool = false
+    /// A bias given by frame planes instead (Video Swin's relative position bias; see
+    /// `PlaneBias`), shared by the batch; read only when `bias` is nil.
+    public var planeBias: PlaneBias? = nil
     /// Key mask, nonzero = attend: element (b, j) at keyMask + b·keyMaskStride + j.
     public var keyMask: UnsafePointer<UInt8>? = nil
     /// Elements between the key masks of consecutive batches (0 broadcasts).

@@ -118,6 +118,55 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// A `PlaneBias` gives the same bits as the same bias stored dense and key-major: tiled path
+    /// with 16-query runs that cross frames (planes of 49), the clamped first 150 tokens of an
+    /// 8×7×7 window, planes of 12 (too short for the runs: element by element), and the short
+    /// path; two heads, two windows, shifted-window labels. The padding is NaN, so a lane that
+    /// kept a padding value would show.
+    func testPlaneBiasMatchesDenseBias() {
+        for (frames, plane, n) in [(8, 49, 392), (8, 49, 150), (3, 12, 36), (8, 49, 20), (2, 12, 24)] {
+            let d = 32, heads = 2, batch = 2
+            let per = (2 * frames - 1) * plane * plane + 16
+            let planes = Buf(heads * per + 16, seed: 5)
+            for h in 0...heads { for i in 0..<16 { planes.p[h * per + i] = .nan } }
+            let pb = PlaneBias(base: planes.c + 16, headStride: per, plane: plane, frames: frames)
+            let dense = Buf(heads * n * n)
+            for h in 0..<heads {
+                for j in 0..<n {
+                    for i in 0..<n { dense.p[(h * n + j) * n + i] = pb.base[pb.offset(head: h, query: i, key: j)] }
+                }
+            }
+            let q = Buf(batch * heads * n * d, seed: 1, scale: 2), k = Buf(batch * heads * n * d, seed: 2, scale: 2)
+            let v = Buf(batch * heads * n * d, seed: 3)
+            let labels = (0..<(batch * n)).map { UInt8($0 < n ? 0 : ($0 * 5 / n) % 3) }
+            let o1 = Buf(batch * heads * n * d), o2 = Buf(batch * heads * n * d)
+            let o3 = Buf(batch * heads * n * d), o4 = Buf(batch * heads * n * d)
+            let hv = { (p: UnsafePointer<Float>) in
+                HeadView(p, batchStride: heads * n * d, headStride: n * d, rowStride: d)
+            }
+            labels.withUnsafeBufferPointer { lp in
+                var a = AttentionArgs(
+                    batch: batch, heads: heads, nq: n, nk: n, d: d, q: hv(q.c), k: hv(k.c), v: hv(v.c),
+                    o: HeadView(o1.p, batchStride: heads * n * d, headStride: n * d, rowStride: d), scale: 0.2)
+                a.regionLabels = lp.baseAddress; a.regionStride = n
+                a.planeBias = pb
+                XCTAssertTrue(withOptimised { attention(a) })
+                a.o.base = o3.p
+                attentionReference(a)
+                a.planeBias = nil
+                a.bias = HeadView(dense.c, batchStride: 0, headStride: n * n, rowStride: n); a.biasKeyMajor = true
+                a.o.base = o2.p
+                XCTAssertTrue(withOptimised { attention(a) })
+                a.o.base = o4.p
+                attentionReference(a)
+            }
+            let count = batch * heads * n * d
+            XCTAssertTrue(sameBits(o1.c, o2.c, count), "plane \(plane), n \(n)")
+            XCTAssertTrue(sameBits(o3.c, o4.c, count), "reference, plane \(plane), n \(n)")
+            XCTAssertLessThanOrEqual(maxAbsDiff(o1.c, o3.c, count), 2e-6, "plane \(plane), n \(n)")
+        }
+    }
+
     /// Region labels per batch entry (Swin's windows): entries whose labels are all equal take no
     /// penalty and skip the label pass (`mixedRegionLabels`); an entry that differs only in its
     /// last token must still get it. Tiled path (150 tokens) and short path (20).

@@ -48,7 +48,7 @@ struct AttentionLayout {
 /// as Video Swin's windows share one [N, N] bias per head.
 @inline(__always)
 func attentionHeadMajor(_ a: AttentionArgs) -> Bool {
-    a.bias.map { $0.batchStride == 0 } == true && a.heads > 1 && a.batch > 1
+    (a.bias.map { $0.batchStride == 0 } ?? (a.planeBias != nil)) && a.heads > 1 && a.batch > 1
 }
 
 /// The item (b · heads + h) · qTiles + query tile taken i-th: i itself, or, head-major, every
@@ -190,6 +190,8 @@ func scoreBlock(
                 for r in 0..<kv { st[r * attnQT + qi] += brow[r] }
             }
         }
+    } else if let pb = a.planeBias {
+        addPlaneBias(pb, h, q0, qv, j0, kv, st)
     }
     if let lab {
         // Query labels as float vectors once per block, then one compare per key row and chunk.
@@ -214,6 +216,46 @@ func scoreBlock(
         for r in 0..<kv where mrow[r] == 0 {
             let row = st + r * attnQT
             for c in stride(from: 0, to: qPanels * NR, by: 16) { vstore(Vec(repeating: -.infinity), row + c) }
+        }
+    }
+}
+
+/// Adds a `PlaneBias` to the score block st (key rows j0..<j0+kv, queries q0..<q0+qv). Sixteen
+/// queries at a time when a plane row has at least 16 (a run then crosses at most one frame:
+/// its lanes from the next frame come from a second load, blended in).
+@inline(__always)
+func addPlaneBias(
+    _ pb: PlaneBias, _ h: Int, _ q0: Int, _ qv: Int, _ j0: Int, _ kv: Int, _ st: UnsafeMutablePointer<Float>
+) {
+    let P = pb.plane, PP = P * P
+    let hb = pb.base + h * pb.headStride
+    let runs = P >= 16 ? qv / 16 : 0
+    let lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * (attnQT / 16)) { t in
+        // Per run: the offset of its first lane from a key row's base, that of the next frame's
+        // load, and the first lane taken from it (16: none).
+        for c in 0..<runs {
+            let i = q0 + 16 * c, ti = i / P, pi = i - ti * P
+            t[3 * c] = ti * PP + pi
+            t[3 * c + 1] = (ti + 1) * PP + pi - P
+            t[3 * c + 2] = min(16, P - pi)
+        }
+        var tj = j0 / P, pj = j0 - tj * P
+        for r in 0..<kv {
+            // The key row's base: element (i, j) at kb + tᵢ·P² + pᵢ.
+            let kb = hb + (pb.frames - 1 - tj) * PP + pj * P, row = st + r * attnQT
+            for c in 0..<runs {
+                var v = vload(kb + t[3 * c])
+                let cut = t[3 * c + 2]
+                if cut < 16 {
+                    v = v.replacing(
+                        with: vload(kb + t[3 * c + 1]), where: lane .>= SIMD16<Int32>(repeating: Int32(cut)))
+                }
+                vstore(vload(row + 16 * c) + v, row + 16 * c)
+            }
+            for qi in (16 * runs)..<qv { row[qi] += pb.base[pb.offset(head: h, query: q0 + qi, key: j0 + r)] }
+            pj += 1
+            if pj == P { pj = 0; tj += 1 }
         }
     }
 }
@@ -399,6 +441,8 @@ func shortHead(
                     bias.base[
                         b * bias.batchStride + h * bias.headStride
                             + (a.biasKeyMajor ? j * bias.rowStride + i : i * bias.rowStride + j)]
+            } else if let pb = a.planeBias {
+                sc += pb.base[pb.offset(head: h, query: i, key: j)]
             }
             if let lab = a.regionLabels, lab[b * a.regionStride + i] != lab[b * a.regionStride + j] {
                 sc += a.regionPenalty

@@ -22,6 +22,8 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
     /// The relative index of each window length and layout asked for (built at the first forward
     /// that needs it, freed with the weights).
     private let indices = Mutex<[RelativeIndexKey: RelativeIndex]>([:])
+    /// The table row of every element of the frame planes (`planeBias`), built at first use.
+    private let planeIndex = Mutex<RelativeIndex?>(nil)
 
     /// qkv [3C, C], proj [C, C] in PyTorch Linear layout; table as in the checkpoint.
     public convenience init(
@@ -65,22 +67,47 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
             cache[key] = made
             return made
         }
-        let H = heads, nn = n * n
-        let out = try Tensor(shape: [H, n, n])
-        let (o, tp, ip) = (out.data, table.pointer, index.pointer)
+        let out = try Tensor(shape: [heads, n, n])
+        expand(index, count: n * n, into: out.data, headStride: n * n)
+        return out
+    }
+
+    /// The bias as frame planes (`PlaneBias`, read by the fp32 attention tiles for any window
+    /// clamped from this one): per head 16 floats of padding, then (2·t − 1) planes of (h·w)²
+    /// floats; 16 more after the last head.
+    func planeBias() throws -> (Tensor, PlaneBias) {
+        let index = try planeIndex.withLock { cached in
+            if let cached { return cached }
+            let made = try RelativeIndex(planesOf: window)
+            cached = made
+            return made
+        }
+        let per = index.count + 16
+        let out = try Tensor(shape: [heads * per + 16])
+        out.data.update(repeating: 0, count: heads * per + 16)
+        expand(index, count: index.count, into: out.data + 16, headStride: per)
+        let pb = PlaneBias(
+            base: UnsafePointer(out.data + 16), headStride: per, plane: window.1 * window.2, frames: window.0)
+        return (out, pb)
+    }
+
+    /// Table rows at `index` (count per head) into o + h · headStride for every head h.
+    private func expand(_ index: RelativeIndex, count n: Int, into o: UnsafeMutablePointer<Float>, headStride: Int) {
+        let H = heads, (tp, ip) = (table.pointer, index.pointer)
         let rows = table.shape[0]
         // Per head, from its own contiguous column of the table (copied into a small row so the
-        // lookups stay in L1), in chunks of key rows so that few heads still split evenly.
-        let chunks = max(1, min(n, 32 / max(H, 1)))
-        parallelFor(H * chunks) { item, _ in
-            let h = item / chunks, c = item % chunks
-            let lo = c * n / chunks * n, hi = (c + 1) * n / chunks * n
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: rows) { col in
-                for r in 0..<rows { col[r] = tp[r * H + h] }
-                gatherFloats(UnsafePointer(col.baseAddress!), ip + lo, hi - lo, into: o + h * nn + lo)
+        // lookups stay in L1), in chunks so that few heads still split evenly.
+        let chunks = max(1, min(n / 256 + 1, 32 / max(H, 1)))
+        withExtendedLifetime(index) {
+            parallelFor(H * chunks) { item, _ in
+                let h = item / chunks, c = item % chunks
+                let lo = c * n / chunks, hi = (c + 1) * n / chunks
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: rows) { col in
+                    for r in 0..<rows { col[r] = tp[r * H + h] }
+                    gatherFloats(UnsafePointer(col.baseAddress!), ip + lo, hi - lo, into: o + h * headStride + lo)
+                }
             }
         }
-        return withExtendedLifetime(index) { out }
     }
 }
 
@@ -93,9 +120,31 @@ private struct RelativeIndexKey: Hashable {
 /// [query][key].
 private final class RelativeIndex: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Int32>
+    let count: Int
+
+    /// The rows of a `PlaneBias` of one head: plane dt (tᵢ − tⱼ + t − 1), key pⱼ, query pᵢ.
+    init(planesOf window: (Int, Int, Int)) throws {
+        let (wd, wh, ww) = window
+        let P = wh * ww
+        count = (2 * wd - 1) * P * P
+        guard let index = allocCounted(Int32.self, count) else {
+            throw VidAttnError(.outOfMemory, "window attention: cannot allocate the bias plane index")
+        }
+        for dt in 0..<(2 * wd - 1) {
+            for pj in 0..<P {
+                for pi in 0..<P {
+                    index[(dt * P + pj) * P + pi] = Int32(
+                        dt * (2 * wh - 1) * (2 * ww - 1) + (pi / ww - pj / ww + wh - 1) * (2 * ww - 1)
+                            + (pi % ww - pj % ww + ww - 1))
+                }
+            }
+        }
+        pointer = index
+    }
 
     init(window: (Int, Int, Int), tokens n: Int, keyMajor: Bool) throws {
         let (wd, wh, ww) = window
+        count = n * n
         guard let index = allocCounted(Int32.self, n * n) else {
             throw VidAttnError(.outOfMemory, "window attention: cannot allocate the \(n)×\(n) bias index")
         }
@@ -162,8 +211,11 @@ extension Ops {
                 if shifted { labels[wi * N + a] = UInt8(9 * region(0, p[0]) + 3 * region(1, p[1]) + region(2, p[2])) }
             }
         }
-        let keyMajor = !attentionTakesBF16(nq: N, nk: N)  // the bf16 path reads it query-major
-        let bias = try wt.relativeBias(tokens: N, keyMajor: keyMajor)
+        // The fp32 tiles read the bias as frame planes (L2-resident across windows; the [N, N]
+        // bias came from memory for every window and head); the bf16 path reads it dense,
+        // query-major.
+        let planes = !attentionTakesBF16(nq: N, nk: N)
+        let (bias, planeBias) = planes ? try wt.planeBias() : (try wt.relativeBias(tokens: N, keyMajor: false), nil)
         let volume = T * H * W
         // Gather (shift + pad + partition) of batch entry × window `item` into `dst` [N, C]. With
         // `norm`, the window's tokens are normed as they arrive (in cache then; a norm over the
@@ -208,8 +260,11 @@ extension Ops {
             var a = AttentionArgs(
                 batch: count, heads: nh, nq: N, nk: N, d: d, q: view(0), k: view(C), v: view(2 * C),
                 o: HeadView(o, batchStride: N * C, headStride: d, rowStride: C), scale: 1 / Float(d).squareRoot())
-            a.bias = HeadView(bias.pointer, batchStride: 0, headStride: N * N, rowStride: N)
-            a.biasKeyMajor = keyMajor
+            if let planeBias {
+                a.planeBias = planeBias
+            } else {
+                a.bias = HeadView(bias.pointer, batchStride: 0, headStride: N * N, rowStride: N)
+            }
             if shifted { a.regionLabels = lab; a.regionStride = N }
             return a
         }
