@@ -157,7 +157,8 @@ func mixedRegionLabels(_ a: AttentionArgs, _ b: Int) -> UnsafePointer<UInt8>? {
 
 /// Scores for key block [j0, j0+kv) into st (keys × 96 queries), with bias, region penalties
 /// (`lab`: the batch entry's labels, see mixedRegionLabels) and mask applied; rows of masked keys
-/// become −inf.
+/// become −inf. Each 12-key panel takes its bias, penalties and mask right after its products,
+/// while its rows are in L1.
 @inline(__always)
 func scoreBlock(
     _ a: AttentionArgs, _ b: Int, _ h: Int, _ q0: Int, _ qv: Int, _ j0: Int, _ kv: Int,
@@ -167,18 +168,52 @@ func scoreBlock(
     // Only the 32-query panels holding a valid query (a sequence's last tile is often short:
     // 392 = 4 · 96 + 8, 197 = 2 · 96 + 5).
     let qPanels = (qv + NR - 1) / NR
-    var r0 = 0
-    while r0 < kv {
-        let apanel = kp + (j0 + r0) * a.d
-        for qp in 0..<qPanels {
-            microKernel12x32(a.d, apanel, MR, qt + qp * NR * a.d, NR, st + r0 * attnQT + qp * NR, attnQT, 1, 0)
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * (attnQT / 16) + attnQT) { runs in
+        withUnsafeTemporaryAllocation(of: Vec.self, capacity: attnQT / 16) { ql in
+            let planeRuns = a.planeBias.map { planeBiasRuns($0, q0, qv, runs.baseAddress!) } ?? 0
+            if let lab {
+                // Query labels as float vectors once per block, then one compare per key row and run.
+                for c in 0..<(attnQT / 16) {
+                    var v = Vec(repeating: -1)
+                    for l in 0..<16 where c * 16 + l < qv { v[l] = Float(lab[q0 + c * 16 + l]) }
+                    ql[c] = v
+                }
+            }
+            let terms = ScoreTerms(
+                b: b, h: h, q0: q0, qv: qv, j0: j0, lab: lab, ql: ql.baseAddress!, runs: runs.baseAddress!,
+                planeRuns: planeRuns)
+            var r0 = 0
+            while r0 < kv {
+                let apanel = kp + (j0 + r0) * a.d
+                for qp in 0..<qPanels {
+                    microKernel12x32(a.d, apanel, MR, qt + qp * NR * a.d, NR, st + r0 * attnQT + qp * NR, attnQT, 1, 0)
+                }
+                addScoreTerms(a, terms, r0, min(kv, r0 + MR), st)
+                r0 += MR
+            }
         }
-        r0 += MR
     }
+}
+
+/// What a score block adds to its rows besides the products (see scoreBlock).
+struct ScoreTerms {
+    let b: Int, h: Int, q0: Int, qv: Int, j0: Int
+    let lab: UnsafePointer<UInt8>?
+    /// The query labels as float vectors (with `lab`).
+    let ql: UnsafePointer<Vec>
+    /// A plane bias's runs (`planeBiasRuns`) and their count.
+    let runs: UnsafePointer<Int>
+    let planeRuns: Int
+}
+
+/// Bias, region penalties and mask on key rows r0..<r1 of a score block.
+@inline(__always)
+func addScoreTerms(_ a: AttentionArgs, _ t: ScoreTerms, _ r0: Int, _ r1: Int, _ st: UnsafeMutablePointer<Float>) {
+    let q0 = t.q0, qv = t.qv, j0 = t.j0
     if let bias = a.bias {
-        let bb = bias.base + b * bias.batchStride + h * bias.headStride
+        let bb = bias.base + t.b * bias.batchStride + t.h * bias.headStride
         if a.biasKeyMajor {
-            for r in 0..<kv {
+            for r in r0..<r1 {
                 let brow = bb + (j0 + r) * bias.rowStride + q0, row = st + r * attnQT
                 var qi = 0
                 while qi + 16 <= qv { vstore(vload(row + qi) + vload(brow + qi), row + qi); qi += 16 }
@@ -187,76 +222,80 @@ func scoreBlock(
         } else {
             for qi in 0..<qv {
                 let brow = bb + (q0 + qi) * bias.rowStride + j0
-                for r in 0..<kv { st[r * attnQT + qi] += brow[r] }
+                for r in r0..<r1 { st[r * attnQT + qi] += brow[r] }
             }
         }
     } else if let pb = a.planeBias {
-        addPlaneBias(pb, h, q0, qv, j0, kv, st)
+        addPlaneBias(pb, t, r0, r1, st)
     }
-    if let lab {
-        // Query labels as float vectors once per block, then one compare per key row and chunk.
-        withUnsafeTemporaryAllocation(of: Vec.self, capacity: attnQT / 16) { ql in
-            for c in 0..<(attnQT / 16) {
-                var v = Vec(repeating: -1)
-                for l in 0..<16 where c * 16 + l < qv { v[l] = Float(lab[q0 + c * 16 + l]) }
-                ql[c] = v
-            }
-            let pen = Vec(repeating: a.regionPenalty), zero = Vec()
-            for r in 0..<kv {
-                let lk = Vec(repeating: Float(lab[j0 + r])), row = st + r * attnQT
-                for c in 0..<((qv + 15) / 16) {
-                    let add = zero.replacing(with: pen, where: ql[c] .!= lk)
-                    vstore(vload(row + c * 16) + add, row + c * 16)
-                }
+    if let lab = t.lab {
+        let pen = Vec(repeating: a.regionPenalty), zero = Vec()
+        for r in r0..<r1 {
+            let lk = Vec(repeating: Float(lab[j0 + r])), row = st + r * attnQT
+            for c in 0..<((qv + 15) / 16) {
+                let add = zero.replacing(with: pen, where: t.ql[c] .!= lk)
+                vstore(vload(row + c * 16) + add, row + c * 16)
             }
         }
     }
     if let mask = a.keyMask {
-        let mrow = mask + b * a.keyMaskStride + j0
-        for r in 0..<kv where mrow[r] == 0 {
+        let mrow = mask + t.b * a.keyMaskStride + j0
+        let width = (qv + NR - 1) / NR * NR
+        for r in r0..<r1 where mrow[r] == 0 {
             let row = st + r * attnQT
-            for c in stride(from: 0, to: qPanels * NR, by: 16) { vstore(Vec(repeating: -.infinity), row + c) }
+            for c in stride(from: 0, to: width, by: 16) { vstore(Vec(repeating: -.infinity), row + c) }
         }
     }
 }
 
-/// Adds a `PlaneBias` to the score block st (key rows j0..<j0+kv, queries q0..<q0+qv). Sixteen
-/// queries at a time when a plane row has at least 16 (a run then crosses at most one frame:
-/// its lanes from the next frame come from a second load, blended in).
+/// The sixteen-query runs of a `PlaneBias` over queries q0..<q0+qv, into `runs` (three Ints per
+/// run: the offset of its first lane from a key row's base, that of the next frame's load, and the
+/// first lane taken from that load, 16 for none), then the offsets of the queries after the runs
+/// one by one; returns the runs' count (0 when a plane row is shorter than 16, when a run could
+/// cross two frames: addPlaneBias then goes element by element).
 @inline(__always)
-func addPlaneBias(
-    _ pb: PlaneBias, _ h: Int, _ q0: Int, _ qv: Int, _ j0: Int, _ kv: Int, _ st: UnsafeMutablePointer<Float>
-) {
+func planeBiasRuns(_ pb: PlaneBias, _ q0: Int, _ qv: Int, _ runs: UnsafeMutablePointer<Int>) -> Int {
     let P = pb.plane, PP = P * P
-    let hb = pb.base + h * pb.headStride
-    let runs = P >= 16 ? qv / 16 : 0
+    let count = P >= 16 ? qv / 16 : 0
+    for c in 0..<count {
+        let i = q0 + 16 * c, ti = i / P, pi = i - ti * P
+        runs[3 * c] = ti * PP + pi
+        runs[3 * c + 1] = (ti + 1) * PP + pi - P
+        runs[3 * c + 2] = min(16, P - pi)
+    }
+    for qi in (16 * count)..<qv {
+        let i = q0 + qi, ti = i / P
+        runs[3 * count + qi - 16 * count] = ti * PP + i - ti * P
+    }
+    return count
+}
+
+/// Adds a `PlaneBias` to key rows r0..<r1 of a score block, sixteen queries at a time (the runs
+/// of planeBiasRuns; a run's lanes from the next frame come from a second load, blended in),
+/// the rest element by element.
+@inline(__always)
+func addPlaneBias(_ pb: PlaneBias, _ t: ScoreTerms, _ r0: Int, _ r1: Int, _ st: UnsafeMutablePointer<Float>) {
+    let P = pb.plane, PP = P * P
+    let hb = pb.base + t.h * pb.headStride
     let lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-    withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * (attnQT / 16)) { t in
-        // Per run: the offset of its first lane from a key row's base, that of the next frame's
-        // load, and the first lane taken from it (16: none).
-        for c in 0..<runs {
-            let i = q0 + 16 * c, ti = i / P, pi = i - ti * P
-            t[3 * c] = ti * PP + pi
-            t[3 * c + 1] = (ti + 1) * PP + pi - P
-            t[3 * c + 2] = min(16, P - pi)
-        }
-        var tj = j0 / P, pj = j0 - tj * P
-        for r in 0..<kv {
-            // The key row's base: element (i, j) at kb + tᵢ·P² + pᵢ.
-            let kb = hb + (pb.frames - 1 - tj) * PP + pj * P, row = st + r * attnQT
-            for c in 0..<runs {
-                var v = vload(kb + t[3 * c])
-                let cut = t[3 * c + 2]
-                if cut < 16 {
-                    v = v.replacing(
-                        with: vload(kb + t[3 * c + 1]), where: lane .>= SIMD16<Int32>(repeating: Int32(cut)))
-                }
-                vstore(vload(row + 16 * c) + v, row + 16 * c)
+    let runs = t.runs, count = t.planeRuns
+    var tj = (t.j0 + r0) / P
+    var pj = t.j0 + r0 - tj * P
+    for r in r0..<r1 {
+        // The key row's base: element (i, j) at kb + tᵢ·P² + pᵢ.
+        let kb = hb + (pb.frames - 1 - tj) * PP + pj * P, row = st + r * attnQT
+        for c in 0..<count {
+            var v = vload(kb + runs[3 * c])
+            let cut = runs[3 * c + 2]
+            if cut < 16 {
+                v = v.replacing(
+                    with: vload(kb + runs[3 * c + 1]), where: lane .>= SIMD16<Int32>(repeating: Int32(cut)))
             }
-            for qi in (16 * runs)..<qv { row[qi] += pb.base[pb.offset(head: h, query: q0 + qi, key: j0 + r)] }
-            pj += 1
-            if pj == P { pj = 0; tj += 1 }
+            vstore(vload(row + 16 * c) + v, row + 16 * c)
         }
+        for qi in (16 * count)..<t.qv { row[qi] += kb[runs[3 * count + qi - 16 * count]] }
+        pj += 1
+        if pj == P { pj = 0; tj += 1 }
     }
 }
 
