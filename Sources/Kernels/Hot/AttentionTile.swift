@@ -333,7 +333,6 @@ func attentionTile(
     }
     let ninf = Vec(repeating: -.infinity)
     for c in stride(from: 0, to: attnQT, by: 16) { vstore(ninf, m + c); vstore(Vec(), l + c) }
-    for i in stride(from: 0, to: attnQT * dPad, by: 16) { vstore(Vec(), ob + i) }
 
     let labels = mixedRegionLabels(a, b)
     var j0 = 0
@@ -342,18 +341,19 @@ func attentionTile(
         scoreBlock(a, b, h, q0, qv, j0, kv, kp, qt, st, labels)
         // Online softmax over this block, one 32-query panel (two vectors per key) at a time.
         for c in stride(from: 0, to: qPanels * NR, by: NR) { softmaxPanel(st + c, kv, m + c, l + c, alpha + c) }
-        if j0 > 0 {
-            for qi in 0..<qv where alpha[qi] != 1 {
-                let s = Vec(repeating: alpha[qi]), row = ob + qi * dPad
-                for i in stride(from: 0, to: dPad, by: 16) { vstore(vload(row + i) * s, row + i) }
-            }
-        }
-        // O += Pᵀ·V for this block.
+        // O = Pᵀ·V for the first block, then O = Pᵀ·V + diag(α)·O (the rows rescaled by the
+        // softmax step as the kernel loads them). Rows past qv in the last 12-row panel hold
+        // values never written out.
         let vblk = vbase + j0 * ldv
         var r0 = 0
         while r0 < qv {
             for dp in stride(from: 0, to: dPad, by: NR) {
-                microKernel12x32(kv, st + r0, attnQT, vblk + dp, ldv, ob + r0 * dPad + dp, dPad, 1, 1)
+                if j0 == 0 {
+                    microKernel12x32(kv, st + r0, attnQT, vblk + dp, ldv, ob + r0 * dPad + dp, dPad, 1, 0)
+                } else {
+                    microKernel12x32RowBeta(
+                        kv, st + r0, attnQT, vblk + dp, ldv, ob + r0 * dPad + dp, dPad, rowBeta: alpha + r0)
+                }
             }
             r0 += MR
         }

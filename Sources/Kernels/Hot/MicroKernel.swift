@@ -46,6 +46,29 @@ public func microKernel12x32(
     _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
     _ alpha: Float, _ beta: Float, _ bias: UnsafePointer<Float>? = nil
 ) {
+    microKernel12x32Body(kc, a, aStep, b, ldb, c, ldc, alpha, beta, bias, rowBeta: nil)
+}
+
+/// C[12×32] = A·B + diag(rowBeta)·C: attention's P·V step, whose rows of O are rescaled by
+/// the online softmax's α as they are loaded (a pass of its own over O before).
+@inline(never)
+func microKernel12x32RowBeta(
+    _ kc: Int,
+    _ a: UnsafePointer<Float>, _ aStep: Int,
+    _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rowBeta: UnsafePointer<Float>
+) {
+    microKernel12x32Body(kc, a, aStep, b, ldb, c, ldc, 1, 1, nil, rowBeta: rowBeta)
+}
+
+@inline(__always)
+func microKernel12x32Body(
+    _ kc: Int,
+    _ a: UnsafePointer<Float>, _ aStep: Int,
+    _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+    _ alpha: Float, _ beta: Float, _ bias: UnsafePointer<Float>?, rowBeta: UnsafePointer<Float>?
+) {
     var c0a = Vec(), c0b = Vec()
     var c1a = Vec(), c1b = Vec()
     var c2a = Vec(), c2b = Vec()
@@ -82,18 +105,18 @@ public func microKernel12x32(
         a = Vec(repeating: ap[11]); c11a.addProduct(a, b0); c11b.addProduct(a, b1)
         ap += aStep; bp += ldb; k += 1
     }
-    storeRow(c, c0a, c0b, alpha, beta, bias)
-    storeRow(c + ldc, c1a, c1b, alpha, beta, bias)
-    storeRow(c + 2 * ldc, c2a, c2b, alpha, beta, bias)
-    storeRow(c + 3 * ldc, c3a, c3b, alpha, beta, bias)
-    storeRow(c + 4 * ldc, c4a, c4b, alpha, beta, bias)
-    storeRow(c + 5 * ldc, c5a, c5b, alpha, beta, bias)
-    storeRow(c + 6 * ldc, c6a, c6b, alpha, beta, bias)
-    storeRow(c + 7 * ldc, c7a, c7b, alpha, beta, bias)
-    storeRow(c + 8 * ldc, c8a, c8b, alpha, beta, bias)
-    storeRow(c + 9 * ldc, c9a, c9b, alpha, beta, bias)
-    storeRow(c + 10 * ldc, c10a, c10b, alpha, beta, bias)
-    storeRow(c + 11 * ldc, c11a, c11b, alpha, beta, bias)
+    storeRow(c, c0a, c0b, alpha, rowBeta.map { $0[0] } ?? beta, bias)
+    storeRow(c + ldc, c1a, c1b, alpha, rowBeta.map { $0[1] } ?? beta, bias)
+    storeRow(c + 2 * ldc, c2a, c2b, alpha, rowBeta.map { $0[2] } ?? beta, bias)
+    storeRow(c + 3 * ldc, c3a, c3b, alpha, rowBeta.map { $0[3] } ?? beta, bias)
+    storeRow(c + 4 * ldc, c4a, c4b, alpha, rowBeta.map { $0[4] } ?? beta, bias)
+    storeRow(c + 5 * ldc, c5a, c5b, alpha, rowBeta.map { $0[5] } ?? beta, bias)
+    storeRow(c + 6 * ldc, c6a, c6b, alpha, rowBeta.map { $0[6] } ?? beta, bias)
+    storeRow(c + 7 * ldc, c7a, c7b, alpha, rowBeta.map { $0[7] } ?? beta, bias)
+    storeRow(c + 8 * ldc, c8a, c8b, alpha, rowBeta.map { $0[8] } ?? beta, bias)
+    storeRow(c + 9 * ldc, c9a, c9b, alpha, rowBeta.map { $0[9] } ?? beta, bias)
+    storeRow(c + 10 * ldc, c10a, c10b, alpha, rowBeta.map { $0[10] } ?? beta, bias)
+    storeRow(c + 11 * ldc, c11a, c11b, alpha, rowBeta.map { $0[11] } ?? beta, bias)
 }
 
 /// The same tile with A read in place, row-major (A(r, k) = a[r · lda + k]): for GEMMs
@@ -182,6 +205,24 @@ public func microKernel12x32(
                 bias.map { $0 + 16 * ch })
         }
     }
+}
+
+/// C[12×32] = A·B + diag(rowBeta)·C (rows rescaled first, then accumulated).
+func microKernel12x32RowBeta(
+    _ kc: Int,
+    _ a: UnsafePointer<Float>, _ aStep: Int,
+    _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rowBeta: UnsafePointer<Float>
+) {
+    for r in 0..<MR where rowBeta[r] != 1 {
+        let row = c + r * ldc, s = Vec(repeating: rowBeta[r])
+        if rowBeta[r] == 0 {
+            vstore(Vec(), row); vstore(Vec(), row + 16)
+        } else {
+            vstore(vload(row) * s, row); vstore(vload(row + 16) * s, row + 16)
+        }
+    }
+    microKernel12x32(kc, a, aStep, b, ldb, c, ldc, 1, 1)
 }
 
 /// The same tile with A read in place, row-major (A(r, k) = a[r · lda + k]).
