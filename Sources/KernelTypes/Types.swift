@@ -27,8 +27,11 @@ public struct HeadView<P> {
 /// before `base` and after each head's last plane must be readable (the vector loads of
 /// a query run that crosses a frame read past the run's plane row and blend).
 public struct PlaneBias {
+    /// Head 0's first plane (16 readable floats before it).
     public var base: UnsafePointer<Float>
+    /// Floats between heads; tokens per frame (plane rows are `plane` floats); frames per window.
     public var headStride: Int, plane: Int, frames: Int
+    /// A plane bias over the given layout.
     public init(base: UnsafePointer<Float>, headStride: Int, plane: Int, frames: Int) {
         self.base = base; self.headStride = headStride; self.plane = plane; self.frames = frames
     }
