@@ -186,7 +186,8 @@ func scoreBlock(
             while r0 < kv {
                 let apanel = kp + (j0 + r0) * a.d
                 for qp in 0..<qPanels {
-                    microKernel12x32(a.d, apanel, MR, qt + qp * NR * a.d, NR, st + r0 * attnQT + qp * NR, attnQT, 1, 0)
+                    microKernel12x32Overwrite(
+                        a.d, apanel, MR, qt + qp * NR * a.d, NR, st + r0 * attnQT + qp * NR, attnQT)
                 }
                 addScoreTerms(a, terms, r0, min(kv, r0 + MR), st)
                 r0 += MR
