@@ -45,7 +45,7 @@ struct AttentionLayout {
 }
 
 /// Whether the items of `a` go head by head (see `attentionItem`): a bias shared by the batch,
-/// as Video Swin's windows share one [N, N] bias per head.
+/// as Video Swin's windows share one bias per head (dense with batch stride 0, or frame planes).
 @inline(__always)
 func attentionHeadMajor(_ a: AttentionArgs) -> Bool {
     (a.bias.map { $0.batchStride == 0 } ?? (a.planeBias != nil)) && a.heads > 1 && a.batch > 1

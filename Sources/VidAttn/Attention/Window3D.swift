@@ -19,9 +19,9 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
     /// qkv (C → 3C) and proj (C → C), at the load's precision like every Linear.
     let qkv: Linear, proj: Linear
     let table: Tensor  // [(2Wd−1)(2Wh−1)(2Ww−1), heads]
-    /// The relative index of each window length and layout asked for (built at the first forward
-    /// that needs it, freed with the weights).
-    private let indices = Mutex<[RelativeIndexKey: RelativeIndex]>([:])
+    /// The relative index of each window length asked for (built at the first forward that needs
+    /// it, freed with the weights).
+    private let indices = Mutex<[Int: RelativeIndex]>([:])
     /// The table row of every element of the frame planes (`planeBias`), built at first use.
     private let planeIndex = Mutex<RelativeIndex?>(nil)
 
@@ -56,15 +56,14 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
         table = try copyTensor(relativePositionTable, [rows, heads])
     }
 
-    /// Bias for a window clamped to n tokens, key-major [heads, key, query] (what the fp32
-    /// attention tiles read) or query-major [heads, query, key] (the bf16 path): the top-left
-    /// n×n block of the configured window's relative index (the reference's quirk, docs/attention.md).
-    func relativeBias(tokens n: Int, keyMajor: Bool = true) throws -> Tensor {
-        let key = RelativeIndexKey(n: n, keyMajor: keyMajor)
+    /// Bias for a window clamped to n tokens, query-major [heads, query, key] (what the bf16
+    /// attention tiles read): the top-left n×n block of the configured window's relative index
+    /// (the reference's quirk, docs/attention.md).
+    func relativeBias(tokens n: Int) throws -> Tensor {
         let index = try indices.withLock { cache in
-            if let cached = cache[key] { return cached }
-            let made = try RelativeIndex(window: window, tokens: n, keyMajor: keyMajor)
-            cache[key] = made
+            if let cached = cache[n] { return cached }
+            let made = try RelativeIndex(window: window, tokens: n)
+            cache[n] = made
             return made
         }
         let out = try Tensor(shape: [heads, n, n])
@@ -111,13 +110,9 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
     }
 }
 
-private struct RelativeIndexKey: Hashable {
-    let n: Int, keyMajor: Bool
-}
-
-/// The table row of every (key, query) pair of a window clamped to n tokens (the top-left n×n
-/// block of the configured window's relative index), key-major [key][query] or query-major
-/// [query][key].
+/// The table row of every element of a `PlaneBias`, or of every (query, key) pair of a window
+/// clamped to n tokens (the top-left n×n block of the configured window's relative index),
+/// query-major.
 private final class RelativeIndex: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Int32>
     let count: Int
@@ -142,7 +137,7 @@ private final class RelativeIndex: @unchecked Sendable {
         pointer = index
     }
 
-    init(window: (Int, Int, Int), tokens n: Int, keyMajor: Bool) throws {
+    init(window: (Int, Int, Int), tokens n: Int) throws {
         let (wd, wh, ww) = window
         count = n * n
         guard let index = allocCounted(Int32.self, n * n) else {
@@ -152,7 +147,7 @@ private final class RelativeIndex: @unchecked Sendable {
             let (bd, bh, bw) = (b / (wh * ww), (b / ww) % wh, b % ww)
             for a in 0..<n {
                 let (ad, ah, aw) = (a / (wh * ww), (a / ww) % wh, a % ww)
-                index[keyMajor ? b * n + a : a * n + b] = Int32(
+                index[a * n + b] = Int32(
                     (ad - bd + wd - 1) * (2 * wh - 1) * (2 * ww - 1) + (ah - bh + wh - 1) * (2 * ww - 1)
                         + (aw - bw + ww - 1))
             }
@@ -215,7 +210,7 @@ extension Ops {
         // bias came from memory for every window and head); the bf16 path reads it dense,
         // query-major.
         let planes = !attentionTakesBF16(nq: N, nk: N)
-        let (bias, planeBias) = planes ? try wt.planeBias() : (try wt.relativeBias(tokens: N, keyMajor: false), nil)
+        let (bias, planeBias) = planes ? try wt.planeBias() : (try wt.relativeBias(tokens: N), nil)
         let volume = T * H * W
         // Gather (shift + pad + partition) of batch entry × window `item` into `dst` [N, C]. With
         // `norm`, the window's tokens are normed as they arrive (in cache then; a norm over the
