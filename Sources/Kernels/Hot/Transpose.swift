@@ -50,46 +50,55 @@ private func transposeInRegisters(
     butterfly(&r12, &r13, lo1, hi1); butterfly(&r14, &r15, lo1, hi1)
 }
 
+/// Sixteen rows of 16 floats `lds` apart, rows from min(n, limit) on read as zeros (not read at
+/// all), transposed in registers (result c holds column c). `limit` is a constant at each use, so
+/// the compiler folds the rows it zeroes into the shuffles.
+@inline(__always)
+private func transposedRows(_ src: UnsafePointer<Float>, _ lds: Int, _ n: Int, limit: Int) -> Rows16 {
+    var r: Rows16 = (
+        0 < n && 0 < limit ? vload(src + 0 * lds) : Vec(),
+        1 < n && 1 < limit ? vload(src + 1 * lds) : Vec(),
+        2 < n && 2 < limit ? vload(src + 2 * lds) : Vec(),
+        3 < n && 3 < limit ? vload(src + 3 * lds) : Vec(),
+        4 < n && 4 < limit ? vload(src + 4 * lds) : Vec(),
+        5 < n && 5 < limit ? vload(src + 5 * lds) : Vec(),
+        6 < n && 6 < limit ? vload(src + 6 * lds) : Vec(),
+        7 < n && 7 < limit ? vload(src + 7 * lds) : Vec(),
+        8 < n && 8 < limit ? vload(src + 8 * lds) : Vec(),
+        9 < n && 9 < limit ? vload(src + 9 * lds) : Vec(),
+        10 < n && 10 < limit ? vload(src + 10 * lds) : Vec(),
+        11 < n && 11 < limit ? vload(src + 11 * lds) : Vec(),
+        12 < n && 12 < limit ? vload(src + 12 * lds) : Vec(),
+        13 < n && 13 < limit ? vload(src + 13 * lds) : Vec(),
+        14 < n && 14 < limit ? vload(src + 14 * lds) : Vec(),
+        15 < n && 15 < limit ? vload(src + 15 * lds) : Vec()
+    )
+    transposeInRegisters(
+        &r.0, &r.1, &r.2, &r.3, &r.4, &r.5, &r.6, &r.7,
+        &r.8, &r.9, &r.10, &r.11, &r.12, &r.13, &r.14, &r.15)
+    return r
+}
+
+/// Sixteen vectors (rows of a 16×16 block).
+private typealias Rows16 = (Vec, Vec, Vec, Vec, Vec, Vec, Vec, Vec, Vec, Vec, Vec, Vec, Vec, Vec, Vec, Vec)
+
+/// Stores the sixteen vectors `stride` floats apart, the last one's first `last` lanes only.
+@inline(__always)
+private func storeRows(_ r: Rows16, _ dst: UnsafeMutablePointer<Float>, _ stride: Int, last: Int) {
+    vstore(r.0, dst); vstore(r.1, dst + stride); vstore(r.2, dst + 2 * stride); vstore(r.3, dst + 3 * stride)
+    vstore(r.4, dst + 4 * stride); vstore(r.5, dst + 5 * stride); vstore(r.6, dst + 6 * stride)
+    vstore(r.7, dst + 7 * stride); vstore(r.8, dst + 8 * stride); vstore(r.9, dst + 9 * stride)
+    vstore(r.10, dst + 10 * stride); vstore(r.11, dst + 11 * stride); vstore(r.12, dst + 12 * stride)
+    vstore(r.13, dst + 13 * stride); vstore(r.14, dst + 14 * stride)
+    if last == 16 { vstore(r.15, dst + 15 * stride) } else { vstorePartial(r.15, dst + 15 * stride, last) }
+}
+
 /// Rows from `rows` on are read as zeros (not read at all).
 @inline(__always)
 func transpose16x16(
     _ src: UnsafePointer<Float>, _ lds: Int, _ dst: UnsafeMutablePointer<Float>, _ ldd: Int, rows n: Int = 16
 ) {
-    var r0 = n > 0 ? vload(src) : Vec()
-    var r1 = 1 < n ? vload(src + 1 * lds) : Vec()
-    var r2 = 2 < n ? vload(src + 2 * lds) : Vec()
-    var r3 = 3 < n ? vload(src + 3 * lds) : Vec()
-    var r4 = 4 < n ? vload(src + 4 * lds) : Vec()
-    var r5 = 5 < n ? vload(src + 5 * lds) : Vec()
-    var r6 = 6 < n ? vload(src + 6 * lds) : Vec()
-    var r7 = 7 < n ? vload(src + 7 * lds) : Vec()
-    var r8 = 8 < n ? vload(src + 8 * lds) : Vec()
-    var r9 = 9 < n ? vload(src + 9 * lds) : Vec()
-    var r10 = 10 < n ? vload(src + 10 * lds) : Vec()
-    var r11 = 11 < n ? vload(src + 11 * lds) : Vec()
-    var r12 = 12 < n ? vload(src + 12 * lds) : Vec()
-    var r13 = 13 < n ? vload(src + 13 * lds) : Vec()
-    var r14 = 14 < n ? vload(src + 14 * lds) : Vec()
-    var r15 = 15 < n ? vload(src + 15 * lds) : Vec()
-    transposeInRegisters(
-        &r0, &r1, &r2, &r3, &r4, &r5, &r6, &r7,
-        &r8, &r9, &r10, &r11, &r12, &r13, &r14, &r15)
-    vstore(r0, dst)
-    vstore(r1, dst + 1 * ldd)
-    vstore(r2, dst + 2 * ldd)
-    vstore(r3, dst + 3 * ldd)
-    vstore(r4, dst + 4 * ldd)
-    vstore(r5, dst + 5 * ldd)
-    vstore(r6, dst + 6 * ldd)
-    vstore(r7, dst + 7 * ldd)
-    vstore(r8, dst + 8 * ldd)
-    vstore(r9, dst + 9 * ldd)
-    vstore(r10, dst + 10 * ldd)
-    vstore(r11, dst + 11 * ldd)
-    vstore(r12, dst + 12 * ldd)
-    vstore(r13, dst + 13 * ldd)
-    vstore(r14, dst + 14 * ldd)
-    vstore(r15, dst + 15 * ldd)
+    storeRows(transposedRows(src, lds, n, limit: 16), dst, ldd, last: 16)
 }
 
 /// Sixteen columns of a 12-row panel (attention's K panels, the SGEMM's packed A panels):
@@ -99,41 +108,7 @@ func transpose16x16(
 /// the next, and the last is stored partially.
 @inline(__always)
 func transposeIntoPanel12(_ src: UnsafePointer<Float>, _ lds: Int, rows n: Int, _ dst: UnsafeMutablePointer<Float>) {
-    var r0 = n > 0 ? vload(src) : Vec()
-    var r1 = 1 < n ? vload(src + 1 * lds) : Vec()
-    var r2 = 2 < n ? vload(src + 2 * lds) : Vec()
-    var r3 = 3 < n ? vload(src + 3 * lds) : Vec()
-    var r4 = 4 < n ? vload(src + 4 * lds) : Vec()
-    var r5 = 5 < n ? vload(src + 5 * lds) : Vec()
-    var r6 = 6 < n ? vload(src + 6 * lds) : Vec()
-    var r7 = 7 < n ? vload(src + 7 * lds) : Vec()
-    var r8 = 8 < n ? vload(src + 8 * lds) : Vec()
-    var r9 = 9 < n ? vload(src + 9 * lds) : Vec()
-    var r10 = 10 < n ? vload(src + 10 * lds) : Vec()
-    var r11 = 11 < n ? vload(src + 11 * lds) : Vec()
-    var r12 = Vec()
-    var r13 = Vec()
-    var r14 = Vec()
-    var r15 = Vec()
-    transposeInRegisters(
-        &r0, &r1, &r2, &r3, &r4, &r5, &r6, &r7,
-        &r8, &r9, &r10, &r11, &r12, &r13, &r14, &r15)
-    vstore(r0, dst)
-    vstore(r1, dst + 12)
-    vstore(r2, dst + 24)
-    vstore(r3, dst + 36)
-    vstore(r4, dst + 48)
-    vstore(r5, dst + 60)
-    vstore(r6, dst + 72)
-    vstore(r7, dst + 84)
-    vstore(r8, dst + 96)
-    vstore(r9, dst + 108)
-    vstore(r10, dst + 120)
-    vstore(r11, dst + 132)
-    vstore(r12, dst + 144)
-    vstore(r13, dst + 156)
-    vstore(r14, dst + 168)
-    vstorePartial(r15, dst + 180, 12)
+    storeRows(transposedRows(src, lds, n, limit: 12), dst, 12, last: 12)
 }
 #else
 @inline(__always)
