@@ -19,27 +19,26 @@ public struct HeadView<P> {
 }
 
 /// An attention bias over tokens a = t·plane + p (t < frames, p < plane) that depends only on
-/// (tᵢ − tⱼ, pᵢ, pⱼ) for query i and key j: Video Swin's relative position bias, whose
-/// table row is a sum of the two tokens' frame, row and column offsets. Element (h, i, j) is
-/// at base + h·headStride + (tᵢ − tⱼ + frames − 1)·plane² + pⱼ·plane + pᵢ: (2·frames − 1)
-/// planes of plane² floats per head, 144 KB for an 8×7×7 window where the full
-/// [N, N] bias takes 614 KB, so that it can stay in L2 across windows. The 16 floats
-/// before `base` and after each head's last plane must be readable (the vector loads of
-/// a query run that crosses a frame read past the run's plane row and blend).
-public struct PlaneBias {
-    /// Head 0's first plane (16 readable floats before it).
+/// (tᵢ − tⱼ, pᵢ, pⱼ) for query i and key j: Video Swin's relative position bias, whose table row
+/// is a sum of the two tokens' frame, row and column offsets. Stored per head and key position
+/// pⱼ as a strip of (2·frames − 1)·plane floats over (tᵢ − tⱼ + frames − 1, pᵢ), in which key
+/// j's bias over all queries is one contiguous slice: element (h, i, j) at base + h·headStride +
+/// pⱼ·(2·frames − 1)·plane + (frames − 1 − tⱼ)·plane + i. 144 KB per head for an 8×7×7 window
+/// where the [N, N] bias takes 614 KB, so that it can stay in L2 across windows.
+public struct StripBias {
+    /// Head 0's first strip.
     public var base: UnsafePointer<Float>
-    /// Floats between heads; tokens per frame (plane rows are `plane` floats); frames per window.
+    /// Floats between heads; tokens per frame; frames per window.
     public var headStride: Int, plane: Int, frames: Int
-    /// A plane bias over the given layout.
+    /// A strip bias over the given layout.
     public init(base: UnsafePointer<Float>, headStride: Int, plane: Int, frames: Int) {
         self.base = base; self.headStride = headStride; self.plane = plane; self.frames = frames
     }
-    /// Offset of element (h, i, j) from base.
+    /// Offset from base of key j's bias row in head h (query i at row + i).
     @inlinable @inline(__always)
-    public func offset(head h: Int, query i: Int, key j: Int) -> Int {
-        let ti = i / plane, tj = j / plane
-        return h * headStride + (ti - tj + frames - 1) * plane * plane + (j - tj * plane) * plane + (i - ti * plane)
+    public func row(head h: Int, key j: Int) -> Int {
+        let tj = j / plane
+        return h * headStride + (j - tj * plane) * (2 * frames - 1) * plane + (frames - 1 - tj) * plane
     }
 }
 
@@ -63,9 +62,9 @@ public struct AttentionArgs {
     /// The bias is stored key-major: element (b, h, i, j) at base + b·batchStride +
     /// h·headStride + j·rowStride + i. Lets the tiled kernel add it with vector loads.
     public var biasKeyMajor: Bool = false
-    /// A bias given by frame planes instead (Video Swin's relative position bias; see
-    /// `PlaneBias`), shared by the batch; read only when `bias` is nil.
-    public var planeBias: PlaneBias? = nil
+    /// A bias given by strips instead (Video Swin's relative position bias; see `StripBias`),
+    /// shared by the batch; read only when `bias` is nil.
+    public var stripBias: StripBias? = nil
     /// Key mask, nonzero = attend: element (b, j) at keyMask + b·keyMaskStride + j.
     public var keyMask: UnsafePointer<UInt8>? = nil
     /// Elements between the key masks of consecutive batches (0 broadcasts).

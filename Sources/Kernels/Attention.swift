@@ -42,8 +42,8 @@ public func attention(_ args: AttentionArgs, threads: Int = Threads.count) -> Bo
     if a.batch == 0 || a.heads == 0 || a.nq == 0 { return true }
     FlopCounter.addAttention(4 * a.batch * a.heads * a.nq * a.nk * a.d)
     if a.nq <= shortQueryLimit { return attentionShort(a, threads: threads) }
-    // (The bf16 tiles read a dense query-major bias; a plane bias stays on the fp32 tiles.)
-    if a.planeBias == nil && attentionTakesBF16(nq: a.nq, nk: a.nk, probabilities: a.probs != nil) {
+    // (The bf16 tiles read a dense query-major bias; a strip bias stays on the fp32 tiles.)
+    if a.stripBias == nil && attentionTakesBF16(nq: a.nq, nk: a.nk, probabilities: a.probs != nil) {
         return attentionBF16(a, threads: threads)
     }
     let qTiles = (a.nq + attnQT - 1) / attnQT
@@ -147,8 +147,8 @@ public func attentionReference(_ a: AttentionArgs) {
                     if let bias = a.bias {
                         let off = a.biasKeyMajor ? j * bias.rowStride + i : i * bias.rowStride + j
                         s += Double(bias.base[b * bias.batchStride + h * bias.headStride + off])
-                    } else if let pb = a.planeBias {
-                        s += Double(pb.base[pb.offset(head: h, query: i, key: j)])
+                    } else if let sb = a.stripBias {
+                        s += Double(sb.base[sb.row(head: h, key: j) + i])
                     }
                     if let lab = a.regionLabels, lab[b * a.regionStride + i] != lab[b * a.regionStride + j] {
                         s += Double(a.regionPenalty)

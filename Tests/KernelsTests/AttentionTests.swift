@@ -118,22 +118,22 @@ final class AttentionTests: XCTestCase {
         }
     }
 
-    /// A `PlaneBias` gives the same bits as the same bias stored dense and key-major: tiled path
-    /// with 16-query runs that cross frames (planes of 49), the clamped first 150 tokens of an
-    /// 8×7×7 window, planes of 12 (too short for the runs: element by element), and the short
-    /// path; two heads, two windows, shifted-window labels. The padding is NaN, so a lane that
-    /// kept a padding value would show.
-    func testPlaneBiasMatchesDenseBias() {
+    /// A `StripBias` gives the same bits as the same bias stored dense and key-major: the tiled
+    /// path (a window of 8 × 7 × 7 tokens and the clamped first 150 of one, 3 × 12 = 36 tokens) and
+    /// the short path (20 and 24 tokens), on the fast kernels and the reference; two heads, two
+    /// windows, shifted-window labels. NaN before and after each head's strips shows a read past
+    /// them.
+    func testStripBiasMatchesDenseBias() {
         for (frames, plane, n) in [(8, 49, 392), (8, 49, 150), (3, 12, 36), (8, 49, 20), (2, 12, 24)] {
             let d = 32, heads = 2, batch = 2
             let per = (2 * frames - 1) * plane * plane + 16
-            let planes = Buf(heads * per + 16, seed: 5)
-            for h in 0...heads { for i in 0..<16 { planes.p[h * per + i] = .nan } }
-            let pb = PlaneBias(base: planes.c + 16, headStride: per, plane: plane, frames: frames)
+            let strips = Buf(heads * per + 16, seed: 5)
+            for h in 0...heads { for i in 0..<16 { strips.p[h * per + i] = .nan } }
+            let sb = StripBias(base: strips.c + 16, headStride: per, plane: plane, frames: frames)
             let dense = Buf(heads * n * n)
             for h in 0..<heads {
                 for j in 0..<n {
-                    for i in 0..<n { dense.p[(h * n + j) * n + i] = pb.base[pb.offset(head: h, query: i, key: j)] }
+                    for i in 0..<n { dense.p[(h * n + j) * n + i] = sb.base[sb.row(head: h, key: j) + i] }
                 }
             }
             let q = Buf(batch * heads * n * d, seed: 1, scale: 2), k = Buf(batch * heads * n * d, seed: 2, scale: 2)
@@ -149,11 +149,11 @@ final class AttentionTests: XCTestCase {
                     batch: batch, heads: heads, nq: n, nk: n, d: d, q: hv(q.c), k: hv(k.c), v: hv(v.c),
                     o: HeadView(o1.p, batchStride: heads * n * d, headStride: n * d, rowStride: d), scale: 0.2)
                 a.regionLabels = lp.baseAddress; a.regionStride = n
-                a.planeBias = pb
+                a.stripBias = sb
                 XCTAssertTrue(withOptimised { attention(a) })
                 a.o.base = o3.p
                 attentionReference(a)
-                a.planeBias = nil
+                a.stripBias = nil
                 a.bias = HeadView(dense.c, batchStride: 0, headStride: n * n, rowStride: n); a.biasKeyMajor = true
                 a.o.base = o2.p
                 XCTAssertTrue(withOptimised { attention(a) })

@@ -45,10 +45,10 @@ struct AttentionLayout {
 }
 
 /// Whether the items of `a` go head by head (see `attentionItem`): a bias shared by the batch,
-/// as Video Swin's windows share one bias per head (dense with batch stride 0, or frame planes).
+/// as Video Swin's windows share one bias per head (dense with batch stride 0, or strips).
 @inline(__always)
 func attentionHeadMajor(_ a: AttentionArgs) -> Bool {
-    (a.bias.map { $0.batchStride == 0 } ?? (a.planeBias != nil)) && a.heads > 1 && a.batch > 1
+    (a.bias.map { $0.batchStride == 0 } ?? (a.stripBias != nil)) && a.heads > 1 && a.batch > 1
 }
 
 /// The item (b · heads + h) · qTiles + query tile taken i-th: i itself, or, head-major, every
@@ -168,30 +168,25 @@ func scoreBlock(
     // Only the 32-query panels holding a valid query (a sequence's last tile is often short:
     // 392 = 4 · 96 + 8, 197 = 2 · 96 + 5).
     let qPanels = (qv + NR - 1) / NR
-    withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * (attnQT / 16) + attnQT) { runs in
-        withUnsafeTemporaryAllocation(of: Vec.self, capacity: attnQT / 16) { ql in
-            let planeRuns = a.planeBias.map { planeBiasRuns($0, q0, qv, runs.baseAddress!) } ?? 0
-            if let lab {
-                // Query labels as float vectors once per block, then one compare per key row and run.
-                for c in 0..<(attnQT / 16) {
-                    var v = Vec(repeating: -1)
-                    for l in 0..<16 where c * 16 + l < qv { v[l] = Float(lab[q0 + c * 16 + l]) }
-                    ql[c] = v
-                }
+    withUnsafeTemporaryAllocation(of: Vec.self, capacity: attnQT / 16) { ql in
+        if let lab {
+            // Query labels as float vectors once per block, then one compare per key row and run.
+            for c in 0..<(attnQT / 16) {
+                var v = Vec(repeating: -1)
+                for l in 0..<16 where c * 16 + l < qv { v[l] = Float(lab[q0 + c * 16 + l]) }
+                ql[c] = v
             }
-            let terms = ScoreTerms(
-                b: b, h: h, q0: q0, qv: qv, j0: j0, lab: lab, ql: ql.baseAddress!, runs: runs.baseAddress!,
-                planeRuns: planeRuns)
-            var r0 = 0
-            while r0 < kv {
-                let apanel = kp + (j0 + r0) * a.d
-                for qp in 0..<qPanels {
-                    microKernel12x32Overwrite(
-                        a.d, apanel, MR, qt + qp * NR * a.d, NR, st + r0 * attnQT + qp * NR, attnQT)
-                }
-                addScoreTerms(a, terms, r0, min(kv, r0 + MR), st)
-                r0 += MR
+        }
+        let terms = ScoreTerms(b: b, h: h, q0: q0, qv: qv, j0: j0, lab: lab, ql: ql.baseAddress!)
+        var r0 = 0
+        while r0 < kv {
+            let apanel = kp + (j0 + r0) * a.d
+            for qp in 0..<qPanels {
+                microKernel12x32Overwrite(
+                    a.d, apanel, MR, qt + qp * NR * a.d, NR, st + r0 * attnQT + qp * NR, attnQT)
             }
+            addScoreTerms(a, terms, r0, min(kv, r0 + MR), st)
+            r0 += MR
         }
     }
 }
@@ -202,32 +197,31 @@ struct ScoreTerms {
     let lab: UnsafePointer<UInt8>?
     /// The query labels as float vectors (with `lab`).
     let ql: UnsafePointer<Vec>
-    /// A plane bias's runs (`planeBiasRuns`) and their count.
-    let runs: UnsafePointer<Int>
-    let planeRuns: Int
 }
 
 /// Bias, region penalties and mask on key rows r0..<r1 of a score block.
 @inline(__always)
 func addScoreTerms(_ a: AttentionArgs, _ t: ScoreTerms, _ r0: Int, _ r1: Int, _ st: UnsafeMutablePointer<Float>) {
     let q0 = t.q0, qv = t.qv, j0 = t.j0
+    // A key row's bias over the tile's queries, contiguous (key-major dense, or a strip).
+    @inline(__always) func addRow(_ r: Int, _ brow: UnsafePointer<Float>) {
+        let row = st + r * attnQT
+        var qi = 0
+        while qi + 16 <= qv { vstore(vload(row + qi) + vload(brow + qi), row + qi); qi += 16 }
+        while qi < qv { row[qi] += brow[qi]; qi += 1 }
+    }
     if let bias = a.bias {
         let bb = bias.base + t.b * bias.batchStride + t.h * bias.headStride
         if a.biasKeyMajor {
-            for r in r0..<r1 {
-                let brow = bb + (j0 + r) * bias.rowStride + q0, row = st + r * attnQT
-                var qi = 0
-                while qi + 16 <= qv { vstore(vload(row + qi) + vload(brow + qi), row + qi); qi += 16 }
-                while qi < qv { row[qi] += brow[qi]; qi += 1 }
-            }
+            for r in r0..<r1 { addRow(r, bb + (j0 + r) * bias.rowStride + q0) }
         } else {
             for qi in 0..<qv {
                 let brow = bb + (q0 + qi) * bias.rowStride + j0
                 for r in r0..<r1 { st[r * attnQT + qi] += brow[r] }
             }
         }
-    } else if let pb = a.planeBias {
-        addPlaneBias(pb, t, r0, r1, st)
+    } else if let sb = a.stripBias {
+        for r in r0..<r1 { addRow(r, sb.base + sb.row(head: t.h, key: j0 + r) + q0) }
     }
     if let lab = t.lab {
         let pen = Vec(repeating: a.regionPenalty), zero = Vec()
@@ -246,57 +240,6 @@ func addScoreTerms(_ a: AttentionArgs, _ t: ScoreTerms, _ r0: Int, _ r1: Int, _ 
             let row = st + r * attnQT
             for c in stride(from: 0, to: width, by: 16) { vstore(Vec(repeating: -.infinity), row + c) }
         }
-    }
-}
-
-/// The sixteen-query runs of a `PlaneBias` over queries q0..<q0+qv, into `runs` (three Ints per
-/// run: the offset of its first lane from a key row's base, that of the next frame's load, and the
-/// first lane taken from that load, 16 for none), then the offsets of the queries after the runs
-/// one by one; returns the runs' count (0 when a plane row is shorter than 16, when a run could
-/// cross two frames: addPlaneBias then goes element by element).
-@inline(__always)
-func planeBiasRuns(_ pb: PlaneBias, _ q0: Int, _ qv: Int, _ runs: UnsafeMutablePointer<Int>) -> Int {
-    let P = pb.plane, PP = P * P
-    let count = P >= 16 ? qv / 16 : 0
-    for c in 0..<count {
-        let i = q0 + 16 * c, ti = i / P, pi = i - ti * P
-        runs[3 * c] = ti * PP + pi
-        runs[3 * c + 1] = (ti + 1) * PP + pi - P
-        runs[3 * c + 2] = min(16, P - pi)
-    }
-    for qi in (16 * count)..<qv {
-        let i = q0 + qi, ti = i / P
-        runs[3 * count + qi - 16 * count] = ti * PP + i - ti * P
-    }
-    return count
-}
-
-/// Adds a `PlaneBias` to key rows r0..<r1 of a score block, sixteen queries at a time (the runs
-/// of planeBiasRuns; a run's lanes from the next frame come from a second load, blended in),
-/// the rest element by element.
-@inline(__always)
-func addPlaneBias(_ pb: PlaneBias, _ t: ScoreTerms, _ r0: Int, _ r1: Int, _ st: UnsafeMutablePointer<Float>) {
-    let P = pb.plane, PP = P * P
-    let hb = pb.base + t.h * pb.headStride
-    let lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-    let runs = t.runs, count = t.planeRuns
-    var tj = (t.j0 + r0) / P
-    var pj = t.j0 + r0 - tj * P
-    for r in r0..<r1 {
-        // The key row's base: element (i, j) at kb + tᵢ·P² + pᵢ.
-        let kb = hb + (pb.frames - 1 - tj) * PP + pj * P, row = st + r * attnQT
-        for c in 0..<count {
-            var v = vload(kb + runs[3 * c])
-            let cut = runs[3 * c + 2]
-            if cut < 16 {
-                v = v.replacing(
-                    with: vload(kb + runs[3 * c + 1]), where: lane .>= SIMD16<Int32>(repeating: Int32(cut)))
-            }
-            vstore(vload(row + 16 * c) + v, row + 16 * c)
-        }
-        for qi in (16 * count)..<t.qv { row[qi] += kb[runs[3 * count + qi - 16 * count]] }
-        pj += 1
-        if pj == P { pj = 0; tj += 1 }
     }
 }
 
@@ -481,8 +424,8 @@ func shortHead(
                     bias.base[
                         b * bias.batchStride + h * bias.headStride
                             + (a.biasKeyMajor ? j * bias.rowStride + i : i * bias.rowStride + j)]
-            } else if let pb = a.planeBias {
-                sc += pb.base[pb.offset(head: h, query: i, key: j)]
+            } else if let sb = a.stripBias {
+                sc += sb.base[sb.row(head: h, key: j) + i]
             }
             if let lab = a.regionLabels, lab[b * a.regionStride + i] != lab[b * a.regionStride + j] {
                 sc += a.regionPenalty

@@ -22,8 +22,8 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
     /// The relative index of each window length asked for (built at the first forward that needs
     /// it, freed with the weights).
     private let indices = Mutex<[Int: RelativeIndex]>([:])
-    /// The table row of every element of the frame planes (`planeBias`), built at first use.
-    private let planeIndex = Mutex<RelativeIndex?>(nil)
+    /// The table row of every element of the strips (`stripBias`), built at first use.
+    private let stripIndex = Mutex<RelativeIndex?>(nil)
 
     /// qkv [3C, C], proj [C, C] in PyTorch Linear layout; table as in the checkpoint.
     public convenience init(
@@ -71,23 +71,20 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
         return out
     }
 
-    /// The bias as frame planes (`PlaneBias`, read by the fp32 attention tiles for any window
-    /// clamped from this one): per head 16 floats of padding, then (2·t − 1) planes of (h·w)²
-    /// floats; 16 more after the last head.
-    func planeBias() throws -> (Tensor, PlaneBias) {
-        let index = try planeIndex.withLock { cached in
+    /// The bias as strips (`StripBias`, read by the fp32 attention tiles for any window clamped
+    /// from this one): per head, h·w strips of (2·t − 1)·h·w floats.
+    func stripBias() throws -> (Tensor, StripBias) {
+        let index = try stripIndex.withLock { cached in
             if let cached { return cached }
-            let made = try RelativeIndex(planesOf: window)
+            let made = try RelativeIndex(stripsOf: window)
             cached = made
             return made
         }
-        let per = index.count + 16
-        let out = try Tensor(shape: [heads * per + 16])
-        out.data.update(repeating: 0, count: heads * per + 16)
-        expand(index, count: index.count, into: out.data + 16, headStride: per)
-        let pb = PlaneBias(
-            base: UnsafePointer(out.data + 16), headStride: per, plane: window.1 * window.2, frames: window.0)
-        return (out, pb)
+        let out = try Tensor(shape: [heads, index.count])
+        expand(index, count: index.count, into: out.data, headStride: index.count)
+        let sb = StripBias(
+            base: UnsafePointer(out.data), headStride: index.count, plane: window.1 * window.2, frames: window.0)
+        return (out, sb)
     }
 
     /// Table rows at `index` (count per head) into o + h · headStride for every head h.
@@ -110,25 +107,25 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
     }
 }
 
-/// The table row of every element of a `PlaneBias`, or of every (query, key) pair of a window
+/// The table row of every element of a `StripBias`, or of every (query, key) pair of a window
 /// clamped to n tokens (the top-left n×n block of the configured window's relative index),
 /// query-major.
 private final class RelativeIndex: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Int32>
     let count: Int
 
-    /// The rows of a `PlaneBias` of one head: plane dt (tᵢ − tⱼ + t − 1), key pⱼ, query pᵢ.
-    init(planesOf window: (Int, Int, Int)) throws {
+    /// The rows of a `StripBias` of one head: key position pⱼ, then dt = tᵢ − tⱼ + t − 1, then pᵢ.
+    init(stripsOf window: (Int, Int, Int)) throws {
         let (wd, wh, ww) = window
         let P = wh * ww
         count = (2 * wd - 1) * P * P
         guard let index = allocCounted(Int32.self, count) else {
-            throw VidAttnError(.outOfMemory, "window attention: cannot allocate the bias plane index")
+            throw VidAttnError(.outOfMemory, "window attention: cannot allocate the bias strip index")
         }
-        for dt in 0..<(2 * wd - 1) {
-            for pj in 0..<P {
+        for pj in 0..<P {
+            for dt in 0..<(2 * wd - 1) {
                 for pi in 0..<P {
-                    index[(dt * P + pj) * P + pi] = Int32(
+                    index[(pj * (2 * wd - 1) + dt) * P + pi] = Int32(
                         dt * (2 * wh - 1) * (2 * ww - 1) + (pi / ww - pj / ww + wh - 1) * (2 * ww - 1)
                             + (pi % ww - pj % ww + ww - 1))
                 }
@@ -206,11 +203,10 @@ extension Ops {
                 if shifted { labels[wi * N + a] = UInt8(9 * region(0, p[0]) + 3 * region(1, p[1]) + region(2, p[2])) }
             }
         }
-        // The fp32 tiles read the bias as frame planes (L2-resident across windows; the [N, N]
-        // bias came from memory for every window and head); the bf16 path reads it dense,
-        // query-major.
-        let planes = !attentionTakesBF16(nq: N, nk: N)
-        let (bias, planeBias) = planes ? try wt.planeBias() : (try wt.relativeBias(tokens: N), nil)
+        // The fp32 tiles read the bias as strips (L2-resident across windows; the [N, N] bias
+        // came from memory for every window and head); the bf16 path reads it dense, query-major.
+        let strips = !attentionTakesBF16(nq: N, nk: N)
+        let (bias, stripBias) = strips ? try wt.stripBias() : (try wt.relativeBias(tokens: N), nil)
         let volume = T * H * W
         // Gather (shift + pad + partition) of batch entry × window `item` into `dst` [N, C]. With
         // `norm`, the window's tokens are normed as they arrive (in cache then; a norm over the
@@ -255,8 +251,8 @@ extension Ops {
             var a = AttentionArgs(
                 batch: count, heads: nh, nq: N, nk: N, d: d, q: view(0), k: view(C), v: view(2 * C),
                 o: HeadView(o, batchStride: N * C, headStride: d, rowStride: C), scale: 1 / Float(d).squareRoot())
-            if let planeBias {
-                a.planeBias = planeBias
+            if let stripBias {
+                a.stripBias = stripBias
             } else {
                 a.bias = HeadView(bias.pointer, batchStride: 0, headStride: N * N, rowStride: N)
             }
