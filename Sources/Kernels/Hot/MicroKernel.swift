@@ -75,6 +75,8 @@ func microKernel12x32RowBeta(
     microKernel12x32Body(kc, a, aStep, b, ldb, c, ldc, 1, 1, nil, rowBeta: rowBeta)
 }
 
+/// The tile loop of the three entries above: C = alpha · A·B + β_r · C (+ bias), β_r = rowBeta[r]
+/// when given, else beta. Each entry inlines it with its own constants.
 @inline(__always)
 func microKernel12x32Body(
     _ kc: Int,
