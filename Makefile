@@ -262,4 +262,4 @@ fuzz: deps
 	  grep -E "DONE|^Done" $(FUZZ)/$${t%%:*}.log; done
 
 clean:
-	rm -rf .build .build-asan .build-tsan .build-fuzz .build-static
+	rm -rf .build .build-tests .build-asan .build-tsan .build-fuzz .build-static
