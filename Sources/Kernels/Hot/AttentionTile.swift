@@ -293,7 +293,7 @@ func attentionTile(
         while r0 < qv {
             for dp in stride(from: 0, to: dPad, by: NR) {
                 if j0 == 0 {
-                    microKernel12x32(kv, st + r0, attnQT, vblk + dp, ldv, ob + r0 * dPad + dp, dPad, 1, 0)
+                    microKernel12x32Overwrite(kv, st + r0, attnQT, vblk + dp, ldv, ob + r0 * dPad + dp, dPad)
                 } else {
                     microKernel12x32RowBeta(
                         kv, st + r0, attnQT, vblk + dp, ldv, ob + r0 * dPad + dp, dPad, rowBeta: alpha + r0)

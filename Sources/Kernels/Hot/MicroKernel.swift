@@ -49,10 +49,11 @@ public func microKernel12x32(
     microKernel12x32Body(kc, a, aStep, b, ldb, c, ldc, alpha, beta, bias, rowBeta: nil)
 }
 
-/// C[12×32] = A·B: attention's scores. With α and β as the variables of `microKernel12x32`, each
-/// of the twelve rows compared β with 0 and 1 and multiplied by α as it was stored. Measured on
-/// Emerald Rapids (2 threads, alternating in one process): [192, 392, 32] 0.987 and
-/// [12, 3137, 64] 0.990 of the time, swin3d_t int8 forwards 0.986.
+/// C[12×32] = A·B: attention's scores and its first key block's P·V. With α and β as the
+/// variables of `microKernel12x32`, each of the twelve rows compared β with 0 and 1 and
+/// multiplied by α as it was stored. Measured on Emerald Rapids (scores only, 2 threads,
+/// alternating in one process): [192, 392, 32] 0.987 and [12, 3137, 64] 0.990 of the time,
+/// swin3d_t int8 forwards 0.986.
 @inline(never)
 func microKernel12x32Overwrite(
     _ kc: Int,
