@@ -34,6 +34,9 @@ public struct StripBias {
     public init(base: UnsafePointer<Float>, headStride: Int, plane: Int, frames: Int) {
         self.base = base; self.headStride = headStride; self.plane = plane; self.frames = frames
     }
+    /// Floats past a row's last query that readers may load (whole 32-query panels of a row;
+    /// only the valid queries' sums are used): the storage extends this far past the last head.
+    public static let readPastRow = 32
     /// Offset from base of key j's bias row in head h (query i at row + i).
     @inlinable @inline(__always)
     public func row(head h: Int, key j: Int) -> Int {

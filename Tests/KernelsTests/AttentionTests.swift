@@ -126,10 +126,11 @@ final class AttentionTests: XCTestCase {
     func testStripBiasMatchesDenseBias() {
         for (frames, plane, n) in [(8, 49, 392), (8, 49, 150), (3, 12, 36), (8, 49, 20), (2, 12, 24)] {
             let d = 32, heads = 2, batch = 2
-            let per = (2 * frames - 1) * plane * plane + 16
-            let strips = Buf(heads * per + 16, seed: 5)
-            for h in 0...heads { for i in 0..<16 { strips.p[h * per + i] = .nan } }
-            let sb = StripBias(base: strips.c + 16, headStride: per, plane: plane, frames: frames)
+            let pad = StripBias.readPastRow
+            let per = (2 * frames - 1) * plane * plane + pad
+            let strips = Buf(heads * per + pad, seed: 5)
+            for h in 0...heads { for i in 0..<pad { strips.p[h * per + i] = .nan } }
+            let sb = StripBias(base: strips.c + pad, headStride: per, plane: plane, frames: frames)
             let dense = Buf(heads * n * n)
             for h in 0..<heads {
                 for j in 0..<n {

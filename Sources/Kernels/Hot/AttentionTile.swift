@@ -177,16 +177,33 @@ func scoreBlock(
                 ql[c] = v
             }
         }
-        let terms = ScoreTerms(b: b, h: h, q0: q0, qv: qv, j0: j0, lab: lab, ql: ql.baseAddress!)
-        var r0 = 0
-        while r0 < kv {
-            let apanel = kp + (j0 + r0) * a.d
-            for qp in 0..<qPanels {
-                microKernel12x32Overwrite(
-                    a.d, apanel, MR, qt + qp * NR * a.d, NR, st + r0 * attnQT + qp * NR, attnQT)
+        // Strips go in as the products are stored; a dense bias, labels and mask after.
+        let fused = a.bias == nil ? a.stripBias : nil
+        let terms = ScoreTerms(
+            b: b, h: h, q0: q0, qv: qv, j0: j0, lab: lab, ql: ql.baseAddress!, stripsAdded: fused != nil)
+        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: MR) { rows in
+            let rp = rows.baseAddress!
+            var r0 = 0
+            while r0 < kv {
+                let apanel = kp + (j0 + r0) * a.d
+                if let sb = fused {
+                    // Each key's strip row at the tile's first query (keys past the block: the last one's).
+                    let last = j0 + kv - 1
+                    for r in 0..<MR { rp[r] = sb.base + sb.row(head: h, key: min(j0 + r0 + r, last)) + q0 }
+                    for qp in 0..<qPanels {
+                        microKernel12x32AddRows(
+                            a.d, apanel, MR, qt + qp * NR * a.d, NR, st + r0 * attnQT + qp * NR, attnQT,
+                            rows: UnsafePointer(rp), col: qp * NR)
+                    }
+                } else {
+                    for qp in 0..<qPanels {
+                        microKernel12x32Overwrite(
+                            a.d, apanel, MR, qt + qp * NR * a.d, NR, st + r0 * attnQT + qp * NR, attnQT)
+                    }
+                }
+                addScoreTerms(a, terms, r0, min(kv, r0 + MR), st)
+                r0 += MR
             }
-            addScoreTerms(a, terms, r0, min(kv, r0 + MR), st)
-            r0 += MR
         }
     }
 }
@@ -197,6 +214,8 @@ struct ScoreTerms {
     let lab: UnsafePointer<UInt8>?
     /// The query labels as float vectors (with `lab`).
     let ql: UnsafePointer<Vec>
+    /// Whether the strip bias went in with the products (`microKernel12x32AddRows`).
+    let stripsAdded: Bool
 }
 
 /// Bias, region penalties and mask on key rows r0..<r1 of a score block.
@@ -220,7 +239,7 @@ func addScoreTerms(_ a: AttentionArgs, _ t: ScoreTerms, _ r0: Int, _ r1: Int, _ 
                 for r in r0..<r1 { st[r * attnQT + qi] += brow[r] }
             }
         }
-    } else if let sb = a.stripBias {
+    } else if let sb = a.stripBias, !t.stripsAdded {
         for r in r0..<r1 { addRow(r, sb.base + sb.row(head: t.h, key: j0 + r) + q0) }
     }
     if let lab = t.lab {

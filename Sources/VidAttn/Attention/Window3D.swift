@@ -80,8 +80,12 @@ public final class WindowAttention3DWeights: @unchecked Sendable {
             cached = made
             return made
         }
-        let out = try Tensor(shape: [heads, index.count])
+        // Zeros after the last head: the tiles read whole 32-query panels of a strip row
+        // (StripBias.readPastRow).
+        let size = heads * index.count
+        let out = try Tensor(shape: [size + StripBias.readPastRow])
         expand(index, count: index.count, into: out.data, headStride: index.count)
+        (out.data + size).update(repeating: 0, count: StripBias.readPastRow)
         let sb = StripBias(
             base: UnsafePointer(out.data), headStride: index.count, plane: window.1 * window.2, frames: window.0)
         return (out, sb)
