@@ -94,8 +94,9 @@ func microKernel12x32AddRows(
     microKernel12x32Body(kc, a, aStep, b, ldb, c, ldc, 1, 0, nil, rowBeta: nil, rowAdd: rows, rowAddCol: col)
 }
 
-/// The tile loop of the three entries above: C = alpha · A·B + β_r · C (+ bias), β_r = rowBeta[r]
-/// when given, else beta. Each entry inlines it with its own constants.
+/// The tile loop of the entries above: C = alpha · A·B + β_r · C (+ bias, or row r of D at
+/// rowAdd[r] + rowAddCol when given), β_r = rowBeta[r] when given, else beta. Each entry inlines
+/// it with its own constants.
 @inline(__always)
 func microKernel12x32Body(
     _ kc: Int,
