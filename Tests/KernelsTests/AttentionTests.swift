@@ -121,8 +121,9 @@ final class AttentionTests: XCTestCase {
     /// A `StripBias` gives the same bits as the same bias stored dense and key-major: the tiled
     /// path (a window of 8 × 7 × 7 tokens and the clamped first 150 of one, 3 × 12 = 36 tokens) and
     /// the short path (20 and 24 tokens), on the fast kernels and the reference; two heads, two
-    /// windows, shifted-window labels. NaN before and after each head's strips shows a read past
-    /// them.
+    /// windows, shifted-window labels. NaN before and after each head's strips (`readPastRow`
+    /// floats of it) shows a read past them that reaches a result; the tiles do load up to that
+    /// many floats past a row for whole 32-query panels, whose extra sums are never used.
     func testStripBiasMatchesDenseBias() {
         for (frames, plane, n) in [(8, 49, 392), (8, 49, 150), (3, 12, 36), (8, 49, 20), (2, 12, 24)] {
             let d = 32, heads = 2, batch = 2
