@@ -113,6 +113,11 @@ void vidattn_release_cached_memory(void);
 void vidattn_debug_fail_allocation(int64_t n);
 int64_t vidattn_debug_allocation_count(void);
 
+/* Testing aid: the library's buffers allocated and not yet freed (always counted). After
+ * freeing every model and output and vidattn_release_cached_memory(), a call that failed must
+ * leave it where it was: the allocation-failure sweeps check that nothing leaks. */
+int64_t vidattn_debug_live_allocations(void);
+
 /* ---- Kernels ------------------------------------------------------------- */
 
 /* C = alpha * op(A) * op(B) + beta * C, row-major with leading dimensions

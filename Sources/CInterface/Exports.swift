@@ -19,6 +19,10 @@ public func vidattn_debug_fail_allocation(_ n: Int64) { AllocationFaults.failAft
 @_cdecl("vidattn_debug_allocation_count")
 public func vidattn_debug_allocation_count() -> Int64 { Int64(AllocationFaults.count) }
 
+/// C `vidattn_debug_live_allocations` (include/vidattn.h): buffers allocated and not yet freed (testing aid for leak checks).
+@_cdecl("vidattn_debug_live_allocations")
+public func vidattn_debug_live_allocations() -> Int64 { Int64(AllocationFaults.live) }
+
 // MARK: - Errors
 
 private let errorKey: pthread_key_t = {

@@ -22,6 +22,12 @@ public enum AllocationFaults {
     /// Allocations requested since the last `failAfter`, while armed.
     public static var count: Int { seen.load(ordering: .relaxed) }
 
+    /// Buffers from `allocFloats` / `allocCounted` not freed yet (always counted): a test that
+    /// frees everything it made (models, outputs, cached scratch) can check that nothing leaked,
+    /// also on the paths where an allocation failed.
+    public static var live: Int { liveCount.load(ordering: .relaxed) }
+    static let liveCount = Atomic<Int>(0)
+
     @inline(__always) static func shouldFail() -> Bool {
         guard armed.load(ordering: .relaxed) else { return false }
         seen.add(1, ordering: .relaxed)
@@ -40,11 +46,16 @@ public func allocFloats(_ count: Int) -> UnsafeMutablePointer<Float>? {
     if overflow || AllocationFaults.shouldFail() { return nil }
     var raw: UnsafeMutableRawPointer? = nil
     if posix_memalign(&raw, 64, bytes) != 0 { return nil }
+    AllocationFaults.liveCount.add(1, ordering: .relaxed)
     return raw?.bindMemory(to: Float.self, capacity: max(count, 1))
 }
 
 /// Frees memory from allocFloats (nil is ignored).
-public func freeFloats(_ p: UnsafeMutablePointer<Float>?) { free(p) }
+public func freeFloats(_ p: UnsafeMutablePointer<Float>?) {
+    guard let p else { return }
+    AllocationFaults.liveCount.subtract(1, ordering: .relaxed)
+    free(p)
+}
 
 /// `count` values of a trivial type (indices, labels) from the same counted allocator, nil
 /// when it fails (so allocation-failure injection reaches them too); free with `freeCounted`.
@@ -56,7 +67,9 @@ public func allocCounted<T>(_ type: T.Type, _ count: Int) -> UnsafeMutablePointe
 }
 
 /// Frees a buffer from `allocCounted`.
-public func freeCounted<T>(_ p: UnsafeMutablePointer<T>?) { free(p) }
+public func freeCounted<T>(_ p: UnsafeMutablePointer<T>?) {
+    freeFloats(p.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: Float.self) })
+}
 
 /// A small cache of large scratch buffers, so that repeated calls do not pay
 /// for fresh pages (a 10 MB buffer from mmap costs ~2500 page faults per call).

@@ -3,9 +3,10 @@
  *   test_robust oom MODELS IO MODEL...
  *       Counts the buffer allocations of one load + forward, then makes each of them fail in
  *       turn (vidattn_debug_fail_allocation): every run must return VIDATTN_ERR_OUT_OF_MEMORY
- *       with a message, and afterwards the model must load and give bit-identical results.
- *       The same for each attention mechanism called on its own (trajectory with every
- *       approximation, divided, joint, Performer, Nystrom, Orthoformer, Fastformer, Swin).
+ *       with a message, leave no buffer behind (vidattn_debug_live_allocations), and afterwards
+ *       the model must load and give bit-identical results. The same for preprocessing and for
+ *       each attention mechanism called on its own (trajectory with every approximation,
+ *       divided, joint, Performer, Nystrom, Orthoformer, Fastformer, Swin).
  *   test_robust threads MODELS IO MODEL...
  *       8 pthreads share one loaded model and run forwards on 8 different inputs, while the
  *       main thread changes the thread-count setting: every result is bit-identical to the
@@ -81,6 +82,13 @@ static vidattn_status forward(const vidattn_model *m, const fixture *f, const fl
 
 static int same_bits(const float *a, const float *b, int64_t n) { return memcmp(a, b, sizeof(float) * (size_t)n) == 0; }
 
+/* The library's buffers once its scratch cache is given back: around a failed call it must
+ * not change (a buffer allocated before the failure and not freed is a leak). */
+static int64_t live_buffers(void) {
+    vidattn_release_cached_memory();
+    return vidattn_debug_live_allocations();
+}
+
 /* ---- Allocation failures ---------------------------------------------------------- */
 
 /* `spec` is a fixture name, optionally with "@bf16" or "@int8": the precision it is loaded at. */
@@ -111,9 +119,9 @@ static void oom_sweep(const char *models, const char *io, const char *spec) {
     vidattn_model_free(m);
     CHECK(st == VIDATTN_OK && total > 0, "%s: counting run (status %d, %lld allocations)", spec, st, (long long)total);
 
-    int oom = 0, other = 0, silent = 0;
+    int oom = 0, other = 0, silent = 0, leaked = 0;
     for (int64_t i = 0; i < total; i++) {
-        vidattn_release_cached_memory();
+        const int64_t live = live_buffers();
         vidattn_debug_fail_allocation(i);
         m = NULL;
         st = vidattn_model_load(f.path, &params, &m);
@@ -129,10 +137,13 @@ static void oom_sweep(const char *models, const char *io, const char *spec) {
         if (st == VIDATTN_ERR_OUT_OF_MEMORY && vidattn_last_error()[0]) oom++;
         else if (st == VIDATTN_OK) silent++;
         else { other++; printf("  allocation %lld: status %d: %s\n", (long long)i, st, vidattn_last_error()); }
+        const int64_t after = live_buffers();
+        if (after != live) { leaked++; printf("  allocation %lld: %lld buffers leaked\n", (long long)i, (long long)(after - live)); }
     }
     CHECK(oom == total && other == 0 && silent == 0,
           "%s: of %lld failed allocations, %d reported out of memory, %d another status, %d went unnoticed",
           spec, (long long)total, oom, other, silent);
+    CHECK(leaked == 0, "%s: %d of %lld failed allocations leaked buffers", spec, leaked, (long long)total);
 
     /* Nothing is left broken: the same load + forward gives the same bits. */
     vidattn_release_cached_memory();
@@ -172,16 +183,19 @@ static void oom_preprocess(const char *models, const char *name) {
     vidattn_debug_fail_allocation(-1);
     CHECK(st == VIDATTN_OK && total > 0, "%s preprocess: counting run (status %d, %lld allocations)", name, st,
           (long long)total);
-    int oom = 0;
+    int oom = 0, leaked = 0;
     for (int64_t a = 0; a < total; a++) {
+        const int64_t live = live_buffers();
         vidattn_debug_fail_allocation(a);
         st = vidattn_model_preprocess(m, rgb, Tf, Hf, Wf, px, n);
         vidattn_debug_fail_allocation(-1);
         if (st == VIDATTN_ERR_OUT_OF_MEMORY && vidattn_last_error()[0]) oom++;
+        if (live_buffers() != live) leaked++;
     }
     st = vidattn_model_preprocess(m, rgb, Tf, Hf, Wf, px, n);
     CHECK(oom == total, "%s preprocess: %d of %lld failed allocations reported as out of memory", name, oom,
           (long long)total);
+    CHECK(leaked == 0, "%s preprocess: %d of %lld failed allocations leaked buffers", name, leaked, (long long)total);
     CHECK(st == VIDATTN_OK && same_bits(px, ref, n), "%s preprocess: same pixels after the sweep", name);
     printf("%-28s %lld allocations, each failure reported as out of memory\n", "preprocess", (long long)total);
     free(ref); free(px);
@@ -299,15 +313,17 @@ static void oom_mechanisms(void) {
               mechs[i].name);
         float *ref = malloc(sizeof(float) * (size_t)mechs[i].n);
         memcpy(ref, out, sizeof(float) * (size_t)mechs[i].n);
-        int oom = 0;
+        int oom = 0, leaked = 0;
         for (int64_t a = 0; a < total; a++) {
-            vidattn_release_cached_memory();
+            const int64_t live = live_buffers();
             vidattn_debug_fail_allocation(a);
             st = mechs[i].fn();
             vidattn_debug_fail_allocation(-1);
             if (st == VIDATTN_ERR_OUT_OF_MEMORY && vidattn_last_error()[0]) oom++;
             else printf("  %s, allocation %lld: status %d\n", mechs[i].name, (long long)a, st);
+            if (live_buffers() != live) leaked++;
         }
+        CHECK(leaked == 0, "%s: %d of %lld failed allocations leaked buffers", mechs[i].name, leaked, (long long)total);
         memset(out, 0, sizeof(float) * (size_t)mechs[i].n);
         st = mechs[i].fn();
         CHECK(oom == total, "%s: %d of %lld failed allocations reported as out of memory", mechs[i].name, oom,

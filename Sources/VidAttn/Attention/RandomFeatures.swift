@@ -55,12 +55,14 @@ public func performerProjection(features m: Int, dim d: Int, seed: UInt64) throw
     var rng = SeededNormal(seed: seed)
     let omega = try Tensor(shape: [m, d])
     // g: a Gaussian d×d; q: its orthonormalised columns, q[c·d + i] = component i of column c.
-    guard let dd = checkedProduct(d, d), let g = allocCounted(Double.self, dd), let q = allocCounted(Double.self, dd),
-        let col = allocCounted(Double.self, d)
-    else {
-        throw VidAttnError(.outOfMemory, "performer projection: cannot allocate \(d)×\(d) scratch")
-    }
-    defer { freeCounted(g); freeCounted(q); freeCounted(col) }
+    // Each freed on its own: when a later allocation fails the earlier ones must not leak.
+    let oom = VidAttnError(.outOfMemory, "performer projection: cannot allocate \(d)×\(d) scratch")
+    guard let dd = checkedProduct(d, d), let g = allocCounted(Double.self, dd) else { throw oom }
+    defer { freeCounted(g) }
+    guard let q = allocCounted(Double.self, dd) else { throw oom }
+    defer { freeCounted(q) }
+    guard let col = allocCounted(Double.self, d) else { throw oom }
+    defer { freeCounted(col) }
     var row = 0
     while row < m {
         // Gaussian d×d, Gram–Schmidt (twice, for stability) on its columns.

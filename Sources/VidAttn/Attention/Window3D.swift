@@ -187,10 +187,12 @@ extension Ops {
         let shifted = sh.contains { $0 > 0 }
 
         // Source position (or −1 for padding) of every window token, and its region label.
-        guard let src = allocCounted(Int.self, windows * N), let labels = allocCounted(UInt8.self, windows * N) else {
-            throw VidAttnError(.outOfMemory, "window attention: cannot allocate the \(windows)×\(N) token tables")
-        }
-        defer { freeCounted(src); freeCounted(labels) }
+        // (Each freed on its own: when the second allocation fails the first must not leak.)
+        let tablesOOM = VidAttnError(.outOfMemory, "window attention: cannot allocate the \(windows)×\(N) token tables")
+        guard let src = allocCounted(Int.self, windows * N) else { throw tablesOOM }
+        defer { freeCounted(src) }
+        guard let labels = allocCounted(UInt8.self, windows * N) else { throw tablesOOM }
+        defer { freeCounted(labels) }
         src.initialize(repeating: -1, count: windows * N)
         labels.initialize(repeating: 0, count: windows * N)
         func region(_ axis: Int, _ p: Int) -> Int {

@@ -22,14 +22,20 @@ enum PILResize {
             let filterScale = max(scale, 1), support = filterScale
             self.n2 = n2
             maxK = Int((2 * support).rounded(.up)) + 2
-            guard let size = checkedProduct(n2, maxK), let first = allocCounted(Int.self, n2),
-                let count = allocCounted(Int.self, n2)
-            else {
-                throw VidAttnError(.outOfMemory, "preprocessing: cannot allocate resize taps")
+            // One allocation at a time, freeing the earlier ones when a later one fails.
+            let oom = VidAttnError(.outOfMemory, "preprocessing: cannot allocate resize taps")
+            guard let size = checkedProduct(n2, maxK), let first = allocCounted(Int.self, n2) else { throw oom }
+            guard let count = allocCounted(Int.self, n2) else {
+                freeCounted(first)
+                throw oom
             }
-            guard let k = allocCounted(Int64.self, size), let w = allocCounted(Double.self, size) else {
+            guard let k = allocCounted(Int64.self, size) else {
                 freeCounted(first); freeCounted(count)
-                throw VidAttnError(.outOfMemory, "preprocessing: cannot allocate resize taps")
+                throw oom
+            }
+            guard let w = allocCounted(Double.self, size) else {
+                freeCounted(first); freeCounted(count); freeCounted(k)
+                throw oom
             }
             defer { freeCounted(w) }
             self.first = first; self.count = count; self.k = k
