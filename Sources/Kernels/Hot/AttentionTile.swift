@@ -179,8 +179,7 @@ func scoreBlock(
         }
         // Strips go in as the products are stored; a dense bias, labels and mask after.
         let fused = a.bias == nil ? a.stripBias : nil
-        let terms = ScoreTerms(
-            b: b, h: h, q0: q0, qv: qv, j0: j0, lab: lab, ql: ql.baseAddress!, stripsAdded: fused != nil)
+        let terms = ScoreTerms(b: b, h: h, q0: q0, qv: qv, j0: j0, lab: lab, ql: ql.baseAddress!)
         withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: MR) { rows in
             let rp = rows.baseAddress!
             var r0 = 0
@@ -214,15 +213,14 @@ struct ScoreTerms {
     let lab: UnsafePointer<UInt8>?
     /// The query labels as float vectors (with `lab`).
     let ql: UnsafePointer<Vec>
-    /// Whether the strip bias went in with the products (`microKernel12x32AddRows`).
-    let stripsAdded: Bool
 }
 
-/// Bias, region penalties and mask on key rows r0..<r1 of a score block.
+/// A dense bias, region penalties and mask on key rows r0..<r1 of a score block (a strip bias
+/// went in with the products, `microKernel12x32AddRows`).
 @inline(__always)
 func addScoreTerms(_ a: AttentionArgs, _ t: ScoreTerms, _ r0: Int, _ r1: Int, _ st: UnsafeMutablePointer<Float>) {
     let q0 = t.q0, qv = t.qv, j0 = t.j0
-    // A key row's bias over the tile's queries, contiguous (key-major dense, or a strip).
+    // A key row's bias over the tile's queries, contiguous (key-major).
     @inline(__always) func addRow(_ r: Int, _ brow: UnsafePointer<Float>) {
         let row = st + r * attnQT
         var qi = 0
@@ -239,8 +237,6 @@ func addScoreTerms(_ a: AttentionArgs, _ t: ScoreTerms, _ r0: Int, _ r1: Int, _ 
                 for r in r0..<r1 { st[r * attnQT + qi] += brow[r] }
             }
         }
-    } else if let sb = a.stripBias, !t.stripsAdded {
-        for r in r0..<r1 { addRow(r, sb.base + sb.row(head: t.h, key: j0 + r) + q0) }
     }
     if let lab = t.lab {
         let pen = Vec(repeating: a.regionPenalty), zero = Vec()
