@@ -262,4 +262,5 @@ fuzz: deps
 	  grep -E "DONE|^Done" $(FUZZ)/$${t%%:*}.log; done
 
 clean:
-	rm -rf .build .build-tests .build-asan .build-tsan .build-fuzz .build-static
+	rm -rf .build .build-tests .build-asan .build-tsan .build-fuzz .build-static .build-ab
+	@git worktree prune 2>/dev/null || true   # the detached trees bench/ab.py built base revisions in

@@ -81,7 +81,7 @@ if let cfgs = getenv("VIDATTN_DEMO_AB") {
         let p = c.split(separator: ":").map { Int($0)! }
         return GemmBlocking(kcMax: p[0], mcMax: p[1])
     }
-    for (m, k, n) in [(3137, 768, 2304), (1569, 3072, 768), (6272, 192, 768), (392, 768, 2304)] {
+    for (m, k, n) in demoShapes(default: [(3137, 768, 2304), (1569, 3072, 768), (6272, 192, 768), (392, 768, 2304)]) {
         let a = allocFloats(m * k)!, w = allocFloats(n * k)!, c = allocFloats(m * n)!
         fillRandom(a, m * k, seed: 1); fillRandom(w, n * k, seed: 2)
         let packs = configs.map { cfg -> PackedB in
@@ -102,8 +102,8 @@ if let cfgs = getenv("VIDATTN_DEMO_AB") {
             "\(m)x\(k)->\(n):",
             configs.indices.map {
                 fmt(
-                    "%d:%d %.1fms (%.2fx)", configs[$0].kcMax, configs[$0].mcMax, median(ts[$0]) * 1e3,
-                    base / median(ts[$0]))
+                    "%d:%d %.2fms %.0fGF/s (%.2fx)", configs[$0].kcMax, configs[$0].mcMax, median(ts[$0]) * 1e3,
+                    2e-9 * Double(m * k * n) / median(ts[$0]), base / median(ts[$0]))
             }.joined(separator: "  "))
     }
     exit(0)
