@@ -43,6 +43,19 @@ public struct StripBias {
         let tj = j / plane
         return h * headStride + (j - tj * plane) * (2 * frames - 1) * plane + (frames - 1 - tj) * plane
     }
+    /// `row(head: h, key: j)` for the keys j = first, first + 1, …, first + count − 1, passed to
+    /// `body(i, row)` for the i-th: one integer division for all of them (the frame and position
+    /// of the next key by a step), where `row` divides per key.
+    @inlinable @inline(__always)
+    public func forEachRow(head h: Int, first: Int, count: Int, _ body: (Int, Int) -> Void) {
+        var tj = first / plane, pj = first - tj * plane
+        let across = (2 * frames - 1) * plane, headBase = h * headStride + (frames - 1) * plane
+        for i in 0..<count {
+            body(i, headBase + pj * across - tj * plane)
+            pj += 1
+            if pj == plane { pj = 0; tj += 1 }
+        }
+    }
 }
 
 /// Fused attention O = softmax(scale · Q·Kᵀ + bias) · V over [B, H, N, d] views.

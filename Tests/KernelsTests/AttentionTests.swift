@@ -169,6 +169,31 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// `StripBias.forEachRow` steps from key to key (one division per run) and must land where
+    /// `row` does for every key, across frame boundaries and heads, from any first key.
+    func testStripBiasRowRunsMatchRow() {
+        let dummy = [Float](repeating: 0, count: 1)
+        dummy.withUnsafeBufferPointer { p in
+            for (frames, plane) in [(8, 49), (3, 12), (2, 1), (1, 5)] {
+                let sb = StripBias(base: p.baseAddress!, headStride: 100_003, plane: plane, frames: frames)
+                let n = frames * plane
+                for h in 0..<2 {
+                    for first in 0..<n {
+                        let count = min(13, n - first)
+                        var seen = 0
+                        sb.forEachRow(head: h, first: first, count: count) { i, row in
+                            XCTAssertEqual(i, seen)
+                            XCTAssertEqual(
+                                row, sb.row(head: h, key: first + i), "frames \(frames) plane \(plane) key \(first + i)")
+                            seen += 1
+                        }
+                        XCTAssertEqual(seen, count)
+                    }
+                }
+            }
+        }
+    }
+
     /// Region labels per batch entry (Swin's windows): entries whose labels are all equal take no
     /// penalty and skip the label pass (`mixedRegionLabels`); an entry that differs only in its
     /// last token must still get it. Tiled path (150 tokens) and short path (20).

@@ -187,8 +187,9 @@ func scoreBlock(
                 let apanel = kp + (j0 + r0) * a.d
                 if let sb = fused {
                     // Each key's strip row at the tile's first query (keys past the block: the last one's).
-                    let last = j0 + kv - 1
-                    for r in 0..<MR { rp[r] = sb.base + sb.row(head: h, key: min(j0 + r0 + r, last)) + q0 }
+                    let valid = min(MR, kv - r0), at = sb.base + q0
+                    sb.forEachRow(head: h, first: j0 + r0, count: valid) { r, row in rp[r] = at + row }
+                    for r in valid..<MR { rp[r] = rp[valid - 1] }
                     for qp in 0..<qPanels {
                         microKernel12x32AddRows(
                             a.d, apanel, MR, qt + qp * NR * a.d, NR, st + r0 * attnQT + qp * NR, attnQT,
