@@ -184,7 +184,8 @@ final class AttentionTests: XCTestCase {
                         sb.forEachRow(head: h, first: first, count: count) { i, row in
                             XCTAssertEqual(i, seen)
                             XCTAssertEqual(
-                                row, sb.row(head: h, key: first + i), "frames \(frames) plane \(plane) key \(first + i)")
+                                row, sb.row(head: h, key: first + i), "frames \(frames) plane \(plane) key \(first + i)"
+                            )
                             seen += 1
                         }
                         XCTAssertEqual(seen, count)
