@@ -2,6 +2,7 @@
 """Two builds of libvidattn.so in one process, alternating call by call.
 
     python bench/ab.py --base REV|LIB [--new LIB] [--threads 2] [--rounds 15]
+                       [--base-env VAR=VALUE ...] [--new-env VAR=VALUE ...]
                        (--model DIR [--precision fp32|bf16|int8] [--frames T] [--size S]
                         | --attention B,H,N,d | --gemm MxKxN) ...
 
@@ -12,9 +13,13 @@ own, so the dynamic loader keeps two images with their own thread pools), and ea
 runs on both, the order swapped every round. Printed per workload: the median time of each,
 the median of the per-round ratios new/base with its quartiles, and the largest difference
 between the two outputs ("same bits" when there is none). The Python wrapper of this tree
-drives both libraries, so compare builds whose C API agrees. docs/benchmarking.md says why
-only such alternations decide on the shared VMs of BENCHMARKS.md.
+drives both libraries, so compare builds whose C API agrees. --base-env / --new-env set
+environment variables for one side only (before its loads and each of its calls; the library
+reads most of its settings once per image, at first use), so one build can be compared with
+itself under another setting: `--base LIB --new LIB --new-env VIDATTN_GEMM_KC=512`.
+docs/benchmarking.md says why only such alternations decide on the shared VMs of BENCHMARKS.md.
 """
+import contextlib
 import argparse
 import os
 import shutil
@@ -82,6 +87,32 @@ def inlining_warning(lib_path):
     return None
 
 
+def parse_env(items, flag):
+    """{VAR: VALUE} from VAR=VALUE strings."""
+    out = {}
+    for item in items:
+        var, eq, value = item.partition("=")
+        if not eq or not var:
+            raise SystemExit(f"ab.py: {flag} takes VAR=VALUE, not {item!r}")
+        out[var] = value
+    return out
+
+
+@contextlib.contextmanager
+def side_env(env):
+    """The process environment with `env` set, as it was afterwards."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def workloads(args, pkg):
     """(label, callable returning an ndarray) per requested workload, for one library."""
     rng = np.random.default_rng(0)
@@ -117,7 +148,10 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=224, help="input height and width")
     ap.add_argument("--attention", action="append", default=[], help="B,H,N,d (repeatable)")
     ap.add_argument("--gemm", action="append", default=[], help="MxKxN (repeatable)")
+    ap.add_argument("--base-env", action="append", default=[], help="VAR=VALUE for the base side only (repeatable)")
+    ap.add_argument("--new-env", action="append", default=[], help="VAR=VALUE for the new side only (repeatable)")
     args = ap.parse_args(argv)
+    envs = [parse_env(args.base_env, "--base-env"), parse_env(args.new_env, "--new-env")]
     if not (args.model or args.attention or args.gemm):
         ap.error("name a workload: --model, --attention or --gemm")
     if args.rounds < 1 or args.threads < 1:
@@ -146,17 +180,25 @@ def main(argv=None):
         f = pkgs[1].cpu_features()
         print(f"cpu: {f.get('cpu', '?')}; {args.threads} thread(s); fp32 FMA peak "
               f"{pkgs[1].fma_peak_gflops(args.threads):.0f} GFLOP/s; {args.rounds} rounds, order swapped each round")
-        print(f"base: {base}\nnew:  {new}")
-        sides = [workloads(args, p) for p in pkgs]
-        for (label, run_base), (_, run_new) in zip(*sides):
-            outs = [run_base(), run_new()]  # warm-up (first-call allocations, packing)
+        for tag, path, env in (("base:", base, envs[0]), ("new: ", new, envs[1])):
+            print(f"{tag} {path}" + "".join(f" {k}={v}" for k, v in env.items()))
+        sides = []
+        for p, env in zip(pkgs, envs):
+            with side_env(env):
+                sides.append(workloads(args, p))
+        for pair in zip(*sides):
+            label = pair[0][0]
+            outs = [None, None]
+            for side in (0, 1):  # warm-up (first-call allocations, packing, settings read)
+                with side_env(envs[side]):
+                    outs[side] = pair[side][1]()
             times = [[], []]
             for r in range(args.rounds):
                 for side in ((0, 1) if r % 2 == 0 else (1, 0)):
-                    fn = run_base if side == 0 else run_new
-                    t0 = time.perf_counter()
-                    outs[side] = fn()
-                    times[side].append(time.perf_counter() - t0)
+                    with side_env(envs[side]):
+                        t0 = time.perf_counter()
+                        outs[side] = pair[side][1]()
+                        times[side].append(time.perf_counter() - t0)
             tb, tn = np.array(times[0]), np.array(times[1])
             ratio = tn / tb
             q1, q3 = np.percentile(ratio, [25, 75])

@@ -58,3 +58,23 @@ def test_ab_refuses_a_run_without_workload():
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "ab.py"), "--base", lib._name],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "name a workload" in r.stderr
+
+
+def test_ab_sets_an_environment_variable_for_one_side_only():
+    # VIDATTN_REFERENCE=1 on the new side only: its SGEMM is the scalar reference (other bits,
+    # within rounding of the optimised one), the base side's stays optimised.
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "ab.py"), "--base", lib._name, "--new", lib._name, "--rounds", "2",
+         "--threads", "1", "--gemm", "64x96x128", "--new-env", "VIDATTN_REFERENCE=1"],
+        capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert any(line.startswith("new: ") and line.endswith("VIDATTN_REFERENCE=1") for line in lines), r.stdout
+    assert any(line.startswith("base: ") and "VIDATTN_REFERENCE" not in line for line in lines), r.stdout
+    row = next(line for line in lines if line.startswith("sgemm 64x96->128"))
+    assert "same bits" not in row, row
+    diff = float(row.rsplit(" ", 1)[1])
+    assert 0 < diff < 1e-4, row
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "ab.py"), "--base", lib._name, "--gemm", "8x8x8",
+                        "--new-env", "VIDATTN_REFERENCE"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "takes VAR=VALUE" in r.stderr
