@@ -41,7 +41,12 @@ public struct StripBias {
     @inlinable @inline(__always)
     public func row(head h: Int, key j: Int) -> Int {
         let tj = j / plane
-        return h * headStride + (j - tj * plane) * (2 * frames - 1) * plane + (frames - 1 - tj) * plane
+        return row(head: h, frame: tj, position: j - tj * plane)
+    }
+    /// The same for a key given as its frame tⱼ and position pⱼ in the frame (the one formula).
+    @inlinable @inline(__always)
+    func row(head h: Int, frame tj: Int, position pj: Int) -> Int {
+        h * headStride + pj * (2 * frames - 1) * plane + (frames - 1 - tj) * plane
     }
     /// `row(head: h, key: j)` for the keys j = first, first + 1, …, first + count − 1, passed to
     /// `body(i, row)` for the i-th: one integer division for all of them (the frame and position
@@ -49,9 +54,8 @@ public struct StripBias {
     @inlinable @inline(__always)
     public func forEachRow(head h: Int, first: Int, count: Int, _ body: (Int, Int) -> Void) {
         var tj = first / plane, pj = first - tj * plane
-        let across = (2 * frames - 1) * plane, headBase = h * headStride + (frames - 1) * plane
         for i in 0..<count {
-            body(i, headBase + pj * across - tj * plane)
+            body(i, row(head: h, frame: tj, position: pj))
             pj += 1
             if pj == plane { pj = 0; tj += 1 }
         }
