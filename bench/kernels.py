@@ -26,17 +26,20 @@ sys.path.insert(0, str(ROOT / "examples" / "python"))
 
 
 def race(fns, reps, rounds=None):
-    """Median seconds of each function. The functions take turns in blocks (one warm-up
-    call, then reps/rounds timed calls), for `rounds` rounds, so that slow drifts of the
-    machine hit all of them alike while no one's spinning worker threads (OpenBLAS,
-    OpenMP) eat into the next one's timed calls."""
+    """Median seconds of each function. The functions take turns in blocks, for `rounds`
+    rounds, so that slow drifts of the machine hit all of them alike. A block is a pause
+    (another library's spinning worker threads, OpenBLAS or OpenMP, settle), one untimed call,
+    then reps/rounds timed calls back to back. The untimed call comes after the pause, not
+    before it: on the Emerald Rapids VM the first call after ~30 ms idle ran cold for both
+    libraries (torch 1568x768->768 at 2 threads 277 -> 220 GFLOP/s, vidattn 256 -> 175-190),
+    and timing it measured the idle gap rather than the kernel (docs/benchmarking.md)."""
     times = {name: [] for name in fns}
     rounds = rounds or max(1, reps // 2)
     per = max(1, reps // rounds)
     for _ in range(rounds):
         for name, fn in fns.items():
-            fn()
             time.sleep(0.1)
+            fn()
             for _ in range(per):
                 t0 = time.perf_counter()
                 fn()

@@ -26,11 +26,14 @@ public struct GemmBlocking: Sendable, Equatable {
     /// Most rows per row block: its packed A block (4·MC·KC bytes) stays in L2 while the
     /// B panels stream past it, and it is the unit of work handed to a thread.
     public var mcMax: Int
-    /// Most B panels (32 columns each) for which A is read in place rather than packed.
+    /// Most B panels (32 columns each) for which A is read in place rather than packed. 8 (it was
+    /// 4): at N = 192 (6 panels) a packed A block served too few tiles to repay its packing.
+    /// Measured on Emerald Rapids (`bench/ab.py --gemm`, 2 threads, 15 rounds):
+    /// 6272×768→192 0.928, 6272×384→192 0.915 of the time, 25088×384→96 0.992.
     public var directAPanels: Int
 
     /// A blocking from explicit limits (rounded to whole micro-kernel rows, K at least 16).
-    public init(kcMax: Int, mcMax: Int, directAPanels: Int = 4) {
+    public init(kcMax: Int, mcMax: Int, directAPanels: Int = 8) {
         self.kcMax = max(16, kcMax); self.mcMax = max(MR, mcMax / MR * MR); self.directAPanels = directAPanels
     }
 
@@ -127,6 +130,34 @@ public final class PackedB: @unchecked Sendable {
     }
 }
 
+/// How a GEMM of `rowPanels` 12-row panels and `panels` 32-column B panels (reduction length
+/// `k`) is cut into work items: `mBlocks` row blocks (each of at most `mcMax` rows) times
+/// `nChunks` column chunks. One thread takes every row block whole. With more threads there are
+/// at least four items per thread (pulled from a shared counter, so that a slower core takes
+/// fewer), and among the cuts that give that many, the one that moves the fewest bytes: every
+/// row block streams its chunk of packed B, all chunks together the whole of B (k·32·panels
+/// floats), and every column chunk packs the A rows of its block again (m·k floats, weighted
+/// twice: read, transposed and written). Rows first was the rule before; it streamed B once per
+/// row block, 8 times at 392×768→2304 where A is 1.2 MB and B 7 MB. Measured on Emerald Rapids
+/// (`bench/ab.py --gemm`, 2 threads, 15 rounds): 392×768→2304 0.965, 392×3072→768 0.909 of the
+/// time, 1568–1576 × 384–768 → 768–2304 0.99–1.03 (noise).
+public func gemmSplit(rowPanels: Int, panels: Int, k: Int, threads: Int, mcMax: Int) -> (mBlocks: Int, nChunks: Int) {
+    let minRowBlocks = min(rowPanels, max(1, (rowPanels * MR + mcMax - 1) / mcMax))
+    if threads <= 1 { return (minRowBlocks, 1) }
+    let want = 4 * threads
+    let need = min(want, rowPanels * panels)
+    let aFloats = Double(rowPanels * MR * k), bFloats = Double(panels * NR * k)
+    var best = (mBlocks: min(rowPanels, max(minRowBlocks, want)), nChunks: 1)
+    var bestCost = Double.infinity
+    for nc in 1...max(1, min(panels, want)) {
+        let mb = min(rowPanels, max(minRowBlocks, (want + nc - 1) / nc))
+        if mb * nc < need { continue }
+        let cost = Double(mb) * bFloats + 2 * Double(nc) * aFloats
+        if cost < bestCost { bestCost = cost; best = (mb, nc) }
+    }
+    return best
+}
+
 /// C = act(alpha·op(A)·op(B) + beta·C + bias) + residual, with op(B) packed.
 /// `roundA`: op(A)'s values rounded to bf16 (nearest even) as they are packed, the same bits as
 /// rounding A first (`roundToBF16`) without the pass over A. Returns false (C untouched) if
@@ -157,12 +188,8 @@ public func sgemm(
     // column chunks of B panels, enough items that threads pulling them one at a time from
     // a shared counter finish together even when one core runs slower than the other.
     let rowPanels = (m + MR - 1) / MR
-    let wantItems = threads > 1 ? 4 * threads : 1
-    // Rows are split first (each item then packs its A rows once and sweeps its B panels);
-    // columns only when there are too few 12-row panels to go round.
-    var mBlocks = min(rowPanels, max((rowPanels * MR + blocking.mcMax - 1) / blocking.mcMax, wantItems))
-    var nChunks = 1
-    if mBlocks < wantItems { nChunks = min(panels, (wantItems + mBlocks - 1) / mBlocks) }
+    var (mBlocks, nChunks) = gemmSplit(
+        rowPanels: rowPanels, panels: panels, k: k, threads: threads, mcMax: blocking.mcMax)
     let MC = (rowPanels + mBlocks - 1) / mBlocks * MR
     mBlocks = (rowPanels * MR + MC - 1) / MC
     let items = mBlocks * nChunks

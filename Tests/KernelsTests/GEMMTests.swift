@@ -35,10 +35,32 @@ final class GEMMTests: XCTestCase {
         let shapes = [
             (1, 1, 1), (12, 32, 1), (13, 33, 7), (11, 31, 300), (100, 70, 257), (250, 129, 513),
             (1, 200, 64), (200, 1, 64), (37, 64, 0),
-            (250, 96, 1500), (61, 128, 70), (49, 100, 33)
-        ]  // A read in place (≤ 4 panels)
+            (250, 96, 1500), (61, 128, 70), (49, 100, 33),  // A read in place (≤ 8 panels)
+            (100, 300, 257), (40, 700, 100), (130, 290, 50)  // A packed (> 8 panels)
+        ]
         for (m, n, k) in shapes {
             for ta in [false, true] { for tb in [false, true] { check(m: m, n: n, k: k, transA: ta, transB: tb) } }
+        }
+    }
+
+    /// The work split: one thread takes whole row blocks; two threads get at least eight items,
+    /// column chunks where B is large against A (392×768→2304) and row blocks alone where A is
+    /// (3137×768→3072); blocks never exceed mcMax rows or the panels there are.
+    func testWorkSplit() {
+        XCTAssertTrue(gemmSplit(rowPanels: 262, panels: 96, k: 768, threads: 1, mcMax: 480) == (7, 1))
+        let small = gemmSplit(rowPanels: 33, panels: 72, k: 768, threads: 2, mcMax: 480)
+        XCTAssertGreaterThan(small.nChunks, 1)
+        XCTAssertGreaterThanOrEqual(small.mBlocks * small.nChunks, 8)
+        let tall = gemmSplit(rowPanels: 262, panels: 96, k: 768, threads: 2, mcMax: 480)
+        XCTAssertEqual(tall.nChunks, 1)
+        XCTAssertGreaterThanOrEqual(tall.mBlocks, 8)
+        for (rp, panels, k) in [(1, 1, 5), (1, 40, 64), (3, 2, 9), (33, 72, 3072), (523, 6, 768), (2091, 3, 96)] {
+            for threads in [2, 3, 8] {
+                let s = gemmSplit(rowPanels: rp, panels: panels, k: k, threads: threads, mcMax: 480)
+                XCTAssertTrue((1...rp).contains(s.mBlocks) && (1...panels).contains(s.nChunks), "\(rp) \(panels) \(threads)")
+                XCTAssertGreaterThanOrEqual(s.mBlocks * s.nChunks, min(4 * threads, rp * panels))
+                XCTAssertLessThanOrEqual((rp + s.mBlocks - 1) / s.mBlocks * MR, max(480, MR))
+            }
         }
     }
 

@@ -29,6 +29,8 @@ static inline void vidattn_mxcsr_set(uint32_t v) { __builtin_ia32_ldmxcsr(v); }
 /// end of a buffer. Swift has no spelling for it; being static inline, it is inlined into the
 /// Swift loops that call it.
 static inline void vidattn_prefetch_l1(const void *p) { __builtin_prefetch(p, 0, 3); }
+/// Asks for the cache line at `p` in L1 for writing (prefetchw where the CPU has it).
+static inline void vidattn_prefetch_l1w(void *p) { __builtin_prefetch(p, 1, 3); }
 
 // MARK: - CPU features
 
