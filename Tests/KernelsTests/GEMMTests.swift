@@ -57,7 +57,8 @@ final class GEMMTests: XCTestCase {
         for (rp, panels, k) in [(1, 1, 5), (1, 40, 64), (3, 2, 9), (33, 72, 3072), (523, 6, 768), (2091, 3, 96)] {
             for threads in [2, 3, 8] {
                 let s = gemmSplit(rowPanels: rp, panels: panels, k: k, threads: threads, mcMax: 480)
-                XCTAssertTrue((1...rp).contains(s.mBlocks) && (1...panels).contains(s.nChunks), "\(rp) \(panels) \(threads)")
+                XCTAssertTrue(
+                    (1...rp).contains(s.mBlocks) && (1...panels).contains(s.nChunks), "\(rp) \(panels) \(threads)")
                 XCTAssertGreaterThanOrEqual(s.mBlocks * s.nChunks, min(4 * threads, rp * panels))
                 XCTAssertLessThanOrEqual((rp + s.mBlocks - 1) / s.mBlocks * MR, max(480, MR))
             }
