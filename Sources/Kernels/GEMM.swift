@@ -13,7 +13,9 @@ import Synchronization
 // A block into 12-row panels (kept in L2), and sweeps the 32-column panels of B,
 // each used by every A panel of the block in turn. With K blocks of up to 1024 a B
 // panel (up to 128 KB) does not fit L1: the micro-kernel streams both panels from L2
-// with software prefetch (Hot/MicroKernel.swift).
+// with software prefetch (Hot/MicroKernel.swift). Work items are row blocks times column
+// chunks of B panels, cut by `gemmSplit` to move the fewest bytes; with at most 8 B panels
+// (N ≤ 256) an untransposed A is read in place, unpacked (unless rounded to bf16 as packed).
 
 /// Cache blocking of the packed SGEMM, derived from this CPU's cache sizes at first use
 /// (CPUID via sysconf), overridable for experiments (`VIDATTN_GEMM_KC`, `VIDATTN_GEMM_MC`, `VIDATTN_GEMM_DIRECT_A`)
