@@ -3,17 +3,22 @@
 against torch.nn.functional.linear (and numpy, when asked) in one run, as GFLOP/s and as a
 percentage of this machine's measured fp32 FMA peak.
 
-    python bench/gemm_shapes.py --threads 2 1 [--reps 9] [--markdown]
+    python bench/gemm_shapes.py --threads 2 1 [--reps 18] [--rounds 6] [--markdown]
 
 Each thread count runs in its own subprocess (VIDATTN_NUM_THREADS, OMP_NUM_THREADS and
 torch.set_num_threads equal). Both sides get x [M, K] and a PyTorch Linear weight [N, K] and
-compute x @ w.T + bias per call (vidattn packs w on each call, as torch does). Sides alternate
-in blocks (bench/kernels.py `race`), times are medians. The peak is measured first, on the same
-thread count, by vidattn_fma_peak_gflops.
+compute x @ w.T + bias per call (vidattn packs w on each call, as torch does). The sides take
+turns in blocks (bench/kernels.py `race_blocks`: a pause, an untimed call, then reps/rounds timed
+calls), the order swapped each round; GFLOP/s are from the medians of all timed calls, the
+speed-up is vidattn's per round (torch's block median over vidattn's), its median and quartiles
+over the rounds — slow phases of the machine, seconds long on the VMs of BENCHMARKS.md, hit both
+blocks of a round alike. The peak is measured first, on the same thread count, by
+vidattn_fma_peak_gflops.
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -40,11 +45,13 @@ SHAPES = [
 ]
 
 
-def worker(threads, reps):
+def worker(threads, reps, rounds):
+    import statistics
+
     import numpy as np
     import torch
     import vidattn
-    from kernels import race
+    from kernels import paired_ratio, race_blocks
     vidattn.set_num_threads(threads)
     torch.set_num_threads(threads)
     peak = vidattn.fma_peak_gflops(threads)
@@ -59,11 +66,14 @@ def worker(threads, reps):
         ref = torch.nn.functional.linear(xt, wt, bt).numpy()
         err = float(np.abs(ours - ref).max())
         with torch.inference_mode():
-            t = race({"vidattn": lambda: vidattn.kernels.sgemm(x, w, trans_b=True, bias=b),
-                      "torch": lambda: torch.nn.functional.linear(xt, wt, bt)}, reps)
+            blocks = race_blocks({"vidattn": lambda: vidattn.kernels.sgemm(x, w, trans_b=True, bias=b),
+                                  "torch": lambda: torch.nn.functional.linear(xt, wt, bt)}, reps, rounds)
+        t = {name: statistics.median(s for blk in bs for s in blk) for name, bs in blocks.items()}
+        ratio, q1, q3 = paired_ratio(blocks, "torch", "vidattn")
         gf = 2.0 * m * n * k / 1e9
         rows.append({"model": model, "layer": layer, "m": m, "k": k, "n": n, "vidattn_gflops": gf / t["vidattn"],
-                     "torch_gflops": gf / t["torch"], "max_abs_diff": err})
+                     "torch_gflops": gf / t["torch"], "ratio": ratio, "ratio_q1": q1, "ratio_q3": q3,
+                     "max_abs_diff": err})
     return {"threads": threads, "peak_gflops": peak, "cpu": vidattn.cpu_features()["cpu"],
             "torch": torch.__version__, "rows": rows}
 
@@ -71,7 +81,8 @@ def worker(threads, reps):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, nargs="+", default=[2, 1])
-    ap.add_argument("--reps", type=int, default=9)
+    ap.add_argument("--reps", type=int, default=18, help="timed calls per side and shape")
+    ap.add_argument("--rounds", type=int, default=6, help="blocks per side (the calls split among them)")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--only", help="only the shapes of this model (ViViT-B, TimeSformer-B, swin3d_t)")
     ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
@@ -79,32 +90,33 @@ def main():
     if args.worker:
         if args.only:
             SHAPES[:] = [s for s in SHAPES if s[0] == args.only]
-        print(json.dumps(worker(args.worker, args.reps)))
+        print(json.dumps(worker(args.worker, args.reps, args.rounds)))
         return
     import vidattn
     feats = vidattn.cpu_features()
     print(f"cpu: {feats['cpu']}; flags: {' '.join(feats['flags'])}")
     for th in args.threads:
         env = dict(os.environ, VIDATTN_NUM_THREADS=str(th), OMP_NUM_THREADS=str(th))
-        out = subprocess.run([sys.executable, __file__, "--worker", str(th), "--reps", str(args.reps)]
+        out = subprocess.run([sys.executable, __file__, "--worker", str(th), "--reps", str(args.reps), "--rounds", str(args.rounds)]
                              + (["--only", args.only] if args.only else []),
                              env=env, capture_output=True, text=True, check=True)
         res = json.loads(out.stdout.strip().splitlines()[-1])
         peak = res["peak_gflops"]
         print(f"\n{th} thread(s), torch {res['torch']}, measured fp32 FMA peak {peak:.0f} GFLOP/s")
-        hdr = "| model | layer | M×K→N | vidattn GF/s (% peak) | torch GF/s (% peak) | ratio |"
+        hdr = ("| model | layer | M×K→N | vidattn GF/s (% peak) | torch GF/s (% peak) "
+               "| vidattn speed-up per round (quartiles) |")
         print(hdr if args.markdown else hdr.replace("|", " "))
         if args.markdown:
             print("|---|---|---|---|---|---|")
         ratios = []
         for r in res["rows"]:
-            ratio = r["vidattn_gflops"] / r["torch_gflops"]
+            ratio = r["ratio"]
             ratios.append(ratio)
             line = (f"| {r['model']} | {r['layer']} | {r['m']}×{r['k']}→{r['n']} | "
                     f"{r['vidattn_gflops']:.0f} ({100 * r['vidattn_gflops'] / peak:.0f}%) | "
-                    f"{r['torch_gflops']:.0f} ({100 * r['torch_gflops'] / peak:.0f}%) | {ratio:.2f}× |")
+                    f"{r['torch_gflops']:.0f} ({100 * r['torch_gflops'] / peak:.0f}%) | {ratio:.2f}× ({r['ratio_q1']:.2f}–{r['ratio_q3']:.2f}) |")
             print(line if args.markdown else line.replace("|", " "))
-        print(f"min ratio {min(ratios):.2f}×, median {sorted(ratios)[len(ratios) // 2]:.2f}×")
+        print(f"speed-up per round, over the shapes: lowest {min(ratios):.2f}×, median {statistics.median(ratios):.2f}×")
 
 
 if __name__ == "__main__":

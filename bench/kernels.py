@@ -33,18 +33,37 @@ def race(fns, reps, rounds=None):
     before it: on the Emerald Rapids VM the first call after ~30 ms idle ran cold for both
     libraries (torch 1568x768->768 at 2 threads 277 -> 220 GFLOP/s, vidattn 256 -> 175-190),
     and timing it measured the idle gap rather than the kernel (docs/benchmarking.md)."""
-    times = {name: [] for name in fns}
+    blocks = race_blocks(fns, reps, rounds)
+    return {name: statistics.median(t for block in bs for t in block) for name, bs in blocks.items()}
+
+
+def race_blocks(fns, reps, rounds=None):
+    """The timed calls of `race`, per function a list of blocks (one per round), so that a
+    caller can pair the functions' blocks of the same round (`paired_ratio`)."""
+    blocks = {name: [] for name in fns}
     rounds = rounds or max(1, reps // 2)
     per = max(1, reps // rounds)
-    for _ in range(rounds):
-        for name, fn in fns.items():
+    for r in range(rounds):
+        order = list(fns.items()) if r % 2 == 0 else list(fns.items())[::-1]
+        for name, fn in order:
             time.sleep(0.1)
             fn()
+            block = []
             for _ in range(per):
                 t0 = time.perf_counter()
                 fn()
-                times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+                block.append(time.perf_counter() - t0)
+            blocks[name].append(block)
+    return blocks
+
+
+def paired_ratio(blocks, num, den):
+    """Median and quartiles over rounds of median(num's block) / median(den's block): a speed-up
+    of `den` over `num` measured within each round, which the machine's slow phases (seconds
+    long on the VMs of BENCHMARKS.md) move far less than a ratio of overall medians."""
+    rs = sorted(statistics.median(a) / statistics.median(b) for a, b in zip(blocks[num], blocks[den]))
+    q = statistics.quantiles(rs, n=4) if len(rs) > 1 else [rs[0]] * 3
+    return q[1], q[0], q[2]
 
 
 def run_worker(threads, reps):
