@@ -46,12 +46,10 @@ SHAPES = [
 
 
 def worker(threads, reps, rounds):
-    import statistics
-
     import numpy as np
     import torch
     import vidattn
-    from kernels import paired_ratio, race_blocks
+    from kernels import block_medians, paired_ratio, race_blocks
     vidattn.set_num_threads(threads)
     torch.set_num_threads(threads)
     peak = vidattn.fma_peak_gflops(threads)
@@ -68,7 +66,7 @@ def worker(threads, reps, rounds):
         with torch.inference_mode():
             blocks = race_blocks({"vidattn": lambda: vidattn.kernels.sgemm(x, w, trans_b=True, bias=b),
                                   "torch": lambda: torch.nn.functional.linear(xt, wt, bt)}, reps, rounds)
-        t = {name: statistics.median(s for blk in bs for s in blk) for name, bs in blocks.items()}
+        t = block_medians(blocks)
         ratio, q1, q3 = paired_ratio(blocks, "torch", "vidattn")
         gf = 2.0 * m * n * k / 1e9
         rows.append({"model": model, "layer": layer, "m": m, "k": k, "n": n, "vidattn_gflops": gf / t["vidattn"],
@@ -97,7 +95,8 @@ def main():
     print(f"cpu: {feats['cpu']}; flags: {' '.join(feats['flags'])}")
     for th in args.threads:
         env = dict(os.environ, VIDATTN_NUM_THREADS=str(th), OMP_NUM_THREADS=str(th))
-        out = subprocess.run([sys.executable, __file__, "--worker", str(th), "--reps", str(args.reps), "--rounds", str(args.rounds)]
+        out = subprocess.run([sys.executable, __file__, "--worker", str(th), "--reps", str(args.reps),
+                              "--rounds", str(args.rounds)]
                              + (["--only", args.only] if args.only else []),
                              env=env, capture_output=True, text=True, check=True)
         res = json.loads(out.stdout.strip().splitlines()[-1])

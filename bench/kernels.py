@@ -33,7 +33,11 @@ def race(fns, reps, rounds=None):
     before it: on the Emerald Rapids VM the first call after ~30 ms idle ran cold for both
     libraries (torch 1568x768->768 at 2 threads 277 -> 220 GFLOP/s, vidattn 256 -> 175-190),
     and timing it measured the idle gap rather than the kernel (docs/benchmarking.md)."""
-    blocks = race_blocks(fns, reps, rounds)
+    return block_medians(race_blocks(fns, reps, rounds))
+
+
+def block_medians(blocks):
+    """Median seconds of each function over all its blocks from `race_blocks`."""
     return {name: statistics.median(t for block in bs for t in block) for name, bs in blocks.items()}
 
 
