@@ -12,7 +12,8 @@ tree's .build/release/libvidattn.so) are loaded side by side (each copied to a f
 own, so the dynamic loader keeps two images with their own thread pools), and each workload
 runs on both, the order swapped every round. Printed per workload: the median time of each,
 the median of the per-round ratios new/base with its quartiles, and the largest difference
-between the two outputs ("same bits" when there is none). The Python wrapper of this tree
+between the two outputs ("same bits" when there is none), and the share of CPU time the
+hypervisor stole during the rounds (bench/machine.py). The Python wrapper of this tree
 drives both libraries, so compare builds whose C API agrees. --base-env / --new-env set
 environment variables for one side only (before its loads and each of its calls; the library
 reads most of its settings once per image, at first use), so one build can be compared with
@@ -33,6 +34,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "examples" / "python"
+sys.path.insert(0, str(ROOT / "bench"))
+
+from machine import StealMeter  # noqa: E402
 DEFAULT_FRAMES = {"vivit": 32, "timesformer": 8, "swin3d": 16}  # by directory name, else num_frames, else 8
 
 
@@ -193,19 +197,20 @@ def main(argv=None):
                 with side_env(envs[side]):
                     outs[side] = pair[side][1]()
             times = [[], []]
-            for r in range(args.rounds):
-                for side in ((0, 1) if r % 2 == 0 else (1, 0)):
-                    with side_env(envs[side]):
-                        t0 = time.perf_counter()
-                        outs[side] = pair[side][1]()
-                        times[side].append(time.perf_counter() - t0)
+            with StealMeter() as steal:
+                for r in range(args.rounds):
+                    for side in ((0, 1) if r % 2 == 0 else (1, 0)):
+                        with side_env(envs[side]):
+                            t0 = time.perf_counter()
+                            outs[side] = pair[side][1]()
+                            times[side].append(time.perf_counter() - t0)
             tb, tn = np.array(times[0]), np.array(times[1])
             ratio = tn / tb
             q1, q3 = np.percentile(ratio, [25, 75])
             diff = float(np.max(np.abs(outs[0].astype(np.float64) - outs[1].astype(np.float64))))
             same = "same bits" if np.array_equal(outs[0], outs[1]) else f"max |new - base| {diff:.2e}"
             print(f"{label}: base {np.median(tb) * 1e3:.2f} ms, new {np.median(tn) * 1e3:.2f} ms; "
-                  f"new/base per round {np.median(ratio):.3f} (quartiles {q1:.3f}-{q3:.3f}); {same}")
+                  f"new/base per round {np.median(ratio):.3f} (quartiles {q1:.3f}-{q3:.3f}); {steal.text()}; {same}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

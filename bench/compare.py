@@ -27,6 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples" / "python"))
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from machine import StealMeter  # noqa: E402
 
 WORKLOADS = ["vivit", "timesformer", "swin3d_t", "motionformer", "motionformer_nystrom", "motionformer_orthoformer",
              "motionformer_performer", "timesformer_pytorch"]
@@ -93,17 +96,20 @@ def build(name, out_dir):
 def median_times(fns, reps):
     """Medians of each function, run alternately (one warm-up each, then reps rounds of one
     call each, 0.1 s apart so that spinning OpenMP workers settle): slow drifts of the
-    machine's speed then hit both sides alike."""
+    machine's speed then hit both sides alike. Returns the medians and the share of CPU time
+    the hypervisor stole during the timed rounds (text for the table's steal column)."""
     for fn in fns:
         fn()
     ts = [[] for _ in fns]
-    for _ in range(reps):
-        for i, fn in enumerate(fns):
-            time.sleep(0.1)
-            t0 = time.perf_counter()
-            fn()
-            ts[i].append(time.perf_counter() - t0)
-    return [statistics.median(t) for t in ts]
+    with StealMeter() as steal:
+        for _ in range(reps):
+            for i, fn in enumerate(fns):
+                time.sleep(0.1)
+                t0 = time.perf_counter()
+                fn()
+                ts[i].append(time.perf_counter() - t0)
+    p = steal.percent
+    return [statistics.median(t) for t in ts], "n/a" if p is None else f"{p:.0f}%"
 
 
 def peak(args):
@@ -152,8 +158,8 @@ def main():
     vidattn.set_num_threads(a.threads)
     print(f"# end-to-end forward, batch 1, fp32, {a.threads} threads, median of {a.reps} (torch {torch.__version__})\n")
     print("| workload | PyTorch | onnxruntime | vidattn | speed-up vs PyTorch | vs onnxruntime | vidattn GFLOP/s "
-          "| max logit diff | peak RSS torch | peak RSS vidattn |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| max logit diff | peak RSS torch | peak RSS vidattn | steal |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.only:
             fn, video, ckpt = build(name, tmp)
@@ -165,7 +171,7 @@ def main():
                     return fn(video)
             ort_fn = None if a.no_onnx else onnx_session(name, fn, video, tmp, a.threads)
             fns = [torch_fn, lambda: m(vnp)] + ([ort_fn] if ort_fn else [])
-            times = median_times(fns, a.reps)
+            times, steal = median_times(fns, a.reps)
             t_torch, t_va = times[0], times[1]
             t_ort = times[2] if ort_fn else None
             ref = torch_fn().numpy()
@@ -185,7 +191,7 @@ def main():
             gf = f"{flops / t_va:.0f}" if flops else "-"
             ort = (f"{t_ort:.2f} s", f"{t_ort / t_va:.2f}x") if t_ort else ("-", "-")
             print(f"| {name} | {t_torch:.2f} s | {ort[0]} | {t_va:.2f} s | {t_torch / t_va:.2f}x | {ort[1]} | {gf} | {diff:.1e} "
-                  f"| {mem[0]} | {mem[1]} |", flush=True)
+                  f"| {mem[0]} | {mem[1]} | {steal} |", flush=True)
 
 
 def bf16_table(a):
@@ -201,8 +207,8 @@ def bf16_table(a):
           f"cpu: {feats['cpu']}; vidattn bf16 unit: {feats['bf16']}\n")
     print(TILE_NOTE)
     print("| workload | PyTorch fp32 | PyTorch bf16 autocast | vidattn fp32 | vidattn bf16 | bf16 vs PyTorch bf16 "
-          "| bf16 vs vidattn fp32 | max logit diff bf16 vs fp32 | top-1 same | tile probe before / after |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| bf16 vs vidattn fp32 | max logit diff bf16 vs fp32 | top-1 same | tile probe before / after | steal |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.only:
             fn, video, ckpt = build(name, tmp)
@@ -217,13 +223,13 @@ def bf16_table(a):
                 with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
                     return fn(video)
             p0 = tile_probe(a.threads)
-            t = median_times([torch32, torch16, lambda: m32(vnp), lambda: m16(vnp)], a.reps)
+            t, steal = median_times([torch32, torch16, lambda: m32(vnp), lambda: m16(vnp)], a.reps)
             p1 = tile_probe(a.threads)
             l32, l16 = m32(vnp), m16(vnp)
             diff = float(np.abs(l32 - l16).max())
             same = bool((l32.argmax(-1) == l16.argmax(-1)).all())
             print(f"| {name} | {t[0]:.2f} s | {t[1]:.2f} s | {t[2]:.2f} s | {t[3]:.2f} s | {t[1] / t[3]:.2f}x "
-                  f"| {t[2] / t[3]:.2f}x | {diff:.1e} | {same} | {p0} / {p1} |", flush=True)
+                  f"| {t[2] / t[3]:.2f}x | {diff:.1e} | {same} | {p0} / {p1} | {steal} |", flush=True)
             m32.close(); m16.close()
 
 
@@ -255,8 +261,8 @@ def int8_table(a):
     print(TILE_NOTE)
     print("| workload | PyTorch fp32 | PyTorch int8 dynamic | vidattn fp32 | vidattn bf16 | vidattn int8 "
           "| int8 vs PyTorch int8 | int8 vs vidattn fp32 | max logit diff int8 vs fp32 | top-1 same "
-          "| tile probe before / after |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| tile probe before / after | steal |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.only:
             fn, video, ckpt = build(name, tmp)
@@ -279,7 +285,7 @@ def int8_table(a):
                 tq = None
             sides = [torch32] + ([tq] if tq else []) + [lambda: m32(vnp), lambda: m16(vnp), lambda: m8(vnp)]
             p0 = tile_probe(a.threads)
-            t = median_times(sides, a.reps)
+            t, steal = median_times(sides, a.reps)
             p1 = tile_probe(a.threads)
             tt32, tq8 = t[0], (t[1] if tq else None)
             v32, v16, v8 = t[-3:]
@@ -289,7 +295,7 @@ def int8_table(a):
             tqs = f"{tq8:.2f} s" if tq8 else "fails"
             ratio = f"{tq8 / v8:.2f}x" if tq8 else "-"
             print(f"| {name} | {tt32:.2f} s | {tqs} | {v32:.2f} s | {v16:.2f} s | {v8:.2f} s | {ratio} "
-                  f"| {v32 / v8:.2f}x | {diff:.1e} | {same} | {p0} / {p1} |", flush=True)
+                  f"| {v32 / v8:.2f}x | {diff:.1e} | {same} | {p0} / {p1} | {steal} |", flush=True)
             for m in (m32, m16, m8):
                 m.close()
 

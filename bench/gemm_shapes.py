@@ -13,7 +13,8 @@ calls), the order swapped each round; GFLOP/s are from the medians of all timed 
 speed-up is vidattn's per round (torch's block median over vidattn's), its median and quartiles
 over the rounds — slow phases of the machine, seconds long on the VMs of BENCHMARKS.md, hit both
 blocks of a round alike. The peak is measured first, on the same thread count, by
-vidattn_fma_peak_gflops.
+vidattn_fma_peak_gflops. The last column is the share of CPU time the hypervisor stole while
+the shape's calls ran (bench/machine.py; `n/a` off Linux or without a steal count).
 """
 import argparse
 import json
@@ -45,11 +46,18 @@ SHAPES = [
 ]
 
 
+def steal_cell(p):
+    """The steal column: the share of CPU time the hypervisor took during the shape's timed
+    calls (bench/machine.py)."""
+    return "n/a" if p is None else f"{p:.0f}%"
+
+
 def worker(threads, reps, rounds):
     import numpy as np
     import torch
     import vidattn
     from kernels import block_medians, paired_ratio, race_blocks
+    from machine import StealMeter
     vidattn.set_num_threads(threads)
     torch.set_num_threads(threads)
     peak = vidattn.fma_peak_gflops(threads)
@@ -63,7 +71,7 @@ def worker(threads, reps, rounds):
         ours = vidattn.kernels.sgemm(x, w, trans_b=True, bias=b)
         ref = torch.nn.functional.linear(xt, wt, bt).numpy()
         err = float(np.abs(ours - ref).max())
-        with torch.inference_mode():
+        with torch.inference_mode(), StealMeter() as steal:
             blocks = race_blocks({"vidattn": lambda: vidattn.kernels.sgemm(x, w, trans_b=True, bias=b),
                                   "torch": lambda: torch.nn.functional.linear(xt, wt, bt)}, reps, rounds)
         t = block_medians(blocks)
@@ -71,7 +79,7 @@ def worker(threads, reps, rounds):
         gf = 2.0 * m * n * k / 1e9
         rows.append({"model": model, "layer": layer, "m": m, "k": k, "n": n, "vidattn_gflops": gf / t["vidattn"],
                      "torch_gflops": gf / t["torch"], "ratio": ratio, "ratio_q1": q1, "ratio_q3": q3,
-                     "max_abs_diff": err})
+                     "max_abs_diff": err, "steal": steal.percent})
     return {"threads": threads, "peak_gflops": peak, "cpu": vidattn.cpu_features()["cpu"],
             "torch": torch.__version__, "rows": rows}
 
@@ -103,17 +111,18 @@ def main():
         peak = res["peak_gflops"]
         print(f"\n{th} thread(s), torch {res['torch']}, measured fp32 FMA peak {peak:.0f} GFLOP/s")
         hdr = ("| model | layer | M×K→N | vidattn GF/s (% peak) | torch GF/s (% peak) "
-               "| vidattn speed-up per round (quartiles) |")
+               "| vidattn speed-up per round (quartiles) | steal |")
         print(hdr if args.markdown else hdr.replace("|", " "))
         if args.markdown:
-            print("|---|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|")
         ratios = []
         for r in res["rows"]:
             ratio = r["ratio"]
             ratios.append(ratio)
             line = (f"| {r['model']} | {r['layer']} | {r['m']}×{r['k']}→{r['n']} | "
                     f"{r['vidattn_gflops']:.0f} ({100 * r['vidattn_gflops'] / peak:.0f}%) | "
-                    f"{r['torch_gflops']:.0f} ({100 * r['torch_gflops'] / peak:.0f}%) | {ratio:.2f}× ({r['ratio_q1']:.2f}–{r['ratio_q3']:.2f}) |")
+                    f"{r['torch_gflops']:.0f} ({100 * r['torch_gflops'] / peak:.0f}%) | {ratio:.2f}× ({r['ratio_q1']:.2f}–{r['ratio_q3']:.2f}) | "
+                    f"{steal_cell(r.get('steal'))} |")
             print(line if args.markdown else line.replace("|", " "))
         print(f"speed-up per round, over the shapes: lowest {min(ratios):.2f}×, median {statistics.median(ratios):.2f}×")
 

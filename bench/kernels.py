@@ -23,6 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples" / "python"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from machine import StealMeter  # noqa: E402
 
 
 def race(fns, reps, rounds=None):
@@ -71,6 +74,15 @@ def paired_ratio(blocks, num, den):
 
 
 def run_worker(threads, reps):
+    """`timed_worker`'s results with the hypervisor's steal share of its CPU time (per cent)."""
+    with StealMeter() as steal:
+        res = timed_worker(threads, reps)
+    res["steal"] = steal.percent
+    return res
+
+
+def timed_worker(threads, reps):
+    """Medians of the SGEMM and attention calls of vidattn, numpy and torch on `threads` threads."""
     import numpy as np
     import vidattn
     from vidattn._lib import lib, c_float_p
@@ -208,6 +220,9 @@ def main():
               f"{(at / r['attn_vidattn']) if at else float('nan'):.2f}x |")
         if at:
             print(f"\nattention max |vidattn - torch| = {r['attn_maxdiff']:.2e}")
+        steal = r.get("steal")
+        print(f"hypervisor steal during the timed calls: {'n/a' if steal is None else f'{steal:.0f}%'} "
+              "of CPU time (bench/machine.py)")
     if not a.no_memory:
         print("\n## extra peak RSS of one attention call, [12, N, 64], 2 threads")
         print("| N | vidattn | torch SDPA |")

@@ -51,6 +51,7 @@ def test_ab_reports_each_workload_and_same_bits_for_one_build():
     rows = [line for line in r.stdout.splitlines() if "new/base per round" in line]
     assert len(rows) == 3, r.stdout
     assert all(row.endswith("same bits") for row in rows), r.stdout
+    assert all("; steal " in row for row in rows), r.stdout  # the hypervisor's share (bench/machine.py)
     assert rows[0].startswith("motionformer_divided fp32 [1, 8, 3, 32, 32]")
 
 
