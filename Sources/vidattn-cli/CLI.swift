@@ -73,6 +73,25 @@ func peakRSSMiB() -> Double {
     return (Double(line.split(separator: " ").dropFirst().first { !$0.isEmpty } ?? "0") ?? 0) / 1024
 }
 
+/// Steal and total jiffies of all CPUs from /proc/stat's `cpu` line (steal: time the hypervisor
+/// ran other guests on this machine's cores), nil where there is no such line or field.
+func cpuStealJiffies() -> (steal: Double, total: Double)? {
+    guard let s = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+        let line = s.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") })
+    else { return nil }
+    // user nice system idle iowait irq softirq steal [guest guest_nice]; guest time is counted
+    // in user and nice already.
+    let v = line.split(separator: " ").dropFirst().prefix(8).compactMap { Double($0) }
+    guard v.count == 8 else { return nil }
+    return (v[7], v.reduce(0, +))
+}
+
+/// Per cent of the CPU time between two `cpuStealJiffies` readings that was stolen.
+func stealPercent(_ a: (steal: Double, total: Double)?, _ b: (steal: Double, total: Double)?) -> Double? {
+    guard let a, let b, b.total > a.total else { return nil }
+    return 100 * (b.steal - a.steal) / (b.total - a.total)
+}
+
 /// Loads a checkpoint for a command, saying on stderr what was loaded and how long it took.
 func loadForCLI(_ path: String, precision: Precision = .fp32) throws -> LoadedModel {
     let t0 = now()
@@ -171,7 +190,8 @@ struct Flops: ParsableCommand {
 }
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Median forward latency, GFLOP/s and peak memory.")
+    static let configuration = CommandConfiguration(
+        abstract: "Median forward latency, GFLOP/s, peak memory and the hypervisor's steal share.")
     @Argument(help: "Checkpoint directory.") var model: String
     @Option(help: "Timed runs after one warm-up.") var reps = 5
     @Flag(help: "After the timed runs, one profiled run: time per kind of work and per layer.") var profile = false
@@ -189,13 +209,18 @@ struct Bench: ParsableCommand {
         let onTiles = try common.loadPrecision != .fp32 && BF16Unit.detected == .amx
         let probeBefore = onTiles ? CPU.measureTilePeak(threads: Threads.count) : nil
         var times: [Double] = []
+        var stealStart = cpuStealJiffies()
         for i in 0...reps {
+            if i == 1 { stealStart = cpuStealJiffies() }  // the timed runs only
             let t0 = now()
             _ = try m.model.forward(
                 px.pointer, batch: 1, frames: t, channels: 3, height: h, width: w, options: ForwardOptions())
             if i > 0 { times.append(now() - t0); stderrLine(String(format: "run %d/%d: %.3f s", i, reps, times.last!)) }
         }
         let med = times.sorted()[times.count / 2]
+        // On a VM, the share of the timed runs' CPU time the hypervisor gave to other guests
+        // (docs/benchmarking.md, "Read the steal column").
+        let steal = stealPercent(stealStart, cpuStealJiffies())
         let probeAfter = onTiles ? CPU.measureTilePeak(threads: Threads.count) : nil
         let gf = Double(f.gemm + f.attention) / 1e9
         let prof = profile ? try profiledRun(m, px) : nil
@@ -204,6 +229,7 @@ struct Bench: ParsableCommand {
                 "median_seconds": med, "gflops_per_second": gf / med, "peak_rss_mib": peakRSSMiB(),
                 "threads": Threads.count, "input": [1, t, 3, h, w]
             ]
+            if let steal { j["steal_percent"] = steal }
             if let probeBefore, let probeAfter {
                 j["tile_probe_gflops"] = ["before": probeBefore.perWorker, "after": probeAfter.perWorker]
             }
@@ -219,7 +245,8 @@ struct Bench: ParsableCommand {
                 String(
                     format:
                         "median %.3f s over %d runs, %.1f GFLOP/s, peak RSS %.0f MiB, %d threads, input [1, %d, 3, %d, %d]",
-                    med, reps, gf / med, peakRSSMiB(), Threads.count, t, h, w))
+                    med, reps, gf / med, peakRSSMiB(), Threads.count, t, h, w)
+                    + (steal.map { String(format: ", steal %.0f%%", $0) } ?? ", steal n/a"))
             if let probeBefore, let probeAfter {
                 let rates = { (p: (total: Double, perWorker: [Double])) in
                     p.perWorker.map { String(format: "%.0f", $0) }.joined(separator: " + ")
