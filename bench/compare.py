@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from machine import StealMeter  # noqa: E402
+from machine import StealMeter, percent_text  # noqa: E402
 
 WORKLOADS = ["vivit", "timesformer", "swin3d_t", "motionformer", "motionformer_nystrom", "motionformer_orthoformer",
              "motionformer_performer", "timesformer_pytorch"]
@@ -108,8 +108,7 @@ def median_times(fns, reps):
                 t0 = time.perf_counter()
                 fn()
                 ts[i].append(time.perf_counter() - t0)
-    p = steal.percent
-    return [statistics.median(t) for t in ts], "n/a" if p is None else f"{p:.0f}%"
+    return [statistics.median(t) for t in ts], percent_text(steal.percent)
 
 
 def peak(args):

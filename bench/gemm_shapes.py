@@ -46,12 +46,6 @@ SHAPES = [
 ]
 
 
-def steal_cell(p):
-    """The steal column: the share of CPU time the hypervisor took during the shape's timed
-    calls (bench/machine.py)."""
-    return "n/a" if p is None else f"{p:.0f}%"
-
-
 def worker(threads, reps, rounds):
     import numpy as np
     import torch
@@ -99,6 +93,7 @@ def main():
         print(json.dumps(worker(args.worker, args.reps, args.rounds)))
         return
     import vidattn
+    from machine import percent_text
     feats = vidattn.cpu_features()
     print(f"cpu: {feats['cpu']}; flags: {' '.join(feats['flags'])}")
     for th in args.threads:
@@ -122,7 +117,7 @@ def main():
             line = (f"| {r['model']} | {r['layer']} | {r['m']}×{r['k']}→{r['n']} | "
                     f"{r['vidattn_gflops']:.0f} ({100 * r['vidattn_gflops'] / peak:.0f}%) | "
                     f"{r['torch_gflops']:.0f} ({100 * r['torch_gflops'] / peak:.0f}%) | {ratio:.2f}× ({r['ratio_q1']:.2f}–{r['ratio_q3']:.2f}) | "
-                    f"{steal_cell(r.get('steal'))} |")
+                    f"{percent_text(r.get('steal'))} |")
             print(line if args.markdown else line.replace("|", " "))
         print(f"speed-up per round, over the shapes: lowest {min(ratios):.2f}×, median {statistics.median(ratios):.2f}×")
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples" / "python"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from machine import StealMeter  # noqa: E402
+from machine import StealMeter, percent_text  # noqa: E402
 
 
 def race(fns, reps, rounds=None):
@@ -220,9 +220,8 @@ def main():
               f"{(at / r['attn_vidattn']) if at else float('nan'):.2f}x |")
         if at:
             print(f"\nattention max |vidattn - torch| = {r['attn_maxdiff']:.2e}")
-        steal = r.get("steal")
-        print(f"hypervisor steal during the timed calls: {'n/a' if steal is None else f'{steal:.0f}%'} "
-              "of CPU time (bench/machine.py)")
+        print(f"hypervisor steal during the timed calls: {percent_text(r.get('steal'))} of CPU time "
+              "(bench/machine.py)")
     if not a.no_memory:
         print("\n## extra peak RSS of one attention call, [12, N, 64], 2 threads")
         print("| N | vidattn | torch SDPA |")

@@ -45,6 +45,11 @@ def steal_percent(before, after):
     return 100.0 * (after[0] - before[0]) / total
 
 
+def percent_text(p):
+    """A steal share for a table cell: `23%`, or `n/a` when there is none."""
+    return "n/a" if p is None else f"{p:.0f}%"
+
+
 class StealMeter:
     """Context manager: the steal share of the CPU time that passed inside the block."""
 
@@ -67,5 +72,4 @@ class StealMeter:
 
     def text(self):
         """`steal 23%`, or `steal n/a` where the kernel does not count it."""
-        p = self.percent
-        return "steal n/a" if p is None else f"steal {p:.0f}%"
+        return "steal " + percent_text(self.percent)

@@ -42,6 +42,7 @@ def test_no_steal_count_means_not_available(tmp_path):
         pass
     assert s.percent is None and s.text() == "steal n/a"
     assert machine.steal_percent((5, 100), (5, 100)) is None  # no time passed
+    assert machine.percent_text(None) == "n/a" and machine.percent_text(12.6) == "13%"
 
 
 def test_this_machine_reports_a_share_between_0_and_100():
