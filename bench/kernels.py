@@ -220,7 +220,7 @@ def main():
               f"{(at / r['attn_vidattn']) if at else float('nan'):.2f}x |")
         if at:
             print(f"\nattention max |vidattn - torch| = {r['attn_maxdiff']:.2e}")
-        print(f"hypervisor steal during the timed calls: {percent_text(r.get('steal'))} of CPU time "
+        print(f"hypervisor steal during the worker (setup and calls): {percent_text(r.get('steal'))} of CPU time "
               "(bench/machine.py)")
     if not a.no_memory:
         print("\n## extra peak RSS of one attention call, [12, N, 64], 2 threads")
