@@ -34,8 +34,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "examples" / "python"
-sys.path.insert(0, str(ROOT / "bench"))
-
+# bench/machine.py: Python puts a script's own folder on sys.path
 from machine import StealMeter  # noqa: E402
 DEFAULT_FRAMES = {"vivit": 32, "timesformer": 8, "swin3d": 16}  # by directory name, else num_frames, else 8
 

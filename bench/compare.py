@@ -27,8 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples" / "python"))
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tools"))
-sys.path.insert(0, str(ROOT / "bench"))
-
+# bench/machine.py: Python puts a script's own folder on sys.path
 from machine import StealMeter, percent_text  # noqa: E402
 
 WORKLOADS = ["vivit", "timesformer", "swin3d_t", "motionformer", "motionformer_nystrom", "motionformer_orthoformer",

@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples" / "python"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from machine import StealMeter, percent_text  # noqa: E402
+
 # (model, layer, M, K, N)
 SHAPES = [
     ("ViViT-B", "qkv", 3137, 768, 2304), ("ViViT-B", "proj", 3137, 768, 768),
@@ -51,7 +53,6 @@ def worker(threads, reps, rounds):
     import torch
     import vidattn
     from kernels import block_medians, paired_ratio, race_blocks
-    from machine import StealMeter
     vidattn.set_num_threads(threads)
     torch.set_num_threads(threads)
     peak = vidattn.fma_peak_gflops(threads)
@@ -93,7 +94,6 @@ def main():
         print(json.dumps(worker(args.worker, args.reps, args.rounds)))
         return
     import vidattn
-    from machine import percent_text
     feats = vidattn.cpu_features()
     print(f"cpu: {feats['cpu']}; flags: {' '.join(feats['flags'])}")
     for th in args.threads:

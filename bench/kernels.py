@@ -23,8 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples" / "python"))
-sys.path.insert(0, str(ROOT / "bench"))
-
+# bench/machine.py: Python puts a script's own folder on sys.path
 from machine import StealMeter, percent_text  # noqa: E402
 
 

@@ -209,9 +209,9 @@ struct Bench: ParsableCommand {
         let onTiles = try common.loadPrecision != .fp32 && BF16Unit.detected == .amx
         let probeBefore = onTiles ? CPU.measureTilePeak(threads: Threads.count) : nil
         var times: [Double] = []
-        var stealStart = cpuStealJiffies()
+        var stealStart: (steal: Double, total: Double)?  // read after the warm-up: the timed runs only
         for i in 0...reps {
-            if i == 1 { stealStart = cpuStealJiffies() }  // the timed runs only
+            if i == 1 { stealStart = cpuStealJiffies() }
             let t0 = now()
             _ = try m.model.forward(
                 px.pointer, batch: 1, frames: t, channels: 3, height: h, width: w, options: ForwardOptions())
