@@ -33,18 +33,22 @@ void vidattn_amx_bf16_32x32(long kp, const uint16_t *a, const uint16_t *b, float
                             const float *bias) {
     amx_c_begin(c, ldc, accumulate, bias);
     // Every tile is 1 KiB contiguous (64-byte rows). Tile registers are not renamed: each
-    // load sits right before the products that need it. B, read once per strip, is loaded with
-    // the non-temporal hint (tileloaddt1), and there is no software prefetch. Measured on
-    // Sapphire Rapids (1568×768→2304, one core, a C harness): 37-40 % of the tile peak with
-    // the prefetch and B tiles at a 128-byte stride, 41-44 % compact, unprefetched and with the
-    // hint; the hint alone, alternated call by call in one process: 0-15 % less time (median
-    // 6 %) at 1 and 2 threads.
+    // load sits right before the products that need it, and the A and B tiles of two K steps
+    // ahead are asked for in L1 (prefetcht0, 64 lines per step) while this step's four products
+    // run. Measured on Sapphire Rapids (one core, a C harness with the library's loop, 31 rounds
+    // alternated, medians): 1.31x the GFLOP/s of plain tile loads with B through the
+    // non-temporal hint (the kernel before) at 1568x768->2304, 1.36x at 1568x3072->768, 1.22x
+    // at 1568x768->3072, 1.12x at 6272x192->768; in the library (`bench/ab.py`, 2 threads, 15
+    // rounds) TimeSformer-B bf16 forwards 0.910 of the time, swin3d_t 0.931, ViViT-B 0.919.
+    // (Session 5 had measured a prefetch as slower, with B tiles at a 128-byte stride.)
     for (long k = 0; k < kp; k += 32) {
         const uint16_t *ak = a + k * 32, *bk = b + k * 32;
         _tile_loadd(4, ak, 64);
-        _tile_stream_loadd(6, bk, 64);
+        _tile_loadd(6, bk, 64);
+        amx_prefetch_2k(ak + 2048);
+        amx_prefetch_2k(bk + 2048);
         _tile_dpbf16ps(0, 4, 6);
-        _tile_stream_loadd(7, bk + 512, 64);
+        _tile_loadd(7, bk + 512, 64);
         _tile_dpbf16ps(1, 4, 7);
         _tile_loadd(5, ak + 512, 64);
         _tile_dpbf16ps(2, 5, 6);

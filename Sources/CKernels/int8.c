@@ -15,11 +15,16 @@ void vidattn_amx_s8_32x32(long kp, const int8_t *a, const int8_t *b, int32_t *c,
     amx_c_begin(c, ldc, accumulate, NULL);
     for (long k = 0; k < kp; k += 64) {
         const int8_t *ak = a + k * 32, *bk = b + k * 32;
-        // B tiles compact and through the non-temporal hint, no software prefetch (as bf16.c).
+        // The A and B tiles of two K steps ahead asked for in L1 (as bf16.c). Measured on
+        // Sapphire Rapids (`bench/ab.py`, 2 threads, 15 rounds, against plain loads with B
+        // through the non-temporal hint): int8 forwards of TimeSformer-B 0.926 of the time,
+        // swin3d_t 0.969, ViViT-B 0.946.
         _tile_loadd(4, ak, 64);
-        _tile_stream_loadd(6, bk, 64);
+        _tile_loadd(6, bk, 64);
+        amx_prefetch_2k(ak + 4096);
+        amx_prefetch_2k(bk + 4096);
         _tile_dpbssd(0, 4, 6);
-        _tile_stream_loadd(7, bk + 1024, 64);
+        _tile_loadd(7, bk + 1024, 64);
         _tile_dpbssd(1, 4, 7);
         _tile_loadd(5, ak + 1024, 64);
         _tile_dpbssd(2, 5, 6);
