@@ -1,8 +1,10 @@
 // The AMX bf16 GEMM loop of the library (Sources/Kernels/ReducedGEMM.swift: chunks of B panels
 // sized to half of L2, every 32-row A strip, the library's 32x32 block kernel over all of K) on
-// one core, with six ways to write the result, alternated call by call (21 rounds): times as
-// multiples of the first way's, GFLOP/s as a share of the tile-product peak measured at the end.
-// A and B are bf16 already: no conversion of A is timed. BENCHMARKS.md, session 9.
+// one core, with six ways to write the result (BENCHMARKS.md, session 9) and a seventh that
+// writes like the first but runs the block kernel as it was before session 21 (no software
+// prefetch, B tiles through the non-temporal hint), alternated call by call (21 rounds): times
+// as multiples of the first way's, GFLOP/s as a share of the tile-product peak measured at the
+// end. A and B are bf16 already: no conversion of A is timed.
 //
 // Build from the repository's root (one command; clang comes with the Swift toolchain):
 //   clang -O2 -march=native -ISources/CKernels/include -o /tmp/amx_gemm_loop bench/amx_gemm_loop.c
@@ -28,6 +30,26 @@ static void block(long kp, const uint16_t *a, const uint16_t *b, float *c, long 
     vidattn_amx_bf16_32x32(kp, a, b, c, ldc, 0, NULL);
 }
 
+// The block kernel before session 21: the same tile order, no prefetch, B with the hint.
+__attribute__((target("amx-tile,amx-bf16"), noinline))
+static void block_unprefetched(long kp, const uint16_t *a, const uint16_t *b, float *c, long ldc) {
+    _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+    for (long k = 0; k < kp; k += 32) {
+        const uint16_t *ak = a + k * 32, *bk = b + k * 32;
+        _tile_loadd(4, ak, 64);
+        _tile_stream_loadd(6, bk, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_stream_loadd(7, bk + 512, 64);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_loadd(5, ak + 512, 64);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    const long s = ldc * 4;
+    char *p = (char *)c;
+    _tile_stored(0, p, s); _tile_stored(1, p + 64, s); _tile_stored(2, p + 16 * s, s); _tile_stored(3, p + 16 * s + 64, s);
+}
+
 // A 32x32 block from the slot to C: fp32 with plain or non-temporal stores.
 __attribute__((target("avx512f"), noinline)) static void flush32(const float *slot, float *c, long ldc, int nt) {
     for (int r = 0; r < 32; r++) {
@@ -48,9 +70,9 @@ static void flush16(const float *slot, uint16_t *c, long ldc, int nt) {
     }
 }
 
-enum { WAYS = 6, ROUNDS = 21 };
+enum { WAYS = 7, ROUNDS = 21 };
 static const char *names[WAYS] = {"direct fp32", "slot+fp32", "slot+fp32 NT", "slot+bf16", "slot+bf16 NT",
-                                  "slot only"};
+                                  "slot only", "direct, unpref."};
 static int M, K, N, strips, panels, chunk;
 static uint16_t *A, *B, *C16;
 static float *C, *slot;
@@ -63,6 +85,7 @@ static void run(int way) {
                 const uint16_t *a = A + (long)s * 32 * K, *b = B + (long)j * 32 * K;
                 const long at = (long)s * 32 * N + j * 32;
                 if (way == 0) { block(K, a, b, C + at, N); continue; }
+                if (way == 6) { block_unprefetched(K, a, b, C + at, N); continue; }
                 block(K, a, b, slot, 32);
                 if (way == 1 || way == 2) flush32(slot, C + at, N, way == 2);
                 else if (way == 3 || way == 4) flush16(slot, C16 + at, N, way == 4);
@@ -103,7 +126,7 @@ int main(int argc, char **argv) {
         for (int r = 0; r < ROUNDS; r++) { ratio[r] = t[w][r] / t[0][r]; gf[r] = 2.0 * M * N * K / t[w][r] / 1e9; }
         qsort(ratio, ROUNDS, sizeof(double), cmp);
         qsort(gf, ROUNDS, sizeof(double), cmp);
-        printf("%-13s time/direct %.2f [%.2f..%.2f]  GF/s median %.0f (%.0f%% of the probe)\n", names[w],
+        printf("%-15s time/direct %.2f [%.2f..%.2f]  GF/s median %.0f (%.0f%% of the probe)\n", names[w],
                ratio[ROUNDS / 2], ratio[ROUNDS / 4], ratio[3 * ROUNDS / 4], gf[ROUNDS / 2],
                100 * gf[ROUNDS / 2] / peak);
     }
