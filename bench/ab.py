@@ -177,12 +177,19 @@ def main(argv=None):
             shutil.copyfile(src, dst)
             libs.append(dst)
         os.environ["VIDATTN_NUM_THREADS"] = str(args.threads)
-        pkgs = [load_package(p) for p in libs]
-        for p in pkgs:
-            p.set_num_threads(args.threads)
-        f = pkgs[1].cpu_features()
+        # Every call into a side, from its load on, under that side's variables: the library
+        # reads some settings once, at their first use (VIDATTN_MAX_ISA fixes the bf16 and int8
+        # units when the CPU's features are first asked for).
+        pkgs = []
+        for p, env in zip(libs, envs):
+            with side_env(env):
+                pkgs.append(load_package(p))
+                pkgs[-1].set_num_threads(args.threads)
+        with side_env(envs[1]):
+            f = pkgs[1].cpu_features()
+            peak = pkgs[1].fma_peak_gflops(args.threads)
         print(f"cpu: {f.get('cpu', '?')}; {args.threads} thread(s); fp32 FMA peak "
-              f"{pkgs[1].fma_peak_gflops(args.threads):.0f} GFLOP/s; {args.rounds} rounds, order swapped each round")
+              f"{peak:.0f} GFLOP/s; {args.rounds} rounds, order swapped each round")
         for tag, path, env in (("base:", base, envs[0]), ("new: ", new, envs[1])):
             print(f"{tag} {path}" + "".join(f" {k}={v}" for k, v in env.items()))
         sides = []

@@ -79,3 +79,21 @@ def test_ab_sets_an_environment_variable_for_one_side_only():
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "ab.py"), "--base", lib._name, "--gemm", "8x8x8",
                         "--new-env", "VIDATTN_REFERENCE"], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "takes VAR=VALUE" in r.stderr
+
+
+def test_ab_applies_a_side_variable_read_once_at_first_use():
+    # VIDATTN_MAX_ISA fixes the int8 unit the first time the CPU's features are asked for. With
+    # the same cap on both sides both must run the same unit, bit for bit; ab.py once asked the
+    # new side for its CPU features before applying its variables, so that side kept AMX or VNNI
+    # (TimeSformer-B int8 logits 7e-2 apart, session 21). On an AVX2-only CPU both sides agree
+    # either way.
+    fixture = ROOT / "tests" / "fixtures" / "models" / "motionformer_divided"
+    cap = ["VIDATTN_MAX_ISA=avx2"]
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "ab.py"), "--base", lib._name, "--new", lib._name, "--rounds", "1",
+         "--threads", "1", "--model", str(fixture), "--frames", "8", "--size", "32", "--precision", "int8",
+         "--base-env", *cap, "--new-env", *cap],
+        capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    row = next(line for line in r.stdout.splitlines() if "new/base per round" in line)
+    assert row.startswith("motionformer_divided int8") and row.endswith("same bits"), r.stdout
